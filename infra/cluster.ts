@@ -1,0 +1,263 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
+import { CheckSpec } from "../scripts/lib/check-spec";
+import { ClusterConfig } from "./config";
+import { PostgresNode } from "./node";
+import { psqlCommand } from "./psql";
+import {
+    renderEntrypoint,
+    renderNodeEnv,
+    renderPgHba,
+    renderPgIdent,
+    renderPgpass,
+    renderPostgresqlConf,
+} from "./render";
+import { roleVerifier } from "./scram";
+import { createSlotSql, dropRoleSql, dropSlotSql, replicationRoleSql, resetSyncPolicySql, setPasswordSql, syncPolicySql, synchronousStandbyNames } from "./sql";
+import { clientHost, clusterNodes, NodeSpec } from "./topology";
+
+/** Where a node is reachable from the Docker host. */
+export interface NodeEndpoint {
+    node: string;
+    container: string;
+    host: string;
+    port: number;
+}
+
+/** Arguments of a {@link PostgresCluster}. */
+export interface PostgresClusterArgs {
+    /** The validated cluster configuration (see infra/config.ts for every field and its default). */
+    config: ClusterConfig;
+    /** Prefix of every Docker object's name (containers are `<prefix>-pg1` …). @default the stack name */
+    namePrefix?: string;
+    /** Password of the postgres superuser. @default generated once and kept in the stack state */
+    superuserPassword?: pulumi.Input<string>;
+    /** Password of the replication role. @default generated once and kept in the stack state */
+    replicationPassword?: pulumi.Input<string>;
+    /** Directory holding scripts/ and node_modules, where the checks run. @default this project's root */
+    projectRoot?: string;
+}
+
+/** A generated password: made once by a command, then kept in state as a secret. */
+function generatedPassword(name: string, parent: pulumi.Resource): pulumi.Output<string> {
+    const gen = new command.local.Command(
+        name,
+        {
+            create: `node -e "process.stdout.write(require('crypto').randomBytes(24).toString('base64url'))"`,
+            logging: "none",
+        },
+        { parent, additionalSecretOutputs: ["stdout"] },
+    );
+    return pulumi.secret(gen.stdout);
+}
+
+/**
+ * A PostgreSQL streaming-replication cluster on Docker: one primary (pg1) and `replicas` hot
+ * standbys, a replication role, one physical slot per replica, the synchronous-replication policy
+ * applied online, and post-deploy checks that prove replication works.
+ */
+export class PostgresCluster extends pulumi.ComponentResource {
+    /** The cluster's Docker network. */
+    public readonly network: docker.Network;
+    /** One node per server, primary first. */
+    public readonly nodes: PostgresNode[];
+    /** Where the primary is reachable from the Docker host. */
+    public readonly primary: pulumi.Output<NodeEndpoint>;
+    /** Where each replica is reachable from the Docker host. */
+    public readonly replicas: pulumi.Output<NodeEndpoint[]>;
+    /** postgresql:// URL of the primary as the postgres superuser (secret). */
+    public readonly primaryConnectionString: pulumi.Output<string>;
+    /** postgresql:// URLs of the replicas (secret). */
+    public readonly replicaConnectionStrings: pulumi.Output<string[]>;
+    /** `async`, or the synchronous policy and synchronous_commit level. */
+    public readonly replicationMode: pulumi.Output<string>;
+    /** The post-deploy checks' JSON report. */
+    public readonly checkReport: pulumi.Output<unknown>;
+    /** The postgres superuser's password (secret). */
+    public readonly superuserPassword: pulumi.Output<string>;
+    /** The replication role's password (secret). */
+    public readonly replicationPassword: pulumi.Output<string>;
+
+    constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pg-replication:index:PostgresCluster", name, {}, opts);
+        const cfg = args.config;
+        const prefix = args.namePrefix ?? pulumi.getStack();
+        const projectRoot = args.projectRoot ?? path.resolve(__dirname, "..");
+        const specs = clusterNodes(prefix, cfg);
+        const primarySpec = specs[0];
+        const replicaSpecs = specs.slice(1);
+        const labels = { "pg-replication.cluster": prefix };
+
+        this.superuserPassword = pulumi.secret(args.superuserPassword ?? generatedPassword(`${name}-superuser-password`, this));
+        this.replicationPassword = pulumi.secret(
+            args.replicationPassword ?? generatedPassword(`${name}-replication-password`, this),
+        );
+
+        this.network = new docker.Network(
+            `${name}-network`,
+            {
+                name: `${prefix}-net`,
+                driver: "bridge",
+                ipamConfigs: [{ subnet: cfg.subnet }],
+                labels: Object.entries(labels).map(([label, value]) => ({ label, value })),
+            },
+            { parent: this, deleteBeforeReplace: true },
+        );
+
+        const image = this.image(name, cfg);
+        const archive = cfg.walArchive
+            ? new docker.Volume(
+                  `${name}-wal-archive`,
+                  { name: `${prefix}-wal-archive`, labels: Object.entries(labels).map(([label, value]) => ({ label, value })) },
+                  { parent: this, deleteBeforeReplace: true },
+              )
+            : undefined;
+
+        const pgpass = pulumi.secret(pulumi.output(this.replicationPassword).apply((pw) => renderPgpass(cfg.replicationUser, pw)));
+        const makeNode = (spec: NodeSpec, dependsOn: pulumi.Resource[]) =>
+            new PostgresNode(
+                `${name}-${spec.name}`,
+                {
+                    node: spec.name,
+                    containerName: spec.containerName,
+                    image,
+                    network: this.network.name,
+                    archiveVolume: archive?.name,
+                    bindAddress: cfg.bindAddress,
+                    hostPort: spec.hostPort,
+                    postgresqlConf: renderPostgresqlConf(cfg, spec, primarySpec.name),
+                    pgHbaConf: renderPgHba(cfg),
+                    pgIdentConf: renderPgIdent(),
+                    entrypoint: renderEntrypoint(),
+                    nodeEnv: renderNodeEnv(cfg, spec, primarySpec.name),
+                    pgpass,
+                    labels: { ...labels, "pg-replication.node": spec.name },
+                },
+                { parent: this, dependsOn },
+            );
+
+        const primaryNode = makeNode(primarySpec, []);
+        const onPrimary = primaryNode.containerName;
+
+        const superuser = psqlCommand(
+            `${name}-superuser`,
+            {
+                container: onPrimary,
+                sql: pulumi.secret(pulumi.output(this.superuserPassword).apply((pw) => setPasswordSql("postgres", roleVerifier(pw, "postgres")))),
+            },
+            { parent: this },
+        );
+        const replicationRole = psqlCommand(
+            `${name}-replication-user`,
+            {
+                container: onPrimary,
+                sql: pulumi.secret(
+                    pulumi
+                        .output(this.replicationPassword)
+                        .apply((pw) => replicationRoleSql(cfg.replicationUser, roleVerifier(pw, cfg.replicationUser))),
+                ),
+                deleteSql: dropRoleSql(cfg.replicationUser),
+            },
+            { parent: this },
+        );
+
+        const replicaNodes = replicaSpecs.map((spec) => {
+            const slot = spec.slotName
+                ? psqlCommand(
+                      `${name}-slot-${spec.slotName}`,
+                      { container: onPrimary, sql: createSlotSql(spec.slotName), deleteSql: dropSlotSql(spec.slotName) },
+                      { parent: this, dependsOn: [replicationRole] },
+                  )
+                : undefined;
+            return { spec, slot, node: makeNode(spec, slot ? [replicationRole, slot] : [replicationRole]) };
+        });
+        this.nodes = [primaryNode, ...replicaNodes.map((r) => r.node)];
+
+        // Applied online (ALTER SYSTEM + reload) once the replicas exist, so a fresh sync deploy
+        // never waits on a standby that is not there yet.
+        const replicaNames = replicaSpecs.map((s) => s.name);
+        const syncPolicy = psqlCommand(
+            `${name}-sync-policy`,
+            { container: onPrimary, sql: syncPolicySql(cfg, replicaNames), deleteSql: resetSyncPolicySql() },
+            { parent: this, dependsOn: replicaNodes.map((r) => r.node) },
+        );
+        this.replicationMode = pulumi.output(
+            cfg.syncMode === "async"
+                ? "async"
+                : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
+        );
+
+        const host = clientHost(cfg);
+        const endpoint = (spec: NodeSpec, node: PostgresNode): pulumi.Output<NodeEndpoint> =>
+            node.containerName.apply((container) => ({ node: spec.name, container, host, port: spec.hostPort }));
+        this.primary = endpoint(primarySpec, primaryNode);
+        this.replicas = pulumi.all(replicaNodes.map((r) => endpoint(r.spec, r.node)));
+        const url = (port: number) =>
+            pulumi.secret(
+                pulumi.interpolate`postgresql://postgres:${pulumi.output(this.superuserPassword).apply(encodeURIComponent)}@${host}:${port}/postgres`,
+            );
+        this.primaryConnectionString = url(primarySpec.hostPort);
+        this.replicaConnectionStrings = pulumi.secret(pulumi.all(replicaSpecs.map((s) => url(s.hostPort))));
+
+        if (cfg.checks) {
+            const spec: CheckSpec = {
+                primary: { node: primarySpec.name, host, port: primarySpec.hostPort },
+                replicas: replicaSpecs.map((s) => ({ node: s.name, host, port: s.hostPort })),
+                syncMode: cfg.syncMode,
+                syncMethod: cfg.syncMethod,
+                syncCount: cfg.syncCount,
+                slots: cfg.slots,
+                deadlineSeconds: 60,
+            };
+            const checks = new command.local.Command(
+                `${name}-checks`,
+                {
+                    create: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
+                    dir: projectRoot,
+                    environment: {
+                        PGR_CHECK_SPEC: JSON.stringify(spec),
+                        // Re-check whenever a node's container is re-created.
+                        PGR_CONTAINER_IDS: pulumi.all(this.nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
+                        PGPASSWORD: this.superuserPassword,
+                    },
+                    logging: "stderr",
+                },
+                { parent: this, dependsOn: [syncPolicy, superuser, ...replicaNodes.flatMap((r) => (r.slot ? [r.slot] : []))] },
+            );
+            this.checkReport = checks.stdout.apply((out) => JSON.parse(out) as unknown);
+        } else {
+            this.checkReport = pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
+        }
+
+        this.registerOutputs({
+            primary: this.primary,
+            replicas: this.replicas,
+            primaryConnectionString: this.primaryConnectionString,
+            replicaConnectionStrings: this.replicaConnectionStrings,
+            replicationMode: this.replicationMode,
+            checkReport: this.checkReport,
+        });
+    }
+
+    /** The image id to run: pulled, or checked to exist locally. */
+    private image(name: string, cfg: ClusterConfig): pulumi.Output<string> {
+        if (cfg.pullImage) {
+            const remote = new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
+            return remote.imageId;
+        }
+        const check = new command.local.Command(
+            `${name}-image`,
+            {
+                create:
+                    'docker image inspect --format "{{.Id}}" "$PGR_IMAGE" 2>/dev/null || { echo "pg-replication: image $PGR_IMAGE ' +
+                    'does not exist locally and pg-replication:pullImage is false; build it with npm run build-image, ' +
+                    'or set pullImage true to pull it" >&2; exit 1; }',
+                environment: { PGR_IMAGE: cfg.image },
+            },
+            { parent: this },
+        );
+        return check.stdout.apply((out) => out.trim());
+    }
+}

@@ -1,0 +1,255 @@
+import * as pulumi from "@pulumi/pulumi";
+import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS } from "./parameters";
+
+/** Replication mode of the cluster. */
+export type SyncMode = "async" | "sync";
+/** `ANY` (quorum) or `FIRST` (priority), as in synchronous_standby_names. */
+export type SyncMethod = "any" | "first";
+/** The synchronous_commit levels that wait for standbys. */
+export type SynchronousCommit = "on" | "remote_write" | "remote_apply";
+
+/** The validated, typed stack configuration. */
+export interface ClusterConfig {
+    replicas: number;
+    syncMode: SyncMode;
+    syncMethod: SyncMethod;
+    syncCount: number;
+    synchronousCommit: SynchronousCommit;
+    image: string;
+    pullImage: boolean;
+    subnet: string;
+    bindAddress: string;
+    hostPortBase: number;
+    replicationUser: string;
+    slots: boolean;
+    maxSlotWalKeepSize: string;
+    walArchive: boolean;
+    settings: Record<string, string>;
+    checks: boolean;
+}
+
+/** Defaults; they match the `config:` block of Pulumi.yaml. */
+export const DEFAULTS: ClusterConfig = {
+    replicas: 2,
+    syncMode: "async",
+    syncMethod: "any",
+    syncCount: 1,
+    synchronousCommit: "on",
+    image: "postgres:17",
+    pullImage: true,
+    subnet: "172.20.0.0/16",
+    bindAddress: "127.0.0.1",
+    hostPortBase: 15432,
+    replicationUser: "replicator",
+    slots: true,
+    maxSlotWalKeepSize: "2GB",
+    walArchive: true,
+    settings: {},
+    checks: true,
+};
+
+/** Every key this project reads (without the `pg-replication:` namespace). */
+export const CONFIG_KEYS = [...Object.keys(DEFAULTS), "superuserPassword", "replicationPassword"];
+
+export const MAX_REPLICAS = 9;
+
+/** Raw values as Pulumi hands them to a program: strings (objects as JSON). */
+export type RawConfig = Record<string, string | undefined>;
+
+/** Thrown for an invalid configuration value, before any resource is declared. */
+export class ConfigError extends Error {
+    constructor(key: string, value: unknown, allowed: string) {
+        super(`pg-replication:${key} = ${JSON.stringify(value)} is invalid: ${allowed}`);
+        this.name = "ConfigError";
+    }
+}
+
+function integer(raw: RawConfig, key: keyof ClusterConfig, min: number, max: number): number {
+    const value = raw[key];
+    if (value === undefined || value === "") return DEFAULTS[key] as number;
+    if (!/^-?\d+$/.test(value.trim())) {
+        throw new ConfigError(key, value, `expected an integer from ${min} to ${max}`);
+    }
+    const n = Number(value);
+    if (n < min || n > max) throw new ConfigError(key, value, `expected an integer from ${min} to ${max}`);
+    return n;
+}
+
+function boolean(raw: RawConfig, key: keyof ClusterConfig): boolean {
+    const value = raw[key];
+    if (value === undefined || value === "") return DEFAULTS[key] as boolean;
+    if (value === "true") return true;
+    if (value === "false") return false;
+    throw new ConfigError(key, value, "expected true or false");
+}
+
+function oneOf<T extends string>(raw: RawConfig, key: keyof ClusterConfig, allowed: readonly T[]): T {
+    const value = raw[key];
+    if (value === undefined || value === "") return DEFAULTS[key] as T;
+    if (!(allowed as readonly string[]).includes(value)) {
+        throw new ConfigError(key, value, `expected one of ${allowed.join(", ")}`);
+    }
+    return value as T;
+}
+
+function text(raw: RawConfig, key: keyof ClusterConfig): string {
+    const value = raw[key];
+    return value === undefined || value === "" ? (DEFAULTS[key] as string) : value;
+}
+
+function parseIpv4(value: string): number[] | undefined {
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(value);
+    if (!m) return undefined;
+    const octets = m.slice(1).map(Number);
+    return octets.every((o, i) => o <= 255 && String(o) === m[i + 1]) ? octets : undefined;
+}
+
+function validateSubnet(value: string): string {
+    const [addr, prefixText, ...rest] = value.split("/");
+    const octets = parseIpv4(addr ?? "");
+    const prefix = Number(prefixText);
+    const allowed = "expected an IPv4 CIDR such as 172.20.0.0/16 with a prefix from /8 to /28";
+    if (!octets || rest.length > 0 || !/^\d+$/.test(prefixText ?? "") || prefix < 8 || prefix > 28) {
+        throw new ConfigError("subnet", value, allowed);
+    }
+    const asInt = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+    const mask = prefix === 0 ? 0 : (~0 << (32 - prefix)) >>> 0;
+    if ((asInt & mask) >>> 0 !== asInt) {
+        const network = [24, 16, 8, 0].map((s) => ((asInt & mask) >>> s) & 255).join(".");
+        throw new ConfigError("subnet", value, `host bits are set; did you mean ${network}/${prefix}?`);
+    }
+    return value;
+}
+
+const SIZE = /^(-1|\d+(kB|MB|GB|TB))$/;
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const IMAGE_REF = /^[a-z0-9]([a-z0-9._\-/:@]*[a-z0-9])?$/i;
+
+function validateSettings(value: string | undefined): Record<string, string> {
+    if (value === undefined || value === "") return {};
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(value);
+    } catch {
+        throw new ConfigError("settings", value, "expected an object of postgresql.conf parameters");
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new ConfigError("settings", parsed, "expected an object of postgresql.conf parameters");
+    }
+    const out: Record<string, string> = {};
+    for (const [name, v] of Object.entries(parsed as Record<string, unknown>)) {
+        const key = `settings.${name}`;
+        if (MANAGED_PARAMETERS.has(name)) {
+            throw new ConfigError(key, v, `${name} is managed by pg-replication; use its own config key or leave it`);
+        }
+        if (!isKnownParameter(name)) {
+            throw new ConfigError(key, v, `${name} is not a PostgreSQL 17 parameter (custom ones need a dot: ext.name)`);
+        }
+        if (isReadOnlyParameter(name)) {
+            throw new ConfigError(key, v, `${name} is read-only in PostgreSQL and cannot be set`);
+        }
+        if (typeof v === "number" || typeof v === "boolean") {
+            out[name] = String(v);
+        } else if (typeof v === "string" && v !== "" && !/[\n\r\0]/.test(v)) {
+            out[name] = v;
+        } else {
+            throw new ConfigError(key, v, "expected a non-empty single-line string, a number or a boolean");
+        }
+    }
+    return out;
+}
+
+/**
+ * Validates raw stack configuration and returns the typed configuration. Throws a
+ * {@link ConfigError} naming the key, the value and what is allowed for the first bad value.
+ */
+export function validateConfig(raw: RawConfig): ClusterConfig {
+    const known = new Set(CONFIG_KEYS);
+    for (const key of Object.keys(raw)) {
+        if (!known.has(key)) {
+            throw new ConfigError(key, raw[key], `unknown key; known keys are ${CONFIG_KEYS.join(", ")}`);
+        }
+    }
+    const replicas = integer(raw, "replicas", 0, MAX_REPLICAS);
+    const syncMode = oneOf<SyncMode>(raw, "syncMode", ["async", "sync"]);
+    if (syncMode === "sync" && replicas === 0) {
+        throw new ConfigError("syncMode", syncMode, "sync needs at least one replica (set replicas >= 1 or syncMode async)");
+    }
+    const syncMethod = oneOf<SyncMethod>(raw, "syncMethod", ["any", "first"]);
+    const syncCount = integer(raw, "syncCount", 1, MAX_REPLICAS);
+    if (syncMode === "sync" && syncCount > replicas) {
+        throw new ConfigError("syncCount", raw.syncCount, `expected 1..replicas (replicas is ${replicas})`);
+    }
+    const synchronousCommit = oneOf<SynchronousCommit>(raw, "synchronousCommit", ["on", "remote_write", "remote_apply"]);
+
+    const image = text(raw, "image");
+    if (!IMAGE_REF.test(image)) throw new ConfigError("image", image, "expected an image reference such as postgres:17");
+
+    const subnet = validateSubnet(text(raw, "subnet"));
+    const bindAddress = text(raw, "bindAddress");
+    if (!parseIpv4(bindAddress)) throw new ConfigError("bindAddress", bindAddress, "expected an IPv4 address such as 127.0.0.1");
+
+    const hostPortBase = integer(raw, "hostPortBase", 1024, 65535 - replicas);
+
+    const replicationUser = text(raw, "replicationUser");
+    if (!IDENTIFIER.test(replicationUser) || replicationUser === "postgres" || replicationUser.startsWith("pg_")) {
+        throw new ConfigError(
+            "replicationUser",
+            replicationUser,
+            "expected a lowercase identifier ([a-z_][a-z0-9_]*, at most 63 characters), not postgres and not starting with pg_",
+        );
+    }
+
+    const maxSlotWalKeepSize = text(raw, "maxSlotWalKeepSize");
+    if (!SIZE.test(maxSlotWalKeepSize)) {
+        throw new ConfigError("maxSlotWalKeepSize", maxSlotWalKeepSize, "expected -1 or a size such as 512MB, 2GB (units kB, MB, GB, TB)");
+    }
+
+    for (const key of ["superuserPassword", "replicationPassword"]) {
+        const pw = raw[key];
+        if (pw !== undefined && (pw.length < 8 || /[\n\r\0]/.test(pw))) {
+            throw new ConfigError(key, "[secret]", "expected at least 8 characters on one line");
+        }
+    }
+
+    return {
+        replicas,
+        syncMode,
+        syncMethod,
+        syncCount,
+        synchronousCommit,
+        image,
+        pullImage: boolean(raw, "pullImage"),
+        subnet,
+        bindAddress,
+        hostPortBase,
+        replicationUser,
+        slots: boolean(raw, "slots"),
+        maxSlotWalKeepSize,
+        walArchive: boolean(raw, "walArchive"),
+        settings: validateSettings(raw.settings),
+        checks: boolean(raw, "checks"),
+    };
+}
+
+/** Passwords from stack config; undefined means "generate one". */
+export interface ClusterSecrets {
+    superuserPassword?: pulumi.Output<string>;
+    replicationPassword?: pulumi.Output<string>;
+}
+
+/** Reads the stack configuration of the current Pulumi program and validates it. */
+export function readConfig(): { config: ClusterConfig; secrets: ClusterSecrets } {
+    const prefix = "pg-replication:";
+    const raw: RawConfig = {};
+    // allConfig, not Config.get per key, so that a misspelt key is reported instead of ignored.
+    for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+        if (fullKey.startsWith(prefix)) raw[fullKey.slice(prefix.length)] = value;
+    }
+    const config = validateConfig(raw);
+    const secret = (key: string) => (raw[key] === undefined ? undefined : pulumi.secret(raw[key] as string));
+    return {
+        config,
+        secrets: { superuserPassword: secret("superuserPassword"), replicationPassword: secret("replicationPassword") },
+    };
+}

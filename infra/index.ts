@@ -1,0 +1,20 @@
+// The stack program: read and validate config, declare the cluster, export its outputs.
+import { PostgresCluster } from "./cluster";
+import { readConfig } from "./config";
+
+const { config, secrets } = readConfig();
+
+const cluster = new PostgresCluster("pg", {
+    config,
+    superuserPassword: secrets.superuserPassword,
+    replicationPassword: secrets.replicationPassword,
+});
+
+export const primary = cluster.primary;
+export const replicas = cluster.replicas;
+export const primaryConnectionString = cluster.primaryConnectionString;
+export const replicaConnectionStrings = cluster.replicaConnectionStrings;
+export const replicationMode = cluster.replicationMode;
+export const checkReport = cluster.checkReport;
+export const superuserPassword = cluster.superuserPassword;
+export const replicationPassword = cluster.replicationPassword;

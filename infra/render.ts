@@ -1,0 +1,108 @@
+import * as fs from "fs";
+import * as path from "path";
+import { ClusterConfig } from "./config";
+import { NodeSpec, PATHS } from "./topology";
+
+/** Where the config and entrypoint templates live. */
+export const TEMPLATE_DIR = path.resolve(__dirname, "..", "templates");
+
+/** Seconds a new replica keeps retrying pg_basebackup while its primary comes up. */
+export const BASEBACKUP_TIMEOUT_SECONDS = 300;
+
+function template(name: string): string {
+    return fs.readFileSync(path.join(TEMPLATE_DIR, name), "utf8");
+}
+
+/** Replaces every `{{key}}`; a placeholder without a value (or a value without a use) is an error. */
+export function renderTemplate(text: string, vars: Record<string, string>): string {
+    const used = new Set<string>();
+    const out = text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => {
+        if (!(key in vars)) throw new Error(`template placeholder {{${key}}} has no value`);
+        used.add(key);
+        return vars[key];
+    });
+    const unused = Object.keys(vars).filter((k) => !used.has(k));
+    if (unused.length > 0) throw new Error(`template values never used: ${unused.join(", ")}`);
+    return out;
+}
+
+/** A postgresql.conf value, always quoted (PostgreSQL accepts quotes for every type). */
+export function confValue(value: string): string {
+    return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+}
+
+function settingsBlock(settings: Record<string, string>): string {
+    const names = Object.keys(settings).sort();
+    return names.length === 0 ? "# (none)" : names.map((n) => `${n} = ${confValue(settings[n])}`).join("\n");
+}
+
+/** libpq connection string a standby uses to stream from `primary`. */
+export function primaryConninfo(cfg: ClusterConfig, node: NodeSpec, primary: string): string {
+    return `host=${primary} port=5432 user=${cfg.replicationUser} passfile=${PATHS.pgpass} application_name=${node.name} connect_timeout=5`;
+}
+
+/** postgresql.conf for a node; a replica also gets where to stream from. */
+export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec, primary: string): string {
+    const archive = `${PATHS.archiveDir}/%f`;
+    const standby =
+        node.role === "replica"
+            ? renderTemplate(template("standby.conf.tmpl"), {
+                  primaryConninfo: primaryConninfo(cfg, node, primary),
+                  slotName: node.slotName ?? "",
+              })
+            : "";
+    return renderTemplate(template("postgresql.conf.tmpl"), {
+        node: node.name,
+        role: node.role,
+        maxSlotWalKeepSize: cfg.maxSlotWalKeepSize,
+        // Without slots, keep some WAL so that a briefly disconnected replica can still catch up.
+        walKeepSize: cfg.slots ? "0" : "1GB",
+        archiveMode: cfg.walArchive ? "on" : "off",
+        archiveCommand: cfg.walArchive ? `test ! -f ${archive} && cp %p ${archive}.part && mv ${archive}.part ${archive}` : "",
+        // test first: a missing segment is normal during recovery and need not fill the log.
+        restoreCommand: cfg.walArchive ? `test -f ${archive} && cp ${archive} %p` : "",
+        standby,
+        settings: settingsBlock(cfg.settings),
+    });
+}
+
+/** pg_hba.conf: scram-sha-256 only; replication only for the replication role from the subnet. */
+export function renderPgHba(cfg: ClusterConfig): string {
+    return renderTemplate(template("pg_hba.conf.tmpl"), {
+        replicationUser: cfg.replicationUser,
+        subnet: cfg.subnet,
+    });
+}
+
+/** pg_ident.conf: root and postgres may use the postgres role over the local socket. */
+export function renderPgIdent(): string {
+    return template("pg_ident.conf");
+}
+
+/** The entrypoint script shared by every node. */
+export function renderEntrypoint(): string {
+    return template("entrypoint.sh");
+}
+
+/** Shell variables the entrypoint reads: which node this is and how it bootstraps. */
+export function renderNodeEnv(cfg: ClusterConfig, node: NodeSpec, primary: string): string {
+    const vars: Record<string, string> = {
+        PGR_NODE: node.name,
+        PGR_BOOTSTRAP: node.role,
+        PGR_PRIMARY_HOST: primary,
+        PGR_REPLICATION_USER: cfg.replicationUser,
+        PGR_SLOT: node.slotName ?? "",
+        PGR_ARCHIVE_DIR: PATHS.archiveDir,
+        PGR_BASEBACKUP_TIMEOUT: String(BASEBACKUP_TIMEOUT_SECONDS),
+    };
+    return Object.entries(vars)
+        .map(([k, v]) => `${k}='${v}'`)
+        .join("\n")
+        .concat("\n");
+}
+
+/** A libpq password file line for the replication role, valid for any host of the cluster. */
+export function renderPgpass(user: string, password: string): string {
+    const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/:/g, "\\:");
+    return `*:*:*:${esc(user)}:${esc(password)}\n`;
+}

@@ -1,0 +1,182 @@
+import { Client } from "pg";
+import { CheckEndpoint, CheckSpec, expectedSyncStates } from "./check-spec";
+
+/** One check's outcome. */
+export interface CheckResult {
+    check: string;
+    node: string;
+    ok: boolean;
+    detail: string;
+    ms: number;
+}
+
+/** The checks' JSON report. */
+export interface CheckReport {
+    ok: boolean;
+    primary: string;
+    replicas: string[];
+    syncMode: string;
+    checks: CheckResult[];
+    durationMs: number;
+}
+
+/** Thrown when a check fails: names the check and the node. */
+export class CheckFailure extends Error {
+    constructor(
+        public readonly result: CheckResult,
+        public readonly report: CheckReport,
+    ) {
+        super(`check ${result.check} failed on ${result.node}: ${result.detail}`);
+    }
+}
+
+async function connect(ep: CheckEndpoint, password: string): Promise<Client> {
+    const client = new Client({
+        host: ep.host,
+        port: ep.port,
+        user: "postgres",
+        database: "postgres",
+        password,
+        connectionTimeoutMillis: 5000,
+        application_name: "pg-replication-checks",
+    });
+    await client.connect();
+    return client;
+}
+
+/** Polls `probe` until it returns a string starting with "ok" or the deadline passes. */
+async function until(deadline: number, probe: () => Promise<string | true>): Promise<string | true> {
+    let last: string | true = "not run";
+    for (;;) {
+        try {
+            last = await probe();
+        } catch (err) {
+            last = (err as Error).message;
+        }
+        if (last === true || Date.now() >= deadline) return last;
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
+/**
+ * Proves the cluster replicates: roles, streaming rows, sync states, a canary row read back on
+ * every replica, read-only replicas and active slots. Throws {@link CheckFailure} at the first
+ * failed check; returns the report otherwise.
+ */
+export async function runChecks(spec: CheckSpec, password: string): Promise<CheckReport> {
+    const started = Date.now();
+    const deadline = started + spec.deadlineSeconds * 1000;
+    const report: CheckReport = {
+        ok: false,
+        primary: spec.primary.node,
+        replicas: spec.replicas.map((r) => r.node),
+        syncMode: spec.syncMode,
+        checks: [],
+        durationMs: 0,
+    };
+    const clients = new Map<string, Client>();
+    const record = (check: string, node: string, t0: number, outcome: string | true) => {
+        const result = { check, node, ok: outcome === true, detail: outcome === true ? "ok" : outcome, ms: Date.now() - t0 };
+        report.checks.push(result);
+        if (!result.ok) {
+            report.durationMs = Date.now() - started;
+            throw new CheckFailure(result, report);
+        }
+    };
+    const client = async (ep: CheckEndpoint) => {
+        const existing = clients.get(ep.node);
+        if (existing) return existing;
+        const c = await connect(ep, password);
+        clients.set(ep.node, c);
+        return c;
+    };
+    const query = async (ep: CheckEndpoint, sql: string, params: unknown[] = []) => (await client(ep)).query(sql, params);
+
+    try {
+        let t0 = Date.now();
+        record("primary-not-in-recovery", spec.primary.node, t0, await until(deadline, async () => {
+            const { rows } = await query(spec.primary, "SELECT pg_is_in_recovery() AS r");
+            return rows[0].r === false ? true : "pg_is_in_recovery() is true on the primary";
+        }));
+
+        for (const r of spec.replicas) {
+            t0 = Date.now();
+            record("replica-in-recovery", r.node, t0, await until(deadline, async () => {
+                const { rows } = await query(r, "SELECT pg_is_in_recovery() AS r");
+                return rows[0].r === true ? true : "pg_is_in_recovery() is false: this node is not a standby";
+            }));
+        }
+
+        const expected = expectedSyncStates(spec);
+        for (const r of spec.replicas) {
+            t0 = Date.now();
+            record("streaming", r.node, t0, await until(deadline, async () => {
+                const { rows } = await query(
+                    spec.primary,
+                    "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = $1",
+                    [r.node],
+                );
+                if (rows.length !== 1) return `expected one pg_stat_replication row for ${r.node}, found ${rows.length}`;
+                return rows[0].state === "streaming" ? true : `state is ${rows[0].state}`;
+            }));
+            t0 = Date.now();
+            record("sync-state", r.node, t0, await until(deadline, async () => {
+                const { rows } = await query(spec.primary, "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", [r.node]);
+                const got = rows[0]?.sync_state;
+                return got === expected[r.node] ? true : `sync_state is ${got}, expected ${expected[r.node]}`;
+            }));
+        }
+
+        t0 = Date.now();
+        const token = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+        await query(spec.primary, "CREATE SCHEMA IF NOT EXISTS replication_check");
+        await query(
+            spec.primary,
+            "CREATE TABLE IF NOT EXISTS replication_check.canary (id int PRIMARY KEY, token text NOT NULL, written_at timestamptz NOT NULL)",
+        );
+        await query(
+            spec.primary,
+            "INSERT INTO replication_check.canary VALUES (1, $1, now()) ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, written_at = EXCLUDED.written_at",
+            [token],
+        );
+        record("canary-written", spec.primary.node, t0, true);
+        for (const r of spec.replicas) {
+            t0 = Date.now();
+            record("canary-replicated", r.node, t0, await until(deadline, async () => {
+                const { rows: exists } = await query(r, "SELECT to_regclass('replication_check.canary') IS NOT NULL AS e");
+                if (!exists[0].e) return "the canary table has not replicated yet";
+                const { rows } = await query(r, "SELECT token FROM replication_check.canary WHERE id = 1");
+                return rows[0]?.token === token ? true : `canary ${token} not visible after ${Date.now() - t0} ms`;
+            }));
+        }
+
+        for (const r of spec.replicas) {
+            t0 = Date.now();
+            let outcome: string | true;
+            try {
+                await query(r, "INSERT INTO replication_check.canary VALUES (2, 'from replica', now())");
+                outcome = "a write on the replica succeeded";
+            } catch (err) {
+                const e = err as { code?: string; message: string };
+                outcome = e.code === "25006" ? true : `unexpected error ${e.code}: ${e.message}`;
+            }
+            record("replica-read-only", r.node, t0, outcome);
+        }
+
+        if (spec.slots) {
+            for (const r of spec.replicas) {
+                t0 = Date.now();
+                record("slot-active", r.node, t0, await until(deadline, async () => {
+                    const { rows } = await query(spec.primary, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", [r.node]);
+                    if (rows.length === 0) return `slot ${r.node} does not exist`;
+                    return rows[0].active ? true : `slot ${r.node} is not active`;
+                }));
+            }
+        }
+        report.ok = true;
+        report.durationMs = Date.now() - started;
+        return report;
+    } finally {
+        await Promise.all([...clients.values()].map((c) => c.end().catch(() => undefined)));
+    }
+}

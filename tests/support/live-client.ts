@@ -1,0 +1,106 @@
+// Drives the live harness CLI from integration tests, and reads what Docker and PostgreSQL say.
+import { spawn } from "child_process";
+import * as path from "path";
+import { Client } from "pg";
+import { run } from "./live/docker-api";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+
+export interface LiveResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+    /** Resource lines: [action, type, name]. */
+    actions: Array<[string, string, string]>;
+}
+
+/** Runs `npm run live -- <args>` (without npm, to keep output clean). */
+export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LiveResult> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args], {
+            cwd: ROOT,
+            env,
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => {
+            const actions = stderr
+                .split("\n")
+                .map((l) => /^ {2}(created|replaced|updated|deleted|unchanged|failed)\s+(\S+)\s+(\S+)/.exec(l))
+                .filter((m): m is RegExpExecArray => m !== null)
+                .map((m) => [m[1], m[2], m[3]] as [string, string, string]);
+            resolve({ code: code ?? 1, stdout, stderr, actions });
+        });
+    });
+}
+
+/** Like {@link live}, but fails with the harness's output when it exits non-zero. */
+export async function liveOk(args: string[]): Promise<LiveResult> {
+    const res = await live(args);
+    if (res.code !== 0) throw new Error(`live ${args.join(" ")} exited ${res.code}:\n${res.stderr}`);
+    return res;
+}
+
+/** The stack outputs, secrets shown. */
+export async function stackOutputs(stack: string): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- outputs are JSON
+    const res = await liveOk(["output", "--stack", stack, "--json", "--show-secrets"]);
+    return JSON.parse(res.stdout);
+}
+
+/** Container id and start time, to prove a container was not restarted or replaced. */
+export async function containerIdentity(name: string): Promise<string> {
+    const res = await run(["docker", "inspect", "-f", "{{.Id}} {{.State.StartedAt}}", name]);
+    if (res.code !== 0) throw new Error(`docker inspect ${name}: ${res.stderr}`);
+    return res.stdout.trim();
+}
+
+/** Names of Docker objects of a kind whose names start with `prefix`. */
+export async function dockerNames(kind: "container" | "volume" | "network", prefix: string): Promise<string[]> {
+    const argv =
+        kind === "container"
+            ? ["docker", "ps", "-a", "--format", "{{.Names}}"]
+            : ["docker", kind, "ls", "--format", "{{.Name}}"];
+    const res = await run(argv);
+    return res.stdout
+        .split("\n")
+        .map((s) => s.trim())
+        .filter((s) => s.startsWith(prefix));
+}
+
+/** Removes everything a test stack may have left behind, whatever state it is in. */
+export async function forceCleanup(stack: string): Promise<void> {
+    for (const c of await dockerNames("container", `${stack}-`)) await run(["docker", "rm", "-f", c]);
+    for (const v of await dockerNames("volume", `${stack}-`)) await run(["docker", "volume", "rm", "-f", v]);
+    for (const n of await dockerNames("network", `${stack}-`)) await run(["docker", "network", "rm", n]);
+    await run(["rm", "-f", path.join(ROOT, ".live-state", `${stack}.json`)]);
+}
+
+/** Runs one query on a node published at 127.0.0.1:port as the postgres superuser. */
+export async function sql<T = any>(port: number, password: string, text: string, params: unknown[] = []): Promise<T[]> { // eslint-disable-line @typescript-eslint/no-explicit-any -- rows are JSON
+    const client = new Client({ host: "127.0.0.1", port, user: "postgres", password, database: "postgres", connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+        return (await client.query(text, params)).rows as T[];
+    } finally {
+        await client.end();
+    }
+}
+
+/** Polls `probe` until it returns true, failing with its last answer at the deadline. */
+export async function eventually(what: string, timeoutMs: number, probe: () => Promise<boolean | string>): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last: boolean | string = false;
+    while (Date.now() < deadline) {
+        try {
+            last = await probe();
+            if (last === true) return;
+        } catch (err) {
+            last = (err as Error).message;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`${what} did not happen within ${timeoutMs} ms (last: ${String(last)})`);
+}

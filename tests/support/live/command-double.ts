@@ -1,0 +1,39 @@
+// @pulumi/command's local.Command, performed for real: create on creation, update (or create
+// again) when inputs change, delete on deletion, with PULUMI_COMMAND_STDOUT/STDERR from the last run.
+import { run } from "./docker-api";
+import { Props } from "./docker-double";
+
+async function runScript(p: Props, script: string, previous?: Props): Promise<{ stdout: string; stderr: string }> {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...(p.environment ?? {}) };
+    if (previous && (p.addPreviousOutputInEnv ?? true)) {
+        env.PULUMI_COMMAND_STDOUT = previous.stdout ?? "";
+        env.PULUMI_COMMAND_STDERR = previous.stderr ?? "";
+    }
+    const interpreter: string[] = p.interpreter ?? ["/bin/sh", "-c"];
+    const res = await run([...interpreter, script], { stdin: p.stdin, env, cwd: p.dir });
+    if (res.code !== 0) {
+        throw new Error(`exit status ${res.code}: running ${JSON.stringify(script.split("\n")[0])}:\n${res.stderr.trimEnd()}`);
+    }
+    // The provider trims the trailing newline of both streams.
+    return { stdout: res.stdout.replace(/\r?\n$/, ""), stderr: res.stderr.replace(/\r?\n$/, "") };
+}
+
+export async function createCommand(p: Props): Promise<{ id: string; state: Props }> {
+    const out = p.create === undefined ? { stdout: "", stderr: "" } : await runScript(p, p.create);
+    return { id: `cmd-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`, state: { ...p, ...out } };
+}
+
+export async function updateCommand(id: string, p: Props, previous: Props): Promise<{ id: string; state: Props }> {
+    const script = p.update ?? p.create;
+    const out = script === undefined ? { stdout: "", stderr: "" } : await runScript(p, script, previous);
+    return { id, state: { ...p, ...out } };
+}
+
+export async function deleteCommand(previous: Props): Promise<void> {
+    if (previous.delete !== undefined) await runScript(previous, previous.delete, previous);
+}
+
+/** A Command is replaced (not updated) when its triggers change and it has no update script. */
+export function commandNeedsReplace(oldInputs: Props, newInputs: Props): boolean {
+    return newInputs.update === undefined && JSON.stringify(oldInputs.triggers ?? null) !== JSON.stringify(newInputs.triggers ?? null);
+}

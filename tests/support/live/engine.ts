@@ -1,0 +1,192 @@
+// The live harness's engine: answers the Pulumi SDK's resource registrations (mock mode) by
+// diffing against the saved state and performing creates, updates and replacements for real,
+// then deletes what the program no longer declares, in reverse order of creation.
+import * as pulumi from "@pulumi/pulumi";
+import { commandNeedsReplace, createCommand, deleteCommand, updateCommand } from "./command-double";
+import {
+    createContainer,
+    createNetwork,
+    createRemoteImage,
+    createVolume,
+    deleteContainer,
+    deleteNetwork,
+    deleteRemoteImage,
+    deleteVolume,
+    Props,
+} from "./docker-double";
+import { containsSecret, Json, secretWrap, unwrapSecrets } from "./secrets";
+import { ResourceRecord, StackState, saveState } from "./state";
+
+/** Stable JSON for comparing inputs. */
+function canonical(v: Json): string {
+    if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+    if (v !== null && typeof v === "object") {
+        return `{${Object.keys(v)
+            .filter((k) => v[k] !== undefined)
+            .sort()
+            .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+            .join(",")}}`;
+    }
+    return JSON.stringify(v);
+}
+
+/** Resource options the harness honours, captured by a stack transformation. */
+export interface CapturedOptions {
+    deleteBeforeReplace?: boolean;
+    additionalSecretOutputs?: string[];
+}
+
+type Action = "created" | "replaced" | "updated" | "deleted" | "unchanged" | "failed";
+
+interface Handler {
+    create(inputs: Props): Promise<{ id: string; state: Props }>;
+    update?(id: string, inputs: Props, previous: Props): Promise<{ id: string; state: Props }>;
+    remove(id: string, previous: Props): Promise<void>;
+    needsReplace(oldInputs: Props, newInputs: Props): boolean;
+}
+
+const always = () => true;
+const HANDLERS: Record<string, Handler> = {
+    "docker:index/network:Network": { create: createNetwork, remove: (id) => deleteNetwork(id), needsReplace: always },
+    "docker:index/volume:Volume": { create: createVolume, remove: (id) => deleteVolume(id), needsReplace: always },
+    "docker:index/container:Container": { create: createContainer, remove: deleteContainer, needsReplace: always },
+    "docker:index/remoteImage:RemoteImage": { create: createRemoteImage, remove: (_, p) => deleteRemoteImage(p), needsReplace: always },
+    "command:local:Command": {
+        create: createCommand,
+        update: updateCommand,
+        remove: (_, p) => deleteCommand(p),
+        needsReplace: commandNeedsReplace,
+    },
+};
+
+/** Runs one `up` or `down` against a stack's state, printing a line per resource. */
+export class LiveEngine implements pulumi.runtime.Mocks {
+    readonly options = new Map<string, CapturedOptions>();
+    readonly errors: string[] = [];
+    readonly counts: Record<Action, number> = { created: 0, replaced: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0 };
+    private readonly seen = new Set<string>();
+    private pending = 0;
+    private nextSeq: number;
+
+    constructor(
+        private readonly state: StackState,
+        private readonly statePath: string,
+        private readonly log: (line: string) => void,
+    ) {
+        this.nextSeq = Math.max(0, ...state.resources.map((r) => r.seq)) + 1;
+    }
+
+    /** Resource registrations still being performed. */
+    get busy(): boolean {
+        return this.pending > 0;
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        throw new Error(`the live harness does not implement invoke ${args.token}`);
+    }
+
+    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, unknown> }> {
+        const handler = HANDLERS[args.type];
+        if (!args.custom) return { id: undefined, state: {} };
+        if (!handler) throw new Error(`the live harness does not implement resource type ${args.type}`);
+        const key = `${args.type}::${args.name}`;
+        this.seen.add(key);
+        this.pending++;
+        const started = Date.now();
+        try {
+            const result = await this.apply(key, args, handler);
+            this.print(result.action, key, started);
+            return result;
+        } catch (err) {
+            const message = `${key}: ${(err as Error).message}`;
+            this.errors.push(message);
+            this.print("failed", key, started);
+            throw new Error(message);
+        } finally {
+            this.pending--;
+        }
+    }
+
+    private async apply(
+        key: string,
+        args: pulumi.runtime.MockResourceArgs,
+        handler: Handler,
+    ): Promise<{ id: string; state: Record<string, unknown>; action: Action }> {
+        const inputs = unwrapSecrets(args.inputs);
+        const previous = this.state.resources.find((r) => r.key === key);
+        const opts = this.options.get(key) ?? {};
+        const finish = (action: Action, id: string, outputs: Props, seq: number) => {
+            const record: ResourceRecord = {
+                key,
+                type: args.type,
+                name: args.name,
+                id,
+                inputs: args.inputs,
+                outputs,
+                seq,
+                secretOutputs: opts.additionalSecretOutputs ?? [],
+            };
+            this.state.resources = this.state.resources.filter((r) => r.key !== key).concat(record);
+            saveState(this.statePath, this.state);
+            return { id, state: this.outputsFor(args.inputs, outputs, record.secretOutputs), action };
+        };
+
+        if (previous && canonical(unwrapSecrets(previous.inputs)) === canonical(inputs)) {
+            return finish("unchanged", previous.id, previous.outputs, previous.seq);
+        }
+        if (previous && handler.update && !handler.needsReplace(unwrapSecrets(previous.inputs), inputs)) {
+            const res = await handler.update(previous.id, inputs, previous.outputs);
+            return finish("updated", res.id, res.state, previous.seq);
+        }
+        if (previous) {
+            // Replacement: delete first only when asked to (deleteBeforeReplace), as Pulumi does.
+            if (opts.deleteBeforeReplace) {
+                await handler.remove(previous.id, previous.outputs);
+                this.state.resources = this.state.resources.filter((r) => r.key !== key);
+                saveState(this.statePath, this.state);
+                const res = await handler.create(inputs);
+                return finish("replaced", res.id, res.state, this.nextSeq++);
+            }
+            const res = await handler.create(inputs);
+            await handler.remove(previous.id, previous.outputs);
+            return finish("replaced", res.id, res.state, this.nextSeq++);
+        }
+        const res = await handler.create(inputs);
+        return finish("created", res.id, res.state, this.nextSeq++);
+    }
+
+    /** Output state as the SDK expects it: secret inputs and additionalSecretOutputs stay secret. */
+    private outputsFor(rawInputs: Json, outputs: Props, secretOutputs: string[]): Record<string, unknown> {
+        const state: Record<string, unknown> = { ...outputs };
+        for (const [k, v] of Object.entries(rawInputs ?? {})) {
+            if (containsSecret(v)) state[k] = secretWrap(unwrapSecrets(v));
+        }
+        for (const k of secretOutputs) if (k in state) state[k] = secretWrap(state[k]);
+        return state;
+    }
+
+    /** Deletes resources not declared in this run (all of them for `down`), newest first. */
+    async deleteUndeclared(all = false): Promise<void> {
+        const doomed = this.state.resources.filter((r) => all || !this.seen.has(r.key)).sort((a, b) => b.seq - a.seq);
+        for (const record of doomed) {
+            const started = Date.now();
+            try {
+                await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs));
+                this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
+                saveState(this.statePath, this.state);
+                this.print("deleted", record.key, started);
+            } catch (err) {
+                this.errors.push(`${record.key}: ${(err as Error).message}`);
+                this.print("failed", record.key, started);
+                return;
+            }
+        }
+    }
+
+    private print(action: Action, key: string, started: number): void {
+        this.counts[action]++;
+        const [type, name] = key.split("::");
+        const secs = ((Date.now() - started) / 1000).toFixed(1);
+        this.log(`  ${action.padEnd(9)} ${type.padEnd(38)} ${name}${action === "unchanged" ? "" : ` (${secs}s)`}`);
+    }
+}

@@ -1,0 +1,46 @@
+// Stack configuration as `pulumi up` would hand it to the program: Pulumi.yaml defaults, then
+// Pulumi.<stack>.yaml, then --config overrides.
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+
+/** Fully qualified key (`project:key`) → string value, as the SDK reads config. */
+export type ConfigMap = Record<string, string>;
+
+const asConfigString = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
+
+function qualify(project: string, key: string): string {
+    return key.includes(":") ? key : `${project}:${key}`;
+}
+
+export function loadStackConfig(root: string, stack: string, overrides: string[]): { project: string; config: ConfigMap } {
+    const projectFile = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
+        name: string;
+        config?: Record<string, { default?: unknown } | unknown>;
+    };
+    const project = projectFile.name;
+    const config: ConfigMap = {};
+    for (const [key, decl] of Object.entries(projectFile.config ?? {})) {
+        const value = decl !== null && typeof decl === "object" && "default" in decl ? (decl as { default: unknown }).default : decl;
+        if (value !== undefined) config[qualify(project, key)] = asConfigString(value);
+    }
+    const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
+    if (fs.existsSync(stackFile)) {
+        const parsed = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+        for (const [key, value] of Object.entries(parsed.config ?? {})) {
+            if (value !== null && typeof value === "object" && "secure" in value) {
+                throw new Error(
+                    `${stackFile}: ${key} is an encrypted secret, which the live harness cannot decrypt; ` +
+                        "pass it with --config instead",
+                );
+            }
+            config[qualify(project, key)] = asConfigString(value);
+        }
+    }
+    for (const pair of overrides) {
+        const eq = pair.indexOf("=");
+        if (eq <= 0) throw new Error(`--config expects key=value, got ${JSON.stringify(pair)}`);
+        config[qualify(project, pair.slice(0, eq))] = pair.slice(eq + 1);
+    }
+    return { project, config };
+}

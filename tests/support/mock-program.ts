@@ -1,0 +1,116 @@
+// Runs the stack program (infra/) under Pulumi's mocks, recording every resource registration.
+// Each call loads fresh copies of the SDK and the program, so runs do not share runtime state.
+import * as path from "path";
+import type * as PulumiModule from "@pulumi/pulumi";
+import { Json, unwrapSecrets } from "./live/secrets";
+
+/** One registered resource. */
+export interface Registered {
+    type: string;
+    name: string;
+    /** Inputs as serialized by the SDK: secret values stay wrapped. */
+    rawInputs: Json;
+    /** Inputs with secrets unwrapped. */
+    inputs: Json;
+    /** Explicit dependsOn of the resource, as `type::name` keys. */
+    dependsOn: string[];
+    deleteBeforeReplace: boolean;
+}
+
+export interface MockRun {
+    resources: Registered[];
+    outputs: Record<string, { value: unknown; secret: boolean }>;
+    /** The first registered resource of a type whose name ends with `suffix`. */
+    get(type: string, suffix: string): Registered;
+}
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+// Every fresh copy of the SDK adds its own process exit listener.
+process.setMaxListeners(100);
+
+/** What the fake providers answer for resources whose outputs the program reads. */
+function fakeOutputs(type: string, name: string, inputs: Json): Record<string, unknown> {
+    if (type === "command:local:Command") {
+        if (name.endsWith("-image")) return { stdout: "sha256:0123456789abcdef" };
+        if (name.endsWith("-checks")) return { stdout: JSON.stringify({ ok: true, checks: [] }) };
+        if (name.endsWith("-password")) return { stdout: `generated-${name}` };
+        return { stdout: "" };
+    }
+    if (type === "docker:index/remoteImage:RemoteImage") return { imageId: `sha256:image-of-${inputs.name}` };
+    return {};
+}
+
+/** Runs the program with `config` (keys without namespace); `resources` receives registrations as they happen. */
+export async function runProgramWithMocks(config: Record<string, string>, stack = "unit", resources: Registered[] = []): Promise<MockRun> {
+    const outputs: MockRun["outputs"] = {};
+    let exported: Record<string, unknown> = {};
+    let programError: Error | undefined;
+    await jest.isolateModulesAsync(async () => {
+        const pulumi: typeof PulumiModule = await import("@pulumi/pulumi");
+        const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [`pg-replication:${k}`, v]));
+        pulumi.runtime.setAllConfig(full);
+        const deps = new Map<string, { dependsOn: string[]; deleteBeforeReplace: boolean }>();
+        await pulumi.runtime.setMocks(
+            {
+                newResource(args) {
+                    if (!args.custom) return { id: undefined, state: {} };
+                    const inputs = unwrapSecrets(args.inputs);
+                    const opts = deps.get(`${args.type}::${args.name}`);
+                    resources.push({
+                        type: args.type,
+                        name: args.name,
+                        rawInputs: args.inputs,
+                        inputs,
+                        dependsOn: opts?.dependsOn ?? [],
+                        deleteBeforeReplace: opts?.deleteBeforeReplace ?? false,
+                    });
+                    return { id: `${args.name}-id`, state: { ...inputs, ...fakeOutputs(args.type, args.name, inputs) } };
+                },
+                call(args) {
+                    throw new Error(`unexpected invoke ${args.token}`);
+                },
+            },
+            "pg-replication",
+            stack,
+            false,
+        );
+        await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((t) => {
+                const raw = t.opts.dependsOn;
+                const list = (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) as PulumiModule.Resource[];
+                const names = list.map((r) => `${(r as unknown as { __pulumiType: string }).__pulumiType}::${(r as unknown as { __name: string }).__name}`);
+                deps.set(`${t.type}::${t.name}`, {
+                    dependsOn: names,
+                    deleteBeforeReplace: (t.opts as PulumiModule.CustomResourceOptions).deleteBeforeReplace ?? false,
+                });
+                return undefined;
+            });
+            try {
+                exported = { ...(await import(path.join(ROOT, "infra"))) };
+            } catch (err) {
+                // Rethrown below: an error escaping init would also reject the stack's own
+                // registration, unhandled.
+                programError = err as Error;
+            }
+            return {};
+        });
+        if (programError) throw programError;
+        for (const [k, v] of Object.entries(exported)) {
+            const out = v as PulumiModule.Output<unknown>;
+            outputs[k] = {
+                secret: await pulumi.isSecret(out),
+                value: await new Promise((resolve) => out.apply((x) => (resolve(x), x))),
+            };
+        }
+    });
+    return {
+        resources,
+        outputs,
+        get(type, suffix) {
+            const found = resources.find((r) => r.type === type && r.name.endsWith(suffix));
+            if (!found) throw new Error(`no ${type} named *${suffix}; have ${resources.map((r) => r.name).join(", ")}`);
+            return found;
+        },
+    };
+}

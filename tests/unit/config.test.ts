@@ -1,0 +1,106 @@
+import { ConfigError, DEFAULTS, validateConfig } from "../../infra/config";
+
+const expectError = (raw: Record<string, string>, ...parts: string[]) => {
+    let error: unknown;
+    try {
+        validateConfig(raw);
+    } catch (err) {
+        error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    for (const part of parts) expect((error as Error).message).toContain(part);
+};
+
+describe("validateConfig", () => {
+    test("empty config gives the documented defaults", () => {
+        expect(validateConfig({})).toEqual(DEFAULTS);
+        expect(DEFAULTS).toMatchObject({ replicas: 2, syncMode: "async", syncMethod: "any", syncCount: 1, hostPortBase: 15432 });
+    });
+
+    test("typed values are parsed", () => {
+        const cfg = validateConfig({
+            replicas: "3",
+            syncMode: "sync",
+            syncMethod: "first",
+            syncCount: "2",
+            synchronousCommit: "remote_apply",
+            pullImage: "false",
+            slots: "false",
+            walArchive: "false",
+            checks: "false",
+            subnet: "10.9.0.0/24",
+            bindAddress: "0.0.0.0",
+            hostPortBase: "25432",
+            replicationUser: "repl_user",
+            maxSlotWalKeepSize: "-1",
+            settings: JSON.stringify({ work_mem: "64MB", max_connections: 200, jit: false, "pg_stat_statements.max": 1000 }),
+        });
+        expect(cfg).toMatchObject({
+            replicas: 3,
+            syncMode: "sync",
+            syncMethod: "first",
+            syncCount: 2,
+            synchronousCommit: "remote_apply",
+            pullImage: false,
+            slots: false,
+            walArchive: false,
+            checks: false,
+            hostPortBase: 25432,
+            maxSlotWalKeepSize: "-1",
+            settings: { work_mem: "64MB", max_connections: "200", jit: "false", "pg_stat_statements.max": "1000" },
+        });
+    });
+
+    test.each([
+        [{ replicas: "10" }, "pg-replication:replicas", '"10"', "0 to 9"],
+        [{ replicas: "-1" }, "replicas", "0 to 9"],
+        [{ replicas: "two" }, "replicas", '"two"', "integer"],
+        [{ replicas: "1.5" }, "replicas", "integer"],
+        [{ syncMode: "semi" }, "syncMode", '"semi"', "async, sync"],
+        [{ syncMode: "sync", replicas: "0" }, "syncMode", "at least one replica"],
+        [{ syncMethod: "all" }, "syncMethod", "any, first"],
+        [{ syncCount: "0" }, "syncCount", "1 to 9"],
+        [{ syncMode: "sync", replicas: "2", syncCount: "3" }, "syncCount", '"3"', "replicas is 2"],
+        [{ synchronousCommit: "off" }, "synchronousCommit", "on, remote_write, remote_apply"],
+        [{ synchronousCommit: "local" }, "synchronousCommit", '"local"'],
+        [{ image: "bad image!" }, "image", "image reference"],
+        [{ pullImage: "yes" }, "pullImage", "true or false"],
+        [{ slots: "1" }, "slots", "true or false"],
+        [{ walArchive: "on" }, "walArchive", "true or false"],
+        [{ checks: "no" }, "checks", "true or false"],
+        [{ subnet: "172.20.0.0" }, "subnet", "CIDR"],
+        [{ subnet: "172.20.0.0/30" }, "subnet", "/8 to /28"],
+        [{ subnet: "300.1.0.0/16" }, "subnet", "CIDR"],
+        [{ subnet: "172.20.5.0/16" }, "subnet", "did you mean 172.20.0.0/16"],
+        [{ bindAddress: "localhost" }, "bindAddress", "IPv4 address"],
+        [{ bindAddress: "127.0.0.256" }, "bindAddress", "IPv4"],
+        [{ hostPortBase: "80" }, "hostPortBase", "1024"],
+        [{ hostPortBase: "65535" }, "hostPortBase", "65533"],
+        [{ replicationUser: "Repl" }, "replicationUser", "lowercase identifier"],
+        [{ replicationUser: "postgres" }, "replicationUser", "not postgres"],
+        [{ replicationUser: "pg_repl" }, "replicationUser", "pg_"],
+        [{ maxSlotWalKeepSize: "2G" }, "maxSlotWalKeepSize", "kB, MB, GB, TB"],
+        [{ settings: "[1]" }, "settings", "object"],
+        [{ settings: "not json" }, "settings", "object"],
+        [{ settings: '{"work_mme":"4MB"}' }, "settings.work_mme", "not a PostgreSQL 17 parameter"],
+        [{ settings: '{"wal_level":"logical"}' }, "settings.wal_level", "managed by pg-replication"],
+        [{ settings: '{"synchronous_commit":"off"}' }, "settings.synchronous_commit", "managed"],
+        [{ settings: '{"server_version":"99"}' }, "settings.server_version", "read-only"],
+        [{ settings: '{"work_mem":""}' }, "settings.work_mem", "non-empty single-line"],
+        [{ settings: '{"work_mem":"4MB\\nfsync = off"}' }, "settings.work_mem", "single-line"],
+        [{ settings: '{"work_mem":null}' }, "settings.work_mem", "a number or a boolean"],
+        [{ replica: "3" }, "pg-replication:replica", "unknown key"],
+        [{ superuserPassword: "short" }, "superuserPassword", "[secret]", "at least 8"],
+    ])("rejects %j", (raw, ...parts) => {
+        expectError(raw as Record<string, string>, ...(parts as string[]));
+    });
+
+    test("a rejected password is never echoed", () => {
+        expect(() => validateConfig({ replicationPassword: "abc" })).toThrow(/replicationPassword = "\[secret\]"/);
+        expect(() => validateConfig({ replicationPassword: "abc" })).not.toThrow(/abc/);
+    });
+
+    test("syncCount above replicas is fine in async mode", () => {
+        expect(validateConfig({ replicas: "0", syncCount: "1" }).replicas).toBe(0);
+    });
+});

@@ -1,0 +1,149 @@
+import { containsSecret } from "../support/live/secrets";
+import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
+
+const CONTAINER = "docker:index/container:Container";
+const COMMAND = "command:local:Command";
+const VOLUME = "docker:index/volume:Volume";
+
+const containers = (run: MockRun) => run.resources.filter((r) => r.type === CONTAINER);
+const byName = (run: MockRun) => new Map(run.resources.map((r) => [r.name, r]));
+
+describe("the stack program under mocks", () => {
+    let run: MockRun;
+    beforeAll(async () => {
+        run = await runProgramWithMocks({ replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" }, "unit");
+    });
+
+    test("declares the network, image, volumes, containers and commands", () => {
+        const count = (type: string) => run.resources.filter((r) => r.type === type).length;
+        expect(count("docker:index/network:Network")).toBe(1);
+        expect(count("docker:index/remoteImage:RemoteImage")).toBe(1);
+        expect(count(VOLUME)).toBe(4); // three data volumes and the WAL archive
+        expect(count(CONTAINER)).toBe(3);
+        expect(
+            run.resources
+                .filter((r) => r.type === COMMAND)
+                .map((r) => r.name)
+                .sort(),
+        ).toEqual(["pg-checks", "pg-replication-user", "pg-slot-pg2", "pg-slot-pg3", "pg-superuser", "pg-sync-policy"]);
+    });
+
+    test("containers: names, aliases, ports bound to 127.0.0.1, healthcheck, restart policy", () => {
+        const cs = containers(run);
+        expect(cs.map((c) => c.inputs.name)).toEqual(["unit-pg1", "unit-pg2", "unit-pg3"]);
+        cs.forEach((c, i) => {
+            const node = `pg${i + 1}`;
+            expect(c.inputs.networksAdvanced).toEqual([{ name: "unit-net", aliases: [node] }]);
+            expect(c.inputs.ports).toEqual([{ internal: 5432, external: 15432 + i, ip: "127.0.0.1", protocol: "tcp" }]);
+            expect(c.inputs.healthcheck.tests).toEqual(["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]);
+            expect(c.inputs.restart).toBe("unless-stopped");
+            expect(c.inputs.wait).toBe(true);
+            expect(c.inputs.image).toBe("sha256:image-of-postgres:17");
+            expect(c.inputs.volumes[0]).toEqual({ volumeName: `unit-${node}-data`, containerPath: "/var/lib/postgresql/data" });
+            expect(c.deleteBeforeReplace).toBe(true);
+        });
+    });
+
+    test("configuration arrives as uploaded files, not bind mounts", () => {
+        for (const c of containers(run)) {
+            const files = c.inputs.uploads.map((u: { file: string }) => u.file).sort();
+            expect(files).toEqual(
+                ["entrypoint.sh", "node.env", "pg_hba.conf", "pg_ident.conf", "pgpass", "postgresql.conf"].map((f) => `/etc/pg-replication/${f}`),
+            );
+            expect(c.inputs.volumes.every((v: { hostPath?: string }) => v.hostPath === undefined)).toBe(true);
+        }
+    });
+
+    test("slots and the replication role exist before a replica bootstraps; sync policy after replicas", () => {
+        const names = byName(run);
+        const pg2 = names.get("pg-pg2-container");
+        // The replica container's parent component depends on the role and its slot.
+        const pg2Node = run.resources.indexOf(pg2!);
+        expect(run.resources.indexOf(names.get("pg-slot-pg2")!)).toBeLessThan(pg2Node);
+        expect(run.resources.indexOf(names.get("pg-replication-user")!)).toBeLessThan(pg2Node);
+        expect(names.get("pg-slot-pg2")!.dependsOn).toContain(`${COMMAND}::pg-replication-user`);
+        expect(pg2!.dependsOn).toEqual([`${COMMAND}::pg-replication-user`, `${COMMAND}::pg-slot-pg2`]);
+        expect(run.resources.indexOf(names.get("pg-sync-policy")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-pg3-container")!));
+        expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-sync-policy")!));
+    });
+
+    test("secrets stay secret: uploads, role SQL, checks environment, outputs", () => {
+        const names = byName(run);
+        for (const c of containers(run)) {
+            // The pgpass upload makes the whole uploads input secret in state.
+            expect(containsSecret(c.rawInputs.uploads)).toBe(true);
+            expect(c.inputs.uploads.find((u: { file: string }) => u.file.endsWith("pgpass")).content).toBe("*:*:*:replicator:repl-secret-pw\n");
+            expect(c.inputs.envs).toBeUndefined();
+            expect(JSON.stringify(c.inputs.uploads.filter((u: { file: string }) => !u.file.endsWith("pgpass")))).not.toContain("repl-secret-pw");
+        }
+        expect(containsSecret(names.get("pg-replication-user")!.rawInputs.stdin)).toBe(true);
+        expect(names.get("pg-replication-user")!.inputs.stdin).not.toContain("repl-secret-pw");
+        expect(names.get("pg-replication-user")!.inputs.stdin).toContain("SCRAM-SHA-256$4096:");
+        expect(containsSecret(names.get("pg-checks")!.rawInputs.environment)).toBe(true);
+        for (const key of ["primaryConnectionString", "replicaConnectionStrings", "superuserPassword", "replicationPassword"]) {
+            expect(run.outputs[key].secret).toBe(true);
+        }
+        expect(run.outputs.primaryConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15432/postgres");
+        expect(run.outputs.primary.secret).toBe(false);
+        expect(run.outputs.primary.value).toEqual({ node: "pg1", container: "unit-pg1", host: "127.0.0.1", port: 15432 });
+    });
+
+    test("outputs: replicas and replication mode", () => {
+        expect(run.outputs.replicas.value).toEqual([
+            { node: "pg2", container: "unit-pg2", host: "127.0.0.1", port: 15433 },
+            { node: "pg3", container: "unit-pg3", host: "127.0.0.1", port: 15434 },
+        ]);
+        expect(run.outputs.replicationMode.value).toBe("async");
+        expect(run.outputs.checkReport.value).toEqual({ ok: true, checks: [] });
+    });
+});
+
+describe("configuration changes under mocks", () => {
+    test("switching sync settings changes only the sync policy, never a container", async () => {
+        const base = await runProgramWithMocks({ replicas: "2", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
+        const variants: Array<Record<string, string>> = [
+            { syncMode: "sync", syncMethod: "any", syncCount: "1" },
+            { syncMode: "sync", syncMethod: "first", syncCount: "2", synchronousCommit: "remote_apply" },
+            { synchronousCommit: "remote_write" },
+        ];
+        for (const v of variants) {
+            const changed = await runProgramWithMocks({ replicas: "2", superuserPassword: "pw-123456", replicationPassword: "pw-654321", ...v });
+            const before = byName(base);
+            const differing = changed.resources
+                .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(before.get(r.name)?.inputs))
+                .map((r) => r.name);
+            expect(differing.filter((n) => n !== "pg-checks")).toEqual(["pg-sync-policy"]);
+            for (const c of containers(changed)) expect(c.inputs).toEqual(before.get(c.name)!.inputs);
+        }
+    });
+
+    test("scaling adds or removes only the replica's own resources", async () => {
+        const two = await runProgramWithMocks({ replicas: "2", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
+        const three = await runProgramWithMocks({ replicas: "3", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
+        const before = byName(two);
+        const added = three.resources.filter((r) => !before.has(r.name)).map((r) => r.name).sort();
+        expect(added).toEqual(["pg-pg4-container", "pg-pg4-data", "pg-slot-pg4"]);
+        for (const c of containers(two)) expect(byName(three).get(c.name)!.inputs).toEqual(c.inputs);
+    });
+
+    test("a local image is checked, not pulled", async () => {
+        const run = await runProgramWithMocks({ image: "pg-replication/postgres:17-local", pullImage: "false", replicas: "1" });
+        expect(run.resources.some((r) => r.type === "docker:index/remoteImage:RemoteImage")).toBe(false);
+        const check = run.get(COMMAND, "-image");
+        expect(check.inputs.environment).toEqual({ PGR_IMAGE: "pg-replication/postgres:17-local" });
+        expect(check.inputs.create).toContain("npm run build-image");
+        expect(containers(run)[0].inputs.image).toBe("sha256:0123456789abcdef");
+    });
+
+    test("generated passwords are secret outputs when none are configured", async () => {
+        const run = await runProgramWithMocks({ replicas: "1" });
+        expect(run.resources.map((r) => r.name)).toEqual(expect.arrayContaining(["pg-superuser-password", "pg-replication-password"]));
+        expect(run.outputs.superuserPassword).toEqual({ secret: true, value: "generated-pg-superuser-password" });
+    });
+
+    test("an invalid value fails before any resource is declared", async () => {
+        const declared: Registered[] = [];
+        await expect(runProgramWithMocks({ replicas: "12" }, "unit", declared)).rejects.toThrow('pg-replication:replicas = "12" is invalid');
+        expect(declared).toEqual([]);
+    });
+});
