@@ -7,6 +7,7 @@ import { ClusterConfig } from "./config";
 import { PostgresNode } from "./node";
 import { psqlCommand } from "./psql";
 import {
+    renderBootstrapEnv,
     renderEntrypoint,
     renderNodeEnv,
     renderPgHba,
@@ -38,6 +39,21 @@ export interface PostgresClusterArgs {
     replicationPassword?: pulumi.Input<string>;
     /** Directory holding scripts/ and node_modules, where the checks run. @default this project's root */
     projectRoot?: string;
+}
+
+/**
+ * Runs on every deployment (an invoke, not a resource): refuses when another node than
+ * `primary` is the running primary, e.g. after a failover whose primaryNode change was not
+ * recorded, rather than let the deployment treat two nodes as primary.
+ */
+function primaryGuard(prefix: string, primary: NodeSpec, projectRoot: string): pulumi.Output<string> {
+    return command.local
+        .runOutput({
+            command: "node -r ts-node/register/transpile-only scripts/guard-primary.ts",
+            dir: projectRoot,
+            environment: { PGR_CLUSTER: prefix, PGR_PRIMARY: primary.name },
+        })
+        .apply((r) => r.stdout.trim());
 }
 
 /** A generated password: made once by a command, then kept in state as a secret. */
@@ -86,8 +102,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const prefix = args.namePrefix ?? pulumi.getStack();
         const projectRoot = args.projectRoot ?? path.resolve(__dirname, "..");
         const specs = clusterNodes(prefix, cfg);
-        const primarySpec = specs[0];
-        const replicaSpecs = specs.slice(1);
+        const primarySpec = specs.find((s) => s.role === "primary") as NodeSpec;
+        const replicaSpecs = specs.filter((s) => s.role === "replica");
         const labels = { "pg-replication.cluster": prefix };
 
         this.superuserPassword = pulumi.secret(args.superuserPassword ?? generatedPassword(`${name}-superuser-password`, this));
@@ -106,7 +122,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             { parent: this, deleteBeforeReplace: true },
         );
 
-        const image = this.image(name, cfg);
+        // Nothing runs against the cluster until the guard agrees that primaryNode is the primary.
+        const guard = primaryGuard(prefix, primarySpec, projectRoot);
+        const image = pulumi.all([this.image(name, cfg), guard]).apply(([id]) => id);
         const archive = cfg.walArchive
             ? new docker.Volume(
                   `${name}-wal-archive`,
@@ -115,7 +133,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
               )
             : undefined;
 
-        const pgpass = pulumi.secret(pulumi.output(this.replicationPassword).apply((pw) => renderPgpass(cfg.replicationUser, pw)));
+        const pgpass = pulumi.secret(
+            pulumi.all([this.replicationPassword, this.superuserPassword]).apply(([repl, su]) =>
+                renderPgpass([
+                    { user: cfg.replicationUser, password: repl },
+                    { user: "postgres", password: su },
+                ]),
+            ),
+        );
         const makeNode = (spec: NodeSpec, dependsOn: pulumi.Resource[]) =>
             new PostgresNode(
                 `${name}-${spec.name}`,
@@ -127,11 +152,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     archiveVolume: archive?.name,
                     bindAddress: cfg.bindAddress,
                     hostPort: spec.hostPort,
-                    postgresqlConf: renderPostgresqlConf(cfg, spec, primarySpec.name),
+                    postgresqlConf: renderPostgresqlConf(cfg, spec),
                     pgHbaConf: renderPgHba(cfg),
                     pgIdentConf: renderPgIdent(),
                     entrypoint: renderEntrypoint(),
-                    nodeEnv: renderNodeEnv(cfg, spec, primarySpec.name),
+                    nodeEnv: renderNodeEnv(cfg, spec),
+                    bootstrapEnv: renderBootstrapEnv(cfg),
                     pgpass,
                     labels: { ...labels, "pg-replication.node": spec.name },
                 },
@@ -139,7 +165,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             );
 
         const primaryNode = makeNode(primarySpec, []);
-        const onPrimary = primaryNode.containerName;
+        const onPrimary = pulumi.all([primaryNode.containerName, guard]).apply(([c]) => c);
 
         const superuser = psqlCommand(
             `${name}-superuser`,
@@ -173,7 +199,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 : undefined;
             return { spec, slot, node: makeNode(spec, slot ? [replicationRole, slot] : [replicationRole]) };
         });
-        this.nodes = [primaryNode, ...replicaNodes.map((r) => r.node)];
+        this.nodes = [primaryNode, ...replicaNodes.map((r) => r.node)].sort((a, b) => a.node.localeCompare(b.node, "en", { numeric: true }));
 
         // Applied online (ALTER SYSTEM + reload) once the replicas exist, so a fresh sync deploy
         // never waits on a standby that is not there yet.

@@ -26,6 +26,9 @@ export interface ClusterConfig {
     walArchive: boolean;
     settings: Record<string, string>;
     checks: boolean;
+    primaryNode: string;
+    pooler: boolean;
+    poolerImage: string;
 }
 
 /** Defaults; they match the `config:` block of Pulumi.yaml. */
@@ -46,6 +49,9 @@ export const DEFAULTS: ClusterConfig = {
     walArchive: true,
     settings: {},
     checks: true,
+    primaryNode: "pg1",
+    pooler: true,
+    poolerImage: "",
 };
 
 /** Every key this project reads (without the `pg-replication:` namespace). */
@@ -189,7 +195,18 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     const bindAddress = text(raw, "bindAddress");
     if (!parseIpv4(bindAddress)) throw new ConfigError("bindAddress", bindAddress, "expected an IPv4 address such as 127.0.0.1");
 
-    const hostPortBase = integer(raw, "hostPortBase", 1024, 65535 - replicas);
+    // Nodes use hostPortBase .. +9; the pooler's read-write and read-only endpoints +10 and +11.
+    const hostPortBase = integer(raw, "hostPortBase", 1024, 65535 - 11);
+
+    const primaryNode = text(raw, "primaryNode");
+    const nodeIndex = /^pg([1-9][0-9]?)$/.exec(primaryNode);
+    if (!nodeIndex || Number(nodeIndex[1]) > replicas + 1) {
+        throw new ConfigError("primaryNode", primaryNode, `expected a node of the cluster, pg1..pg${replicas + 1}`);
+    }
+    const poolerImage = raw.poolerImage ?? DEFAULTS.poolerImage;
+    if (poolerImage !== "" && !IMAGE_REF.test(poolerImage)) {
+        throw new ConfigError("poolerImage", poolerImage, "expected an image reference, or empty to use `image`");
+    }
 
     const replicationUser = text(raw, "replicationUser");
     if (!IDENTIFIER.test(replicationUser) || replicationUser === "postgres" || replicationUser.startsWith("pg_")) {
@@ -229,6 +246,9 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         walArchive: boolean(raw, "walArchive"),
         settings: validateSettings(raw.settings),
         checks: boolean(raw, "checks"),
+        primaryNode,
+        pooler: boolean(raw, "pooler"),
+        poolerImage,
     };
 }
 

@@ -1,6 +1,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { PATHS } from "./topology";
+import { CLUSTER_ALIAS, PATHS } from "./topology";
+
+/** Property path of the bootstrap.env upload (its index in `uploads`). */
+export const BOOTSTRAP_UPLOAD = "uploads[2]";
 
 /** Arguments of a {@link PostgresNode}. */
 export interface PostgresNodeArgs {
@@ -28,6 +31,8 @@ export interface PostgresNodeArgs {
     entrypoint: string;
     /** Shell variables for the entrypoint (node.env). */
     nodeEnv: string;
+    /** Which node initialises an empty cluster (bootstrap.env); later changes are ignored. */
+    bootstrapEnv: string;
     /** libpq password file for the replication role; a secret. */
     pgpass: pulumi.Input<string>;
     /** Labels put on the volume and the container. @default none */
@@ -75,12 +80,13 @@ export class PostgresNode extends pulumi.ComponentResource {
                 uploads: [
                     { file: `${conf}/entrypoint.sh`, content: args.entrypoint, executable: true },
                     { file: `${conf}/node.env`, content: args.nodeEnv },
+                    { file: `${conf}/bootstrap.env`, content: args.bootstrapEnv },
                     { file: `${conf}/postgresql.conf`, content: args.postgresqlConf },
                     { file: `${conf}/pg_hba.conf`, content: args.pgHbaConf },
                     { file: `${conf}/pg_ident.conf`, content: args.pgIdentConf },
                     { file: `${conf}/pgpass`, content: args.pgpass, permissions: "0600" },
                 ],
-                networksAdvanced: [{ name: args.network, aliases: [args.node] }],
+                networksAdvanced: [{ name: args.network, aliases: [args.node, CLUSTER_ALIAS] }],
                 ports: [{ internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
                 volumes,
                 healthcheck: {
@@ -95,13 +101,23 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // PostgreSQL's fast shutdown, as the official image does.
                 stopSignal: "SIGINT",
                 stopTimeout: 60,
+                // Without it the provider removes a container with SIGKILL; with it, a clean stop.
+                destroyGraceSeconds: 60,
                 labels,
                 wait: true,
                 waitTimeout: args.waitTimeoutSeconds ?? 360,
             },
             // The component's dependsOn (the role and slot a replica clones through) is repeated
             // here so that the container's own dependencies say it, whatever the engine infers.
-            { parent: this, deleteBeforeReplace: true, dependsOn: opts?.dependsOn },
+            {
+                parent: this,
+                deleteBeforeReplace: true,
+                dependsOn: opts?.dependsOn,
+                // bootstrap.env names the node that runs initdb on an empty cluster. It matters only
+                // for an empty volume, so a failover (which changes primaryNode) must not re-create
+                // every container for it.
+                ignoreChanges: [BOOTSTRAP_UPLOAD],
+            },
         );
         this.containerName = this.container.name;
         this.registerOutputs({ containerName: this.containerName });

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ClusterConfig } from "./config";
-import { NodeSpec, PATHS } from "./topology";
+import { CLUSTER_ALIAS, NodeSpec, PATHS } from "./topology";
 
 /** Where the config and entrypoint templates live. */
 export const TEMPLATE_DIR = path.resolve(__dirname, "..", "templates");
@@ -36,24 +36,16 @@ function settingsBlock(settings: Record<string, string>): string {
     return names.length === 0 ? "# (none)" : names.map((n) => `${n} = ${confValue(settings[n])}`).join("\n");
 }
 
-/** libpq connection string a standby uses to stream from `primary`. */
-export function primaryConninfo(cfg: ClusterConfig, node: NodeSpec, primary: string): string {
-    return `host=${primary} port=5432 user=${cfg.replicationUser} passfile=${PATHS.pgpass} application_name=${node.name} connect_timeout=5`;
+/** libpq connection string a standby streams from `primary` with (also used by failover). */
+export function primaryConninfo(replicationUser: string, node: string, primary: string): string {
+    return `host=${primary} port=5432 connect_timeout=3 passfile=${PATHS.pgpass} user=${replicationUser} application_name=${node}`;
 }
 
-/** postgresql.conf for a node; a replica also gets where to stream from. */
-export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec, primary: string): string {
+/** postgresql.conf for a node: the same whether the node is primary or standby. */
+export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string {
     const archive = `${PATHS.archiveDir}/%f`;
-    const standby =
-        node.role === "replica"
-            ? renderTemplate(template("standby.conf.tmpl"), {
-                  primaryConninfo: primaryConninfo(cfg, node, primary),
-                  slotName: node.slotName ?? "",
-              })
-            : "";
     return renderTemplate(template("postgresql.conf.tmpl"), {
         node: node.name,
-        role: node.role,
         maxSlotWalKeepSize: cfg.maxSlotWalKeepSize,
         // Without slots, keep some WAL so that a briefly disconnected replica can still catch up.
         walKeepSize: cfg.slots ? "0" : "1GB",
@@ -61,7 +53,8 @@ export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec, primary
         archiveCommand: cfg.walArchive ? `test ! -f ${archive} && cp %p ${archive}.part && mv ${archive}.part ${archive}` : "",
         // test first: a missing segment is normal during recovery and need not fill the log.
         restoreCommand: cfg.walArchive ? `test -f ${archive} && cp ${archive} %p` : "",
-        standby,
+        // The node's own slot name: used on the primary by whichever node streams as this one.
+        slotName: cfg.slots ? node.name : "",
         settings: settingsBlock(cfg.settings),
     });
 }
@@ -84,25 +77,35 @@ export function renderEntrypoint(): string {
     return template("entrypoint.sh");
 }
 
-/** Shell variables the entrypoint reads: which node this is and how it bootstraps. */
-export function renderNodeEnv(cfg: ClusterConfig, node: NodeSpec, primary: string): string {
-    const vars: Record<string, string> = {
-        PGR_NODE: node.name,
-        PGR_BOOTSTRAP: node.role,
-        PGR_PRIMARY_HOST: primary,
-        PGR_REPLICATION_USER: cfg.replicationUser,
-        PGR_SLOT: node.slotName ?? "",
-        PGR_ARCHIVE_DIR: PATHS.archiveDir,
-        PGR_BASEBACKUP_TIMEOUT: String(BASEBACKUP_TIMEOUT_SECONDS),
-    };
+function shellVars(vars: Record<string, string>): string {
     return Object.entries(vars)
         .map(([k, v]) => `${k}='${v}'`)
         .join("\n")
         .concat("\n");
 }
 
-/** A libpq password file line for the replication role, valid for any host of the cluster. */
-export function renderPgpass(user: string, password: string): string {
+/** Shell variables the entrypoint reads: which node this is and how it reaches the primary. */
+export function renderNodeEnv(cfg: ClusterConfig, node: NodeSpec): string {
+    return shellVars({
+        PGR_NODE: node.name,
+        PGR_CLUSTER_ALIAS: CLUSTER_ALIAS,
+        PGR_REPLICATION_USER: cfg.replicationUser,
+        PGR_SLOT: cfg.slots ? node.name : "",
+        PGR_ARCHIVE_DIR: PATHS.archiveDir,
+        PGR_BASEBACKUP_TIMEOUT: String(BASEBACKUP_TIMEOUT_SECONDS),
+    });
+}
+
+/**
+ * Which node initialises a new cluster when its data volume is empty and no primary answers. Read
+ * only on an empty volume, so the container ignores later changes of it (see PostgresNode).
+ */
+export function renderBootstrapEnv(cfg: ClusterConfig): string {
+    return shellVars({ PGR_INITDB_NODE: cfg.primaryNode });
+}
+
+/** libpq password file: the replication role and the superuser (for pg_rewind), any host. */
+export function renderPgpass(entries: Array<{ user: string; password: string }>): string {
     const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/:/g, "\\:");
-    return `*:*:*:${esc(user)}:${esc(password)}\n`;
+    return entries.map((e) => `*:*:*:${esc(e.user)}:${esc(e.password)}\n`).join("");
 }

@@ -6,7 +6,7 @@ export interface NodeSpec {
     name: string;
     /** 1-based position; node k publishes hostPortBase + k - 1. */
     index: number;
-    /** What the node bootstraps as when its data volume is empty. */
+    /** The node's role in the configuration (primaryNode). */
     role: "primary" | "replica";
     /** Host port published for 5432. */
     hostPort: number;
@@ -24,12 +24,19 @@ export const PATHS = {
     pgpass: "/var/lib/postgresql/.pgpass",
 } as const;
 
-/** The primary (pg1) followed by one replica per configured replica. */
+/**
+ * Network alias every node carries. It resolves to all nodes, and libpq tries each address in
+ * turn, so `host=pg-cluster target_session_attrs=read-write` finds the primary wherever it is:
+ * replicas follow a failover without any of their files changing.
+ */
+export const CLUSTER_ALIAS = "pg-cluster";
+
+/** Nodes pg1 … pg<replicas+1>; `primaryNode` is the primary, the others replicas. */
 export function clusterNodes(stack: string, cfg: ClusterConfig): NodeSpec[] {
     const nodes: NodeSpec[] = [];
     for (let index = 1; index <= cfg.replicas + 1; index++) {
         const name = `pg${index}`;
-        const role = index === 1 ? "primary" : "replica";
+        const role = name === cfg.primaryNode ? "primary" : "replica";
         nodes.push({
             name,
             index,

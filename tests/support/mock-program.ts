@@ -15,6 +15,7 @@ export interface Registered {
     /** Explicit dependsOn of the resource, as `type::name` keys. */
     dependsOn: string[];
     deleteBeforeReplace: boolean;
+    ignoreChanges: string[];
 }
 
 export interface MockRun {
@@ -50,7 +51,7 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
         const pulumi: typeof PulumiModule = await import("@pulumi/pulumi");
         const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [`pg-replication:${k}`, v]));
         pulumi.runtime.setAllConfig(full);
-        const deps = new Map<string, { dependsOn: string[]; deleteBeforeReplace: boolean }>();
+        const deps = new Map<string, { dependsOn: string[]; deleteBeforeReplace: boolean; ignoreChanges: string[] }>();
         await pulumi.runtime.setMocks(
             {
                 newResource(args) {
@@ -64,10 +65,13 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
                         inputs,
                         dependsOn: opts?.dependsOn ?? [],
                         deleteBeforeReplace: opts?.deleteBeforeReplace ?? false,
+                        ignoreChanges: opts?.ignoreChanges ?? [],
                     });
                     return { id: `${args.name}-id`, state: { ...inputs, ...fakeOutputs(args.type, args.name, inputs) } };
                 },
                 call(args) {
+                    // The primary guard: report the configured primary as the one running.
+                    if (args.token === "command:local:run") return { stdout: `ok ${args.inputs.environment.PGR_PRIMARY}`, stderr: "" };
                     throw new Error(`unexpected invoke ${args.token}`);
                 },
             },
@@ -83,6 +87,7 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
                 deps.set(`${t.type}::${t.name}`, {
                     dependsOn: names,
                     deleteBeforeReplace: (t.opts as PulumiModule.CustomResourceOptions).deleteBeforeReplace ?? false,
+                    ignoreChanges: t.opts.ignoreChanges ?? [],
                 });
                 return undefined;
             });

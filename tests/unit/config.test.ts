@@ -14,7 +14,7 @@ const expectError = (raw: Record<string, string>, ...parts: string[]) => {
 describe("validateConfig", () => {
     test("empty config gives the documented defaults", () => {
         expect(validateConfig({})).toEqual(DEFAULTS);
-        expect(DEFAULTS).toMatchObject({ replicas: 2, syncMode: "async", syncMethod: "any", syncCount: 1, hostPortBase: 15432 });
+        expect(DEFAULTS).toMatchObject({ replicas: 2, syncMode: "async", syncMethod: "any", syncCount: 1, hostPortBase: 15432, primaryNode: "pg1", pooler: true });
     });
 
     test("typed values are parsed", () => {
@@ -75,7 +75,12 @@ describe("validateConfig", () => {
         [{ bindAddress: "localhost" }, "bindAddress", "IPv4 address"],
         [{ bindAddress: "127.0.0.256" }, "bindAddress", "IPv4"],
         [{ hostPortBase: "80" }, "hostPortBase", "1024"],
-        [{ hostPortBase: "65535" }, "hostPortBase", "65533"],
+        [{ hostPortBase: "65535" }, "hostPortBase", "65524"],
+        [{ primaryNode: "pg4" }, "primaryNode", '"pg4"', "pg1..pg3"],
+        [{ primaryNode: "node1" }, "primaryNode", "pg1..pg3"],
+        [{ primaryNode: "pg0" }, "primaryNode", "pg1..pg3"],
+        [{ pooler: "on" }, "pooler", "true or false"],
+        [{ poolerImage: "bad image" }, "poolerImage", "image reference"],
         [{ replicationUser: "Repl" }, "replicationUser", "lowercase identifier"],
         [{ replicationUser: "postgres" }, "replicationUser", "not postgres"],
         [{ replicationUser: "pg_repl" }, "replicationUser", "pg_"],

@@ -33,7 +33,7 @@ describe("the stack program under mocks", () => {
         expect(cs.map((c) => c.inputs.name)).toEqual(["unit-pg1", "unit-pg2", "unit-pg3"]);
         cs.forEach((c, i) => {
             const node = `pg${i + 1}`;
-            expect(c.inputs.networksAdvanced).toEqual([{ name: "unit-net", aliases: [node] }]);
+            expect(c.inputs.networksAdvanced).toEqual([{ name: "unit-net", aliases: [node, "pg-cluster"] }]);
             expect(c.inputs.ports).toEqual([{ internal: 5432, external: 15432 + i, ip: "127.0.0.1", protocol: "tcp" }]);
             expect(c.inputs.healthcheck.tests).toEqual(["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]);
             expect(c.inputs.restart).toBe("unless-stopped");
@@ -41,6 +41,9 @@ describe("the stack program under mocks", () => {
             expect(c.inputs.image).toBe("sha256:image-of-postgres:17");
             expect(c.inputs.volumes[0]).toEqual({ volumeName: `unit-${node}-data`, containerPath: "/var/lib/postgresql/data" });
             expect(c.deleteBeforeReplace).toBe(true);
+            expect(c.ignoreChanges).toEqual(["uploads[2]"]);
+            expect(c.inputs.uploads[2].file).toBe("/etc/pg-replication/bootstrap.env");
+            expect(c.inputs.destroyGraceSeconds).toBe(60);
         });
     });
 
@@ -48,7 +51,7 @@ describe("the stack program under mocks", () => {
         for (const c of containers(run)) {
             const files = c.inputs.uploads.map((u: { file: string }) => u.file).sort();
             expect(files).toEqual(
-                ["entrypoint.sh", "node.env", "pg_hba.conf", "pg_ident.conf", "pgpass", "postgresql.conf"].map((f) => `/etc/pg-replication/${f}`),
+                ["bootstrap.env", "entrypoint.sh", "node.env", "pg_hba.conf", "pg_ident.conf", "pgpass", "postgresql.conf"].map((f) => `/etc/pg-replication/${f}`),
             );
             expect(c.inputs.volumes.every((v: { hostPath?: string }) => v.hostPath === undefined)).toBe(true);
         }
@@ -72,7 +75,9 @@ describe("the stack program under mocks", () => {
         for (const c of containers(run)) {
             // The pgpass upload makes the whole uploads input secret in state.
             expect(containsSecret(c.rawInputs.uploads)).toBe(true);
-            expect(c.inputs.uploads.find((u: { file: string }) => u.file.endsWith("pgpass")).content).toBe("*:*:*:replicator:repl-secret-pw\n");
+            expect(c.inputs.uploads.find((u: { file: string }) => u.file.endsWith("pgpass")).content).toBe(
+                "*:*:*:replicator:repl-secret-pw\n*:*:*:postgres:super-secret-pw\n",
+            );
             expect(c.inputs.envs).toBeUndefined();
             expect(JSON.stringify(c.inputs.uploads.filter((u: { file: string }) => !u.file.endsWith("pgpass")))).not.toContain("repl-secret-pw");
         }
@@ -115,6 +120,27 @@ describe("configuration changes under mocks", () => {
             expect(differing.filter((n) => n !== "pg-checks")).toEqual(["pg-sync-policy"]);
             for (const c of containers(changed)) expect(c.inputs).toEqual(before.get(c.name)!.inputs);
         }
+    });
+
+    test("a failover recorded in primaryNode changes no container; commands move to the new primary", async () => {
+        const pw = { superuserPassword: "pw-123456", replicationPassword: "pw-654321" };
+        const before = byName(await runProgramWithMocks({ replicas: "2", ...pw }));
+        const after = await runProgramWithMocks({ replicas: "2", primaryNode: "pg2", ...pw });
+        for (const c of containers(after)) {
+            const old = before.get(c.name)!;
+            // Only the ignored bootstrap.env differs.
+            expect({ ...c.inputs, uploads: c.inputs.uploads.filter((_: unknown, i: number) => i !== 2) }).toEqual({
+                ...old.inputs,
+                uploads: old.inputs.uploads.filter((_: unknown, i: number) => i !== 2),
+            });
+        }
+        const commands = after.resources.filter((r) => r.type === COMMAND && r.inputs.environment?.PGR_CONTAINER);
+        for (const cmd of commands) expect(cmd.inputs.environment.PGR_CONTAINER).toBe("unit-pg2");
+        expect(after.resources.filter((r) => r.name.startsWith("pg-slot-")).map((r) => r.name).sort()).toEqual(["pg-slot-pg1", "pg-slot-pg3"]);
+        expect(after.outputs.primary.value).toMatchObject({ node: "pg2", port: 15433 });
+        expect(after.get(COMMAND, "-sync-policy").inputs.stdin).toBe(
+            "ALTER SYSTEM SET synchronous_standby_names = '';\nALTER SYSTEM SET synchronous_commit = 'on';\nSELECT pg_reload_conf();\n",
+        );
     });
 
     test("scaling adds or removes only the replica's own resources", async () => {

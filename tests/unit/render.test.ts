@@ -1,5 +1,7 @@
 import { DEFAULTS, validateConfig } from "../../infra/config";
 import {
+    primaryConninfo,
+    renderBootstrapEnv,
     renderNodeEnv,
     renderPgHba,
     renderPgIdent,
@@ -55,8 +57,8 @@ describe("pg_hba.conf", () => {
 });
 
 describe("postgresql.conf", () => {
-    test("primary: replication settings, archive, no standby settings", () => {
-        const p = params(renderPostgresqlConf(DEFAULTS, primary, "pg1"));
+    test("replication settings and the archive", () => {
+        const p = params(renderPostgresqlConf(DEFAULTS, primary));
         expect(p).toMatchObject({
             wal_level: "replica",
             max_wal_senders: "16",
@@ -69,27 +71,38 @@ describe("postgresql.conf", () => {
             password_encryption: "'scram-sha-256'",
         });
         expect(p.archive_command).toContain("/var/lib/postgresql/wal_archive/%f");
-        expect(p.primary_conninfo).toBeUndefined();
     });
 
-    test("replica: streams from the primary through its own slot with its own application_name", () => {
-        const p = params(renderPostgresqlConf(DEFAULTS, replica, "pg1"));
-        expect(p.primary_conninfo).toBe(
-            "'host=pg1 port=5432 user=replicator passfile=/var/lib/postgresql/.pgpass application_name=pg2 connect_timeout=5'",
-        );
+    test("one file per node, whatever its role: a failover changes no node's files", () => {
+        const moved = validateConfig({ primaryNode: "pg2" });
+        for (const node of clusterNodes("dev", DEFAULTS)) {
+            const after = clusterNodes("dev", moved).find((n) => n.name === node.name)!;
+            expect(renderPostgresqlConf(moved, after)).toBe(renderPostgresqlConf(DEFAULTS, node));
+            expect(renderNodeEnv(moved, after)).toBe(renderNodeEnv(DEFAULTS, node));
+        }
+        expect(renderBootstrapEnv(moved)).toBe("PGR_INITDB_NODE='pg2'\n");
+    });
+
+    test("standby settings: its own slot and name; where to stream from is not in the file", () => {
+        const p = params(renderPostgresqlConf(DEFAULTS, replica));
         expect(p.primary_slot_name).toBe("'pg2'");
-        expect(p.primary_conninfo).not.toMatch(/password=/);
+        expect(p.cluster_name).toBe("'pg2'");
+        expect(p.primary_conninfo).toBeUndefined();
+        expect(primaryConninfo("replicator", "pg2", "pg1")).toBe(
+            "host=pg1 port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass user=replicator application_name=pg2",
+        );
     });
 
     test("the file does not depend on the replica count or the sync settings", () => {
-        const base = renderPostgresqlConf(DEFAULTS, replica, "pg1");
+        const base = renderPostgresqlConf(DEFAULTS, replica);
+        expect(base).not.toContain("role");
         const other = validateConfig({ replicas: "5", syncMode: "sync", syncMethod: "first", syncCount: "3", synchronousCommit: "remote_apply" });
-        expect(renderPostgresqlConf(other, clusterNodes("dev", other)[1], "pg1")).toBe(base);
+        expect(renderPostgresqlConf(other, clusterNodes("dev", other)[1])).toBe(base);
     });
 
     test("slots off: no slot name, WAL kept instead; archive off", () => {
         const cfg = validateConfig({ slots: "false", walArchive: "false" });
-        const p = params(renderPostgresqlConf(cfg, clusterNodes("dev", cfg)[1], "pg1"));
+        const p = params(renderPostgresqlConf(cfg, clusterNodes("dev", cfg)[1]));
         expect(p.primary_slot_name).toBe("''");
         expect(p.wal_keep_size).toBe("1GB");
         expect(p.archive_mode).toBe("off");
@@ -97,7 +110,7 @@ describe("postgresql.conf", () => {
 
     test("extra settings are rendered quoted, sorted, with quotes escaped", () => {
         const cfg = validateConfig({ settings: JSON.stringify({ work_mem: "64MB", application_name: "it's", max_connections: 200 }) });
-        const p = params(renderPostgresqlConf(cfg, primary, "pg1"));
+        const p = params(renderPostgresqlConf(cfg, primary));
         expect(p.work_mem).toBe("'64MB'");
         expect(p.max_connections).toBe("'200'");
         expect(p.application_name).toBe("'it''s'");
@@ -105,14 +118,17 @@ describe("postgresql.conf", () => {
 });
 
 describe("other rendered files", () => {
-    test("node.env tells the entrypoint how the node bootstraps", () => {
-        expect(renderNodeEnv(DEFAULTS, replica, "pg1")).toContain("PGR_BOOTSTRAP='replica'");
-        expect(renderNodeEnv(DEFAULTS, replica, "pg1")).toContain("PGR_SLOT='pg2'");
-        expect(renderNodeEnv(DEFAULTS, primary, "pg1")).toContain("PGR_BOOTSTRAP='primary'");
+    test("node.env tells the entrypoint who it is and how to find the primary", () => {
+        expect(renderNodeEnv(DEFAULTS, replica)).toContain("PGR_NODE='pg2'");
+        expect(renderNodeEnv(DEFAULTS, replica)).toContain("PGR_SLOT='pg2'");
+        expect(renderNodeEnv(DEFAULTS, replica)).toContain("PGR_CLUSTER_ALIAS='pg-cluster'");
+        expect(renderBootstrapEnv(DEFAULTS)).toBe("PGR_INITDB_NODE='pg1'\n");
     });
 
-    test("pgpass escapes separators", () => {
-        expect(renderPgpass("replicator", "a:b\\c")).toBe("*:*:*:replicator:a\\:b\\\\c\n");
+    test("pgpass has a line per role and escapes separators", () => {
+        expect(renderPgpass([{ user: "replicator", password: "a:b\\c" }, { user: "postgres", password: "x" }])).toBe(
+            "*:*:*:replicator:a\\:b\\\\c\n*:*:*:postgres:x\n",
+        );
     });
 
     test("templates refuse missing and unused values", () => {
@@ -127,6 +143,12 @@ describe("other rendered files", () => {
             ["pg2", "replica", 20001, "s-pg2", "pg2"],
             ["pg3", "replica", 20002, "s-pg3", "pg3"],
             ["pg4", "replica", 20003, "s-pg4", "pg4"],
+        ]);
+        const moved = validateConfig({ replicas: "2", primaryNode: "pg3" });
+        expect(clusterNodes("s", moved).map((n) => [n.name, n.role, n.slotName])).toEqual([
+            ["pg1", "replica", "pg1"],
+            ["pg2", "replica", "pg2"],
+            ["pg3", "primary", undefined],
         ]);
     });
 });

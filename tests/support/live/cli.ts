@@ -76,6 +76,7 @@ async function up(args: Args, state: StackState, file: string, engine: LiveEngin
     const { project, config } = loadStackConfig(ROOT, args.stack, overrides);
     state.config = overrides;
     saveState(file, state);
+    await engine.refresh();
 
     pulumi.runtime.setAllConfig(config);
     await pulumi.runtime.setMocks(engine, project, args.stack, false);
@@ -88,6 +89,7 @@ async function up(args: Args, state: StackState, file: string, engine: LiveEngin
                 const captured: CapturedOptions = {
                     deleteBeforeReplace: opts.deleteBeforeReplace,
                     additionalSecretOutputs: opts.additionalSecretOutputs,
+                    ignoreChanges: opts.ignoreChanges,
                 };
                 engine.options.set(`${t.type}::${t.name}`, captured);
                 return undefined;

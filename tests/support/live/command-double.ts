@@ -3,6 +3,11 @@
 import { run } from "./docker-api";
 import { Props } from "./docker-double";
 
+/** Runs a script as local.Command and local.run do: interpreter, environment, stdin, dir. */
+export function runLocal(p: Props, script: string): Promise<{ stdout: string; stderr: string }> {
+    return runScript(p, script);
+}
+
 async function runScript(p: Props, script: string, previous?: Props): Promise<{ stdout: string; stderr: string }> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...(p.environment ?? {}) };
     if (previous && (p.addPreviousOutputInEnv ?? true)) {

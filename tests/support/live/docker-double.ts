@@ -167,11 +167,30 @@ async function waitHealthy(id: string, name: string, timeoutMs: number): Promise
     }
 }
 
+/** Removes a container; like the provider, it stops it first only when destroyGraceSeconds is set. */
 export async function deleteContainer(id: string, p: Props): Promise<void> {
-    const grace = p.destroyGraceSeconds ?? p.stopTimeout ?? 10;
-    await dockerApi("POST", `/containers/${id}/stop?t=${grace}`).catch((err) => {
-        if (err instanceof DockerApiError && (err.status === 304 || err.status === 404)) return undefined;
-        throw err;
-    });
+    if ((p.destroyGraceSeconds ?? 0) > 0) {
+        await dockerApi("POST", `/containers/${id}/stop?t=${p.destroyGraceSeconds}`).catch((err) => {
+            if (err instanceof DockerApiError && (err.status === 304 || err.status === 404)) return undefined;
+            throw err;
+        });
+    }
     await dockerApi("DELETE", `/containers/${id}?force=true&v=${p.removeVolumes === false ? "false" : "true"}`).catch(ignoreMissing);
+}
+
+/** What a refresh finds for a resource: still there, gone, or a container stopped while mustRun. */
+export async function refreshVerdict(type: string, id: string, p: Props): Promise<"keep" | "gone" | "stopped"> {
+    const path =
+        type === "docker:index/container:Container"
+            ? `/containers/${id}/json`
+            : type === "docker:index/volume:Volume"
+              ? `/volumes/${id}`
+              : type === "docker:index/network:Network"
+                ? `/networks/${id}`
+                : undefined;
+    if (path === undefined) return "keep";
+    const found = await dockerApi<ContainerInspect>("GET", path).catch(ignoreMissing);
+    if (!found) return "gone";
+    if (type === "docker:index/container:Container" && (p.mustRun ?? true) && !found.State.Running) return "stopped";
+    return "keep";
 }

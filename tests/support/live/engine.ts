@@ -2,7 +2,7 @@
 // diffing against the saved state and performing creates, updates and replacements for real,
 // then deletes what the program no longer declares, in reverse order of creation.
 import * as pulumi from "@pulumi/pulumi";
-import { commandNeedsReplace, createCommand, deleteCommand, updateCommand } from "./command-double";
+import { commandNeedsReplace, createCommand, deleteCommand, runLocal, updateCommand } from "./command-double";
 import {
     createContainer,
     createNetwork,
@@ -13,6 +13,7 @@ import {
     deleteRemoteImage,
     deleteVolume,
     Props,
+    refreshVerdict,
 } from "./docker-double";
 import { containsSecret, Json, secretWrap, unwrapSecrets } from "./secrets";
 import { ResourceRecord, StackState, saveState } from "./state";
@@ -34,6 +35,31 @@ function canonical(v: Json): string {
 export interface CapturedOptions {
     deleteBeforeReplace?: boolean;
     additionalSecretOutputs?: string[];
+    ignoreChanges?: string[];
+}
+
+/** Splits a property path such as `uploads[2].content` into keys and indices. */
+export function parsePath(path: string): Array<string | number> {
+    const parts: Array<string | number> = [];
+    for (const m of path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) parts.push(m[2] !== undefined ? Number(m[2]) : m[1]);
+    return parts;
+}
+
+/** Like Pulumi's ignoreChanges: the new inputs keep the old value at each ignored path. */
+export function applyIgnoreChanges(oldInputs: Props, newInputs: Props, paths: string[]): Props {
+    const result = JSON.parse(JSON.stringify(newInputs)) as Props;
+    for (const path of paths) {
+        const keys = parsePath(path);
+        let from: Json = oldInputs;
+        let to: Json = result;
+        for (let i = 0; i < keys.length - 1 && from !== undefined && to !== undefined; i++) {
+            from = from[keys[i]];
+            to = to[keys[i]];
+        }
+        const last = keys[keys.length - 1];
+        if (from !== undefined && to !== undefined && typeof to === "object") to[last] = from[last];
+    }
+    return result;
 }
 
 type Action = "created" | "replaced" | "updated" | "deleted" | "unchanged" | "failed";
@@ -81,10 +107,6 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         return this.pending > 0;
     }
 
-    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
-        throw new Error(`the live harness does not implement invoke ${args.token}`);
-    }
-
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, unknown> }> {
         const handler = HANDLERS[args.type];
         if (!args.custom) return { id: undefined, state: {} };
@@ -112,29 +134,32 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         args: pulumi.runtime.MockResourceArgs,
         handler: Handler,
     ): Promise<{ id: string; state: Record<string, unknown>; action: Action }> {
-        const inputs = unwrapSecrets(args.inputs);
         const previous = this.state.resources.find((r) => r.key === key);
         const opts = this.options.get(key) ?? {};
+        const declared = unwrapSecrets(args.inputs) as Props;
+        const inputs = previous && opts.ignoreChanges ? applyIgnoreChanges(previous.inputs as Props, declared, opts.ignoreChanges) : declared;
+        const secretInputs = Object.keys(args.inputs ?? {}).filter((k) => containsSecret(args.inputs[k]));
         const finish = (action: Action, id: string, outputs: Props, seq: number) => {
             const record: ResourceRecord = {
                 key,
                 type: args.type,
                 name: args.name,
                 id,
-                inputs: args.inputs,
+                inputs,
+                secretInputs,
                 outputs,
                 seq,
                 secretOutputs: opts.additionalSecretOutputs ?? [],
             };
             this.state.resources = this.state.resources.filter((r) => r.key !== key).concat(record);
             saveState(this.statePath, this.state);
-            return { id, state: this.outputsFor(args.inputs, outputs, record.secretOutputs), action };
+            return { id, state: this.outputsFor(outputs, [...secretInputs, ...record.secretOutputs]), action };
         };
 
-        if (previous && canonical(unwrapSecrets(previous.inputs)) === canonical(inputs)) {
+        if (previous && canonical(previous.inputs) === canonical(inputs)) {
             return finish("unchanged", previous.id, previous.outputs, previous.seq);
         }
-        if (previous && handler.update && !handler.needsReplace(unwrapSecrets(previous.inputs), inputs)) {
+        if (previous && handler.update && !handler.needsReplace(previous.inputs as Props, inputs)) {
             const res = await handler.update(previous.id, inputs, previous.outputs);
             return finish("updated", res.id, res.state, previous.seq);
         }
@@ -156,13 +181,43 @@ export class LiveEngine implements pulumi.runtime.Mocks {
     }
 
     /** Output state as the SDK expects it: secret inputs and additionalSecretOutputs stay secret. */
-    private outputsFor(rawInputs: Json, outputs: Props, secretOutputs: string[]): Record<string, unknown> {
+    private outputsFor(outputs: Props, secretKeys: string[]): Record<string, unknown> {
         const state: Record<string, unknown> = { ...outputs };
-        for (const [k, v] of Object.entries(rawInputs ?? {})) {
-            if (containsSecret(v)) state[k] = secretWrap(unwrapSecrets(v));
-        }
-        for (const k of secretOutputs) if (k in state) state[k] = secretWrap(state[k]);
+        for (const k of secretKeys) if (k in state) state[k] = secretWrap(state[k]);
         return state;
+    }
+
+    /** Invokes: `command:local:run` runs its command on every deployment, as the provider does. */
+    async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
+        if (args.token !== "command:local:run") throw new Error(`the live harness does not implement invoke ${args.token}`);
+        const inputs = unwrapSecrets(args.inputs) as Props;
+        this.pending++;
+        try {
+            const out = await runLocal(inputs, inputs.command);
+            return { ...inputs, ...out };
+        } catch (err) {
+            const message = `invoke ${args.token}: ${(err as Error).message}`;
+            this.errors.push(message);
+            throw new Error(message);
+        } finally {
+            this.pending--;
+        }
+    }
+
+    /**
+     * Refresh, as `refresh: always` in Pulumi.yaml asks: a container that is gone, or stopped while
+     * mustRun (the provider's default), leaves the state (the provider removes a stopped one), so
+     * this deployment creates it again. Volumes and networks that are gone leave the state too.
+     */
+    async refresh(): Promise<void> {
+        for (const record of [...this.state.resources]) {
+            const verdict = await refreshVerdict(record.type, record.id, record.outputs);
+            if (verdict === "keep") continue;
+            if (verdict === "stopped") await deleteContainer(record.id, record.outputs);
+            this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
+            saveState(this.statePath, this.state);
+            this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (${verdict === "stopped" ? "stopped: removed, to be re-created" : "gone"})`);
+        }
     }
 
     /** Deletes resources not declared in this run (all of them for `down`), newest first. */

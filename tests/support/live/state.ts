@@ -9,8 +9,10 @@ export interface ResourceRecord {
     type: string;
     name: string;
     id: string;
-    /** Inputs as the SDK sent them (secret wrappers kept). */
+    /** Inputs in effect (plain values; ignoreChanges applied). */
     inputs: unknown;
+    /** Top-level inputs that held secrets; their outputs stay secret. */
+    secretInputs: string[];
     /** Provider outputs (plain values). */
     outputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- provider state is untyped JSON
     /** Creation order; deletion runs in reverse. */

@@ -1,0 +1,113 @@
+// Pure rendering of the PgBouncer endpoints' files. Shared by the component (infra/pooler.ts) and
+// by scripts/lib/pooler.ts, which re-points a running pooler: both must produce identical files.
+import * as fs from "fs";
+import * as path from "path";
+import { renderTemplate, TEMPLATE_DIR } from "./render";
+
+/** `rw` sends every session to the primary; `ro` spreads sessions over the replicas. */
+export type PoolerRole = "rw" | "ro";
+
+/** Both endpoints, read-write first (it matters most after a failover). */
+export const POOLER_ROLES: readonly PoolerRole[] = ["rw", "ro"];
+
+/** Port PgBouncer listens on inside its container. */
+export const POOLER_PORT = 6432;
+
+/** OS user PgBouncer runs as (it refuses to run as root); the image must have it. */
+export const POOLER_OS_USER = "postgres";
+
+/** Role the endpoints authenticate: the cluster's superuser. */
+export const POOLER_ROLE_NAME = "postgres";
+
+/** Paths inside a pooler container. */
+export const POOLER_PATHS = {
+    confDir: "/etc/pg-replication/pgbouncer",
+    ini: "/etc/pg-replication/pgbouncer/pgbouncer.ini",
+    userlist: "/etc/pg-replication/pgbouncer/userlist.txt",
+    entrypoint: "/etc/pg-replication/pgbouncer/entrypoint.sh",
+    /** unix_socket_dir: where the admin console listens. */
+    socketDir: "/tmp",
+} as const;
+
+/** Docker container name of an endpoint. */
+export function poolerContainerName(prefix: string, role: PoolerRole): string {
+    return `${prefix}-pgbouncer-${role}`;
+}
+
+// Node names go into the ini unquoted; keep them to what a Docker network alias allows.
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** The nodes an endpoint sends sessions to: the primary, or the replicas (the primary when there are none). */
+export function poolerTargets(role: PoolerRole, primary: string, replicas: readonly string[]): string[] {
+    for (const node of [primary, ...replicas]) {
+        if (!NODE_NAME.test(node)) throw new Error(`pooler: invalid node name ${JSON.stringify(node)}`);
+    }
+    if (replicas.includes(primary)) throw new Error(`pooler: ${primary} cannot be both the primary and a replica`);
+    if (new Set(replicas).size !== replicas.length) throw new Error(`pooler: duplicate replica in ${replicas.join(", ")}`);
+    if (role === "rw" || replicas.length === 0) return [primary];
+    return [...replicas];
+}
+
+/** The `[databases]` connection string of an endpoint. */
+export function poolerConnstr(role: PoolerRole, primary: string, replicas: readonly string[]): string {
+    const targets = poolerTargets(role, primary, replicas);
+    // A host list is balanced per new server connection (PgBouncer 1.24+ names the default explicitly).
+    return targets.length > 1 ? `host=${targets.join(",")} port=5432 load_balance_hosts=round-robin` : `host=${targets[0]} port=5432`;
+}
+
+/** pgbouncer.ini of an endpoint. */
+export function renderPgBouncerIni(role: PoolerRole, primary: string, replicas: readonly string[]): string {
+    const targets = poolerTargets(role, primary, replicas);
+    const targetDescription =
+        role === "rw"
+            ? `the primary (${primary})`
+            : targets[0] === primary
+              ? `the primary (${primary}): the cluster has no replicas`
+              : `the replicas (${targets.join(", ")}), in turn`;
+    return renderTemplate(fs.readFileSync(path.join(TEMPLATE_DIR, "pgbouncer.ini.tmpl"), "utf8"), {
+        role: role === "rw" ? "read-write" : "read-only",
+        targetDescription,
+        connstr: poolerConnstr(role, primary, replicas),
+        port: String(POOLER_PORT),
+        authFile: POOLER_PATHS.userlist,
+    });
+}
+
+/** A userlist.txt line per role. Only SCRAM verifiers are accepted: a plaintext password never lands in the file. */
+export function renderUserlist(entries: ReadonlyArray<{ role: string; verifier: string }>): string {
+    const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+    return entries
+        .map(({ role, verifier }) => {
+            if (!/^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/.test(verifier)) {
+                throw new Error(`pooler: the auth file entry for ${role} must be a SCRAM-SHA-256 verifier`);
+            }
+            return `${quote(role)} ${quote(verifier)}\n`;
+        })
+        .join("");
+}
+
+/** Hex form of the port in /proc/net/tcp, for the healthcheck. */
+const PORT_HEX = POOLER_PORT.toString(16).toUpperCase().padStart(4, "0");
+
+/**
+ * Healthcheck: PgBouncer listens on its TCP port. Read from /proc rather than by logging in, which
+ * would put a failed login in the log every interval and needs no client tools in the image.
+ */
+export const POOLER_HEALTHCHECK = ["CMD-SHELL", `grep -q ': 00000000:${PORT_HEX} 00000000:0000 0A ' /proc/net/tcp`];
+
+/**
+ * Entrypoint: uploads arrive owned by root, and PgBouncer refuses to run as root and re-reads the
+ * auth file on every RELOAD, so the file is handed to the run-as user (mode 0600) first. PgBouncer
+ * drops privileges itself (`-u`), so the image needs no gosu or setpriv; the container runs this as
+ * root whatever the image's USER. exec keeps PgBouncer as PID 1, so `docker kill -s HUP` reaches it.
+ */
+export function renderPoolerEntrypoint(): string {
+    const { ini, userlist } = POOLER_PATHS;
+    return `#!/bin/sh
+# Entrypoint of a pg-replication PgBouncer endpoint (rendered by infra/pooler-config.ts).
+set -eu
+chown ${POOLER_OS_USER} ${userlist}
+chmod 0600 ${userlist}
+exec pgbouncer -u ${POOLER_OS_USER} ${ini}
+`;
+}

@@ -1,0 +1,37 @@
+// Deployment guard, run by the stack program on every `pulumi up` (PGR_CLUSTER = name prefix,
+// PGR_PRIMARY = the configured primaryNode). Refuses when a running node other than primaryNode
+// accepts writes: deploying then would treat the wrong node as primary (split brain). Prints
+// nothing else on stdout than "ok <primaryNode>".
+import { listNodes, psql } from "./lib/cluster-discovery";
+
+async function main(): Promise<number> {
+    const cluster = process.env.PGR_CLUSTER ?? "";
+    const configured = process.env.PGR_PRIMARY ?? "";
+    const nodes = await listNodes(cluster);
+    const writable: string[] = [];
+    for (const n of nodes.filter((x) => x.running)) {
+        // A node that does not answer (starting, crashed) cannot be a second primary right now.
+        const answer = await psql(n.container, "SELECT pg_is_in_recovery()", 10_000).catch(() => "");
+        if (answer === "f") writable.push(n.node);
+    }
+    const others = writable.filter((n) => n !== configured);
+    if (others.length > 0) {
+        process.stderr.write(
+            `pg-replication: refusing to deploy: ${others.join(", ")} ${others.length === 1 ? "is" : "are"} the running primary ` +
+                `but pg-replication:primaryNode is ${configured}. After a failover or switchover record the new primary ` +
+                `(pulumi config set primaryNode ${others[0]}; npm run failover does it for you) and deploy again; ` +
+                `to make ${configured} primary again use npm run switchover -- --to ${configured}.\n`,
+        );
+        return 1;
+    }
+    process.stdout.write(`ok ${configured}\n`);
+    return 0;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (err: Error) => {
+        process.stderr.write(`pg-replication: primary guard failed: ${err.message}\n`);
+        process.exit(1);
+    },
+);

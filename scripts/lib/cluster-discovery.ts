@@ -1,0 +1,183 @@
+// Finds a stack's PostgreSQL nodes through Docker and asks them who is primary. Shared by the
+// operational scripts (lag, failover, …): it needs only the Docker CLI, never a password, because
+// every query runs as the postgres OS user over the container's local socket (peer auth).
+import { spawn } from "child_process";
+
+/** Label every container of a cluster carries, valued with the stack (name prefix); see infra/cluster.ts. */
+export const CLUSTER_LABEL = "pg-replication.cluster";
+/** Label naming the node (pg1 …) a container runs; see infra/cluster.ts. */
+export const NODE_LABEL = "pg-replication.node";
+
+/** Stack names as the live harness and Pulumi accept them; anything else cannot have containers. */
+const STACK_NAME = /^[a-zA-Z0-9_.-]+$/;
+
+/** The cluster cannot be read: no Docker, no containers, no primary, split brain, a failed query. */
+export class DiscoveryError extends Error {}
+
+/** One node of the stack as Docker and PostgreSQL see it. */
+export interface ClusterNode {
+    /** Node name from the container's label: pg1 … pgN. */
+    node: string;
+    /** Docker container name. */
+    container: string;
+    /** Whether the container is running. */
+    running: boolean;
+    /** pg_is_in_recovery(); null when the container is stopped or the server did not answer. */
+    inRecovery: boolean | null;
+    /** Why inRecovery is null for a running container (the server is starting, crashed, …). */
+    error?: string;
+}
+
+/** A stack's nodes, in node order, and the one that accepts writes. */
+export interface ClusterView {
+    stack: string;
+    nodes: ClusterNode[];
+    primary: ClusterNode;
+}
+
+/** What a finished program said. */
+export interface ExecResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+/**
+ * Runs a program without a shell (arguments are never re-parsed) and collects its output. Kills it
+ * after `timeoutMs`: a hung `docker exec` must not hang a monitoring loop. Rejects only when the
+ * program cannot be started (e.g. no docker binary); a non-zero exit is a normal result.
+ */
+export function execProgram(argv: string[], timeoutMs = 20_000): Promise<ExecResult> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        let timedOut = false;
+        const timer = setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+        }, timeoutMs);
+        child.stdout.on("data", (c: Buffer) => out.push(c));
+        child.stderr.on("data", (c: Buffer) => err.push(c));
+        child.on("error", (e) => {
+            clearTimeout(timer);
+            reject(new DiscoveryError(`cannot run ${argv[0]}: ${e.message}`));
+        });
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            const stderr = Buffer.concat(err).toString("utf8") + (timedOut ? `\n(killed after ${timeoutMs} ms)` : "");
+            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr });
+        });
+    });
+}
+
+/** Natural order of node names: pg2 before pg10. */
+export function compareNodes(a: string, b: string): number {
+    const num = (s: string) => Number(/(\d+)$/.exec(s)?.[1] ?? Number.NaN);
+    const [na, nb] = [num(a), num(b)];
+    if (!Number.isNaN(na) && !Number.isNaN(nb) && na !== nb) return na - nb;
+    return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Go template for `docker ps --format`: tab-separated name, state and node label. */
+export const PS_FORMAT = `{{.Names}}\t{{.State}}\t{{.Label "${NODE_LABEL}"}}`;
+
+/** Parses `docker ps --format PS_FORMAT` output; containers without a node label are not nodes. */
+export function parseDockerPs(text: string): Array<Pick<ClusterNode, "node" | "container" | "running">> {
+    return text
+        .split("\n")
+        .map((line) => line.trim().split("\t"))
+        .filter((f) => f.length === 3 && f[0] !== "" && f[2] !== "")
+        .map(([container, state, node]) => ({ node, container, running: state === "running" }))
+        .sort((a, b) => compareNodes(a.node, b.node));
+}
+
+/** "pg1", "pg1 and pg2", "pg1, pg2 and pg3". */
+function joinNames(names: string[]): string {
+    return names.length <= 1 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+/** The one running node not in recovery; a clear error when there is none or more than one. */
+export function pickPrimary(stack: string, nodes: ClusterNode[]): ClusterNode {
+    const writable = nodes.filter((n) => n.running && n.inRecovery === false);
+    if (writable.length > 1) {
+        const names = writable.map((n) => n.node);
+        throw new DiscoveryError(`split brain: ${joinNames(names)} ${names.length === 2 ? "both" : "all"} accept writes (stack ${stack})`);
+    }
+    if (writable.length === 0) {
+        const why = nodes.map((n) =>
+            !n.running ? `${n.node} not running` : n.inRecovery ? `${n.node} in recovery` : `${n.node} unreachable (${n.error ?? "no answer"})`,
+        );
+        throw new DiscoveryError(`no primary in stack ${stack}: ${why.join(", ")}`);
+    }
+    return writable[0];
+}
+
+/**
+ * Runs one SQL statement with psql on a node, as the postgres OS user over the local socket (peer
+ * auth: no password). Returns psql's unaligned, tuples-only output without the final newline.
+ */
+export async function psql(container: string, sql: string, timeoutMs?: number): Promise<string> {
+    const res = await execProgram(
+        // PGAPPNAME makes these sessions recognisable in pg_stat_activity.
+        ["docker", "exec", "-u", "postgres", "-e", "PGAPPNAME=pg-replication-scripts", container,
+         "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql],
+        timeoutMs,
+    );
+    if (res.code !== 0) {
+        throw new DiscoveryError(`psql on ${container} failed (exit ${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);
+    }
+    return res.stdout.replace(/\n$/, "");
+}
+
+/**
+ * Runs a query that returns exactly one JSON value (one row, one column) and parses it. The type
+ * parameter is the query's contract, not checked at run time: callers own both sides.
+ */
+export async function psqlJson<T = unknown>(container: string, sql: string): Promise<T> {
+    const text = await psql(container, sql);
+    try {
+        return JSON.parse(text) as T;
+    } catch {
+        throw new DiscoveryError(`psql on ${container} did not return one JSON value: ${JSON.stringify(text.slice(0, 200))}`);
+    }
+}
+
+/** Runs a SELECT and returns its rows as JSON objects (column name → value); [] when it has none. */
+export function psqlRows<T = Record<string, unknown>>(container: string, select: string): Promise<T[]> {
+    return psqlJson<T[]>(container, `SELECT coalesce(json_agg(t), '[]') FROM (${select}) t`);
+}
+
+/** The containers labelled with the stack, in node order (running or not). */
+export async function listNodes(stack: string): Promise<Array<Pick<ClusterNode, "node" | "container" | "running">>> {
+    if (!STACK_NAME.test(stack)) throw new DiscoveryError(`invalid stack name ${JSON.stringify(stack)}`);
+    const res = await execProgram(["docker", "ps", "-a", "--filter", `label=${CLUSTER_LABEL}=${stack}`, "--format", PS_FORMAT]);
+    if (res.code !== 0) {
+        throw new DiscoveryError(
+            `cannot list containers: docker ps exited ${res.code}: ${res.stderr.trim()} ` +
+                "(is a Docker engine running? bash scripts/start-docker.sh starts one)",
+        );
+    }
+    return parseDockerPs(res.stdout);
+}
+
+/** Finds the stack's nodes, asks each running one whether it is in recovery, and picks the primary. */
+export async function discoverCluster(stack: string): Promise<ClusterView> {
+    const listed = await listNodes(stack);
+    if (listed.length === 0) {
+        throw new DiscoveryError(`no containers labelled ${CLUSTER_LABEL}=${stack}: is stack ${stack} up?`);
+    }
+    const nodes = await Promise.all(
+        listed.map(async (n): Promise<ClusterNode> => {
+            if (!n.running) return { ...n, inRecovery: null };
+            try {
+                const answer = await psql(n.container, "SELECT pg_is_in_recovery()", 10_000);
+                if (answer !== "t" && answer !== "f") return { ...n, inRecovery: null, error: `unexpected answer ${JSON.stringify(answer)}` };
+                return { ...n, inRecovery: answer === "t" };
+            } catch (err) {
+                return { ...n, inRecovery: null, error: (err as Error).message };
+            }
+        }),
+    );
+    return { stack, nodes, primary: pickPrimary(stack, nodes) };
+}
