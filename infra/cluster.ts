@@ -5,6 +5,7 @@ import * as path from "path";
 import { CheckSpec } from "../scripts/lib/check-spec";
 import { ClusterConfig } from "./config";
 import { PostgresNode } from "./node";
+import { PgBouncerPool } from "./pooler";
 import { psqlCommand } from "./psql";
 import {
     renderBootstrapEnv,
@@ -89,6 +90,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
     public readonly replicaConnectionStrings: pulumi.Output<string[]>;
     /** `async`, or the synchronous policy and synchronous_commit level. */
     public readonly replicationMode: pulumi.Output<string>;
+    /** Read-write endpoint through PgBouncer, follows the primary (secret); undefined when `pooler` is false. */
+    public readonly rwConnectionString?: pulumi.Output<string>;
+    /** Read-only endpoint through PgBouncer, over the replicas (secret); undefined when `pooler` is false. */
+    public readonly roConnectionString?: pulumi.Output<string>;
     /** The post-deploy checks' JSON report. */
     public readonly checkReport: pulumi.Output<unknown>;
     /** The postgres superuser's password (secret). */
@@ -124,7 +129,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         // Nothing runs against the cluster until the guard agrees that primaryNode is the primary.
         const guard = primaryGuard(prefix, primarySpec, projectRoot);
-        const image = pulumi.all([this.image(name, cfg), guard]).apply(([id]) => id);
+        const image = pulumi.all([this.image(`${name}-image`, cfg.image, cfg.pullImage), guard]).apply(([id]) => id);
         const archive = cfg.walArchive
             ? new docker.Volume(
                   `${name}-wal-archive`,
@@ -227,6 +232,34 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.primaryConnectionString = url(primarySpec.hostPort);
         this.replicaConnectionStrings = pulumi.secret(pulumi.all(replicaSpecs.map((s) => url(s.hostPort))));
 
+        if (cfg.pooler) {
+            const rwPort = cfg.hostPortBase + 10;
+            const roPort = cfg.hostPortBase + 11;
+            const poolerImage =
+                cfg.poolerImage === ""
+                    ? image
+                    : pulumi.all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), guard]).apply(([id]) => id);
+            new PgBouncerPool(
+                `${name}-pooler`,
+                {
+                    namePrefix: prefix,
+                    image: poolerImage,
+                    network: this.network.name,
+                    primaryNode: primarySpec.name,
+                    replicaNodes: replicaSpecs.map((s) => s.name),
+                    bindAddress: cfg.bindAddress,
+                    rwPort,
+                    roPort,
+                    superuserPassword: this.superuserPassword,
+                    labels,
+                },
+                // Logins through the endpoints need the superuser's verifier on the server.
+                { parent: this, dependsOn: [superuser] },
+            );
+            this.rwConnectionString = url(rwPort);
+            this.roConnectionString = url(roPort);
+        }
+
         if (cfg.checks) {
             const spec: CheckSpec = {
                 primary: { node: primarySpec.name, host, port: primarySpec.hostPort },
@@ -264,23 +297,25 @@ export class PostgresCluster extends pulumi.ComponentResource {
             replicaConnectionStrings: this.replicaConnectionStrings,
             replicationMode: this.replicationMode,
             checkReport: this.checkReport,
+            rwConnectionString: this.rwConnectionString,
+            roConnectionString: this.roConnectionString,
         });
     }
 
     /** The image id to run: pulled, or checked to exist locally. */
-    private image(name: string, cfg: ClusterConfig): pulumi.Output<string> {
-        if (cfg.pullImage) {
-            const remote = new docker.RemoteImage(`${name}-image`, { name: cfg.image, keepLocally: true }, { parent: this });
+    private image(resourceName: string, ref: string, pull: boolean): pulumi.Output<string> {
+        if (pull) {
+            const remote = new docker.RemoteImage(resourceName, { name: ref, keepLocally: true }, { parent: this });
             return remote.imageId;
         }
         const check = new command.local.Command(
-            `${name}-image`,
+            resourceName,
             {
                 create:
                     'docker image inspect --format "{{.Id}}" "$PGR_IMAGE" 2>/dev/null || { echo "pg-replication: image $PGR_IMAGE ' +
                     'does not exist locally and pg-replication:pullImage is false; build it with npm run build-image, ' +
                     'or set pullImage true to pull it" >&2; exit 1; }',
-                environment: { PGR_IMAGE: cfg.image },
+                environment: { PGR_IMAGE: ref },
             },
             { parent: this },
         );

@@ -16,5 +16,7 @@ export const primaryConnectionString = cluster.primaryConnectionString;
 export const replicaConnectionStrings = cluster.replicaConnectionStrings;
 export const replicationMode = cluster.replicationMode;
 export const checkReport = cluster.checkReport;
+export const rwConnectionString = cluster.rwConnectionString;
+export const roConnectionString = cluster.roConnectionString;
 export const superuserPassword = cluster.superuserPassword;
 export const replicationPassword = cluster.replicationPassword;

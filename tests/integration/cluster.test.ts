@@ -170,7 +170,8 @@ describe(`live cluster (stack ${STACK})`, () => {
         });
     });
 
-    // Async mode: synchronous_standby_names stays '', so the sync policy has nothing to change.
+    // Async mode: synchronous_standby_names stays '', so the sync policy has nothing to change. The
+    // read-only endpoint's server list changes, so its PgBouncer container is re-created.
     test("scale 2 → 3 → 1: new replica streams, removed replicas' slots are dropped, survivors untouched", async () => {
         const before = await identities([1, 2, 3]);
         let res = await up("replicas=3");
@@ -178,6 +179,7 @@ describe(`live cluster (stack ${STACK})`, () => {
             "created pg-pg4-container",
             "created pg-pg4-data",
             "created pg-slot-pg4",
+            "replaced pg-pooler-ro",
             "updated pg-checks",
         ]);
         expect(await identities([1, 2, 3])).toEqual(before);
@@ -193,13 +195,19 @@ describe(`live cluster (stack ${STACK})`, () => {
             "deleted pg-pg4-data",
             "deleted pg-slot-pg3",
             "deleted pg-slot-pg4",
+            "replaced pg-pooler-ro",
             "updated pg-checks",
         ]);
         expect(await identities([1, 2])).toEqual(before.slice(0, 2));
         const slots = await sql<{ slot_name: string }>(port(1), PW, "SELECT slot_name FROM pg_replication_slots ORDER BY 1");
         expect(slots.map((s) => s.slot_name)).toEqual(["pg2"]);
         expect(await replicationRows()).toEqual({ pg2: { state: "streaming", sync_state: "async" } });
-        expect((await dockerNames("container", `${STACK}-`)).sort()).toEqual([`${STACK}-pg1`, `${STACK}-pg2`]);
+        expect((await dockerNames("container", `${STACK}-`)).sort()).toEqual([
+            `${STACK}-pg1`,
+            `${STACK}-pg2`,
+            `${STACK}-pgbouncer-ro`,
+            `${STACK}-pgbouncer-rw`,
+        ]);
         expect((await dockerNames("volume", `${STACK}-`)).sort()).toEqual([`${STACK}-pg1-data`, `${STACK}-pg2-data`, `${STACK}-wal-archive`]);
     });
 

@@ -100,14 +100,24 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
             }
             return {};
         });
+        // The SDK keeps its runtime state in a process-wide global, shared by every fresh copy:
+        // drain this run's RPCs so none of them reaches the next run's mocks.
+        // waitForRPCs is internal (not in the typings), hence the cast.
+        const settings = (await import("@pulumi/pulumi/runtime/settings")) as unknown as { waitForRPCs(): Promise<void> };
+        await settings.waitForRPCs();
         if (programError) throw programError;
         for (const [k, v] of Object.entries(exported)) {
+            if (!pulumi.Output.isInstance(v)) {
+                outputs[k] = { secret: false, value: v };
+                continue;
+            }
             const out = v as PulumiModule.Output<unknown>;
             outputs[k] = {
                 secret: await pulumi.isSecret(out),
                 value: await new Promise((resolve) => out.apply((x) => (resolve(x), x))),
             };
         }
+        await settings.waitForRPCs();
     });
     return {
         resources,

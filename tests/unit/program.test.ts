@@ -5,7 +5,8 @@ const CONTAINER = "docker:index/container:Container";
 const COMMAND = "command:local:Command";
 const VOLUME = "docker:index/volume:Volume";
 
-const containers = (run: MockRun) => run.resources.filter((r) => r.type === CONTAINER);
+/** The PostgreSQL nodes' containers (not the pooler's). */
+const containers = (run: MockRun) => run.resources.filter((r) => r.type === CONTAINER && /-pg\d+-container$/.test(r.name));
 const byName = (run: MockRun) => new Map(run.resources.map((r) => [r.name, r]));
 
 describe("the stack program under mocks", () => {
@@ -19,7 +20,14 @@ describe("the stack program under mocks", () => {
         expect(count("docker:index/network:Network")).toBe(1);
         expect(count("docker:index/remoteImage:RemoteImage")).toBe(1);
         expect(count(VOLUME)).toBe(4); // three data volumes and the WAL archive
-        expect(count(CONTAINER)).toBe(3);
+        expect(count(CONTAINER)).toBe(5); // three nodes and the two PgBouncer endpoints
+        expect(run.resources.filter((r) => r.type === CONTAINER).map((r) => r.inputs.name).sort()).toEqual([
+            "unit-pg1",
+            "unit-pg2",
+            "unit-pg3",
+            "unit-pgbouncer-ro",
+            "unit-pgbouncer-rw",
+        ]);
         expect(
             run.resources
                 .filter((r) => r.type === COMMAND)
@@ -85,10 +93,12 @@ describe("the stack program under mocks", () => {
         expect(names.get("pg-replication-user")!.inputs.stdin).not.toContain("repl-secret-pw");
         expect(names.get("pg-replication-user")!.inputs.stdin).toContain("SCRAM-SHA-256$4096:");
         expect(containsSecret(names.get("pg-checks")!.rawInputs.environment)).toBe(true);
-        for (const key of ["primaryConnectionString", "replicaConnectionStrings", "superuserPassword", "replicationPassword"]) {
+        for (const key of ["primaryConnectionString", "replicaConnectionStrings", "rwConnectionString", "roConnectionString", "superuserPassword", "replicationPassword"]) {
             expect(run.outputs[key].secret).toBe(true);
         }
         expect(run.outputs.primaryConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15432/postgres");
+        expect(run.outputs.rwConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres");
+        expect(run.outputs.roConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15443/postgres");
         expect(run.outputs.primary.secret).toBe(false);
         expect(run.outputs.primary.value).toEqual({ node: "pg1", container: "unit-pg1", host: "127.0.0.1", port: 15432 });
     });

@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { requireDocker } from "./docker-api";
 import { CapturedOptions, LiveEngine } from "./engine";
-import { loadStackConfig } from "./stack-config";
+import { loadStackConfig } from "../../../scripts/lib/stack-config";
 import { loadState, saveState, StackState, statePath } from "./state";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");

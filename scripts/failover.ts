@@ -1,0 +1,58 @@
+// npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]
+// The primary is gone or must be abandoned: fence it, promote pgN, re-point the other replicas,
+// record primaryNode in the stack's config, and verify with the deployment's checks.
+import { CheckFailure } from "./lib/checks";
+import { repointPooler } from "./lib/pooler";
+import { fence, findNode, promotionRefusal, repoint, settledNodes, Timings, waitStreaming } from "./lib/ops";
+import { checkTopology, openCommand, recordPrimary, runMain, takeOver } from "./lib/topology-change";
+
+const USAGE = "usage: npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]";
+
+runMain(async () => {
+    const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE);
+    const refusal = promotionRefusal(nodes, target, args.flags.has("force"));
+    if (refusal) throw new Error(`refusing to fail over to ${target}: ${refusal}`);
+
+    const t = new Timings();
+    log(`failover of stack ${args.stack} to ${target}`);
+    // Every node that is not a standby is an old primary (normally one, possibly stopped already).
+    const oldPrimaries = nodes.filter((n) => n.node !== target && n.inRecovery !== true);
+    const configured = findNode(nodes, cfg.primaryNode);
+    if (!oldPrimaries.includes(configured) && configured.node !== target) oldPrimaries.push(configured);
+    for (const old of oldPrimaries) await fence(old);
+    t.mark(`fenced ${oldPrimaries.map((n) => n.node).join(", ") || "nothing (no primary found)"}`, log);
+
+    const settled = await settledNodes(args.stack);
+    const late = promotionRefusal(settled, target, args.flags.has("force"), true);
+    if (late) {
+        throw new Error(
+            `refusing to promote ${target}: ${late}. ${oldPrimaries.map((n) => n.node).join(", ")} is fenced (stopped); ` +
+                `re-run with the candidate that is ahead, or with --force`,
+        );
+    }
+    t.mark("replicas settled: no WAL in flight", log);
+    const newPrimary = findNode(settled, target);
+    const others = nodes.map((n) => n.node).filter((n) => n !== target);
+    await takeOver(newPrimary, others, cfg, t, log);
+    const followers = nodes.filter((n) => n.node !== target && n.running && n.inRecovery === true);
+    for (const r of followers) await repoint(r, target, cfg);
+    await waitStreaming(newPrimary, followers.map((n) => n.node));
+    t.mark(`all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`, log);
+    // Read-only sessions go to the replicas that stream now; `pulumi up` adds the fenced node back.
+    const pooled = await repointPooler(args.stack, target, followers.map((n) => n.node));
+    if (pooled.length > 0) t.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
+
+    recordPrimary(args, target);
+    t.mark(`stack config: primaryNode = ${target}`, log);
+    try {
+        const report = await checkTopology(args, cfg, target, followers.map((n) => n.node));
+        t.mark(`checks passed (${report.checks.length})`, log);
+    } catch (err) {
+        if (err instanceof CheckFailure) throw new Error(`after failover, ${err.message}`);
+        throw err;
+    }
+    log(`${oldPrimaries.map((n) => n.node).join(", ")} stay stopped; bring them back as replicas with npm run rejoin -- --node <node>, or pulumi up`);
+    if (args.json) {
+        process.stdout.write(JSON.stringify({ stack: args.stack, primary: target, fenced: oldPrimaries.map((n) => n.node), timings: t.steps }) + "\n");
+    }
+});

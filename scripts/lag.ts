@@ -1,0 +1,79 @@
+// `npm run lag -- [--stack S] [--watch [--interval SECONDS] [--count N]] [--json] [--max-lag-bytes B] [--max-lag-seconds S]`
+// Replication lag of a stack's cluster, from the primary's point of view. See USAGE in lib/lag.ts.
+// Exit status: 0 fine, 1 a threshold crossed, 2 usage error or the cluster could not be read.
+import { collectLag, LagOptions, LagReport, parseLagArgs, renderTable, UsageError, USAGE } from "./lib/lag";
+
+const EXIT_OK = 0;
+const EXIT_BREACH = 1;
+const EXIT_ERROR = 2;
+
+/** One check: prints the report (stdout) and the breaches or the error (stderr); returns the exit status. */
+async function check(opts: LagOptions, round: number): Promise<number> {
+    let report: LagReport;
+    try {
+        report = await collectLag(opts.stack, opts.thresholds);
+    } catch (err) {
+        process.stderr.write(`lag: cannot read stack ${opts.stack}: ${(err as Error).message}\n`);
+        return EXIT_ERROR;
+    }
+    if (opts.json) {
+        // --watch prints one document per line so that a consumer can read it as a stream.
+        process.stdout.write((opts.watch ? JSON.stringify(report) : JSON.stringify(report, null, 2)) + "\n");
+    } else {
+        // Redraw in place on a terminal; keep every round when the output goes to a file or pipe.
+        const separator = opts.watch && round > 0 ? (process.stdout.isTTY ? "\x1b[2J\x1b[H" : "\n") : "";
+        process.stdout.write(separator + renderTable(report));
+        for (const b of report.breaches) process.stderr.write(`lag: breach: ${b.message}\n`);
+    }
+    return report.breaches.length > 0 ? EXIT_BREACH : EXIT_OK;
+}
+
+async function main(): Promise<number> {
+    let parsed: LagOptions | "help";
+    try {
+        parsed = parseLagArgs(process.argv.slice(2));
+    } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        process.stderr.write(`lag: ${err.message}\n${USAGE.split("\n\n")[0]}\nRun with --help for details.\n`);
+        return EXIT_ERROR;
+    }
+    if (parsed === "help") {
+        process.stdout.write(USAGE + "\n");
+        return EXIT_OK;
+    }
+    const opts = parsed;
+    if (!opts.watch) return check(opts, 0);
+
+    // Ctrl-C ends the loop between checks (at once while waiting); the status is the last check's.
+    let stopping = false;
+    let wake: () => void = () => undefined;
+    process.on("SIGINT", () => {
+        stopping = true;
+        wake();
+    });
+    let status = EXIT_OK;
+    for (let round = 0; !stopping && (opts.count === undefined || round < opts.count); round++) {
+        const started = Date.now();
+        const result = await check(opts, round);
+        if (stopping) break; // an interrupted check (its docker exec got the SIGINT too) does not count
+        status = result;
+        if (opts.count !== undefined && round + 1 >= opts.count) break;
+        const wait = Math.max(0, opts.intervalSeconds * 1000 - (Date.now() - started));
+        await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, wait);
+            wake = () => {
+                clearTimeout(timer);
+                resolve();
+            };
+        });
+    }
+    return status;
+}
+
+main().then(
+    (code) => process.exit(code),
+    (err: Error) => {
+        process.stderr.write(`lag: ${err.stack ?? err.message}\n`);
+        process.exit(EXIT_ERROR);
+    },
+);

@@ -1,0 +1,250 @@
+// Building blocks of failover, switchover and rejoin. Everything runs through Docker: psql as the
+// postgres OS user over each container's socket (peer auth, no password), docker stop/start/cp.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ClusterConfig } from "../../infra/config";
+import { primaryConninfo } from "../../infra/render";
+import { createSlotSql, syncPolicySql } from "../../infra/sql";
+import { PATHS } from "../../infra/topology";
+import { compareNodes, execProgram, listNodes, psql, psqlRows } from "./cluster-discovery";
+
+/** A node as failover sees it. */
+export interface NodeState {
+    node: string;
+    container: string;
+    running: boolean;
+    /** pg_is_in_recovery(); null when stopped or not answering. */
+    inRecovery: boolean | null;
+    /** Last WAL position received from a primary (standbys), or current position (primary). */
+    receiveLsn: string | null;
+    replayLsn: string | null;
+    /** pg_stat_wal_receiver.status: "streaming" while a standby streams. */
+    walReceiver: string | null;
+}
+
+/** A failed step: the message says what and where. */
+export class OpsError extends Error {}
+
+/** Parses an LSN such as 0/5000028 into a comparable number. */
+export function lsnValue(lsn: string): bigint {
+    const [hi, lo] = lsn.split("/");
+    return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+}
+
+/** Every node of the stack with its role and WAL positions. */
+export async function probeNodes(stack: string): Promise<NodeState[]> {
+    const listed = await listNodes(stack);
+    if (listed.length === 0) throw new OpsError(`no containers of stack ${stack}: is it deployed?`);
+    return Promise.all(
+        listed.map(async (n): Promise<NodeState> => {
+            const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
+            if (!n.running) return blank;
+            try {
+                const [row] = await psqlRows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
+                    n.container,
+                    "SELECT pg_is_in_recovery() AS r, " +
+                        "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END::text AS receive, " +
+                        "pg_last_wal_replay_lsn()::text AS replay, (SELECT status FROM pg_stat_wal_receiver) AS wr",
+                );
+                return { ...n, inRecovery: row.r, receiveLsn: row.receive, replayLsn: row.replay, walReceiver: row.wr };
+            } catch {
+                return blank;
+            }
+        }),
+    );
+}
+
+export function findNode(nodes: NodeState[], name: string): NodeState {
+    const node = nodes.find((n) => n.node === name);
+    if (!node) throw new OpsError(`no node ${name} in this stack (nodes: ${nodes.map((n) => n.node).join(", ")})`);
+    return node;
+}
+
+/**
+ * Why `target` must not be promoted, or undefined when it may: it must be a running standby that has
+ * received WAL, and (unless forced) no other standby may have received more. While the old primary
+ * still sends WAL, replicas differ by what is in flight, so before fencing (`settled` false) only a
+ * target that does not stream while an ahead candidate does is refused; after fencing, when every
+ * standby has all the WAL it will get, any candidate ahead of the target is.
+ */
+export function promotionRefusal(nodes: NodeState[], target: string, force: boolean, settled = false): string | undefined {
+    const t = findNode(nodes, target);
+    if (!t.running) return `${target} is not running`;
+    if (t.inRecovery === null) return `${target} does not answer`;
+    if (!t.inRecovery) return `${target} is not a replica: it already accepts writes`;
+    if (t.receiveLsn === null) return `${target} is not a streaming replica: it has never received WAL from a primary`;
+    if (force) return undefined;
+    const ahead = nodes.filter(
+        (n) =>
+            n.node !== target &&
+            n.running &&
+            n.inRecovery &&
+            n.receiveLsn !== null &&
+            lsnValue(n.receiveLsn) > lsnValue(t.receiveLsn as string) &&
+            (settled || (t.walReceiver !== "streaming" && n.walReceiver === "streaming")),
+    );
+    if (ahead.length > 0) {
+        const a = ahead[0];
+        return `${target} is behind ${a.node} (${t.receiveLsn} < ${a.receiveLsn}): promoting it would lose transactions ${a.node} has; promote ${a.node} or pass --force`;
+    }
+    return undefined;
+}
+
+/**
+ * Probes until no standby's received position moves any more (the fenced primary has sent all it
+ * had), at most `timeoutMs`; returns the last probe.
+ */
+export async function settledNodes(stack: string, timeoutMs = 10_000): Promise<NodeState[]> {
+    const deadline = Date.now() + timeoutMs;
+    let last = await probeNodes(stack);
+    for (;;) {
+        await new Promise((r) => setTimeout(r, 300));
+        const next = await probeNodes(stack);
+        const same = next.every((n) => n.receiveLsn === last.find((o) => o.node === n.node)?.receiveLsn);
+        last = next;
+        if (same || Date.now() > deadline) return last;
+    }
+}
+
+/** Polls until `probe` returns true; fails with what it last saw at the deadline. */
+export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<true | string>): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    for (;;) {
+        try {
+            const r = await probe();
+            if (r === true) return;
+            last = r;
+        } catch (err) {
+            last = (err as Error).message;
+        }
+        if (Date.now() > deadline) throw new OpsError(`${what}: not done within ${timeoutMs / 1000}s (${last})`);
+        await new Promise((r) => setTimeout(r, 250));
+    }
+}
+
+async function docker(args: string[], timeoutMs = 180_000): Promise<string> {
+    const res = await execProgram(["docker", ...args], timeoutMs);
+    if (res.code !== 0) throw new OpsError(`docker ${args.join(" ")}: ${res.stderr.trim()}`);
+    return res.stdout.trim();
+}
+
+const REJOIN_FLAG = `${PATHS.dataDir}/pg-replication.rejoin`;
+const LAST_REJOIN = `${PATHS.dataDir}/pg-replication.last-rejoin`;
+
+/**
+ * Marks a node's data directory so that its next start rewinds (or re-clones) it onto the current
+ * primary instead of running it as it was. Works on a stopped container too.
+ */
+export async function requestRejoin(n: Pick<NodeState, "container" | "running">): Promise<void> {
+    if (n.running) {
+        await docker(["exec", "-u", "postgres", n.container, "touch", REJOIN_FLAG]);
+        return;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgr-"));
+    const flag = path.join(dir, "pg-replication.rejoin");
+    fs.writeFileSync(flag, "requested by pg-replication\n");
+    try {
+        await docker(["cp", flag, `${n.container}:${REJOIN_FLAG}`]);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/**
+ * Fences a node: marks it to rejoin, then stops its container. Docker's `unless-stopped` policy does
+ * not restart a stopped container, and if anything starts it again its entrypoint rejoins it as a
+ * standby instead of starting a second primary.
+ */
+export async function fence(n: NodeState): Promise<void> {
+    await requestRejoin(n).catch(() => undefined); // a crashed node cannot take the flag; its entrypoint still checks for another primary
+    if (n.running) await docker(["stop", "-t", "60", n.container]);
+}
+
+export async function startContainer(container: string): Promise<void> {
+    await docker(["start", container]);
+}
+
+export async function promote(n: NodeState): Promise<void> {
+    const answer = await psql(n.container, "SELECT pg_promote(true, 60)", 90_000);
+    if (answer !== "t") throw new OpsError(`pg_promote on ${n.node} did not finish within 60s`);
+}
+
+/** Repeats a small write on the new primary until it is accepted. */
+export async function firstWrite(n: NodeState): Promise<void> {
+    await waitFor(`first write on ${n.node}`, 60_000, async () => {
+        await psql(
+            n.container,
+            "CREATE SCHEMA IF NOT EXISTS replication_check; " +
+                "CREATE TABLE IF NOT EXISTS replication_check.topology_change (at timestamptz PRIMARY KEY DEFAULT clock_timestamp(), primary_node text NOT NULL); " +
+                `INSERT INTO replication_check.topology_change (primary_node) VALUES ('${n.node}')`,
+            20_000,
+        );
+        return true;
+    });
+}
+
+/** Creates on the primary the slots the other nodes stream through (idempotent). */
+export async function ensureSlots(primary: NodeState, others: string[], cfg: ClusterConfig): Promise<void> {
+    if (!cfg.slots) return;
+    for (const node of others) await psql(primary.container, createSlotSql(node));
+}
+
+/** Applies the configured synchronous policy for the new topology (ALTER SYSTEM + reload). */
+export async function applySyncPolicy(primary: NodeState, others: string[], cfg: ClusterConfig): Promise<void> {
+    const statements = syncPolicySql(cfg, [...others].sort(compareNodes)).split("\n").filter((l) => l.trim() !== "");
+    for (const sql of statements) await psql(primary.container, sql);
+}
+
+/** Points a standby at `primary` online: primary_conninfo is reloadable since PostgreSQL 13. */
+export async function repoint(replica: NodeState, primary: string, cfg: ClusterConfig): Promise<void> {
+    const conninfo = primaryConninfo(cfg.replicationUser, replica.node, primary).replace(/'/g, "''");
+    await psql(replica.container, `ALTER SYSTEM SET primary_conninfo = '${conninfo}'`);
+    await psql(replica.container, "SELECT pg_reload_conf()");
+}
+
+/** Waits until each named node streams from `primary` (a row in its pg_stat_replication). */
+export async function waitStreaming(primary: NodeState, nodes: string[], timeoutMs = 120_000): Promise<void> {
+    await waitFor(`${nodes.join(", ")} streaming from ${primary.node}`, timeoutMs, async () => {
+        const rows = await psqlRows<{ application_name: string; state: string }>(
+            primary.container,
+            "SELECT application_name, state FROM pg_stat_replication",
+        );
+        const missing = nodes.filter((n) => !rows.some((r) => r.application_name === n && r.state === "streaming"));
+        return missing.length === 0 ? true : `not streaming yet: ${missing.join(", ")}`;
+    });
+}
+
+/** What the entrypoint recorded about the node's last rejoin: method and duration. */
+export async function lastRejoin(container: string): Promise<{ method: string; at: string; seconds: string } | undefined> {
+    const res = await execProgram(["docker", "exec", container, "cat", LAST_REJOIN]);
+    if (res.code !== 0) return undefined;
+    const [method, at, seconds] = res.stdout.trim().split(/\s+/);
+    return { method, at, seconds };
+}
+
+/** Latest checkpoint LSN of a stopped node's data directory (pg_controldata in a throwaway container). */
+export async function stoppedCheckpointLsn(container: string): Promise<string> {
+    const mounts = JSON.parse(await docker(["inspect", "-f", "{{json .Mounts}}", container])) as Array<{ Name?: string; Destination: string }>;
+    const data = mounts.find((m) => m.Destination === PATHS.dataDir);
+    if (!data?.Name) throw new OpsError(`${container} has no data volume at ${PATHS.dataDir}`);
+    const image = await docker(["inspect", "-f", "{{.Image}}", container]);
+    const out = await docker(["run", "--rm", "--network", "none", "-v", `${data.Name}:${PATHS.dataDir}`, "--entrypoint", "pg_controldata", image, PATHS.dataDir]);
+    const state = /Database cluster state:\s+(.+)/.exec(out)?.[1]?.trim();
+    if (state !== "shut down") throw new OpsError(`${container} did not shut down cleanly (cluster state: ${state})`);
+    const m = /Latest checkpoint location:\s+([0-9A-F]+\/[0-9A-F]+)/.exec(out);
+    if (!m) throw new OpsError(`pg_controldata of ${container} shows no checkpoint location`);
+    return m[1];
+}
+
+/** Elapsed-time recorder for the commands' timing report. */
+export class Timings {
+    private readonly start = Date.now();
+    readonly steps: Array<{ step: string; atMs: number }> = [];
+    mark(step: string, log: (line: string) => void): void {
+        const atMs = Date.now() - this.start;
+        this.steps.push({ step, atMs });
+        log(`  ${(atMs / 1000).toFixed(2).padStart(7)}s  ${step}`);
+    }
+}

@@ -1,0 +1,112 @@
+// Stack configuration as `pulumi up` would hand it to the program: Pulumi.yaml defaults, then
+// Pulumi.<stack>.yaml, then --config overrides.
+import * as fs from "fs";
+import * as path from "path";
+import { spawnSync } from "child_process";
+import { parse } from "yaml";
+
+/** Fully qualified key (`project:key`) → string value, as the SDK reads config. */
+export type ConfigMap = Record<string, string>;
+
+const asConfigString = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
+
+function qualify(project: string, key: string): string {
+    return key.includes(":") ? key : `${project}:${key}`;
+}
+
+export function loadStackConfig(root: string, stack: string, overrides: string[]): { project: string; config: ConfigMap } {
+    const projectFile = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
+        name: string;
+        config?: Record<string, { default?: unknown } | unknown>;
+    };
+    const project = projectFile.name;
+    const config: ConfigMap = {};
+    for (const [key, decl] of Object.entries(projectFile.config ?? {})) {
+        const value = decl !== null && typeof decl === "object" && "default" in decl ? (decl as { default: unknown }).default : decl;
+        if (value !== undefined) config[qualify(project, key)] = asConfigString(value);
+    }
+    const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
+    if (fs.existsSync(stackFile)) {
+        const parsed = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+        for (const [key, value] of Object.entries(parsed.config ?? {})) {
+            if (value !== null && typeof value === "object" && "secure" in value) {
+                throw new Error(
+                    `${stackFile}: ${key} is an encrypted secret, which the live harness cannot decrypt; ` +
+                        "pass it with --config instead",
+                );
+            }
+            config[qualify(project, key)] = asConfigString(value);
+        }
+    }
+    for (const pair of overrides) {
+        const eq = pair.indexOf("=");
+        if (eq <= 0) throw new Error(`--config expects key=value, got ${JSON.stringify(pair)}`);
+        config[qualify(project, pair.slice(0, eq))] = pair.slice(eq + 1);
+    }
+    return { project, config };
+}
+
+/** Where a stack lives: deployed with the Pulumi CLI, or by the live harness (tests, offline). */
+export interface StackRef {
+    stack: string;
+    /** The live harness's stack (.live-state/STACK.json) rather than a Pulumi stack. */
+    live: boolean;
+}
+
+export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
+
+function harnessStateFile(stack: string): string {
+    return path.join(PROJECT_ROOT, ".live-state", `${stack}.json`);
+}
+
+interface HarnessState {
+    config: string[];
+    outputs: Record<string, { value: unknown; secret: boolean }>;
+}
+
+function readHarnessState(stack: string): HarnessState {
+    const file = harnessStateFile(stack);
+    if (!fs.existsSync(file)) throw new Error(`no live harness stack ${stack} (${file} does not exist)`);
+    return JSON.parse(fs.readFileSync(file, "utf8")) as HarnessState;
+}
+
+function pulumiCli(stack: string, args: string[]): string {
+    const res = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), stack, ...args], { encoding: "utf8" });
+    if (res.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed: ${res.stderr.trim()}`);
+    return res.stdout;
+}
+
+/** The stack's raw config values (without the project namespace), as the program would see them. */
+export function readRawConfig(ref: StackRef): Record<string, string> {
+    let full: ConfigMap;
+    if (ref.live) {
+        full = loadStackConfig(PROJECT_ROOT, ref.stack, readHarnessState(ref.stack).config).config;
+    } else {
+        const json = JSON.parse(pulumiCli(ref.stack, ["config", "--json", "--show-secrets"])) as Record<string, { value?: string }>;
+        full = Object.fromEntries(Object.entries(json).map(([k, v]) => [k, String(v.value ?? "")]));
+    }
+    const prefix = "pg-replication:";
+    return Object.fromEntries(Object.entries(full).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
+/** Records a config value, as `pulumi config set` does (for the harness: in its state file). */
+export function setConfigValue(ref: StackRef, key: string, value: string): void {
+    if (!ref.live) {
+        pulumiCli(ref.stack, ["config", "set", key, value]);
+        return;
+    }
+    const file = harnessStateFile(ref.stack);
+    const state = JSON.parse(fs.readFileSync(file, "utf8")) as HarnessState & Record<string, unknown>;
+    state.config = [...state.config.filter((p) => p.split("=")[0] !== key), `${key}=${value}`];
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(state, null, 2), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+}
+
+/** The stack's outputs with secrets shown. */
+export function readOutputs(ref: StackRef): Record<string, unknown> {
+    if (ref.live) {
+        return Object.fromEntries(Object.entries(readHarnessState(ref.stack).outputs).map(([k, o]) => [k, o.value]));
+    }
+    return JSON.parse(pulumiCli(ref.stack, ["stack", "output", "--json", "--show-secrets"])) as Record<string, unknown>;
+}

@@ -1,0 +1,52 @@
+// npm run switchover -- --to pgN [--stack S] [--live] [--json]
+// Planned role change with no lost transaction: the primary shuts down cleanly (its walsenders
+// send everything first), pgN is promoted only once it has replayed the primary's shutdown
+// checkpoint, and the old primary rejoins as a replica of pgN.
+import { fence, findNode, lastRejoin, lsnValue, promotionRefusal, repoint, startContainer, stoppedCheckpointLsn, Timings, waitFor, waitStreaming } from "./lib/ops";
+import { psql } from "./lib/cluster-discovery";
+import { repointPooler } from "./lib/pooler";
+import { checkTopology, openCommand, recordPrimary, runMain, takeOver } from "./lib/topology-change";
+
+const USAGE = "usage: npm run switchover -- --to pgN [--stack S] [--live] [--json]";
+
+runMain(async () => {
+    const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE);
+    const primary = nodes.find((n) => n.running && n.inRecovery === false);
+    if (!primary) throw new Error(`refusing to switch over: no running primary (use npm run failover)`);
+    const refusal = promotionRefusal(nodes, target, true);
+    if (refusal) throw new Error(`refusing to switch over to ${target}: ${refusal}`);
+    const t = findNode(nodes, target);
+    if (t.walReceiver !== "streaming") throw new Error(`refusing to switch over to ${target}: it is not streaming from ${primary.node}`);
+
+    const timings = new Timings();
+    log(`switchover of stack ${args.stack}: ${primary.node} -> ${target}`);
+    await psql(primary.container, "CHECKPOINT", 120_000); // keeps the shutdown checkpoint short
+    await fence(primary);
+    const shutdownLsn = await stoppedCheckpointLsn(primary.container);
+    timings.mark(`${primary.node} shut down cleanly at ${shutdownLsn}`, log);
+    await waitFor(`${target} replaying up to ${shutdownLsn}`, 60_000, async () => {
+        const replay = await psql(t.container, "SELECT pg_last_wal_replay_lsn()");
+        return lsnValue(replay) > lsnValue(shutdownLsn) ? true : `replayed ${replay}`;
+    });
+    timings.mark(`${target} caught up: replayed past ${shutdownLsn}`, log);
+    const others = nodes.map((n) => n.node).filter((n) => n !== target);
+    await takeOver(t, others, cfg, timings, log);
+    const followers = nodes.filter((n) => n.node !== target && n.node !== primary.node && n.running && n.inRecovery === true);
+    for (const r of followers) await repoint(r, target, cfg);
+    const pooled = await repointPooler(args.stack, target, others);
+    if (pooled.length > 0) timings.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
+    await startContainer(primary.container); // its entrypoint rewinds it onto the new primary
+    await waitStreaming(t, [...followers.map((n) => n.node), primary.node].sort());
+    const rejoin = await lastRejoin(primary.container);
+    timings.mark(`all replicas streaming from ${target}; ${primary.node} rejoined with ${rejoin?.method ?? "?"}`, log);
+
+    recordPrimary(args, target);
+    timings.mark(`stack config: primaryNode = ${target}`, log);
+    const report = await checkTopology(args, cfg, target, others);
+    timings.mark(`checks passed (${report.checks.length})`, log);
+    if (args.json) {
+        process.stdout.write(
+            JSON.stringify({ stack: args.stack, from: primary.node, to: target, shutdownLsn, rejoin, timings: timings.steps }) + "\n",
+        );
+    }
+});
