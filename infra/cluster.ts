@@ -232,6 +232,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.primaryConnectionString = url(primarySpec.hostPort);
         this.replicaConnectionStrings = pulumi.secret(pulumi.all(replicaSpecs.map((s) => url(s.hostPort))));
 
+        let pooler: PgBouncerPool | undefined;
         if (cfg.pooler) {
             const rwPort = cfg.hostPortBase + 10;
             const roPort = cfg.hostPortBase + 11;
@@ -239,7 +240,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 cfg.poolerImage === ""
                     ? image
                     : pulumi.all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), guard]).apply(([id]) => id);
-            new PgBouncerPool(
+            pooler = new PgBouncerPool(
                 `${name}-pooler`,
                 {
                     namePrefix: prefix,
@@ -269,6 +270,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 syncCount: cfg.syncCount,
                 slots: cfg.slots,
                 deadlineSeconds: 60,
+                endpoints: cfg.pooler
+                    ? { rw: { host, port: cfg.hostPortBase + 10 }, ro: { host, port: cfg.hostPortBase + 11 } }
+                    : undefined,
             };
             const checks = new command.local.Command(
                 `${name}-checks`,
@@ -283,7 +287,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     },
                     logging: "stderr",
                 },
-                { parent: this, dependsOn: [syncPolicy, superuser, ...replicaNodes.flatMap((r) => (r.slot ? [r.slot] : []))] },
+                {
+                    parent: this,
+                    dependsOn: [syncPolicy, superuser, ...replicaNodes.flatMap((r) => (r.slot ? [r.slot] : [])), ...(pooler ? [pooler] : [])],
+                },
             );
             this.checkReport = checks.stdout.apply((out) => JSON.parse(out) as unknown);
         } else {

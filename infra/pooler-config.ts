@@ -106,6 +106,18 @@ export function renderPoolerEntrypoint(): string {
     return `#!/bin/sh
 # Entrypoint of a pg-replication PgBouncer endpoint (rendered by infra/pooler-config.ts).
 set -eu
+# The official postgres image has no PgBouncer but has PostgreSQL's apt repository, which does:
+# install it on first start there rather than require a second image. An image with pgbouncer
+# (the local image, or poolerImage) skips this.
+if ! command -v pgbouncer >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "pg-replication: no pgbouncer in this image; set pg-replication:poolerImage to an image with PgBouncer 1.24 or newer" >&2
+        exit 1
+    fi
+    echo "pg-replication: no pgbouncer in this image; installing it with apt-get" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
+fi
 chown ${POOLER_OS_USER} ${userlist}
 chmod 0600 ${userlist}
 exec pgbouncer -u ${POOLER_OS_USER} ${ini}

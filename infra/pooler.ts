@@ -36,7 +36,7 @@ export interface PgBouncerPoolArgs {
     superuserPassword: pulumi.Input<string>;
     /** Labels added to both containers (besides `pg-replication.cluster` and `pg-replication.pooler`). @default none */
     labels?: Record<string, string>;
-    /** Seconds to wait for each container to become healthy. @default 60 */
+    /** Seconds to wait for each container to become healthy (installing PgBouncer first, where the image lacks it). @default 240 */
     waitTimeoutSeconds?: number;
 }
 
@@ -85,14 +85,14 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     ],
                     networksAdvanced: [{ name: args.network, aliases: [`pgbouncer-${role}`] }],
                     ports: [{ internal: POOLER_PORT, external: ports[role], ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
-                    healthcheck: { tests: POOLER_HEALTHCHECK, interval: "2s", timeout: "3s", retries: 5, startPeriod: "10s" },
+                    healthcheck: { tests: POOLER_HEALTHCHECK, interval: "2s", timeout: "3s", retries: 5, startPeriod: "180s" },
                     restart: "unless-stopped",
                     // Safe shutdown: stop accepting, close server connections as sessions end.
                     stopSignal: "SIGINT",
                     stopTimeout: 10,
                     labels: Object.entries(labels).map(([label, value]) => ({ label, value })),
                     wait: true,
-                    waitTimeout: args.waitTimeoutSeconds ?? 60,
+                    waitTimeout: args.waitTimeoutSeconds ?? 240,
                 },
                 // Fixed container names and host ports: the old container must go first.
                 { parent: this, deleteBeforeReplace: true },

@@ -15,6 +15,8 @@ export interface CheckSpec {
     slots: boolean;
     /** How long replication may take to converge (streaming rows, canary, sync_state). */
     deadlineSeconds: number;
+    /** The PgBouncer endpoints, when the pooler is on. */
+    endpoints?: { rw: { host: string; port: number }; ro: { host: string; port: number } };
 }
 
 /** The sync_state pg_stat_replication should show for each replica, in node order. */

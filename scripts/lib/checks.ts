@@ -173,6 +173,26 @@ export async function runChecks(spec: CheckSpec, password: string): Promise<Chec
                 }));
             }
         }
+        if (spec.endpoints) {
+            const expectations: Array<["rw" | "ro", boolean]> = [
+                ["rw", false],
+                ["ro", spec.replicas.length > 0],
+            ];
+            for (const [name, recovery] of expectations) {
+                const ep = { node: `endpoint-${name}`, ...spec.endpoints[name] };
+                t0 = Date.now();
+                record(`endpoint-${name}`, ep.node, t0, await until(deadline, async () => {
+                    const c = await connect(ep, password);
+                    try {
+                        const { rows } = await c.query("SELECT pg_is_in_recovery() AS r, current_setting('cluster_name') AS node");
+                        if (name === "rw" && rows[0].node !== spec.primary.node) return `reaches ${rows[0].node}, not the primary ${spec.primary.node}`;
+                        return rows[0].r === recovery ? true : `reaches ${rows[0].node}, which is ${rows[0].r ? "a standby" : "the primary"}`;
+                    } finally {
+                        await c.end().catch(() => undefined);
+                    }
+                }));
+            }
+        }
         report.ok = true;
         report.durationMs = Date.now() - started;
         return report;

@@ -55,6 +55,7 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
         syncCount: cfg.syncCount,
         slots: cfg.slots,
         deadlineSeconds: 60,
+        endpoints: cfg.pooler ? { rw: { host, port: cfg.hostPortBase + 10 }, ro: { host, port: cfg.hostPortBase + 11 } } : undefined,
     };
     return runChecks(spec, password);
 }

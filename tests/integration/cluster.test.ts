@@ -72,7 +72,15 @@ describe(`live cluster (stack ${STACK})`, () => {
         expect(out.checkReport.ok).toBe(true);
         const checks = out.checkReport.checks.map((c: { check: string; node: string }) => `${c.check}@${c.node}`);
         expect(checks).toEqual(
-            expect.arrayContaining(["streaming@pg2", "streaming@pg3", "canary-replicated@pg3", "replica-read-only@pg2", "slot-active@pg3"]),
+            expect.arrayContaining([
+                "streaming@pg2",
+                "streaming@pg3",
+                "canary-replicated@pg3",
+                "replica-read-only@pg2",
+                "slot-active@pg3",
+                "endpoint-rw@endpoint-rw",
+                "endpoint-ro@endpoint-ro",
+            ]),
         );
         expect(await replicationRows()).toEqual({
             pg2: { state: "streaming", sync_state: "async" },

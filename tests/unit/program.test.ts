@@ -76,6 +76,12 @@ describe("the stack program under mocks", () => {
         expect(pg2!.dependsOn).toEqual([`${COMMAND}::pg-replication-user`, `${COMMAND}::pg-slot-pg2`]);
         expect(run.resources.indexOf(names.get("pg-sync-policy")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-pg3-container")!));
         expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-sync-policy")!));
+        // The checks also prove the PgBouncer endpoints, so they come after both pooler containers.
+        expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-pooler-ro")!));
+        expect(JSON.parse(names.get("pg-checks")!.inputs.environment.PGR_CHECK_SPEC).endpoints).toEqual({
+            rw: { host: "127.0.0.1", port: 15442 },
+            ro: { host: "127.0.0.1", port: 15443 },
+        });
     });
 
     test("secrets stay secret: uploads, role SQL, checks environment, outputs", () => {
