@@ -5,6 +5,8 @@ import * as path from "path";
 import { CheckSpec } from "../scripts/lib/check-spec";
 import { ClusterConfig } from "./config";
 import { PostgresNode } from "./node";
+import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
+import { PostgresExporter } from "./metrics";
 import { PgBouncerPool } from "./pooler";
 import { psqlCommand } from "./psql";
 import {
@@ -17,7 +19,7 @@ import {
     renderPostgresqlConf,
 } from "./render";
 import { roleVerifier } from "./scram";
-import { createSlotSql, dropRoleSql, dropSlotSql, replicationRoleSql, resetSyncPolicySql, setPasswordSql, syncPolicySql, synchronousStandbyNames } from "./sql";
+import { createSlotSql, dropRoleSql, dropSlotSql, monitorRoleSql, replicationRoleSql, resetSyncPolicySql, setPasswordSql, syncPolicySql, synchronousStandbyNames } from "./sql";
 import { clientHost, clusterNodes, NodeSpec } from "./topology";
 
 /** Where a node is reachable from the Docker host. */
@@ -94,6 +96,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     public readonly rwConnectionString?: pulumi.Output<string>;
     /** Read-only endpoint through PgBouncer, over the replicas (secret); undefined when `pooler` is false. */
     public readonly roConnectionString?: pulumi.Output<string>;
+    /** Base URL of the metrics exporter's multi-target /probe endpoint; undefined when `metrics` is false. */
+    public readonly metricsEndpoint?: pulumi.Output<string>;
     /** The post-deploy checks' JSON report. */
     public readonly checkReport: pulumi.Output<unknown>;
     /** The postgres superuser's password (secret). */
@@ -220,6 +224,35 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
         );
 
+        if (cfg.metrics) {
+            const monitorPassword = generatedPassword(`${name}-monitor-password`, this);
+            const monitorRole = psqlCommand(
+                `${name}-monitor-user`,
+                {
+                    container: onPrimary,
+                    sql: pulumi.secret(monitorPassword.apply((pw) => monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)))),
+                    deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
+                },
+                { parent: this },
+            );
+            const metricsPort = cfg.hostPortBase + 12;
+            new PostgresExporter(
+                `${name}-metrics`,
+                {
+                    containerName: `${prefix}-metrics`,
+                    image,
+                    network: this.network.name,
+                    bindAddress: cfg.bindAddress,
+                    hostPort: metricsPort,
+                    user: MONITOR_ROLE_DEFAULT,
+                    password: monitorPassword,
+                    labels,
+                },
+                { parent: this, dependsOn: [monitorRole] },
+            );
+            this.metricsEndpoint = pulumi.output(metricsProbeUrl(clientHost(cfg), metricsPort));
+        }
+
         const host = clientHost(cfg);
         const endpoint = (spec: NodeSpec, node: PostgresNode): pulumi.Output<NodeEndpoint> =>
             node.containerName.apply((container) => ({ node: spec.name, container, host, port: spec.hostPort }));
@@ -306,6 +339,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             checkReport: this.checkReport,
             rwConnectionString: this.rwConnectionString,
             roConnectionString: this.roConnectionString,
+            metricsEndpoint: this.metricsEndpoint,
         });
     }
 

@@ -29,6 +29,7 @@ export interface ClusterConfig {
     primaryNode: string;
     pooler: boolean;
     poolerImage: string;
+    metrics: boolean;
 }
 
 /** Defaults; they match the `config:` block of Pulumi.yaml. */
@@ -52,6 +53,7 @@ export const DEFAULTS: ClusterConfig = {
     primaryNode: "pg1",
     pooler: true,
     poolerImage: "",
+    metrics: false,
 };
 
 /** Every key this project reads (without the `pg-replication:` namespace). */
@@ -195,8 +197,9 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     const bindAddress = text(raw, "bindAddress");
     if (!parseIpv4(bindAddress)) throw new ConfigError("bindAddress", bindAddress, "expected an IPv4 address such as 127.0.0.1");
 
-    // Nodes use hostPortBase .. +9; the pooler's read-write and read-only endpoints +10 and +11.
-    const hostPortBase = integer(raw, "hostPortBase", 1024, 65535 - 11);
+    // Nodes use hostPortBase .. +9; the pooler's read-write and read-only endpoints +10 and +11;
+    // the metrics exporter +12.
+    const hostPortBase = integer(raw, "hostPortBase", 1024, 65535 - 12);
 
     const primaryNode = text(raw, "primaryNode");
     const nodeIndex = /^pg([1-9][0-9]?)$/.exec(primaryNode);
@@ -249,6 +252,7 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         primaryNode,
         pooler: boolean(raw, "pooler"),
         poolerImage,
+        metrics: boolean(raw, "metrics"),
     };
 }
 

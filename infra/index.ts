@@ -18,5 +18,6 @@ export const replicationMode = cluster.replicationMode;
 export const checkReport = cluster.checkReport;
 export const rwConnectionString = cluster.rwConnectionString;
 export const roConnectionString = cluster.roConnectionString;
+export const metricsEndpoint = cluster.metricsEndpoint;
 export const superuserPassword = cluster.superuserPassword;
 export const replicationPassword = cluster.replicationPassword;

@@ -47,7 +47,21 @@ export function replicationRoleSql(user: string, verifier: string): string {
     ].join("\n");
 }
 
-/** Drops the replication role; idempotent. */
+/** Creates or updates a LOGIN role with pg_monitor (read-only monitoring) from a SCRAM verifier; idempotent. */
+export function monitorRoleSql(user: string, verifier: string): string {
+    return [
+        "DO $$ BEGIN",
+        `  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(user)}) THEN`,
+        `    CREATE ROLE ${quoteIdent(user)};`,
+        "  END IF;",
+        "END $$;",
+        `ALTER ROLE ${quoteIdent(user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${quoteLiteral(verifier)};`,
+        `GRANT pg_monitor TO ${quoteIdent(user)};`,
+        "",
+    ].join("\n");
+}
+
+/** Drops a role; idempotent. */
 export function dropRoleSql(user: string): string {
     return `DROP ROLE IF EXISTS ${quoteIdent(user)};\n`;
 }

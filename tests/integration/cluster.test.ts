@@ -32,6 +32,8 @@ const ARGS = [
     "superuserPassword=it-super-pw-1",
     "--config",
     "replicationPassword=it-repl-pw-1",
+    "--config",
+    "metrics=true",
 ];
 const PW = "it-super-pw-1";
 const port = (node: number) => PORT + node - 1;
@@ -91,9 +93,21 @@ describe(`live cluster (stack ${STACK})`, () => {
         expect(out.primaryConnectionString).toBe(`postgresql://postgres:${PW}@127.0.0.1:${port(1)}/postgres`);
     });
 
+    test("the metrics exporter scrapes every node through /probe", async () => {
+        const base = (await stackOutputs(STACK)).metricsEndpoint;
+        expect(base).toBe(`http://127.0.0.1:${PORT + 12}/probe?auth_module=pgreplication&target=`);
+        for (const [node, replica] of [["pg1", 0], ["pg2", 1], ["pg3", 1]] as const) {
+            const body = await (await fetch(`${base}${node}:5432/postgres`)).text();
+            expect(body).toMatch(/^pg_up 1$/m);
+            expect(body).toMatch(new RegExp(`^pg_replication_is_replica ${replica}$`, "m"));
+        }
+        const [role] = await sql(port(1), PW, "SELECT rolsuper, pg_has_role('pgr_monitor', 'pg_monitor', 'MEMBER') AS monitor FROM pg_roles WHERE rolname = 'pgr_monitor'");
+        expect(role).toEqual({ rolsuper: false, monitor: true });
+    });
+
     test("passwords are nowhere in the containers' environment", async () => {
-        for (const n of [1, 2, 3]) {
-            const inspect = await run(["docker", "inspect", "-f", "{{json .Config.Env}}", `${STACK}-pg${n}`]);
+        for (const container of ["pg1", "pg2", "pg3", "pgbouncer-rw", "pgbouncer-ro", "metrics"].map((c) => `${STACK}-${c}`)) {
+            const inspect = await run(["docker", "inspect", "-f", "{{json .Config.Env}}", container]);
             expect(inspect.stdout).not.toContain("it-repl-pw-1");
             expect(inspect.stdout).not.toContain(PW);
         }
@@ -211,6 +225,7 @@ describe(`live cluster (stack ${STACK})`, () => {
         expect(slots.map((s) => s.slot_name)).toEqual(["pg2"]);
         expect(await replicationRows()).toEqual({ pg2: { state: "streaming", sync_state: "async" } });
         expect((await dockerNames("container", `${STACK}-`)).sort()).toEqual([
+            `${STACK}-metrics`,
             `${STACK}-pg1`,
             `${STACK}-pg2`,
             `${STACK}-pgbouncer-ro`,

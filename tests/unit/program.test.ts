@@ -168,6 +168,23 @@ describe("configuration changes under mocks", () => {
         for (const c of containers(two)) expect(byName(three).get(c.name)!.inputs).toEqual(c.inputs);
     });
 
+    test("metrics: an exporter with the monitoring role's password in a secret file, never in env", async () => {
+        const run = await runProgramWithMocks({ replicas: "1", metrics: "true", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
+        const exporter = run.get(CONTAINER, "pg-metrics-container");
+        expect(exporter.inputs.name).toBe("unit-metrics");
+        expect(exporter.inputs.ports).toEqual([{ internal: 9187, external: 15444, ip: "127.0.0.1", protocol: "tcp" }]);
+        expect(exporter.inputs.envs).toBeUndefined();
+        expect(containsSecret(exporter.rawInputs.uploads)).toBe(true);
+        const config = exporter.inputs.uploads.find((u: { file: string }) => u.file.endsWith("postgres_exporter.yml")).content;
+        expect(config).toContain('username: "pgr_monitor"');
+        expect(config).toContain('password: "generated-pg-monitor-password"');
+        expect(run.get(COMMAND, "pg-monitor-user").inputs.stdin).toContain("GRANT pg_monitor TO \"pgr_monitor\"");
+        expect(run.get(COMMAND, "pg-monitor-user").inputs.stdin).not.toContain("generated-pg-monitor-password");
+        expect(run.outputs.metricsEndpoint.value).toBe("http://127.0.0.1:15444/probe?auth_module=pgreplication&target=");
+        const off = await runProgramWithMocks({ replicas: "1" });
+        expect(off.resources.some((r) => r.name.includes("metrics"))).toBe(false);
+    });
+
     test("a local image is checked, not pulled", async () => {
         const run = await runProgramWithMocks({ image: "pg-replication/postgres:17-local", pullImage: "false", replicas: "1" });
         expect(run.resources.some((r) => r.type === "docker:index/remoteImage:RemoteImage")).toBe(false);

@@ -1,0 +1,97 @@
+// Error classification (pure) and the router's own errors.
+import type { ReplicaStatus } from "./health";
+
+/**
+ * What an error says about the server it came from:
+ * - `connection`: the server is unreachable or the session died (refused, reset, shut down,
+ *   connect timeout). The node is taken out of rotation and a read is retried elsewhere.
+ * - `busy`: the node is fine but has no capacity now (local pool exhausted, too many
+ *   connections). A read is retried elsewhere; the node stays in rotation.
+ * - `other`: anything else (syntax error, permission, a constraint). Retrying elsewhere would
+ *   fail the same way, so it is thrown to the caller.
+ */
+export type ErrorKind = "connection" | "busy" | "other";
+
+// Node socket errors that mean "no usable connection to that address".
+const SOCKET_CODES = new Set([
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "ECONNABORTED",
+    "EPIPE",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "EHOSTDOWN",
+    "ENETUNREACH",
+    "ENETDOWN",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+]);
+
+// SQLSTATEs outside class 08 that end or refuse the session because of the server's state:
+// admin_shutdown (also a fast shutdown), crash_shutdown, cannot_connect_now (starting up or
+// shutting down), idle_session_timeout.
+const SESSION_LOST_STATES = new Set(["57P01", "57P02", "57P03", "57P05"]);
+
+// Errors pg and pg-pool raise themselves, without a code.
+const CONNECTION_MESSAGES = [
+    /^Connection terminated/, // "… unexpectedly", "… due to connection timeout"
+    /is not queryable$/, // "Client has encountered a connection error and is not queryable", "Client was closed …"
+];
+const BUSY_MESSAGES = [/^timeout exceeded when trying to connect$/]; // pg-pool: waited for a free client
+
+function classifyOne(err: unknown, depth: number): ErrorKind {
+    if (typeof err !== "object" || err === null || depth > 4) return "other";
+    const { code, message, errors, cause } = err as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+    if (typeof code === "string") {
+        if (SOCKET_CODES.has(code) || code.startsWith("08") || SESSION_LOST_STATES.has(code)) return "connection";
+        if (code === "53300") return "busy"; // too_many_connections
+    }
+    if (typeof message === "string") {
+        if (CONNECTION_MESSAGES.some((re) => re.test(message))) return "connection";
+        if (BUSY_MESSAGES.some((re) => re.test(message))) return "busy";
+    }
+    // Node's happy-eyeballs connect reports an AggregateError of per-address failures.
+    if (Array.isArray(errors)) {
+        const kinds = errors.map((e) => classifyOne(e, depth + 1));
+        if (kinds.length > 0 && kinds.every((k) => k === "connection")) return "connection";
+    }
+    return cause === undefined ? "other" : classifyOne(cause, depth + 1);
+}
+
+/** Classifies an error thrown by pg / pg-pool (see {@link ErrorKind}). */
+export function classifyError(err: unknown): ErrorKind {
+    return classifyOne(err, 0);
+}
+
+/** The message of anything thrown, for status reasons. */
+export function errorMessage(err: unknown): string {
+    if (err instanceof Error) return err.message || err.name;
+    return String(err);
+}
+
+/** An `Error` for pg's `release(err)`, which destroys the connection instead of pooling it. */
+export function asError(err: unknown): Error {
+    return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Thrown by a read when no replica is healthy and `fallbackToPrimary` is false. */
+export class NoHealthyReplicaError extends Error {
+    override readonly name = "NoHealthyReplicaError";
+    /** Every replica's status when the read gave up. */
+    readonly replicas: ReplicaStatus[];
+
+    constructor(replicas: ReplicaStatus[], cause?: unknown) {
+        const why = replicas.length === 0 ? "no replicas are configured" : replicas.map((r) => `${r.name}: ${r.reason}`).join("; ");
+        super(`no healthy replica to read from, and fallbackToPrimary is false (${why})`, cause === undefined ? undefined : { cause });
+        this.replicas = replicas;
+    }
+}
+
+/** Thrown by any call on a router after `close()`. */
+export class RouterClosedError extends Error {
+    override readonly name = "RouterClosedError";
+
+    constructor() {
+        super("the ReplicaRouter is closed");
+    }
+}

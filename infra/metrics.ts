@@ -1,0 +1,122 @@
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+
+/** Where the exporter's files go inside its container. */
+export const METRICS_PATHS = {
+    dir: "/etc/pg-replication/exporter",
+    config: "/etc/pg-replication/exporter/postgres_exporter.yml",
+    entrypoint: "/etc/pg-replication/exporter/entrypoint.sh",
+} as const;
+
+/** The auth module Prometheus names in its /probe requests. */
+export const METRICS_AUTH_MODULE = "pgreplication";
+
+/** Port the exporter listens on inside its container. */
+export const METRICS_PORT = 9187;
+
+/** A YAML double-quoted string. */
+function yamlString(value: string): string {
+    return JSON.stringify(value);
+}
+
+/**
+ * postgres_exporter's configuration: one auth module with the monitoring role's credentials, so that
+ * `/probe?target=pgN:5432/postgres&auth_module=pgreplication` scrapes any node without a password
+ * in a URL, an environment variable or Prometheus' config.
+ */
+export function renderExporterConfig(user: string, password: string): string {
+    return [
+        "auth_modules:",
+        `  ${METRICS_AUTH_MODULE}:`,
+        "    type: userpass",
+        "    userpass:",
+        `      username: ${yamlString(user)}`,
+        `      password: ${yamlString(password)}`,
+        "    options:",
+        "      sslmode: disable",
+        "",
+    ].join("\n");
+}
+
+/**
+ * Entrypoint: run the exporter as an unprivileged user. The official postgres image has no exporter
+ * but has Debian's repositories, which do: install it on first start there.
+ */
+export function renderExporterEntrypoint(): string {
+    return `#!/bin/sh
+# Entrypoint of the pg-replication metrics exporter (rendered by infra/metrics.ts).
+set -eu
+if ! command -v prometheus-postgres-exporter >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "pg-replication: no prometheus-postgres-exporter in this image and no apt-get to install it" >&2
+        exit 1
+    fi
+    echo "pg-replication: no prometheus-postgres-exporter in this image; installing it with apt-get" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-postgres-exporter >/dev/null
+fi
+chown postgres ${METRICS_PATHS.config}
+chmod 0600 ${METRICS_PATHS.config}
+exec setpriv --reuid=postgres --regid=postgres --init-groups \\
+    prometheus-postgres-exporter --config.file=${METRICS_PATHS.config} --web.listen-address=:${METRICS_PORT}
+`;
+}
+
+/** Arguments of a {@link PostgresExporter}. */
+export interface PostgresExporterArgs {
+    /** Container name. */
+    containerName: string;
+    /** Image id with prometheus-postgres-exporter (or apt-get to install it). */
+    image: pulumi.Input<string>;
+    /** The cluster's Docker network. */
+    network: pulumi.Input<string>;
+    /** Host address the port is published on. @default "127.0.0.1" */
+    bindAddress?: string;
+    /** Host port published for the exporter. */
+    hostPort: number;
+    /** Login role with pg_monitor the exporter connects as. */
+    user: string;
+    /** That role's password (secret). */
+    password: pulumi.Input<string>;
+    /** Labels on the container. @default none */
+    labels?: Record<string, string>;
+}
+
+/** prometheus-postgres-exporter for every node of the cluster, through its multi-target /probe endpoint. */
+export class PostgresExporter extends pulumi.ComponentResource {
+    /** The exporter's container. */
+    public readonly container: docker.Container;
+
+    constructor(name: string, args: PostgresExporterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pg-replication:index:PostgresExporter", name, {}, opts);
+        const config = pulumi.secret(pulumi.output(args.password).apply((pw) => renderExporterConfig(args.user, pw)));
+        this.container = new docker.Container(
+            `${name}-container`,
+            {
+                name: args.containerName,
+                image: args.image,
+                entrypoints: ["/bin/sh", METRICS_PATHS.entrypoint],
+                uploads: [
+                    { file: METRICS_PATHS.entrypoint, content: renderExporterEntrypoint(), executable: true },
+                    { file: METRICS_PATHS.config, content: config, permissions: "0600" },
+                ],
+                networksAdvanced: [{ name: args.network }],
+                ports: [{ internal: METRICS_PORT, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
+                healthcheck: {
+                    // Listening on 9187 (0x23E3), read from /proc: the image may have no HTTP client.
+                    tests: ["CMD-SHELL", "grep -qE ':23E3 0+:0000 0A' /proc/net/tcp /proc/net/tcp6"],
+                    interval: "2s",
+                    timeout: "3s",
+                    retries: 5,
+                    startPeriod: "180s",
+                },
+                restart: "unless-stopped",
+                labels: Object.entries(args.labels ?? {}).map(([label, value]) => ({ label, value })),
+                wait: true,
+                waitTimeout: 240,
+            },
+            { parent: this, deleteBeforeReplace: true },
+        );
+        this.registerOutputs({ container: this.container.name });
+    }
+}
