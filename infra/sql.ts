@@ -34,31 +34,28 @@ export function resetSyncPolicySql(): string {
     return "ALTER SYSTEM RESET synchronous_standby_names;\nALTER SYSTEM RESET synchronous_commit;\nSELECT pg_reload_conf();\n";
 }
 
-/** Creates or updates a LOGIN REPLICATION role from a SCRAM verifier; idempotent. */
-export function replicationRoleSql(user: string, verifier: string): string {
+/** Creates a LOGIN role or brings an existing one to `attributes`, its password a SCRAM verifier; idempotent. */
+function loginRoleSql(user: string, verifier: string, attributes: string, grants: string[] = []): string {
     return [
         "DO $$ BEGIN",
         `  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(user)}) THEN`,
         `    CREATE ROLE ${quoteIdent(user)};`,
         "  END IF;",
         "END $$;",
-        `ALTER ROLE ${quoteIdent(user)} WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${quoteLiteral(verifier)};`,
+        `ALTER ROLE ${quoteIdent(user)} WITH LOGIN ${attributes} PASSWORD ${quoteLiteral(verifier)};`,
+        ...grants.map((g) => `GRANT ${g} TO ${quoteIdent(user)};`),
         "",
     ].join("\n");
 }
 
-/** Creates or updates a LOGIN role with pg_monitor (read-only monitoring) from a SCRAM verifier; idempotent. */
+/** The replication role: LOGIN REPLICATION and nothing more. */
+export function replicationRoleSql(user: string, verifier: string): string {
+    return loginRoleSql(user, verifier, "REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE");
+}
+
+/** The monitoring role: read-only statistics through pg_monitor. */
 export function monitorRoleSql(user: string, verifier: string): string {
-    return [
-        "DO $$ BEGIN",
-        `  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${quoteLiteral(user)}) THEN`,
-        `    CREATE ROLE ${quoteIdent(user)};`,
-        "  END IF;",
-        "END $$;",
-        `ALTER ROLE ${quoteIdent(user)} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${quoteLiteral(verifier)};`,
-        `GRANT pg_monitor TO ${quoteIdent(user)};`,
-        "",
-    ].join("\n");
+    return loginRoleSql(user, verifier, "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION", ["pg_monitor"]);
 }
 
 /** Drops a role; idempotent. */

@@ -1,5 +1,6 @@
 // Replication lag: what the primary's pg_stat_replication and pg_replication_slots say about each
 // replica, normalised, checked against thresholds and rendered. Everything but collectLag() is pure.
+import { parseLsn as parseLsnValue } from "../../client/lsn";
 import { ClusterView, compareNodes, discoverCluster, psqlJson } from "./cluster-discovery";
 
 /** A bad command line: exit 2 with the message and a usage hint. */
@@ -122,10 +123,7 @@ export function parseLagArgs(argv: string[]): LagOptions | "help" {
 
 /** "0/5038F40" → its 64-bit position; null stays null. */
 export function parseLsn(lsn: string | null): bigint | null {
-    if (lsn === null) return null;
-    const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
-    if (!m) throw new Error(`invalid LSN ${JSON.stringify(lsn)}`);
-    return (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`);
+    return lsn === null ? null : parseLsnValue(lsn);
 }
 
 /**

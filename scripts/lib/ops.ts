@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { parseLsn } from "../../client/lsn";
 import { ClusterConfig } from "../../infra/config";
 import { primaryConninfo } from "../../infra/render";
 import { createSlotSql, syncPolicySql } from "../../infra/sql";
@@ -27,10 +28,7 @@ export interface NodeState {
 export class OpsError extends Error {}
 
 /** Parses an LSN such as 0/5000028 into a comparable number. */
-export function lsnValue(lsn: string): bigint {
-    const [hi, lo] = lsn.split("/");
-    return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
-}
+export const lsnValue = parseLsn;
 
 /** Every node of the stack with its role and WAL positions. */
 export async function probeNodes(stack: string): Promise<NodeState[]> {

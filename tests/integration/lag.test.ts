@@ -1,7 +1,7 @@
 // `npm run lag` against a real cluster made by the live harness: its own stack (lag<pid>), subnet
 // (172.29.81.0/24) and ports (28432+), so that it never touches a dev, local or other test cluster.
 import { run } from "../support/live/docker-api";
-import { eventually, forceCleanup, live, liveOk, ROOT, sql } from "../support/live-client";
+import { eventually, forceCleanup, live, liveOk, ROOT, sql, testStackArgs } from "../support/live-client";
 import { LagReport, parseLsn } from "../../scripts/lib/lag";
 
 jest.setTimeout(300_000);
@@ -9,24 +9,7 @@ jest.setTimeout(300_000);
 const STACK = `lag${process.pid}`;
 const PORT = 28432; // pg1; pgN is PORT + N - 1
 const PW = "lag-super-pw-1";
-const ARGS = [
-    "--stack",
-    STACK,
-    "--config",
-    "subnet=172.29.81.0/24",
-    "--config",
-    `hostPortBase=${PORT}`,
-    "--config",
-    "image=pg-replication/postgres:17-local",
-    "--config",
-    "pullImage=false",
-    "--config",
-    `superuserPassword=${PW}`,
-    "--config",
-    "replicationPassword=lag-repl-pw-1",
-    "--config",
-    "replicas=2",
-];
+const ARGS = testStackArgs({ stack: STACK, subnet: "172.29.81.0/24", port: PORT, password: PW });
 const port = (node: number) => PORT + node - 1;
 
 interface LagRun {

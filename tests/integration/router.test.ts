@@ -4,31 +4,14 @@
 // ports, but the server sees its own address on the cluster network, which is unique per node.
 import { isLsn, NoHealthyReplicaError, ReplicaRouter } from "../../client";
 import { run } from "../support/live/docker-api";
-import { eventually, forceCleanup, live, liveOk, sql, stackOutputs } from "../support/live-client";
+import { eventually, forceCleanup, live, liveOk, sql, stackOutputs, testStackArgs } from "../support/live-client";
 
 jest.setTimeout(420_000);
 
 const STACK = `rt${process.pid}`;
 const PORT = 29432; // pg1; pgN is PORT + N - 1
 const PW = "rt-super-pw-1";
-const ARGS = [
-    "--stack",
-    STACK,
-    "--config",
-    "subnet=172.29.82.0/24",
-    "--config",
-    `hostPortBase=${PORT}`,
-    "--config",
-    "image=pg-replication/postgres:17-local",
-    "--config",
-    "pullImage=false",
-    "--config",
-    `superuserPassword=${PW}`,
-    "--config",
-    "replicationPassword=rt-repl-pw-1",
-    "--config",
-    "replicas=2",
-];
+const ARGS = testStackArgs({ stack: STACK, subnet: "172.29.82.0/24", port: PORT, password: PW });
 const port = (node: number) => PORT + node - 1;
 const container = (node: number) => `${STACK}-pg${node}`;
 

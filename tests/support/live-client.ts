@@ -14,6 +14,21 @@ export interface LiveResult {
     actions: Array<[string, string, string]>;
 }
 
+/** `--stack` and `--config` arguments of an integration test's own cluster on the local image. */
+export function testStackArgs(opts: { stack: string; subnet: string; port: number; password: string; replicas?: number; extra?: string[] }): string[] {
+    const config = [
+        `subnet=${opts.subnet}`,
+        `hostPortBase=${opts.port}`,
+        "image=pg-replication/postgres:17-local",
+        "pullImage=false",
+        `superuserPassword=${opts.password}`,
+        `replicationPassword=${opts.password}-repl`,
+        `replicas=${opts.replicas ?? 2}`,
+        ...(opts.extra ?? []),
+    ];
+    return ["--stack", opts.stack, ...config.flatMap((c) => ["--config", c])];
+}
+
 /** Runs `npm run live -- <args>` (without npm, to keep output clean). */
 export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LiveResult> {
     return new Promise((resolve, reject) => {
