@@ -4,7 +4,7 @@
 import { CheckFailure } from "./lib/checks";
 import { repointPooler } from "./lib/pooler";
 import { fence, findNode, promotionRefusal, repoint, settledNodes, Timings, waitStreaming } from "./lib/ops";
-import { checkTopology, openCommand, recordPrimary, runMain, takeOver } from "./lib/topology-change";
+import { checkTopology, openCommand, recordPrimary, runMain, syncWarning, takeOver } from "./lib/topology-change";
 
 const USAGE = "usage: npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]";
 
@@ -38,6 +38,8 @@ runMain(async () => {
     for (const r of followers) await repoint(r, target, cfg);
     await waitStreaming(newPrimary, followers.map((n) => n.node));
     t.mark(`all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`, log);
+    const warning = syncWarning(cfg, followers.map((n) => n.node), oldPrimaries.map((n) => n.node));
+    if (warning) log(warning);
     // Read-only sessions go to the replicas that stream now; `pulumi up` adds the fenced node back.
     const pooled = await repointPooler(args.stack, target, followers.map((n) => n.node));
     if (pooled.length > 0) t.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);

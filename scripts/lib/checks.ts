@@ -38,6 +38,10 @@ async function connect(ep: CheckEndpoint, password: string): Promise<Client> {
         database: "postgres",
         password,
         connectionTimeoutMillis: 5000,
+        // No check may hang: a statement that cannot finish (e.g. a commit waiting for synchronous
+        // standbys that are not there) fails the check instead. Client-side, because PgBouncer
+        // refuses statement_timeout as a startup parameter.
+        query_timeout: 20_000,
         application_name: "pg-replication-checks",
     });
     await client.connect();
@@ -129,6 +133,10 @@ export async function runChecks(spec: CheckSpec, password: string): Promise<Chec
 
         t0 = Date.now();
         const token = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+        // The canary proves streaming by being read back on every replica; its commit need not also
+        // wait for synchronous standbys (their state is checked above), which after a failover may
+        // still be rejoining.
+        await query(spec.primary, "SET synchronous_commit = local");
         await query(spec.primary, "CREATE SCHEMA IF NOT EXISTS replication_check");
         await query(
             spec.primary,

@@ -169,12 +169,15 @@ export async function promote(n: NodeState): Promise<void> {
     if (answer !== "t") throw new OpsError(`pg_promote on ${n.node} did not finish within 60s`);
 }
 
-/** Repeats a small write on the new primary until it is accepted. */
+/**
+ * Repeats a small write on the new primary until it is accepted. It commits locally: whether
+ * synchronous standbys confirm it depends on how many stream yet, which is not this step's question.
+ */
 export async function firstWrite(n: NodeState): Promise<void> {
     await waitFor(`first write on ${n.node}`, 60_000, async () => {
         await psql(
             n.container,
-            "CREATE SCHEMA IF NOT EXISTS replication_check; " +
+            "SET synchronous_commit = local; CREATE SCHEMA IF NOT EXISTS replication_check; " +
                 "CREATE TABLE IF NOT EXISTS replication_check.topology_change (at timestamptz PRIMARY KEY DEFAULT clock_timestamp(), primary_node text NOT NULL); " +
                 `INSERT INTO replication_check.topology_change (primary_node) VALUES ('${n.node}')`,
             20_000,

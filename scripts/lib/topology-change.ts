@@ -92,8 +92,18 @@ export async function openCommand(valued: string, usage: string) {
 export async function takeOver(node: NodeState, others: string[], cfg: ClusterConfig, t: Timings, log: (l: string) => void): Promise<void> {
     await promote(node);
     t.mark(`promoted ${node.node}`, log);
+    // The promoted node may carry another topology's synchronous policy from when it was cloned.
+    await applySyncPolicy(node, others, cfg);
     await firstWrite(node);
     t.mark(`first write accepted on ${node.node}`, log);
     await ensureSlots(node, others, cfg);
-    await applySyncPolicy(node, others, cfg);
+}
+
+/** A warning when synchronous commits will wait for standbys that are not streaming yet. */
+export function syncWarning(cfg: ClusterConfig, streaming: string[], absent: string[]): string | undefined {
+    if (cfg.syncMode !== "sync" || streaming.length >= cfg.syncCount) return undefined;
+    return (
+        `warning: synchronous commits need ${cfg.syncCount} standby(s) but only ${streaming.length} stream ` +
+        `(${streaming.join(", ") || "none"}); commits wait until ${absent.join(", ")} rejoin(s) (npm run rejoin, or pulumi up)`
+    );
 }

@@ -223,4 +223,23 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
         expect(JSON.parse(res.stdout).rejoin.method).toBe("pg_rewind");
         expect(await streamingFrom(3)).toEqual({ pg1: "streaming", pg2: "streaming" });
     });
+
+    test("failover in sync mode with too few standbys left: warns, never hangs, commits resume after rejoin", async () => {
+        await liveOk(["up", "--stack", STACK, "--config", "syncMode=sync", "--config", "syncMethod=any", "--config", "syncCount=2"]);
+        const res = await ops("failover", "--to", "pg1");
+        expect(res.code).toBe(0);
+        expect(res.stderr).toContain("warning: synchronous commits need 2 standby(s) but only 1 stream (pg2); commits wait until pg3 rejoin(s)");
+        const [{ synchronous_standby_names: names }] = await sql(port(1), PW, "SHOW synchronous_standby_names");
+        expect(names).toBe('ANY 2 ("pg2", "pg3")');
+        // A normal commit waits for the second standby: it completes once pg3 is back.
+        const pending = sql(port(1), PW, "INSERT INTO fo_data VALUES (300001)");
+        await eventually("the commit waiting for a synchronous standby", 30_000, async () => {
+            const rows = await sql(port(1), PW, "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+            return rows.length === 1;
+        });
+        const rejoin = await ops("rejoin", "--node", "pg3");
+        expect(rejoin.code).toBe(0);
+        await expect(pending).resolves.toEqual([]);
+        expect(await streamingFrom(1)).toEqual({ pg2: "streaming", pg3: "streaming" });
+    });
 });
