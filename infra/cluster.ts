@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerLabels } from "./labels";
 import * as path from "path";
 import { CheckSpec } from "../scripts/lib/check-spec";
 import { ClusterConfig } from "./config";
@@ -126,7 +127,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 name: `${prefix}-net`,
                 driver: "bridge",
                 ipamConfigs: [{ subnet: cfg.subnet }],
-                labels: Object.entries(labels).map(([label, value]) => ({ label, value })),
+                labels: dockerLabels(labels),
             },
             { parent: this, deleteBeforeReplace: true },
         );
@@ -137,7 +138,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const archive = cfg.walArchive
             ? new docker.Volume(
                   `${name}-wal-archive`,
-                  { name: `${prefix}-wal-archive`, labels: Object.entries(labels).map(([label, value]) => ({ label, value })) },
+                  { name: `${prefix}-wal-archive`, labels: dockerLabels(labels) },
                   { parent: this, deleteBeforeReplace: true },
               )
             : undefined;

@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerLabels } from "./labels";
 
 /** Where the exporter's files go inside its container. */
 export const METRICS_PATHS = {
@@ -111,7 +112,7 @@ export class PostgresExporter extends pulumi.ComponentResource {
                     startPeriod: "180s",
                 },
                 restart: "unless-stopped",
-                labels: Object.entries(args.labels ?? {}).map(([label, value]) => ({ label, value })),
+                labels: dockerLabels(args.labels),
                 wait: true,
                 waitTimeout: 240,
             },

@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerLabels } from "./labels";
 import { CLUSTER_ALIAS, PATHS } from "./topology";
 
 /** Property path of the bootstrap.env upload (its index in `uploads`). */
@@ -55,7 +56,7 @@ export class PostgresNode extends pulumi.ComponentResource {
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresNode", name, {}, opts);
         this.node = args.node;
-        const labels = Object.entries(args.labels ?? {}).map(([label, value]) => ({ label, value }));
+        const labels = dockerLabels(args.labels);
         const containerName = pulumi.output(args.containerName);
 
         this.volume = new docker.Volume(

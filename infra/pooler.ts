@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { dockerLabels } from "./labels";
 import {
     POOLER_HEALTHCHECK,
     POOLER_PATHS,
@@ -90,7 +91,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     // Safe shutdown: stop accepting, close server connections as sessions end.
                     stopSignal: "SIGINT",
                     stopTimeout: 10,
-                    labels: Object.entries(labels).map(([label, value]) => ({ label, value })),
+                    labels: dockerLabels(labels),
                     wait: true,
                     waitTimeout: args.waitTimeoutSeconds ?? 240,
                 },

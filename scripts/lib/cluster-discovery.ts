@@ -161,23 +161,43 @@ export async function listNodes(stack: string): Promise<Array<Pick<ClusterNode, 
     return parseDockerPs(res.stdout);
 }
 
-/** Finds the stack's nodes, asks each running one whether it is in recovery, and picks the primary. */
-export async function discoverCluster(stack: string): Promise<ClusterView> {
+/** A node with its WAL positions, as failover and switchover compare candidates. */
+export interface ProbedNode extends ClusterNode {
+    /** Last WAL position received from a primary (standbys), or the current position (primary). */
+    receiveLsn: string | null;
+    replayLsn: string | null;
+    /** pg_stat_wal_receiver.status: "streaming" while a standby streams. */
+    walReceiver: string | null;
+}
+
+/** Every node of the stack: running or not, in recovery or not, and where its WAL stands. */
+export async function probeNodes(stack: string): Promise<ProbedNode[]> {
     const listed = await listNodes(stack);
     if (listed.length === 0) {
         throw new DiscoveryError(`no containers labelled ${CLUSTER_LABEL}=${stack}: is stack ${stack} up?`);
     }
-    const nodes = await Promise.all(
-        listed.map(async (n): Promise<ClusterNode> => {
-            if (!n.running) return { ...n, inRecovery: null };
+    return Promise.all(
+        listed.map(async (n): Promise<ProbedNode> => {
+            const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
+            if (!n.running) return blank;
             try {
-                const answer = await psql(n.container, "SELECT pg_is_in_recovery()", 10_000);
-                if (answer !== "t" && answer !== "f") return { ...n, inRecovery: null, error: `unexpected answer ${JSON.stringify(answer)}` };
-                return { ...n, inRecovery: answer === "t" };
+                const rows = await psqlRows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
+                    n.container,
+                    "SELECT pg_is_in_recovery() AS r, " +
+                        "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END::text AS receive, " +
+                        "pg_last_wal_replay_lsn()::text AS replay, (SELECT status FROM pg_stat_wal_receiver) AS wr",
+                );
+                const row = rows[0];
+                return { ...n, inRecovery: row.r, receiveLsn: row.receive, replayLsn: row.replay, walReceiver: row.wr };
             } catch (err) {
-                return { ...n, inRecovery: null, error: (err as Error).message };
+                return { ...blank, error: (err as Error).message };
             }
         }),
     );
+}
+
+/** Finds the stack's nodes, asks each running one whether it is in recovery, and picks the primary. */
+export async function discoverCluster(stack: string): Promise<ClusterView> {
+    const nodes = await probeNodes(stack);
     return { stack, nodes, primary: pickPrimary(stack, nodes) };
 }

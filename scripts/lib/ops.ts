@@ -8,50 +8,17 @@ import { ClusterConfig } from "../../infra/config";
 import { primaryConninfo } from "../../infra/render";
 import { createSlotSql, syncPolicySql } from "../../infra/sql";
 import { PATHS } from "../../infra/topology";
-import { compareNodes, execProgram, listNodes, psql, psqlRows } from "./cluster-discovery";
+import { compareNodes, execProgram, ProbedNode, probeNodes, psql, psqlRows } from "./cluster-discovery";
 
 /** A node as failover sees it. */
-export interface NodeState {
-    node: string;
-    container: string;
-    running: boolean;
-    /** pg_is_in_recovery(); null when stopped or not answering. */
-    inRecovery: boolean | null;
-    /** Last WAL position received from a primary (standbys), or current position (primary). */
-    receiveLsn: string | null;
-    replayLsn: string | null;
-    /** pg_stat_wal_receiver.status: "streaming" while a standby streams. */
-    walReceiver: string | null;
-}
+export type NodeState = ProbedNode;
+export { probeNodes };
 
 /** A failed step: the message says what and where. */
 export class OpsError extends Error {}
 
 /** Parses an LSN such as 0/5000028 into a comparable number. */
 export const lsnValue = parseLsn;
-
-/** Every node of the stack with its role and WAL positions. */
-export async function probeNodes(stack: string): Promise<NodeState[]> {
-    const listed = await listNodes(stack);
-    if (listed.length === 0) throw new OpsError(`no containers of stack ${stack}: is it deployed?`);
-    return Promise.all(
-        listed.map(async (n): Promise<NodeState> => {
-            const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
-            if (!n.running) return blank;
-            try {
-                const [row] = await psqlRows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
-                    n.container,
-                    "SELECT pg_is_in_recovery() AS r, " +
-                        "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END::text AS receive, " +
-                        "pg_last_wal_replay_lsn()::text AS replay, (SELECT status FROM pg_stat_wal_receiver) AS wr",
-                );
-                return { ...n, inRecovery: row.r, receiveLsn: row.receive, replayLsn: row.replay, walReceiver: row.wr };
-            } catch {
-                return blank;
-            }
-        }),
-    );
-}
 
 export function findNode(nodes: NodeState[], name: string): NodeState {
     const node = nodes.find((n) => n.node === name);

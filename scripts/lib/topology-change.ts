@@ -60,11 +60,6 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
     return runChecks(spec, password);
 }
 
-/** Streaming replicas other than `primary`, in node order. */
-export function otherNodes(nodes: NodeState[], primary: string): string[] {
-    return nodes.map((n) => n.node).filter((n) => n !== primary);
-}
-
 /** Runs a command's main, printing errors plainly and exiting non-zero on failure. */
 export function runMain(main: () => Promise<void>): void {
     main().then(
