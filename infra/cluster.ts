@@ -225,6 +225,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
         );
 
+        const host = clientHost(cfg);
         if (cfg.metrics) {
             const monitorPassword = generatedPassword(`${name}-monitor-password`, this);
             const monitorRole = psqlCommand(
@@ -251,10 +252,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [monitorRole] },
             );
-            this.metricsEndpoint = pulumi.output(metricsProbeUrl(clientHost(cfg), metricsPort));
+            this.metricsEndpoint = pulumi.output(metricsProbeUrl(host, metricsPort));
         }
 
-        const host = clientHost(cfg);
         const endpoint = (spec: NodeSpec, node: PostgresNode): pulumi.Output<NodeEndpoint> =>
             node.containerName.apply((container) => ({ node: spec.name, container, host, port: spec.hostPort }));
         this.primary = endpoint(primarySpec, primaryNode);

@@ -43,13 +43,14 @@ export interface ExecResult {
 }
 
 /**
- * Runs a program without a shell (arguments are never re-parsed) and collects its output. Kills it
+ * Runs a program without a shell (arguments are never re-parsed), feeding it `stdin` if given, and
+ * collects its output. Kills it
  * after `timeoutMs`: a hung `docker exec` must not hang a monitoring loop. Rejects only when the
  * program cannot be started (e.g. no docker binary); a non-zero exit is a normal result.
  */
-export function execProgram(argv: string[], timeoutMs = 20_000): Promise<ExecResult> {
+export function execProgram(argv: string[], timeoutMs = 20_000, stdin?: string): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
-        const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(argv[0], argv.slice(1), { stdio: "pipe" });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         let timedOut = false;
@@ -63,6 +64,9 @@ export function execProgram(argv: string[], timeoutMs = 20_000): Promise<ExecRes
             clearTimeout(timer);
             reject(new DiscoveryError(`cannot run ${argv[0]}: ${e.message}`));
         });
+        // Without `stdin` the program reads end-of-file at once, as from /dev/null.
+        child.stdin.on("error", () => undefined);
+        child.stdin.end(stdin ?? "");
         child.on("close", (code) => {
             clearTimeout(timer);
             const stderr = Buffer.concat(err).toString("utf8") + (timedOut ? `\n(killed after ${timeoutMs} ms)` : "");

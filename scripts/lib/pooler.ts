@@ -2,7 +2,6 @@
 // container's pgbouncer.ini in place (rendered by infra/pooler-config.ts, so the file is the one
 // `pulumi up` would upload for the new topology), reloads PgBouncer and makes sure no session stays
 // on a server the endpoint no longer targets. Neither the pooler nor any PostgreSQL node restarts.
-import { spawn } from "child_process";
 import {
     POOLER_OS_USER,
     POOLER_PATHS,
@@ -13,13 +12,10 @@ import {
     poolerTargets,
     renderPgBouncerIni,
 } from "../../infra/pooler-config";
+import { ExecResult, execProgram } from "./cluster-discovery";
 
 /** What a finished program said. */
-export interface RunResult {
-    code: number;
-    stdout: string;
-    stderr: string;
-}
+export type RunResult = ExecResult;
 
 /** Runs a program (argv[0] is `docker`); tests substitute a fake. */
 export type Runner = (argv: string[], stdin?: string) => Promise<RunResult>;
@@ -47,18 +43,7 @@ export interface RepointResult {
 /** Re-pointing failed; the message says which container and why. */
 export class PoolerError extends Error {}
 
-const runDocker: Runner = (argv, stdin) =>
-    new Promise((resolve, reject) => {
-        const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout.on("data", (c: Buffer) => out.push(c));
-        child.stderr.on("data", (c: Buffer) => err.push(c));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-        child.stdin.on("error", () => undefined);
-        child.stdin.end(stdin ?? "");
-    });
+const runDocker: Runner = (argv, stdin) => execProgram(argv, 30_000, stdin);
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

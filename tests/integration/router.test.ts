@@ -2,7 +2,7 @@
 // stack name, subnet and ports, so that it never touches another test's or a developer's cluster.
 // Which server answered is proven with inet_server_addr(): connections arrive through published
 // ports, but the server sees its own address on the cluster network, which is unique per node.
-import { isLsn, NoHealthyReplicaError, ReplicaRouter } from "../../client";
+import { isLsn, NoHealthyReplicaError, ReplicaRouter, ReplicaRouterOptions } from "../../client";
 import { run } from "../support/live/docker-api";
 import { eventually, forceCleanup, live, liveOk, sql, stackOutputs, testStackArgs } from "../support/live-client";
 
@@ -28,6 +28,22 @@ type Who = { addr: string; recovery: boolean };
 let outputs: { primaryConnectionString: string; replicaConnectionStrings: string[]; rwConnectionString: string };
 let router: ReplicaRouter | undefined;
 const others: ReplicaRouter[] = [];
+
+/**
+ * A router on the test cluster with the test's fast health settings; `overrides` change what a test
+ * is about. Routers beyond the main one are closed in afterAll.
+ */
+function testRouter(overrides: Partial<ReplicaRouterOptions> = {}, extra = true): ReplicaRouter {
+    const r = new ReplicaRouter({
+        primary: outputs.primaryConnectionString,
+        replicas: outputs.replicaConnectionStrings,
+        healthIntervalMs: HEALTH_INTERVAL_MS,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        ...overrides,
+    });
+    if (extra) others.push(r);
+    return r;
+}
 let nodeByAddr = new Map<string, string>();
 
 /** Container addresses on the cluster network (read when an address is new, or after a start). */
@@ -92,12 +108,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         await liveOk(["up", ...ARGS]);
         outputs = (await stackOutputs(STACK)) as typeof outputs;
         expect(outputs.replicaConnectionStrings).toHaveLength(2);
-        router = new ReplicaRouter({
-            primary: outputs.primaryConnectionString,
-            replicas: outputs.replicaConnectionStrings,
-            healthIntervalMs: HEALTH_INTERVAL_MS,
-            connectTimeoutMs: CONNECT_TIMEOUT_MS,
-        });
+        router = testRouter({}, false);
         await router.ready();
         await eventually("both replicas in rotation", 30_000, async () => {
             const status = theRouter().status();
@@ -228,14 +239,10 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
 
     test("read-your-writes with readYourWritesWaitMs waits for a replica to replay instead of going to the primary", async () => {
         // Its own application_name, to find its read's session on the replicas.
-        const waiting = new ReplicaRouter({
-            primary: outputs.primaryConnectionString,
+        const waiting = testRouter({
             replicas: outputs.replicaConnectionStrings.map((connectionString) => ({ connectionString, application_name: "rt-waiting" })),
-            healthIntervalMs: HEALTH_INTERVAL_MS,
-            connectTimeoutMs: CONNECT_TIMEOUT_MS,
             readYourWritesWaitMs: 20_000,
         });
-        others.push(waiting);
         await waiting.ready();
         await setReplay(2, "pause");
         await setReplay(3, "pause");
@@ -273,13 +280,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
     });
 
     test("the primary can be the PgBouncer read-write endpoint, which follows failovers", async () => {
-        const viaPooler = new ReplicaRouter({
-            primary: { connectionString: outputs.rwConnectionString, name: "rw" },
-            replicas: outputs.replicaConnectionStrings,
-            healthIntervalMs: HEALTH_INTERVAL_MS,
-            connectTimeoutMs: CONNECT_TIMEOUT_MS,
-        });
-        others.push(viaPooler);
+        const viaPooler = testRouter({ primary: { connectionString: outputs.rwConnectionString, name: "rw" } });
         await viaPooler.ready();
         expect(viaPooler.status().primary).toMatchObject({ name: "rw", healthy: true, reason: "ok" });
         const w = await viaPooler.write<Who>(
@@ -315,14 +316,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
     });
 
     test("a replica beyond maxLagBytes leaves rotation and returns when it has caught up", async () => {
-        const strict = new ReplicaRouter({
-            primary: outputs.primaryConnectionString,
-            replicas: outputs.replicaConnectionStrings,
-            healthIntervalMs: HEALTH_INTERVAL_MS,
-            connectTimeoutMs: CONNECT_TIMEOUT_MS,
-            maxLagBytes: 256 * 1024,
-        });
-        others.push(strict);
+        const strict = testRouter({ maxLagBytes: 256 * 1024 });
         await eventually("strict router: both replicas in rotation", 10_000, async () => strict.status().replicas.every((s) => s.healthy));
         await setReplay(3, "pause");
         try {
@@ -343,14 +337,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
     });
 
     test("with both replicas stopped, reads fall back to the primary (or throw with fallbackToPrimary false)", async () => {
-        const strictFallback = new ReplicaRouter({
-            primary: outputs.primaryConnectionString,
-            replicas: outputs.replicaConnectionStrings,
-            healthIntervalMs: HEALTH_INTERVAL_MS,
-            connectTimeoutMs: CONNECT_TIMEOUT_MS,
-            fallbackToPrimary: false,
-        });
-        others.push(strictFallback);
+        const strictFallback = testRouter({ fallbackToPrimary: false });
         await strictFallback.ready();
         await Promise.all([dockerOk("stop", container(2)), dockerOk("stop", container(3))]);
         await eventually("both replicas out", OUT_OF_ROTATION_BOUND_MS, async () =>
