@@ -21,7 +21,7 @@ import {
 } from "./render";
 import { roleVerifier } from "./scram";
 import { createSlotSql, dropRoleSql, dropSlotSql, monitorRoleSql, replicationRoleSql, resetSyncPolicySql, setPasswordSql, syncPolicySql, synchronousStandbyNames } from "./sql";
-import { clientHost, clusterNodes, NodeSpec } from "./topology";
+import { ADDRESS_OFFSETS, clientHost, clusterNodes, dynamicAddressRange, nodeAddressMap, NodeSpec, PORT_OFFSETS, subnetAddress } from "./topology";
 
 /** Where a node is reachable from the Docker host. */
 export interface NodeEndpoint {
@@ -126,7 +126,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 name: `${prefix}-net`,
                 driver: "bridge",
-                ipamConfigs: [{ subnet: cfg.subnet }],
+                // Fixed addresses for every container in the lower half, Docker's own in the upper.
+                ipamConfigs: [{ subnet: cfg.subnet, ipRange: dynamicAddressRange(cfg.subnet) }],
                 labels: dockerLabels(labels),
             },
             { parent: this, deleteBeforeReplace: true },
@@ -159,6 +160,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     containerName: spec.containerName,
                     image,
                     network: this.network.name,
+                    address: spec.address,
                     archiveVolume: archive?.name,
                     bindAddress: cfg.bindAddress,
                     hostPort: spec.hostPort,
@@ -181,6 +183,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             `${name}-superuser`,
             {
                 container: onPrimary,
+                cluster: prefix,
                 sql: pulumi.secret(pulumi.output(this.superuserPassword).apply((pw) => setPasswordSql("postgres", roleVerifier(pw, "postgres")))),
             },
             { parent: this },
@@ -189,6 +192,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             `${name}-replication-user`,
             {
                 container: onPrimary,
+                cluster: prefix,
                 sql: pulumi.secret(
                     pulumi
                         .output(this.replicationPassword)
@@ -203,7 +207,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             const slot = spec.slotName
                 ? psqlCommand(
                       `${name}-slot-${spec.slotName}`,
-                      { container: onPrimary, sql: createSlotSql(spec.slotName), deleteSql: dropSlotSql(spec.slotName) },
+                      { container: onPrimary,
+                cluster: prefix, sql: createSlotSql(spec.slotName), deleteSql: dropSlotSql(spec.slotName) },
                       { parent: this, dependsOn: [replicationRole] },
                   )
                 : undefined;
@@ -216,7 +221,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const replicaNames = replicaSpecs.map((s) => s.name);
         const syncPolicy = psqlCommand(
             `${name}-sync-policy`,
-            { container: onPrimary, sql: syncPolicySql(cfg, replicaNames), deleteSql: resetSyncPolicySql() },
+            { container: onPrimary,
+                cluster: prefix, sql: syncPolicySql(cfg, replicaNames), deleteSql: resetSyncPolicySql() },
             { parent: this, dependsOn: replicaNodes.map((r) => r.node) },
         );
         this.replicationMode = pulumi.output(
@@ -232,18 +238,20 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 `${name}-monitor-user`,
                 {
                     container: onPrimary,
+                cluster: prefix,
                     sql: pulumi.secret(monitorPassword.apply((pw) => monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)))),
                     deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
                 },
                 { parent: this },
             );
-            const metricsPort = cfg.hostPortBase + 12;
+            const metricsPort = cfg.hostPortBase + PORT_OFFSETS.metrics;
             new PostgresExporter(
                 `${name}-metrics`,
                 {
                     containerName: `${prefix}-metrics`,
                     image,
                     network: this.network.name,
+                    address: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.metrics),
                     bindAddress: cfg.bindAddress,
                     hostPort: metricsPort,
                     user: MONITOR_ROLE_DEFAULT,
@@ -268,8 +276,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         let pooler: PgBouncerPool | undefined;
         if (cfg.pooler) {
-            const rwPort = cfg.hostPortBase + 10;
-            const roPort = cfg.hostPortBase + 11;
+            const rwPort = cfg.hostPortBase + PORT_OFFSETS.poolerRw;
+            const roPort = cfg.hostPortBase + PORT_OFFSETS.poolerRo;
             const poolerImage =
                 cfg.poolerImage === ""
                     ? image
@@ -282,6 +290,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     network: this.network.name,
                     primaryNode: primarySpec.name,
                     replicaNodes: replicaSpecs.map((s) => s.name),
+                    nodeHosts: nodeAddressMap(cfg.subnet),
+                    addresses: {
+                        rw: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRw),
+                        ro: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRo),
+                    },
                     bindAddress: cfg.bindAddress,
                     rwPort,
                     roPort,
@@ -297,6 +310,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
         if (cfg.checks) {
             const spec: CheckSpec = {
+                stack: prefix,
                 primary: { node: primarySpec.name, host, port: primarySpec.hostPort },
                 replicas: replicaSpecs.map((s) => ({ node: s.name, host, port: s.hostPort })),
                 syncMode: cfg.syncMode,
@@ -305,7 +319,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 slots: cfg.slots,
                 deadlineSeconds: 60,
                 endpoints: cfg.pooler
-                    ? { rw: { host, port: cfg.hostPortBase + 10 }, ro: { host, port: cfg.hostPortBase + 11 } }
+                    ? { rw: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRw }, ro: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRo } }
                     : undefined,
             };
             const checks = new command.local.Command(

@@ -72,6 +72,33 @@ export class ConfigError extends Error {
     }
 }
 
+/** Levenshtein distance, for "did you mean" on a misspelt key. */
+function editDistance(a: string, b: string): number {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const row = [i];
+        for (let j = 1; j <= b.length; j++) {
+            row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        }
+        prev = row;
+    }
+    return prev[b.length];
+}
+
+/**
+ * An unknown key. Its value is never shown: a misspelt secret key (superUserPassword) would
+ * otherwise print the password.
+ */
+export class UnknownKeyError extends ConfigError {
+    constructor(key: string) {
+        super(key, "[value not shown]", "unknown key");
+        const near = CONFIG_KEYS.filter((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+        const hint = near.length > 0 ? `did you mean ${near.join(" or ")}? ` : "";
+        this.message = `pg-replication:${key} is not a known key (its value is not shown): ${hint}known keys are ${CONFIG_KEYS.join(", ")}`;
+        this.name = "ConfigError";
+    }
+}
+
 function integer(raw: RawConfig, key: keyof ClusterConfig, min: number, max: number): number {
     const value = raw[key];
     if (value === undefined || value === "") return DEFAULTS[key] as number;
@@ -116,8 +143,10 @@ function validateSubnet(value: string): string {
     const [addr, prefixText, ...rest] = value.split("/");
     const octets = parseIpv4(addr ?? "");
     const prefix = Number(prefixText);
-    const allowed = "expected an IPv4 CIDR such as 172.20.0.0/16 with a prefix from /8 to /28";
-    if (!octets || rest.length > 0 || !/^\d+$/.test(prefixText ?? "") || prefix < 8 || prefix > 28) {
+    // Up to /26: every container gets a fixed address in the lower half (see infra/topology.ts),
+    // Docker's dynamic addresses come from the upper half.
+    const allowed = "expected an IPv4 CIDR such as 172.20.0.0/16 with a prefix from /8 to /26";
+    if (!octets || rest.length > 0 || !/^\d+$/.test(prefixText ?? "") || prefix < 8 || prefix > 26) {
         throw new ConfigError("subnet", value, allowed);
     }
     const asInt = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
@@ -175,7 +204,7 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     const known = new Set(CONFIG_KEYS);
     for (const key of Object.keys(raw)) {
         if (!known.has(key)) {
-            throw new ConfigError(key, raw[key], `unknown key; known keys are ${CONFIG_KEYS.join(", ")}`);
+            throw new UnknownKeyError(key);
         }
     }
     const replicas = integer(raw, "replicas", 0, MAX_REPLICAS);

@@ -71,6 +71,8 @@ export interface PostgresExporterArgs {
     image: pulumi.Input<string>;
     /** The cluster's Docker network. */
     network: pulumi.Input<string>;
+    /** Fixed IPv4 address on that network. @default Docker assigns one */
+    address?: string;
     /** Host address the port is published on. @default "127.0.0.1" */
     bindAddress?: string;
     /** Host port published for the exporter. */
@@ -101,7 +103,7 @@ export class PostgresExporter extends pulumi.ComponentResource {
                     { file: METRICS_PATHS.entrypoint, content: renderExporterEntrypoint(), executable: true },
                     { file: METRICS_PATHS.config, content: config, permissions: "0600" },
                 ],
-                networksAdvanced: [{ name: args.network }],
+                networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
                 ports: [{ internal: METRICS_PORT, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
                 healthcheck: {
                     // Listening on 9187 (0x23E3), read from /proc: the image may have no HTTP client.

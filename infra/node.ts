@@ -16,6 +16,8 @@ export interface PostgresNodeArgs {
     image: pulumi.Input<string>;
     /** Name of the cluster's Docker network. */
     network: pulumi.Input<string>;
+    /** The node's fixed IPv4 address on that network (infra/topology.ts nodeAddress). */
+    address: string;
     /** Name of the WAL archive volume, mounted at /var/lib/postgresql/wal_archive. @default no archive volume */
     archiveVolume?: pulumi.Input<string>;
     /** Host address the port is published on. @default "127.0.0.1" */
@@ -87,7 +89,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     { file: `${conf}/pg_ident.conf`, content: args.pgIdentConf },
                     { file: `${conf}/pgpass`, content: args.pgpass, permissions: "0600" },
                 ],
-                networksAdvanced: [{ name: args.network, aliases: [args.node, CLUSTER_ALIAS] }],
+                networksAdvanced: [{ name: args.network, aliases: [args.node, CLUSTER_ALIAS], ipv4Address: args.address }],
                 ports: [{ internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
                 volumes,
                 healthcheck: {

@@ -48,15 +48,22 @@ export function poolerTargets(role: PoolerRole, primary: string, replicas: reado
     return [...replicas];
 }
 
+/**
+ * Node name → the address PgBouncer connects to. The cluster passes the nodes' fixed addresses
+ * (infra/topology.ts), so PgBouncer never depends on DNS, whose cached answers went stale when
+ * restarts swapped addresses. Nodes missing from the map are connected to by name.
+ */
+export type NodeHosts = Readonly<Record<string, string>>;
+
 /** The `[databases]` connection string of an endpoint. */
-export function poolerConnstr(role: PoolerRole, primary: string, replicas: readonly string[]): string {
-    const targets = poolerTargets(role, primary, replicas);
+export function poolerConnstr(role: PoolerRole, primary: string, replicas: readonly string[], hosts: NodeHosts = {}): string {
+    const targets = poolerTargets(role, primary, replicas).map((n) => hosts[n] ?? n);
     // A host list is balanced per new server connection (PgBouncer 1.24+ names the default explicitly).
     return targets.length > 1 ? `host=${targets.join(",")} port=5432 load_balance_hosts=round-robin` : `host=${targets[0]} port=5432`;
 }
 
 /** pgbouncer.ini of an endpoint. */
-export function renderPgBouncerIni(role: PoolerRole, primary: string, replicas: readonly string[]): string {
+export function renderPgBouncerIni(role: PoolerRole, primary: string, replicas: readonly string[], hosts: NodeHosts = {}): string {
     const targets = poolerTargets(role, primary, replicas);
     const targetDescription =
         role === "rw"
@@ -67,7 +74,7 @@ export function renderPgBouncerIni(role: PoolerRole, primary: string, replicas: 
     return renderTemplate(fs.readFileSync(path.join(TEMPLATE_DIR, "pgbouncer.ini.tmpl"), "utf8"), {
         role: role === "rw" ? "read-write" : "read-only",
         targetDescription,
-        connstr: poolerConnstr(role, primary, replicas),
+        connstr: poolerConnstr(role, primary, replicas, hosts),
         port: String(POOLER_PORT),
         authFile: POOLER_PATHS.userlist,
     });

@@ -9,6 +9,7 @@ import {
     POOLER_ROLES,
     poolerContainerName,
     PoolerRole,
+    NodeHosts,
     renderPgBouncerIni,
     renderPoolerEntrypoint,
     renderUserlist,
@@ -27,6 +28,10 @@ export interface PgBouncerPoolArgs {
     primaryNode: string;
     /** Node names of the replicas: the read-only endpoint spreads sessions over them. @default [] (the read-only endpoint then uses the primary) */
     replicaNodes?: string[];
+    /** Node name → fixed address that PgBouncer connects to. @default {} (node names, resolved by DNS) */
+    nodeHosts?: NodeHosts;
+    /** Fixed addresses of the two containers on the cluster network. @default Docker assigns them */
+    addresses?: Partial<Record<PoolerRole, string>>;
     /** Host address both endpoints are published on. @default "127.0.0.1" */
     bindAddress?: string;
     /** Host port of the read-write endpoint. */
@@ -81,10 +86,10 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     entrypoints: ["/bin/sh", POOLER_PATHS.entrypoint],
                     uploads: [
                         { file: POOLER_PATHS.entrypoint, content: renderPoolerEntrypoint(), executable: true },
-                        { file: POOLER_PATHS.ini, content: renderPgBouncerIni(role, args.primaryNode, replicas) },
+                        { file: POOLER_PATHS.ini, content: renderPgBouncerIni(role, args.primaryNode, replicas, args.nodeHosts) },
                         { file: POOLER_PATHS.userlist, content: userlist, permissions: "0600" },
                     ],
-                    networksAdvanced: [{ name: args.network, aliases: [`pgbouncer-${role}`] }],
+                    networksAdvanced: [{ name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] }],
                     ports: [{ internal: POOLER_PORT, external: ports[role], ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
                     healthcheck: { tests: POOLER_HEALTHCHECK, interval: "2s", timeout: "3s", retries: 5, startPeriod: "180s" },
                     restart: "unless-stopped",

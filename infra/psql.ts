@@ -13,16 +13,22 @@ const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR
 export const PSQL_FROM_STDIN = `set -eu; ${WAIT_READY}; ${PSQL}`;
 
 /**
- * Shell script for a delete step: runs `sql` on the node in $PGR_CONTAINER, or does nothing when
- * that container is gone or stopped (its data goes with it, or it is fenced on purpose).
+ * Shell script for a delete step: runs `sql` on the node of cluster $PGR_CLUSTER that is the
+ * primary now, found by its labels and pg_is_in_recovery(), not on the node that was primary when
+ * the resource was created: after a failover that one is a read-only standby (DROP ROLE there
+ * fails). With no running primary (the cluster is being destroyed, or is down) there is nothing to
+ * undo: the data goes with the volumes.
  */
 export function psqlOnDelete(sql: string): string {
     return [
         "set -eu",
-        'if [ "$(docker container inspect -f \'{{.State.Running}}\' "$PGR_CONTAINER" 2>/dev/null)" != true ]; then',
-        '  echo "pg-replication: $PGR_CONTAINER is not running; nothing to undo there" >&2; exit 0',
+        "PGR_CONTAINER=",
+        'for c in $(docker ps --filter "label=pg-replication.cluster=$PGR_CLUSTER" --filter label=pg-replication.node --format \'{{.Names}}\'); do',
+        '  if [ "$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c \'SELECT pg_is_in_recovery()\' 2>/dev/null)" = f ]; then PGR_CONTAINER=$c; break; fi',
+        "done",
+        'if [ -z "$PGR_CONTAINER" ]; then',
+        '  echo "pg-replication: no running primary in cluster $PGR_CLUSTER; nothing to undo" >&2; exit 0',
         "fi",
-        WAIT_READY,
         `${PSQL} <<'PGR_SQL'`,
         sql.trimEnd(),
         "PGR_SQL",
@@ -35,8 +41,10 @@ export interface PsqlCommandArgs {
     container: pulumi.Input<string>;
     /** SQL applied on create and on every change; must be idempotent. May be a secret. */
     sql: pulumi.Input<string>;
-    /** SQL that undoes it on delete. @default nothing is undone */
+    /** SQL that undoes it on delete, run on the cluster's primary at that time. @default nothing is undone */
     deleteSql?: string;
+    /** The cluster's name prefix (its `pg-replication.cluster` label): where the delete finds the primary. */
+    cluster: string;
 }
 
 /** A command resource that applies SQL on a node, re-applied whenever the SQL changes. */
@@ -47,7 +55,7 @@ export function psqlCommand(name: string, args: PsqlCommandArgs, opts: pulumi.Cu
             create: PSQL_FROM_STDIN,
             delete: args.deleteSql === undefined ? undefined : psqlOnDelete(args.deleteSql),
             stdin: args.sql,
-            environment: { PGR_CONTAINER: args.container },
+            environment: { PGR_CONTAINER: args.container, PGR_CLUSTER: args.cluster },
             logging: "stderr",
         },
         opts,

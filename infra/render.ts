@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ClusterConfig } from "./config";
-import { CLUSTER_ALIAS, NodeSpec, PATHS } from "./topology";
+import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS } from "./topology";
 
 /** Where the config and entrypoint templates live. */
 export const TEMPLATE_DIR = path.resolve(__dirname, "..", "templates");
@@ -59,11 +59,19 @@ export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string
     });
 }
 
-/** pg_hba.conf: scram-sha-256 only; replication only for the replication role from the subnet. */
+/**
+ * pg_hba.conf: scram-sha-256 only; replication only for the replication role and only from the
+ * nodes' fixed addresses (all ten possible ones, so scaling changes no node's file); the
+ * replication role refused on every ordinary database.
+ */
 export function renderPgHba(cfg: ClusterConfig): string {
+    const replicationSources = allNodeAddresses(cfg.subnet)
+        .map((ip) => `host    replication  ${cfg.replicationUser}  ${ip}/32  scram-sha-256`)
+        .join("\n");
     return renderTemplate(template("pg_hba.conf.tmpl"), {
         replicationUser: cfg.replicationUser,
         subnet: cfg.subnet,
+        replicationSources,
     });
 }
 

@@ -68,9 +68,22 @@ export function setPasswordSql(user: string, verifier: string): string {
     return `ALTER ROLE ${quoteIdent(user)} WITH PASSWORD ${quoteLiteral(verifier)};\n`;
 }
 
-/** Creates a physical slot that reserves WAL at once; idempotent. */
+/** The condition of a slot that no longer retains WAL: lost past max_slot_wal_keep_size, or invalidated. */
+const SLOT_INVALID = "(wal_status = 'lost' OR invalidation_reason IS NOT NULL)";
+
+/** Prints why slot `slot` is invalidated (e.g. `wal_removed`), or nothing when it is healthy or absent. */
+export function invalidSlotSql(slot: string): string {
+    return `SELECT coalesce(invalidation_reason, wal_status) FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)} AND ${SLOT_INVALID}`;
+}
+
+/**
+ * Creates a physical slot that reserves WAL at once; idempotent. An invalidated slot retains
+ * nothing and can never be used again, so it is dropped and created anew: the replica then takes
+ * what it misses from the archive, or is re-cloned (its entrypoint notices the gap).
+ */
 export function createSlotSql(slot: string): string {
     return (
+        dropSlotSql(slot, 30, SLOT_INVALID) +
         `SELECT pg_create_physical_replication_slot(${quoteLiteral(slot)}, true) ` +
         `WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)});\n`
     );
@@ -80,14 +93,14 @@ export function createSlotSql(slot: string): string {
  * Drops a slot; idempotent. A slot stays active until its walsender exits, which can lag behind
  * the replica's container being removed, so terminate the walsender and retry for a while.
  */
-export function dropSlotSql(slot: string, timeoutSeconds = 30): string {
+export function dropSlotSql(slot: string, timeoutSeconds = 30, onlyIf = "true"): string {
     const s = quoteLiteral(slot);
     return [
         "DO $$",
         `DECLARE deadline timestamptz := clock_timestamp() + interval '${timeoutSeconds} seconds';`,
         "BEGIN",
         "  LOOP",
-        `    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = ${s});`,
+        `    EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = ${s} AND ${onlyIf});`,
         `    PERFORM pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = ${s} AND active_pid IS NOT NULL;`,
         "    BEGIN",
         `      PERFORM pg_drop_replication_slot(${s});`,

@@ -14,6 +14,8 @@ export interface NodeSpec {
     containerName: string;
     /** Physical replication slot on the primary for a replica, when slots are on. */
     slotName?: string;
+    /** The node's fixed IPv4 address on the cluster network (see {@link nodeAddress}). */
+    address: string;
 }
 
 /** Paths inside every node's container. */
@@ -44,6 +46,7 @@ export function clusterNodes(stack: string, cfg: ClusterConfig): NodeSpec[] {
             hostPort: cfg.hostPortBase + index - 1,
             containerName: `${stack}-${name}`,
             slotName: role === "replica" && cfg.slots ? name : undefined,
+            address: nodeAddress(cfg.subnet, index),
         });
     }
     return nodes;
@@ -52,4 +55,60 @@ export function clusterNodes(stack: string, cfg: ClusterConfig): NodeSpec[] {
 /** The address a client on the Docker host uses to reach published ports. */
 export function clientHost(cfg: ClusterConfig): string {
     return cfg.bindAddress === "0.0.0.0" ? "127.0.0.1" : cfg.bindAddress;
+}
+
+/**
+ * Host ports relative to `hostPortBase`: node k publishes `hostPortBase + k - 1` (k <= 10), the
+ * PgBouncer endpoints and the exporter sit after the last possible node.
+ */
+export const PORT_OFFSETS = { poolerRw: 10, poolerRo: 11, metrics: 12 } as const;
+
+/**
+ * Host numbers of the fixed addresses on the cluster network. Every container the cluster runs
+ * has one, so a restart in any order can never swap two nodes' addresses (PgBouncer and libpq
+ * cache resolved addresses), and pg_hba.conf can name the nodes themselves. Docker hands out
+ * dynamic addresses only from the upper half of the subnet ({@link dynamicAddressRange}), so a
+ * stopped node's address is never taken by another container while it is down.
+ */
+export const ADDRESS_OFFSETS = { poolerRw: 5, poolerRo: 6, metrics: 7, firstNode: 11 } as const;
+
+/** Largest node index (pg1 … pg10: 9 replicas and a primary). */
+export const MAX_NODES = 10;
+
+function ipv4ToInt(ip: string): number {
+    return ip.split(".").reduce((acc, o) => ((acc << 8) | Number(o)) >>> 0, 0);
+}
+
+function intToIpv4(n: number): string {
+    return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
+}
+
+/** The address `offset` hosts into `subnet` (a validated CIDR with room for it). */
+export function subnetAddress(subnet: string, offset: number): string {
+    const [base, prefix] = subnet.split("/");
+    const size = 2 ** (32 - Number(prefix));
+    if (offset <= 0 || offset >= size / 2) throw new Error(`subnet ${subnet} has no fixed address at offset ${offset}`);
+    return intToIpv4(ipv4ToInt(base) + offset);
+}
+
+/** Fixed address of node k (pg<k>). */
+export function nodeAddress(subnet: string, index: number): string {
+    return subnetAddress(subnet, ADDRESS_OFFSETS.firstNode + index - 1);
+}
+
+/** Every address a node of the cluster may have, pg1 … pg10, whatever `replicas` is now. */
+export function allNodeAddresses(subnet: string): string[] {
+    return Array.from({ length: MAX_NODES }, (_, i) => nodeAddress(subnet, i + 1));
+}
+
+/** The upper half of the subnet: the only range Docker assigns dynamic addresses from. */
+export function dynamicAddressRange(subnet: string): string {
+    const [base, prefix] = subnet.split("/");
+    const half = 2 ** (32 - Number(prefix)) / 2;
+    return `${intToIpv4(ipv4ToInt(base) + half)}/${Number(prefix) + 1}`;
+}
+
+/** Node name → fixed address for every possible node (pg1 … pg10). */
+export function nodeAddressMap(subnet: string): Record<string, string> {
+    return Object.fromEntries(allNodeAddresses(subnet).map((ip, i) => [`pg${i + 1}`, ip]));
 }

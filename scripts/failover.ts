@@ -1,15 +1,26 @@
 // npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]
 // The primary is gone or must be abandoned: fence it, promote pgN, re-point the other replicas,
 // record primaryNode in the stack's config, and verify with the deployment's checks.
+import { nodeAddressMap } from "../infra/topology";
 import { CheckFailure } from "./lib/checks";
 import { repointPooler } from "./lib/pooler";
 import { fence, findNode, promotionRefusal, repoint, settledNodes, Timings, waitStreaming } from "./lib/ops";
-import { checkTopology, openCommand, recordPrimary, runMain, syncWarning, takeOver } from "./lib/topology-change";
+import { checkTopology, COMMON_OPTIONS, commandLine, openCommand, recordPrimary, runMain, syncWarning, takeOver } from "./lib/topology-change";
 
-const USAGE = "usage: npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]";
+const USAGE = `usage: npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]
+
+Promotes replica pgN when the primary is gone or must be abandoned: fences (stops) the old primary,
+promotes pgN, re-points the other replicas and the PgBouncer endpoints, records primaryNode in the
+stack's config and runs the deployment's checks.
+
+  --to pgN      the replica to promote (required)
+  --force       promote pgN even if another replica has received more WAL (loses those transactions)
+${COMMON_OPTIONS}
+
+example: npm run failover -- --to pg2 --stack local --live`;
 
 runMain(async () => {
-    const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE);
+    const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE, ["force"]);
     const refusal = promotionRefusal(nodes, target, args.flags.has("force"));
     if (refusal) throw new Error(`refusing to fail over to ${target}: ${refusal}`);
 
@@ -38,10 +49,18 @@ runMain(async () => {
     for (const r of followers) await repoint(r, target, cfg);
     await waitStreaming(newPrimary, followers.map((n) => n.node));
     t.mark(`all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`, log);
+    const warnings: string[] = [];
     const warning = syncWarning(cfg, followers.map((n) => n.node), oldPrimaries.map((n) => n.node));
-    if (warning) log(warning);
+    if (warning) warnings.push(warning);
+    if (cfg.syncMode === "async") {
+        warnings.push(
+            `warning: syncMode is async: commits ${oldPrimaries.map((n) => n.node).join(", ") || "the old primary"} acknowledged but had not sent to ${target} ` +
+                `may be lost; rejoining reports what pg_rewind discarded`,
+        );
+    }
+    for (const w of warnings) log(w);
     // Read-only sessions go to the replicas that stream now; `pulumi up` adds the fenced node back.
-    const pooled = await repointPooler(args.stack, target, followers.map((n) => n.node));
+    const pooled = await repointPooler(args.stack, target, followers.map((n) => n.node), { hosts: nodeAddressMap(cfg.subnet) });
     if (pooled.length > 0) t.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
 
     recordPrimary(args, target);
@@ -53,8 +72,10 @@ runMain(async () => {
         if (err instanceof CheckFailure) throw new Error(`after failover, ${err.message}`);
         throw err;
     }
-    log(`${oldPrimaries.map((n) => n.node).join(", ")} stay stopped; bring them back as replicas with npm run rejoin -- --node <node>, or pulumi up`);
+    for (const old of oldPrimaries) log(`${old.node} stays stopped (fenced); bring it back as a replica with: ${commandLine(args, "rejoin", "--node", old.node)}`);
     if (args.json) {
-        process.stdout.write(JSON.stringify({ stack: args.stack, primary: target, fenced: oldPrimaries.map((n) => n.node), timings: t.steps }) + "\n");
+        process.stdout.write(
+            JSON.stringify({ stack: args.stack, primary: target, fenced: oldPrimaries.map((n) => n.node), warnings, timings: t.steps }) + "\n",
+        );
     }
 });

@@ -1,12 +1,23 @@
 // npm run rejoin -- --node pgN [--stack S] [--live] [--json]
-// Brings an old primary (or a diverged node) back as a replica of the current primary: pg_rewind,
-// or a fresh pg_basebackup when rewinding is impossible. Its entrypoint does the work on start;
-// this asks for it, restarts the node, waits until it streams and says which method was used.
-import { ensureSlots, findNode, lastRejoin, requestRejoin, startContainer, Timings, waitStreaming } from "./lib/ops";
+// Brings an old primary (or a diverged or stranded node) back as a replica of the current primary:
+// pg_rewind, or a fresh pg_basebackup when rewinding is impossible or the WAL it needs is gone.
+// Its entrypoint does the work on start; this repairs its slot, asks for the rejoin, restarts the
+// node, waits until it streams and says what happened, including what pg_rewind discarded.
+import { describeRejoin, ensureSlots, findNode, lastRejoin, requestRejoin, startContainer, Timings, waitStreaming } from "./lib/ops";
 import { execProgram } from "./lib/cluster-discovery";
-import { openCommand, runMain } from "./lib/topology-change";
+import { COMMON_OPTIONS, openCommand, runMain } from "./lib/topology-change";
 
-const USAGE = "usage: npm run rejoin -- --node pgN [--stack S] [--live] [--json]";
+const USAGE = `usage: npm run rejoin -- --node pgN [--stack S] [--live] [--json]
+
+Brings pgN back as a replica of the running primary: its slot is repaired if it was invalidated,
+then the node restarts and rewinds onto the primary with pg_rewind, or is re-cloned with
+pg_basebackup when rewinding is impossible or the WAL it needs is neither on the primary nor in
+the archive. Reports the method and, after a rewind, the WAL and transactions it discarded.
+
+  --node pgN    the node to bring back (required)
+${COMMON_OPTIONS}
+
+example: npm run rejoin -- --node pg1 --stack local --live`;
 
 runMain(async () => {
     const { args, subject: name, log, cfg, nodes } = await openCommand("node", USAGE);
@@ -18,7 +29,8 @@ runMain(async () => {
     const primary = primaries[0];
     const timings = new Timings();
     log(`rejoin of ${name} to ${primary.node} (stack ${args.stack})`);
-    await ensureSlots(primary, [name], cfg);
+    const repaired = await ensureSlots(primary, [name], cfg);
+    if (repaired.length > 0) timings.mark(`slot re-created on ${primary.node}: ${repaired.join(", ")} was invalidated`, log);
     await requestRejoin(node);
     if (node.running) {
         const res = await execProgram(["docker", "restart", "-t", "60", node.container], 120_000);
@@ -29,6 +41,20 @@ runMain(async () => {
     timings.mark(`${name} restarted with a rejoin request`, log);
     await waitStreaming(primary, [name], 300_000);
     const how = await lastRejoin(node.container);
-    timings.mark(`${name} streaming from ${primary.node}; rejoined with ${how?.method ?? "?"} (${how?.seconds ?? "?"})`, log);
-    if (args.json) process.stdout.write(JSON.stringify({ stack: args.stack, node: name, primary: primary.node, rejoin: how, timings: timings.steps }) + "\n");
+    timings.mark(`${name} streaming from ${primary.node}`, log);
+    log(describeRejoin(name, how));
+    if (args.json) {
+        process.stdout.write(
+            JSON.stringify({
+                stack: args.stack,
+                node: name,
+                primary: primary.node,
+                rejoin: how,
+                method: how?.method,
+                discarded: how?.discarded ?? null,
+                slotRepaired: repaired.length > 0,
+                timings: timings.steps,
+            }) + "\n",
+        );
+    }
 });

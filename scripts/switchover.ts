@@ -2,12 +2,21 @@
 // Planned role change with no lost transaction: the primary shuts down cleanly (its walsenders
 // send everything first), pgN is promoted only once it has replayed the primary's shutdown
 // checkpoint, and the old primary rejoins as a replica of pgN.
+import { nodeAddressMap } from "../infra/topology";
 import { fence, findNode, lastRejoin, lsnValue, promotionRefusal, repoint, startContainer, stoppedCheckpointLsn, Timings, waitFor, waitStreaming } from "./lib/ops";
 import { psql } from "./lib/cluster-discovery";
 import { repointPooler } from "./lib/pooler";
-import { checkTopology, openCommand, recordPrimary, runMain, takeOver } from "./lib/topology-change";
+import { checkTopology, COMMON_OPTIONS, openCommand, recordPrimary, runMain, takeOver } from "./lib/topology-change";
 
-const USAGE = "usage: npm run switchover -- --to pgN [--stack S] [--live] [--json]";
+const USAGE = `usage: npm run switchover -- --to pgN [--stack S] [--live] [--json]
+
+Planned role change with no lost transaction: the primary shuts down cleanly, pgN is promoted once
+it has replayed everything, and the old primary rejoins as a replica of pgN.
+
+  --to pgN      the streaming replica to promote (required)
+${COMMON_OPTIONS}
+
+example: npm run switchover -- --to pg1 --stack local --live`;
 
 runMain(async () => {
     const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE);
@@ -33,7 +42,7 @@ runMain(async () => {
     await takeOver(t, others, cfg, timings, log);
     const followers = nodes.filter((n) => n.node !== target && n.node !== primary.node && n.running && n.inRecovery === true);
     for (const r of followers) await repoint(r, target, cfg);
-    const pooled = await repointPooler(args.stack, target, others);
+    const pooled = await repointPooler(args.stack, target, others, { hosts: nodeAddressMap(cfg.subnet) });
     if (pooled.length > 0) timings.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
     await startContainer(primary.container); // its entrypoint rewinds it onto the new primary
     await waitStreaming(t, [...followers.map((n) => n.node), primary.node].sort());

@@ -9,6 +9,8 @@
 #   (no standby.signal) while another node now accepts writes: rewinds onto that primary with
 #   pg_rewind, or re-clones it when rewinding is impossible, then starts as a standby;
 # - otherwise starts as it was: a standby follows whichever node is read-write.
+# A standby whose data belongs to another cluster (a volume left by a destroyed stack), or whose
+# next WAL no primary and no archive has any more, is re-cloned instead of looping on errors.
 set -eu
 
 CONF_DIR=/etc/pg-replication
@@ -17,6 +19,7 @@ CONF_DIR=/etc/pg-replication
 PGDATA="${PGDATA:-/var/lib/postgresql/data}"
 PGPASSFILE_PATH=/var/lib/postgresql/.pgpass
 REJOIN_FLAG="$PGDATA/pg-replication.rejoin"
+RECLONE_FLAG="$PGDATA/pg-replication.reclone"
 LAST_REJOIN="$PGDATA/pg-replication.last-rejoin"
 CONNECT="port=5432 connect_timeout=3 passfile=$PGPASSFILE_PATH"
 
@@ -43,14 +46,74 @@ fi
 # Sets PRIMARY to the node name (cluster_name) of the node that accepts writes, trying every
 # address of the cluster alias: libpq would give up after the first read-only address of a name.
 # This node is not running yet, so the primary found is another one.
+# PRIMARY_SYSID is its database system identifier.
 find_primary() {
     PRIMARY=""
+    PRIMARY_SYSID=""
     for ip in $(getent ahostsv4 "$PGR_CLUSTER_ALIAS" | awk '{print $1}' | sort -u); do
-        name=$($AS_POSTGRES psql "host=$ip $CONNECT user=postgres dbname=postgres target_session_attrs=read-write" \
-            -XAtqc "SHOW cluster_name" 2>/dev/null) || continue
-        if [ -n "$name" ]; then PRIMARY="$name"; return 0; fi
+        answer=$($AS_POSTGRES psql "host=$ip $CONNECT user=postgres dbname=postgres target_session_attrs=read-write" \
+            -XAtqc "SELECT current_setting('cluster_name') || ' ' || system_identifier FROM pg_control_system()" 2>/dev/null) || continue
+        if [ -n "$answer" ]; then
+            PRIMARY="${answer%% *}"
+            PRIMARY_SYSID="${answer#* }"
+            return 0
+        fi
     done
     return 1
+}
+
+# Runs SQL on $PRIMARY as the superuser (pgpass) and prints the answer.
+on_primary() {
+    $AS_POSTGRES psql "host=$PRIMARY $CONNECT user=postgres dbname=postgres" -XAtqc "$1"
+}
+
+# Prints a field of this node's control file, e.g. "Database system identifier".
+control_field() {
+    $AS_POSTGRES pg_controldata -D "$PGDATA" 2>/dev/null | sed -n "s/^$1:[[:space:]]*//p"
+}
+
+# Prints the segment part (the last 16 hex digits of a WAL file name) holding LSN $1 (16 MB segments).
+segment_of() {
+    hi=${1%/*}
+    lo=${1#*/}
+    printf '%08X%08X' "$((0x$hi))" "$((0x$lo >> 24))"
+}
+
+# Where this node's valid local WAL ends: streaming resumes there. pg_waldump reads from the last
+# restartpoint's REDO location and stops, with an error naming the position, at the end.
+local_wal_end() {
+    redo=$(control_field "Latest checkpoint's REDO location")
+    tli=$(control_field "Latest checkpoint's TimeLineID")
+    [ -n "$redo" ] && [ -n "$tli" ] || return 0
+    end=$($AS_POSTGRES pg_waldump --quiet --path="$PGDATA/pg_wal" --timeline="$tli" --start="$redo" 2>&1 \
+        | grep -oE '[0-9A-F]+/[0-9A-F]+' | tail -1)
+    echo "${end:-$redo}"
+}
+
+# Succeeds when the WAL this standby needs next is still somewhere: on the primary (pg_wal holds
+# every segment from its oldest on) or in the archive. Sets NEEDED_SEGMENT and OLDEST_SEGMENT.
+wal_available() {
+    end=$(local_wal_end)
+    [ -n "$end" ] || return 0
+    NEEDED_SEGMENT=$(segment_of "$end")
+    if [ -d "$PGR_ARCHIVE_DIR" ] && ls "$PGR_ARCHIVE_DIR" 2>/dev/null | grep -qE "^[0-9A-F]{8}$NEEDED_SEGMENT\$"; then return 0; fi
+    OLDEST_SEGMENT=$(on_primary "SELECT coalesce(min(substr(name, 9)), '') FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}\$'" 2>/dev/null) || return 0
+    [ -n "$OLDEST_SEGMENT" ] || return 0
+    [ "$(printf '%s\n%s\n' "$OLDEST_SEGMENT" "$NEEDED_SEGMENT" | sort | head -1)" = "$OLDEST_SEGMENT" ]
+}
+
+# What this node wrote after its history forked from $PRIMARY's (an old primary's commits that a
+# failover lost): "<from LSN> <to LSN> <commit records>", read from its WAL before pg_rewind
+# replaces it; "- - -" when nothing diverged or it cannot be read.
+discarded_wal() {
+    tli=$(control_field "Latest checkpoint's TimeLineID")
+    fork=$(on_primary "SELECT pg_read_file('pg_wal/' || tli || '.history') FROM substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS tli WHERE tli <> '00000001'" 2>/dev/null \
+        | awk -v t="$tli" '$1 == t { print $2 }')
+    if [ -z "$tli" ] || [ -z "$fork" ]; then echo "- - -"; return 0; fi
+    dump=$($AS_POSTGRES pg_waldump --path="$PGDATA/pg_wal" --timeline="$tli" --start="$fork" 2>/dev/null || true)
+    commits=$(printf '%s\n' "$dump" | grep -c 'desc: COMMIT' || true)
+    last=$(printf '%s\n' "$dump" | sed -n 's/.*lsn: \([0-9A-F]*\/[0-9A-F]*\),.*/\1/p' | tail -1)
+    echo "$fork ${last:-$fork} $commits"
 }
 
 # Points this standby at $PRIMARY. The failover and rejoin commands change it later with
@@ -103,10 +166,27 @@ clone() {
     log "cloned $PRIMARY after $attempt attempt(s)"
 }
 
+# Throws this node's data away and clones the primary again (data is only ever a copy on a
+# standby); $1 says why.
+reclone() {
+    log "re-cloning $PRIMARY: $1"
+    RECLONE_REASON="$1"
+    find "$PGDATA" -mindepth 1 -delete
+    clone
+}
+
+# Leaves what the last rejoin or re-clone did for `npm run rejoin` to report: method, when, how
+# long, the discarded WAL range and commits ("- - -" when none), and why it re-cloned.
+record_rejoin() {
+    echo "$1 $(date -u +%Y-%m-%dT%H:%M:%SZ) $(( $(date +%s) - started ))s $2 ${RECLONE_REASON:-}" > "$LAST_REJOIN"
+    chown postgres:postgres "$LAST_REJOIN"
+}
+
 rejoin() {
     wait_for_primary
     link_config
     started=$(date +%s)
+    discarded=$(discarded_wal)
     # Fetch WAL the rewind needs from the archive, when there is one.
     restore_arg=""
     if [ -d "$PGR_ARCHIVE_DIR" ]; then restore_arg="--restore-target-wal"; fi
@@ -114,16 +194,22 @@ rejoin() {
             --source-server="host=$PRIMARY $CONNECT user=postgres dbname=postgres"; then
         method=pg_rewind
     else
-        log "pg_rewind failed; re-cloning the primary instead"
-        find "$PGDATA" -mindepth 1 -delete
-        clone
+        reclone "pg_rewind failed"
         method=pg_basebackup
+    fi
+    if [ "$method" = pg_rewind ]; then
+        # Slots it kept from its time as a primary would pin WAL on this standby up to their cap.
+        find "$PGDATA/pg_replslot" -mindepth 1 -delete 2>/dev/null || true
+        if ! wal_available; then
+            reclone "it needs WAL segment $NEEDED_SEGMENT, which $PRIMARY (oldest $OLDEST_SEGMENT) and the archive no longer have"
+            method=pg_basebackup
+        fi
     fi
     $AS_POSTGRES touch "$PGDATA/standby.signal"
     set_primary_conninfo
     rm -f "$REJOIN_FLAG"
-    echo "$method $(date -u +%Y-%m-%dT%H:%M:%SZ) $(( $(date +%s) - started ))s" > "$LAST_REJOIN"
-    chown postgres:postgres "$LAST_REJOIN"
+    if [ "$method" != pg_rewind ]; then discarded="- - -"; fi
+    record_rejoin "$method" "$discarded"
     log "rejoined as a standby of $PRIMARY with $method"
 }
 
@@ -136,12 +222,27 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         find "$PGDATA" -mindepth 1 -delete
         clone
     fi
+elif [ -f "$RECLONE_FLAG" ]; then
+    started=$(date +%s)
+    wait_for_primary
+    reclone "requested"
+    record_rejoin pg_basebackup "- - -"
 elif [ -f "$REJOIN_FLAG" ]; then
     log "rejoin requested"
     rejoin
 elif [ ! -f "$PGDATA/standby.signal" ] && find_primary; then
     log "this node was a primary but $PRIMARY accepts writes now: rejoining instead of starting a second primary"
     rejoin
+elif [ -f "$PGDATA/standby.signal" ] && find_primary; then
+    started=$(date +%s)
+    own_sysid=$(control_field "Database system identifier")
+    if [ -n "$own_sysid" ] && [ "$own_sysid" != "$PRIMARY_SYSID" ]; then
+        reclone "this volume holds another cluster's data (system identifier $own_sysid, $PRIMARY has $PRIMARY_SYSID)"
+        record_rejoin pg_basebackup "- - -"
+    elif ! wal_available; then
+        reclone "it needs WAL segment $NEEDED_SEGMENT, which $PRIMARY (oldest $OLDEST_SEGMENT) and the archive no longer have"
+        record_rejoin pg_basebackup "- - -"
+    fi
 fi
 
 link_config

@@ -7,6 +7,8 @@ export interface CheckEndpoint {
 
 /** What the post-deploy checks expect of the cluster. */
 export interface CheckSpec {
+    /** The stack (cluster name prefix), for the repair commands failures print. */
+    stack?: string;
     primary: CheckEndpoint;
     replicas: CheckEndpoint[];
     syncMode: "async" | "sync";

@@ -175,9 +175,20 @@ export async function runChecks(spec: CheckSpec, password: string): Promise<Chec
             for (const r of spec.replicas) {
                 t0 = Date.now();
                 record("slot-active", r.node, t0, await until(deadline, async () => {
-                    const { rows } = await query(spec.primary, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", [r.node]);
+                    const { rows } = await query(
+                        spec.primary,
+                        "SELECT active, wal_status, invalidation_reason FROM pg_replication_slots WHERE slot_name = $1",
+                        [r.node],
+                    );
                     if (rows.length === 0) return `slot ${r.node} does not exist`;
-                    return rows[0].active ? true : `slot ${r.node} is not active`;
+                    const { active, wal_status: walStatus, invalidation_reason: reason } = rows[0];
+                    if (walStatus === "lost" || reason !== null) {
+                        return (
+                            `slot ${r.node} is invalidated (${reason ?? walStatus}): it retains no WAL for ${r.node}; repair with ` +
+                            `npm run rejoin -- --node ${r.node} --stack ${spec.stack ?? "<stack>"} (add --live for a harness stack)`
+                        );
+                    }
+                    return active ? true : `slot ${r.node} is not active`;
                 }));
             }
         }

@@ -6,7 +6,7 @@ import * as path from "path";
 import { parseLsn } from "../../client/lsn";
 import { ClusterConfig } from "../../infra/config";
 import { primaryConninfo } from "../../infra/render";
-import { createSlotSql, syncPolicySql } from "../../infra/sql";
+import { createSlotSql, invalidSlotSql, syncPolicySql } from "../../infra/sql";
 import { PATHS } from "../../infra/topology";
 import { compareNodes, execProgram, ProbedNode, probeNodes, psql, psqlRows } from "./cluster-discovery";
 
@@ -153,10 +153,19 @@ export async function firstWrite(n: NodeState): Promise<void> {
     });
 }
 
-/** Creates on the primary the slots the other nodes stream through (idempotent). */
-export async function ensureSlots(primary: NodeState, others: string[], cfg: ClusterConfig): Promise<void> {
-    if (!cfg.slots) return;
-    for (const node of others) await psql(primary.container, createSlotSql(node));
+/**
+ * Creates on the primary the slots the other nodes stream through (idempotent); a slot that was
+ * invalidated (past max_slot_wal_keep_size) is dropped and created again. Returns the repaired ones.
+ */
+export async function ensureSlots(primary: NodeState, others: string[], cfg: ClusterConfig): Promise<string[]> {
+    if (!cfg.slots) return [];
+    const repaired: string[] = [];
+    for (const node of others) {
+        const invalid = await psql(primary.container, invalidSlotSql(node));
+        if (invalid !== "") repaired.push(`${node} (${invalid})`);
+        await psql(primary.container, createSlotSql(node));
+    }
+    return repaired;
 }
 
 /** Applies the configured synchronous policy for the new topology (ALTER SYSTEM + reload). */
@@ -184,12 +193,46 @@ export async function waitStreaming(primary: NodeState, nodes: string[], timeout
     });
 }
 
-/** What the entrypoint recorded about the node's last rejoin: method and duration. */
-export async function lastRejoin(container: string): Promise<{ method: string; at: string; seconds: string } | undefined> {
+/** What the entrypoint recorded about a node's last rejoin or re-clone. */
+export interface RejoinRecord {
+    method: string;
+    at: string;
+    seconds: string;
+    /** WAL the node wrote after its history forked from the primary's, which pg_rewind threw away. */
+    discarded?: { fromLsn: string; toLsn: string; transactions: number };
+    /** Why it re-cloned instead of rewinding, when it did. */
+    recloneReason?: string;
+}
+
+/** Parses the entrypoint's `pg-replication.last-rejoin` line: `method at seconds from to commits [reason…]`. */
+export function parseRejoinRecord(line: string): RejoinRecord {
+    const [method, at, seconds, from, to, commits, ...reason] = line.trim().split(/\s+/);
+    const record: RejoinRecord = { method, at, seconds };
+    if (from && from !== "-" && to && to !== "-") record.discarded = { fromLsn: from, toLsn: to, transactions: Number(commits) };
+    if (reason.length > 0) record.recloneReason = reason.join(" ");
+    return record;
+}
+
+/** What the entrypoint recorded about the node's last rejoin, or undefined. */
+export async function lastRejoin(container: string): Promise<RejoinRecord | undefined> {
     const res = await execProgram(["docker", "exec", container, "cat", LAST_REJOIN]);
     if (res.code !== 0) return undefined;
-    const [method, at, seconds] = res.stdout.trim().split(/\s+/);
-    return { method, at, seconds };
+    return parseRejoinRecord(res.stdout);
+}
+
+/** A line that says what a rejoin did, for the commands' logs. */
+export function describeRejoin(node: string, r: RejoinRecord | undefined): string {
+    if (!r) return `${node}: no rejoin record`;
+    const parts = [`${node} rejoined with ${r.method} in ${r.seconds}`];
+    if (r.recloneReason) parts.push(`re-cloned because ${r.recloneReason}`);
+    if (r.discarded) {
+        parts.push(
+            r.discarded.fromLsn === r.discarded.toLsn
+                ? `nothing it wrote after the fork at ${r.discarded.fromLsn} was lost`
+                : `pg_rewind discarded WAL ${r.discarded.fromLsn}..${r.discarded.toLsn} (${r.discarded.transactions} committed transaction(s)) that the new primary never had`,
+        );
+    }
+    return parts.join("; ");
 }
 
 /** Latest checkpoint LSN of a stopped node's data directory (pg_controldata in a throwaway container). */

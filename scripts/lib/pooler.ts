@@ -10,6 +10,7 @@ import {
     poolerContainerName,
     PoolerRole,
     poolerTargets,
+    NodeHosts,
     renderPgBouncerIni,
 } from "../../infra/pooler-config";
 import { ExecResult, execProgram } from "./cluster-discovery";
@@ -26,6 +27,8 @@ export interface RepointOptions {
     drainTimeoutMs?: number;
     /** Runs the Docker CLI. @default child_process, `docker` on PATH */
     run?: Runner;
+    /** Node name → address PgBouncer connects to; the same map `pulumi up` renders with. @default {} (names) */
+    hosts?: NodeHosts;
 }
 
 /** What happened to one endpoint. */
@@ -135,7 +138,11 @@ async function repointOne(prefix: string, role: PoolerRole, ini: string, targets
  * (read-only; the primary when empty). Read-write first: it is the one clients are waiting for.
  */
 export async function repointPooler(prefix: string, primary: string, replicas: string[], options: RepointOptions = {}): Promise<RepointResult[]> {
-    const opts: Required<RepointOptions> = { drainTimeoutMs: options.drainTimeoutMs ?? 5000, run: options.run ?? runDocker };
+    const opts: Required<RepointOptions> = {
+        drainTimeoutMs: options.drainTimeoutMs ?? 5000,
+        run: options.run ?? runDocker,
+        hosts: options.hosts ?? {},
+    };
     const running = await Promise.all(
         POOLER_ROLES.map(async (role) => {
             const res = await opts.run(["docker", "inspect", "-f", "{{.State.Running}}", poolerContainerName(prefix, role)]);
@@ -148,7 +155,7 @@ export async function repointPooler(prefix: string, primary: string, replicas: s
     if (down.length > 0) throw new PoolerError(`${down.join(", ")}: pooler container is not running; re-create it with \`pulumi up\``);
     const results: RepointResult[] = [];
     for (const role of POOLER_ROLES) {
-        const ini = renderPgBouncerIni(role, primary, replicas);
+        const ini = renderPgBouncerIni(role, primary, replicas, opts.hosts);
         results.push(await repointOne(prefix, role, ini, poolerTargets(role, primary, replicas), opts));
     }
     return results;

@@ -1,5 +1,6 @@
 // What failover, switchover and rejoin share: arguments, the stack's config, the checks that
 // prove the new topology, and the timing report.
+import { parseArgs as nodeParseArgs } from "node:util";
 import { ClusterConfig, validateConfig } from "../../infra/config";
 import { clientHost } from "../../infra/topology";
 import { CheckSpec } from "./check-spec";
@@ -13,23 +14,48 @@ export interface CommonArgs extends StackRef {
     flags: Set<string>;
 }
 
-/** Parses `--stack S --live --json --to pgN --force …`; `valued` names options that take a value. */
-export function parseArgs(argv: string[], valued: string[], usage: string): CommonArgs {
-    const args: CommonArgs = { stack: "dev", live: false, json: false, values: {}, flags: new Set() };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        if (a === "--help" || a === "-h") throw new UsageError(usage);
-        if (a === "--stack") args.stack = argv[++i] ?? "";
-        else if (a === "--live") args.live = true;
-        else if (a === "--json") args.json = true;
-        else if (a.startsWith("--") && valued.includes(a.slice(2))) args.values[a.slice(2)] = argv[++i] ?? "";
-        else if (a.startsWith("--")) args.flags.add(a.slice(2));
-        else throw new UsageError(`unexpected argument ${a}\n${usage}`);
+/**
+ * Parses `--stack S --live --json --to pgN --force …` with node:util parseArgs: `valued` names the
+ * command's options that take a value, `flags` its boolean ones. Unknown options, missing values,
+ * stray arguments and an option given twice (`--to pg1 --to pg2`: which one was meant?) are usage
+ * errors that name the argument. `--help` throws {@link HelpRequest}.
+ */
+export function parseArgs(argv: string[], valued: string[], usage: string, flags: string[] = []): CommonArgs {
+    const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
+        stack: { type: "string" },
+        live: { type: "boolean" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+    };
+    for (const v of valued) options[v] = { type: "string" };
+    for (const f of flags) options[f] = { type: "boolean" };
+    let parsed: ReturnType<typeof nodeParseArgs>;
+    try {
+        parsed = nodeParseArgs({ args: argv, options, strict: true, allowPositionals: false, tokens: true });
+    } catch (err) {
+        throw new UsageError(`${(err as Error).message.split("\n")[0].replace(/\. To specify .*$/, "")}\n${usage}`);
     }
+    const seen = new Set<string>();
+    for (const token of parsed.tokens ?? []) {
+        if (token.kind !== "option") continue;
+        if (seen.has(token.name)) throw new UsageError(`option --${token.name} is given more than once\n${usage}`);
+        seen.add(token.name);
+    }
+    const values = parsed.values as Record<string, string | boolean | undefined>;
+    if (values.help) throw new HelpRequest(usage);
+    const stack = values.stack === undefined ? "dev" : String(values.stack);
+    if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new UsageError(`invalid --stack ${JSON.stringify(stack)}\n${usage}`);
+    const args: CommonArgs = { stack, live: values.live === true, json: values.json === true, values: {}, flags: new Set() };
+    for (const v of valued) if (typeof values[v] === "string") args.values[v] = values[v] as string;
+    for (const f of flags) if (values[f] === true) args.flags.add(f);
     return args;
 }
 
+/** A wrong command line: printed with the usage, exit code 2. */
 export class UsageError extends Error {}
+
+/** `--help`: the usage is printed on stdout, exit code 0. */
+export class HelpRequest extends Error {}
 
 export function stackConfig(ref: StackRef): ClusterConfig {
     return validateConfig(readRawConfig(ref));
@@ -48,6 +74,7 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
     const host = clientHost(cfg);
     const endpoint = (node: string) => ({ node, host, port: cfg.hostPortBase + Number(node.slice(2)) - 1 });
     const spec: CheckSpec = {
+        stack: ref.stack,
         primary: endpoint(primary),
         replicas: replicas.map(endpoint),
         syncMode: cfg.syncMode,
@@ -65,6 +92,10 @@ export function runMain(main: () => Promise<void>): void {
     main().then(
         () => process.exit(0),
         (err: Error) => {
+            if (err instanceof HelpRequest) {
+                process.stdout.write(`${err.message}\n`);
+                process.exit(0);
+            }
             process.stderr.write(`${err instanceof UsageError ? "" : "error: "}${err.message}\n`);
             process.exit(err instanceof UsageError ? 2 : 1);
         },
@@ -72,10 +103,11 @@ export function runMain(main: () => Promise<void>): void {
 }
 
 /** A topology command's start: its arguments, the node it acts on, the stack's config and nodes. */
-export async function openCommand(valued: string, usage: string) {
-    const args = parseArgs(process.argv.slice(2), [valued], usage);
+export async function openCommand(valued: string, usage: string, flags: string[] = []) {
+    const args = parseArgs(process.argv.slice(2), [valued], usage, flags);
     const subject = args.values[valued];
-    if (!subject) throw new UsageError(usage);
+    if (!subject) throw new UsageError(`--${valued} is required\n${usage}`);
+    if (!/^pg([1-9]|10)$/.test(subject)) throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)\n${usage}`);
     const log = (line: string) => process.stderr.write(line + "\n");
     return { args, subject, log, cfg: stackConfig(args), nodes: await probeNodes(args.stack) };
 }
@@ -99,6 +131,19 @@ export function syncWarning(cfg: ClusterConfig, streaming: string[], absent: str
     if (cfg.syncMode !== "sync" || streaming.length >= cfg.syncCount) return undefined;
     return (
         `warning: synchronous commits need ${cfg.syncCount} standby(s) but only ${streaming.length} stream ` +
-        `(${streaming.join(", ") || "none"}); commits wait until ${absent.join(", ")} rejoin(s) (npm run rejoin, or pulumi up)`
+        `(${streaming.join(", ") || "none"}); commits wait until ${absent.join(", ")} ${absent.length === 1 ? "rejoins" : "rejoin"}`
     );
 }
+
+/** The exact command line of another day-2 command on the same stack, for hints. */
+export function commandLine(ref: StackRef, script: string, ...args: string[]): string {
+    return ["npm run", script, "--", ...args, "--stack", ref.stack, ...(ref.live ? ["--live"] : [])].join(" ");
+}
+
+/** Options every topology command takes, for the usage texts. */
+export const COMMON_OPTIONS = [
+    "  --stack S     the stack (default dev)",
+    "  --live        a stack made by the live harness (npm run live) instead of the Pulumi CLI",
+    "  --json        print a JSON summary on stdout (warnings included)",
+    "  -h, --help    this help",
+].join("\n");

@@ -6,6 +6,7 @@ import * as path from "path";
 import type * as PulumiModule from "@pulumi/pulumi";
 import { Client } from "pg";
 import { renderPgBouncerIni } from "../../infra/pooler-config";
+import { nodeAddressMap } from "../../infra/topology";
 import { repointPooler, RepointResult } from "../../scripts/lib/pooler";
 import { run } from "../support/live/docker-api";
 import { LiveEngine } from "../support/live/engine";
@@ -19,6 +20,8 @@ const BASE = 30432;
 const RW = BASE + 10;
 const RO = BASE + 11;
 const PW = "pb-super-pw-1";
+/** The nodes' fixed addresses on this test's subnet: what PgBouncer connects to. */
+const HOSTS = nodeAddressMap("172.29.83.0/24");
 const IMAGE = "pg-replication/postgres:17-local";
 const RW_C = `${STACK}-pgbouncer-rw`;
 const RO_C = `${STACK}-pgbouncer-ro`;
@@ -156,7 +159,7 @@ describe(`PgBouncer endpoints (stack ${STACK})`, () => {
             expect(await docker("inspect", "-f", "{{json .Config.Env}}", c)).not.toContain(PW);
             expect(await docker("inspect", "-f", '{{index .Config.Labels "pg-replication.pooler"}}', c)).toBe(role);
             const ini = await docker("exec", c, "cat", "/etc/pg-replication/pgbouncer/pgbouncer.ini");
-            expect(ini + "\n").toBe(renderPgBouncerIni(role, "pg1", ["pg2", "pg3"]));
+            expect(ini + "\n").toBe(renderPgBouncerIni(role, "pg1", ["pg2", "pg3"], HOSTS));
         }
     });
 
@@ -186,7 +189,7 @@ describe(`PgBouncer endpoints (stack ${STACK})`, () => {
 
         await docker("stop", `${STACK}-pg1`);
         expect(await docker("exec", "-u", "postgres", `${STACK}-pg2`, "psql", "-X", "-At", "-c", "SELECT pg_promote()")).toBe("t");
-        const results: RepointResult[] = await repointPooler(STACK, "pg2", ["pg3"], { drainTimeoutMs: 1500 });
+        const results: RepointResult[] = await repointPooler(STACK, "pg2", ["pg3"], { drainTimeoutMs: 1500, hosts: HOSTS });
         expect(results).toEqual([
             { role: "rw", container: RW_C, targets: ["pg2"], reload: "console", killedClients: 0 },
             // Idle sessions closed at the reload; the two inside a transaction at the drain deadline.
@@ -205,7 +208,7 @@ describe(`PgBouncer endpoints (stack ${STACK})`, () => {
         const ro = await sessions(RO, 3);
         expect(ro.map((s) => `${s.node}:${s.standby}`)).toEqual(["pg3:true", "pg3:true", "pg3:true"]);
         expect((await docker("exec", RW_C, "cat", "/etc/pg-replication/pgbouncer/pgbouncer.ini")) + "\n").toBe(
-            renderPgBouncerIni("rw", "pg2", ["pg3"]),
+            renderPgBouncerIni("rw", "pg2", ["pg3"], HOSTS),
         );
         expect(await Promise.all(survivors.map(containerIdentity))).toEqual(before);
         for (const c of [RW_C, RO_C]) expect(await docker("inspect", "-f", "{{.RestartCount}}", c)).toBe("0");

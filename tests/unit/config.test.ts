@@ -69,7 +69,7 @@ describe("validateConfig", () => {
         [{ walArchive: "on" }, "walArchive", "true or false"],
         [{ checks: "no" }, "checks", "true or false"],
         [{ subnet: "172.20.0.0" }, "subnet", "CIDR"],
-        [{ subnet: "172.20.0.0/30" }, "subnet", "/8 to /28"],
+        [{ subnet: "172.20.0.0/30" }, "subnet", "/8 to /26"],
         [{ subnet: "300.1.0.0/16" }, "subnet", "CIDR"],
         [{ subnet: "172.20.5.0/16" }, "subnet", "did you mean 172.20.0.0/16"],
         [{ bindAddress: "localhost" }, "bindAddress", "IPv4 address"],
@@ -95,10 +95,16 @@ describe("validateConfig", () => {
         [{ settings: '{"work_mem":""}' }, "settings.work_mem", "non-empty single-line"],
         [{ settings: '{"work_mem":"4MB\\nfsync = off"}' }, "settings.work_mem", "single-line"],
         [{ settings: '{"work_mem":null}' }, "settings.work_mem", "a number or a boolean"],
-        [{ replica: "3" }, "pg-replication:replica", "unknown key"],
+        [{ replica: "3" }, "pg-replication:replica", "not a known key", "did you mean replicas?"],
         [{ superuserPassword: "short" }, "superuserPassword", "[secret]", "at least 8"],
     ])("rejects %j", (raw, ...parts) => {
         expectError(raw as Record<string, string>, ...(parts as string[]));
+    });
+
+    test("a misspelt key never echoes its value (it may be a password)", () => {
+        const call = () => validateConfig({ superUserPassword: "hunter2-secret-value" });
+        expect(call).toThrow("pg-replication:superUserPassword is not a known key (its value is not shown): did you mean superuserPassword?");
+        expect(call).not.toThrow(/hunter2/);
     });
 
     test("a rejected password is never echoed", () => {

@@ -1,4 +1,5 @@
 import type * as PulumiModule from "@pulumi/pulumi";
+import { nodeAddressMap } from "../../infra/topology";
 import { poolerConnstr, renderPgBouncerIni, renderPoolerEntrypoint, renderUserlist } from "../../infra/pooler-config";
 import { roleVerifier } from "../../infra/scram";
 import { setPasswordSql } from "../../infra/sql";
@@ -34,6 +35,10 @@ describe("pgbouncer.ini rendering", () => {
     test("after a failover both endpoints follow the new topology", () => {
         expect(renderPgBouncerIni("rw", "pg2", ["pg3"])).toMatch(/^\* = host=pg2 port=5432$/m);
         expect(renderPgBouncerIni("ro", "pg2", ["pg1", "pg3"])).toMatch(/^\* = host=pg1,pg3 port=5432 load_balance_hosts=round-robin$/m);
+        // With the fixed-address map the cluster passes, PgBouncer needs no DNS at all.
+        const hosts = nodeAddressMap("10.5.0.0/24");
+        expect(renderPgBouncerIni("ro", "pg2", ["pg1", "pg3"], hosts)).toMatch(/^\* = host=10\.5\.0\.11,10\.5\.0\.13 port=5432 load_balance_hosts=round-robin$/m);
+        expect(renderPgBouncerIni("rw", "pg2", ["pg1", "pg3"], hosts)).toMatch(/^\* = host=10\.5\.0\.12 port=5432$/m);
     });
 
     test("bad topologies are refused", () => {

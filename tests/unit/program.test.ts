@@ -41,7 +41,7 @@ describe("the stack program under mocks", () => {
         expect(cs.map((c) => c.inputs.name)).toEqual(["unit-pg1", "unit-pg2", "unit-pg3"]);
         cs.forEach((c, i) => {
             const node = `pg${i + 1}`;
-            expect(c.inputs.networksAdvanced).toEqual([{ name: "unit-net", aliases: [node, "pg-cluster"] }]);
+            expect(c.inputs.networksAdvanced).toEqual([{ name: "unit-net", aliases: [node, "pg-cluster"], ipv4Address: `172.20.0.${11 + i}` }]);
             expect(c.inputs.ports).toEqual([{ internal: 5432, external: 15432 + i, ip: "127.0.0.1", protocol: "tcp" }]);
             expect(c.inputs.healthcheck.tests).toEqual(["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]);
             expect(c.inputs.restart).toBe("unless-stopped");

@@ -9,7 +9,7 @@ import {
     renderPostgresqlConf,
     renderTemplate,
 } from "../../infra/render";
-import { clusterNodes } from "../../infra/topology";
+import { ADDRESS_OFFSETS, allNodeAddresses, clusterNodes, dynamicAddressRange, subnetAddress } from "../../infra/topology";
 
 const nodes = clusterNodes("dev", DEFAULTS);
 const [primary, replica] = nodes;
@@ -43,15 +43,30 @@ describe("pg_hba.conf", () => {
         }
     });
 
-    test("replication is allowed only for the replication role from the cluster subnet", () => {
+    test("replication is allowed only for the replication role from the nodes' fixed addresses", () => {
         const accepting = lines.filter((f) => f[1] === "replication" && f[4] !== "reject");
-        expect(accepting).toEqual([["host", "replication", "replicator", "172.20.0.0/16", "scram-sha-256"]]);
+        // pg1 … pg10 at host numbers 11 … 20, whatever `replicas` is: scaling never changes the file.
+        expect(accepting).toEqual(
+            Array.from({ length: 10 }, (_, i) => ["host", "replication", "replicator", `172.20.0.${11 + i}/32`, "scram-sha-256"]),
+        );
+        // The gateway (.1), where published ports arrive from, is not among them.
+        expect(accepting.map((f) => f[3])).not.toContain("172.20.0.1/32");
         const custom = active(renderPgHba(validateConfig({ replicationUser: "streamer", subnet: "10.1.0.0/24" })));
-        expect(custom).toContain("host    replication  streamer  10.1.0.0/24  scram-sha-256");
+        expect(custom).toContain("host    replication  streamer  10.1.0.11/32  scram-sha-256");
+        expect(renderPgHba(validateConfig({ replicas: "5" }))).toBe(renderPgHba(DEFAULTS));
+    });
+
+    test("the replication role is refused on every ordinary database, before any line could accept it", () => {
+        const firstFor = (type: string, user: string) => lines.find((f) => f[0] === type && f[1] === "all" && (f[2] === user || f[2] === "all"));
+        expect(firstFor("host", "replicator")).toEqual(["host", "all", "replicator", "0.0.0.0/0", "reject"]);
+        expect(firstFor("local", "replicator")).toEqual(["local", "all", "replicator", "reject"]);
     });
 
     test("the local socket uses peer auth mapped for root and postgres", () => {
-        expect(lines.filter((f) => f[0] === "local")).toEqual([["local", "all", "all", "peer", "map=pgrepl"]]);
+        expect(lines.filter((f) => f[0] === "local")).toEqual([
+            ["local", "all", "replicator", "reject"],
+            ["local", "all", "all", "peer", "map=pgrepl"],
+        ]);
         expect(active(renderPgIdent())).toEqual(["pgrepl     root             postgres", "pgrepl     postgres         postgres"]);
     });
 });
@@ -129,6 +144,17 @@ describe("other rendered files", () => {
         expect(renderPgpass([{ user: "replicator", password: "a:b\\c" }, { user: "postgres", password: "x" }])).toBe(
             "*:*:*:replicator:a\\:b\\\\c\n*:*:*:postgres:x\n",
         );
+    });
+
+    test("topology: fixed addresses in the lower half of the subnet, dynamic ones in the upper half", () => {
+        const cfg = validateConfig({ replicas: "9", subnet: "10.7.3.0/24" });
+        expect(clusterNodes("s", cfg).map((n) => n.address)).toEqual(Array.from({ length: 10 }, (_, i) => `10.7.3.${11 + i}`));
+        expect(dynamicAddressRange("10.7.3.0/24")).toBe("10.7.3.128/25");
+        expect(dynamicAddressRange("172.20.0.0/16")).toBe("172.20.128.0/17");
+        expect(subnetAddress("172.20.0.0/16", ADDRESS_OFFSETS.poolerRw)).toBe("172.20.0.5");
+        // The smallest subnet allowed still holds every fixed address below its dynamic range.
+        expect(allNodeAddresses("10.0.0.0/26").at(-1)).toBe("10.0.0.20");
+        expect(() => validateConfig({ subnet: "10.0.0.0/27" })).toThrow("/8 to /26");
     });
 
     test("templates refuse missing and unused values", () => {

@@ -40,7 +40,7 @@ export async function createNetwork(p: Props): Promise<{ id: string; state: Prop
         CheckDuplicate: true,
         Internal: p.internal ?? false,
         Attachable: p.attachable ?? false,
-        IPAM: { Driver: p.ipamDriver ?? "default", Config: (p.ipamConfigs ?? []).map((c: Props) => ({ Subnet: c.subnet, Gateway: c.gateway })) },
+        IPAM: { Driver: p.ipamDriver ?? "default", Config: (p.ipamConfigs ?? []).map((c: Props) => ({ Subnet: c.subnet, IPRange: c.ipRange, Gateway: c.gateway })) },
         Labels: labelsOf(p.labels),
     });
     return { id: res.Id, state: { ...p, driver: p.driver ?? "bridge" } };
