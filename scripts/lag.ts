@@ -1,6 +1,8 @@
-// `npm run lag -- [--stack S] [--watch [--interval SECONDS] [--count N]] [--json] [--max-lag-bytes B] [--max-lag-seconds S]`
-// Replication lag of a stack's cluster, from the primary's point of view. See USAGE in lib/lag.ts.
-// Exit status: 0 fine, 1 a threshold crossed, 2 usage error or the cluster could not be read.
+// `npm run lag -- [--stack S] [--live] [--watch [--interval SECONDS] [--count N]] [--json]
+//                 [--max-lag-bytes B] [--max-lag-seconds S] [--max-reply-age S]`
+// Replication lag of a stack's cluster, from the primary's point of view, stalled synchronous
+// commits and slot health. See USAGE in lib/lag.ts.
+// Exit status: 0 fine, 1 a breach, 2 usage error or the cluster could not be read.
 import { collectLag, LagOptions, LagReport, parseLagArgs, renderTable, UsageError, USAGE } from "./lib/lag";
 
 const EXIT_OK = 0;
@@ -11,7 +13,7 @@ const EXIT_ERROR = 2;
 async function check(opts: LagOptions, round: number): Promise<number> {
     let report: LagReport;
     try {
-        report = await collectLag(opts.stack, opts.thresholds);
+        report = await collectLag(opts.stack, opts.thresholds, opts.live);
     } catch (err) {
         process.stderr.write(`lag: cannot read stack ${opts.stack}: ${(err as Error).message}\n`);
         return EXIT_ERROR;
@@ -23,7 +25,7 @@ async function check(opts: LagOptions, round: number): Promise<number> {
         // Redraw in place on a terminal; keep every round when the output goes to a file or pipe.
         const separator = opts.watch && round > 0 ? (process.stdout.isTTY ? "\x1b[2J\x1b[H" : "\n") : "";
         process.stdout.write(separator + renderTable(report));
-        for (const b of report.breaches) process.stderr.write(`lag: breach: ${b.message}\n`);
+        for (const b of report.breaches) process.stderr.write(`lag: ${b.severity === "warning" ? "warning" : "breach"}: ${b.message}\n`);
     }
     return report.breaches.length > 0 ? EXIT_BREACH : EXIT_OK;
 }

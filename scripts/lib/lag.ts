@@ -1,34 +1,53 @@
-// Replication lag: what the primary's pg_stat_replication and pg_replication_slots say about each
-// replica, normalised, checked against thresholds and rendered. Everything but collectLag() is pure.
+// Replication lag: what the primary's pg_stat_replication, pg_replication_slots and pg_stat_activity
+// say about each replica and about commits waiting for synchronous standbys, normalised, checked
+// against thresholds and rendered. Everything but collectLag() is pure.
+import { parseArgs } from "node:util";
 import { parseLsn as parseLsnValue } from "../../client/lsn";
 import { ClusterView, compareNodes, discoverCluster, psqlJson } from "./cluster-discovery";
 
 /** A bad command line: exit 2 with the message and a usage hint. */
 export class UsageError extends Error {}
 
-export const USAGE = `usage: npm run lag -- [--stack S] [--watch [--interval SECONDS] [--count N]] [--json]
-                      [--max-lag-bytes B] [--max-lag-seconds S]
+/**
+ * A commit waiting for synchronous standbys longer than this (seconds) is always a breach: a
+ * synchronous commit normally waits milliseconds, so this long means writes are stalled (the
+ * standbys it waits for are gone, stopped or cut off, and their walsenders have not timed out).
+ */
+export const SYNC_REP_STALL_SECONDS = 1;
+
+export const USAGE = `usage: npm run lag -- [--stack S] [--live] [--watch [--interval SECONDS] [--count N]] [--json]
+                      [--max-lag-bytes B] [--max-lag-seconds S] [--max-reply-age S]
 
 Shows how far each replica of the stack's cluster is behind its primary, as the primary sees it
-(pg_stat_replication joined with pg_replication_slots). The cluster is found through Docker
-(containers labelled pg-replication.cluster=STACK); queries run over docker exec, no password.
+(pg_stat_replication joined with pg_replication_slots), and the commits waiting for synchronous
+standbys (pg_stat_activity). The cluster is found through Docker (containers labelled
+pg-replication.cluster=STACK); queries run over docker exec, no password.
 
   --stack S             stack (container name prefix) to inspect (default: dev)
+  --live                the stack was made by the live harness: repair hints say --live too
+                        (the cluster is read the same way)
   --json                print JSON instead of a table: {stack, primary, currentLsn, timeline,
-                        checkedAt, thresholds, replicas: [...], breaches: [...]}; with --watch,
-                        one compact JSON document per line
+                        checkedAt, thresholds, syncRepWaiting, replicas: [...], breaches: [...]};
+                        with --watch, one compact JSON document per line
   --max-lag-bytes B     breach when a replica's replay position is more than B bytes behind the
                         primary's current WAL position; B may end in kB, MB, GB or TB (x1024)
   --max-lag-seconds S   breach when a replica's replay_lag is more than S seconds
-                        (with either threshold, a disconnected replica is a breach too)
+  --max-reply-age S     breach when a replica's last reply (pg_stat_replication.reply_time) is
+                        more than S seconds old: it stopped answering but its walsender has not
+                        timed out yet (with any threshold, a disconnected replica is a breach too)
   --watch               re-check every interval until Ctrl-C
   --interval SECONDS    seconds between checks with --watch (default: 2)
   --count N             with --watch, stop after N checks (for scripts and tests)
   -h, --help            show this help
 
-Exit status: 0 no breach; 1 a threshold was crossed (breaches listed on stderr, and in the JSON
-"breaches" array); 2 usage error, or the cluster could not be read (no containers, no primary,
-split brain, Docker unavailable). With --watch, the status of the last check.`;
+Always breaches, without any option: a commit waiting for synchronous standbys (wait event
+SyncRep) for more than ${SYNC_REP_STALL_SECONDS} s (writes are stalled); a replica's slot that is invalidated
+(wal_status lost: the replica cannot stream again until it is rejoined); and, as a warning, a slot
+with wal_status unreserved (about to be invalidated).
+
+Exit status: 0 no breach; 1 a breach (listed on stderr, and in the JSON "breaches" array); 2 usage
+error, or the cluster could not be read (no containers, no primary, split brain, Docker
+unavailable). With --watch, the status of the last check.`;
 
 /** The parsed command line. */
 export interface LagOptions {
@@ -38,6 +57,8 @@ export interface LagOptions {
     intervalSeconds: number;
     /** Checks to run with --watch before stopping; undefined: until interrupted. */
     count?: number;
+    /** --live: the stack was made by the live harness. Only the repair hints change (they say --live too). */
+    live: boolean;
     thresholds: Thresholds;
 }
 
@@ -45,6 +66,7 @@ export interface LagOptions {
 export interface Thresholds {
     maxLagBytes?: number;
     maxLagSeconds?: number;
+    maxReplyAgeSeconds?: number;
 }
 
 const UNITS: Record<string, number> = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
@@ -66,52 +88,79 @@ function parseNumber(flag: string, text: string, opts: { integer?: boolean; posi
     return value;
 }
 
-/** Parses the arguments after `npm run lag --`; "help" for -h/--help. Throws {@link UsageError}. */
+/** The options `npm run lag` accepts, for node:util parseArgs. */
+const LAG_OPTIONS = {
+    stack: { type: "string" },
+    live: { type: "boolean" },
+    json: { type: "boolean" },
+    watch: { type: "boolean" },
+    interval: { type: "string" },
+    count: { type: "string" },
+    "max-lag-bytes": { type: "string" },
+    "max-lag-seconds": { type: "string" },
+    "max-reply-age": { type: "string" },
+    help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Parses the arguments after `npm run lag --`; "help" for -h/--help. Throws {@link UsageError}.
+ * Both `--flag value` and `--flag=value`. node:util parseArgs splits the command line into tokens
+ * (non-strict, so that every mistake gets this command's own message); the checks are here, in
+ * argument order: unknown options, positional arguments, missing or unexpected values, and an
+ * option given twice (`--interval 1 --interval 2` is refused rather than silently taking the last).
+ */
 export function parseLagArgs(argv: string[]): LagOptions | "help" {
-    const opts: LagOptions = { stack: "dev", json: false, watch: false, intervalSeconds: 2, thresholds: {} };
+    const opts: LagOptions = { stack: "dev", json: false, watch: false, intervalSeconds: 2, live: false, thresholds: {} };
+    const { tokens } = parseArgs({ args: argv, options: LAG_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+    const seen = new Set<string>();
     let interval: number | undefined;
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        if (arg === "-h" || arg === "--help") return "help";
-        // Both `--flag value` and `--flag=value`.
-        const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
-        const flag = eq > 0 ? arg.slice(0, eq) : arg;
-        const value = (): string => {
-            if (eq > 0) return arg.slice(eq + 1);
-            const next = argv[++i];
-            if (next === undefined || next.startsWith("--")) throw new UsageError(`${flag} needs a value`);
-            return next;
-        };
-        const noValue = () => {
-            if (eq > 0) throw new UsageError(`${flag} takes no value`);
-        };
-        switch (flag) {
-            case "--stack":
-                opts.stack = value();
-                if (!/^[a-zA-Z0-9_.-]+$/.test(opts.stack)) throw new UsageError(`invalid --stack ${JSON.stringify(opts.stack)}`);
+    for (const token of tokens) {
+        if (token.kind === "option-terminator") continue;
+        if (token.kind === "positional") throw new UsageError(`unexpected argument ${JSON.stringify(token.value)}`);
+        const name = token.name;
+        const flag = token.rawName;
+        if (!Object.prototype.hasOwnProperty.call(LAG_OPTIONS, name)) throw new UsageError(`unknown option ${flag}`);
+        if (name === "help") return "help";
+        if (seen.has(name)) throw new UsageError(`--${name} given more than once`);
+        seen.add(name);
+        const spec = LAG_OPTIONS[name as keyof typeof LAG_OPTIONS];
+        let value = "";
+        if (spec.type === "boolean") {
+            if (token.inlineValue) throw new UsageError(`${flag} takes no value`);
+        } else {
+            // `--stack --json`: parseArgs takes "--json" as the value; it is a forgotten value.
+            if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--"))) throw new UsageError(`${flag} needs a value`);
+            value = token.value;
+        }
+        switch (name) {
+            case "stack":
+                if (!/^[a-zA-Z0-9_.-]+$/.test(value)) throw new UsageError(`invalid --stack ${JSON.stringify(value)}`);
+                opts.stack = value;
                 break;
-            case "--json":
-                noValue();
+            case "live":
+                opts.live = true;
+                break;
+            case "json":
                 opts.json = true;
                 break;
-            case "--watch":
-                noValue();
+            case "watch":
                 opts.watch = true;
                 break;
-            case "--interval":
-                interval = parseNumber(flag, value(), { positive: true });
+            case "interval":
+                interval = parseNumber(flag, value, { positive: true });
                 break;
-            case "--count":
-                opts.count = parseNumber(flag, value(), { integer: true, positive: true });
+            case "count":
+                opts.count = parseNumber(flag, value, { integer: true, positive: true });
                 break;
-            case "--max-lag-bytes":
-                opts.thresholds.maxLagBytes = parseByteSize(value());
+            case "max-lag-bytes":
+                opts.thresholds.maxLagBytes = parseByteSize(value);
                 break;
-            case "--max-lag-seconds":
-                opts.thresholds.maxLagSeconds = parseNumber(flag, value(), {});
+            case "max-lag-seconds":
+                opts.thresholds.maxLagSeconds = parseNumber(flag, value, {});
                 break;
-            default:
-                throw new UsageError(arg.startsWith("-") ? `unknown option ${arg}` : `unexpected argument ${JSON.stringify(arg)}`);
+            case "max-reply-age":
+                opts.thresholds.maxReplyAgeSeconds = parseNumber(flag, value, {});
+                break;
         }
     }
     if (!opts.watch && (interval !== undefined || opts.count !== undefined)) {
@@ -153,8 +202,23 @@ export interface SlotInfo {
     active: boolean;
     /** reserved, extended, unreserved or lost; null for a slot that never reserved WAL. */
     walStatus: string | null;
-    /** pg_current_wal_lsn() - restart_lsn: WAL the slot keeps on the primary. */
+    /**
+     * pg_current_wal_lsn() - restart_lsn: WAL the slot keeps on the primary; null for a lost
+     * (invalidated) slot, which keeps nothing any more, and for a slot that never reserved WAL.
+     */
     retainedBytes: number | null;
+    /** Why PostgreSQL invalidated the slot (wal_removed for a physical slot past max_slot_wal_keep_size); null while it is valid. */
+    invalidationReason: string | null;
+    /**
+     * safe_wal_size: bytes of WAL that can still be written before the slot is in danger of being
+     * lost (negative when unreserved); null when lost or when max_slot_wal_keep_size is -1.
+     */
+    safeWalSizeBytes: number | null;
+}
+
+/** Whether a slot can no longer serve its replica: invalidated, or its WAL already removed. */
+export function slotLost(slot: Pick<SlotInfo, "walStatus" | "invalidationReason">): boolean {
+    return slot.walStatus === "lost" || slot.invalidationReason !== null;
 }
 
 /** One replica's lag; the JSON shape of `replicas[]`. */
@@ -180,16 +244,45 @@ export interface ReplicaLag {
     writeLagSeconds: number | null;
     flushLagSeconds: number | null;
     replayLagSeconds: number | null;
+    /**
+     * now() - pg_stat_replication.reply_time: seconds since the standby's last status message.
+     * It replies at least every wal_receiver_status_interval (1 s here), so a growing value means
+     * it stopped answering (cut off, stopped, hung) while its walsender still waits for
+     * wal_sender_timeout. Null when disconnected or it never replied.
+     */
+    replyAgeSeconds: number | null;
     slot: SlotInfo | null;
 }
 
-/** A replica outside a threshold. */
+/** Commits waiting for synchronous standbys on the primary (pg_stat_activity, wait event SyncRep). */
+export interface SyncRepWaiting {
+    /** Backends waiting. */
+    backends: number;
+    /**
+     * Seconds the oldest has waited, measured from its statement's start (the later of
+     * query_start and state_change): an upper bound of the wait itself. Null when none waits.
+     */
+    oldestSeconds: number | null;
+}
+
+/** Something wrong: a replica outside a threshold, a stalled commit, an invalidated slot. */
 export interface Breach {
+    /** The replica, or for sync-rep-wait the primary (where the commits wait). */
     node: string;
-    reason: "lag-bytes" | "lag-seconds" | "disconnected" | "position-unknown";
-    /** The measured value (bytes or seconds); null for disconnected / position-unknown. */
+    reason:
+        | "lag-bytes"
+        | "lag-seconds"
+        | "reply-age"
+        | "disconnected"
+        | "position-unknown"
+        | "sync-rep-wait"
+        | "slot-invalidated"
+        | "slot-unreserved";
+    /** warning: not broken yet (slot-unreserved); critical: everything else. Both are breaches (exit 1). */
+    severity: "critical" | "warning";
+    /** The measured value (bytes or seconds); null for disconnected / position-unknown / slot-*. */
     value: number | null;
-    /** The limit crossed; null for disconnected / position-unknown. */
+    /** The limit crossed; null for disconnected / position-unknown / slot-*. */
     limit: number | null;
     message: string;
 }
@@ -205,7 +298,9 @@ export interface LagReport {
     timeline: number;
     /** ISO 8601 time of the check. */
     checkedAt: string;
-    thresholds: { maxLagBytes: number | null; maxLagSeconds: number | null };
+    thresholds: { maxLagBytes: number | null; maxLagSeconds: number | null; maxReplyAgeSeconds: number | null };
+    /** Commits waiting for synchronous standbys, now. */
+    syncRepWaiting: SyncRepWaiting;
     replicas: ReplicaLag[];
     breaches: Breach[];
 }
@@ -226,6 +321,8 @@ export interface StatRow {
     write_lag: number | null;
     flush_lag: number | null;
     replay_lag: number | null;
+    /** Seconds since reply_time. */
+    reply_age: number | null;
 }
 
 /** One physical slot row as LAG_SQL returns it. */
@@ -234,6 +331,8 @@ export interface SlotRow {
     active: boolean;
     wal_status: string | null;
     retained_bytes: number | null;
+    invalidation_reason: string | null;
+    safe_wal_size: number | null;
 }
 
 /** What LAG_SQL returns: one JSON object. */
@@ -242,12 +341,15 @@ export interface PrimaryLag {
     timeline: number;
     replication: StatRow[];
     slots: SlotRow[];
+    sync_rep: { backends: number; oldest_seconds: number | null };
 }
 
 /**
  * Read on the primary in one statement, so every row is measured against the same current LSN (the
  * CTE is evaluated once). The timeline comes from the current WAL file name, which follows a
- * promotion at once (pg_control_checkpoint() waits for the next checkpoint).
+ * promotion at once (pg_control_checkpoint() waits for the next checkpoint). Ages (reply_age,
+ * the SyncRep wait) are measured against clock_timestamp() and never negative: reply_time is the
+ * standby's clock, and a backend may start waiting after this statement started.
  */
 export const LAG_SQL = `WITH cur AS MATERIALIZED (SELECT pg_current_wal_lsn() AS lsn)
 SELECT json_build_object(
@@ -260,11 +362,17 @@ SELECT json_build_object(
              pg_wal_lsn_diff(sent_lsn, replay_lsn) AS sent_to_replay_bytes,
              EXTRACT(epoch FROM write_lag) AS write_lag,
              EXTRACT(epoch FROM flush_lag) AS flush_lag,
-             EXTRACT(epoch FROM replay_lag) AS replay_lag
+             EXTRACT(epoch FROM replay_lag) AS replay_lag,
+             greatest(0, EXTRACT(epoch FROM clock_timestamp() - reply_time)) AS reply_age
       FROM pg_stat_replication) r),
   'slots', (SELECT coalesce(json_agg(s ORDER BY s.slot_name), '[]') FROM (
-      SELECT slot_name, active, wal_status, pg_wal_lsn_diff(cur.lsn, restart_lsn) AS retained_bytes
-      FROM pg_replication_slots WHERE slot_type = 'physical') s))
+      SELECT slot_name, active, wal_status, pg_wal_lsn_diff(cur.lsn, restart_lsn) AS retained_bytes,
+             invalidation_reason, safe_wal_size
+      FROM pg_replication_slots WHERE slot_type = 'physical') s),
+  'sync_rep', (SELECT json_build_object(
+      'backends', count(*),
+      'oldest_seconds', greatest(0, EXTRACT(epoch FROM clock_timestamp() - min(greatest(query_start, state_change)))))
+      FROM pg_stat_activity WHERE wait_event_type = 'IPC' AND wait_event = 'SyncRep'))
 FROM cur`;
 
 /**
@@ -277,7 +385,20 @@ export function buildReport(cluster: ClusterView, data: PrimaryLag, checkedAt: D
     const containers = new Map(cluster.nodes.map((n) => [n.node, n]));
     const slotOf = (name: string): SlotInfo | null => {
         const s = slots.get(name);
-        return s ? { name: s.slot_name, active: s.active, walStatus: s.wal_status, retainedBytes: s.retained_bytes } : null;
+        if (!s) return null;
+        const slot: SlotInfo = {
+            name: s.slot_name,
+            active: s.active,
+            walStatus: s.wal_status,
+            retainedBytes: s.retained_bytes,
+            invalidationReason: s.invalidation_reason,
+            safeWalSizeBytes: s.safe_wal_size,
+        };
+        // An invalidated slot keeps no WAL: its restart_lsn is cleared, or (lost but not yet
+        // invalidated by a checkpoint) points at WAL that is already gone. Its distance to the
+        // current position is not WAL it retains.
+        if (slotLost(slot)) slot.retainedBytes = null;
+        return slot;
     };
     const replicas: ReplicaLag[] = data.replication.map((r) => ({
         node: r.application_name,
@@ -296,6 +417,7 @@ export function buildReport(cluster: ClusterView, data: PrimaryLag, checkedAt: D
         writeLagSeconds: normaliseLagSeconds(r.write_lag, r.write_lsn, r.sent_lsn),
         flushLagSeconds: normaliseLagSeconds(r.flush_lag, r.flush_lsn, r.sent_lsn),
         replayLagSeconds: normaliseLagSeconds(r.replay_lag, r.replay_lsn, r.sent_lsn),
+        replyAgeSeconds: r.reply_age,
         slot: slotOf(r.application_name),
     }));
     const connected = new Set(replicas.map((r) => r.node));
@@ -318,6 +440,7 @@ export function buildReport(cluster: ClusterView, data: PrimaryLag, checkedAt: D
             writeLagSeconds: null,
             flushLagSeconds: null,
             replayLagSeconds: null,
+            replyAgeSeconds: null,
             slot: slotOf(n.node),
         });
     }
@@ -328,29 +451,49 @@ export function buildReport(cluster: ClusterView, data: PrimaryLag, checkedAt: D
         currentLsn: data.current_lsn,
         timeline: data.timeline,
         checkedAt: checkedAt.toISOString(),
-        thresholds: { maxLagBytes: null, maxLagSeconds: null },
+        thresholds: { maxLagBytes: null, maxLagSeconds: null, maxReplyAgeSeconds: null },
+        syncRepWaiting: { backends: data.sync_rep.backends, oldestSeconds: data.sync_rep.backends > 0 ? data.sync_rep.oldest_seconds : null },
         replicas,
         breaches: [],
     };
+}
+
+/** Seconds in breach messages: "7.2s", "12m05s". */
+function formatAge(seconds: number): string {
+    return seconds < 60 ? `${seconds.toFixed(1)}s` : formatSeconds(seconds);
 }
 
 /**
  * The replicas outside the thresholds. With any threshold given, a replica that is disconnected or
  * has no replay position (startup) is a breach: it cannot be shown to be within it. A NULL
  * replay_lag on a connected replica is not: PostgreSQL leaves it NULL until the standby first
- * answers new WAL, so it would raise false alarms; the byte threshold covers that replica.
+ * answers new WAL, so it would raise false alarms; the byte threshold covers that replica. A NULL
+ * reply age (no reply yet) is not either: the walsender is new.
  */
 export function evaluateThresholds(replicas: ReplicaLag[], t: Thresholds): Breach[] {
-    if (t.maxLagBytes === undefined && t.maxLagSeconds === undefined) return [];
+    if (t.maxLagBytes === undefined && t.maxLagSeconds === undefined && t.maxReplyAgeSeconds === undefined) return [];
     const breaches: Breach[] = [];
+    const critical = (b: Omit<Breach, "severity">): void => {
+        breaches.push({ node: b.node, reason: b.reason, severity: "critical", value: b.value, limit: b.limit, message: b.message });
+    };
     for (const r of replicas) {
         if (r.state === "disconnected") {
             const why = r.running === false ? "container not running" : "no pg_stat_replication row on the primary";
-            breaches.push({ node: r.node, reason: "disconnected", value: null, limit: null, message: `${r.node} is disconnected (${why})` });
+            critical({ node: r.node, reason: "disconnected", value: null, limit: null, message: `${r.node} is disconnected (${why})` });
             continue;
         }
+        // A replica that stopped answering: checked before its positions, which it may still have.
+        if (t.maxReplyAgeSeconds !== undefined && r.replyAgeSeconds !== null && r.replyAgeSeconds > t.maxReplyAgeSeconds) {
+            critical({
+                node: r.node,
+                reason: "reply-age",
+                value: r.replyAgeSeconds,
+                limit: t.maxReplyAgeSeconds,
+                message: `${r.node} has not replied for ${formatAge(r.replyAgeSeconds)}, over --max-reply-age ${t.maxReplyAgeSeconds}`,
+            });
+        }
         if (r.lagBytes === null) {
-            breaches.push({
+            critical({
                 node: r.node,
                 reason: "position-unknown",
                 value: null,
@@ -360,7 +503,7 @@ export function evaluateThresholds(replicas: ReplicaLag[], t: Thresholds): Breac
             continue;
         }
         if (t.maxLagBytes !== undefined && r.lagBytes > t.maxLagBytes) {
-            breaches.push({
+            critical({
                 node: r.node,
                 reason: "lag-bytes",
                 value: r.lagBytes,
@@ -369,7 +512,7 @@ export function evaluateThresholds(replicas: ReplicaLag[], t: Thresholds): Breac
             });
         }
         if (t.maxLagSeconds !== undefined && r.replayLagSeconds !== null && r.replayLagSeconds > t.maxLagSeconds) {
-            breaches.push({
+            critical({
                 node: r.node,
                 reason: "lag-seconds",
                 value: r.replayLagSeconds,
@@ -379,6 +522,77 @@ export function evaluateThresholds(replicas: ReplicaLag[], t: Thresholds): Breac
         }
     }
     return breaches;
+}
+
+/** Where the repair hints point: the stack, and whether it is a live-harness stack (--live). */
+export interface RepairContext {
+    stack: string;
+    live: boolean;
+}
+
+/**
+ * Slot health, checked whatever the thresholds: a replica whose slot is invalidated (lost) cannot
+ * stream again, since the WAL it needs is gone from the primary: a critical breach, with the
+ * command that repairs it. A slot that is unreserved holds more WAL than max_slot_wal_keep_size
+ * and is lost at the next checkpoint unless the replica catches up: a warning.
+ */
+export function evaluateSlots(replicas: ReplicaLag[], repair: RepairContext): Breach[] {
+    const breaches: Breach[] = [];
+    for (const r of replicas) {
+        const slot = r.slot;
+        if (!slot) continue;
+        if (slotLost(slot)) {
+            const why = slot.invalidationReason ?? `wal_status ${slot.walStatus ?? "lost"}`;
+            const command = `npm run rejoin -- --node ${r.node} --stack ${repair.stack}${repair.live ? " --live" : ""}`;
+            breaches.push({
+                node: r.node,
+                reason: "slot-invalidated",
+                severity: "critical",
+                value: null,
+                limit: null,
+                message: `slot ${slot.name} is invalidated (${why}): repair with ${command}`,
+            });
+        } else if (slot.walStatus === "unreserved") {
+            breaches.push({
+                node: r.node,
+                reason: "slot-unreserved",
+                severity: "warning",
+                value: null,
+                limit: null,
+                message:
+                    `slot ${slot.name} is about to be invalidated: wal_status unreserved, it holds more WAL than ` +
+                    `max_slot_wal_keep_size; the next checkpoint removes it unless ${r.node} catches up`,
+            });
+        }
+    }
+    return breaches;
+}
+
+/**
+ * Commits waiting for synchronous standbys, checked whatever the thresholds: waiting longer than
+ * {@link SYNC_REP_STALL_SECONDS} means writes on the primary are stalled (e.g. its synchronous
+ * standby was cut off and its walsender has not timed out yet, or no standby can confirm at all).
+ */
+export function evaluateSyncRep(primary: string, waiting: SyncRepWaiting): Breach[] {
+    if (waiting.backends === 0 || waiting.oldestSeconds === null || waiting.oldestSeconds <= SYNC_REP_STALL_SECONDS) return [];
+    const n = waiting.backends;
+    return [
+        {
+            node: primary,
+            reason: "sync-rep-wait",
+            severity: "critical",
+            value: waiting.oldestSeconds,
+            limit: SYNC_REP_STALL_SECONDS,
+            message:
+                `${n} commit${n === 1 ? "" : "s"} waiting for synchronous standbys for ${formatAge(waiting.oldestSeconds)}` +
+                ` (over ${SYNC_REP_STALL_SECONDS}s): writes on ${primary} are stalled`,
+        },
+    ];
+}
+
+/** Every breach of a report: stalled commits first, then each replica's thresholds, then slot health. */
+export function evaluateReport(report: LagReport, t: Thresholds, repair: RepairContext): Breach[] {
+    return [...evaluateSyncRep(report.primary, report.syncRepWaiting), ...evaluateThresholds(report.replicas, t), ...evaluateSlots(report.replicas, repair)];
 }
 
 /** Bytes for people, in PostgreSQL's units (1 kB = 1024 B): "0 B", "512 B", "1.2 MB". */
@@ -417,14 +631,24 @@ export function alignColumns(rows: string[][], rightAligned: Set<number>): strin
     );
 }
 
-/** The human report: a header line, then one aligned row per replica. */
+/** The WAL column: wal_status, with the invalidation reason of an invalidated slot ("lost (wal_removed)"). */
+export function slotWalText(slot: SlotInfo | null): string {
+    if (!slot) return "-";
+    if (slot.invalidationReason !== null) return `${slot.walStatus ?? "invalidated"} (${slot.invalidationReason})`;
+    return slot.walStatus ?? "-";
+}
+
+/**
+ * The human report: a header line, one aligned row per replica, and, when commits wait for
+ * synchronous standbys, a line saying how many and for how long.
+ */
 export function renderTable(report: LagReport): string {
     const header =
         `stack ${report.stack}  primary ${report.primary}  timeline ${report.timeline}  ` +
         `current LSN ${report.currentLsn}  at ${report.checkedAt}`;
     const yesNo = (b: boolean | undefined) => (b === undefined ? "-" : b ? "yes" : "no");
     const rows = [
-        ["NODE", "STATE", "SYNC", "CLIENT", "REPLAY LSN", "LAG", "SENT-REPLAY", "WRITE", "FLUSH", "REPLAY", "SLOT", "ACTIVE", "WAL", "RETAINED"],
+        ["NODE", "STATE", "SYNC", "CLIENT", "REPLAY LSN", "LAG", "SENT-REPLAY", "WRITE", "FLUSH", "REPLAY", "REPLY", "SLOT", "ACTIVE", "WAL", "RETAINED"],
         ...report.replicas.map((r) => [
             r.node,
             r.state === "disconnected" && r.running === false ? "disconnected (stopped)" : r.state,
@@ -436,22 +660,35 @@ export function renderTable(report: LagReport): string {
             formatSeconds(r.writeLagSeconds),
             formatSeconds(r.flushLagSeconds),
             formatSeconds(r.replayLagSeconds),
+            formatSeconds(r.replyAgeSeconds),
             r.slot?.name ?? "-",
             yesNo(r.slot?.active),
-            r.slot?.walStatus ?? "-",
+            slotWalText(r.slot),
             formatBytes(r.slot?.retainedBytes ?? null),
         ]),
     ];
-    const body = report.replicas.length === 0 ? ["(no replicas)"] : alignColumns(rows, new Set([5, 6, 7, 8, 9, 13]));
-    return [header, ...body].join("\n") + "\n";
+    const body = report.replicas.length === 0 ? ["(no replicas)"] : alignColumns(rows, new Set([5, 6, 7, 8, 9, 10, 14]));
+    const { backends, oldestSeconds } = report.syncRepWaiting;
+    const footer =
+        backends > 0
+            ? [`${backends} commit${backends === 1 ? "" : "s"} waiting for synchronous standbys (SyncRep), oldest ${formatSeconds(oldestSeconds)}`]
+            : [];
+    return [header, ...body, ...footer].join("\n") + "\n";
 }
 
-/** Reads the stack's cluster: discovery through Docker, then one query on the primary. */
-export async function collectLag(stack: string, thresholds: Thresholds): Promise<LagReport> {
+/**
+ * Reads the stack's cluster: discovery through Docker, then one query on the primary. `live` (the
+ * stack is a live-harness one) changes only the repair hints in the breaches.
+ */
+export async function collectLag(stack: string, thresholds: Thresholds, live = false): Promise<LagReport> {
     const cluster = await discoverCluster(stack);
     const data = await psqlJson<PrimaryLag>(cluster.primary.container, LAG_SQL);
     const report = buildReport(cluster, data, new Date());
-    report.thresholds = { maxLagBytes: thresholds.maxLagBytes ?? null, maxLagSeconds: thresholds.maxLagSeconds ?? null };
-    report.breaches = evaluateThresholds(report.replicas, thresholds);
+    report.thresholds = {
+        maxLagBytes: thresholds.maxLagBytes ?? null,
+        maxLagSeconds: thresholds.maxLagSeconds ?? null,
+        maxReplyAgeSeconds: thresholds.maxReplyAgeSeconds ?? null,
+    };
+    report.breaches = evaluateReport(report, thresholds, { stack, live });
     return report;
 }
