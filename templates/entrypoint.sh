@@ -113,7 +113,9 @@ discarded_wal() {
     dump=$($AS_POSTGRES pg_waldump --path="$PGDATA/pg_wal" --timeline="$tli" --start="$fork" 2>/dev/null || true)
     commits=$(printf '%s\n' "$dump" | grep -c 'desc: COMMIT' || true)
     last=$(printf '%s\n' "$dump" | sed -n 's/.*lsn: \([0-9A-F]*\/[0-9A-F]*\),.*/\1/p' | tail -1)
-    echo "$fork ${last:-$fork} $commits"
+    # pg_waldump zero-pads the low half (0/052DC6F8); print LSNs as PostgreSQL does (0/52DC6F8).
+    last=${last:-$fork}
+    echo "$fork $(printf '%X/%X' "$((0x${last%/*}))" "$((0x${last#*/}))") $commits"
 }
 
 # Points this standby at $PRIMARY. The failover and rejoin commands change it later with
@@ -213,8 +215,25 @@ rejoin() {
     log "rejoined as a standby of $PRIMARY with $method"
 }
 
+# Sets ANSWERING to the name of another node whose server answers at all (a standby, say).
+find_any_node() {
+    ANSWERING=""
+    for ip in $(getent ahostsv4 "$PGR_CLUSTER_ALIAS" | awk '{print $1}' | sort -u); do
+        ANSWERING=$($AS_POSTGRES psql "host=$ip $CONNECT user=postgres dbname=postgres" -XAtqc "SHOW cluster_name" 2>/dev/null) || continue
+        [ -z "$ANSWERING" ] || return 0
+    done
+    return 1
+}
+
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    if [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && ! find_primary; then
+    if [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && ! find_primary && find_any_node; then
+        # The bootstrap node lost its volume while standbys of the cluster still run: a new
+        # cluster here would make them re-clone an empty one. Wait for a primary instead.
+        log "refusing to initialise a new cluster: $ANSWERING holds this cluster's data and none accepts writes;" \
+            "waiting for a primary to clone (promote one with npm run failover -- --to $ANSWERING)"
+        find "$PGDATA" -mindepth 1 -delete
+        clone
+    elif [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && [ -z "${PRIMARY:-}" ]; then
         log "initialising a new cluster in $PGDATA"
         $AS_POSTGRES initdb -D "$PGDATA" --username=postgres --auth-local=peer \
             --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 --data-checksums >/dev/null
