@@ -111,7 +111,7 @@ export class PostgresExporter extends pulumi.ComponentResource {
                     interval: "2s",
                     timeout: "3s",
                     retries: 5,
-                    startPeriod: "180s",
+                    startPeriod: "3m0s",
                 },
                 restart: "unless-stopped",
                 labels: dockerLabels(args.labels),

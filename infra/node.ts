@@ -98,7 +98,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     timeout: "5s",
                     retries: 5,
                     // A replica clones its primary before it answers; give that time.
-                    startPeriod: "300s",
+                    startPeriod: "5m0s",
                 },
                 restart: "unless-stopped",
                 // PostgreSQL's fast shutdown, as the official image does.

@@ -91,7 +91,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     ],
                     networksAdvanced: [{ name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] }],
                     ports: [{ internal: POOLER_PORT, external: ports[role], ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
-                    healthcheck: { tests: POOLER_HEALTHCHECK, interval: "2s", timeout: "3s", retries: 5, startPeriod: "180s" },
+                    healthcheck: { tests: POOLER_HEALTHCHECK, interval: "2s", timeout: "3s", retries: 5, startPeriod: "3m0s" },
                     restart: "unless-stopped",
                     // Safe shutdown: stop accepting, close server connections as sessions end.
                     stopSignal: "SIGINT",

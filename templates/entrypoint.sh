@@ -168,6 +168,19 @@ clone() {
     log "cloned $PRIMARY after $attempt attempt(s)"
 }
 
+# Makes sure this node's slot on $PRIMARY exists and retains WAL: a slot invalidated past
+# max_slot_wal_keep_size (wal_status lost) can never be streamed from again, so it is dropped and
+# created anew; what the node misses then comes from the archive, or it is re-cloned (wal_available).
+repair_slot() {
+    [ -n "$PGR_SLOT" ] || return 0
+    reason=$(on_primary "SELECT coalesce(invalidation_reason, wal_status) FROM pg_replication_slots WHERE slot_name = '$PGR_SLOT' AND (wal_status = 'lost' OR invalidation_reason IS NOT NULL)" 2>/dev/null) || return 0
+    if [ -n "$reason" ]; then
+        log "slot $PGR_SLOT on $PRIMARY is invalidated ($reason): re-creating it"
+        on_primary "SELECT pg_drop_replication_slot('$PGR_SLOT')" >/dev/null 2>&1 || true
+    fi
+    on_primary "SELECT pg_create_physical_replication_slot('$PGR_SLOT', true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '$PGR_SLOT')" >/dev/null 2>&1 || true
+}
+
 # Throws this node's data away and clones the primary again (data is only ever a copy on a
 # standby); $1 says why.
 reclone() {
@@ -202,6 +215,7 @@ rejoin() {
     if [ "$method" = pg_rewind ]; then
         # Slots it kept from its time as a primary would pin WAL on this standby up to their cap.
         find "$PGDATA/pg_replslot" -mindepth 1 -delete 2>/dev/null || true
+        repair_slot
         if ! wal_available; then
             reclone "it needs WAL segment $NEEDED_SEGMENT, which $PRIMARY (oldest $OLDEST_SEGMENT) and the archive no longer have"
             method=pg_basebackup
@@ -258,7 +272,7 @@ elif [ -f "$PGDATA/standby.signal" ] && find_primary; then
     if [ -n "$own_sysid" ] && [ "$own_sysid" != "$PRIMARY_SYSID" ]; then
         reclone "this volume holds another cluster's data (system identifier $own_sysid, $PRIMARY has $PRIMARY_SYSID)"
         record_rejoin pg_basebackup "- - -"
-    elif ! wal_available; then
+    elif repair_slot && ! wal_available; then
         reclone "it needs WAL segment $NEEDED_SEGMENT, which $PRIMARY (oldest $OLDEST_SEGMENT) and the archive no longer have"
         record_rejoin pg_basebackup "- - -"
     fi

@@ -38,7 +38,13 @@ export async function deleteCommand(previous: Props): Promise<void> {
     if (previous.delete !== undefined) await runScript(previous, previous.delete, previous);
 }
 
-/** A Command is replaced (not updated) when its triggers change and it has no update script. */
+/**
+ * A Command is replaced (delete, then create) when its triggers change, whether or not it has an
+ * update script: @pulumi/command 1.2.1's SDK adds `replaceOnChanges: ["triggers[*]"]` to every
+ * local.Command (node_modules/@pulumi/command/local/command.js), so the engine plans a replacement
+ * although the property's doc says an `update` script would run. Other input changes run `update`,
+ * or `create` again when there is none.
+ */
 export function commandNeedsReplace(oldInputs: Props, newInputs: Props): boolean {
-    return newInputs.update === undefined && JSON.stringify(oldInputs.triggers ?? null) !== JSON.stringify(newInputs.triggers ?? null);
+    return JSON.stringify(oldInputs.triggers ?? null) !== JSON.stringify(newInputs.triggers ?? null);
 }

@@ -28,6 +28,80 @@ export function durationNs(text: string | undefined): number | undefined {
     return total;
 }
 
+/**
+ * A duration in nanoseconds as Go's time.Duration.String() prints it ("5m0s", "1.5s", "500ms"):
+ * how the provider writes healthcheck durations back into state when it reads a container
+ * (terraform-provider-docker v4.5.0 resource_docker_container_funcs.go, resourceDockerContainerRead:
+ * `container.Config.Healthcheck.Interval.String()`).
+ */
+export function goDuration(ns: number): string {
+    if (ns === 0) return "0s";
+    if (ns < 1e9) {
+        const [unit, size] = ns < 1e3 ? ["ns", 1] : ns < 1e6 ? ["µs", 1e3] : ["ms", 1e6];
+        return `${trimFraction(ns / (size as number))}${unit}`;
+    }
+    const h = Math.floor(ns / 3600e9);
+    const m = Math.floor((ns % 3600e9) / 60e9);
+    const s = trimFraction((ns % 60e9) / 1e9);
+    if (h > 0) return `${h}h${m}m${s}s`;
+    if (m > 0) return `${m}m${s}s`;
+    return `${s}s`;
+}
+
+function trimFraction(n: number): string {
+    return String(Number(n.toFixed(9)));
+}
+
+/** The healthcheck block with the schema's defaults filled in ("0s" durations, 0 retries). */
+export function normalHealthcheck(hc: Props | undefined): Props | undefined {
+    if (hc === undefined) return undefined;
+    return {
+        tests: hc.tests ?? [],
+        interval: hc.interval ?? "0s",
+        timeout: hc.timeout ?? "0s",
+        startPeriod: hc.startPeriod ?? "0s",
+        startInterval: hc.startInterval ?? "0s",
+        retries: hc.retries ?? 0,
+    };
+}
+
+/**
+ * Container properties the provider updates in place (no ForceNew in terraform-provider-docker
+ * v4.5.0 resource_docker_container.go); a change of any other property replaces the container.
+ */
+export const CONTAINER_UPDATABLE = new Set([
+    "rm", "start", "wait", "waitTimeout", "attach", "logs", "mustRun", "restart", "maxRetryCount", "removeVolumes",
+    "tmpfs", "destroyGraceSeconds", "memory", "memoryReservation", "memorySwap", "cpuShares", "cpuSet", "healthcheck",
+    "containerReadRefreshTimeoutMilliseconds", "init", "cpuPeriod", "cpuQuota",
+    "deviceReadBps", "deviceReadIops", "deviceWriteBps", "deviceWriteIops",
+]);
+
+/** Whether a container change needs a replacement: some ForceNew property differs. */
+export function containerNeedsReplace(oldInputs: Props, newInputs: Props): boolean {
+    const forceNew = (p: Props) => JSON.stringify(Object.keys(p).filter((k) => !CONTAINER_UPDATABLE.has(k) && p[k] !== undefined).sort().map((k) => [k, p[k]]));
+    return forceNew(oldInputs) !== forceNew(newInputs);
+}
+
+/**
+ * In-place update, as the provider's resourceDockerContainerUpdate does: a container a refresh
+ * found stopped is started; only the restart policy
+ * (and resource limits, unused here) reach Docker through ContainerUpdate; the other updatable
+ * properties (healthcheck, wait, mustRun, destroyGraceSeconds) change the state only.
+ */
+export async function updateContainer(id: string, p: Props, previous: Props): Promise<{ id: string; state: Props }> {
+    // must_run false (a refresh found it stopped) -> true: start it again, without waiting.
+    if (previous.mustRun === false && (p.mustRun ?? true) && (p.start ?? true)) {
+        await dockerApi("POST", `/containers/${id}/start`).catch((err) => {
+            if (err instanceof DockerApiError && err.status === 304) return undefined;
+            throw err;
+        });
+    }
+    if (p.restart !== previous.restart || p.maxRetryCount !== previous.maxRetryCount) {
+        await dockerApi("POST", `/containers/${id}/update`, { RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 } });
+    }
+    return { id, state: { ...p, id } };
+}
+
 const ignoreMissing = (err: unknown) => {
     if (err instanceof DockerApiError && err.status === 404) return undefined;
     throw err;
@@ -149,21 +223,42 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
 
 interface ContainerInspect {
     State: { Status: string; Running: boolean; ExitCode: number; Health?: { Status: string } };
+    Config?: { Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } };
 }
 
+/** The healthcheck as the provider reads it back from Docker (durations in Go form). */
+export function readBackHealthcheck(info: ContainerInspect): Props | undefined {
+    const hc = info.Config?.Healthcheck;
+    if (!hc) return undefined;
+    return {
+        tests: hc.Test ?? [],
+        interval: goDuration(hc.Interval ?? 0),
+        timeout: goDuration(hc.Timeout ?? 0),
+        startPeriod: goDuration(hc.StartPeriod ?? 0),
+        startInterval: goDuration(hc.StartInterval ?? 0),
+        retries: hc.Retries ?? 0,
+    };
+}
+
+/**
+ * `wait`, as the provider does (resourceDockerContainerCreate): a container without a healthcheck
+ * is an error; otherwise poll every second until Health.Status is healthy, whatever it is meanwhile
+ * (starting, unhealthy, restarting), and fail only when waitTimeout has passed.
+ */
 async function waitHealthy(id: string, name: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         const info = await dockerApi<ContainerInspect>("GET", `/containers/${id}/json`);
         const health = info.State.Health?.Status;
-        if (health === "healthy" || (health === undefined && info.State.Running)) return;
-        const failed = health === "unhealthy" || (!info.State.Running && info.State.Status === "exited");
-        if (failed || Date.now() > deadline) {
-            const logs = await run(["docker", "logs", "--tail", "30", id]);
-            const why = failed ? `is ${health ?? info.State.Status}` : `was not healthy within ${timeoutMs / 1000}s`;
-            throw new Error(`container ${name} ${why}; last log lines:\n${logs.stdout}${logs.stderr}`);
+        if (health === undefined) {
+            throw new Error(`container ${name}: you have supplied a 'wait' argument, but the container does not have a healthcheck defined`);
         }
-        await new Promise((r) => setTimeout(r, 500));
+        if (health === "healthy") return;
+        if (Date.now() > deadline) {
+            const logs = await run(["docker", "logs", "--tail", "30", id]);
+            throw new Error(`container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${health}); last log lines:\n${logs.stdout}${logs.stderr}`);
+        }
+        await new Promise((r) => setTimeout(r, 1000));
     }
 }
 
@@ -179,7 +274,7 @@ export async function deleteContainer(id: string, p: Props): Promise<void> {
 }
 
 /** What a refresh finds for a resource: still there, gone, or a container stopped while mustRun. */
-export async function refreshVerdict(type: string, id: string, p: Props): Promise<"keep" | "gone" | "stopped"> {
+export async function refreshVerdict(type: string, id: string, p: Props): Promise<{ verdict: "keep" | "gone" | "stopped"; healthcheck?: Props }> {
     const path =
         type === "docker:index/container:Container"
             ? `/containers/${id}/json`
@@ -188,9 +283,10 @@ export async function refreshVerdict(type: string, id: string, p: Props): Promis
               : type === "docker:index/network:Network"
                 ? `/networks/${id}`
                 : undefined;
-    if (path === undefined) return "keep";
+    if (path === undefined) return { verdict: "keep" };
     const found = await dockerApi<ContainerInspect>("GET", path).catch(ignoreMissing);
-    if (!found) return "gone";
-    if (type === "docker:index/container:Container" && (p.mustRun ?? true) && !found.State.Running) return "stopped";
-    return "keep";
+    if (!found) return { verdict: "gone" };
+    if (type !== "docker:index/container:Container") return { verdict: "keep" };
+    if ((p.mustRun ?? true) && !found.State.Running) return { verdict: "stopped" };
+    return { verdict: "keep", healthcheck: readBackHealthcheck(found) };
 }

@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { commandNeedsReplace, createCommand, deleteCommand, runLocal, updateCommand } from "./command-double";
 import {
+    containerNeedsReplace,
     createContainer,
     createNetwork,
     createRemoteImage,
@@ -12,8 +13,10 @@ import {
     deleteNetwork,
     deleteRemoteImage,
     deleteVolume,
+    normalHealthcheck,
     Props,
     refreshVerdict,
+    updateContainer,
 } from "./docker-double";
 import { containsSecret, Json, secretWrap, unwrapSecrets } from "./secrets";
 import { ResourceRecord, StackState, saveState } from "./state";
@@ -75,7 +78,12 @@ const always = () => true;
 const HANDLERS: Record<string, Handler> = {
     "docker:index/network:Network": { create: createNetwork, remove: (id) => deleteNetwork(id), needsReplace: always },
     "docker:index/volume:Volume": { create: createVolume, remove: (id) => deleteVolume(id), needsReplace: always },
-    "docker:index/container:Container": { create: createContainer, remove: deleteContainer, needsReplace: always },
+    "docker:index/container:Container": {
+        create: createContainer,
+        update: updateContainer,
+        remove: deleteContainer,
+        needsReplace: containerNeedsReplace,
+    },
     "docker:index/remoteImage:RemoteImage": { create: createRemoteImage, remove: (_, p) => deleteRemoteImage(p), needsReplace: always },
     "command:local:Command": {
         create: createCommand,
@@ -137,6 +145,8 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         const previous = this.state.resources.find((r) => r.key === key);
         const opts = this.options.get(key) ?? {};
         const declared = unwrapSecrets(args.inputs) as Props;
+        // The provider's schema defaults, so that the state read back from Docker compares equal.
+        if (args.type === "docker:index/container:Container" && declared.healthcheck) declared.healthcheck = normalHealthcheck(declared.healthcheck);
         const inputs = previous && opts.ignoreChanges ? applyIgnoreChanges(previous.inputs as Props, declared, opts.ignoreChanges) : declared;
         const secretInputs = Object.keys(args.inputs ?? {}).filter((k) => containsSecret(args.inputs[k]));
         const finish = (action: Action, id: string, outputs: Props, seq: number) => {
@@ -211,12 +221,31 @@ export class LiveEngine implements pulumi.runtime.Mocks {
      */
     async refresh(): Promise<void> {
         for (const record of [...this.state.resources]) {
-            const verdict = await refreshVerdict(record.type, record.id, record.outputs);
-            if (verdict === "keep") continue;
-            if (verdict === "stopped") await deleteContainer(record.id, record.outputs);
+            const { verdict, healthcheck } = await refreshVerdict(record.type, record.id, record.outputs);
+            if (verdict === "keep") {
+                // Refresh records what Docker says, as the provider's Read does: a healthcheck
+                // written as "300s" reads back as "5m0s", and the next deployment sees the change.
+                const inputs = record.inputs as Props;
+                if (healthcheck && inputs.healthcheck !== undefined) {
+                    record.inputs = { ...inputs, healthcheck };
+                    record.outputs = { ...(record.outputs as Props), healthcheck };
+                    saveState(this.statePath, this.state);
+                }
+                continue;
+            }
+            if (verdict === "stopped") {
+                // terraform-provider-docker v4.5.0 resourceDockerContainerRead: a stopped container
+                // whose config says must_run stays in Docker and in state with must_run = false, so
+                // the deployment plans an in-place update that starts it again (Update: ContainerStart).
+                record.inputs = { ...(record.inputs as Props), mustRun: false };
+                record.outputs = { ...(record.outputs as Props), mustRun: false };
+                saveState(this.statePath, this.state);
+                this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (stopped: must_run false in state, to be started)`);
+                continue;
+            }
             this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
             saveState(this.statePath, this.state);
-            this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (${verdict === "stopped" ? "stopped: removed, to be re-created" : "gone"})`);
+            this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (gone)`);
         }
     }
 

@@ -1,0 +1,70 @@
+// The live harness must behave as pulumi-docker 5.2.0 (terraform-provider-docker v4.5.0) does, and
+// the program must be clean under it: durations as the provider reads them back, in-place updates
+// for the properties the provider updates in place, replacements for ForceNew ones.
+import { containerNeedsReplace, durationNs, goDuration, normalHealthcheck } from "../support/live/docker-double";
+import { runProgramWithMocks } from "../support/mock-program";
+
+describe("Go durations, as the provider writes healthchecks back into state", () => {
+    test.each([
+        [0, "0s"],
+        [2e9, "2s"],
+        [300e9, "5m0s"],
+        [90e9, "1m30s"],
+        [3600e9, "1h0m0s"],
+        [1.5e9, "1.5s"],
+        [500e6, "500ms"],
+    ])("%d ns is %s", (ns, text) => {
+        expect(goDuration(ns)).toBe(text);
+        expect(durationNs(text)).toBe(ns);
+    });
+});
+
+describe("container replace or update, per the provider's schema", () => {
+    const base = { name: "c", image: "i", restart: "unless-stopped", healthcheck: { tests: ["CMD", "true"], interval: "2s" }, wait: true };
+    test("healthcheck, restart, wait, mustRun and destroyGraceSeconds update in place", () => {
+        for (const change of [
+            { healthcheck: { tests: ["CMD", "true"], interval: "5s" } },
+            { restart: "always" },
+            { wait: false },
+            { mustRun: false },
+            { destroyGraceSeconds: 30 },
+        ]) {
+            expect(containerNeedsReplace(base, { ...base, ...change })).toBe(false);
+        }
+    });
+    test("image, uploads, ports, labels, networksAdvanced and the like replace", () => {
+        for (const change of [{ image: "j" }, { uploads: [{ file: "/x", content: "y" }] }, { labels: [{ label: "a", value: "b" }] }, { networksAdvanced: [{ name: "n" }] }]) {
+            expect(containerNeedsReplace(base, { ...base, ...change })).toBe(true);
+        }
+    });
+    test("schema defaults make a declared healthcheck equal to the one read back", () => {
+        expect(normalHealthcheck({ tests: ["CMD", "true"], interval: "2s", retries: 5 })).toEqual({
+            tests: ["CMD", "true"],
+            interval: "2s",
+            timeout: "0s",
+            startPeriod: "0s",
+            startInterval: "0s",
+            retries: 5,
+        });
+    });
+});
+
+describe("the program under the provider's read-back", () => {
+    test("every container healthcheck duration is written the way Docker reads it back (no perpetual diff)", async () => {
+        const run = await runProgramWithMocks(
+            { replicas: "2", pooler: "true", metrics: "true", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" },
+            "unit",
+        );
+        const containers = run.resources.filter((r) => r.type === "docker:index/container:Container");
+        expect(containers.length).toBeGreaterThanOrEqual(6);
+        for (const c of containers) {
+            const hc = c.inputs.healthcheck as Record<string, string> | undefined;
+            expect(hc).toBeDefined();
+            for (const key of ["interval", "timeout", "startPeriod", "startInterval"]) {
+                const declared = hc?.[key];
+                if (declared === undefined) continue;
+                expect(`${c.name}.${key} = ${goDuration(durationNs(declared) as number)}`).toBe(`${c.name}.${key} = ${declared}`);
+            }
+        }
+    });
+});
