@@ -43,7 +43,29 @@ export function loadStackConfig(root: string, stack: string, overrides: string[]
         if (eq <= 0) throw new Error(`--config expects key=value, got ${JSON.stringify(pair)}`);
         config[qualify(project, pair.slice(0, eq))] = pair.slice(eq + 1);
     }
+    checkDeclaredTypes(stack, project, projectFile.config ?? {}, config);
     return { project, config };
+}
+
+/**
+ * The CLI checks every value of a key that Pulumi.yaml declares with a type before the program runs
+ * (`pulumi config set replicas two` then fails at `up`): so does the harness.
+ */
+export function checkDeclaredTypes(stack: string, project: string, declared: Record<string, unknown>, config: ConfigMap): void {
+    const valid: Record<string, (v: string) => boolean> = {
+        integer: (v) => /^-?\d+$/.test(v.trim()),
+        boolean: (v) => v === "true" || v === "false",
+        string: () => true,
+        array: (v) => v.trim().startsWith("["),
+    };
+    for (const [key, decl] of Object.entries(declared)) {
+        const type = decl !== null && typeof decl === "object" ? (decl as { type?: string }).type : undefined;
+        const value = config[qualify(project, key)];
+        if (type === undefined || value === undefined || !(type in valid)) continue;
+        if (!valid[type](value)) {
+            throw new Error(`Stack '${stack}' with configuration key '${qualify(project, key)}' must be of type '${type}' (got ${JSON.stringify(value)})`);
+        }
+    }
 }
 
 /** Where a stack lives: deployed with the Pulumi CLI, or by the live harness (tests, offline). */

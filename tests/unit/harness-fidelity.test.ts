@@ -1,7 +1,10 @@
 // The live harness must behave as pulumi-docker 5.2.0 (terraform-provider-docker v4.5.0) does, and
 // the program must be clean under it: durations as the provider reads them back, in-place updates
 // for the properties the provider updates in place, replacements for ForceNew ones.
-import { containerNeedsReplace, durationNs, goDuration, normalHealthcheck } from "../support/live/docker-double";
+import { containerNeedsReplace, durationNs, goDuration, normalHealthcheck, splitReference } from "../support/live/docker-double";
+import { commandNeedsReplace } from "../support/live/command-double";
+import { loadStackConfig } from "../../scripts/lib/stack-config";
+import * as path from "path";
 import { runProgramWithMocks } from "../support/mock-program";
 
 describe("Go durations, as the provider writes healthchecks back into state", () => {
@@ -66,5 +69,23 @@ describe("the program under the provider's read-back", () => {
                 expect(`${c.name}.${key} = ${goDuration(durationNs(declared) as number)}`).toBe(`${c.name}.${key} = ${declared}`);
             }
         }
+    });
+});
+
+describe("harness details the real CLI and providers have", () => {
+    const root = path.resolve(__dirname, "..", "..");
+    test("declared config types are checked as the CLI does", () => {
+        expect(() => loadStackConfig(root, "t", ["replicas=two"])).toThrow("Stack 't' with configuration key 'pg-replication:replicas' must be of type 'integer' (got \"two\")");
+        expect(() => loadStackConfig(root, "t", ["pullImage=yes"])).toThrow("must be of type 'boolean'");
+        expect(loadStackConfig(root, "t", ["replicas=3"]).config["pg-replication:replicas"]).toBe("3");
+    });
+    test("image references: tag, default tag, registry port, digest", () => {
+        expect(splitReference("postgres:17")).toEqual(["postgres", "17"]);
+        expect(splitReference("registry:5000/pg")).toEqual(["registry:5000/pg", "latest"]);
+        expect(splitReference("postgres@sha256:abc")).toEqual(["postgres", "sha256:abc"]);
+    });
+    test("a command's triggers always replace it, even with an update script", () => {
+        expect(commandNeedsReplace({ triggers: [1], update: "u" }, { triggers: [2], update: "u" })).toBe(true);
+        expect(commandNeedsReplace({ create: "a" }, { create: "b" })).toBe(false);
     });
 });

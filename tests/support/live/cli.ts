@@ -134,6 +134,8 @@ async function main(): Promise<number> {
     if (args.verb === "up") {
         await up(args, state, file, engine);
     } else {
+        // `refresh: always` holds for destroy too: what is gone leaves the state first.
+        await engine.refresh();
         await engine.deleteUndeclared(true);
         if (engine.errors.length === 0) {
             state.outputs = {};

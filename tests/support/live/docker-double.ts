@@ -133,8 +133,23 @@ export async function createVolume(p: Props): Promise<{ id: string; state: Props
     return { id: res.Name, state: { ...p, name: res.Name, mountpoint: res.Mountpoint, driver: p.driver ?? "local" } };
 }
 
-export async function deleteVolume(id: string): Promise<void> {
-    await dockerApi("DELETE", `/volumes/${id}`).catch(ignoreMissing);
+/**
+ * Removes a volume as the provider does (resourceDockerVolumeDelete, v4.5.0): force-remove, and while
+ * Docker says "volume is in use" (a container being removed still holds it) retry, after a 2 s delay
+ * and at least 5 s apart, for up to 30 s.
+ */
+export async function deleteVolume(id: string, timing = { delayMs: 2000, intervalMs: 5000, timeoutMs: 30_000 }): Promise<void> {
+    const deadline = Date.now() + timing.timeoutMs;
+    await new Promise((r) => setTimeout(r, timing.delayMs));
+    for (;;) {
+        try {
+            await dockerApi("DELETE", `/volumes/${id}?force=true`).catch(ignoreMissing);
+            return;
+        } catch (err) {
+            if (!(err instanceof DockerApiError && /volume is in use/.test(err.message)) || Date.now() > deadline) throw err;
+        }
+        await new Promise((r) => setTimeout(r, timing.intervalMs));
+    }
 }
 
 export async function createRemoteImage(p: Props): Promise<{ id: string; state: Props }> {
@@ -148,7 +163,13 @@ export async function createRemoteImage(p: Props): Promise<{ id: string; state: 
     return { id: `${image.Id}${p.name}`, state: { ...p, imageId: image.Id, repoDigest: image.RepoDigests?.[0] ?? "" } };
 }
 
-function splitReference(ref: string): [string, string] {
+/**
+ * Repository and tag (or digest) of an image reference, as the Engine API's `fromImage` and `tag`
+ * take them: `postgres:17`, `registry:5000/pg` (latest), `postgres@sha256:…` (the digest is the tag).
+ */
+export function splitReference(ref: string): [string, string] {
+    const digest = ref.indexOf("@");
+    if (digest >= 0) return [ref.slice(0, digest), ref.slice(digest + 1)];
     const at = ref.lastIndexOf(":");
     return at > ref.lastIndexOf("/") ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, "latest"];
 }
@@ -201,6 +222,12 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
     const id = created.Id;
     try {
         const uploads: Props[] = p.uploads ?? [];
+        for (const u of uploads) {
+            // resourceDockerContainerCreate (v4.5.0): exactly one of content, content_base64, source.
+            const set = [u.content, u.contentBase64, u.source].filter((v) => v !== undefined && v !== "").length;
+            if (set === 0) throw new Error(`error with upload content: one of 'content', 'content_base64', or 'source' must be set (${u.file})`);
+            if (set > 1) throw new Error(`error with upload content: only one of 'content', 'content_base64', or 'source' can be set (${u.file})`);
+        }
         if (uploads.length > 0) {
             const files = uploads.map((u) => ({
                 path: u.file,
