@@ -358,11 +358,17 @@ export class PostgresCluster extends pulumi.ComponentResource {
         });
     }
 
-    /** The image id to run: pulled, or checked to exist locally. */
+    /**
+     * The image reference to run, once it is pulled or checked to exist locally. The reference, not
+     * the image id: when its tag moves (someone pulled postgres:17 again), a refresh re-reads the
+     * RemoteImage with a new id, and containers created from the id would all be replaced at once.
+     * The provider reads a container's `image` back as the reference it was given
+     * (terraform-provider-docker v4.5.0 resourceDockerContainerRead), so nothing changes.
+     */
     private image(resourceName: string, ref: string, pull: boolean): pulumi.Output<string> {
         if (pull) {
             const remote = new docker.RemoteImage(resourceName, { name: ref, keepLocally: true }, { parent: this });
-            return remote.imageId;
+            return remote.imageId.apply(() => ref);
         }
         const check = new command.local.Command(
             resourceName,
@@ -375,6 +381,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        return check.stdout.apply((out) => out.trim());
+        return check.stdout.apply(() => ref);
     }
 }

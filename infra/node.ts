@@ -119,7 +119,9 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // bootstrap.env names the node that runs initdb on an empty cluster. It matters only
                 // for an empty volume, so a failover (which changes primaryNode) must not re-create
                 // every container for it.
-                ignoreChanges: [BOOTSTRAP_UPLOAD],
+                // A new image never replaces running nodes all at once: `npm run roll-image` moves
+                // them one by one (a re-created node takes the configured image).
+                ignoreChanges: ["image", BOOTSTRAP_UPLOAD],
             },
         );
         this.containerName = this.container.name;

@@ -132,3 +132,17 @@ export function readOutputs(ref: StackRef): Record<string, unknown> {
     }
     return JSON.parse(pulumiCli(ref.stack, ["stack", "output", "--json", "--show-secrets"])) as Record<string, unknown>;
 }
+
+/**
+ * Deploys the stack as it is configured: `pulumi up --yes --skip-preview` (refresh first, as
+ * Pulumi.yaml asks), or the live harness's `up`. Fails with the deployment's output.
+ */
+export async function deployStack(ref: StackRef, log: (line: string) => void): Promise<void> {
+    const argv = ref.live
+        ? [process.execPath, "-r", "ts-node/register/transpile-only", path.join(PROJECT_ROOT, "tests", "support", "live", "cli.ts"), "up", "--stack", ref.stack]
+        : ["bash", path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), ref.stack, "up", "--yes", "--skip-preview"];
+    const res = spawnSync(argv[0], argv.slice(1), { cwd: PROJECT_ROOT, encoding: "utf8", timeout: 900_000 });
+    const summary = (res.stderr ?? "").split("\n").find((l) => l.startsWith("Resources:"));
+    if (summary) log(`    ${summary}`);
+    if (res.status !== 0) throw new Error(`deploying stack ${ref.stack} failed (exit ${res.status}):\n${(res.stderr ?? "").trim()}\n${(res.stdout ?? "").trim()}`);
+}

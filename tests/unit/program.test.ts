@@ -46,10 +46,11 @@ describe("the stack program under mocks", () => {
             expect(c.inputs.healthcheck.tests).toEqual(["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]);
             expect(c.inputs.restart).toBe("unless-stopped");
             expect(c.inputs.wait).toBe(true);
-            expect(c.inputs.image).toBe("sha256:image-of-postgres:17");
+            // The reference, not the id: a moved tag must not replace the containers.
+            expect(c.inputs.image).toBe("postgres:17");
             expect(c.inputs.volumes[0]).toEqual({ volumeName: `unit-${node}-data`, containerPath: "/var/lib/postgresql/data" });
             expect(c.deleteBeforeReplace).toBe(true);
-            expect(c.ignoreChanges).toEqual(["uploads[2]"]);
+            expect(c.ignoreChanges).toEqual(["image", "uploads[2]"]);
             expect(c.inputs.uploads[2].file).toBe("/etc/pg-replication/bootstrap.env");
             expect(c.inputs.destroyGraceSeconds).toBe(60);
         });
@@ -191,7 +192,7 @@ describe("configuration changes under mocks", () => {
         const check = run.get(COMMAND, "-image");
         expect(check.inputs.environment).toEqual({ PGR_IMAGE: "pg-replication/postgres:17-local" });
         expect(check.inputs.create).toContain("npm run build-image");
-        expect(containers(run)[0].inputs.image).toBe("sha256:0123456789abcdef");
+        expect(containers(run)[0].inputs.image).toBe("pg-replication/postgres:17-local");
     });
 
     test("generated passwords are secret outputs when none are configured", async () => {

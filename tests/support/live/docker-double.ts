@@ -301,7 +301,18 @@ export async function deleteContainer(id: string, p: Props): Promise<void> {
 }
 
 /** What a refresh finds for a resource: still there, gone, or a container stopped while mustRun. */
-export async function refreshVerdict(type: string, id: string, p: Props): Promise<{ verdict: "keep" | "gone" | "stopped"; healthcheck?: Props }> {
+export async function refreshVerdict(
+    type: string,
+    id: string,
+    p: Props,
+): Promise<{ verdict: "keep" | "gone" | "stopped"; healthcheck?: Props; image?: { id: string; imageId: string; repoDigest: string } }> {
+    if (type === "docker:index/remoteImage:RemoteImage") {
+        // resourceDockerImageRead (v4.5.0): the image is looked up again by name; a tag that moved
+        // gives a new image_id and resource id.
+        const found = await dockerApi<{ Id: string; RepoDigests?: string[] }>("GET", `/images/${encodeURIComponent(p.name)}/json`).catch(ignoreMissing);
+        if (!found) return { verdict: "gone" };
+        return { verdict: "keep", image: { id: `${found.Id}${p.name}`, imageId: found.Id, repoDigest: found.RepoDigests?.[0] ?? "" } };
+    }
     const path =
         type === "docker:index/container:Container"
             ? `/containers/${id}/json`

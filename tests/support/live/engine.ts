@@ -221,7 +221,13 @@ export class LiveEngine implements pulumi.runtime.Mocks {
      */
     async refresh(): Promise<void> {
         for (const record of [...this.state.resources]) {
-            const { verdict, healthcheck } = await refreshVerdict(record.type, record.id, record.outputs);
+            const { verdict, healthcheck, image } = await refreshVerdict(record.type, record.id, record.outputs as Props);
+            if (verdict === "keep" && image && image.id !== record.id) {
+                record.id = image.id;
+                record.outputs = { ...(record.outputs as Props), imageId: image.imageId, repoDigest: image.repoDigest };
+                saveState(this.statePath, this.state);
+                this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (now ${image.imageId.slice(0, 19)})`);
+            }
             if (verdict === "keep") {
                 // Refresh records what Docker says, as the provider's Read does: a healthcheck
                 // written as "300s" reads back as "5m0s", and the next deployment sees the change.

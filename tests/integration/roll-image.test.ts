@@ -1,0 +1,137 @@
+// Issue 8 item 2: a moved image tag restarts nothing; changing the image is a rolling operation
+// (replicas one by one, a switchover, then the old primary) with no acknowledged commit lost.
+// Two locally built tags of the local image; own stack name, subnet and ports.
+import { Client } from "pg";
+import { run } from "../support/live/docker-api";
+import { containerIdentity, eventually, forceCleanup, liveOk, ROOT, sql, testStackArgs } from "../support/live-client";
+import { spawn } from "child_process";
+
+jest.setTimeout(600_000);
+
+const STACK = `ri${process.pid}`;
+const PORT = 34432;
+const PW = "ri-super-pw-1";
+const BASE_IMAGE = "pg-replication/postgres:17-local";
+const TAG_A = `pg-replication/postgres:17-ri-a-${process.pid}`;
+const TAG_B = `pg-replication/postgres:17-ri-b-${process.pid}`;
+const ARGS = testStackArgs({ stack: STACK, subnet: "172.29.87.0/24", port: PORT, password: PW, extra: ["pooler=false", `image=${TAG_A}`, "pullImage=true"] });
+const nodes = [1, 2, 3];
+const port = (n: number) => PORT + n - 1;
+
+async function docker(...args: string[]): Promise<string> {
+    const res = await run(["docker", ...args]);
+    if (res.code !== 0) throw new Error(`docker ${args.join(" ")}: ${res.stderr}`);
+    return res.stdout.trim();
+}
+
+function rollImage(image: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/roll-image.ts", "--image", image, "--stack", STACK, "--live", "--json"], { cwd: ROOT });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+}
+
+/** Autocommit inserts through whichever node accepts writes, recording acknowledged ids. */
+class Writer {
+    readonly acked: number[] = [];
+    private stopped = false;
+    private done: Promise<void> = Promise.resolve();
+    start(): void {
+        const deadline = Date.now() + 240_000;
+        this.done = (async () => {
+            let id = 0;
+            while (!this.stopped && Date.now() < deadline) {
+                // pg has no libpq-style host list: try each node, write to the one that accepts writes.
+                for (const n of nodes) {
+                    const c = new Client({ host: "127.0.0.1", port: port(n), user: "postgres", password: PW, database: "postgres", connectionTimeoutMillis: 2000 });
+                    c.on("error", () => undefined);
+                    try {
+                        await c.connect();
+                        const [{ r }] = (await c.query("SELECT pg_is_in_recovery() AS r")).rows;
+                        if (r) continue;
+                        for (let i = 0; i < 20 && !this.stopped; i++) {
+                            id++;
+                            await c.query("INSERT INTO ri_data VALUES ($1)", [id]);
+                            this.acked.push(id);
+                        }
+                    } catch {
+                        // being stopped or switched over: try the next node
+                    } finally {
+                        await c.end().catch(() => undefined);
+                    }
+                }
+                await new Promise((r) => setTimeout(r, 50));
+            }
+        })();
+    }
+    async stop(): Promise<void> {
+        this.stopped = true;
+        await this.done;
+    }
+}
+
+describe(`rolling image changes (stack ${STACK})`, () => {
+    beforeAll(async () => {
+        await forceCleanup(STACK);
+        await docker("tag", BASE_IMAGE, TAG_A);
+        await docker("tag", BASE_IMAGE, TAG_B);
+        await liveOk(["up", ...ARGS]);
+        await sql(port(1), PW, "CREATE TABLE ri_data (id int PRIMARY KEY)");
+    });
+    afterAll(async () => {
+        await forceCleanup(STACK);
+        await run(["docker", "rm", "-f", `${STACK}-retag`]);
+        await run(["docker", "rmi", TAG_A, TAG_B]);
+    });
+
+    // pullImage true: a RemoteImage, which the refresh before each deployment reads again by name
+    // (a local tag is found without pulling anything).
+    test("a tag that moved to another image restarts nothing", async () => {
+        const before = await Promise.all(nodes.map((n) => containerIdentity(`${STACK}-pg${n}`)));
+        // Move TAG_A to a different image id (the same files with one more label).
+        await docker("create", "--name", `${STACK}-retag`, TAG_A, "true");
+        await docker("commit", "--change", "LABEL pg-replication.test=moved", `${STACK}-retag`, TAG_A);
+        expect(await docker("image", "inspect", "-f", "{{.Id}}", TAG_A)).not.toBe(await docker("image", "inspect", "-f", "{{.Id}}", BASE_IMAGE));
+        const res = await liveOk(["up", "--stack", STACK]);
+        expect(res.stderr).toMatch(/refreshed docker:index\/remoteImage:RemoteImage\s+\S+ \(now sha256:/);
+        expect(res.actions.filter(([a, type]) => a !== "unchanged" && type.includes("Container"))).toEqual([]);
+        expect(await Promise.all(nodes.map((n) => containerIdentity(`${STACK}-pg${n}`)))).toEqual(before);
+    });
+
+    test("changing the image in config restarts nothing until roll-image moves the nodes one by one, losing no commit", async () => {
+        const before = await Promise.all(nodes.map((n) => containerIdentity(`${STACK}-pg${n}`)));
+        const res = await liveOk(["up", "--stack", STACK, "--config", `image=${TAG_B}`]);
+        expect(res.actions.filter(([a, type]) => a !== "unchanged" && type.includes("Container"))).toEqual([]);
+        expect(await Promise.all(nodes.map((n) => containerIdentity(`${STACK}-pg${n}`)))).toEqual(before);
+
+        const writer = new Writer();
+        writer.start();
+        await eventually("the writer commits", 30_000, async () => writer.acked.length > 50);
+        const roll = await rollImage(TAG_B);
+        await new Promise((r) => setTimeout(r, 500));
+        await writer.stop();
+        expect(roll.stderr).toContain(`rolling image of stack ${STACK}`);
+        expect(roll.code).toBe(0);
+        const summary = JSON.parse(roll.stdout);
+        expect(summary.rolled).toEqual(["pg2", "pg3", "pg1"]);
+        // Replicas first, one at a time (each streamed before the next went), then the old primary.
+        const steps: string[] = summary.timings.map((s: { step: string }) => s.step);
+        expect(steps.findIndex((s) => s.startsWith("pg2 re-created"))).toBeLessThan(steps.findIndex((s) => s.startsWith("pg3 re-created")));
+        expect(steps.findIndex((s) => s.startsWith("switched over"))).toBeLessThan(steps.findIndex((s) => s.startsWith("pg1 re-created")));
+        for (const n of nodes) expect(await docker("inspect", "-f", "{{.Config.Image}}", `${STACK}-pg${n}`)).toBe(TAG_B);
+
+        const primaryPort = port(2);
+        expect((await sql(primaryPort, PW, "SELECT pg_is_in_recovery() AS r"))[0].r).toBe(false);
+        const present = new Set((await sql<{ id: number }>(primaryPort, PW, "SELECT id FROM ri_data")).map((r) => r.id));
+        expect(writer.acked.length).toBeGreaterThan(50);
+        expect(writer.acked.filter((id) => !present.has(id))).toEqual([]);
+        // A deployment afterwards agrees with the cluster: nothing to change.
+        const again = await liveOk(["up", "--stack", STACK]);
+        expect(again.actions.filter(([a, type]) => a !== "unchanged" && type.includes("Container"))).toEqual([]);
+    });
+});
