@@ -6,7 +6,7 @@ import * as path from "path";
 import { parseLsn } from "../../client/lsn";
 import { ClusterConfig } from "../../infra/config";
 import { primaryConninfo } from "../../infra/render";
-import { createSlotSql, invalidSlotSql, syncPolicySql } from "../../infra/sql";
+import { createSlotSql, invalidSlotSql, quoteLiteral, syncPolicySql } from "../../infra/sql";
 import { PATHS } from "../../infra/topology";
 import { compareNodes, execProgram, ProbedNode, probeNodes, psql, psqlRows } from "./cluster-discovery";
 
@@ -146,7 +146,7 @@ export async function firstWrite(n: NodeState): Promise<void> {
             n.container,
             "SET synchronous_commit = local; CREATE SCHEMA IF NOT EXISTS replication_check; " +
                 "CREATE TABLE IF NOT EXISTS replication_check.topology_change (at timestamptz PRIMARY KEY DEFAULT clock_timestamp(), primary_node text NOT NULL); " +
-                `INSERT INTO replication_check.topology_change (primary_node) VALUES ('${n.node}')`,
+                `INSERT INTO replication_check.topology_change (primary_node) VALUES (${quoteLiteral(n.node)})`,
             20_000,
         );
         return true;
@@ -176,8 +176,7 @@ export async function applySyncPolicy(primary: NodeState, others: string[], cfg:
 
 /** Points a standby at `primary` online: primary_conninfo is reloadable since PostgreSQL 13. */
 export async function repoint(replica: NodeState, primary: string, cfg: ClusterConfig): Promise<void> {
-    const conninfo = primaryConninfo(cfg.replicationUser, replica.node, primary).replace(/'/g, "''");
-    await psql(replica.container, `ALTER SYSTEM SET primary_conninfo = '${conninfo}'`);
+    await psql(replica.container, `ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(primaryConninfo(cfg.replicationUser, replica.node, primary))}`);
     await psql(replica.container, "SELECT pg_reload_conf()");
 }
 
