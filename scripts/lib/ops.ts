@@ -180,15 +180,27 @@ export async function repoint(replica: NodeState, primary: string, cfg: ClusterC
     await psql(replica.container, "SELECT pg_reload_conf()");
 }
 
-/** Waits until each named node streams from `primary` (a row in its pg_stat_replication). */
+/**
+ * Waits until each named node streams from `primary`: a streaming row in the primary's
+ * pg_stat_replication AND the node's own server in recovery with its WAL receiver streaming. The
+ * primary's row alone is not enough: pg_basebackup, while a node re-clones, streams under the same
+ * application_name before the node's server even runs.
+ */
 export async function waitStreaming(primary: NodeState, nodes: string[], timeoutMs = 120_000): Promise<void> {
+    // Node containers are named <cluster>-<node> (infra/topology.ts clusterNodes).
+    const prefix = primary.container.slice(0, primary.container.length - primary.node.length);
     await waitFor(`${nodes.join(", ")} streaming from ${primary.node}`, timeoutMs, async () => {
         const rows = await psqlRows<{ application_name: string; state: string }>(
             primary.container,
             "SELECT application_name, state FROM pg_stat_replication",
         );
         const missing = nodes.filter((n) => !rows.some((r) => r.application_name === n && r.state === "streaming"));
-        return missing.length === 0 ? true : `not streaming yet: ${missing.join(", ")}`;
+        if (missing.length > 0) return `not streaming yet: ${missing.join(", ")}`;
+        for (const n of nodes) {
+            const receiver = await psql(`${prefix}${n}`, "SELECT status FROM pg_stat_wal_receiver", 10_000).catch(() => "no answer");
+            if (receiver !== "streaming") return `${n}'s WAL receiver is ${receiver || "not running"}`;
+        }
+        return true;
     });
 }
 
