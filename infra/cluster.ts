@@ -3,25 +3,23 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
 import * as path from "path";
-import { CheckSpec } from "../scripts/lib/check-spec";
+import { CheckSpec, patroniCheckSpec } from "../scripts/lib/check-spec";
 import { ClusterConfig } from "./config";
-import { PostgresNode } from "./node";
+import { HaproxyEndpoints } from "./haproxy";
+import { manualRoles } from "./manual-roles";
+import { NodeFile, PostgresNode } from "./node";
 import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
 import { PostgresExporter } from "./metrics";
+import { patroniRoles } from "./patroni-roles";
 import { PgBouncerPool } from "./pooler";
 import { psqlCommand } from "./psql";
-import {
-    renderBootstrapEnv,
-    renderEntrypoint,
-    renderNodeEnv,
-    renderPgHba,
-    renderPgIdent,
-    renderPgpass,
-    renderPostgresqlConf,
-} from "./render";
+import { NodeExtras, RoleStrategy } from "./roles";
 import { roleVerifier } from "./scram";
-import { createSlotSql, dropRoleSql, dropSlotSql, monitorRoleSql, replicationRoleSql, resetSyncPolicySql, setPasswordSql, syncPolicySql, synchronousStandbyNames } from "./sql";
+import { dropRoleSql, monitorRoleSql } from "./sql";
 import { ADDRESS_OFFSETS, clientHost, clusterNodes, dynamicAddressRange, nodeAddressMap, NodeSpec, PORT_OFFSETS, subnetAddress } from "./topology";
+
+/** The one place a failover mode picks its role strategy. */
+const ROLE_STRATEGIES: Record<ClusterConfig["failover"], RoleStrategy> = { manual: manualRoles, patroni: patroniRoles };
 
 /** Where a node is reachable from the Docker host. */
 export interface NodeEndpoint {
@@ -43,21 +41,6 @@ export interface PostgresClusterArgs {
     replicationPassword?: pulumi.Input<string>;
     /** Directory holding scripts/ and node_modules, where the checks run. @default this project's root */
     projectRoot?: string;
-}
-
-/**
- * Runs on every deployment (an invoke, not a resource): refuses when another node than
- * `primary` is the running primary, e.g. after a failover whose primaryNode change was not
- * recorded, rather than let the deployment treat two nodes as primary.
- */
-function primaryGuard(prefix: string, primary: NodeSpec, projectRoot: string): pulumi.Output<string> {
-    return command.local
-        .runOutput({
-            command: "node -r ts-node/register/transpile-only scripts/guard-primary.ts",
-            dir: projectRoot,
-            environment: { PGR_CLUSTER: prefix, PGR_PRIMARY: primary.name },
-        })
-        .apply((r) => r.stdout.trim());
 }
 
 /** A generated password: made once by a command, then kept in state as a secret. */
@@ -133,9 +116,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             { parent: this, deleteBeforeReplace: true },
         );
 
-        // Nothing runs against the cluster until the guard agrees that primaryNode is the primary.
-        const guard = primaryGuard(prefix, primarySpec, projectRoot);
-        const image = pulumi.all([this.image(`${name}-image`, cfg.image, cfg.pullImage), guard]).apply(([id]) => id);
+        const imageId = this.image(`${name}-image`, cfg.image, cfg.pullImage);
         const archive = cfg.walArchive
             ? new docker.Volume(
                   `${name}-wal-archive`,
@@ -144,15 +125,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
               )
             : undefined;
 
-        const pgpass = pulumi.secret(
-            pulumi.all([this.replicationPassword, this.superuserPassword]).apply(([repl, su]) =>
-                renderPgpass([
-                    { user: cfg.replicationUser, password: repl },
-                    { user: "postgres", password: su },
-                ]),
-            ),
-        );
-        const makeNode = (spec: NodeSpec, dependsOn: pulumi.Resource[]) =>
+        const makeNode = (spec: NodeSpec, image: pulumi.Input<string>, files: NodeFile[], dependsOn: pulumi.Resource[], extra?: NodeExtras) =>
             new PostgresNode(
                 `${name}-${spec.name}`,
                 {
@@ -164,72 +137,31 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     archiveVolume: archive?.name,
                     bindAddress: cfg.bindAddress,
                     hostPort: spec.hostPort,
-                    postgresqlConf: renderPostgresqlConf(cfg, spec),
-                    pgHbaConf: renderPgHba(cfg),
-                    pgIdentConf: renderPgIdent(),
-                    entrypoint: renderEntrypoint(),
-                    nodeEnv: renderNodeEnv(cfg, spec),
-                    bootstrapEnv: renderBootstrapEnv(cfg),
-                    pgpass,
+                    files,
+                    stopSignal: extra?.stopSignal,
+                    fastResolver: extra?.fastResolver,
                     labels: { ...labels, "pg-replication.node": spec.name },
                 },
                 { parent: this, dependsOn },
             );
-
-        const primaryNode = makeNode(primarySpec, []);
-        const onPrimary = pulumi.all([primaryNode.containerName, guard]).apply(([c]) => c);
-
-        const superuser = psqlCommand(
-            `${name}-superuser`,
-            {
-                container: onPrimary,
-                cluster: prefix,
-                sql: pulumi.secret(pulumi.output(this.superuserPassword).apply((pw) => setPasswordSql("postgres", roleVerifier(pw, "postgres")))),
-            },
-            { parent: this },
-        );
-        const replicationRole = psqlCommand(
-            `${name}-replication-user`,
-            {
-                container: onPrimary,
-                cluster: prefix,
-                sql: pulumi.secret(
-                    pulumi
-                        .output(this.replicationPassword)
-                        .apply((pw) => replicationRoleSql(cfg.replicationUser, roleVerifier(pw, cfg.replicationUser))),
-                ),
-                deleteSql: dropRoleSql(cfg.replicationUser),
-            },
-            { parent: this },
-        );
-
-        const replicaNodes = replicaSpecs.map((spec) => {
-            const slot = spec.slotName
-                ? psqlCommand(
-                      `${name}-slot-${spec.slotName}`,
-                      { container: onPrimary,
-                cluster: prefix, sql: createSlotSql(spec.slotName), deleteSql: dropSlotSql(spec.slotName) },
-                      { parent: this, dependsOn: [replicationRole] },
-                  )
-                : undefined;
-            return { spec, slot, node: makeNode(spec, slot ? [replicationRole, slot] : [replicationRole]) };
+        const roles = ROLE_STRATEGIES[cfg.failover]({
+            name,
+            prefix,
+            cfg,
+            projectRoot,
+            specs,
+            parent: this,
+            network: this.network,
+            imageId,
+            superuserPassword: this.superuserPassword,
+            replicationPassword: this.replicationPassword,
+            makeNode,
         });
-        this.nodes = [primaryNode, ...replicaNodes.map((r) => r.node)].sort((a, b) => a.node.localeCompare(b.node, "en", { numeric: true }));
-
-        // Applied online (ALTER SYSTEM + reload) once the replicas exist, so a fresh sync deploy
-        // never waits on a standby that is not there yet.
-        const replicaNames = replicaSpecs.map((s) => s.name);
-        const syncPolicy = psqlCommand(
-            `${name}-sync-policy`,
-            { container: onPrimary,
-                cluster: prefix, sql: syncPolicySql(cfg, replicaNames), deleteSql: resetSyncPolicySql() },
-            { parent: this, dependsOn: replicaNodes.map((r) => r.node) },
-        );
-        this.replicationMode = pulumi.output(
-            cfg.syncMode === "async"
-                ? "async"
-                : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
-        );
+        const image = roles.image;
+        const primaryNode = roles.nodes.find((n) => n.spec === primarySpec)?.node as PostgresNode;
+        const replicaNodes = roles.nodes.filter((n) => n.spec !== primarySpec);
+        this.nodes = roles.nodes.map((n) => n.node).sort((a, b) => a.node.localeCompare(b.node, "en", { numeric: true }));
+        this.replicationMode = roles.replicationMode;
 
         const host = clientHost(cfg);
         if (cfg.metrics) {
@@ -237,8 +169,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             const monitorRole = psqlCommand(
                 `${name}-monitor-user`,
                 {
-                    container: onPrimary,
-                cluster: prefix,
+                    container: roles.primaryContainer,
+                    cluster: prefix,
                     sql: pulumi.secret(monitorPassword.apply((pw) => monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)))),
                     deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
                 },
@@ -274,36 +206,53 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.primaryConnectionString = url(primarySpec.hostPort);
         this.replicaConnectionStrings = pulumi.secret(pulumi.all(replicaSpecs.map((s) => url(s.hostPort))));
 
-        let pooler: PgBouncerPool | undefined;
+        let endpoints: pulumi.Resource | undefined;
         if (cfg.pooler) {
             const rwPort = cfg.hostPortBase + PORT_OFFSETS.poolerRw;
             const roPort = cfg.hostPortBase + PORT_OFFSETS.poolerRo;
             const poolerImage =
                 cfg.poolerImage === ""
                     ? image
-                    : pulumi.all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), guard]).apply(([id]) => id);
-            pooler = new PgBouncerPool(
-                `${name}-pooler`,
-                {
-                    namePrefix: prefix,
-                    image: poolerImage,
-                    network: this.network.name,
-                    primaryNode: primarySpec.name,
-                    replicaNodes: replicaSpecs.map((s) => s.name),
-                    nodeHosts: nodeAddressMap(cfg.subnet),
-                    addresses: {
-                        rw: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRw),
-                        ro: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRo),
-                    },
-                    bindAddress: cfg.bindAddress,
-                    rwPort,
-                    roPort,
-                    superuserPassword: this.superuserPassword,
-                    labels,
-                },
-                // Logins through the endpoints need the superuser's verifier on the server.
-                { parent: this, dependsOn: [superuser] },
-            );
+                    : pulumi.all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), image]).apply(([id]) => id);
+            endpoints =
+                roles.endpoints === "haproxy"
+                    ? new HaproxyEndpoints(
+                          `${name}-haproxy`,
+                          {
+                              containerName: `${prefix}-haproxy`,
+                              image,
+                              network: this.network.name,
+                              address: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy),
+                              servers: specs.map((s) => ({ name: s.name, address: s.address })),
+                              bindAddress: cfg.bindAddress,
+                              rwPort,
+                              roPort,
+                              labels,
+                          },
+                          { parent: this, dependsOn: roles.superuserReady },
+                      )
+                    : new PgBouncerPool(
+                          `${name}-pooler`,
+                          {
+                              namePrefix: prefix,
+                              image: poolerImage,
+                              network: this.network.name,
+                              primaryNode: primarySpec.name,
+                              replicaNodes: replicaSpecs.map((s) => s.name),
+                              nodeHosts: nodeAddressMap(cfg.subnet),
+                              addresses: {
+                                  rw: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRw),
+                                  ro: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRo),
+                              },
+                              bindAddress: cfg.bindAddress,
+                              rwPort,
+                              roPort,
+                              superuserPassword: this.superuserPassword,
+                              labels,
+                          },
+                          // Logins through the endpoints need the superuser's verifier on the server.
+                          { parent: this, dependsOn: roles.superuserReady },
+                      );
             this.rwConnectionString = url(rwPort);
             this.roConnectionString = url(roPort);
         }
@@ -321,6 +270,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 endpoints: cfg.pooler
                     ? { rw: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRw }, ro: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRo } }
                     : undefined,
+                // failover=patroni: the leader is whoever Patroni elected; the checks find it.
+                patroni: cfg.failover === "patroni" ? patroniCheckSpec(prefix, cfg, host) : undefined,
             };
             const checks = new command.local.Command(
                 `${name}-checks`,
@@ -337,7 +288,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 },
                 {
                     parent: this,
-                    dependsOn: [syncPolicy, superuser, ...replicaNodes.flatMap((r) => (r.slot ? [r.slot] : [])), ...(pooler ? [pooler] : [])],
+                    dependsOn: [...roles.settled, ...(endpoints ? [endpoints] : [])],
                 },
             );
             this.checkReport = checks.stdout.apply((out) => JSON.parse(out) as unknown);

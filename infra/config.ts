@@ -7,6 +7,8 @@ export type SyncMode = "async" | "sync";
 export type SyncMethod = "any" | "first";
 /** The synchronous_commit levels that wait for standbys. */
 export type SynchronousCommit = "on" | "remote_write" | "remote_apply";
+/** Who decides roles: a person with the day-2 commands (`manual`), or Patroni with etcd (`patroni`). */
+export type FailoverMode = "manual" | "patroni";
 
 /** The validated, typed stack configuration. */
 export interface ClusterConfig {
@@ -30,6 +32,11 @@ export interface ClusterConfig {
     pooler: boolean;
     poolerImage: string;
     metrics: boolean;
+    failover: FailoverMode;
+    etcdMembers: number;
+    patroniTtl: number;
+    patroniLoopWait: number;
+    patroniRetryTimeout: number;
 }
 
 /** Defaults; they match the `config:` block of Pulumi.yaml. */
@@ -54,6 +61,14 @@ export const DEFAULTS: ClusterConfig = {
     pooler: true,
     poolerImage: "",
     metrics: false,
+    failover: "manual",
+    etcdMembers: 3,
+    // Patroni's defaults are 30 / 10 / 10: a dead leader costs 30-45 s. 20 / 2 / 5 keeps Patroni's
+    // own rule (loop_wait + 2 * retry_timeout <= ttl) with room to spare and measured ~19.5 s from a
+    // killed leader to the first write (/work/shared/patroni-notes.md).
+    patroniTtl: 20,
+    patroniLoopWait: 2,
+    patroniRetryTimeout: 5,
 };
 
 /** Every key this project reads (without the `pg-replication:` namespace). */
@@ -261,6 +276,25 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         }
     }
 
+    const failover = oneOf<FailoverMode>(raw, "failover", ["manual", "patroni"]);
+    const etcdMembers = integer(raw, "etcdMembers", 1, 3);
+    // 2 members tolerate no more failures than 1 and halve availability: etcd's own advice.
+    if (etcdMembers === 2) throw new ConfigError("etcdMembers", raw.etcdMembers, "expected 1 or 3 (2 etcd members tolerate no failure, like 1)");
+    // Patroni refuses ttl < 20 and loop_wait < 1 (patroni/config.py validation of the dynamic config).
+    const patroniTtl = integer(raw, "patroniTtl", 20, 3600);
+    const patroniLoopWait = integer(raw, "patroniLoopWait", 1, 3600);
+    const patroniRetryTimeout = integer(raw, "patroniRetryTimeout", 3, 3600);
+    // Patroni's rule (docs/dynamic_configuration.rst): a leader that cannot reach the DCS retries for
+    // retry_timeout, twice within a loop, and must still demote itself before its key expires.
+    if (patroniLoopWait + 2 * patroniRetryTimeout > patroniTtl) {
+        throw new ConfigError(
+            "patroniTtl",
+            raw.patroniTtl ?? String(patroniTtl),
+            `expected patroniLoopWait + 2 * patroniRetryTimeout <= patroniTtl (${patroniLoopWait} + 2 * ${patroniRetryTimeout} = ` +
+                `${patroniLoopWait + 2 * patroniRetryTimeout} > ${patroniTtl}); raise patroniTtl or lower the others`,
+        );
+    }
+
     return {
         replicas,
         syncMode,
@@ -282,6 +316,11 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         pooler: boolean(raw, "pooler"),
         poolerImage,
         metrics: boolean(raw, "metrics"),
+        failover,
+        etcdMembers,
+        patroniTtl,
+        patroniLoopWait,
+        patroniRetryTimeout,
     };
 }
 

@@ -3,8 +3,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
 import { CLUSTER_ALIAS, PATHS } from "./topology";
 
-/** Property path of the bootstrap.env upload (its index in `uploads`). */
-export const BOOTSTRAP_UPLOAD = "uploads[2]";
+/** A file uploaded into the node's /etc/pg-replication at container creation. */
+export interface NodeFile {
+    /** File name inside /etc/pg-replication. */
+    name: string;
+    /** Its content; a secret when it holds a password. */
+    content: pulumi.Input<string>;
+    /** Octal permissions, e.g. "0600" for files only root may read. @default the provider's (0644) */
+    permissions?: string;
+    /** Executable (the entrypoint). @default false */
+    executable?: boolean;
+    /** Changes of this file never re-create the container (it matters only on an empty volume). @default false */
+    ignoreChanges?: boolean;
+}
 
 /** Arguments of a {@link PostgresNode}. */
 export interface PostgresNodeArgs {
@@ -24,20 +35,18 @@ export interface PostgresNodeArgs {
     bindAddress?: string;
     /** Host port published for the node's 5432. */
     hostPort: number;
-    /** Rendered postgresql.conf. */
-    postgresqlConf: string;
-    /** Rendered pg_hba.conf. */
-    pgHbaConf: string;
-    /** Rendered pg_ident.conf. */
-    pgIdentConf: string;
-    /** The entrypoint script. */
-    entrypoint: string;
-    /** Shell variables for the entrypoint (node.env). */
-    nodeEnv: string;
-    /** Which node initialises an empty cluster (bootstrap.env); later changes are ignored. */
-    bootstrapEnv: string;
-    /** libpq password file for the replication role; a secret. */
-    pgpass: pulumi.Input<string>;
+    /**
+     * The files the role strategy gives the node (infra/manual-roles.ts, infra/patroni-roles.ts),
+     * in upload order; `entrypoint.sh` among them is run with /bin/sh.
+     */
+    files: NodeFile[];
+    /** Signal that stops the node cleanly. @default "SIGINT" (PostgreSQL's fast shutdown) */
+    stopSignal?: string;
+    /**
+     * Cap the container's resolver at 1 s and 1 attempt, so that a lookup Docker's DNS forwards
+     * (a stopped container's name) never stalls for glibc's 5 s (patroni-notes: DNS stalls). @default false
+     */
+    fastResolver?: boolean;
     /** Labels put on the volume and the container. @default none */
     labels?: Record<string, string>;
     /** Seconds to wait for the container to become healthy. @default 360 */
@@ -80,15 +89,13 @@ export class PostgresNode extends pulumi.ComponentResource {
                 hostname: args.node,
                 image: args.image,
                 entrypoints: ["/bin/sh", `${conf}/entrypoint.sh`],
-                uploads: [
-                    { file: `${conf}/entrypoint.sh`, content: args.entrypoint, executable: true },
-                    { file: `${conf}/node.env`, content: args.nodeEnv },
-                    { file: `${conf}/bootstrap.env`, content: args.bootstrapEnv },
-                    { file: `${conf}/postgresql.conf`, content: args.postgresqlConf },
-                    { file: `${conf}/pg_hba.conf`, content: args.pgHbaConf },
-                    { file: `${conf}/pg_ident.conf`, content: args.pgIdentConf },
-                    { file: `${conf}/pgpass`, content: args.pgpass, permissions: "0600" },
-                ],
+                uploads: args.files.map((f) => ({
+                    file: `${conf}/${f.name}`,
+                    content: f.content,
+                    ...(f.executable ? { executable: true } : {}),
+                    ...(f.permissions !== undefined ? { permissions: f.permissions } : {}),
+                })),
+                ...(args.fastResolver ? { dnsOpts: ["timeout:1", "attempts:1"], envs: ["RES_OPTIONS=timeout:1 attempts:1"] } : {}),
                 networksAdvanced: [{ name: args.network, aliases: [args.node, CLUSTER_ALIAS], ipv4Address: args.address }],
                 ports: [{ internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
                 volumes,
@@ -102,7 +109,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 },
                 restart: "unless-stopped",
                 // PostgreSQL's fast shutdown, as the official image does.
-                stopSignal: "SIGINT",
+                stopSignal: args.stopSignal ?? "SIGINT",
                 stopTimeout: 60,
                 // Without it the provider removes a container with SIGKILL; with it, a clean stop.
                 destroyGraceSeconds: 60,
@@ -116,12 +123,12 @@ export class PostgresNode extends pulumi.ComponentResource {
                 parent: this,
                 deleteBeforeReplace: true,
                 dependsOn: opts?.dependsOn,
-                // bootstrap.env names the node that runs initdb on an empty cluster. It matters only
-                // for an empty volume, so a failover (which changes primaryNode) must not re-create
-                // every container for it.
+                // e.g. manual mode's bootstrap.env, which names the node that runs initdb on an empty
+                // cluster: it matters only for an empty volume, so a failover (which changes
+                // primaryNode) must not re-create every container for it.
                 // A new image never replaces running nodes all at once: `npm run roll-image` moves
                 // them one by one (a re-created node takes the configured image).
-                ignoreChanges: ["image", BOOTSTRAP_UPLOAD],
+                ignoreChanges: ["image", ...args.files.flatMap((f, i) => (f.ignoreChanges ? [`uploads[${i}]`] : []))],
             },
         );
         this.containerName = this.container.name;

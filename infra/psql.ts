@@ -12,6 +12,32 @@ const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR
 /** Shell script that feeds its standard input to psql on the node in $PGR_CONTAINER. */
 export const PSQL_FROM_STDIN = `set -eu; ${WAIT_READY}; ${PSQL}`;
 
+/** Sets PGR_CONTAINER to the running node of cluster $PGR_CLUSTER that accepts writes, or to "". */
+const FIND_PRIMARY = [
+    "PGR_CONTAINER=",
+    'for c in $(docker ps --filter "label=pg-replication.cluster=$PGR_CLUSTER" --filter label=pg-replication.node --format \'{{.Names}}\'); do',
+    '  if [ "$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c \'SELECT pg_is_in_recovery()\' 2>/dev/null)" = f ]; then PGR_CONTAINER=$c; break; fi',
+    "done",
+].join("\n");
+
+/**
+ * Shell script that feeds its standard input to psql on whichever node of cluster $PGR_CLUSTER
+ * accepts writes now (waiting up to a minute for one): for failover=patroni, where the leader is
+ * whoever Patroni elected, so the resource never names a node and a failover changes nothing.
+ */
+export const PSQL_ON_CURRENT_PRIMARY = [
+    "set -eu",
+    "i=0",
+    "while :; do",
+    FIND_PRIMARY,
+    '  [ -n "$PGR_CONTAINER" ] && break',
+    "  i=$((i+1))",
+    '  if [ "$i" -ge 60 ]; then echo "pg-replication: no node of $PGR_CLUSTER accepts writes" >&2; exit 1; fi',
+    "  sleep 1",
+    "done",
+    PSQL,
+].join("\n");
+
 /**
  * Shell script for a delete step: runs `sql` on the node of cluster $PGR_CLUSTER that is the
  * primary now, found by its labels and pg_is_in_recovery(), not on the node that was primary when
@@ -22,10 +48,7 @@ export const PSQL_FROM_STDIN = `set -eu; ${WAIT_READY}; ${PSQL}`;
 export function psqlOnDelete(sql: string): string {
     return [
         "set -eu",
-        "PGR_CONTAINER=",
-        'for c in $(docker ps --filter "label=pg-replication.cluster=$PGR_CLUSTER" --filter label=pg-replication.node --format \'{{.Names}}\'); do',
-        '  if [ "$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c \'SELECT pg_is_in_recovery()\' 2>/dev/null)" = f ]; then PGR_CONTAINER=$c; break; fi',
-        "done",
+        FIND_PRIMARY,
         'if [ -z "$PGR_CONTAINER" ]; then',
         '  echo "pg-replication: no running primary in cluster $PGR_CLUSTER; nothing to undo" >&2; exit 0',
         "fi",
@@ -37,8 +60,8 @@ export function psqlOnDelete(sql: string): string {
 
 /** Arguments of {@link psqlCommand}. */
 export interface PsqlCommandArgs {
-    /** Container (name or id) of the node to run on. */
-    container: pulumi.Input<string>;
+    /** Container (name or id) of the node to run on; "current-primary" finds the node that accepts writes at run time. */
+    container: pulumi.Input<string> | "current-primary";
     /** SQL applied on create and on every change; must be idempotent. May be a secret. */
     sql: pulumi.Input<string>;
     /** SQL that undoes it on delete, run on the cluster's primary at that time. @default nothing is undone */
@@ -52,10 +75,13 @@ export function psqlCommand(name: string, args: PsqlCommandArgs, opts: pulumi.Cu
     return new command.local.Command(
         name,
         {
-            create: PSQL_FROM_STDIN,
+            create: args.container === "current-primary" ? PSQL_ON_CURRENT_PRIMARY : PSQL_FROM_STDIN,
             delete: args.deleteSql === undefined ? undefined : psqlOnDelete(args.deleteSql),
             stdin: args.sql,
-            environment: { PGR_CONTAINER: args.container, PGR_CLUSTER: args.cluster },
+            environment:
+                args.container === "current-primary"
+                    ? { PGR_CLUSTER: args.cluster }
+                    : { PGR_CONTAINER: args.container, PGR_CLUSTER: args.cluster },
             logging: "stderr",
         },
         opts,

@@ -9,7 +9,7 @@ export const TEMPLATE_DIR = path.resolve(__dirname, "..", "templates");
 /** Seconds a new replica keeps retrying pg_basebackup while its primary comes up. */
 export const BASEBACKUP_TIMEOUT_SECONDS = 300;
 
-function template(name: string): string {
+export function template(name: string): string {
     return fs.readFileSync(path.join(TEMPLATE_DIR, name), "utf8");
 }
 
@@ -41,18 +41,30 @@ export function primaryConninfo(replicationUser: string, node: string, primary: 
     return `host=${primary} port=5432 connect_timeout=3 passfile=${PATHS.pgpass} user=${replicationUser} application_name=${node}`;
 }
 
+/**
+ * archive_command and restore_command over the shared archive volume (empty when `walArchive` is
+ * off); one builder for both failover modes.
+ */
+export function archiveCommands(cfg: ClusterConfig): { archiveCommand: string; restoreCommand: string } {
+    const archive = `${PATHS.archiveDir}/%f`;
+    return {
+        archiveCommand: cfg.walArchive ? `test ! -f ${archive} && cp %p ${archive}.part && mv ${archive}.part ${archive}` : "",
+        // test first: a missing segment is normal during recovery and need not fill the log.
+        restoreCommand: cfg.walArchive ? `test -f ${archive} && cp ${archive} %p` : "",
+    };
+}
+
 /** postgresql.conf for a node: the same whether the node is primary or standby. */
 export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string {
-    const archive = `${PATHS.archiveDir}/%f`;
+    const { archiveCommand, restoreCommand } = archiveCommands(cfg);
     return renderTemplate(template("postgresql.conf.tmpl"), {
         node: node.name,
         maxSlotWalKeepSize: cfg.maxSlotWalKeepSize,
         // Without slots, keep some WAL so that a briefly disconnected replica can still catch up.
         walKeepSize: cfg.slots ? "0" : "1GB",
         archiveMode: cfg.walArchive ? "on" : "off",
-        archiveCommand: cfg.walArchive ? `test ! -f ${archive} && cp %p ${archive}.part && mv ${archive}.part ${archive}` : "",
-        // test first: a missing segment is normal during recovery and need not fill the log.
-        restoreCommand: cfg.walArchive ? `test -f ${archive} && cp ${archive} %p` : "",
+        archiveCommand,
+        restoreCommand,
         // The node's own slot name: used on the primary by whichever node streams as this one.
         slotName: cfg.slots ? node.name : "",
         settings: settingsBlock(cfg.settings),
@@ -65,7 +77,10 @@ export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string
  * replication role refused on every ordinary database.
  */
 export function renderPgHba(cfg: ClusterConfig): string {
-    const replicationSources = allNodeAddresses(cfg.subnet)
+    // failover=patroni: Patroni also opens a replication connection to its own server over
+    // loopback, to read a replica's timeline (patroni/postgresql/__init__.py get_replica_timeline).
+    const loopback = cfg.failover === "patroni" ? ["127.0.0.1"] : [];
+    const replicationSources = [...allNodeAddresses(cfg.subnet), ...loopback]
         .map((ip) => `host    replication  ${cfg.replicationUser}  ${ip}/32  scram-sha-256`)
         .join("\n");
     return renderTemplate(template("pg_hba.conf.tmpl"), {

@@ -70,7 +70,15 @@ export const PORT_OFFSETS = { poolerRw: 10, poolerRo: 11, metrics: 12 } as const
  * dynamic addresses only from the upper half of the subnet ({@link dynamicAddressRange}), so a
  * stopped node's address is never taken by another container while it is down.
  */
-export const ADDRESS_OFFSETS = { poolerRw: 5, poolerRo: 6, metrics: 7, firstNode: 11 } as const;
+export const ADDRESS_OFFSETS = { poolerRw: 5, poolerRo: 6, metrics: 7, haproxy: 8, firstNode: 11, firstEtcd: 21 } as const;
+
+/** Ports inside the containers of failover=patroni: Patroni's REST API, etcd's client and peer ports, HAProxy's endpoints. */
+export const PATRONI_PORTS = { rest: 8008, etcdClient: 2379, etcdPeer: 2380, haproxyRw: 5000, haproxyRo: 5001 } as const;
+
+/** Fixed address of etcd member k (1-based): host numbers 21..23. */
+export function etcdAddress(subnet: string, index: number): string {
+    return subnetAddress(subnet, ADDRESS_OFFSETS.firstEtcd + index - 1);
+}
 
 /** Largest node index (pg1 … pg10: 9 replicas and a primary). */
 export const MAX_NODES = 10;

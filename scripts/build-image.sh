@@ -8,7 +8,10 @@
 # on PATH (/usr/lib/postgresql/17/bin), PGDATA=/var/lib/postgresql/data owned by postgres (uid/gid
 # 999 as there), /var/run/postgresql for sockets, no cluster created by postgresql-common,
 # CMD ["postgres"] and STOPSIGNAL SIGINT. It also carries pgbench, pgbouncer,
-# prometheus-postgres-exporter, setpriv (util-linux; the server refuses to run as root) and procps.
+# prometheus-postgres-exporter, setpriv (util-linux; the server refuses to run as root), procps, and
+# for failover=patroni: patroni, etcd (server and etcdctl) and haproxy. postgresql-common's default
+# cluster is never created (Patroni would otherwise find a stray 17/main), and PATH puts the
+# PostgreSQL 17 binaries before /usr/bin (Debian's pg_wrapper psql).
 #
 # Idempotent: the sha256 of this script is stored in the image label pg-replication.build-hash; when
 # an image with that tag and that label exists nothing is done. --force rebuilds anyway (e.g. to pick
@@ -30,6 +33,10 @@ readonly PACKAGES=(
     prometheus-postgres-exporter
     util-linux                       # setpriv
     procps                           # ps, pgrep, pkill
+    patroni                          # failover=patroni: the HA engine (its etcd3 backend needs nothing more)
+    etcd-server                      # failover=patroni: the DCS members
+    etcd-client                      # etcdctl, for the etcd health checks
+    haproxy                          # failover=patroni: endpoints that follow the leader (REST health checks)
 )
 readonly DEFAULT_IMAGE="pg-replication/postgres:17-local"
 readonly HASH_LABEL="pg-replication.build-hash"
@@ -176,7 +183,7 @@ server_version="$(in_root "/usr/lib/postgresql/$PG_MAJOR/bin/postgres" --version
 for bin in postgres initdb pg_ctl pg_basebackup pg_rewind pgbench pg_isready psql; do
     [[ -x "$ROOT/usr/lib/postgresql/$PG_MAJOR/bin/$bin" ]] || die "$bin is missing from the image"
 done
-for bin in pgbouncer prometheus-postgres-exporter setpriv ps; do
+for bin in pgbouncer prometheus-postgres-exporter setpriv ps patroni patronictl etcd etcdctl haproxy; do
     in_root sh -c "command -v $bin" >/dev/null || die "$bin is missing from the image"
 done
 

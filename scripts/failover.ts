@@ -5,7 +5,8 @@ import { nodeAddressMap } from "../infra/topology";
 import { CheckFailure } from "./lib/checks";
 import { repointPooler } from "./lib/pooler";
 import { fence, findNode, promotionRefusal, repoint, settledNodes, Timings, waitStreaming } from "./lib/ops";
-import { checkTopology, COMMON_OPTIONS, commandLine, openCommand, recordPrimary, runMain, syncWarning, takeOver } from "./lib/topology-change";
+import { patroniRoleChange } from "./lib/patroni-ops";
+import { checkTopology, COMMON_OPTIONS, commandLine, openCommand, recordPrimary, runMain, staleOutputsNote, syncWarning, takeOver } from "./lib/topology-change";
 
 const USAGE = `usage: npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]
 
@@ -21,6 +22,8 @@ example: npm run failover -- --to pg2 --stack local --live`;
 
 runMain(async () => {
     const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE, ["force"]);
+    // failover=patroni: Patroni moves the role (POST /failover); see scripts/lib/patroni-ops.ts.
+    if (cfg.failover === "patroni") return patroniRoleChange("failover", args, cfg, target, log);
     const refusal = promotionRefusal(nodes, target, args.flags.has("force"));
     if (refusal) throw new Error(`refusing to fail over to ${target}: ${refusal}`);
 
@@ -73,6 +76,8 @@ runMain(async () => {
         throw err;
     }
     for (const old of oldPrimaries) log(`${old.node} stays stopped (fenced); bring it back as a replica with: ${commandLine(args, "rejoin", "--node", old.node)}`);
+    const stale = staleOutputsNote(args, target, cfg.pooler);
+    if (stale) log(stale);
     if (args.json) {
         process.stdout.write(
             JSON.stringify({ stack: args.stack, primary: target, fenced: oldPrimaries.map((n) => n.node), warnings, timings: t.steps }) + "\n",

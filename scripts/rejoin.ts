@@ -5,6 +5,7 @@
 // node, waits until it streams and says what happened, including what pg_rewind discarded.
 import { describeRejoin, ensureSlots, findNode, lastRejoin, requestRejoin, startContainer, Timings, waitStreaming } from "./lib/ops";
 import { execProgram } from "./lib/cluster-discovery";
+import { patroniRejoin } from "./lib/patroni-ops";
 import { COMMON_OPTIONS, openCommand, runMain } from "./lib/topology-change";
 
 const USAGE = `usage: npm run rejoin -- --node pgN [--stack S] [--live] [--json]
@@ -21,6 +22,8 @@ example: npm run rejoin -- --node pg1 --stack local --live`;
 
 runMain(async () => {
     const { args, subject: name, log, cfg, nodes } = await openCommand("node", USAGE);
+    // failover=patroni: Patroni rewinds a restarted member itself; POST /reinitialize when it cannot.
+    if (cfg.failover === "patroni") return patroniRejoin(args, name, log);
     const node = findNode(nodes, name);
     const primaries = nodes.filter((n) => n.node !== name && n.running && n.inRecovery === false);
     if (primaries.length !== 1) {

@@ -6,7 +6,8 @@ import { nodeAddressMap } from "../infra/topology";
 import { fence, findNode, lastRejoin, lsnValue, promotionRefusal, repoint, startContainer, stoppedCheckpointLsn, Timings, waitFor, waitStreaming } from "./lib/ops";
 import { psql } from "./lib/cluster-discovery";
 import { repointPooler } from "./lib/pooler";
-import { checkTopology, COMMON_OPTIONS, openCommand, recordPrimary, runMain, takeOver } from "./lib/topology-change";
+import { patroniRoleChange } from "./lib/patroni-ops";
+import { checkTopology, COMMON_OPTIONS, openCommand, recordPrimary, runMain, staleOutputsNote, takeOver } from "./lib/topology-change";
 
 const USAGE = `usage: npm run switchover -- --to pgN [--stack S] [--live] [--json]
 
@@ -20,6 +21,8 @@ example: npm run switchover -- --to pg1 --stack local --live`;
 
 runMain(async () => {
     const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE);
+    // failover=patroni: Patroni moves the role (POST /switchover); see scripts/lib/patroni-ops.ts.
+    if (cfg.failover === "patroni") return patroniRoleChange("switchover", args, cfg, target, log);
     const primary = nodes.find((n) => n.running && n.inRecovery === false);
     if (!primary) throw new Error(`refusing to switch over: no running primary (use npm run failover)`);
     const refusal = promotionRefusal(nodes, target, true);
@@ -53,6 +56,8 @@ runMain(async () => {
     timings.mark(`stack config: primaryNode = ${target}`, log);
     const report = await checkTopology(args, cfg, target, others);
     timings.mark(`checks passed (${report.checks.length})`, log);
+    const stale = staleOutputsNote(args, target, cfg.pooler);
+    if (stale) log(stale);
     if (args.json) {
         process.stdout.write(
             JSON.stringify({ stack: args.stack, from: primary.node, to: target, shutdownLsn, rejoin, timings: timings.steps }) + "\n",

@@ -1,3 +1,6 @@
+import { ClusterConfig } from "../../infra/config";
+import { clusterNodes, etcdAddress, PATRONI_PORTS } from "../../infra/topology";
+
 /** A node as the checks reach it from the Docker host. */
 export interface CheckEndpoint {
     node: string;
@@ -19,6 +22,35 @@ export interface CheckSpec {
     deadlineSeconds: number;
     /** The PgBouncer endpoints, when the pooler is on. */
     endpoints?: { rw: { host: string; port: number }; ro: { host: string; port: number } };
+    /**
+     * failover=patroni: the leader is whoever Patroni elected, so `primary` and `replicas` are only
+     * the configured bootstrap; the checks find the leader through Patroni's REST API and check
+     * every node, the configured synchronous roles and etcd.
+     */
+    patroni?: PatroniCheckSpec;
+}
+
+/** A node of a failover=patroni cluster as the checks reach it. */
+export interface PatroniCheckNode extends CheckEndpoint {
+    /** Its fixed address on the cluster network (how a connection through HAProxy names it). */
+    address: string;
+    container: string;
+}
+
+/** What the checks need of a failover=patroni cluster. */
+export interface PatroniCheckSpec {
+    cluster: string;
+    nodes: PatroniCheckNode[];
+    etcdContainers: string[];
+    etcdEndpoints: string[];
+}
+
+/** The Patroni role (GET /cluster) each replica should reach, for the configured sync keys. */
+export function expectedPatroniRoles(spec: Pick<CheckSpec, "syncMode" | "syncMethod" | "syncCount">, replicaCount: number): string[] {
+    if (spec.syncMode === "async") return Array(replicaCount).fill("replica");
+    if (spec.syncMethod === "any") return Array(replicaCount).fill("quorum_standby");
+    // Priority mode: exactly syncCount synchronous standbys, the others plain replicas.
+    return Array.from({ length: replicaCount }, (_, i) => (i < spec.syncCount ? "sync_standby" : "replica"));
 }
 
 /** The sync_state pg_stat_replication should show for each replica, in node order. */
@@ -30,4 +62,14 @@ export function expectedSyncStates(spec: CheckSpec): Record<string, string> {
         else states[r.node] = i < spec.syncCount ? "sync" : "potential";
     });
     return states;
+}
+
+/** The failover=patroni part of the checks' spec for stack `stack` (built once: deployment and day-2 commands). */
+export function patroniCheckSpec(stack: string, cfg: ClusterConfig, host: string): PatroniCheckSpec {
+    return {
+        cluster: stack,
+        nodes: clusterNodes(stack, cfg).map((s) => ({ node: s.name, host, port: s.hostPort, address: s.address, container: s.containerName })),
+        etcdContainers: Array.from({ length: cfg.etcdMembers }, (_, i) => `${stack}-etcd${i + 1}`),
+        etcdEndpoints: Array.from({ length: cfg.etcdMembers }, (_, i) => `http://${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`),
+    };
 }

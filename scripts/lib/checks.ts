@@ -1,5 +1,7 @@
 import { Client } from "pg";
-import { CheckEndpoint, CheckSpec, expectedSyncStates } from "./check-spec";
+import { CheckEndpoint, CheckSpec, expectedPatroniRoles, expectedSyncStates, PatroniCheckSpec } from "./check-spec";
+import { execProgram } from "./cluster-discovery";
+import { patroniRest, PatroniCluster } from "./patroni";
 
 /** One check's outcome. */
 export interface CheckResult {
@@ -67,17 +69,29 @@ async function until(deadline: number, probe: () => Promise<string | true>): Pro
  * every replica, read-only replicas and active slots. Throws {@link CheckFailure} at the first
  * failed check; returns the report otherwise.
  */
-export async function runChecks(spec: CheckSpec, password: string): Promise<CheckReport> {
+export async function runChecks(configured: CheckSpec, password: string): Promise<CheckReport> {
     const started = Date.now();
-    const deadline = started + spec.deadlineSeconds * 1000;
+    const deadline = started + configured.deadlineSeconds * 1000;
+    const patroni = configured.patroni;
+    const patroniChecks: CheckResult[] = [];
+    let spec = configured;
+    if (patroni) {
+        const found = await patroniTopology(configured, patroni, deadline, patroniChecks);
+        spec = { ...configured, primary: found.primary, replicas: found.replicas };
+    }
     const report: CheckReport = {
         ok: false,
         primary: spec.primary.node,
         replicas: spec.replicas.map((r) => r.node),
         syncMode: spec.syncMode,
-        checks: [],
+        checks: [...patroniChecks],
         durationMs: 0,
     };
+    const failed = patroniChecks.find((c) => !c.ok);
+    if (failed) {
+        report.durationMs = Date.now() - started;
+        throw new CheckFailure(failed, report);
+    }
     const clients = new Map<string, Client>();
     const record = (check: string, node: string, t0: number, outcome: string | true) => {
         const result = { check, node, ok: outcome === true, detail: outcome === true ? "ok" : outcome, ms: Date.now() - t0 };
@@ -123,6 +137,8 @@ export async function runChecks(spec: CheckSpec, password: string): Promise<Chec
                 if (rows.length !== 1) return `expected one pg_stat_replication row for ${r.node}, found ${rows.length}`;
                 return rows[0].state === "streaming" ? true : `state is ${rows[0].state}`;
             }));
+            // Under Patroni the synchronous roles are checked through /cluster (patroni-roles).
+            if (patroni) continue;
             t0 = Date.now();
             record("sync-state", r.node, t0, await until(deadline, async () => {
                 const { rows } = await query(spec.primary, "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", [r.node]);
@@ -203,7 +219,11 @@ export async function runChecks(spec: CheckSpec, password: string): Promise<Chec
                 record(`endpoint-${name}`, ep.node, t0, await until(deadline, async () => {
                     const c = await connect(ep, password);
                     try {
-                        const { rows } = await c.query("SELECT pg_is_in_recovery() AS r, current_setting('cluster_name') AS node");
+                        const { rows } = await c.query(
+                            "SELECT pg_is_in_recovery() AS r, current_setting('cluster_name') AS node, host(inet_server_addr()) AS addr",
+                        );
+                        // Patroni sets cluster_name to the scope; the node's fixed address names it.
+                        if (patroni) rows[0].node = patroni.nodes.find((n) => n.address === rows[0].addr)?.node ?? rows[0].addr;
                         if (name === "rw" && rows[0].node !== spec.primary.node) return `reaches ${rows[0].node}, not the primary ${spec.primary.node}`;
                         return rows[0].r === recovery ? true : `reaches ${rows[0].node}, which is ${rows[0].r ? "a standby" : "the primary"}`;
                     } finally {
@@ -218,4 +238,72 @@ export async function runChecks(spec: CheckSpec, password: string): Promise<Chec
     } finally {
         await Promise.all([...clients.values()].map((c) => c.end().catch(() => undefined)));
     }
+}
+
+/**
+ * failover=patroni: waits until Patroni's /cluster shows exactly one leader, every other node
+ * `streaming` in the configured synchronous role (quorum mode shows `replica` before
+ * `quorum_standby` for a moment, so the roles are polled, not read once), and etcd healthy.
+ * Returns where the leader and the replicas are.
+ */
+async function patroniTopology(
+    spec: CheckSpec,
+    patroni: PatroniCheckSpec,
+    deadline: number,
+    out: CheckResult[],
+): Promise<{ primary: CheckEndpoint; replicas: CheckEndpoint[] }> {
+    const push = (check: string, node: string, t0: number, outcome: string | true) =>
+        out.push({ check, node, ok: outcome === true, detail: outcome === true ? "ok" : outcome, ms: Date.now() - t0 });
+    let t0 = Date.now();
+    push("etcd-healthy", patroni.etcdContainers.join(","), t0, await until(deadline, async () => {
+        const res = await execProgram(
+            ["docker", "exec", patroni.etcdContainers[0], "etcdctl", `--endpoints=${patroni.etcdEndpoints.join(",")}`, "endpoint", "health"],
+            15_000,
+        );
+        const healthy = (res.stdout + res.stderr).split("\n").filter((l) => / is healthy/.test(l)).length;
+        return healthy === patroni.etcdEndpoints.length ? true : `${healthy} of ${patroni.etcdEndpoints.length} etcd members healthy: ${res.stderr.trim()}`;
+    }));
+    if (!out[out.length - 1].ok) return { primary: spec.primary, replicas: spec.replicas };
+
+    t0 = Date.now();
+    let cluster: PatroniCluster = { members: [] };
+    const expected = expectedPatroniRoles(spec, patroni.nodes.length - 1).sort();
+    push("patroni-one-leader", patroni.cluster, t0, await until(deadline, async () => {
+        let last = "no node answered";
+        for (const n of patroni.nodes) {
+            try {
+                const res = await patroniRest<PatroniCluster>(n.container, { method: "GET", path: "/cluster", timeoutSeconds: 3 }, 10_000);
+                if (res.status === 200) {
+                    cluster = res.body;
+                    break;
+                }
+                last = `${n.node}: HTTP ${res.status}`;
+            } catch (err) {
+                last = (err as Error).message;
+            }
+        }
+        const leaders = cluster.members.filter((m) => m.role === "leader");
+        if (leaders.length !== 1) return `expected one leader, found ${leaders.map((m) => m.name).join(", ") || "none"} (${last})`;
+        return cluster.members.length === patroni.nodes.length ? true : `${cluster.members.length} of ${patroni.nodes.length} members registered`;
+    }));
+    if (!out[out.length - 1].ok) return { primary: spec.primary, replicas: spec.replicas };
+
+    t0 = Date.now();
+    push("patroni-roles", patroni.cluster, t0, await until(deadline, async () => {
+        const res = await patroniRest<PatroniCluster>(patroni.nodes[0].container, { method: "GET", path: "/cluster", timeoutSeconds: 3 }, 10_000).catch(
+            () => undefined,
+        );
+        if (res?.status === 200) cluster = res.body;
+        const others = cluster.members.filter((m) => m.role !== "leader");
+        const notStreaming = others.filter((m) => m.state !== "streaming");
+        if (notStreaming.length > 0) return `not streaming: ${notStreaming.map((m) => `${m.name} (${m.state})`).join(", ")}`;
+        const roles = others.map((m) => m.role).sort();
+        return JSON.stringify(roles) === JSON.stringify(expected) ? true : `replica roles are ${roles.join(", ")}, expected ${expected.join(", ")}`;
+    }));
+    const leader = cluster.members.find((m) => m.role === "leader")?.name ?? spec.primary.node;
+    const endpoint = (n: { node: string; host: string; port: number }): CheckEndpoint => ({ node: n.node, host: n.host, port: n.port });
+    return {
+        primary: endpoint(patroni.nodes.find((n) => n.node === leader) ?? patroni.nodes[0]),
+        replicas: patroni.nodes.filter((n) => n.node !== leader).map(endpoint),
+    };
 }

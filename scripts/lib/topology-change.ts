@@ -3,7 +3,7 @@
 import { parseArgs as nodeParseArgs } from "node:util";
 import { ClusterConfig, validateConfig } from "../../infra/config";
 import { clientHost } from "../../infra/topology";
-import { CheckSpec } from "./check-spec";
+import { CheckSpec, patroniCheckSpec } from "./check-spec";
 import { CheckReport, runChecks } from "./checks";
 import { applySyncPolicy, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-config";
@@ -83,6 +83,8 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
         slots: cfg.slots,
         deadlineSeconds: 60,
         endpoints: cfg.pooler ? { rw: { host, port: cfg.hostPortBase + 10 }, ro: { host, port: cfg.hostPortBase + 11 } } : undefined,
+        // Under Patroni the checks find the leader themselves (primary/replicas are only a hint).
+        patroni: cfg.failover === "patroni" ? patroniCheckSpec(ref.stack, cfg, host) : undefined,
     };
     return runChecks(spec, password);
 }
@@ -138,6 +140,26 @@ export function syncWarning(cfg: ClusterConfig, streaming: string[], absent: str
 /** The exact command line of another day-2 command on the same stack, for hints. */
 export function commandLine(ref: StackRef, script: string, ...args: string[]): string {
     return ["npm run", script, "--", ...args, "--stack", ref.stack, ...(ref.live ? ["--live"] : [])].join(" ");
+}
+
+/** The command that deploys the stack again: the live harness's `up`, `npm run up` (dev) or scripts/pulumi.sh. */
+export function upCommand(ref: StackRef): string {
+    if (ref.live) return `npm run live -- up --stack ${ref.stack}`;
+    return ref.stack === "dev" ? "npm run up" : `bash scripts/pulumi.sh ${ref.stack} up`;
+}
+
+/**
+ * After a role change the stack outputs are the last deployment's: `primary` and
+ * `primaryConnectionString` name the old primary until the stack is deployed again. Undefined when
+ * they already name `newPrimary`.
+ */
+export function staleOutputsNote(ref: StackRef, newPrimary: string, pooler: boolean, outputs: Record<string, unknown> = readOutputs(ref)): string | undefined {
+    const named = (outputs.primary as { node?: string } | undefined)?.node;
+    if (named === undefined || named === newPrimary) return undefined;
+    return (
+        `note: ${pooler ? `rwConnectionString (the read-write endpoint) reaches ${newPrimary} now` : `connect to ${newPrimary} directly`}; ` +
+        `the stack outputs primary and primaryConnectionString still name ${named} until the next deployment: ${upCommand(ref)}`
+    );
 }
 
 /** Options every topology command takes, for the usage texts. */

@@ -63,9 +63,11 @@ describe(`destroy and foreign data (stack ${C.stack})`, () => {
             120_000,
         );
         await docker(["start", pg3]);
+        // pg3's own WAL receiver, not only a row on pg1: pg_basebackup streams as pg3 while it clones.
         await eventually("pg3 streams from pg1 again", 120_000, async () => {
             const rows = await streamingFrom(C, "pg1").catch(() => ({}) as Record<string, string>);
-            return rows.pg3 === "streaming" || JSON.stringify(rows);
+            const receiver = await q(C, "pg3", "SELECT status FROM pg_stat_wal_receiver").catch((err: Error) => [{ status: err.message }]);
+            return (rows.pg3 === "streaming" && receiver[0]?.status === "streaming") || `${JSON.stringify(rows)} ${JSON.stringify(receiver)}`;
         });
         const logs = await exec(["docker", "logs", pg3]);
         expect(logs.stdout + logs.stderr).toMatch(/re-cloning pg1: this volume holds another cluster's data \(system identifier \d+, pg1 has \d+\)/);

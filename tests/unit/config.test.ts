@@ -97,6 +97,16 @@ describe("validateConfig", () => {
         [{ settings: '{"work_mem":null}' }, "settings.work_mem", "a number or a boolean"],
         [{ replica: "3" }, "pg-replication:replica", "not a known key", "did you mean replicas?"],
         [{ superuserPassword: "short" }, "superuserPassword", "[secret]", "at least 8"],
+        [{ failover: "auto" }, "pg-replication:failover", '"auto"', "manual, patroni"],
+        [{ etcdMembers: "2" }, "etcdMembers", '"2"', "1 or 3"],
+        [{ etcdMembers: "5" }, "etcdMembers", '"5"', "1 to 3"],
+        [{ etcdMembers: "0" }, "etcdMembers", "1 to 3"],
+        [{ patroniTtl: "19" }, "patroniTtl", '"19"', "from 20"],
+        [{ patroniTtl: "ten" }, "patroniTtl", "integer"],
+        [{ patroniLoopWait: "0" }, "patroniLoopWait", "from 1"],
+        [{ patroniRetryTimeout: "2" }, "patroniRetryTimeout", "from 3"],
+        [{ patroniLoopWait: "12" }, "patroniTtl", '"20"', "12 + 2 * 5 = 22 > 20"],
+        [{ patroniTtl: "20", patroniRetryTimeout: "10" }, "patroniTtl", "2 + 2 * 10 = 22 > 20", "raise patroniTtl"],
     ])("rejects %j", (raw, ...parts) => {
         expectError(raw as Record<string, string>, ...(parts as string[]));
     });
@@ -114,5 +124,17 @@ describe("validateConfig", () => {
 
     test("syncCount above replicas is fine in async mode", () => {
         expect(validateConfig({ replicas: "0", syncCount: "1" }).replicas).toBe(0);
+    });
+
+    test("failover defaults to manual; patroni keys default to 3 etcd members and 20 / 2 / 5", () => {
+        expect(validateConfig({})).toMatchObject({ failover: "manual", etcdMembers: 3, patroniTtl: 20, patroniLoopWait: 2, patroniRetryTimeout: 5 });
+        expect(DEFAULTS.patroniLoopWait + 2 * DEFAULTS.patroniRetryTimeout).toBeLessThanOrEqual(DEFAULTS.patroniTtl);
+    });
+
+    test("patroni mode with its keys is accepted, at the edge of Patroni's rule too", () => {
+        expect(
+            validateConfig({ failover: "patroni", etcdMembers: "1", patroniTtl: "30", patroniLoopWait: "10", patroniRetryTimeout: "10" }),
+        ).toMatchObject({ failover: "patroni", etcdMembers: 1, patroniTtl: 30, patroniLoopWait: 10, patroniRetryTimeout: 10 });
+        expect(validateConfig({ failover: "patroni", patroniTtl: "20", patroniLoopWait: "10", patroniRetryTimeout: "5" }).patroniTtl).toBe(20);
     });
 });

@@ -1,4 +1,5 @@
-// `npm run live -- up|down|output [--stack NAME] [--config key=value]... [--json] [--show-secrets]`
+// `npm run live -- up|down|output [NAME]|config [set KEY VALUE|rm KEY] [--stack NAME] [--config key=value]...
+//                  [--json] [--show-secrets]`   (--help: every option, with examples; see cli-lib.ts)
 //
 // TEST SUPPORT, NOT A REPLACEMENT FOR `pulumi up`. The Pulumi CLI and its provider plugins cannot
 // be downloaded on our build machines, so this runs the real program (infra/) with the real Pulumi
@@ -6,6 +7,17 @@
 // engine, keeping its own state in .live-state/<stack>.json. Users deploy with `npm run up`.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import {
+    checkOrExplain,
+    configCommand,
+    formatOutputs,
+    HelpRequest,
+    LiveArgs,
+    parseLiveArgs,
+    upSummary,
+    UsageError,
+    withValue,
+} from "./cli-lib";
 import { requireDocker } from "./docker-api";
 import { CapturedOptions, LiveEngine } from "./engine";
 import { loadStackConfig } from "../../../scripts/lib/stack-config";
@@ -14,43 +26,7 @@ import { loadState, saveState, StackState, statePath } from "./state";
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 const BANNER = "live harness (test support, not `pulumi up`): real Pulumi SDK in mock mode, real Docker resources";
 
-interface Args {
-    verb: "up" | "down" | "output";
-    stack: string;
-    config: string[];
-    json: boolean;
-    showSecrets: boolean;
-}
-
-function parseArgs(argv: string[]): Args {
-    const args: Args = { verb: "up", stack: "local", config: [], json: false, showSecrets: false };
-    const verb = argv[0];
-    if (verb !== "up" && verb !== "down" && verb !== "output") {
-        throw new Error("usage: npm run live -- up|down|output [--stack NAME] [--config key=value]... [--json] [--show-secrets]");
-    }
-    args.verb = verb;
-    for (let i = 1; i < argv.length; i++) {
-        const a = argv[i];
-        if (a === "--stack") args.stack = argv[++i];
-        else if (a === "--config" || a === "-c") args.config.push(argv[++i]);
-        else if (a === "--json") args.json = true;
-        else if (a === "--show-secrets") args.showSecrets = true;
-        else throw new Error(`unknown argument ${a}`);
-    }
-    if (!args.stack || !/^[a-zA-Z0-9_.-]+$/.test(args.stack)) throw new Error(`invalid --stack ${JSON.stringify(args.stack)}`);
-    return args;
-}
-
-function printOutputs(state: StackState, json: boolean, showSecrets: boolean): void {
-    const shown = Object.fromEntries(
-        Object.entries(state.outputs).map(([k, o]) => [k, o.secret && !showSecrets ? "[secret]" : o.value]),
-    );
-    if (json) {
-        process.stdout.write(JSON.stringify(shown, null, 2) + "\n");
-        return;
-    }
-    for (const [k, v] of Object.entries(shown)) process.stdout.write(`${k}: ${typeof v === "string" ? v : JSON.stringify(v)}\n`);
-}
+type UpArgs = Extract<LiveArgs, { verb: "up" }>;
 
 /** Resolves an exported value (Output or plain) with its secretness. */
 async function resolveExport(value: unknown): Promise<{ value: unknown; secret: boolean }> {
@@ -70,9 +46,18 @@ async function settle(engine: LiveEngine): Promise<void> {
     }
 }
 
-async function up(args: Args, state: StackState, file: string, engine: LiveEngine): Promise<void> {
-    const keyOf = (pair: string) => pair.split("=")[0];
-    const overrides = [...state.config.filter((p) => !args.config.some((c) => keyOf(c) === keyOf(p))), ...args.config];
+/** The config `up` runs with: the recorded values, then this run's --config values. */
+function upConfig(args: UpArgs, state: StackState): string[] {
+    let overrides = state.config;
+    for (const pair of args.config) {
+        const eq = pair.indexOf("=");
+        overrides = withValue(overrides, pair.slice(0, eq), pair.slice(eq + 1));
+    }
+    return overrides;
+}
+
+async function up(args: UpArgs, state: StackState, file: string, engine: LiveEngine): Promise<void> {
+    const overrides = upConfig(args, state);
     const { project, config } = loadStackConfig(ROOT, args.stack, overrides);
     state.config = overrides;
     saveState(file, state);
@@ -116,13 +101,28 @@ async function up(args: Args, state: StackState, file: string, engine: LiveEngin
 }
 
 async function main(): Promise<number> {
-    const args = parseArgs(process.argv.slice(2));
+    const args = parseLiveArgs(process.argv.slice(2));
     const file = statePath(ROOT, args.stack);
     const state = loadState(file, args.stack);
-    if (args.verb === "output") {
-        printOutputs(state, args.json, args.showSecrets);
-        return 0;
+    switch (args.verb) {
+        case "output":
+            if (args.name === undefined && Object.keys(state.outputs).length === 0) {
+                process.stderr.write(`stack ${args.stack} has no outputs (not deployed: npm run live -- up --stack ${args.stack})\n`);
+            }
+            process.stdout.write(formatOutputs(args.stack, state.outputs, args));
+            return 0;
+        case "config":
+        case "config-set":
+        case "config-rm": {
+            const res = configCommand(ROOT, args, state);
+            if (res.save) saveState(file, state);
+            process.stdout.write(res.stdout);
+            process.stderr.write(res.stderr);
+            return res.code;
+        }
     }
+    // Refused before Docker is touched or anything recorded: a misspelt --config key never reaches the state.
+    if (args.verb === "up") checkOrExplain(ROOT, args.stack, upConfig(args, state), state.config, "nothing was recorded or deployed");
     const log = (line: string) => process.stderr.write(line + "\n");
     // A failed resource rejects the outputs of everything that depends on it; the engine has
     // already recorded the failure, so keep running until the rest settles.
@@ -151,13 +151,24 @@ async function main(): Promise<number> {
         log(`error: ${args.verb} failed:\n${engine.errors.map((e) => `  ${e}`).join("\n")}`);
         return 1;
     }
-    if (args.verb === "up" && args.json) printOutputs(state, true, args.showSecrets);
+    if (args.verb === "up") {
+        for (const line of upSummary(args.stack, state.outputs)) log(line);
+        if (args.json) process.stdout.write(formatOutputs(args.stack, state.outputs, { json: true, showSecrets: args.showSecrets }));
+    }
     return 0;
 }
 
 main().then(
     (code) => process.exit(code),
     (err: Error) => {
+        if (err instanceof HelpRequest) {
+            process.stdout.write(`${err.message}\n`);
+            process.exit(0);
+        }
+        if (err instanceof UsageError) {
+            process.stderr.write(`usage error: ${err.message}\n(npm run live -- --help for every command and option)\n`);
+            process.exit(2);
+        }
         process.stderr.write(`error: ${err.message}\n`);
         process.exit(1);
     },

@@ -65,7 +65,7 @@ export function applyIgnoreChanges(oldInputs: Props, newInputs: Props, paths: st
     return result;
 }
 
-type Action = "created" | "replaced" | "updated" | "deleted" | "unchanged" | "failed";
+export type Action = "created" | "replaced" | "updated" | "deleted" | "unchanged" | "failed";
 
 interface Handler {
     create(inputs: Props): Promise<{ id: string; state: Props }>;
@@ -92,6 +92,24 @@ const HANDLERS: Record<string, Handler> = {
         needsReplace: commandNeedsReplace,
     },
 };
+
+const HEARTBEAT_MS = 15_000;
+
+/** The name Docker shows for a docker resource (container, volume, network, image), from its inputs. */
+export function dockerObjectName(type: string, inputs: unknown): string | undefined {
+    if (!type.startsWith("docker:")) return undefined;
+    const name = (unwrapSecrets(inputs) as Props | undefined)?.name;
+    return typeof name === "string" && name !== "" ? name : undefined;
+}
+
+/**
+ * One resource's line: action, type, logical name (the third field, which tests parse), then the
+ * Docker object users see in `docker ps` / `docker volume ls` when it differs, and the time taken.
+ */
+export function progressLine(action: Action, type: string, name: string, docker: string | undefined, secs: number): string {
+    const shown = docker && docker !== name ? ` -> ${docker}` : "";
+    return `  ${action.padEnd(9)} ${type.padEnd(38)} ${name}${shown}${action === "unchanged" ? "" : ` (${secs.toFixed(1)}s)`}`;
+}
 
 /** Runs one `up` or `down` against a stack's state, printing a line per resource. */
 export class LiveEngine implements pulumi.runtime.Mocks {
@@ -123,16 +141,24 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         this.seen.add(key);
         this.pending++;
         const started = Date.now();
+        const docker = dockerObjectName(args.type, args.inputs);
+        // A long step (a replica cloning a large primary, a container waiting to be healthy) says it is still going.
+        const heartbeat = setInterval(
+            () => this.log(`  ...       ${args.type.padEnd(38)} ${args.name}${docker ? ` -> ${docker}` : ""} still in progress (${Math.round((Date.now() - started) / 1000)}s)`),
+            HEARTBEAT_MS,
+        );
+        heartbeat.unref();
         try {
             const result = await this.apply(key, args, handler);
-            this.print(result.action, key, started);
+            this.print(result.action, key, started, docker);
             return result;
         } catch (err) {
-            const message = `${key}: ${(err as Error).message}`;
+            const message = `${key}${docker ? ` (${docker})` : ""}: ${(err as Error).message}`;
             this.errors.push(message);
-            this.print("failed", key, started);
+            this.print("failed", key, started, docker);
             throw new Error(message);
         } finally {
+            clearInterval(heartbeat);
             this.pending--;
         }
     }
@@ -264,19 +290,18 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs));
                 this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
                 saveState(this.statePath, this.state);
-                this.print("deleted", record.key, started);
+                this.print("deleted", record.key, started, dockerObjectName(record.type, record.inputs));
             } catch (err) {
                 this.errors.push(`${record.key}: ${(err as Error).message}`);
-                this.print("failed", record.key, started);
+                this.print("failed", record.key, started, dockerObjectName(record.type, record.inputs));
                 return;
             }
         }
     }
 
-    private print(action: Action, key: string, started: number): void {
+    private print(action: Action, key: string, started: number, docker?: string): void {
         this.counts[action]++;
         const [type, name] = key.split("::");
-        const secs = ((Date.now() - started) / 1000).toFixed(1);
-        this.log(`  ${action.padEnd(9)} ${type.padEnd(38)} ${name}${action === "unchanged" ? "" : ` (${secs}s)`}`);
+        this.log(progressLine(action, type, name, docker, (Date.now() - started) / 1000));
     }
 }

@@ -1,0 +1,115 @@
+// failover=manual: roles are decided by configuration (primaryNode) and changed by the day-2
+// commands; the deployment bootstraps them (bootstrap.env), creates the roles and slots on the
+// primary, applies the synchronous policy, and refuses to run against another primary (the guard).
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { NodeFile } from "./node";
+import { psqlCommand } from "./psql";
+import { renderBootstrapEnv, renderEntrypoint, renderNodeEnv, renderPgHba, renderPgIdent, renderPgpass, renderPostgresqlConf } from "./render";
+import { RoleContext, RoleOutcome } from "./roles";
+import { roleVerifier } from "./scram";
+import { createSlotSql, dropRoleSql, dropSlotSql, replicationRoleSql, resetSyncPolicySql, setPasswordSql, syncPolicySql, synchronousStandbyNames } from "./sql";
+import { NodeSpec } from "./topology";
+
+/**
+ * Runs on every deployment (an invoke, not a resource): refuses when another node than
+ * `primary` is the running primary, e.g. after a failover whose primaryNode change was not
+ * recorded, rather than let the deployment treat two nodes as primary.
+ */
+function primaryGuard(prefix: string, primary: NodeSpec, projectRoot: string): pulumi.Output<string> {
+    return command.local
+        .runOutput({
+            command: "node -r ts-node/register/transpile-only scripts/guard-primary.ts",
+            dir: projectRoot,
+            environment: { PGR_CLUSTER: prefix, PGR_PRIMARY: primary.name },
+        })
+        .apply((r) => r.stdout.trim());
+}
+
+/** The files of a manual-mode node, in upload order (bootstrap.env third: see PostgresNode's ignoreChanges). */
+function manualFiles(ctx: RoleContext, spec: NodeSpec, pgpass: pulumi.Output<string>): NodeFile[] {
+    const cfg = ctx.cfg;
+    return [
+        { name: "entrypoint.sh", content: renderEntrypoint(), executable: true },
+        { name: "node.env", content: renderNodeEnv(cfg, spec) },
+        // Names the node that runs initdb on an empty cluster; read only on an empty volume.
+        { name: "bootstrap.env", content: renderBootstrapEnv(cfg), ignoreChanges: true },
+        { name: "postgresql.conf", content: renderPostgresqlConf(cfg, spec) },
+        { name: "pg_hba.conf", content: renderPgHba(cfg) },
+        { name: "pg_ident.conf", content: renderPgIdent() },
+        { name: "pgpass", content: pgpass, permissions: "0600" },
+    ];
+}
+
+/** The manual strategy: today's bootstrap, role, slot and sync commands and the primary guard. */
+export function manualRoles(ctx: RoleContext): RoleOutcome {
+    const { name, prefix, cfg, parent } = ctx;
+    const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
+    const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
+
+    // Nothing runs against the cluster until the guard agrees that primaryNode is the primary.
+    const guard = primaryGuard(prefix, primarySpec, ctx.projectRoot);
+    const image = pulumi.all([ctx.imageId, guard]).apply(([id]) => id);
+    const pgpass = pulumi.secret(
+        pulumi.all([ctx.replicationPassword, ctx.superuserPassword]).apply(([repl, su]) =>
+            renderPgpass([
+                { user: cfg.replicationUser, password: repl },
+                { user: "postgres", password: su },
+            ]),
+        ),
+    );
+    const primaryNode = ctx.makeNode(primarySpec, image, manualFiles(ctx, primarySpec, pgpass), []);
+    const onPrimary = pulumi.all([primaryNode.containerName, guard]).apply(([c]) => c);
+
+    const superuser = psqlCommand(
+        `${name}-superuser`,
+        {
+            container: onPrimary,
+            cluster: prefix,
+            sql: pulumi.secret(ctx.superuserPassword.apply((pw) => setPasswordSql("postgres", roleVerifier(pw, "postgres")))),
+        },
+        { parent },
+    );
+    const replicationRole = psqlCommand(
+        `${name}-replication-user`,
+        {
+            container: onPrimary,
+            cluster: prefix,
+            sql: pulumi.secret(ctx.replicationPassword.apply((pw) => replicationRoleSql(cfg.replicationUser, roleVerifier(pw, cfg.replicationUser)))),
+            deleteSql: dropRoleSql(cfg.replicationUser),
+        },
+        { parent },
+    );
+
+    const replicas = replicaSpecs.map((spec) => {
+        const slot = spec.slotName
+            ? psqlCommand(
+                  `${name}-slot-${spec.slotName}`,
+                  { container: onPrimary, cluster: prefix, sql: createSlotSql(spec.slotName), deleteSql: dropSlotSql(spec.slotName) },
+                  { parent, dependsOn: [replicationRole] },
+              )
+            : undefined;
+        const deps = slot ? [replicationRole, slot] : [replicationRole];
+        return { spec, slot, node: ctx.makeNode(spec, image, manualFiles(ctx, spec, pgpass), deps) };
+    });
+
+    // Applied online (ALTER SYSTEM + reload) once the replicas exist, so a fresh sync deploy
+    // never waits on a standby that is not there yet.
+    const replicaNames = replicaSpecs.map((s) => s.name);
+    const syncPolicy = psqlCommand(
+        `${name}-sync-policy`,
+        { container: onPrimary, cluster: prefix, sql: syncPolicySql(cfg, replicaNames), deleteSql: resetSyncPolicySql() },
+        { parent, dependsOn: replicas.map((r) => r.node) },
+    );
+    return {
+        image,
+        nodes: [{ spec: primarySpec, node: primaryNode }, ...replicas.map((r) => ({ spec: r.spec, node: r.node }))],
+        superuserReady: [superuser],
+        settled: [syncPolicy, superuser, ...replicas.flatMap((r) => (r.slot ? [r.slot] : []))],
+        replicationMode: pulumi.output(
+            cfg.syncMode === "async" ? "async" : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
+        ),
+        primaryContainer: onPrimary,
+        endpoints: "pgbouncer",
+    };
+}

@@ -1,0 +1,106 @@
+// failover=patroni: Patroni decides roles, with its leader key in etcd. The deployment declares the
+// etcd members, a patroni.yml per node, and the dynamic configuration (PATCH /config); it never
+// names the leader after bootstrap, so a deployment after an automatic failover changes nothing.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { EtcdCluster } from "./etcd";
+import { NodeFile } from "./node";
+import { patroniDynamicConfig, renderPatroniYml } from "./patroni-config";
+import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "./patroni-rest";
+import { renderPgHba, renderPgIdent, template } from "./render";
+import { RoleContext, RoleOutcome } from "./roles";
+import { NodeSpec } from "./topology";
+
+/** A generated password: made once by a command, then kept in state as a secret. */
+function generatedSecret(name: string, parent: pulumi.Resource): pulumi.Output<string> {
+    const gen = new command.local.Command(
+        name,
+        { create: `node -e "process.stdout.write(require('crypto').randomBytes(24).toString('base64url'))"`, logging: "none" },
+        { parent, additionalSecretOutputs: ["stdout"] },
+    );
+    return pulumi.secret(gen.stdout);
+}
+
+/** Fails the deployment early, naming what is missing, when the image lacks Patroni, etcd or HAProxy. */
+function requirePatroniImage(name: string, imageId: pulumi.Output<string>, parent: pulumi.Resource): pulumi.Output<string> {
+    const check = new command.local.Command(
+        name,
+        {
+            create: [
+                "missing=$(docker run --rm --entrypoint sh \"$PGR_IMAGE\" -c 'for b in patroni etcd etcdctl haproxy python3; do command -v $b >/dev/null || printf \"%s \" $b; done')",
+                'if [ -n "$missing" ]; then echo "pg-replication: failover=patroni needs patroni, etcd, etcdctl and haproxy in the image; ' +
+                    '$PGR_IMAGE lacks: $missing(build the local image with npm run build-image, or use an image that has them)" >&2; exit 1; fi',
+                'echo "$PGR_IMAGE"',
+            ].join("\n"),
+            environment: { PGR_IMAGE: imageId },
+        },
+        { parent },
+    );
+    return check.stdout.apply((out) => out.trim());
+}
+
+/** The patroni strategy: etcd, patroni.yml per node, the dynamic configuration applied online. */
+export function patroniRoles(ctx: RoleContext): RoleOutcome {
+    const { name, prefix, cfg, parent } = ctx;
+    const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
+    const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
+    const image = requirePatroniImage(`${name}-patroni-image`, ctx.imageId, parent);
+    const restPassword = generatedSecret(`${name}-patroni-rest-password`, parent);
+
+    const etcd = new EtcdCluster(
+        `${name}-etcd`,
+        { namePrefix: prefix, image, network: ctx.network.name, subnet: cfg.subnet, members: cfg.etcdMembers, labels: { "pg-replication.cluster": prefix } },
+        { parent },
+    );
+    const files = (spec: NodeSpec): NodeFile[] => [
+        { name: "entrypoint.sh", content: template("patroni-entrypoint.sh"), executable: true },
+        {
+            name: "patroni.yml",
+            content: pulumi.secret(
+                pulumi
+                    .all([ctx.superuserPassword, ctx.replicationPassword, restPassword])
+                    .apply(([superuser, replication, rest]) => renderPatroniYml(cfg, spec, prefix, { superuser, replication, rest })),
+            ),
+            permissions: "0600",
+        },
+        { name: "pg_hba.conf", content: renderPgHba(cfg) },
+        { name: "pg_ident.conf", content: renderPgIdent() },
+    ];
+    // Patroni's own clean stop is SIGTERM (it stops postgres, then releases the leader key).
+    const extras = { stopSignal: "SIGTERM", fastResolver: true };
+    // primaryNode bootstraps: its container is created (and healthy: postgres accepts connections,
+    // so it holds the leader key) before any other node exists to race it for the key.
+    const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.containers, extras);
+    const replicas = replicaSpecs.map((spec) => ({ spec, node: ctx.makeNode(spec, image, files(spec), [primaryNode], extras) }));
+
+    // The synchronous switch and timings, online: PATCH /config writes Patroni's dynamic
+    // configuration in etcd and the leader applies it with a reload (docs/rest_api.rst, "Config
+    // endpoint"). Re-run only when the request changes; it restarts nothing.
+    const request: PatroniRequest = { method: "PATCH", path: "/config", body: patroniDynamicConfig(cfg) };
+    const dynamicConfig = new command.local.Command(
+        `${name}-patroni-config`,
+        {
+            create: patroniRestCommand(),
+            stdin: JSON.stringify(request),
+            environment: { PGR_CLUSTER: prefix, PGR_REST_PY: PATRONI_REST_PY },
+            logging: "stderr",
+        },
+        { parent, dependsOn: replicas.map((r) => r.node) },
+    );
+
+    const sync = cfg.syncMode === "sync";
+    return {
+        image,
+        nodes: [{ spec: primarySpec, node: primaryNode }, ...replicas],
+        // Patroni sets the superuser's password at bootstrap.
+        superuserReady: [primaryNode],
+        settled: [dynamicConfig, ...etcd.containers],
+        replicationMode: pulumi.output(
+            sync
+                ? `sync (patroni): synchronous_mode ${cfg.syncMethod === "any" ? "quorum" : "on"}, synchronous_node_count ${cfg.syncCount}, synchronous_commit=${cfg.synchronousCommit}`
+                : "async",
+        ),
+        primaryContainer: "current-primary",
+        endpoints: "haproxy",
+    };
+}

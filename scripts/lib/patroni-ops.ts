@@ -1,0 +1,118 @@
+// The day-2 commands under failover=patroni: Patroni moves the roles, through its REST API
+// (docs/rest_api.rst: POST /switchover, POST /failover, POST /reinitialize); these wait for the
+// result and prove it with the deployment's checks. Nothing is fenced or re-pointed by hand, and
+// primaryNode is not rewritten: under Patroni it only names the node that bootstraps.
+import { ClusterConfig } from "../../infra/config";
+import { execProgram, listNodes } from "./cluster-discovery";
+import { patroniCluster, PatroniCluster, PatroniMember, patroniRest } from "./patroni";
+import { checkTopology, CommonArgs } from "./topology-change";
+
+type Log = (line: string) => void;
+
+/** One step's timing, as the manual commands report them. */
+interface Step {
+    step: string;
+    ms: number;
+}
+
+/** Polls Patroni's /cluster until `done` says true, or fails with its last answer. */
+async function waitCluster(stack: string, what: string, timeoutMs: number, done: (c: PatroniCluster) => true | string): Promise<PatroniCluster> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer";
+    for (;;) {
+        try {
+            const { cluster } = await patroniCluster(stack);
+            const verdict = done(cluster);
+            if (verdict === true) return cluster;
+            last = verdict;
+        } catch (err) {
+            last = (err as Error).message;
+        }
+        if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s: ${last}`);
+        await new Promise((r) => setTimeout(r, 500));
+    }
+}
+
+const describe = (c: PatroniCluster) => c.members.map((m) => `${m.name} ${m.role} ${m.state}`).join(", ");
+const leaderIs = (name: string) => (c: PatroniCluster) => {
+    const leader = c.members.find((m) => m.role === "leader");
+    const others = c.members.filter((m) => m.name !== name);
+    if (leader?.name !== name || leader.state !== "running") return describe(c);
+    return others.every((m) => m.state === "streaming") ? true : describe(c);
+};
+
+async function container(stack: string, node: string): Promise<{ container: string; running: boolean }> {
+    const found = (await listNodes(stack)).find((n) => n.node === node);
+    if (!found) throw new Error(`${node} is not a node of stack ${stack}`);
+    return found;
+}
+
+/**
+ * Switchover (planned, `--to` a streaming replica) or failover (`--to` any healthy member, even
+ * with no leader) through Patroni, then the checks. Patroni refuses a candidate that is not
+ * eligible (e.g. not synchronous in sync mode); its answer is the error.
+ */
+export async function patroniRoleChange(kind: "switchover" | "failover", args: CommonArgs, cfg: ClusterConfig, target: string, log: Log): Promise<void> {
+    const started = Date.now();
+    const steps: Step[] = [];
+    const mark = (step: string) => {
+        steps.push({ step, ms: Date.now() - started });
+        log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${step}`);
+    };
+    const { container: asked, cluster } = await patroniCluster(args.stack);
+    const leader: PatroniMember | undefined = cluster.members.find((m) => m.role === "leader");
+    if (leader?.name === target) throw new Error(`refusing to ${kind} to ${target}: it is already the leader`);
+    if (kind === "switchover" && !leader) throw new Error(`refusing to switch over: no leader (use npm run failover)`);
+    const body = kind === "switchover" ? { leader: leader?.name, candidate: target } : { candidate: target };
+    log(`${kind} of stack ${args.stack} (failover=patroni): ${leader?.name ?? "no leader"} -> ${target}`);
+    const res = await patroniRest(asked, { method: "POST", path: `/${kind}`, body, timeoutSeconds: 60 }, 90_000);
+    if (res.status !== 200) throw new Error(`Patroni refused the ${kind} to ${target} (HTTP ${res.status}): ${JSON.stringify(res.body)}`);
+    mark(`Patroni: ${typeof res.body === "string" ? res.body.trim() : JSON.stringify(res.body)}`);
+    await waitCluster(args.stack, `${target} leading with every other member streaming`, 120_000, leaderIs(target));
+    mark(`${target} is the leader; every other member streams`);
+    const report = await checkTopology(args, cfg, target, cluster.members.map((m) => m.name).filter((n) => n !== target));
+    mark(`checks passed (${report.checks.length})`);
+    if (args.json) process.stdout.write(JSON.stringify({ stack: args.stack, kind, from: leader?.name ?? null, to: target, timings: steps }) + "\n");
+}
+
+/**
+ * Rejoin under Patroni: a stopped member is started (Patroni rewinds it onto the leader by itself);
+ * one that does not stream within a minute, or a running one asked to rejoin, is reinitialised
+ * (POST /reinitialize on that member: its data is wiped and cloned from the leader).
+ */
+export async function patroniRejoin(args: CommonArgs, node: string, log: Log): Promise<void> {
+    const started = Date.now();
+    const steps: Step[] = [];
+    const mark = (step: string) => {
+        steps.push({ step, ms: Date.now() - started });
+        log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${step}`);
+    };
+    const target = await container(args.stack, node);
+    let method = "rewind";
+    const streaming = (c: PatroniCluster) => {
+        const m = c.members.find((x) => x.name === node);
+        return m?.state === "streaming" && m.role !== "leader" ? true : describe(c);
+    };
+    if (!target.running) {
+        const res = await execProgram(["docker", "start", target.container], 60_000);
+        if (res.code !== 0) throw new Error(`docker start ${target.container}: ${res.stderr.trim()}`);
+        mark(`${node} started; Patroni rewinds it onto the leader`);
+        try {
+            await waitCluster(args.stack, `${node} streaming`, 60_000, streaming);
+        } catch {
+            method = "reinitialize";
+        }
+    } else {
+        method = "reinitialize";
+    }
+    if (method === "reinitialize") {
+        const { cluster } = await patroniCluster(args.stack);
+        if (cluster.members.find((m) => m.name === node)?.role === "leader") throw new Error(`refusing to reinitialise ${node}: it is the leader`);
+        const res = await patroniRest(target.container, { method: "POST", path: "/reinitialize", body: { force: true }, timeoutSeconds: 30 }, 60_000);
+        if (res.status !== 200) throw new Error(`Patroni refused to reinitialise ${node} (HTTP ${res.status}): ${JSON.stringify(res.body)}`);
+        mark(`${node} reinitialising (cloned from the leader)`);
+        await waitCluster(args.stack, `${node} streaming`, 300_000, streaming);
+    }
+    mark(`${node} streaming from the leader (${method})`);
+    if (args.json) process.stdout.write(JSON.stringify({ stack: args.stack, node, method, timings: steps }) + "\n");
+}

@@ -1,0 +1,57 @@
+// Patroni's REST API from the Docker host, through `docker exec` into a node (the API listens on
+// the cluster network only; its password never leaves the node's patroni.yml).
+import { PATRONI_REST_PY, PatroniRequest } from "../../infra/patroni-rest";
+import { execProgram, listNodes } from "./cluster-discovery";
+
+/** A REST answer: HTTP status and body (parsed JSON when it was JSON). */
+export interface PatroniResponse<T = unknown> {
+    status: number;
+    body: T;
+}
+
+/** One member in GET /cluster (docs/rest_api.rst "Cluster status endpoints"). */
+export interface PatroniMember {
+    name: string;
+    role: string;
+    state: string;
+    host?: string;
+    timeline?: number;
+    lag?: number | string;
+    receive_lag?: number | string;
+    replay_lag?: number | string;
+}
+
+/** GET /cluster's body. */
+export interface PatroniCluster {
+    members: PatroniMember[];
+    scope?: string;
+}
+
+/** Sends `req` to the REST API of the node in `container`. Rejects when the node cannot be asked. */
+export async function patroniRest<T = unknown>(container: string, req: PatroniRequest, timeoutMs = 30_000): Promise<PatroniResponse<T>> {
+    const res = await execProgram(["docker", "exec", "-i", "-u", "postgres", container, "python3", "-c", PATRONI_REST_PY], timeoutMs, JSON.stringify(req));
+    if (res.code !== 0) throw new Error(`Patroni REST ${req.method} ${req.path} on ${container}: ${res.stderr.trim().split("\n").pop()}`);
+    return JSON.parse(res.stdout) as PatroniResponse<T>;
+}
+
+/** GET /cluster from the first running node of `stack` that answers, with the container asked. */
+export async function patroniCluster(stack: string): Promise<{ container: string; cluster: PatroniCluster }> {
+    const nodes = (await listNodes(stack)).filter((n) => n.running);
+    let last = `no running node in stack ${stack}`;
+    for (const n of nodes) {
+        try {
+            const res = await patroniRest<PatroniCluster>(n.container, { method: "GET", path: "/cluster", timeoutSeconds: 3 }, 10_000);
+            if (res.status === 200) return { container: n.container, cluster: res.body };
+            last = `${n.container} answered ${res.status}`;
+        } catch (err) {
+            last = (err as Error).message;
+        }
+    }
+    throw new Error(`Patroni's /cluster is not available: ${last}`);
+}
+
+/** The member holding the leader key, if any. */
+export function leaderOf(cluster: PatroniCluster): PatroniMember | undefined {
+    const leaders = cluster.members.filter((m) => m.role === "leader");
+    return leaders.length === 1 ? leaders[0] : undefined;
+}

@@ -1,0 +1,111 @@
+// What `npm run status` reports, in both failover modes: every member with its role, state,
+// timeline and lag, and which node each endpoint reaches. Gathering and formatting are separate so
+// that the table is tested without a cluster.
+import { Client } from "pg";
+import { ClusterConfig } from "../../infra/config";
+import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../../infra/topology";
+import { probeNodes, psqlRows } from "./cluster-discovery";
+import { patroniCluster } from "./patroni";
+
+/** One member's line. */
+export interface MemberStatus {
+    node: string;
+    container: string;
+    /** leader/primary, replica, sync_standby, quorum_standby …, or "down". */
+    role: string;
+    /** running, streaming, stopped, … */
+    state: string;
+    timeline: number | null;
+    /** Bytes the member's replay is behind the primary's current WAL position; null when unknown. */
+    lagBytes: number | null;
+}
+
+/** The whole report. */
+export interface ClusterStatus {
+    stack: string;
+    failover: ClusterConfig["failover"];
+    members: MemberStatus[];
+    /** Node each endpoint reaches now (or an error), when the endpoints are on. */
+    endpoints?: { rw: string; ro: string };
+}
+
+/** Fixed-width table: one line per member, then the endpoints. */
+export function formatStatus(s: ClusterStatus): string {
+    const header = ["MEMBER", "CONTAINER", "ROLE", "STATE", "TL", "LAG"];
+    const rows = s.members.map((m) => [m.node, m.container, m.role, m.state, m.timeline === null ? "-" : String(m.timeline), m.lagBytes === null ? "-" : `${m.lagBytes} B`]);
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+    const out = [`stack ${s.stack} (failover=${s.failover})`, line(header), ...rows.map(line)];
+    if (s.endpoints) out.push(`endpoints: read-write -> ${s.endpoints.rw}; read-only -> ${s.endpoints.ro}`);
+    return out.join("\n");
+}
+
+/** The node a published endpoint reaches now, named by the server's fixed address. */
+async function endpointNode(host: string, port: number, password: string | undefined, byAddress: Map<string, string>): Promise<string> {
+    if (password === undefined) return "unknown (no superuserPassword output)";
+    const c = new Client({ host, port, user: "postgres", password, database: "postgres", connectionTimeoutMillis: 3000, query_timeout: 3000 });
+    c.on("error", () => undefined);
+    try {
+        await c.connect();
+        const { rows } = await c.query("SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS r");
+        const node = byAddress.get(rows[0].addr) ?? rows[0].addr;
+        return `${node} (${rows[0].r ? "standby" : "primary"})`;
+    } catch (err) {
+        return `unreachable (${(err as Error).message})`;
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+}
+
+/** Gathers the status of a deployed stack. */
+export async function clusterStatus(stack: string, cfg: ClusterConfig, password: string | undefined): Promise<ClusterStatus> {
+    const probed = await probeNodes(stack);
+    const primary = probed.find((n) => n.running && n.inRecovery === false);
+    // Lag and timelines from PostgreSQL itself, the same in both modes.
+    const lag = new Map<string, number>();
+    if (primary) {
+        const rows = await psqlRows<{ name: string; lag: string | null }>(
+            primary.container,
+            "SELECT application_name AS name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag FROM pg_stat_replication",
+        ).catch(() => []);
+        for (const r of rows) if (r.lag !== null) lag.set(r.name, Number(r.lag));
+    }
+    const timelines = new Map<string, number>();
+    await Promise.all(
+        probed
+            .filter((n) => n.running)
+            .map(async (n) => {
+                const rows = await psqlRows<{ tl: number }>(
+                    n.container,
+                    "SELECT coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) AS tl",
+                ).catch(() => []);
+                if (rows[0]) timelines.set(n.node, Number(rows[0].tl));
+            }),
+    );
+    let members: MemberStatus[] = probed.map((n) => ({
+        node: n.node,
+        container: n.container,
+        role: !n.running ? "down" : n.inRecovery === false ? "primary" : n.inRecovery ? "replica" : "unknown",
+        state: !n.running ? "stopped" : n.inRecovery === false ? "running" : (n.walReceiver ?? "not streaming"),
+        timeline: timelines.get(n.node) ?? null,
+        lagBytes: n.inRecovery === false ? 0 : (lag.get(n.node) ?? null),
+    }));
+    if (cfg.failover === "patroni") {
+        // Patroni's own view: leader, sync_standby / quorum_standby / replica, and its states.
+        const { cluster } = await patroniCluster(stack).catch(() => ({ cluster: { members: [] } }));
+        members = members.map((m) => {
+            const p = cluster.members.find((x) => x.name === m.node);
+            return p ? { ...m, role: p.role, state: p.state, timeline: p.timeline ?? m.timeline } : m;
+        });
+    }
+    const status: ClusterStatus = { stack, failover: cfg.failover, members };
+    if (cfg.pooler) {
+        const host = clientHost(cfg);
+        const byAddress = new Map(Object.entries(nodeAddressMap(cfg.subnet)).map(([node, ip]) => [ip, node]));
+        status.endpoints = {
+            rw: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRw, password, byAddress),
+            ro: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRo, password, byAddress),
+        };
+    }
+    return status;
+}

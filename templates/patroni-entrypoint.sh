@@ -1,0 +1,21 @@
+#!/bin/sh
+# Entrypoint of a pg-replication node in failover=patroni. Patroni decides everything about the
+# role (bootstrap, clone, rewind, promote, follow); this only prepares directories, hands the
+# root-only patroni.yml to the postgres user and runs Patroni as PID 1 (it reaps its children).
+set -eu
+CONF_DIR=/etc/pg-replication
+PGDATA=/var/lib/postgresql/data
+ARCHIVE_DIR=/var/lib/postgresql/wal_archive
+
+mkdir -p "$PGDATA" /var/run/postgresql
+chown postgres:postgres "$PGDATA" /var/run/postgresql
+chmod 0700 "$PGDATA"
+if [ -d "$ARCHIVE_DIR" ]; then
+    chown postgres:postgres "$ARCHIVE_DIR"
+fi
+install -o postgres -g postgres -m 0600 "$CONF_DIR/patroni.yml" /var/lib/postgresql/patroni.yml
+
+if command -v gosu >/dev/null 2>&1; then
+    exec gosu postgres patroni /var/lib/postgresql/patroni.yml
+fi
+exec setpriv --reuid=postgres --regid=postgres --init-groups patroni /var/lib/postgresql/patroni.yml

@@ -1,0 +1,250 @@
+// failover=patroni for real: Patroni + etcd + HAProxy from the local image, through the live
+// harness. Its own stack name, subnet and ports.
+import { Client } from "pg";
+import { AckWriter } from "../../scripts/lib/ack-writer";
+import { run } from "../support/live/docker-api";
+import { containerIdentity, dockerNames, eventually, forceCleanup, live, liveOk, LiveResult, sql, stackOutputs, testStackArgs } from "../support/live-client";
+
+jest.setTimeout(360_000);
+
+const STACK = `pt${process.pid}`;
+const PORT = 45432; // pg1; pgN is PORT + N - 1; rw endpoint PORT + 10, ro PORT + 11
+const PW = "pt-super-pw-1";
+const RW = PORT + 10;
+const RO = PORT + 11;
+const ARGS = testStackArgs({ stack: STACK, subnet: "172.29.98.0/24", port: PORT, password: PW, replicas: 2, extra: ["failover=patroni"] });
+const NODES = ["pg1", "pg2", "pg3"];
+
+const up = (...config: string[]) => liveOk(["up", ...ARGS, ...config.flatMap((c) => ["--config", c])]);
+const changed = (res: LiveResult) => res.actions.filter(([a]) => a !== "unchanged").map(([a, , n]) => `${a} ${n}`);
+
+interface Member {
+    name: string;
+    role: string;
+    state: string;
+}
+
+/** GET /cluster through any running node (the REST API is not published). */
+async function members(): Promise<Member[]> {
+    for (const n of NODES) {
+        const got = await run([
+            "docker",
+            "exec",
+            "-u",
+            "postgres",
+            `${STACK}-${n}`,
+            "python3",
+            "-c",
+            "import json,urllib.request,yaml; c=yaml.safe_load(open('/var/lib/postgresql/patroni.yml')); print(urllib.request.urlopen('http://'+c['restapi']['connect_address']+'/cluster', timeout=3).read().decode())",
+        ]);
+        if (got.code === 0) return (JSON.parse(got.stdout) as { members: Member[] }).members;
+    }
+    throw new Error("no node answered /cluster");
+}
+
+const leader = async () => (await members()).find((m) => m.role === "leader")?.name;
+
+/** Nodes that accept writes right now (pg_is_in_recovery() = false), asked over their published ports. */
+async function writableNodes(): Promise<string[]> {
+    const out: string[] = [];
+    await Promise.all(
+        NODES.map(async (n, i) => {
+            const c = new Client({ host: "127.0.0.1", port: PORT + i, user: "postgres", password: PW, database: "postgres", connectionTimeoutMillis: 1000, query_timeout: 1000 });
+            c.on("error", () => undefined);
+            try {
+                await c.connect();
+                const { rows } = await c.query("SELECT pg_is_in_recovery() AS r");
+                if (rows[0].r === false) out.push(n);
+            } catch {
+                // down or unreachable: not writable
+            } finally {
+                await c.end().catch(() => undefined);
+            }
+        }),
+    );
+    return out.sort();
+}
+
+/** An {@link AckWriter} through the read-write endpoint, and a watch of how many nodes accept writes (every 100 ms). */
+class Writer extends AckWriter {
+    maxWritable = 0;
+    private watching = true;
+    private watch?: Promise<void>;
+
+    constructor() {
+        super({ host: "127.0.0.1", port: RW, password: PW, table: "pt_writes" });
+    }
+
+    start(): void {
+        super.start();
+        this.watch = (async () => {
+            while (this.watching) {
+                this.maxWritable = Math.max(this.maxWritable, (await writableNodes()).length);
+                await new Promise((r) => setTimeout(r, 100));
+            }
+        })();
+    }
+
+    async stop(): Promise<void> {
+        this.watching = false;
+        await super.stop();
+        await this.watch;
+    }
+}
+
+/** Ids in `acked` missing from the table on the current leader (through the rw endpoint). */
+async function missing(acked: number[]): Promise<number[]> {
+    const rows = await sql<{ id: number }>(RW, PW, "SELECT id FROM pt_writes");
+    const have = new Set(rows.map((r) => Number(r.id)));
+    return acked.filter((id) => !have.has(id));
+}
+
+describe(`failover=patroni (stack ${STACK})`, () => {
+    let killed = "";
+    beforeAll(async () => {
+        await forceCleanup(STACK);
+    });
+    afterAll(async () => {
+        await live(["down", "--stack", STACK]);
+        await forceCleanup(STACK);
+    });
+
+    test("up: Patroni + 3 etcd members + HAProxy, pg1 bootstraps as leader, checks pass", async () => {
+        const res = await up();
+        expect(res.stderr).toMatch(/0 failed/);
+        const out = await stackOutputs(STACK);
+        expect(out.checkReport.ok).toBe(true);
+        const checks = out.checkReport.checks.map((c: { check: string; node: string }) => `${c.check}@${c.node}`);
+        expect(checks).toEqual(
+            expect.arrayContaining(["patroni-one-leader@" + STACK, "patroni-roles@" + STACK, "canary-replicated@pg3", "replica-read-only@pg2", "endpoint-rw@endpoint-rw", "endpoint-ro@endpoint-ro"]),
+        );
+        expect(checks.some((c: string) => c.startsWith("etcd-healthy@"))).toBe(true);
+        expect(await leader()).toBe("pg1");
+        expect((await dockerNames("container", `${STACK}-`)).sort()).toEqual(
+            ["etcd1", "etcd2", "etcd3", "haproxy", "pg1", "pg2", "pg3"].map((n) => `${STACK}-${n}`),
+        );
+        // Nothing of Patroni's or etcd's is published; only PostgreSQL and the two endpoints are.
+        const ports = await run(["docker", "ps", "--filter", `label=pg-replication.cluster=${STACK}`, "--format", "{{.Names}} {{.Ports}}"]);
+        expect(ports.stdout).not.toMatch(/8008|2379|2380/);
+        for (const c of await dockerNames("container", `${STACK}-`)) {
+            const inspect = await run(["docker", "inspect", "-f", "{{json .Config.Env}} {{json .Config.Cmd}} {{json .Config.Entrypoint}}", c]);
+            expect(inspect.stdout).not.toContain(PW);
+            const logs = await run(["docker", "logs", c]);
+            expect(logs.stdout + logs.stderr).not.toContain(PW);
+        }
+        const perms = await run(["docker", "exec", `${STACK}-pg2`, "stat", "-c", "%a %U", "/etc/pg-replication/patroni.yml", "/var/lib/postgresql/patroni.yml"]);
+        expect(perms.stdout.trim().split("\n")).toEqual(["600 root", "600 postgres"]);
+        await sql(RW, PW, "CREATE TABLE pt_writes (id bigint PRIMARY KEY)");
+        const [ro] = await sql(RO, PW, "SELECT pg_is_in_recovery() AS r");
+        expect(ro.r).toBe(true);
+    });
+
+    test("a second up changes nothing", async () => {
+        expect(changed(await up())).toEqual([]);
+    });
+
+    test("sync on (quorum), first, then off: online, no container restarted", async () => {
+        const before = await Promise.all(NODES.map((n) => containerIdentity(`${STACK}-${n}`)));
+        const quorum = await up("syncMode=sync", "syncMethod=any");
+        expect(changed(quorum).sort()).toEqual(["updated pg-checks", "updated pg-patroni-config"]);
+        expect((await stackOutputs(STACK)).checkReport.ok).toBe(true);
+        const states = await sql<{ application_name: string; sync_state: string }>(RW, PW, "SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1");
+        expect(states.map((s) => s.sync_state)).toEqual(["quorum", "quorum"]);
+        expect((await members()).filter((m) => m.role === "quorum_standby").length).toBe(2);
+
+        await up("syncMode=sync", "syncMethod=first");
+        expect((await members()).filter((m) => m.role === "sync_standby").length).toBe(1);
+        await up("syncMode=async");
+        expect((await members()).filter((m) => m.role === "replica").length).toBe(2);
+        expect(await Promise.all(NODES.map((n) => containerIdentity(`${STACK}-${n}`)))).toEqual(before);
+    });
+
+    test("docker kill of the leader in sync mode: a new leader behind the same endpoint, no acknowledged write lost, never two writable", async () => {
+        await up("syncMode=sync", "syncMethod=any");
+        const writer = new Writer();
+        writer.start();
+        await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 50);
+        killed = (await leader()) as string;
+        // A killed container with restart unless-stopped is restarted by Docker within a second, and
+        // Patroni, finding its own leader key still valid, simply stays leader. To model a node that
+        // is gone, it keeps no restart policy until the next test starts it again.
+        await run(["docker", "update", "--restart=no", `${STACK}-${killed}`]);
+        const killStart = Date.now();
+        await run(["docker", "kill", `${STACK}-${killed}`]);
+        writer.markKill(killStart, Date.now());
+        await eventually("a write acknowledged through the rw endpoint after the kill", 60_000, async () => writer.firstAckAfter !== undefined);
+        await eventually("more writes", 10_000, async () => writer.acked.length > 0);
+        await writer.stop();
+        const newLeader = await leader();
+        expect(newLeader).toBeDefined();
+        expect(newLeader).not.toBe(killed);
+        expect(await missing(writer.acked)).toEqual([]);
+        expect(writer.maxWritable).toBe(1);
+        process.stderr.write(`patroni failover: first acknowledged write ${writer.firstAckAfter} ms after docker kill of ${killed}; ${writer.acked.length} acknowledged\n`);
+        // ttl 20 + HAProxy's checks, with room for a loaded 2-core machine.
+        expect(writer.firstAckAfter).toBeLessThan(40_000);
+    });
+
+    test("the killed leader, started again, comes back as a replica", async () => {
+        await run(["docker", "update", "--restart=unless-stopped", `${STACK}-${killed}`]);
+        await run(["docker", "start", `${STACK}-${killed}`]);
+        await eventually(`${killed} streaming`, 90_000, async () => {
+            const m = (await members()).find((x) => x.name === killed);
+            return m?.state === "streaming" && m.role !== "leader" ? true : JSON.stringify(m);
+        });
+        expect(await writableNodes()).toHaveLength(1);
+    });
+
+    test("up after the automatic failover changes nothing", async () => {
+        expect(changed(await up("syncMode=sync", "syncMethod=any"))).toEqual([]);
+    });
+
+    test("one etcd member of three stopped: leader and writes unchanged", async () => {
+        const before = await leader();
+        await run(["docker", "stop", `${STACK}-etcd2`]);
+        try {
+            await new Promise((r) => setTimeout(r, 8_000));
+            expect(await leader()).toBe(before);
+            await sql(RW, PW, "INSERT INTO pt_writes (id) VALUES (-1)");
+            expect(await writableNodes()).toEqual([before]);
+        } finally {
+            await run(["docker", "start", `${STACK}-etcd2`]);
+        }
+    });
+
+    test("postgres crash in the leader (Patroni alive): another node takes writes within seconds, nothing acknowledged lost", async () => {
+        const crashed = (await leader()) as string;
+        const writer = new Writer();
+        writer.start();
+        await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 20);
+        const started = Date.now();
+        await run(["docker", "exec", `${STACK}-${crashed}`, "pkill", "-9", "-x", "postgres"]);
+        writer.markKill(started, Date.now());
+        await eventually("a write acknowledged after the crash", 60_000, async () => writer.firstAckAfter !== undefined);
+        await writer.stop();
+        process.stderr.write(`patroni crash failover: first acknowledged write ${writer.firstAckAfter} ms after pkill -9 postgres on ${crashed}\n`);
+        expect(await missing(writer.acked)).toEqual([]);
+        expect(writer.maxWritable).toBe(1);
+        // primary_start_timeout 0: Patroni fails over rather than restarting postgres in place.
+        expect(writer.firstAckAfter).toBeLessThan(15_000);
+        await eventually(`${crashed} back as a streaming replica`, 90_000, async () => {
+            const m = (await members()).find((x) => x.name === crashed);
+            return m?.state === "streaming" ? true : JSON.stringify(m);
+        });
+    });
+
+    test("down removes everything, etcd data included", async () => {
+        await liveOk(["down", "--stack", STACK]);
+        expect(await dockerNames("container", `${STACK}-`)).toEqual([]);
+        expect(await dockerNames("volume", `${STACK}-`)).toEqual([]);
+        expect(await dockerNames("network", `${STACK}-`)).toEqual([]);
+    });
+
+    test("a new up of the same stack bootstraps cleanly: pg1 leads an empty cluster", async () => {
+        await up();
+        expect((await stackOutputs(STACK)).checkReport.ok).toBe(true);
+        expect(await leader()).toBe("pg1");
+        const [t] = await sql(RW, PW, "SELECT to_regclass('pt_writes') AS t");
+        expect(t.t).toBeNull();
+    });
+});

@@ -1,0 +1,376 @@
+// The live harness CLI's pure parts: arguments (node:util parseArgs), output and config formatting,
+// and the config checks that `config set` and `up --config` make before anything is stored.
+// cli.ts does the I/O; tests/unit/newcomer-live-cli.test.ts tests these.
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs as nodeParseArgs } from "node:util";
+import { parse } from "yaml";
+import { validateConfig } from "../../../infra/config";
+import { loadStackConfig } from "../../../scripts/lib/stack-config";
+import type { StackOutput } from "./state";
+
+export const PROJECT = "pg-replication";
+
+export const USAGE = `usage: npm run live -- <command> [--stack NAME] [options]
+
+Runs the program in infra/ with the real Pulumi SDK in mock mode and performs every Docker and command
+resource for real against the local Docker engine (test support and the offline route; with internet,
+deploy with npm run up). State: .live-state/NAME.json (holds secrets, mode 0600).
+
+commands:
+  up                      create or converge the stack (refreshes first, like refresh: always)
+  down                    delete everything the stack made (containers, volumes: data!, network)
+  output [NAME]           the stack's outputs, or only NAME's value (like pulumi stack output)
+  config                  every config key with its value and where it comes from
+  config set KEY VALUE    record a value for later runs (checked against Pulumi.yaml and infra/config.ts)
+  config rm KEY           remove a recorded value (also one that is misspelt or invalid)
+
+options:
+  --stack NAME            the stack (default local); Pulumi.NAME.yaml is read when it exists
+  -c, --config KEY=VALUE  up: set a value first, like config set (repeatable; checked before anything runs)
+  --json                  output, config: JSON on stdout; up: the outputs as JSON on stdout at the end
+  --show-secrets          output, config: show secret values instead of [secret]
+  -h, --help              this help
+
+Config comes from Pulumi.yaml's defaults, then Pulumi.NAME.yaml, then the values recorded here.
+
+examples:
+  npm run live -- up --stack local
+  npm run live -- up --stack nc1 --config subnet=172.29.75.0/24 --config hostPortBase=52432
+  npm run live -- output primaryConnectionString --stack local --show-secrets
+  npm run live -- config set syncMode sync --stack local
+  npm run live -- config rm replica --stack local
+  npm run live -- down --stack local`;
+
+/** A wrong command line: printed with a pointer to --help, exit code 2. */
+export class UsageError extends Error {}
+/** `--help`: the usage on stdout, exit code 0. */
+export class HelpRequest extends Error {}
+
+export type LiveArgs =
+    | { verb: "up"; stack: string; config: string[]; json: boolean; showSecrets: boolean }
+    | { verb: "down"; stack: string }
+    | { verb: "output"; stack: string; name?: string; json: boolean; showSecrets: boolean }
+    | { verb: "config"; stack: string; json: boolean; showSecrets: boolean }
+    | { verb: "config-set"; stack: string; key: string; value: string }
+    | { verb: "config-rm"; stack: string; key: string };
+
+const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Parses the harness's command line; throws {@link UsageError} naming the wrong argument, or {@link HelpRequest}. */
+export function parseLiveArgs(argv: string[]): LiveArgs {
+    let parsed: ReturnType<typeof nodeParseArgs>;
+    try {
+        parsed = nodeParseArgs({
+            args: argv,
+            options: {
+                stack: { type: "string" },
+                config: { type: "string", short: "c", multiple: true },
+                json: { type: "boolean" },
+                "show-secrets": { type: "boolean" },
+                help: { type: "boolean", short: "h" },
+            },
+            strict: true,
+            allowPositionals: true,
+            tokens: true,
+        });
+    } catch (err) {
+        throw new UsageError((err as Error).message.split("\n")[0].replace(/\. To specify .*$/, ""));
+    }
+    const values = parsed.values as { stack?: string; config?: string[]; json?: boolean; "show-secrets"?: boolean; help?: boolean };
+    if (values.help) throw new HelpRequest(USAGE);
+    const seen = new Set<string>();
+    for (const token of parsed.tokens ?? []) {
+        if (token.kind !== "option" || token.name === "config") continue;
+        if (seen.has(token.name)) throw new UsageError(`option --${token.name} is given more than once`);
+        seen.add(token.name);
+    }
+    const [verb, ...rest] = parsed.positionals;
+    if (verb === undefined) throw new UsageError("a command is required: up, down, output, config");
+    if (verb === "help") throw new HelpRequest(USAGE);
+    const stack = values.stack ?? "local";
+    if (!STACK_NAME.test(stack)) throw new UsageError(`invalid --stack ${JSON.stringify(stack)}: letters, digits, _ . - only`);
+    const json = values.json === true;
+    const showSecrets = values["show-secrets"] === true;
+    const config = values.config ?? [];
+    const only = (allowed: string[]) => {
+        const given = [
+            ...(config.length > 0 ? ["--config"] : []),
+            ...(json ? ["--json"] : []),
+            ...(showSecrets ? ["--show-secrets"] : []),
+        ].filter((o) => !allowed.includes(o));
+        if (given.length > 0) {
+            const hint = given[0] === "--config" ? ` (record a value with: npm run live -- config set KEY VALUE --stack ${stack})` : "";
+            throw new UsageError(`${given[0]} does not apply to ${verb === "config" ? ["config", ...rest.slice(0, 1)].join(" ") : verb}${hint}`);
+        }
+    };
+    const noMore = (args: string[]) => {
+        if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])} after ${verb}`);
+    };
+    switch (verb) {
+        case "up":
+            noMore(rest);
+            for (const pair of config) {
+                const eq = pair.indexOf("=");
+                if (eq <= 0) throw new UsageError(`--config expects KEY=VALUE, got ${JSON.stringify(pair)}`);
+            }
+            return { verb, stack, config, json, showSecrets };
+        case "down":
+            noMore(rest);
+            only([]);
+            return { verb, stack };
+        case "output":
+            noMore(rest.slice(1));
+            only(["--json", "--show-secrets"]);
+            return rest[0] === undefined ? { verb, stack, json, showSecrets } : { verb, stack, name: rest[0], json, showSecrets };
+        case "config": {
+            const [sub, ...args] = rest;
+            if (sub === undefined || sub === "list" || sub === "ls") {
+                noMore(args);
+                only(["--json", "--show-secrets"]);
+                return { verb: "config", stack, json, showSecrets };
+            }
+            if (sub === "set") {
+                only([]);
+                if (args.length !== 2) {
+                    throw new UsageError(`config set takes KEY VALUE (got ${args.length} argument${args.length === 1 ? "" : "s"}), e.g. config set replicas 3`);
+                }
+                return { verb: "config-set", stack, key: bareKey(args[0]), value: args[1] };
+            }
+            if (sub === "rm" || sub === "remove" || sub === "unset") {
+                only([]);
+                if (args.length !== 1) throw new UsageError(`config rm takes one KEY (got ${args.length}), e.g. config rm replicas`);
+                return { verb: "config-rm", stack, key: bareKey(args[0]) };
+            }
+            throw new UsageError(`unknown config command ${JSON.stringify(sub)}: expected config, config set KEY VALUE or config rm KEY`);
+        }
+        default:
+            throw new UsageError(`unknown command ${JSON.stringify(verb)}: expected up, down, output or config`);
+    }
+}
+
+/** `pg-replication:replicas` → `replicas`. */
+function bareKey(key: string): string {
+    return key.startsWith(`${PROJECT}:`) ? key.slice(PROJECT.length + 1) : key;
+}
+
+/** Outputs as shown: secrets masked unless asked, and absent ones (metricsEndpoint with metrics off) left out. */
+export function shownOutputs(outputs: Record<string, StackOutput>, showSecrets: boolean): Record<string, unknown> {
+    return Object.fromEntries(
+        Object.entries(outputs)
+            .filter(([, o]) => o.value !== undefined && o.value !== null)
+            .map(([k, o]) => [k, o.secret && !showSecrets ? "[secret]" : o.value]),
+    );
+}
+
+/** `live output [NAME]`: what goes to stdout; throws when NAME is not an output of the stack. */
+export function formatOutputs(stack: string, outputs: Record<string, StackOutput>, opts: { name?: string; json: boolean; showSecrets: boolean }): string {
+    const shown = shownOutputs(outputs, opts.showSecrets);
+    if (opts.name !== undefined) {
+        if (!(opts.name in shown)) {
+            const names = Object.keys(shown);
+            throw new Error(
+                names.length === 0
+                    ? `stack ${stack} has no outputs: deploy it first with npm run live -- up --stack ${stack}`
+                    : `stack ${stack} has no output ${opts.name}${opts.name in outputs ? " (not set in this configuration)" : ""}; its outputs are ${names.join(", ")}`,
+            );
+        }
+        const v = shown[opts.name];
+        if (opts.json) return JSON.stringify(v, null, 2) + "\n";
+        return (typeof v === "string" ? v : JSON.stringify(v)) + "\n";
+    }
+    if (opts.json) return JSON.stringify(shown, null, 2) + "\n";
+    return Object.entries(shown)
+        .map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}\n`)
+        .join("");
+}
+
+const SECRET_KEYS = new Set(["superuserPassword", "replicationPassword"]);
+
+export interface ConfigEntry {
+    key: string;
+    value: string;
+    /** `default` (Pulumi.yaml), `Pulumi.STACK.yaml`, or `set` (recorded by the harness). */
+    source: string;
+    secret: boolean;
+}
+
+interface ProjectFile {
+    config?: Record<string, { type?: string; default?: unknown } | unknown>;
+}
+
+/** The keys Pulumi.yaml declares, with their types. */
+export function declaredKeys(root: string): Record<string, string | undefined> {
+    const file = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as ProjectFile;
+    return Object.fromEntries(
+        Object.entries(file.config ?? {}).map(([k, d]) => [k, d !== null && typeof d === "object" ? (d as { type?: string }).type : undefined]),
+    );
+}
+
+const asText = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
+
+/** Every key with its effective value and where it comes from, in the order `up` applies them. */
+export function configEntries(root: string, stack: string, recorded: string[]): ConfigEntry[] {
+    const entries = new Map<string, ConfigEntry>();
+    const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as ProjectFile;
+    for (const [key, decl] of Object.entries(project.config ?? {})) {
+        const value = decl !== null && typeof decl === "object" && "default" in decl ? (decl as { default: unknown }).default : decl;
+        if (value !== undefined) entries.set(key, { key, value: asText(value), source: "default", secret: SECRET_KEYS.has(key) });
+    }
+    const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
+    if (fs.existsSync(stackFile)) {
+        const parsed = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+        for (const [qualified, value] of Object.entries(parsed.config ?? {})) {
+            const key = bareKey(qualified);
+            const secure = value !== null && typeof value === "object" && "secure" in value;
+            entries.set(key, { key, value: secure ? "(encrypted: pass it with config set)" : asText(value), source: `Pulumi.${stack}.yaml`, secret: secure || SECRET_KEYS.has(key) });
+        }
+    }
+    for (const pair of recorded) {
+        const eq = pair.indexOf("=");
+        const key = bareKey(pair.slice(0, eq));
+        entries.set(key, { key, value: pair.slice(eq + 1), source: "set", secret: SECRET_KEYS.has(key) });
+    }
+    return [...entries.values()];
+}
+
+export function formatConfig(entries: ConfigEntry[], opts: { json: boolean; showSecrets: boolean }): string {
+    const value = (e: ConfigEntry) => (e.secret && !opts.showSecrets ? "[secret]" : e.value);
+    if (opts.json) {
+        return JSON.stringify(Object.fromEntries(entries.map((e) => [e.key, { value: value(e), source: e.source, secret: e.secret }])), null, 2) + "\n";
+    }
+    const rows = [["KEY", "VALUE", "SOURCE"], ...entries.map((e) => [e.key, value(e), e.source])];
+    const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i].length)));
+    return rows.map((r) => `${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2]}`.trimEnd() + "\n").join("");
+}
+
+/** `key=value` pairs with `key` set to `value` (replacing an earlier value), as `up --config` and `config set` record them. */
+export function withValue(recorded: string[], key: string, value: string): string[] {
+    return [...recorded.filter((p) => bareKey(p.split("=")[0]) !== key), `${key}=${value}`];
+}
+
+/** Recorded pairs without `key`; `removed` says whether there was one. */
+export function withoutKey(recorded: string[], key: string): { pairs: string[]; removed: boolean } {
+    const pairs = recorded.filter((p) => bareKey(p.split("=")[0]) !== key);
+    return { pairs, removed: pairs.length !== recorded.length };
+}
+
+/** The key an error message is about (`pg-replication:KEY …`), if it names one. */
+export function keyOfError(message: string): string | undefined {
+    return /pg-replication:([A-Za-z0-9_.]+)/.exec(message)?.[1];
+}
+
+/**
+ * Checks a stack's config as `up` would see it with these recorded pairs: Pulumi.yaml's declared
+ * types (as the Pulumi CLI checks them) and infra/config.ts's validateConfig (unknown keys, ranges,
+ * combinations). Throws with the program's message.
+ */
+export function checkConfig(root: string, stack: string, recorded: string[]): void {
+    const { config } = loadStackConfig(root, stack, recorded);
+    const prefix = `${PROJECT}:`;
+    validateConfig(Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v])));
+}
+
+/** What to run to fix a bad recorded value, for an error about `key`. */
+export function configFixHint(stack: string, key: string | undefined, recorded: string[]): string {
+    if (key === undefined || !recorded.some((p) => bareKey(p.split("=")[0]) === key)) return "";
+    return (
+        `\n${key} is recorded for stack ${stack}: change it with npm run live -- config set ${key} VALUE --stack ${stack}` +
+        `, or remove it with npm run live -- config rm ${key} --stack ${stack}`
+    );
+}
+
+/**
+ * The lines `up` ends with: whether the checks passed (the `checkReport` output) and how to connect,
+ * as commands to copy.
+ */
+export function upSummary(stack: string, outputs: Record<string, StackOutput>): string[] {
+    const report = outputs.checkReport?.value as { ok?: boolean; checks?: Array<{ ok: boolean }>; durationMs?: number } | undefined;
+    const primary = outputs.primary?.value as { node?: string; container?: string; host?: string; port?: number } | undefined;
+    const lines: string[] = [];
+    if (report && typeof report.ok === "boolean") {
+        const n = report.checks?.length ?? 0;
+        lines.push(`checkReport.ok: ${report.ok} (${n} check${n === 1 ? "" : "s"}${report.ok ? " passed" : ""}; details: npm run live -- output checkReport --stack ${stack} --json)`);
+    } else {
+        lines.push("checkReport: none (checks is off)");
+    }
+    if (primary?.container) {
+        lines.push(`primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port})`);
+        lines.push(`connect: docker exec -it ${primary.container} psql -U postgres`);
+        lines.push(`     or: psql "$(npm run -s live -- output primaryConnectionString --stack ${stack} --show-secrets)"`);
+    }
+    return lines;
+}
+
+/**
+ * Checks the config `up` would run with (`candidate`); the error names the key and, when the bad
+ * value is one recorded earlier (`recorded`), says how to change or remove it; `refusing` is added last.
+ */
+export function checkOrExplain(root: string, stack: string, candidate: string[], recorded: string[], refusing?: string): void {
+    try {
+        checkConfig(root, stack, candidate);
+    } catch (err) {
+        const message = (err as Error).message;
+        throw new Error(message + configFixHint(stack, keyOfError(message), recorded) + (refusing ? `\n${refusing}` : ""));
+    }
+}
+
+/** What a config verb prints and returns; `save` when `state.config` changed and must be written. */
+export interface CommandResult {
+    stdout: string;
+    stderr: string;
+    code: number;
+    save: boolean;
+}
+
+/** `config`, `config set KEY VALUE`, `config rm KEY` on a stack's state (changes `state.config` in place). */
+export function configCommand(root: string, args: Extract<LiveArgs, { verb: "config" | "config-set" | "config-rm" }>, state: { config: string[] }): CommandResult {
+    const upHint = `apply it with npm run live -- up --stack ${args.stack}`;
+    const problem = (candidate: string[], recorded: string[], refusing?: string): string | undefined => {
+        try {
+            checkOrExplain(root, args.stack, candidate, recorded, refusing);
+            return undefined;
+        } catch (err) {
+            return (err as Error).message;
+        }
+    };
+    switch (args.verb) {
+        case "config": {
+            // A recorded value that `up` would refuse is shown, and how to fix it said.
+            const bad = problem(state.config, state.config);
+            return {
+                stdout: formatConfig(configEntries(root, args.stack, state.config), args),
+                stderr: bad ? `warning: up would fail: ${bad}\n` : "",
+                code: 0,
+                save: false,
+            };
+        }
+        case "config-set": {
+            const next = withValue(state.config, args.key, args.value);
+            const others = state.config.filter((p) => bareKey(p.split("=")[0]) !== args.key);
+            const bad = problem(next, others, `${args.key} was not recorded`);
+            if (bad) return { stdout: "", stderr: `error: ${bad}\n`, code: 1, save: false };
+            state.config = next;
+            const shown = SECRET_KEYS.has(args.key) ? "[secret]" : args.value;
+            return { stdout: "", stderr: `stack ${args.stack}: ${args.key} = ${shown}; ${upHint}\n`, code: 0, save: true };
+        }
+        case "config-rm": {
+            const { pairs, removed } = withoutKey(state.config, args.key);
+            if (!removed) {
+                const fromFile = configEntries(root, args.stack, []).find((e) => e.key === args.key && e.source !== "default");
+                const why = fromFile
+                    ? `${args.key} is not recorded by the harness for stack ${args.stack}: it comes from ${fromFile.source}; edit that file`
+                    : `${args.key} is not set for stack ${args.stack} (npm run live -- config --stack ${args.stack} lists what is)`;
+                return { stdout: "", stderr: `error: ${why}\n`, code: 1, save: false };
+            }
+            state.config = pairs;
+            const bad = problem(pairs, pairs);
+            return {
+                stdout: "",
+                stderr: `stack ${args.stack}: ${args.key} removed; ${upHint}\n${bad ? `warning: up would still fail: ${bad}\n` : ""}`,
+                code: 0,
+                save: true,
+            };
+        }
+    }
+}

@@ -1,0 +1,183 @@
+// `npm run bench`'s pure parts: percentiles, medians, spreads, ratios to the lower bound, argument
+// parsing, pgbench output parsing, the table and the plot spec. No Docker needed.
+import { DEFAULTS, parseBenchArgs, UsageError } from "../../scripts/bench/args";
+import { isPortClash, slowestResources } from "../../scripts/bench/clusters";
+import { alternate } from "../../scripts/bench/context";
+import { parseTps, parseTransactionLog } from "../../scripts/bench/pgbench";
+import { lagSpec } from "../../scripts/bench/plot";
+import { figureLine, table } from "../../scripts/bench/report";
+import { Machine } from "../../scripts/bench/sh";
+import { compare, lsnToBytes, median, percentile, ratio, round, summarize } from "../../scripts/bench/stats";
+
+const usage = (argv: string[]): string => {
+    try {
+        parseBenchArgs(argv);
+    } catch (err) {
+        expect(err).toBeInstanceOf(UsageError);
+        return (err as Error).message;
+    }
+    throw new Error(`no usage error for ${argv.join(" ")}`);
+};
+
+describe("percentile", () => {
+    test("interpolates between closest ranks (numpy's default)", () => {
+        expect(percentile([1, 2, 3, 4], 50)).toBe(2.5);
+        expect(percentile([4, 1, 3, 2], 25)).toBe(1.75);
+        expect(percentile([10, 20, 30, 40, 50], 99)).toBeCloseTo(49.6, 10);
+        expect(percentile([7], 99)).toBe(7);
+    });
+    test("0 and 100 are the extremes; the input is not reordered", () => {
+        const v = [5, 3, 9, 1];
+        expect(percentile(v, 0)).toBe(1);
+        expect(percentile(v, 100)).toBe(9);
+        expect(v).toEqual([5, 3, 9, 1]);
+    });
+    test("p99 of 1..1000 is 990.01, not the maximum", () => {
+        const v = Array.from({ length: 1000 }, (_, i) => i + 1);
+        expect(percentile(v, 99)).toBeCloseTo(990.01, 6);
+    });
+    test("refuses an empty list and a p outside 0..100", () => {
+        expect(() => percentile([], 50)).toThrow("empty");
+        expect(() => percentile([1], 101)).toThrow("outside 0..100");
+        expect(() => percentile([1], NaN)).toThrow("outside 0..100");
+    });
+});
+
+describe("median, spread and ratio", () => {
+    test("median of odd and even counts", () => {
+        expect(median([3, 1, 2])).toBe(2);
+        expect(median([4, 1, 3, 2])).toBe(2.5);
+    });
+    test("summarize gives median, min/max and p25/p75", () => {
+        expect(summarize([10, 40, 20, 30, 50])).toEqual({ n: 5, median: 30, min: 10, max: 50, p25: 20, p75: 40, values: [10, 40, 20, 30, 50] });
+        expect(() => summarize([])).toThrow("no measurements");
+    });
+    test("ratio is null when it means nothing", () => {
+        expect(ratio(3, 2)).toBe(1.5);
+        expect(ratio(0, 0)).toBeNull();
+        expect(ratio(1, 0)).toBeNull();
+        expect(ratio(Infinity, 1)).toBeNull();
+    });
+    test("compare: ratio of medians, spread of the per-run (interleaved) ratios", () => {
+        const c = compare([10, 12, 30], [5, 4, 10]);
+        expect(c.perRun).toEqual([2, 3, 3]);
+        expect(c.median).toBe(12 / 5);
+        expect(c.min).toBe(2);
+        expect(c.max).toBe(3);
+    });
+    test("compare skips runs whose lower bound is 0 in the spread", () => {
+        const c = compare([1, 0, 2], [0, 0, 4]);
+        expect(c.perRun).toEqual([null, null, 0.5]);
+        expect(c.min).toBe(0.5);
+        expect(c.median).toBeNull();
+    });
+    test("round", () => {
+        expect(round(1.23456)).toBe(1.235);
+        expect(round(null)).toBeNull();
+        expect(round(NaN)).toBeNull();
+    });
+    test("lsnToBytes", () => {
+        expect(lsnToBytes("0/3000060")).toBe(0x3000060);
+        expect(lsnToBytes("1/0")).toBe(2 ** 32);
+        expect(() => lsnToBytes("nope")).toThrow("not an LSN");
+    });
+    test("alternate puts ours first on odd runs", () => {
+        expect(alternate(1, "o", "b")).toEqual(["o", "b"]);
+        expect(alternate(2, "o", "b")).toEqual(["b", "o"]);
+    });
+});
+
+describe("argument parsing", () => {
+    test("defaults", () => {
+        expect(parseBenchArgs(["lag"])).toEqual({ case: "lag", runs: DEFAULTS.runs, duration: DEFAULTS.duration, mode: "manual", out: "bench/results", json: false, keep: false });
+    });
+    test("every option", () => {
+        expect(parseBenchArgs(["provision", "--runs", "3", "--json", "--mode", "patroni", "--out", "/tmp/x", "--keep", "--duration", "5"])).toEqual({
+            case: "provision", runs: 3, duration: 5, mode: "patroni", out: "/tmp/x", json: true, keep: true,
+        });
+        expect(parseBenchArgs(["--runs=2", "reads"])).toMatchObject({ case: "reads", runs: 2 });
+    });
+    test("--help wins", () => {
+        expect(parseBenchArgs(["--help"])).toBe("help");
+        expect(parseBenchArgs(["-h", "lag", "--runs", "x"])).toBe("help");
+    });
+    test("usage errors name the argument", () => {
+        expect(usage([])).toBe("missing case: one of provision, sync-cost, lag, failover, reads");
+        expect(usage(["lagg"])).toContain('unknown case "lagg"');
+        expect(usage(["lag", "reads"])).toContain('unexpected argument "reads"');
+        expect(usage(["lag", "--runs", "0"])).toBe('--runs "0" is invalid: expected an integer 1..50');
+        expect(usage(["lag", "--runs", "2.5"])).toContain("--runs");
+        expect(usage(["lag", "--runs", "-1"])).toContain("--runs");
+        expect(usage(["lag", "--duration", "121"])).toContain("--duration");
+        expect(usage(["lag", "--runs"])).toContain("--runs");
+        expect(usage(["lag", "--bogus"])).toBe("unknown option --bogus");
+        expect(usage(["lag", "--runs", "1", "--runs", "2"])).toBe("option --runs given more than once");
+        expect(usage(["provision", "--mode", "auto"])).toContain('--mode "auto" is invalid');
+        expect(usage(["reads", "--mode", "patroni"])).toBe("--mode applies to provision only, not reads");
+        expect(usage(["lag", "--out", " "])).toBe("--out is empty");
+    });
+});
+
+describe("pgbench output", () => {
+    test("tps without initial connection time", () => {
+        const out = "latency average = 3.1 ms\ninitial connection time = 12.3 ms\ntps = 1283.914567 (without initial connection time)\n";
+        expect(parseTps(out)).toBeCloseTo(1283.914567, 6);
+        expect(() => parseTps("tps = 12 (including connections establishing)")).toThrow("no tps line");
+    });
+    test("per-transaction log: latency is the third field; failed transactions counted apart", () => {
+        const log = ["0 0 1520 0 1732950000 123456", "1 0 2210 0 1732950000 124000", "2 5 failed 0 1732950001 1", "", "garbage"].join("\n");
+        expect(parseTransactionLog(log)).toEqual({ latenciesUs: [1520, 2210], failed: 1 });
+    });
+});
+
+describe("report", () => {
+    const machine: Machine = { cores: 2, cpuModel: "x", memoryGiB: 24, loadAvg1m: 1, kernel: "k", versions: { node: "v20", dockerServer: "28", postgres: "17.12", image: "img" } };
+    test("figureLine carries machine, medians, spreads and the ratio", () => {
+        const l = figureLine("provision", { figure: "up", unit: "s", better: "lower", ours: [10, 12], bound: [2, 3], boundIs: "bare" }, 2, machine, new Date(0));
+        expect(l).toMatchObject({ case: "provision", figure: "up", runs: 2, machine: { cores: 2 }, ours: { median: 11, min: 10, max: 12 }, lowerBound: { is: "bare", median: 2.5 } });
+        expect(l.ratio).toEqual({ median: 4.4, min: 4, max: 5, perRun: [5, 4] });
+        expect(JSON.parse(JSON.stringify(l)).date).toBe("1970-01-01T00:00:00.000Z");
+    });
+    test("table shows medians with [min..max] when there are several runs", () => {
+        const l = figureLine("provision", { figure: "up", unit: "s", better: "lower", ours: [10, 12], bound: [2, 3], boundIs: "bare" }, 2, machine, new Date(0));
+        const t = table([l]).split("\n");
+        expect(t[0]).toMatch(/^FIGURE\s+UNIT\s+OURS\s+LOWER BOUND\s+RATIO\s+BETTER$/);
+        expect(t[1]).toContain("11.0 [10.0..12.0]");
+        expect(t[1]).toContain("2.500 [2.000..3.000]");
+        expect(t[1]).toContain("4.400 [4.000..5.000]");
+    });
+});
+
+describe("lag plot spec", () => {
+    test("one column per cluster, one line per replica, bytes in KiB and seconds in two rows with titled axes", () => {
+        const spec = lagSpec([{ t: 0.1, series: "ours pg2", bytes: 2048, seconds: 0.01 }, { t: 0.1, series: "bare pg3", bytes: 0, seconds: 0 }], "t") as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- a JSON spec
+        expect(spec.data.values[0]).toEqual({ t: 0.1, series: "ours pg2", cluster: "ours", replica: "pg2", kib: 2, seconds: 0.01 });
+        expect(spec.vconcat.map((p: any) => p.spec.encoding.y.title)).toEqual(["replay lag (KiB of WAL)", "replay_lag (s)"]); // eslint-disable-line @typescript-eslint/no-explicit-any -- a JSON spec
+        expect(spec.vconcat[0].facet.column.field).toBe("cluster");
+        expect(spec.vconcat[0].spec.encoding.color.field).toBe("replica");
+        expect(spec.vconcat[0].spec.encoding.x.title).toContain("(s)");
+    });
+});
+
+describe("live harness timings", () => {
+    test("slowestResources picks the resource lines, slowest first", () => {
+        const stderr = [
+            "live harness (test support, not `pulumi up`)",
+            "  created   docker:index/volume:Volume             pg-pg3-data (0.0s)",
+            "  created   docker:index/container:Container       pg-pg2-container -> s-pg2 (6.2s)",
+            "  created   command:local:Command                  pg-checks (2.5s)",
+            "  deleted   docker:index/container:Container       pg-pg1-container (10.5s)",
+            "Resources: 12 created, 0 replaced; 15.4s",
+        ].join("\n");
+        expect(slowestResources(stderr, 2)).toEqual([
+            { action: "deleted", name: "pg-pg1-container", seconds: 10.5 },
+            { action: "created", name: "pg-pg2-container -> s-pg2", seconds: 6.2 },
+        ]);
+        expect(slowestResources("nothing", 3)).toEqual([]);
+    });
+});
+
+test("isPortClash recognises Docker's userland-proxy bind failure only", () => {
+    expect(isPortClash("Error starting userland proxy: listen tcp4 127.0.0.1:50434: bind: address already in use")).toBe(true);
+    expect(isPortClash("error: summarize is not defined")).toBe(false);
+});

@@ -1,0 +1,179 @@
+import { parse } from "yaml";
+import { DEFAULTS, validateConfig } from "../../infra/config";
+import { renderHaproxyCfg } from "../../infra/haproxy";
+import { etcdHosts, PATRONI_CMDLINE_PARAMETERS, patroniDynamicConfig, patroniParameters, renderPatroniYml } from "../../infra/patroni-config";
+import { archiveCommands, renderPgHba } from "../../infra/render";
+import { clusterNodes } from "../../infra/topology";
+import { expectedPatroniRoles } from "../../scripts/lib/check-spec";
+import { containsSecret } from "../support/live/secrets";
+import { runProgramWithMocks } from "../support/mock-program";
+
+const SECRETS = { superuser: "su-pw-123456", replication: "repl-pw-123456", rest: "rest-pw-123456" };
+const patroni = (extra: Record<string, string> = {}) => validateConfig({ failover: "patroni", ...extra });
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML is untyped
+const yml = (cfg = patroni(), node = 1): any => parse(renderPatroniYml(cfg, clusterNodes("dev", cfg)[node - 1], "dev", SECRETS));
+
+describe("patroni.yml", () => {
+    test("names the node, the scope, its REST API on its own fixed address with auth, and etcd by fixed addresses", () => {
+        const y = yml(patroni(), 2);
+        expect(y).toMatchObject({ scope: "dev", name: "pg2", namespace: "/pg-replication/" });
+        expect(y.restapi).toEqual({ listen: "172.20.0.12:8008", connect_address: "172.20.0.12:8008", authentication: { username: "patroni", password: "rest-pw-123456" } });
+        expect(y.ctl.authentication).toEqual(y.restapi.authentication);
+        expect(y.etcd3.hosts).toEqual(["172.20.0.21:2379", "172.20.0.22:2379", "172.20.0.23:2379"]);
+        expect(etcdHosts(patroni({ etcdMembers: "1" }))).toEqual(["172.20.0.21:2379"]);
+        expect(y.postgresql.connect_address).toBe("172.20.0.12:5432");
+        expect(y.postgresql.authentication).toEqual({
+            superuser: { username: "postgres", password: "su-pw-123456" },
+            replication: { username: "replicator", password: "repl-pw-123456" },
+            rewind: { username: "postgres", password: "su-pw-123456" },
+        });
+        expect(y.watchdog.mode).toBe("off");
+    });
+
+    test("parameters: the manual mode's values and settings, our pg_hba/pg_ident, restart-only ones in bootstrap.dcs", () => {
+        const cfg = patroni({ settings: JSON.stringify({ work_mem: "64MB", max_connections: 200 }), maxSlotWalKeepSize: "512MB" });
+        const y = yml(cfg);
+        const local = y.postgresql.parameters;
+        expect(local).toMatchObject({
+            hba_file: "/etc/pg-replication/pg_hba.conf",
+            ident_file: "/etc/pg-replication/pg_ident.conf",
+            wal_sender_timeout: "5s",
+            wal_receiver_timeout: "5s",
+            max_slot_wal_keep_size: "512MB",
+            archive_mode: "on",
+            archive_command: archiveCommands(cfg).archiveCommand,
+            work_mem: "64MB",
+            hot_standby_feedback: "on",
+        });
+        for (const name of Object.keys(local)) expect(PATRONI_CMDLINE_PARAMETERS.has(name)).toBe(false);
+        expect(y.bootstrap.dcs.postgresql.parameters).toEqual({
+            wal_level: "replica",
+            max_wal_senders: "16",
+            max_replication_slots: "16",
+            wal_log_hints: "on",
+            hot_standby: "on",
+            max_connections: "200",
+        });
+        expect(y.postgresql.recovery_conf).toEqual({ restore_command: archiveCommands(cfg).restoreCommand });
+        expect(y.bootstrap.dcs.postgresql.use_pg_rewind).toBe(true);
+    });
+
+    test("no slots: use_slots false and wal_keep_size 1GB; no archive: no restore_command", () => {
+        const y = yml(patroni({ slots: "false", walArchive: "false" }));
+        expect(y.bootstrap.dcs.postgresql.use_slots).toBe(false);
+        expect(y.bootstrap.dcs.postgresql.parameters.wal_keep_size).toBe("1GB");
+        expect(y.postgresql.parameters.archive_mode).toBe("off");
+        expect(y.postgresql.recovery_conf).toEqual({});
+        expect(patroniParameters(patroni(), clusterNodes("dev", patroni())[0]).wal_keep_size).toBeUndefined();
+    });
+
+    test("the sync keys and Patroni's timings are not in the file, so switching them restarts nothing", () => {
+        const base = renderPatroniYml(patroni(), clusterNodes("dev", patroni())[0], "dev", SECRETS);
+        const variants: Array<Record<string, string>> = [{ syncMode: "sync" }, { syncMode: "sync", syncMethod: "first" }, { synchronousCommit: "remote_apply" }, { patroniTtl: "30" }];
+        for (const v of variants) {
+            const cfg = patroni(v);
+            expect(renderPatroniYml(cfg, clusterNodes("dev", cfg)[0], "dev", SECRETS)).toBe(base);
+        }
+        expect(JSON.stringify(parse(base))).not.toMatch(/synchronous|"ttl"/);
+    });
+});
+
+describe("Patroni's dynamic configuration (PATCH /config)", () => {
+    test.each([
+        [{}, false],
+        [{ syncMode: "sync" }, "quorum"],
+        [{ syncMode: "sync", syncMethod: "first" }, true],
+    ])("%j -> synchronous_mode %j", (extra, mode) => {
+        expect(patroniDynamicConfig(patroni(extra as Record<string, string>)).synchronous_mode).toBe(mode);
+    });
+
+    test("count, commit level, timings, slots", () => {
+        const d = patroniDynamicConfig(patroni({ replicas: "3", syncMode: "sync", syncCount: "2", synchronousCommit: "remote_write", patroniTtl: "30", patroniLoopWait: "5", patroniRetryTimeout: "10", slots: "false" }));
+        expect(d).toMatchObject({
+            ttl: 30,
+            loop_wait: 5,
+            retry_timeout: 10,
+            synchronous_node_count: 2,
+            synchronous_mode_strict: false,
+            primary_start_timeout: 0,
+            postgresql: { use_slots: false, use_pg_rewind: true, parameters: { synchronous_commit: "remote_write" } },
+        });
+    });
+
+    test("the roles the checks wait for", () => {
+        expect(expectedPatroniRoles({ syncMode: "async", syncMethod: "any", syncCount: 1 }, 2)).toEqual(["replica", "replica"]);
+        expect(expectedPatroniRoles({ syncMode: "sync", syncMethod: "any", syncCount: 1 }, 2)).toEqual(["quorum_standby", "quorum_standby"]);
+        expect(expectedPatroniRoles({ syncMode: "sync", syncMethod: "first", syncCount: 1 }, 3)).toEqual(["sync_standby", "replica", "replica"]);
+    });
+});
+
+describe("pg_hba.conf and haproxy.cfg", () => {
+    test("patroni mode adds only loopback replication for the replication role; manual mode is unchanged", () => {
+        const manual = renderPgHba(DEFAULTS);
+        const withPatroni = renderPgHba(patroni());
+        const added = withPatroni.split("\n").filter((l) => !manual.split("\n").includes(l));
+        expect(added).toEqual(["host    replication  replicator  127.0.0.1/32  scram-sha-256"]);
+        const active = withPatroni.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"));
+        expect(active.filter((l) => /\btrust\b|\bmd5\b/.test(l))).toEqual([]);
+    });
+
+    test("HAProxy: rw on /primary, ro on /replica, every node checked on Patroni's REST port", () => {
+        const cfg = renderHaproxyCfg([
+            { name: "pg1", address: "172.20.0.11" },
+            { name: "pg2", address: "172.20.0.12" },
+        ]);
+        expect(cfg).toMatch(/listen rw\n\s+bind \*:5000\n\s+option httpchk OPTIONS \/primary/);
+        expect(cfg).toMatch(/listen ro\n\s+bind \*:5001\n\s+balance roundrobin\n\s+option httpchk OPTIONS \/replica/);
+        expect(cfg.match(/server pg2 172\.20\.0\.12:5432 check port 8008/g)).toHaveLength(2);
+        expect(cfg).toContain("on-marked-down shutdown-sessions");
+    });
+});
+
+describe("the stack program with failover=patroni (mocks)", () => {
+    const CONTAINER = "docker:index/container:Container";
+    const COMMAND = "command:local:Command";
+    const config = { failover: "patroni", replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" };
+
+    test("etcd members, nodes with patroni.yml, HAProxy; no manual role commands", async () => {
+        const run = await runProgramWithMocks(config);
+        const containers = run.resources.filter((r) => r.type === CONTAINER);
+        expect(containers.map((c) => c.inputs.name).sort()).toEqual(["unit-etcd1", "unit-etcd2", "unit-etcd3", "unit-haproxy", "unit-pg1", "unit-pg2", "unit-pg3"]);
+        expect(run.resources.filter((r) => r.type === COMMAND).map((r) => r.name).sort()).toEqual([
+            "pg-checks",
+            "pg-patroni-config",
+            "pg-patroni-image",
+            "pg-patroni-rest-password",
+        ]);
+        const etcd1 = run.get(CONTAINER, "-etcd1");
+        expect(etcd1.inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.21");
+        expect(etcd1.inputs.ports).toBeUndefined();
+        expect(run.get(CONTAINER, "haproxy-container").inputs.ports.map((p: { external: number }) => p.external)).toEqual([15442, 15443]);
+        expect(run.get(CONTAINER, "haproxy-container").inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.8");
+
+        const pg1 = run.get(CONTAINER, "pg1-container");
+        expect(pg1.inputs.uploads.map((u: { file: string }) => u.file)).toEqual(
+            ["entrypoint.sh", "patroni.yml", "pg_hba.conf", "pg_ident.conf"].map((f) => `/etc/pg-replication/${f}`),
+        );
+        const yml = pg1.inputs.uploads[1];
+        expect(yml.permissions).toBe("0600");
+        expect(containsSecret(pg1.rawInputs.uploads)).toBe(true);
+        expect(pg1.inputs.dnsOpts).toEqual(["timeout:1", "attempts:1"]);
+        expect(pg1.inputs.stopSignal).toBe("SIGTERM");
+        for (const c of containers) expect(JSON.stringify(c.inputs.envs ?? [])).not.toMatch(/secret-pw/);
+        // primaryNode bootstraps: the other nodes wait for its container.
+        expect(run.get(CONTAINER, "pg2-container").dependsOn).toEqual(["pg-replication:index:PostgresNode::pg-pg1"]);
+        const patch = run.get(COMMAND, "patroni-config");
+        expect(JSON.parse(patch.inputs.stdin)).toMatchObject({ method: "PATCH", path: "/config", body: { synchronous_mode: false } });
+        expect(patch.inputs.environment.PGR_CLUSTER).toBe("unit");
+    });
+
+    test("sync switches change only the PATCH request and the checks, never a container", async () => {
+        const base = await runProgramWithMocks(config);
+        const sync = await runProgramWithMocks({ ...config, syncMode: "sync", syncMethod: "first" });
+        const differ = base.resources
+            .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(sync.resources.find((s) => s.name === r.name)?.inputs))
+            .map((r) => r.name)
+            .sort();
+        expect(differ).toEqual(["pg-checks", "pg-patroni-config"]);
+    });
+});
