@@ -1,9 +1,8 @@
 // Day-2 operations for real: failover under writes, a deployment after it, the guard, switchover
 // and rejoin, on a cluster the live harness deploys. Own stack name, subnet and ports.
 import { Client } from "pg";
-import { spawn } from "child_process";
 import { run } from "../support/live/docker-api";
-import { containerIdentity, eventually, forceCleanup, live, liveOk, ROOT, sql } from "../support/live-client";
+import { containerIdentity, eventually, forceCleanup, live, liveOk, runScript, sql } from "../support/live-client";
 
 jest.setTimeout(420_000);
 
@@ -30,17 +29,7 @@ interface CmdResult {
 
 /** Runs one of the operational scripts (npm run failover/switchover/rejoin) on the test stack. */
 function ops(script: "failover" | "switchover" | "rejoin", ...args: string[]): Promise<CmdResult> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", `scripts/${script}.ts`, "--stack", STACK, "--live", "--json", ...args], {
-            cwd: ROOT,
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-        child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    });
+    return runScript(script, ["--stack", STACK, "--live", "--json", ...args]);
 }
 
 async function running(node: number): Promise<boolean> {

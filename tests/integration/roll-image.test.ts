@@ -3,8 +3,7 @@
 // Two locally built tags of the local image; own stack name, subnet and ports.
 import { Client } from "pg";
 import { run } from "../support/live/docker-api";
-import { containerIdentity, eventually, forceCleanup, liveOk, ROOT, sql, testStackArgs } from "../support/live-client";
-import { spawn } from "child_process";
+import { containerIdentity, eventually, forceCleanup, liveOk, runScript, sql, testStackArgs } from "../support/live-client";
 
 jest.setTimeout(600_000);
 
@@ -25,15 +24,7 @@ async function docker(...args: string[]): Promise<string> {
 }
 
 function rollImage(image: string): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/roll-image.ts", "--image", image, "--stack", STACK, "--live", "--json"], { cwd: ROOT });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-        child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    });
+    return runScript("roll-image", ["--image", image, "--stack", STACK, "--live", "--json"]);
 }
 
 /** Autocommit inserts through whichever node accepts writes, recording acknowledged ids. */

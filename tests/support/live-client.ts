@@ -52,6 +52,19 @@ export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Prom
     });
 }
 
+/** Runs scripts/<script>.ts (an operational command) with `args`, as `npm run -s <script> -- …` would. */
+export function runScript(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", `scripts/${script}.ts`, ...args], { cwd: ROOT });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+}
+
 /** Like {@link live}, but fails with the harness's output when it exits non-zero. */
 export async function liveOk(args: string[]): Promise<LiveResult> {
     const res = await live(args);
