@@ -71,8 +71,9 @@ class Writer extends AckWriter {
     private watching = true;
     private watch?: Promise<void>;
 
-    constructor() {
-        super({ host: "127.0.0.1", port: RW, password: PW, table: "pt_writes" });
+    /** `firstId`: ids already used by an earlier writer would fail on the primary key, never be acknowledged. */
+    constructor(firstId = 1) {
+        super({ host: "127.0.0.1", port: RW, password: PW, table: "pt_writes" }, firstId);
     }
 
     start(): void {
@@ -163,18 +164,20 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         await up("syncMode=sync", "syncMethod=any");
         const writer = new Writer();
         writer.start();
-        await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 50);
-        killed = (await leader()) as string;
-        // A killed container with restart unless-stopped is restarted by Docker within a second, and
-        // Patroni, finding its own leader key still valid, simply stays leader. To model a node that
-        // is gone, it keeps no restart policy until the next test starts it again.
-        await run(["docker", "update", "--restart=no", `${STACK}-${killed}`]);
-        const killStart = Date.now();
-        await run(["docker", "kill", `${STACK}-${killed}`]);
-        writer.markKill(killStart, Date.now());
-        await eventually("a write acknowledged through the rw endpoint after the kill", 60_000, async () => writer.firstAckAfter !== undefined);
-        await eventually("more writes", 10_000, async () => writer.acked.length > 0);
-        await writer.stop();
+        try {
+            await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 50);
+            killed = (await leader()) as string;
+            // A killed container with restart unless-stopped is restarted by Docker within a second, and
+            // Patroni, finding its own leader key still valid, simply stays leader. To model a node that
+            // is gone, it keeps no restart policy until the next test starts it again.
+            await run(["docker", "update", "--restart=no", `${STACK}-${killed}`]);
+            const killStart = Date.now();
+            await run(["docker", "kill", `${STACK}-${killed}`]);
+            writer.markKill(killStart, Date.now());
+            await eventually("a write acknowledged through the rw endpoint after the kill", 60_000, async () => writer.firstAckAfter !== undefined);
+        } finally {
+            await writer.stop();
+        }
         const newLeader = await leader();
         expect(newLeader).toBeDefined();
         expect(newLeader).not.toBe(killed);
@@ -214,14 +217,17 @@ describe(`failover=patroni (stack ${STACK})`, () => {
 
     test("postgres crash in the leader (Patroni alive): another node takes writes within seconds, nothing acknowledged lost", async () => {
         const crashed = (await leader()) as string;
-        const writer = new Writer();
+        const writer = new Writer(1_000_000);
         writer.start();
-        await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 20);
-        const started = Date.now();
-        await run(["docker", "exec", `${STACK}-${crashed}`, "pkill", "-9", "-x", "postgres"]);
-        writer.markKill(started, Date.now());
-        await eventually("a write acknowledged after the crash", 60_000, async () => writer.firstAckAfter !== undefined);
-        await writer.stop();
+        try {
+            await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 20);
+            const started = Date.now();
+            await run(["docker", "exec", `${STACK}-${crashed}`, "pkill", "-9", "-x", "postgres"]);
+            writer.markKill(started, Date.now());
+            await eventually("a write acknowledged after the crash", 60_000, async () => writer.firstAckAfter !== undefined);
+        } finally {
+            await writer.stop();
+        }
         process.stderr.write(`patroni crash failover: first acknowledged write ${writer.firstAckAfter} ms after pkill -9 postgres on ${crashed}\n`);
         expect(await missing(writer.acked)).toEqual([]);
         expect(writer.maxWritable).toBe(1);

@@ -93,7 +93,8 @@ const HANDLERS: Record<string, Handler> = {
     },
 };
 
-const HEARTBEAT_MS = 15_000;
+/** How often a step still running says so; PGR_LIVE_HEARTBEAT_MS overrides it (tests). */
+const HEARTBEAT_MS = Number(process.env.PGR_LIVE_HEARTBEAT_MS ?? "") || 15_000;
 
 /** The name Docker shows for a docker resource (container, volume, network, image), from its inputs. */
 export function dockerObjectName(type: string, inputs: unknown): string | undefined {
