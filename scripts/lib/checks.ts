@@ -163,7 +163,9 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
             "INSERT INTO replication_check.canary VALUES (1, $1, now()) ON CONFLICT (id) DO UPDATE SET token = EXCLUDED.token, written_at = EXCLUDED.written_at",
             [token],
         );
-        record("canary-written", spec.primary.node, t0, true);
+        // Read back on the primary: the row the replicas must show is the one committed here.
+        const { rows: written } = await query(spec.primary, "SELECT token FROM replication_check.canary WHERE id = 1");
+        record("canary-written", spec.primary.node, t0, written[0]?.token === token ? true : `canary row reads ${JSON.stringify(written[0]?.token)}, not ${token}`);
         for (const r of spec.replicas) {
             t0 = Date.now();
             record("canary-replicated", r.node, t0, await until(deadline, async () => {
