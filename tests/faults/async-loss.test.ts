@@ -1,7 +1,7 @@
 // Fault suite, async mode (issue 7): a stopped replica catches up through its slot; then kill -9
 // failovers under a writer, where acknowledged commits may be lost (async allows it): the loss is
 // counted and printed, failover must warn that acknowledged commits may be lost, and rejoin must
-// report what pg_rewind discarded. Own stack, subnet 172.29.91.0/24, ports 40532+.
+// report what pg_rewind discarded. Own stack, subnet 172.29.91.0/24, ports 23532+.
 import {
     containerOf,
     count,
@@ -26,7 +26,7 @@ jest.setTimeout(400_000);
 const C = faultCluster({
     stack: `fb${process.pid}`,
     subnet: "172.29.91.0/24",
-    base: 40532,
+    base: 23532,
     password: `fb-async-super-${process.pid}-Zr4`,
     replPassword: `fb-async-repl-${process.pid}-Hn8`,
     replicas: 2,

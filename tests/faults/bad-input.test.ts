@@ -2,7 +2,7 @@
 // value, repeated option, unknown option, stray argument, --help. Usage errors exit 2 and name the
 // offending option; --help exits 0 with the usage on stdout. Most cases need no cluster (a stack
 // that does not exist: a usage error must be found before anything is looked up); the ones that must
-// "change nothing" run against a real cluster. Own stack, subnet 172.29.97.0/24, ports 41132+.
+// "change nothing" run against a real cluster. Own stack, subnet 172.29.97.0/24, ports 24132+.
 import * as fs from "fs";
 import * as path from "path";
 import { containerIdentity, ROOT } from "../support/live-client";
@@ -13,7 +13,7 @@ jest.setTimeout(240_000);
 const C = faultCluster({
     stack: `fh${process.pid}`,
     subnet: "172.29.97.0/24",
-    base: 41132,
+    base: 24132,
     password: `fh-input-super-${process.pid}-Nw3`,
     replPassword: `fh-input-repl-${process.pid}-Rq8`,
     replicas: 2,

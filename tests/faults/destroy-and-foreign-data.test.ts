@@ -23,7 +23,7 @@ jest.setTimeout(600_000);
 const C = faultCluster({
     stack: `fd${process.pid}`,
     subnet: "172.29.89.0/24",
-    base: 39432,
+    base: 22432,
     password: "fd-super-pw-1",
     replPassword: "fd-repl-pw-1",
     replicas: 2,

@@ -3,7 +3,7 @@
 // confirms them; under FIRST 1 a commit waits for the partitioned sync standby only until the
 // primary gives up on it (wal_sender_timeout), then the next standby confirms. The standby is
 // reconnected with its original address and aliases and streams again. Own stack, subnet
-// 172.29.94.0/24, ports 40832+.
+// 172.29.94.0/24, ports 23832+.
 import { Client } from "pg";
 import {
     clientFor,
@@ -28,7 +28,7 @@ jest.setTimeout(300_000);
 const C = faultCluster({
     stack: `fe${process.pid}`,
     subnet: "172.29.94.0/24",
-    base: 40832,
+    base: 23832,
     password: `fe-part-super-${process.pid}-Yd9`,
     replPassword: `fe-part-repl-${process.pid}-Gs2`,
     replicas: 2,

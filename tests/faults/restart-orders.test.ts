@@ -3,7 +3,7 @@
 // failover to pg1, stop pg1, start pg2, start pg1, then switchover"). There must never be a second
 // primary, every node must keep its IPv4 address on the cluster network, and both endpoints must
 // answer within seconds: rw on the primary, ro on a standby. Own stack, subnet 172.29.95.0/24,
-// ports 40932+.
+// ports 23932+.
 import {
     containerOf,
     deploy,
@@ -28,7 +28,7 @@ jest.setTimeout(300_000);
 const C = faultCluster({
     stack: `ff${process.pid}`,
     subnet: "172.29.95.0/24",
-    base: 40932,
+    base: 23932,
     password: `ff-order-super-${process.pid}-Jh4`,
     replPassword: `ff-order-repl-${process.pid}-Pc7`,
     replicas: 2,

@@ -3,7 +3,7 @@
 // nodes; the replication role refused on ordinary databases, from the host and from a node; a wrong
 // superuser password refused; and no password (distinctive test values) in `docker inspect`,
 // `docker logs`, `ps` inside any container or the harness's plain outputs. Own stack, subnet
-// 172.29.96.0/24, ports 41032+.
+// 172.29.96.0/24, ports 24032+.
 import { ClientConfig } from "pg";
 import { dockerNames, live } from "../support/live-client";
 import { containerOf, deploy, exec, faultCluster, figure, nodePort, nodes, psqlIn, query, teardown, waitHealthy } from "../support/faults";
@@ -13,7 +13,7 @@ jest.setTimeout(240_000);
 const C = faultCluster({
     stack: `fg${process.pid}`,
     subnet: "172.29.96.0/24",
-    base: 41032,
+    base: 24032,
     password: `FgSuperPw${process.pid}xK93q`,
     replPassword: `FgReplPw${process.pid}mZ41v`,
     replicas: 2,

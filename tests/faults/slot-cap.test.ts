@@ -3,7 +3,7 @@
 // repairs the slot and the replica restores what it missed and streams again; without it the WAL the
 // replica needs is gone, so `rejoin` must re-clone promptly (within 120 s, not the 300 s streaming
 // wait) and say so. Either way pg2 ends streaming through a healthy, active slot with every row.
-// One cluster per case: subnets 172.29.92.0/24 and 172.29.93.0/24, ports 40632+ and 40732+.
+// One cluster per case: subnets 172.29.92.0/24 and 172.29.93.0/24, ports 23632+ and 23732+.
 import {
     containerOf,
     count,
@@ -27,8 +27,8 @@ jest.setTimeout(300_000);
 
 const TABLE = "fa_slot";
 const CASES = [
-    { archive: true, stack: "fc", subnet: "172.29.92.0/24", base: 40632 },
-    { archive: false, stack: "fn", subnet: "172.29.93.0/24", base: 40732 },
+    { archive: true, stack: "fc", subnet: "172.29.92.0/24", base: 23632 },
+    { archive: false, stack: "fn", subnet: "172.29.93.0/24", base: 23732 },
 ];
 
 describe.each(CASES)("fault: slot past its cap, walArchive $archive", ({ archive, stack, subnet, base }) => {

@@ -1,7 +1,7 @@
 // Fault suite, sync mode RPO (issue 7): three rounds of kill -9 of the primary under a writer that
 // records every acknowledged id, failover to the most advanced standby, rejoin of the killed node.
 // With synchronous commit (ANY 1 of 2 replicas) not one acknowledged commit may be lost, and there
-// is never a second primary. Own stack, subnet 172.29.90.0/24, ports 40432+.
+// is never a second primary. Own stack, subnet 172.29.90.0/24, ports 23432+.
 import { describeRun, faultCluster, figure, deploy, killFailoverRejoinRound, q, RoundResult, roundFigures, teardown } from "../support/faults";
 
 jest.setTimeout(400_000);
@@ -9,7 +9,7 @@ jest.setTimeout(400_000);
 const C = faultCluster({
     stack: `fa${process.pid}`,
     subnet: "172.29.90.0/24",
-    base: 40432,
+    base: 23432,
     password: `fa-rpo-super-${process.pid}-Qw7`,
     replPassword: `fa-rpo-repl-${process.pid}-Kp3`,
     replicas: 2,

@@ -8,7 +8,7 @@ import { containerIdentity, dockerNames, eventually, forceCleanup, live, liveOk,
 jest.setTimeout(360_000);
 
 const STACK = `pt${process.pid}`;
-const PORT = 45432; // pg1; pgN is PORT + N - 1; rw endpoint PORT + 10, ro PORT + 11
+const PORT = 25432; // pg1; pgN is PORT + N - 1; rw endpoint PORT + 10, ro PORT + 11
 const PW = "pt-super-pw-1";
 const RW = PORT + 10;
 const RO = PORT + 11;

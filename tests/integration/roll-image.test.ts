@@ -8,7 +8,7 @@ import { containerIdentity, eventually, forceCleanup, liveOk, runScript, sql, te
 jest.setTimeout(600_000);
 
 const STACK = `ri${process.pid}`;
-const PORT = 34432;
+const PORT = 21432;
 const PW = "ri-super-pw-1";
 const BASE_IMAGE = "pg-replication/postgres:17-local";
 const TAG_A = `pg-replication/postgres:17-ri-a-${process.pid}`;
