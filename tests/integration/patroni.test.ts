@@ -95,7 +95,17 @@ class Writer extends AckWriter {
 
 /** Ids in `acked` missing from the table on the current leader (through the rw endpoint). */
 async function missing(acked: number[]): Promise<number[]> {
-    const rows = await sql<{ id: number }>(RW, PW, "SELECT id FROM pt_writes");
+    // Right after a role change HAProxy may still be moving the endpoint (health checks every
+    // second): retry the read until the endpoint answers, within a deadline.
+    let rows: Array<{ id: number }> = [];
+    await eventually("the read-write endpoint answers", 30_000, async () => {
+        try {
+            rows = await sql<{ id: number }>(RW, PW, "SELECT id FROM pt_writes");
+            return true;
+        } catch (err) {
+            return (err as Error).message;
+        }
+    });
     const have = new Set(rows.map((r) => Number(r.id)));
     return acked.filter((id) => !have.has(id));
 }

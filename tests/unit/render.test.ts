@@ -49,8 +49,10 @@ describe("pg_hba.conf", () => {
         expect(accepting).toEqual(
             Array.from({ length: 10 }, (_, i) => ["host", "replication", "replicator", `172.20.0.${11 + i}/32`, "scram-sha-256"]),
         );
-        // The gateway (.1), where published ports arrive from, is not among them.
-        expect(accepting.map((f) => f[3])).not.toContain("172.20.0.1/32");
+        // Neither the gateway, where published ports arrive from, nor any address Docker hands out
+        // (both in the upper half of the subnet) is among them.
+        const upperHalf = (cidr: string) => Number(cidr.split(".")[2]) >= 128; // of 172.20.0.0/16
+        expect(accepting.filter((f) => upperHalf(f[3]) || !f[3].endsWith("/32"))).toEqual([]);
         const custom = active(renderPgHba(validateConfig({ replicationUser: "streamer", subnet: "10.1.0.0/24" })));
         expect(custom).toContain("host    replication  streamer  10.1.0.11/32  scram-sha-256");
         expect(renderPgHba(validateConfig({ replicas: "5" }))).toBe(renderPgHba(DEFAULTS));
