@@ -57,14 +57,15 @@ function generatedPassword(name: string, parent: pulumi.Resource): pulumi.Output
 }
 
 /**
- * A PostgreSQL streaming-replication cluster on Docker: one primary (pg1) and `replicas` hot
- * standbys, a replication role, one physical slot per replica, the synchronous-replication policy
- * applied online, and post-deploy checks that prove replication works.
+ * A PostgreSQL streaming-replication cluster on Docker: `replicas + 1` role-neutral nodes (pg1 …),
+ * one of them primary (`primaryNode` bootstraps it; a role strategy, manual or Patroni, moves it),
+ * a replication role, one physical slot per replica, the synchronous-replication policy applied
+ * online, and post-deploy checks that prove replication works.
  */
 export class PostgresCluster extends pulumi.ComponentResource {
     /** The cluster's Docker network. */
     public readonly network: docker.Network;
-    /** One node per server, primary first. */
+    /** One node per server, in node order (pg1, pg2, …). */
     public readonly nodes: PostgresNode[];
     /** Where the primary is reachable from the Docker host. */
     public readonly primary: pulumi.Output<NodeEndpoint>;
