@@ -1,0 +1,34 @@
+// ESLint flat config: typescript-eslint's type-aware recommended rules, the Pulumi plugin's rules against
+// Outputs in template literals, and eslint-config-prettier last so formatting is Prettier's alone.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+import pulumi from "@pulumi/eslint-plugin";
+import prettier from "eslint-config-prettier";
+
+export default tseslint.config(
+    { ignores: ["node_modules/", "build/", "bench/results/", "**/*.js", "**/*.mjs"] },
+    js.configs.recommended,
+    ...tseslint.configs.recommendedTypeChecked,
+    {
+        languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+        linterOptions: { reportUnusedDisableDirectives: "error" },
+        plugins: { "@pulumi": pulumi },
+        rules: {
+            "@pulumi/no-output-in-template-literal": "error",
+            "@pulumi/no-output-instance-in-template-literal": "error",
+        },
+    },
+    {
+        // Tests read untyped JSON (command output, the Docker API, pg rows) through a few `any` types that each
+        // carry a reason; a wrong shape there fails an assertion, so the no-unsafe-* family only adds noise.
+        files: ["tests/**/*.ts"],
+        rules: {
+            "@typescript-eslint/no-unsafe-argument": "off",
+            "@typescript-eslint/no-unsafe-assignment": "off",
+            "@typescript-eslint/no-unsafe-call": "off",
+            "@typescript-eslint/no-unsafe-member-access": "off",
+            "@typescript-eslint/no-unsafe-return": "off",
+        },
+    },
+    prettier,
+);
