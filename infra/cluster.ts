@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
 import * as path from "path";
 import { CheckSpec, patroniCheckSpec } from "../scripts/lib/check-spec";
-import { ClusterConfig } from "./config";
+import { ClusterConfig, configFromValues } from "./config";
 import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
@@ -13,7 +13,7 @@ import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
 import { PgBouncerPool } from "./pooler";
 import { psqlCommand } from "./psql";
-import { NodeExtras, RoleStrategy } from "./roles";
+import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
 import { roleVerifier } from "./scram";
 import { dropRoleSql, monitorRoleSql } from "./sql";
 import { ADDRESS_OFFSETS, clientHost, clusterNodes, dynamicAddressRange, nodeAddressMap, NodeSpec, PORT_OFFSETS, subnetAddress } from "./topology";
@@ -29,18 +29,44 @@ export interface NodeEndpoint {
     port: number;
 }
 
-/** Arguments of a {@link PostgresCluster}. */
-export interface PostgresClusterArgs {
-    /** The validated cluster configuration (see infra/config.ts for every field and its default). */
-    config: ClusterConfig;
-    /** Prefix of every Docker object's name (containers are `<prefix>-pg1` …). @default the stack name */
-    namePrefix?: string;
+/**
+ * Arguments of a {@link PostgresCluster}: every {@link ClusterConfig} field (documented there with
+ * its default), each optional, validated by the same rules as stack configuration, and the secrets.
+ * Docker objects are named after the stack (`<stack>-pg1` …): the day-2 commands find a cluster by
+ * its stack name, so no other prefix is offered.
+ */
+export interface PostgresClusterArgs extends Partial<ClusterConfig> {
     /** Password of the postgres superuser. @default generated once and kept in the stack state */
     superuserPassword?: pulumi.Input<string>;
     /** Password of the replication role. @default generated once and kept in the stack state */
     replicationPassword?: pulumi.Input<string>;
-    /** Directory holding scripts/ and node_modules, where the checks run. @default this project's root */
+    /** Directory holding scripts/ and node_modules, where the checks and the primary guard run. @default this project's root */
     projectRoot?: string;
+}
+
+/** What every builder of a {@link PostgresCluster} shares. */
+interface Build {
+    /** The component's name: children's names derive from it. */
+    name: string;
+    /** Docker name prefix: the stack. */
+    prefix: string;
+    cfg: ClusterConfig;
+    projectRoot: string;
+    /** Every node, pg1 … pg<replicas+1>, in node order. */
+    specs: NodeSpec[];
+    /** The configured primary's spec (it bootstraps; the role strategy may move the role later). */
+    primarySpec: NodeSpec;
+    replicaSpecs: NodeSpec[];
+    /** The address a client on the Docker host reaches the published ports at. */
+    host: string;
+    labels: Record<string, string>;
+}
+
+/** The endpoints that follow the primary: their container resource and connection strings. */
+interface PooledEndpoints {
+    resource: pulumi.Resource;
+    rw: pulumi.Output<string>;
+    ro: pulumi.Output<string>;
 }
 
 /** A generated password: made once by a command, then kept in state as a secret. */
@@ -57,29 +83,31 @@ function generatedPassword(name: string, parent: pulumi.Resource): pulumi.Output
 }
 
 /**
- * A PostgreSQL streaming-replication cluster on Docker: `replicas + 1` role-neutral nodes (pg1 …),
- * one of them primary (`primaryNode` bootstraps it; a role strategy, manual or Patroni, moves it),
- * a replication role, one physical slot per replica, the synchronous-replication policy applied
- * online, and post-deploy checks that prove replication works.
+ * A PostgreSQL streaming-replication cluster on Docker: `replicas + 1` role-neutral nodes
+ * (pg1 …); `primaryNode` bootstraps as the primary and a role strategy (manual: the day-2
+ * commands; patroni: Patroni with etcd) moves the role later. Manual mode adds a replication role,
+ * one physical slot per replica and the synchronous policy applied online; both modes add the
+ * read-write and read-only endpoints, the optional exporter, and post-deploy checks that prove
+ * replication works.
  */
 export class PostgresCluster extends pulumi.ComponentResource {
     /** The cluster's Docker network. */
     public readonly network: docker.Network;
     /** One node per server, in node order (pg1, pg2, …). */
     public readonly nodes: PostgresNode[];
-    /** Where the primary is reachable from the Docker host. */
+    /** Where the configured primary (`primaryNode`) is reachable from the Docker host. */
     public readonly primary: pulumi.Output<NodeEndpoint>;
-    /** Where each replica is reachable from the Docker host. */
+    /** Where each other node is reachable from the Docker host, in node order. */
     public readonly replicas: pulumi.Output<NodeEndpoint[]>;
-    /** postgresql:// URL of the primary as the postgres superuser (secret). */
+    /** postgresql:// URL of the configured primary as the postgres superuser (secret). */
     public readonly primaryConnectionString: pulumi.Output<string>;
-    /** postgresql:// URLs of the replicas (secret). */
+    /** postgresql:// URLs of the other nodes (secret). */
     public readonly replicaConnectionStrings: pulumi.Output<string[]>;
     /** `async`, or the synchronous policy and synchronous_commit level. */
     public readonly replicationMode: pulumi.Output<string>;
-    /** Read-write endpoint through PgBouncer, follows the primary (secret); undefined when `pooler` is false. */
+    /** Read-write endpoint, follows the primary (secret); undefined when `pooler` is false. */
     public readonly rwConnectionString?: pulumi.Output<string>;
-    /** Read-only endpoint through PgBouncer, over the replicas (secret); undefined when `pooler` is false. */
+    /** Read-only endpoint over the replicas (secret); undefined when `pooler` is false. */
     public readonly roConnectionString?: pulumi.Output<string>;
     /** Base URL of the metrics exporter's multi-target /probe endpoint; undefined when `metrics` is false. */
     public readonly metricsEndpoint?: pulumi.Output<string>;
@@ -90,212 +118,31 @@ export class PostgresCluster extends pulumi.ComponentResource {
     /** The replication role's password (secret). */
     public readonly replicationPassword: pulumi.Output<string>;
 
-    constructor(name: string, args: PostgresClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: PostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
-        const cfg = args.config;
-        const prefix = args.namePrefix ?? pulumi.getStack();
-        const projectRoot = args.projectRoot ?? path.resolve(__dirname, "..");
-        const specs = clusterNodes(prefix, cfg);
-        const primarySpec = specs.find((s) => s.role === "primary") as NodeSpec;
-        const replicaSpecs = specs.filter((s) => s.role === "replica");
-        const labels = { "pg-replication.cluster": prefix };
+        const b = PostgresCluster.plan(name, args);
 
         this.superuserPassword = pulumi.secret(args.superuserPassword ?? generatedPassword(`${name}-superuser-password`, this));
         this.replicationPassword = pulumi.secret(
             args.replicationPassword ?? generatedPassword(`${name}-replication-password`, this),
         );
-
-        this.network = new docker.Network(
-            `${name}-network`,
-            {
-                name: `${prefix}-net`,
-                driver: "bridge",
-                // Fixed addresses for every container in the lower half, Docker's own in the upper.
-                ipamConfigs: [{ subnet: cfg.subnet, ipRange: dynamicAddressRange(cfg.subnet) }],
-                labels: dockerLabels(labels),
-            },
-            { parent: this, deleteBeforeReplace: true },
-        );
-
-        const imageId = this.image(`${name}-image`, cfg.image, cfg.pullImage);
-        const archive = cfg.walArchive
-            ? new docker.Volume(
-                  `${name}-wal-archive`,
-                  { name: `${prefix}-wal-archive`, labels: dockerLabels(labels) },
-                  { parent: this, deleteBeforeReplace: true },
-              )
-            : undefined;
-
-        const makeNode = (spec: NodeSpec, image: pulumi.Input<string>, files: NodeFile[], dependsOn: pulumi.Resource[], extra?: NodeExtras) =>
-            new PostgresNode(
-                `${name}-${spec.name}`,
-                {
-                    node: spec.name,
-                    containerName: spec.containerName,
-                    image,
-                    network: this.network.name,
-                    address: spec.address,
-                    archiveVolume: archive?.name,
-                    bindAddress: cfg.bindAddress,
-                    hostPort: spec.hostPort,
-                    files,
-                    stopSignal: extra?.stopSignal,
-                    fastResolver: extra?.fastResolver,
-                    labels: { ...labels, "pg-replication.node": spec.name },
-                },
-                { parent: this, dependsOn },
-            );
-        const roles = ROLE_STRATEGIES[cfg.failover]({
-            name,
-            prefix,
-            cfg,
-            projectRoot,
-            specs,
-            parent: this,
-            network: this.network,
-            imageId,
-            superuserPassword: this.superuserPassword,
-            replicationPassword: this.replicationPassword,
-            makeNode,
-        });
-        const image = roles.image;
-        const primaryNode = roles.nodes.find((n) => n.spec === primarySpec)?.node as PostgresNode;
-        const replicaNodes = roles.nodes.filter((n) => n.spec !== primarySpec);
-        this.nodes = roles.nodes.map((n) => n.node).sort((a, b) => a.node.localeCompare(b.node, "en", { numeric: true }));
+        this.network = this.declareNetwork(b);
+        const roles = this.declareNodes(b);
+        this.nodes = roles.nodes.map((n) => n.node).sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
         this.replicationMode = roles.replicationMode;
+        if (b.cfg.metrics) this.metricsEndpoint = this.declareMetrics(b, roles);
 
-        const host = clientHost(cfg);
-        if (cfg.metrics) {
-            const monitorPassword = generatedPassword(`${name}-monitor-password`, this);
-            const monitorRole = psqlCommand(
-                `${name}-monitor-user`,
-                {
-                    container: roles.primaryContainer,
-                    cluster: prefix,
-                    sql: pulumi.secret(monitorPassword.apply((pw) => monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)))),
-                    deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
-                },
-                { parent: this },
-            );
-            const metricsPort = cfg.hostPortBase + PORT_OFFSETS.metrics;
-            new PostgresExporter(
-                `${name}-metrics`,
-                {
-                    containerName: `${prefix}-metrics`,
-                    image,
-                    network: this.network.name,
-                    address: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.metrics),
-                    bindAddress: cfg.bindAddress,
-                    hostPort: metricsPort,
-                    user: MONITOR_ROLE_DEFAULT,
-                    password: monitorPassword,
-                    labels,
-                },
-                { parent: this, dependsOn: [monitorRole] },
-            );
-            this.metricsEndpoint = pulumi.output(metricsProbeUrl(host, metricsPort));
-        }
+        this.primary = this.nodeEndpoint(b, roles, b.primarySpec);
+        this.replicas = pulumi.all(b.replicaSpecs.map((s) => this.nodeEndpoint(b, roles, s)));
+        this.primaryConnectionString = this.superuserUrl(b.host, b.primarySpec.hostPort);
+        this.replicaConnectionStrings = pulumi.secret(pulumi.all(b.replicaSpecs.map((s) => this.superuserUrl(b.host, s.hostPort))));
 
-        const endpoint = (spec: NodeSpec, node: PostgresNode): pulumi.Output<NodeEndpoint> =>
-            node.containerName.apply((container) => ({ node: spec.name, container, host, port: spec.hostPort }));
-        this.primary = endpoint(primarySpec, primaryNode);
-        this.replicas = pulumi.all(replicaNodes.map((r) => endpoint(r.spec, r.node)));
-        const url = (port: number) =>
-            pulumi.secret(
-                pulumi.interpolate`postgresql://postgres:${pulumi.output(this.superuserPassword).apply(encodeURIComponent)}@${host}:${port}/postgres`,
-            );
-        this.primaryConnectionString = url(primarySpec.hostPort);
-        this.replicaConnectionStrings = pulumi.secret(pulumi.all(replicaSpecs.map((s) => url(s.hostPort))));
-
-        let endpoints: pulumi.Resource | undefined;
-        if (cfg.pooler) {
-            const rwPort = cfg.hostPortBase + PORT_OFFSETS.poolerRw;
-            const roPort = cfg.hostPortBase + PORT_OFFSETS.poolerRo;
-            const poolerImage =
-                cfg.poolerImage === ""
-                    ? image
-                    : pulumi.all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), image]).apply(([id]) => id);
-            endpoints =
-                roles.endpoints === "haproxy"
-                    ? new HaproxyEndpoints(
-                          `${name}-haproxy`,
-                          {
-                              containerName: `${prefix}-haproxy`,
-                              image,
-                              network: this.network.name,
-                              address: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy),
-                              servers: specs.map((s) => ({ name: s.name, address: s.address })),
-                              bindAddress: cfg.bindAddress,
-                              rwPort,
-                              roPort,
-                              labels,
-                          },
-                          { parent: this, dependsOn: roles.superuserReady },
-                      )
-                    : new PgBouncerPool(
-                          `${name}-pooler`,
-                          {
-                              namePrefix: prefix,
-                              image: poolerImage,
-                              network: this.network.name,
-                              primaryNode: primarySpec.name,
-                              replicaNodes: replicaSpecs.map((s) => s.name),
-                              nodeHosts: nodeAddressMap(cfg.subnet),
-                              addresses: {
-                                  rw: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRw),
-                                  ro: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRo),
-                              },
-                              bindAddress: cfg.bindAddress,
-                              rwPort,
-                              roPort,
-                              superuserPassword: this.superuserPassword,
-                              labels,
-                          },
-                          // Logins through the endpoints need the superuser's verifier on the server.
-                          { parent: this, dependsOn: roles.superuserReady },
-                      );
-            this.rwConnectionString = url(rwPort);
-            this.roConnectionString = url(roPort);
-        }
-
-        if (cfg.checks) {
-            const spec: CheckSpec = {
-                stack: prefix,
-                primary: { node: primarySpec.name, host, port: primarySpec.hostPort },
-                replicas: replicaSpecs.map((s) => ({ node: s.name, host, port: s.hostPort })),
-                syncMode: cfg.syncMode,
-                syncMethod: cfg.syncMethod,
-                syncCount: cfg.syncCount,
-                slots: cfg.slots,
-                deadlineSeconds: 60,
-                endpoints: cfg.pooler
-                    ? { rw: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRw }, ro: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRo } }
-                    : undefined,
-                // failover=patroni: the leader is whoever Patroni elected; the checks find it.
-                patroni: cfg.failover === "patroni" ? patroniCheckSpec(prefix, cfg, host) : undefined,
-            };
-            const checks = new command.local.Command(
-                `${name}-checks`,
-                {
-                    create: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
-                    dir: projectRoot,
-                    environment: {
-                        PGR_CHECK_SPEC: JSON.stringify(spec),
-                        // Re-check whenever a node's container is re-created.
-                        PGR_CONTAINER_IDS: pulumi.all(this.nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
-                        PGPASSWORD: this.superuserPassword,
-                    },
-                    logging: "stderr",
-                },
-                {
-                    parent: this,
-                    dependsOn: [...roles.settled, ...(endpoints ? [endpoints] : [])],
-                },
-            );
-            this.checkReport = checks.stdout.apply((out) => JSON.parse(out) as unknown);
-        } else {
-            this.checkReport = pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
-        }
+        const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles) : undefined;
+        this.rwConnectionString = pooled?.rw;
+        this.roConnectionString = pooled?.ro;
+        this.checkReport = b.cfg.checks
+            ? this.declareChecks(b, roles, pooled?.resource)
+            : pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
 
         this.registerOutputs({
             primary: this.primary,
@@ -308,6 +155,223 @@ export class PostgresCluster extends pulumi.ComponentResource {
             roConnectionString: this.roConnectionString,
             metricsEndpoint: this.metricsEndpoint,
         });
+    }
+
+    /** The validated configuration and the node layout every builder reads; declares nothing. */
+    private static plan(name: string, args: PostgresClusterArgs): Build {
+        const cfg = configFromValues(args);
+        const prefix = pulumi.getStack();
+        const specs = clusterNodes(prefix, cfg);
+        return {
+            name,
+            prefix,
+            cfg,
+            projectRoot: args.projectRoot ?? path.resolve(__dirname, ".."),
+            specs,
+            primarySpec: specs.find((s) => s.role === "primary") as NodeSpec,
+            replicaSpecs: specs.filter((s) => s.role === "replica"),
+            host: clientHost(cfg),
+            labels: { "pg-replication.cluster": prefix },
+        };
+    }
+
+    /** The bridge network: fixed addresses for every container in the lower half, Docker's own in the upper. */
+    private declareNetwork(b: Build): docker.Network {
+        return new docker.Network(
+            `${b.name}-network`,
+            {
+                name: `${b.prefix}-net`,
+                driver: "bridge",
+                ipamConfigs: [{ subnet: b.cfg.subnet, ipRange: dynamicAddressRange(b.cfg.subnet) }],
+                labels: dockerLabels(b.labels),
+            },
+            { parent: this, deleteBeforeReplace: true },
+        );
+    }
+
+    /**
+     * The image, the WAL archive volume and the node containers on the shared path; the failover
+     * mode's role strategy decides which files each node gets and what runs on the primary.
+     */
+    private declareNodes(b: Build): RoleOutcome {
+        const imageId = this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage);
+        const archive = b.cfg.walArchive
+            ? new docker.Volume(
+                  `${b.name}-wal-archive`,
+                  { name: `${b.prefix}-wal-archive`, labels: dockerLabels(b.labels) },
+                  { parent: this, deleteBeforeReplace: true },
+              )
+            : undefined;
+        const makeNode = (spec: NodeSpec, image: pulumi.Input<string>, files: NodeFile[], dependsOn: pulumi.Resource[], extra?: NodeExtras) =>
+            new PostgresNode(
+                `${b.name}-${spec.name}`,
+                {
+                    node: spec.name,
+                    containerName: spec.containerName,
+                    image,
+                    network: this.network.name,
+                    address: spec.address,
+                    archiveVolume: archive?.name,
+                    bindAddress: b.cfg.bindAddress,
+                    hostPort: spec.hostPort,
+                    files,
+                    stopSignal: extra?.stopSignal,
+                    fastResolver: extra?.fastResolver,
+                    labels: { ...b.labels, "pg-replication.node": spec.name },
+                },
+                { parent: this, dependsOn },
+            );
+        return ROLE_STRATEGIES[b.cfg.failover]({
+            name: b.name,
+            prefix: b.prefix,
+            cfg: b.cfg,
+            projectRoot: b.projectRoot,
+            specs: b.specs,
+            parent: this,
+            network: this.network,
+            imageId,
+            superuserPassword: this.superuserPassword,
+            replicationPassword: this.replicationPassword,
+            makeNode,
+        });
+    }
+
+    /** The monitoring role (created on the primary) and the exporter; returns the /probe base URL. */
+    private declareMetrics(b: Build, roles: RoleOutcome): pulumi.Output<string> {
+        const monitorPassword = generatedPassword(`${b.name}-monitor-password`, this);
+        const monitorRole = psqlCommand(
+            `${b.name}-monitor-user`,
+            {
+                container: roles.primaryContainer,
+                cluster: b.prefix,
+                sql: pulumi.secret(monitorPassword.apply((pw) => monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)))),
+                deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
+            },
+            { parent: this },
+        );
+        const metricsPort = b.cfg.hostPortBase + PORT_OFFSETS.metrics;
+        new PostgresExporter(
+            `${b.name}-metrics`,
+            {
+                containerName: `${b.prefix}-metrics`,
+                image: roles.image,
+                network: this.network.name,
+                address: subnetAddress(b.cfg.subnet, ADDRESS_OFFSETS.metrics),
+                bindAddress: b.cfg.bindAddress,
+                hostPort: metricsPort,
+                user: MONITOR_ROLE_DEFAULT,
+                password: monitorPassword,
+                labels: b.labels,
+            },
+            { parent: this, dependsOn: [monitorRole] },
+        );
+        return pulumi.output(metricsProbeUrl(b.host, metricsPort));
+    }
+
+    /** Where node `spec` is reachable from the Docker host. */
+    private nodeEndpoint(b: Build, roles: RoleOutcome, spec: NodeSpec): pulumi.Output<NodeEndpoint> {
+        const node = roles.nodes.find((n) => n.spec === spec)?.node as PostgresNode;
+        return node.containerName.apply((container) => ({ node: spec.name, container, host: b.host, port: spec.hostPort }));
+    }
+
+    /** postgresql:// URL of the superuser at a published port (secret). */
+    private superuserUrl(host: string, port: number): pulumi.Output<string> {
+        return pulumi.secret(
+            pulumi.interpolate`postgresql://postgres:${this.superuserPassword.apply(encodeURIComponent)}@${host}:${port}/postgres`,
+        );
+    }
+
+    /**
+     * The read-write and read-only endpoints: PgBouncer (re-pointed by the day-2 commands) or
+     * HAProxy (on Patroni's health checks), as the role strategy says.
+     */
+    private declareEndpoints(b: Build, roles: RoleOutcome): PooledEndpoints {
+        const { cfg, name, prefix } = b;
+        const rwPort = cfg.hostPortBase + PORT_OFFSETS.poolerRw;
+        const roPort = cfg.hostPortBase + PORT_OFFSETS.poolerRo;
+        const poolerImage =
+            cfg.poolerImage === ""
+                ? roles.image
+                : pulumi.all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), roles.image]).apply(([id]) => id);
+        // Logins through the endpoints need the superuser's verifier on the server.
+        const after = { parent: this, dependsOn: roles.superuserReady };
+        const resource =
+            roles.endpoints === "haproxy"
+                ? new HaproxyEndpoints(
+                      `${name}-haproxy`,
+                      {
+                          containerName: `${prefix}-haproxy`,
+                          image: roles.image,
+                          network: this.network.name,
+                          address: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy),
+                          servers: b.specs.map((s) => ({ name: s.name, address: s.address })),
+                          bindAddress: cfg.bindAddress,
+                          rwPort,
+                          roPort,
+                          labels: b.labels,
+                      },
+                      after,
+                  )
+                : new PgBouncerPool(
+                      `${name}-pooler`,
+                      {
+                          namePrefix: prefix,
+                          image: poolerImage,
+                          network: this.network.name,
+                          primaryNode: b.primarySpec.name,
+                          replicaNodes: b.replicaSpecs.map((s) => s.name),
+                          nodeHosts: nodeAddressMap(cfg.subnet),
+                          addresses: {
+                              rw: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRw),
+                              ro: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRo),
+                          },
+                          bindAddress: cfg.bindAddress,
+                          rwPort,
+                          roPort,
+                          superuserPassword: this.superuserPassword,
+                          labels: b.labels,
+                      },
+                      after,
+                  );
+        return { resource, rw: this.superuserUrl(b.host, rwPort), ro: this.superuserUrl(b.host, roPort) };
+    }
+
+    /**
+     * The post-deploy checks (scripts/check-cluster.ts), once roles, slots, the synchronous policy
+     * and the endpoints are in place; re-run whenever a node's container is re-created.
+     */
+    private declareChecks(b: Build, roles: RoleOutcome, endpoints: pulumi.Resource | undefined): pulumi.Output<unknown> {
+        const { cfg, host } = b;
+        const spec: CheckSpec = {
+            stack: b.prefix,
+            primary: { node: b.primarySpec.name, host, port: b.primarySpec.hostPort },
+            replicas: b.replicaSpecs.map((s) => ({ node: s.name, host, port: s.hostPort })),
+            syncMode: cfg.syncMode,
+            syncMethod: cfg.syncMethod,
+            syncCount: cfg.syncCount,
+            slots: cfg.slots,
+            deadlineSeconds: 60,
+            endpoints: cfg.pooler
+                ? { rw: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRw }, ro: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRo } }
+                : undefined,
+            // failover=patroni: the leader is whoever Patroni elected; the checks find it.
+            patroni: cfg.failover === "patroni" ? patroniCheckSpec(b.prefix, cfg, host) : undefined,
+        };
+        const checks = new command.local.Command(
+            `${b.name}-checks`,
+            {
+                create: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
+                dir: b.projectRoot,
+                environment: {
+                    PGR_CHECK_SPEC: JSON.stringify(spec),
+                    PGR_CONTAINER_IDS: pulumi.all(this.nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
+                    PGPASSWORD: this.superuserPassword,
+                },
+                logging: "stderr",
+            },
+            { parent: this, dependsOn: [...roles.settled, ...(endpoints ? [endpoints] : [])] },
+        );
+        return checks.stdout.apply((out) => JSON.parse(out) as unknown);
     }
 
     /**

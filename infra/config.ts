@@ -10,32 +10,63 @@ export type SynchronousCommit = "on" | "remote_write" | "remote_apply";
 /** Who decides roles: a person with the day-2 commands (`manual`), or Patroni with etcd (`patroni`). */
 export type FailoverMode = "manual" | "patroni";
 
-/** The validated, typed stack configuration. */
+/**
+ * The validated, typed stack configuration: one field per `pg-replication:` key of Pulumi.yaml
+ * (where each key's default is declared; {@link DEFAULTS} must agree, tests/unit/config-defaults.test.ts).
+ */
 export interface ClusterConfig {
+    /** Streaming replicas beside the primary (0..9): nodes pg1 … pg<replicas+1>. @default 2 */
     replicas: number;
+    /** `async`, or `sync`: commits wait for `syncCount` standbys. @default "async" */
     syncMode: SyncMode;
+    /** How synchronous standbys are chosen: `any` (quorum) or `first` (priority, in node order). @default "any" */
     syncMethod: SyncMethod;
+    /** Standbys that must confirm each commit in sync mode (1..replicas). @default 1 */
     syncCount: number;
+    /** synchronous_commit on the primary when syncMode is sync. @default "on" */
     synchronousCommit: SynchronousCommit;
+    /** PostgreSQL image with the Debian layout of the official image. @default "postgres:17" */
     image: string;
+    /** Pull `image`; false for an image that exists only locally (the deployment checks that it does). @default true */
     pullImage: boolean;
+    /** Subnet of the cluster's Docker network (/8 … /26): fixed addresses in its lower half. @default "172.20.0.0/16" */
     subnet: string;
+    /** Host address the published ports bind to. @default "127.0.0.1" (only this host reaches the cluster) */
     bindAddress: string;
+    /** Node k publishes hostPortBase+k-1; the endpoints +10 (rw) and +11 (ro), the exporter +12. @default 15432 */
     hostPortBase: number;
+    /** Replication role (LOGIN REPLICATION, not superuser). @default "replicator" */
     replicationUser: string;
+    /** One physical replication slot per replica, on whichever node is primary. @default true */
     slots: boolean;
+    /** max_slot_wal_keep_size: WAL a lagging slot may retain, or -1 for no cap. @default "2GB" */
     maxSlotWalKeepSize: string;
+    /** archive_mode on, archiving into a named volume every node mounts. @default true */
     walArchive: boolean;
+    /**
+     * Further postgresql.conf parameters (name → value); parameters pg-replication manages are
+     * refused. Not declared in Pulumi.yaml: an object has no default there. @default {} (none)
+     */
     settings: Record<string, string>;
+    /** Run the post-deploy replication checks after every deployment. @default true */
     checks: boolean;
+    /** The node that is primary (bootstraps an empty cluster); failover, switchover and rejoin update it. @default "pg1" */
     primaryNode: string;
+    /** Read-write and read-only endpoints (PgBouncer, or HAProxy under failover=patroni). @default true */
     pooler: boolean;
+    /** Image with pgbouncer for the endpoints. @default "" (the PostgreSQL image) */
     poolerImage: string;
+    /** prometheus-postgres-exporter for every node on hostPortBase+12 (/probe). @default false */
     metrics: boolean;
+    /** Who moves the primary role: `manual` (the day-2 commands) or `patroni` (automatic, with etcd). @default "manual" */
     failover: FailoverMode;
+    /** failover=patroni: etcd members holding the leader key, 1 or 3. @default 3 */
     etcdMembers: number;
+    /** failover=patroni: seconds the leader key lives without renewal (>= 20). @default 20 */
     patroniTtl: number;
+    /** failover=patroni: seconds between Patroni's HA loops. @default 2 */
     patroniLoopWait: number;
+    /** failover=patroni: seconds Patroni retries etcd and PostgreSQL before a leader demotes itself. @default 5 */
     patroniRetryTimeout: number;
 }
 
@@ -322,6 +353,20 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         patroniLoopWait,
         patroniRetryTimeout,
     };
+}
+
+/**
+ * Validates typed values (a component's arguments) by the rules of {@link validateConfig}: each
+ * value is handed over as the CLI hands stack config to a program, so no rule exists twice.
+ * Absent values take their defaults.
+ */
+export function configFromValues(values: Partial<ClusterConfig>): ClusterConfig {
+    const raw: RawConfig = {};
+    for (const key of Object.keys(DEFAULTS) as Array<keyof ClusterConfig>) {
+        const value = values[key];
+        if (value !== undefined) raw[key] = typeof value === "object" ? JSON.stringify(value) : String(value);
+    }
+    return validateConfig(raw);
 }
 
 /** Passwords from stack config; undefined means "generate one". */

@@ -5,7 +5,7 @@ import { readConfig } from "./config";
 const { config, secrets } = readConfig();
 
 const cluster = new PostgresCluster("pg", {
-    config,
+    ...config,
     superuserPassword: secrets.superuserPassword,
     replicationPassword: secrets.replicationPassword,
 });
