@@ -24,6 +24,11 @@ describe("config defaults", () => {
         expect(undeclared).toEqual(["settings"]);
     });
 
+    test("an empty stack config validates to the declared defaults (settings: none)", () => {
+        const documented = { ...Object.fromEntries(declared.map(([k, d]) => [k, d.default])), settings: {} };
+        expect(validateConfig({})).toEqual(documented);
+    });
+
     test("the declared defaults, passed as the CLI passes them (strings), validate to DEFAULTS", () => {
         const raw = Object.fromEntries(declared.map(([k, d]) => [k, String(d.default)]));
         expect(validateConfig(raw)).toEqual(DEFAULTS);

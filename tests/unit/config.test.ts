@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULTS, validateConfig } from "../../infra/config";
+import { configFromValues, ConfigError, DEFAULTS, validateConfig } from "../../infra/config";
 
 const expectError = (raw: Record<string, string>, ...parts: string[]) => {
     let error: unknown;
@@ -12,11 +12,6 @@ const expectError = (raw: Record<string, string>, ...parts: string[]) => {
 };
 
 describe("validateConfig", () => {
-    test("empty config gives the documented defaults", () => {
-        expect(validateConfig({})).toEqual(DEFAULTS);
-        expect(DEFAULTS).toMatchObject({ replicas: 2, syncMode: "async", syncMethod: "any", syncCount: 1, hostPortBase: 15432, primaryNode: "pg1", pooler: true });
-    });
-
     test("typed values are parsed", () => {
         const cfg = validateConfig({
             replicas: "3",
@@ -136,5 +131,26 @@ describe("validateConfig", () => {
             validateConfig({ failover: "patroni", etcdMembers: "1", patroniTtl: "30", patroniLoopWait: "10", patroniRetryTimeout: "10" }),
         ).toMatchObject({ failover: "patroni", etcdMembers: 1, patroniTtl: 30, patroniLoopWait: 10, patroniRetryTimeout: 10 });
         expect(validateConfig({ failover: "patroni", patroniTtl: "20", patroniLoopWait: "10", patroniRetryTimeout: "5" }).patroniTtl).toBe(20);
+    });
+});
+
+describe("configFromValues (the component's typed arguments)", () => {
+    test("absent values take the defaults; given ones are kept, objects included", () => {
+        const cfg = configFromValues({ replicas: 3, syncMode: "sync", syncCount: 2, pullImage: false, settings: { work_mem: "8MB" }, poolerImage: "" });
+        expect(cfg).toMatchObject({ replicas: 3, syncMode: "sync", syncCount: 2, pullImage: false, settings: { work_mem: "8MB" }, poolerImage: "" });
+        expect(cfg.hostPortBase).toBe(15432);
+        expect(cfg.primaryNode).toBe("pg1");
+    });
+
+    test("a validated configuration passes through unchanged", () => {
+        const cfg = validateConfig({ replicas: "4", primaryNode: "pg3", failover: "patroni", etcdMembers: "1", settings: '{"work_mem":"8MB"}' });
+        expect(configFromValues(cfg)).toEqual(cfg);
+    });
+
+    test("typed values obey the stack config's rules", () => {
+        expect(() => configFromValues({ replicas: 12 })).toThrow(ConfigError);
+        expect(() => configFromValues({ syncMode: "sync", replicas: 1, syncCount: 2 })).toThrow(/syncCount/);
+        expect(() => configFromValues({ settings: { wal_level: "minimal" } })).toThrow(/managed by pg-replication/);
+        expect(() => configFromValues({ primaryNode: "pg4" })).toThrow(/pg1..pg3/);
     });
 });
