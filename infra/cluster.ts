@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
 import * as path from "path";
-import { CheckSpec, patroniCheckSpec } from "../scripts/lib/check-spec";
+import { checkSpec } from "./check-spec";
 import { ClusterConfig, configFromValues } from "./config";
 import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
@@ -16,7 +16,7 @@ import { psqlCommand } from "./psql";
 import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
 import { roleVerifier } from "./scram";
 import { dropRoleSql, monitorRoleSql } from "./sql";
-import { ADDRESS_OFFSETS, clientHost, clusterNodes, dynamicAddressRange, nodeAddressMap, NodeSpec, PORT_OFFSETS, subnetAddress } from "./topology";
+import { ADDRESS_OFFSETS, clientHost, clusterNodes, dynamicAddressRange, nodeAddressMap, NodeSpec, publishedPorts, subnetAddress } from "./topology";
 
 /** The one place a failover mode picks its role strategy. */
 const ROLE_STRATEGIES: Record<ClusterConfig["failover"], RoleStrategy> = { manual: manualRoles, patroni: patroniRoles };
@@ -249,7 +249,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const metricsPort = b.cfg.hostPortBase + PORT_OFFSETS.metrics;
+        const metricsPort = publishedPorts(b.cfg).metrics;
         new PostgresExporter(
             `${b.name}-metrics`,
             {
@@ -287,8 +287,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
      */
     private declareEndpoints(b: Build, roles: RoleOutcome): PooledEndpoints {
         const { cfg, name, prefix } = b;
-        const rwPort = cfg.hostPortBase + PORT_OFFSETS.poolerRw;
-        const roPort = cfg.hostPortBase + PORT_OFFSETS.poolerRo;
+        const { poolerRw: rwPort, poolerRo: roPort } = publishedPorts(cfg);
         const poolerImage =
             cfg.poolerImage === ""
                 ? roles.image
@@ -341,22 +340,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * and the endpoints are in place; re-run whenever a node's container is re-created.
      */
     private declareChecks(b: Build, roles: RoleOutcome, endpoints: pulumi.Resource | undefined): pulumi.Output<unknown> {
-        const { cfg, host } = b;
-        const spec: CheckSpec = {
-            stack: b.prefix,
-            primary: { node: b.primarySpec.name, host, port: b.primarySpec.hostPort },
-            replicas: b.replicaSpecs.map((s) => ({ node: s.name, host, port: s.hostPort })),
-            syncMode: cfg.syncMode,
-            syncMethod: cfg.syncMethod,
-            syncCount: cfg.syncCount,
-            slots: cfg.slots,
-            deadlineSeconds: 60,
-            endpoints: cfg.pooler
-                ? { rw: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRw }, ro: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRo } }
-                : undefined,
-            // failover=patroni: the leader is whoever Patroni elected; the checks find it.
-            patroni: cfg.failover === "patroni" ? patroniCheckSpec(b.prefix, cfg, host) : undefined,
-        };
+        const spec = checkSpec(b.prefix, b.cfg, b.primarySpec.name, b.replicaSpecs.map((s) => s.name));
         const checks = new command.local.Command(
             `${b.name}-checks`,
             {

@@ -43,7 +43,7 @@ export function clusterNodes(stack: string, cfg: ClusterConfig): NodeSpec[] {
             name,
             index,
             role,
-            hostPort: cfg.hostPortBase + index - 1,
+            hostPort: nodeHostPort(cfg, name),
             containerName: `${stack}-${name}`,
             slotName: role === "replica" && cfg.slots ? name : undefined,
             address: nodeAddress(cfg.subnet, index),
@@ -62,6 +62,22 @@ export function clientHost(cfg: ClusterConfig): string {
  * PgBouncer endpoints and the exporter sit after the last possible node.
  */
 export const PORT_OFFSETS = { poolerRw: 10, poolerRo: 11, metrics: 12 } as const;
+
+/** The host ports of the read-write and read-only endpoints and of the exporter. */
+export function publishedPorts(cfg: Pick<ClusterConfig, "hostPortBase">): Record<keyof typeof PORT_OFFSETS, number> {
+    return {
+        poolerRw: cfg.hostPortBase + PORT_OFFSETS.poolerRw,
+        poolerRo: cfg.hostPortBase + PORT_OFFSETS.poolerRo,
+        metrics: cfg.hostPortBase + PORT_OFFSETS.metrics,
+    };
+}
+
+/** The host port node `node` (pg<k>) publishes its 5432 on: hostPortBase + k - 1. */
+export function nodeHostPort(cfg: Pick<ClusterConfig, "hostPortBase">, node: string): number {
+    const m = /^pg([1-9][0-9]?)$/.exec(node);
+    if (!m || Number(m[1]) > MAX_NODES) throw new Error(`${JSON.stringify(node)} is not a node name (pg1 … pg${MAX_NODES})`);
+    return cfg.hostPortBase + Number(m[1]) - 1;
+}
 
 /**
  * Host numbers of the fixed addresses on the cluster network. Every container the cluster runs

@@ -1,5 +1,5 @@
 // Post-deploy replication checks. Run by the cluster's checks command resource with
-// PGR_CHECK_SPEC (JSON, see scripts/lib/check-spec.ts) and PGPASSWORD (the superuser's) in its
+// PGR_CHECK_SPEC (JSON, see infra/check-spec.ts) and PGPASSWORD (the superuser's) in its
 // environment; prints the JSON report on stdout, or names the failed check and node on stderr.
 import { CheckFailure, runChecks } from "./lib/checks";
 

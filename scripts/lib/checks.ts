@@ -1,5 +1,5 @@
 import { Client } from "pg";
-import { CheckEndpoint, CheckSpec, expectedPatroniRoles, expectedSyncStates, PatroniCheckSpec } from "./check-spec";
+import { CheckEndpoint, CheckSpec, expectedPatroniRoles, expectedSyncStates, PatroniCheckSpec } from "../../infra/check-spec";
 import { execProgram } from "./cluster-discovery";
 import { patroniRest, PatroniCluster } from "./patroni";
 

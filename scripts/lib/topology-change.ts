@@ -2,8 +2,7 @@
 // prove the new topology, and the timing report.
 import { parseArgs as nodeParseArgs } from "node:util";
 import { ClusterConfig, validateConfig } from "../../infra/config";
-import { clientHost } from "../../infra/topology";
-import { CheckSpec, patroniCheckSpec } from "./check-spec";
+import { checkSpec } from "../../infra/check-spec";
 import { CheckReport, runChecks } from "./checks";
 import { applySyncPolicy, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-config";
@@ -71,21 +70,7 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
     const outputs = readOutputs(ref);
     const password = outputs.superuserPassword;
     if (typeof password !== "string") throw new Error(`stack ${ref.stack} has no superuserPassword output`);
-    const host = clientHost(cfg);
-    const endpoint = (node: string) => ({ node, host, port: cfg.hostPortBase + Number(node.slice(2)) - 1 });
-    const spec: CheckSpec = {
-        stack: ref.stack,
-        primary: endpoint(primary),
-        replicas: replicas.map(endpoint),
-        syncMode: cfg.syncMode,
-        syncMethod: cfg.syncMethod,
-        syncCount: cfg.syncCount,
-        slots: cfg.slots,
-        deadlineSeconds: 60,
-        endpoints: cfg.pooler ? { rw: { host, port: cfg.hostPortBase + 10 }, ro: { host, port: cfg.hostPortBase + 11 } } : undefined,
-        // Under Patroni the checks find the leader themselves (primary/replicas are only a hint).
-        patroni: cfg.failover === "patroni" ? patroniCheckSpec(ref.stack, cfg, host) : undefined,
-    };
+    const spec = checkSpec(ref.stack, cfg, primary, replicas);
     return runChecks(spec, password);
 }
 

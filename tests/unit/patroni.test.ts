@@ -4,7 +4,7 @@ import { renderHaproxyCfg } from "../../infra/haproxy";
 import { etcdHosts, PATRONI_CMDLINE_PARAMETERS, patroniDynamicConfig, patroniParameters, renderPatroniYml } from "../../infra/patroni-config";
 import { archiveCommands, renderPgHba } from "../../infra/render";
 import { clusterNodes } from "../../infra/topology";
-import { expectedPatroniRoles } from "../../scripts/lib/check-spec";
+import { expectedPatroniRoles } from "../../infra/check-spec";
 import { containsSecret } from "../support/live/secrets";
 import { runProgramWithMocks } from "../support/mock-program";
 

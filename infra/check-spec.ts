@@ -1,5 +1,11 @@
-import { ClusterConfig } from "../../infra/config";
-import { clusterNodes, etcdAddress, PATRONI_PORTS } from "../../infra/topology";
+// The contract between whoever asks for the post-deploy checks (the deployment, infra/cluster.ts;
+// the day-2 commands after a role change, scripts/lib/topology-change.ts) and the checks that run
+// them (scripts/check-cluster.ts, scripts/lib/checks.ts): one builder, so both ask the same.
+import { ClusterConfig } from "./config";
+import { clientHost, clusterNodes, etcdAddress, nodeHostPort, PATRONI_PORTS, publishedPorts } from "./topology";
+
+/** How long replication may take to converge before a check fails. */
+export const CHECK_DEADLINE_SECONDS = 60;
 
 /** A node as the checks reach it from the Docker host. */
 export interface CheckEndpoint {
@@ -64,8 +70,31 @@ export function expectedSyncStates(spec: CheckSpec): Record<string, string> {
     return states;
 }
 
-/** The failover=patroni part of the checks' spec for stack `stack` (built once: deployment and day-2 commands). */
-export function patroniCheckSpec(stack: string, cfg: ClusterConfig, host: string): PatroniCheckSpec {
+/**
+ * What the checks expect of stack `stack` with `primary` as the primary and `replicas` streaming
+ * from it: the deployment passes the configured roles, the day-2 commands the roles they just set.
+ */
+export function checkSpec(stack: string, cfg: ClusterConfig, primary: string, replicas: readonly string[]): CheckSpec {
+    const host = clientHost(cfg);
+    const endpoint = (node: string): CheckEndpoint => ({ node, host, port: nodeHostPort(cfg, node) });
+    const ports = publishedPorts(cfg);
+    return {
+        stack,
+        primary: endpoint(primary),
+        replicas: replicas.map(endpoint),
+        syncMode: cfg.syncMode,
+        syncMethod: cfg.syncMethod,
+        syncCount: cfg.syncCount,
+        slots: cfg.slots,
+        deadlineSeconds: CHECK_DEADLINE_SECONDS,
+        endpoints: cfg.pooler ? { rw: { host, port: ports.poolerRw }, ro: { host, port: ports.poolerRo } } : undefined,
+        // failover=patroni: the leader is whoever Patroni elected; primary and replicas are only a hint.
+        patroni: cfg.failover === "patroni" ? patroniCheckSpec(stack, cfg, host) : undefined,
+    };
+}
+
+/** The failover=patroni part of the checks' spec for stack `stack`. */
+function patroniCheckSpec(stack: string, cfg: ClusterConfig, host: string): PatroniCheckSpec {
     return {
         cluster: stack,
         nodes: clusterNodes(stack, cfg).map((s) => ({ node: s.name, host, port: s.hostPort, address: s.address, container: s.containerName })),
