@@ -26,7 +26,7 @@ function primaryGuard(prefix: string, primary: NodeSpec, projectRoot: string): p
         .apply((r) => r.stdout.trim());
 }
 
-/** The files of a manual-mode node, in upload order (bootstrap.env third: see PostgresNode's ignoreChanges). */
+/** The files of a manual-mode node, in upload order; bootstrap.env's changes are ignored (see PostgresNode). */
 function manualFiles(ctx: RoleContext, spec: NodeSpec, pgpass: pulumi.Output<string>): NodeFile[] {
     const cfg = ctx.cfg;
     return [

@@ -128,6 +128,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // primaryNode) must not re-create every container for it.
                 // A new image never replaces running nodes all at once: `npm run roll-image` moves
                 // them one by one (a re-created node takes the configured image).
+                // ignoreChanges names a list element only by its index, so each flagged file's index
+                // is taken from where it sits in `files`: no file is tied to a fixed position.
                 ignoreChanges: ["image", ...args.files.flatMap((f, i) => (f.ignoreChanges ? [`uploads[${i}]`] : []))],
             },
         );

@@ -154,7 +154,7 @@ describe("the stack program with failover=patroni (mocks)", () => {
         expect(pg1.inputs.uploads.map((u: { file: string }) => u.file)).toEqual(
             ["entrypoint.sh", "patroni.yml", "pg_hba.conf", "pg_ident.conf"].map((f) => `/etc/pg-replication/${f}`),
         );
-        const yml = pg1.inputs.uploads[1];
+        const yml = pg1.inputs.uploads.find((u: { file: string }) => u.file === "/etc/pg-replication/patroni.yml");
         expect(yml.permissions).toBe("0600");
         expect(containsSecret(pg1.rawInputs.uploads)).toBe(true);
         expect(pg1.inputs.dnsOpts).toEqual(["timeout:1", "attempts:1"]);

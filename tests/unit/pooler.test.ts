@@ -192,7 +192,7 @@ describe("PgBouncerPool under mocks", () => {
     test("without replicas the read-only endpoint serves from the primary", async () => {
         const { declared: alone } = await declarePool([]);
         const ro = alone.find((d) => d.inputs.name === "unit-pgbouncer-ro")!;
-        expect(ro.inputs.uploads[1].content).toMatch(/^\* = host=pg1 port=5432$/m);
+        expect(upload(ro, "pgbouncer.ini").content).toMatch(/^\* = host=pg1 port=5432$/m);
     });
 });
 

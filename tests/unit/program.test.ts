@@ -1,9 +1,11 @@
+import * as path from "path";
 import { containsSecret } from "../support/live/secrets";
 import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
 
 const CONTAINER = "docker:index/container:Container";
 const COMMAND = "command:local:Command";
 const VOLUME = "docker:index/volume:Volume";
+const BOOTSTRAP_ENV = "/etc/pg-replication/bootstrap.env";
 
 /** The PostgreSQL nodes' containers (not the pooler's). */
 const containers = (run: MockRun) => run.resources.filter((r) => r.type === CONTAINER && /-pg\d+-container$/.test(r.name));
@@ -50,8 +52,10 @@ describe("the stack program under mocks", () => {
             expect(c.inputs.image).toBe("postgres:17");
             expect(c.inputs.volumes[0]).toEqual({ volumeName: `unit-${node}-data`, containerPath: "/var/lib/postgresql/data" });
             expect(c.deleteBeforeReplace).toBe(true);
-            expect(c.ignoreChanges).toEqual(["image", "uploads[2]"]);
-            expect(c.inputs.uploads[2].file).toBe("/etc/pg-replication/bootstrap.env");
+            // bootstrap.env, found by its path in the container, is the one upload whose changes are ignored.
+            const bootstrap = c.inputs.uploads.findIndex((u: { file: string }) => u.file === BOOTSTRAP_ENV);
+            expect(bootstrap).toBeGreaterThanOrEqual(0);
+            expect(c.ignoreChanges).toEqual(["image", `uploads[${bootstrap}]`]);
             expect(c.inputs.destroyGraceSeconds).toBe(60);
         });
     });
@@ -116,6 +120,37 @@ describe("the stack program under mocks", () => {
             { node: "pg3", container: "unit-pg3", host: "127.0.0.1", port: 15434 },
         ]);
         expect(run.outputs.replicationMode.value).toBe("async");
+    });
+
+    test("the checks run scripts/check-cluster.ts from the project root on the spec the program built", () => {
+        const checks = byName(run).get("pg-checks")!;
+        expect(checks.inputs.create).toBe("node -r ts-node/register/transpile-only scripts/check-cluster.ts");
+        expect(checks.inputs.dir).toBe(path.resolve(__dirname, "..", ".."));
+        expect(JSON.parse(checks.inputs.environment.PGR_CHECK_SPEC)).toEqual({
+            stack: "unit",
+            primary: { node: "pg1", host: "127.0.0.1", port: 15432 },
+            replicas: [
+                { node: "pg2", host: "127.0.0.1", port: 15433 },
+                { node: "pg3", host: "127.0.0.1", port: 15434 },
+            ],
+            syncMode: "async",
+            syncMethod: "any",
+            syncCount: 1,
+            slots: true,
+            deadlineSeconds: 60,
+            endpoints: { rw: { host: "127.0.0.1", port: 15442 }, ro: { host: "127.0.0.1", port: 15443 } },
+        });
+        // Re-run whenever a node's container is re-created: the ids of every node, in node order.
+        expect(checks.inputs.environment.PGR_CONTAINER_IDS).toBe("pg-pg1-container-id,pg-pg2-container-id,pg-pg3-container-id");
+        expect(checks.inputs.environment.PGPASSWORD).toBe("super-secret-pw");
+        expect([...checks.dependsOn].sort()).toEqual([
+            `${COMMAND}::pg-slot-pg2`,
+            `${COMMAND}::pg-slot-pg3`,
+            `${COMMAND}::pg-superuser`,
+            `${COMMAND}::pg-sync-policy`,
+            "pg-replication:index:PgBouncerPool::pg-pooler",
+        ]);
+        // The report is what the checks print, parsed (the mock prints {"ok":true,"checks":[]}).
         expect(run.outputs.checkReport.value).toEqual({ ok: true, checks: [] });
     });
 });
@@ -146,10 +181,12 @@ describe("configuration changes under mocks", () => {
         for (const c of containers(after)) {
             const old = before.get(c.name)!;
             // Only the ignored bootstrap.env differs.
-            expect({ ...c.inputs, uploads: c.inputs.uploads.filter((_: unknown, i: number) => i !== 2) }).toEqual({
+            const notBootstrap = (u: { file: string }) => u.file !== BOOTSTRAP_ENV;
+            expect({ ...c.inputs, uploads: c.inputs.uploads.filter(notBootstrap) }).toEqual({
                 ...old.inputs,
-                uploads: old.inputs.uploads.filter((_: unknown, i: number) => i !== 2),
+                uploads: old.inputs.uploads.filter(notBootstrap),
             });
+            expect(c.inputs.uploads.find((u: { file: string }) => u.file === BOOTSTRAP_ENV).content).toBe("PGR_INITDB_NODE='pg2'\n");
         }
         const commands = after.resources.filter((r) => r.type === COMMAND && r.inputs.environment?.PGR_CONTAINER);
         for (const cmd of commands) expect(cmd.inputs.environment.PGR_CONTAINER).toBe("unit-pg2");
@@ -193,6 +230,12 @@ describe("configuration changes under mocks", () => {
         expect(check.inputs.environment).toEqual({ PGR_IMAGE: "pg-replication/postgres:17-local" });
         expect(check.inputs.create).toContain("npm run build-image");
         expect(containers(run)[0].inputs.image).toBe("pg-replication/postgres:17-local");
+    });
+
+    test("checks off: no checks command, and the report says why", async () => {
+        const run = await runProgramWithMocks({ replicas: "1", checks: "false" });
+        expect(run.resources.some((r) => r.name.endsWith("-checks"))).toBe(false);
+        expect(run.outputs.checkReport.value).toEqual({ skipped: "checks are off (pg-replication:checks false)" });
     });
 
     test("generated passwords are secret outputs when none are configured", async () => {
