@@ -384,9 +384,14 @@ export function readConfig(): { config: ClusterConfig; secrets: ClusterSecrets }
         if (fullKey.startsWith(prefix)) raw[fullKey.slice(prefix.length)] = value;
     }
     const config = validateConfig(raw);
-    const secret = (key: string) => (raw[key] === undefined ? undefined : pulumi.secret(raw[key] as string));
+    // getSecret: the value is a secret from the moment it is read, whether or not the stack marked it
+    // one (`pulumi config set --secret`); validateConfig has already checked it without showing it.
+    const stackConfig = new pulumi.Config("pg-replication");
     return {
         config,
-        secrets: { superuserPassword: secret("superuserPassword"), replicationPassword: secret("replicationPassword") },
+        secrets: {
+            superuserPassword: stackConfig.getSecret("superuserPassword"),
+            replicationPassword: stackConfig.getSecret("replicationPassword"),
+        },
     };
 }
