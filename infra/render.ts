@@ -36,9 +36,22 @@ function settingsBlock(settings: Record<string, string>): string {
     return names.length === 0 ? "# (none)" : names.map((n) => `${n} = ${confValue(settings[n])}`).join("\n");
 }
 
-/** libpq connection string a standby streams from `primary` with (also used by failover). */
+/** libpq options of every connection a node opens to another node; `host=` comes first, per target. */
+export function nodeConnectOptions(): string {
+    return `port=5432 connect_timeout=3 passfile=${PATHS.pgpass}`;
+}
+
+/** What follows `host=<primary>` in the connection string a standby clones and streams with. */
+export function standbyConnectOptions(replicationUser: string, node: string): string {
+    return `${nodeConnectOptions()} user=${replicationUser} application_name=${node}`;
+}
+
+/**
+ * libpq connection string a standby streams from `primary` with: failover and rejoin set it; the
+ * entrypoint builds the same from node.env's PGR_STANDBY_CONNECT.
+ */
 export function primaryConninfo(replicationUser: string, node: string, primary: string): string {
-    return `host=${primary} port=5432 connect_timeout=3 passfile=${PATHS.pgpass} user=${replicationUser} application_name=${node}`;
+    return `host=${primary} ${standbyConnectOptions(replicationUser, node)}`;
 }
 
 /**
@@ -107,15 +120,24 @@ function shellVars(vars: Record<string, string>): string {
         .concat("\n");
 }
 
-/** Shell variables the entrypoint reads: which node this is and how it reaches the primary. */
+/**
+ * Shell variables the entrypoint reads: which node this is, how it reaches the primary, and the
+ * paths it shares with the day-2 commands (so that neither side spells them on its own).
+ */
 export function renderNodeEnv(cfg: ClusterConfig, node: NodeSpec): string {
     return shellVars({
         PGR_NODE: node.name,
         PGR_CLUSTER_ALIAS: CLUSTER_ALIAS,
-        PGR_REPLICATION_USER: cfg.replicationUser,
         PGR_SLOT: cfg.slots ? node.name : "",
         PGR_ARCHIVE_DIR: PATHS.archiveDir,
         PGR_BASEBACKUP_TIMEOUT: String(BASEBACKUP_TIMEOUT_SECONDS),
+        PGR_DATA_DIR: PATHS.dataDir,
+        PGR_PGPASS: PATHS.pgpass,
+        PGR_CONNECT: nodeConnectOptions(),
+        PGR_STANDBY_CONNECT: standbyConnectOptions(cfg.replicationUser, node.name),
+        PGR_REJOIN_FLAG: PATHS.rejoinFlag,
+        PGR_RECLONE_FLAG: PATHS.recloneFlag,
+        PGR_LAST_REJOIN: PATHS.lastRejoin,
     });
 }
 

@@ -18,12 +18,23 @@ export interface NodeSpec {
     address: string;
 }
 
-/** Paths inside every node's container. */
+const DATA_DIR = "/var/lib/postgresql/data";
+
+/**
+ * Paths inside every node's container. The entrypoint reads them from node.env (render.ts
+ * renderNodeEnv), the day-2 commands from here: one definition for both.
+ */
 export const PATHS = {
     confDir: "/etc/pg-replication",
-    dataDir: "/var/lib/postgresql/data",
+    dataDir: DATA_DIR,
     archiveDir: "/var/lib/postgresql/wal_archive",
     pgpass: "/var/lib/postgresql/.pgpass",
+    /** Left by failover and rejoin: the node's next start rewinds (or re-clones) it onto the primary. */
+    rejoinFlag: `${DATA_DIR}/pg-replication.rejoin`,
+    /** Asks the node's next start to throw its data away and clone the primary again. */
+    recloneFlag: `${DATA_DIR}/pg-replication.reclone`,
+    /** What the last rejoin or re-clone did, written by the entrypoint, read by `npm run rejoin`. */
+    lastRejoin: `${DATA_DIR}/pg-replication.last-rejoin`,
 } as const;
 
 /**

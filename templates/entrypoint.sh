@@ -5,7 +5,7 @@
 # A node never decides from its files alone that it is the primary. At start it:
 # - empty volume: clones the current primary (found through the cluster alias, which resolves to
 #   every node), or runs initdb when it is the configured bootstrap node and no primary answers;
-# - rejoin requested ($PGDATA/pg-replication.rejoin, left by failover/rejoin) or was a primary
+# - rejoin requested ($PGR_REJOIN_FLAG, left by failover/rejoin) or was a primary
 #   (no standby.signal) while another node now accepts writes: rewinds onto that primary with
 #   pg_rewind, or re-clones it when rewinding is impossible, then starts as a standby;
 # - otherwise starts as it was: a standby follows whichever node is read-write.
@@ -13,15 +13,13 @@
 # next WAL no primary and no archive has any more, is re-cloned instead of looping on errors.
 set -eu
 
-CONF_DIR=/etc/pg-replication
+# Paths, flag files and libpq options come from node.env (infra/render.ts renderNodeEnv), which the
+# day-2 commands share through infra/topology.ts PATHS: nothing here spells them a second time.
+CONF_DIR=$(dirname "$0")
 . "$CONF_DIR/node.env"
 . "$CONF_DIR/bootstrap.env"
-PGDATA="${PGDATA:-/var/lib/postgresql/data}"
-PGPASSFILE_PATH=/var/lib/postgresql/.pgpass
-REJOIN_FLAG="$PGDATA/pg-replication.rejoin"
-RECLONE_FLAG="$PGDATA/pg-replication.reclone"
-LAST_REJOIN="$PGDATA/pg-replication.last-rejoin"
-CONNECT="port=5432 connect_timeout=3 passfile=$PGPASSFILE_PATH"
+PGDATA="$PGR_DATA_DIR"
+CONNECT="$PGR_CONNECT"
 
 log() { echo "pg-replication[$PGR_NODE]: $*" >&2; }
 
@@ -40,7 +38,7 @@ if [ -d "$PGR_ARCHIVE_DIR" ]; then
 fi
 # Passwords reach the node as an uploaded root-only file, never as environment variables.
 if [ -f "$CONF_DIR/pgpass" ]; then
-    install -o postgres -g postgres -m 0600 "$CONF_DIR/pgpass" "$PGPASSFILE_PATH"
+    install -o postgres -g postgres -m 0600 "$CONF_DIR/pgpass" "$PGR_PGPASS"
 fi
 
 # Sets PRIMARY to the node name (cluster_name) of the node that accepts writes, trying every
@@ -124,7 +122,7 @@ set_primary_conninfo() {
     auto="$PGDATA/postgresql.auto.conf"
     touch "$auto"
     sed -i '/^primary_conninfo[[:space:]]*=/d' "$auto"
-    echo "primary_conninfo = 'host=$PRIMARY $CONNECT user=$PGR_REPLICATION_USER application_name=$PGR_NODE'" >> "$auto"
+    echo "primary_conninfo = 'host=$PRIMARY $PGR_STANDBY_CONNECT'" >> "$auto"
     chown postgres:postgres "$auto"
 }
 
@@ -153,7 +151,7 @@ clone() {
     if [ -n "$PGR_SLOT" ]; then slot_args="--slot=$PGR_SLOT"; fi
     until $AS_POSTGRES pg_basebackup --pgdata="$PGDATA" --wal-method=stream --checkpoint=fast \
             --no-password $slot_args \
-            --dbname="host=$PRIMARY $CONNECT user=$PGR_REPLICATION_USER application_name=$PGR_NODE"; do
+            --dbname="host=$PRIMARY $PGR_STANDBY_CONNECT"; do
         if [ "$attempt" -ge 30 ]; then
             log "pg_basebackup failed $attempt times; giving up"
             exit 1
@@ -193,8 +191,8 @@ reclone() {
 # Leaves what the last rejoin or re-clone did for `npm run rejoin` to report: method, when, how
 # long, the discarded WAL range and commits ("- - -" when none), and why it re-cloned.
 record_rejoin() {
-    echo "$1 $(date -u +%Y-%m-%dT%H:%M:%SZ) $(( $(date +%s) - started ))s $2 ${RECLONE_REASON:-}" > "$LAST_REJOIN"
-    chown postgres:postgres "$LAST_REJOIN"
+    echo "$1 $(date -u +%Y-%m-%dT%H:%M:%SZ) $(( $(date +%s) - started ))s $2 ${RECLONE_REASON:-}" > "$PGR_LAST_REJOIN"
+    chown postgres:postgres "$PGR_LAST_REJOIN"
 }
 
 rejoin() {
@@ -223,7 +221,7 @@ rejoin() {
     fi
     $AS_POSTGRES touch "$PGDATA/standby.signal"
     set_primary_conninfo
-    rm -f "$REJOIN_FLAG"
+    rm -f "$PGR_REJOIN_FLAG"
     if [ "$method" != pg_rewind ]; then discarded="- - -"; fi
     record_rejoin "$method" "$discarded"
     log "rejoined as a standby of $PRIMARY with $method"
@@ -255,12 +253,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         find "$PGDATA" -mindepth 1 -delete
         clone
     fi
-elif [ -f "$RECLONE_FLAG" ]; then
+elif [ -f "$PGR_RECLONE_FLAG" ]; then
     started=$(date +%s)
     wait_for_primary
     reclone "requested"
     record_rejoin pg_basebackup "- - -"
-elif [ -f "$REJOIN_FLAG" ]; then
+elif [ -f "$PGR_REJOIN_FLAG" ]; then
     log "rejoin requested"
     rejoin
 elif [ ! -f "$PGDATA/standby.signal" ] && find_primary; then

@@ -95,8 +95,8 @@ async function docker(args: string[], timeoutMs = 180_000): Promise<string> {
     return res.stdout.trim();
 }
 
-const REJOIN_FLAG = `${PATHS.dataDir}/pg-replication.rejoin`;
-const LAST_REJOIN = `${PATHS.dataDir}/pg-replication.last-rejoin`;
+const REJOIN_FLAG = PATHS.rejoinFlag;
+const LAST_REJOIN = PATHS.lastRejoin;
 
 /**
  * Marks a node's data directory so that its next start rewinds (or re-clones) it onto the current
@@ -108,7 +108,7 @@ export async function requestRejoin(n: Pick<NodeState, "container" | "running">)
         return;
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgr-"));
-    const flag = path.join(dir, "pg-replication.rejoin");
+    const flag = path.join(dir, path.posix.basename(REJOIN_FLAG));
     fs.writeFileSync(flag, "requested by pg-replication\n");
     try {
         await docker(["cp", flag, `${n.container}:${REJOIN_FLAG}`]);

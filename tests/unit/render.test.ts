@@ -1,3 +1,5 @@
+import * as fs from "fs";
+import * as path from "path";
 import { DEFAULTS, validateConfig } from "../../infra/config";
 import {
     primaryConninfo,
@@ -8,11 +10,16 @@ import {
     renderPgpass,
     renderPostgresqlConf,
     renderTemplate,
+    TEMPLATE_DIR,
 } from "../../infra/render";
-import { ADDRESS_OFFSETS, allNodeAddresses, clusterNodes, dynamicAddressRange, subnetAddress } from "../../infra/topology";
+import { ADDRESS_OFFSETS, allNodeAddresses, clusterNodes, dynamicAddressRange, PATHS, subnetAddress } from "../../infra/topology";
 
 const nodes = clusterNodes("dev", DEFAULTS);
 const [primary, replica] = nodes;
+
+/** The `NAME='value'` lines of an env file the entrypoint sources. */
+const shellEnv = (text: string): Record<string, string> =>
+    Object.fromEntries([...text.matchAll(/^(\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]));
 
 /** Active (non-comment) lines of a config file. */
 const active = (text: string) =>
@@ -140,6 +147,33 @@ describe("other rendered files", () => {
         expect(renderNodeEnv(DEFAULTS, replica)).toContain("PGR_SLOT='pg2'");
         expect(renderNodeEnv(DEFAULTS, replica)).toContain("PGR_CLUSTER_ALIAS='pg-cluster'");
         expect(renderBootstrapEnv(DEFAULTS)).toBe("PGR_INITDB_NODE='pg1'\n");
+    });
+
+    test("node.env hands the entrypoint the day-2 commands' paths and the standby's connection options", () => {
+        const env = shellEnv(renderNodeEnv(DEFAULTS, replica));
+        expect(env.PGR_REJOIN_FLAG).toBe(PATHS.rejoinFlag);
+        expect(env.PGR_LAST_REJOIN).toBe(PATHS.lastRejoin);
+        expect(env.PGR_RECLONE_FLAG).toBe(PATHS.recloneFlag);
+        expect(env.PGR_DATA_DIR).toBe("/var/lib/postgresql/data");
+        expect(env.PGR_PGPASS).toBe("/var/lib/postgresql/.pgpass");
+        // The entrypoint writes primary_conninfo as host=$PRIMARY $PGR_STANDBY_CONNECT: the same string failover sets.
+        expect(`host=pg1 ${env.PGR_STANDBY_CONNECT}`).toBe(primaryConninfo("replicator", "pg2", "pg1"));
+        expect(env.PGR_CONNECT).toBe("port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass");
+    });
+
+    test("the entrypoint spells no path or flag itself, and reads only variables its env files define", () => {
+        const script = fs.readFileSync(path.join(TEMPLATE_DIR, "entrypoint.sh"), "utf8");
+        const code = script
+            .split("\n")
+            .filter((l) => !l.trim().startsWith("#"))
+            .join("\n");
+        for (const literal of ["/var/lib/postgresql", "/etc/pg-replication", "pg-replication.rejoin", "pg-replication.reclone", "last-rejoin", "passfile="]) {
+            expect(`${literal}: ${code.includes(literal)}`).toBe(`${literal}: false`);
+        }
+        const defined = new Set([...Object.keys(shellEnv(renderNodeEnv(DEFAULTS, replica))), ...Object.keys(shellEnv(renderBootstrapEnv(DEFAULTS)))]);
+        const used = new Set([...code.matchAll(/\$\{?(PGR_[A-Z_]+)/g)].map((m) => m[1]));
+        expect([...used].filter((v) => !defined.has(v))).toEqual([]);
+        expect([...defined].filter((v) => !used.has(v))).toEqual([]);
     });
 
     test("pgpass has a line per role and escapes separators", () => {
