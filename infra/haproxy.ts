@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
-import { renderTemplate, template } from "./render";
+import { renderFile } from "./render";
 import { PATHS, PATRONI_PORTS } from "./topology";
 
 /** A node behind the endpoints: its name and fixed address. */
@@ -13,7 +13,7 @@ export interface HaproxyServer {
 /** haproxy.cfg: read-write to the node whose /primary answers 200, read-only over /replica. */
 export function renderHaproxyCfg(servers: HaproxyServer[]): string {
     const lines = servers.map((s) => `    server ${s.name} ${s.address}:5432 check port ${PATRONI_PORTS.rest}`).join("\n");
-    return renderTemplate(template("haproxy.cfg.tmpl"), {
+    return renderFile("haproxy.cfg.tmpl", {
         rwPort: String(PATRONI_PORTS.haproxyRw),
         roPort: String(PATRONI_PORTS.haproxyRo),
         rwServers: lines,

@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
+import { renderFile } from "./render";
 
 /** Where the exporter's files go inside its container. */
 export const METRICS_PATHS = {
@@ -26,17 +27,7 @@ function yamlString(value: string): string {
  * in a URL, an environment variable or Prometheus' config.
  */
 export function renderExporterConfig(user: string, password: string): string {
-    return [
-        "auth_modules:",
-        `  ${METRICS_AUTH_MODULE}:`,
-        "    type: userpass",
-        "    userpass:",
-        `      username: ${yamlString(user)}`,
-        `      password: ${yamlString(password)}`,
-        "    options:",
-        "      sslmode: disable",
-        "",
-    ].join("\n");
+    return renderFile("postgres_exporter.yml.tmpl", { authModule: METRICS_AUTH_MODULE, username: yamlString(user), password: yamlString(password) });
 }
 
 /**
@@ -44,23 +35,7 @@ export function renderExporterConfig(user: string, password: string): string {
  * but has Debian's repositories, which do: install it on first start there.
  */
 export function renderExporterEntrypoint(): string {
-    return `#!/bin/sh
-# Entrypoint of the pg-replication metrics exporter (rendered by infra/metrics.ts).
-set -eu
-if ! command -v prometheus-postgres-exporter >/dev/null 2>&1; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "pg-replication: no prometheus-postgres-exporter in this image and no apt-get to install it" >&2
-        exit 1
-    fi
-    echo "pg-replication: no prometheus-postgres-exporter in this image; installing it with apt-get" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-postgres-exporter >/dev/null
-fi
-chown postgres ${METRICS_PATHS.config}
-chmod 0600 ${METRICS_PATHS.config}
-exec setpriv --reuid=postgres --regid=postgres --init-groups \\
-    prometheus-postgres-exporter --config.file=${METRICS_PATHS.config} --web.listen-address=:${METRICS_PORT}
-`;
+    return renderFile("exporter-entrypoint.sh.tmpl", { config: METRICS_PATHS.config, port: String(METRICS_PORT) });
 }
 
 /** Arguments of a {@link PostgresExporter}. */

@@ -2,7 +2,7 @@
 // with PATCH /config, and the postgresql parameters, from the same sources as manual mode
 // (the cluster's settings, archive commands, pg_hba.conf and pg_ident.conf).
 import { ClusterConfig } from "./config";
-import { archiveCommands, renderTemplate, template } from "./render";
+import { archiveCommands, renderFile } from "./render";
 import { etcdAddress, NodeSpec, PATHS, PATRONI_PORTS } from "./topology";
 
 /** The user Patroni's REST API authenticates changes (PATCH, POST) with. */
@@ -121,7 +121,7 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
     const local = Object.fromEntries(Object.entries(params).filter(([k]) => !PATRONI_CMDLINE_PARAMETERS.has(k)));
     const restAuth = { username: PATRONI_REST_USER, password: secrets.rest };
     const { restoreCommand } = archiveCommands(cfg);
-    return renderTemplate(template("patroni.yml.tmpl"), {
+    return renderFile("patroni.yml.tmpl", {
         scope: json(scope),
         namespace: json(PATRONI_NAMESPACE),
         node: json(node.name),

@@ -7,7 +7,7 @@ import { EtcdCluster } from "./etcd";
 import { NodeFile } from "./node";
 import { patroniDynamicConfig, renderPatroniYml } from "./patroni-config";
 import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "./patroni-rest";
-import { renderPgHba, renderPgIdent, template } from "./render";
+import { renderFile, renderPgHba, renderPgIdent } from "./render";
 import { RoleContext, RoleOutcome } from "./roles";
 import { NodeSpec } from "./topology";
 
@@ -53,7 +53,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
         { parent },
     );
     const files = (spec: NodeSpec): NodeFile[] => [
-        { name: "entrypoint.sh", content: template("patroni-entrypoint.sh"), executable: true },
+        { name: "entrypoint.sh", content: renderFile("patroni-entrypoint.sh"), executable: true },
         {
             name: "patroni.yml",
             content: pulumi.secret(

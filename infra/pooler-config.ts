@@ -1,8 +1,6 @@
 // Pure rendering of the PgBouncer endpoints' files. Shared by the component (infra/pooler.ts) and
 // by scripts/lib/pooler.ts, which re-points a running pooler: both must produce identical files.
-import * as fs from "fs";
-import * as path from "path";
-import { renderTemplate, TEMPLATE_DIR } from "./render";
+import { renderFile } from "./render";
 
 /** `rw` sends every session to the primary; `ro` spreads sessions over the replicas. */
 export type PoolerRole = "rw" | "ro";
@@ -71,7 +69,7 @@ export function renderPgBouncerIni(role: PoolerRole, primary: string, replicas: 
             : targets[0] === primary
               ? `the primary (${primary}): the cluster has no replicas`
               : `the replicas (${targets.join(", ")}), in turn`;
-    return renderTemplate(fs.readFileSync(path.join(TEMPLATE_DIR, "pgbouncer.ini.tmpl"), "utf8"), {
+    return renderFile("pgbouncer.ini.tmpl", {
         role: role === "rw" ? "read-write" : "read-only",
         targetDescription,
         connstr: poolerConnstr(role, primary, replicas, hosts),
@@ -109,24 +107,5 @@ export const POOLER_HEALTHCHECK = ["CMD-SHELL", `grep -q ': 00000000:${PORT_HEX}
  * root whatever the image's USER. exec keeps PgBouncer as PID 1, so `docker kill -s HUP` reaches it.
  */
 export function renderPoolerEntrypoint(): string {
-    const { ini, userlist } = POOLER_PATHS;
-    return `#!/bin/sh
-# Entrypoint of a pg-replication PgBouncer endpoint (rendered by infra/pooler-config.ts).
-set -eu
-# The official postgres image has no PgBouncer but has PostgreSQL's apt repository, which does:
-# install it on first start there rather than require a second image. An image with pgbouncer
-# (the local image, or poolerImage) skips this.
-if ! command -v pgbouncer >/dev/null 2>&1; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "pg-replication: no pgbouncer in this image; set pg-replication:poolerImage to an image with PgBouncer 1.24 or newer" >&2
-        exit 1
-    fi
-    echo "pg-replication: no pgbouncer in this image; installing it with apt-get" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
-fi
-chown ${POOLER_OS_USER} ${userlist}
-chmod 0600 ${userlist}
-exec pgbouncer -u ${POOLER_OS_USER} ${ini}
-`;
+    return renderFile("pgbouncer-entrypoint.sh.tmpl", { osUser: POOLER_OS_USER, ini: POOLER_PATHS.ini, userlist: POOLER_PATHS.userlist });
 }

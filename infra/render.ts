@@ -3,14 +3,21 @@ import * as path from "path";
 import { ClusterConfig } from "./config";
 import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS } from "./topology";
 
-/** Where the config and entrypoint templates live. */
+/**
+ * Where every file the cluster's containers receive is written down: configuration and entrypoints,
+ * rendered by {@link renderFile} (`.tmpl` marks the ones with `{{placeholders}}`).
+ */
 export const TEMPLATE_DIR = path.resolve(__dirname, "..", "templates");
 
 /** Seconds a new replica keeps retrying pg_basebackup while its primary comes up. */
 export const BASEBACKUP_TIMEOUT_SECONDS = 300;
 
-export function template(name: string): string {
-    return fs.readFileSync(path.join(TEMPLATE_DIR, name), "utf8");
+/**
+ * The one way a file is made: `templates/<name>` with its `{{placeholders}}` replaced by `vars`
+ * (a file without placeholders is rendered as it is written).
+ */
+export function renderFile(name: string, vars: Record<string, string> = {}): string {
+    return renderTemplate(fs.readFileSync(path.join(TEMPLATE_DIR, name), "utf8"), vars);
 }
 
 /** Replaces every `{{key}}`; a placeholder without a value (or a value without a use) is an error. */
@@ -70,7 +77,7 @@ export function archiveCommands(cfg: ClusterConfig): { archiveCommand: string; r
 /** postgresql.conf for a node: the same whether the node is primary or standby. */
 export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string {
     const { archiveCommand, restoreCommand } = archiveCommands(cfg);
-    return renderTemplate(template("postgresql.conf.tmpl"), {
+    return renderFile("postgresql.conf.tmpl", {
         node: node.name,
         maxSlotWalKeepSize: cfg.maxSlotWalKeepSize,
         // Without slots, keep some WAL so that a briefly disconnected replica can still catch up.
@@ -96,7 +103,7 @@ export function renderPgHba(cfg: ClusterConfig): string {
     const replicationSources = [...allNodeAddresses(cfg.subnet), ...loopback]
         .map((ip) => `host    replication  ${cfg.replicationUser}  ${ip}/32  scram-sha-256`)
         .join("\n");
-    return renderTemplate(template("pg_hba.conf.tmpl"), {
+    return renderFile("pg_hba.conf.tmpl", {
         replicationUser: cfg.replicationUser,
         subnet: cfg.subnet,
         replicationSources,
@@ -105,12 +112,12 @@ export function renderPgHba(cfg: ClusterConfig): string {
 
 /** pg_ident.conf: root and postgres may use the postgres role over the local socket. */
 export function renderPgIdent(): string {
-    return template("pg_ident.conf");
+    return renderFile("pg_ident.conf");
 }
 
 /** The entrypoint script shared by every node. */
 export function renderEntrypoint(): string {
-    return template("entrypoint.sh");
+    return renderFile("entrypoint.sh");
 }
 
 function shellVars(vars: Record<string, string>): string {

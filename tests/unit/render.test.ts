@@ -176,6 +176,14 @@ describe("other rendered files", () => {
         expect([...defined].filter((v) => !used.has(v))).toEqual([]);
     });
 
+    test("one way to make a file: only render.ts reads templates/, and no component writes a script in TypeScript", () => {
+        const infra = path.resolve(__dirname, "..", "..", "infra");
+        const others = fs.readdirSync(infra).filter((f) => f.endsWith(".ts") && f !== "render.ts");
+        const reading = others.filter((f) => /readFileSync|TEMPLATE_DIR/.test(fs.readFileSync(path.join(infra, f), "utf8")));
+        const scripting = others.filter((f) => /#!\/bin\/(ba)?sh/.test(fs.readFileSync(path.join(infra, f), "utf8")));
+        expect({ reading, scripting }).toEqual({ reading: [], scripting: [] });
+    });
+
     test("pgpass has a line per role and escapes separators", () => {
         expect(renderPgpass([{ user: "replicator", password: "a:b\\c" }, { user: "postgres", password: "x" }])).toBe(
             "*:*:*:replicator:a\\:b\\\\c\n*:*:*:postgres:x\n",
