@@ -53,8 +53,8 @@ export interface PatroniCheckSpec {
 
 /** The Patroni role (GET /cluster) each replica should reach, for the configured sync keys. */
 export function expectedPatroniRoles(spec: Pick<CheckSpec, "syncMode" | "syncMethod" | "syncCount">, replicaCount: number): string[] {
-    if (spec.syncMode === "async") return Array(replicaCount).fill("replica");
-    if (spec.syncMethod === "any") return Array(replicaCount).fill("quorum_standby");
+    if (spec.syncMode === "async") return Array<string>(replicaCount).fill("replica");
+    if (spec.syncMethod === "any") return Array<string>(replicaCount).fill("quorum_standby");
     // Priority mode: exactly syncCount synchronous standbys, the others plain replicas.
     return Array.from({ length: replicaCount }, (_, i) => (i < spec.syncCount ? "sync_standby" : "replica"));
 }
