@@ -3,7 +3,8 @@
 // one JSON line per figure on stdout with --json and always in <out>/<case>-<time>.jsonl.
 import * as fs from "fs";
 import * as path from "path";
-import { BenchArgs, CaseName, parseBenchArgs, USAGE, UsageError } from "./bench/args";
+import { runCommand } from "./lib/cli";
+import { BENCH, BenchArgs, CaseName, parseBenchArgs } from "./bench/args";
 import { CaseContext } from "./bench/context";
 import { failover } from "./bench/cases/failover";
 import { lag } from "./bench/cases/lag";
@@ -93,22 +94,11 @@ async function main(args: BenchArgs): Promise<number> {
     return 0;
 }
 
-let parsed: BenchArgs | "help";
-try {
-    parsed = parseBenchArgs(process.argv.slice(2));
-} catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`bench: ${err.message}\n${USAGE.split("\n")[0]}\n(npm run bench -- --help for every option)\n`);
-    process.exit(2);
-}
-if (parsed === "help") {
-    process.stdout.write(USAGE + "\n");
-    process.exit(0);
-}
-main(parsed).then(
-    (code) => process.exit(code),
+runCommand(
+    BENCH,
+    () => main(parseBenchArgs(process.argv.slice(2))),
     (err) => {
-        log(`bench: ${(err as Error).stack ?? err}`);
-        process.exit(1);
+        log(`bench: ${err.stack ?? err.message}`);
+        return 1;
     },
 );
