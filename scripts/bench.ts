@@ -12,7 +12,8 @@ import { provision } from "./bench/cases/provision";
 import { reads } from "./bench/cases/reads";
 import { syncCost } from "./bench/cases/sync-cost";
 import { figureLine, Phases, table } from "./bench/report";
-import { exec, IMAGE, machine, removeByPrefix } from "./bench/sh";
+import { execProgram } from "./lib/cluster-discovery";
+import { BENCH_TIMEOUT_MS, IMAGE, machine, removeByPrefix } from "./bench/host";
 
 const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
     provision,
@@ -25,7 +26,7 @@ const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
 const log = (line: string) => process.stderr.write(line + "\n");
 
 async function main(args: BenchArgs): Promise<number> {
-    const image = await exec(["docker", "image", "inspect", IMAGE, "-f", "{{.Id}}"]);
+    const image = await execProgram(["docker", "image", "inspect", IMAGE, "-f", "{{.Id}}"], BENCH_TIMEOUT_MS);
     if (image.code !== 0) {
         log(`bench: ${IMAGE} is missing (or no Docker engine answers): run npm run build-image`);
         return 1;

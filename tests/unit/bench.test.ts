@@ -7,7 +7,7 @@ import { alternate } from "../../scripts/bench/context";
 import { parseTps, parseTransactionLog } from "../../scripts/bench/pgbench";
 import { lagSpec } from "../../scripts/bench/plot";
 import { figureLine, table } from "../../scripts/bench/report";
-import { Machine } from "../../scripts/bench/sh";
+import { Machine } from "../../scripts/bench/host";
 import { compare, lsnToBytes, median, percentile, ratio, round, summarize } from "../../scripts/bench/stats";
 
 const usage = (argv: string[]): string => {
