@@ -11,18 +11,24 @@ import { AckWriter } from "./lib/ack-writer";
 import { execProgram } from "./lib/cluster-discovery";
 import { leaderOf, patroniCluster } from "./lib/patroni";
 import { readOutputs } from "./lib/stack-config";
-import { COMMON_OPTIONS, parseArgs, runMain, stackConfig, UsageError } from "./lib/topology-change";
+import { command, integerOption, runCommand } from "./lib/cli";
+import { COMMON_OPTIONS, stackConfig } from "./lib/topology-change";
 import { Client } from "pg";
 
-const USAGE = `usage: npm run bench-patroni-failover -- --stack S [--live] [--kills N] [--crashes N]
-
-Measures a failover=patroni stack: time from docker kill of the leader to the first acknowledged
-write through the read-write endpoint, the same for a postgres crash with Patroni alive, and the
-acknowledged commits lost. Prints JSON.
-
-  --kills N     leader container kills (default 10)
-  --crashes N   postgres crashes in the leader (default 3)
-${COMMON_OPTIONS}`;
+const BENCH_PATRONI = command({
+    name: "bench-patroni-failover",
+    synopsis: "--stack S [--live] [--kills N] [--crashes N]",
+    description:
+        "Measures a failover=patroni stack: time from docker kill of the leader to the first acknowledged\n" +
+        "write through the read-write endpoint, the same for a postgres crash with Patroni alive, and the\n" +
+        "acknowledged commits lost. Prints JSON.",
+    options: {
+        kills: integerOption("N", "leader container kills", 10, 0, 1000),
+        crashes: integerOption("N", "postgres crashes in the leader", 3, 0, 1000),
+        ...COMMON_OPTIONS,
+    },
+    examples: ["npm run bench-patroni-failover -- --stack pat --live --kills 3 --crashes 1"],
+});
 
 const TABLE = "bench_patroni_writes";
 
@@ -67,15 +73,10 @@ async function settled(stack: string, members: number, timeoutMs = 180_000): Pro
 
 const median = (xs: number[]) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]);
 
-runMain(async () => {
-    const args = parseArgs(process.argv.slice(2), ["kills", "crashes"], USAGE);
-    const count = (key: string, dflt: number) => {
-        const v = args.values[key] ?? String(dflt);
-        if (!/^\d+$/.test(v)) throw new UsageError(`--${key} ${JSON.stringify(v)} is not a number\n${USAGE}`);
-        return Number(v);
-    };
-    const kills = count("kills", 10);
-    const crashes = count("crashes", 3);
+runCommand(BENCH_PATRONI, async () => {
+    const { values } = BENCH_PATRONI.parse(process.argv.slice(2));
+    const { kills, crashes } = values;
+    const args = { stack: values.stack, live: values.live };
     const cfg = stackConfig(args);
     if (cfg.failover !== "patroni" || !cfg.pooler) throw new Error(`stack ${args.stack} is not failover=patroni with the endpoints on`);
     const password = String(readOutputs(args).superuserPassword);

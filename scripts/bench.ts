@@ -3,7 +3,8 @@
 // one JSON line per figure on stdout with --json and always in <out>/<case>-<time>.jsonl.
 import * as fs from "fs";
 import * as path from "path";
-import { BenchArgs, CaseName, parseBenchArgs, USAGE, UsageError } from "./bench/args";
+import { runCommand } from "./lib/cli";
+import { BENCH, BenchArgs, CaseName, parseBenchArgs } from "./bench/args";
 import { CaseContext } from "./bench/context";
 import { failover } from "./bench/cases/failover";
 import { lag } from "./bench/cases/lag";
@@ -11,7 +12,8 @@ import { provision } from "./bench/cases/provision";
 import { reads } from "./bench/cases/reads";
 import { syncCost } from "./bench/cases/sync-cost";
 import { figureLine, Phases, table } from "./bench/report";
-import { exec, IMAGE, machine, removeByPrefix } from "./bench/sh";
+import { execProgram } from "./lib/cluster-discovery";
+import { BENCH_TIMEOUT_MS, IMAGE, machine, removeByPrefix } from "./bench/host";
 
 const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
     provision,
@@ -24,7 +26,7 @@ const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
 const log = (line: string) => process.stderr.write(line + "\n");
 
 async function main(args: BenchArgs): Promise<number> {
-    const image = await exec(["docker", "image", "inspect", IMAGE, "-f", "{{.Id}}"]);
+    const image = await execProgram(["docker", "image", "inspect", IMAGE, "-f", "{{.Id}}"], BENCH_TIMEOUT_MS);
     if (image.code !== 0) {
         log(`bench: ${IMAGE} is missing (or no Docker engine answers): run npm run build-image`);
         return 1;
@@ -93,22 +95,11 @@ async function main(args: BenchArgs): Promise<number> {
     return 0;
 }
 
-let parsed: BenchArgs | "help";
-try {
-    parsed = parseBenchArgs(process.argv.slice(2));
-} catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`bench: ${err.message}\n${USAGE.split("\n")[0]}\n(npm run bench -- --help for every option)\n`);
-    process.exit(2);
-}
-if (parsed === "help") {
-    process.stdout.write(USAGE + "\n");
-    process.exit(0);
-}
-main(parsed).then(
-    (code) => process.exit(code),
+runCommand(
+    BENCH,
+    () => main(parseBenchArgs(process.argv.slice(2))),
     (err) => {
-        log(`bench: ${(err as Error).stack ?? err}`);
-        process.exit(1);
+        log(`bench: ${err.stack ?? err.message}`);
+        return 1;
     },
 );

@@ -2,8 +2,22 @@
 // PGR_CHECK_SPEC (JSON, see infra/check-spec.ts) and PGPASSWORD (the superuser's) in its
 // environment; prints the JSON report on stdout, or names the failed check and node on stderr.
 import { CheckFailure, runChecks } from "./lib/checks";
+import { command, runCommand } from "./lib/cli";
+
+const CHECK_CLUSTER = command({
+    name: "check-cluster",
+    invocation: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
+    synopsis: "(no arguments; PGR_CHECK_SPEC and PGPASSWORD in the environment)",
+    description:
+        "Runs the deployment's replication checks described by PGR_CHECK_SPEC (JSON, scripts/lib/check-spec.ts)\n" +
+        "with the superuser password in PGPASSWORD; prints the JSON report on stdout, or names the failed check\n" +
+        "and node on stderr (exit 1). The cluster's checks command resource runs it after every deployment.",
+    options: {},
+    examples: [`PGR_CHECK_SPEC="$(cat spec.json)" PGPASSWORD=secret node -r ts-node/register/transpile-only scripts/check-cluster.ts`],
+});
 
 async function main(): Promise<void> {
+    CHECK_CLUSTER.parse(process.argv.slice(2));
     const specText = process.env.PGR_CHECK_SPEC;
     const password = process.env.PGPASSWORD;
     if (!specText || password === undefined) {
@@ -21,7 +35,7 @@ async function main(): Promise<void> {
     }
 }
 
-main().catch((err: Error) => {
+runCommand(CHECK_CLUSTER, main, (err) => {
     process.stderr.write(`pg-replication: checks could not run: ${err.message}\n`);
-    process.exit(1);
+    return 1;
 });

@@ -5,23 +5,13 @@ import { nodeAddressMap } from "../infra/topology";
 import { CheckFailure } from "./lib/checks";
 import { repointPooler } from "./lib/pooler";
 import { fence, findNode, promotionRefusal, repoint, settledNodes, Timings, waitStreaming } from "./lib/ops";
+import { runCommand } from "./lib/cli";
+import { FAILOVER } from "./lib/topology-commands";
 import { patroniRoleChange } from "./lib/patroni-ops";
-import { checkTopology, COMMON_OPTIONS, commandLine, openCommand, recordPrimary, runMain, staleOutputsNote, syncWarning, takeOver } from "./lib/topology-change";
+import { checkTopology, commandLine, openCommand, recordPrimary, staleOutputsNote, syncWarning, takeOver } from "./lib/topology-change";
 
-const USAGE = `usage: npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]
-
-Promotes replica pgN when the primary is gone or must be abandoned: fences (stops) the old primary,
-promotes pgN, re-points the other replicas and the PgBouncer endpoints, records primaryNode in the
-stack's config and runs the deployment's checks.
-
-  --to pgN      the replica to promote (required)
-  --force       promote pgN even if another replica has received more WAL (loses those transactions)
-${COMMON_OPTIONS}
-
-example: npm run failover -- --to pg2 --stack local --live`;
-
-runMain(async () => {
-    const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE, ["force"]);
+runCommand(FAILOVER, async () => {
+    const { args, subject: target, log, cfg, nodes } = await openCommand(FAILOVER, "to");
     // failover=patroni: Patroni moves the role (POST /failover); see scripts/lib/patroni-ops.ts.
     if (cfg.failover === "patroni") return patroniRoleChange("failover", args, cfg, target, log);
     const refusal = promotionRefusal(nodes, target, args.flags.has("force"));

@@ -2,9 +2,23 @@
 // PGR_PRIMARY = the configured primaryNode). Refuses when a running node other than primaryNode
 // accepts writes: deploying then would treat the wrong node as primary (split brain). Prints
 // nothing else on stdout than "ok <primaryNode>".
+import { command, runCommand } from "./lib/cli";
 import { listNodes, psql } from "./lib/cluster-discovery";
 
+const GUARD_PRIMARY = command({
+    name: "guard-primary",
+    invocation: "node -r ts-node/register/transpile-only scripts/guard-primary.ts",
+    synopsis: "(no arguments; PGR_CLUSTER and PGR_PRIMARY in the environment)",
+    description:
+        "Refuses (exit 1) when a running node of cluster PGR_CLUSTER other than PGR_PRIMARY accepts writes:\n" +
+        "deploying then would treat the wrong node as primary. Prints \"ok PGR_PRIMARY\" otherwise. The stack\n" +
+        "program runs it on every pulumi up.",
+    options: {},
+    examples: ["PGR_CLUSTER=local PGR_PRIMARY=pg1 node -r ts-node/register/transpile-only scripts/guard-primary.ts"],
+});
+
 async function main(): Promise<number> {
+    GUARD_PRIMARY.parse(process.argv.slice(2));
     const cluster = process.env.PGR_CLUSTER ?? "";
     const configured = process.env.PGR_PRIMARY ?? "";
     const nodes = await listNodes(cluster);
@@ -28,10 +42,7 @@ async function main(): Promise<number> {
     return 0;
 }
 
-main().then(
-    (code) => process.exit(code),
-    (err: Error) => {
-        process.stderr.write(`pg-replication: primary guard failed: ${err.message}\n`);
-        process.exit(1);
-    },
-);
+runCommand(GUARD_PRIMARY, main, (err) => {
+    process.stderr.write(`pg-replication: primary guard failed: ${err.message}\n`);
+    return 1;
+});

@@ -1,9 +1,10 @@
 // `npm run lag -- [--stack S] [--live] [--watch [--interval SECONDS] [--count N]] [--json]
 //                 [--max-lag-bytes B] [--max-lag-seconds S] [--max-reply-age S]`
 // Replication lag of a stack's cluster, from the primary's point of view, stalled synchronous
-// commits and slot health. See USAGE in lib/lag.ts.
+// commits and slot health. See LAG in lib/lag/args.ts.
 // Exit status: 0 fine, 1 a breach, 2 usage error or the cluster could not be read.
-import { collectLag, LagOptions, LagReport, parseLagArgs, renderTable, UsageError, USAGE } from "./lib/lag";
+import { runCommand } from "./lib/cli";
+import { collectLag, LAG, LagOptions, LagReport, parseLagArgs, renderTable } from "./lib/lag";
 
 const EXIT_OK = 0;
 const EXIT_BREACH = 1;
@@ -31,19 +32,7 @@ async function check(opts: LagOptions, round: number): Promise<number> {
 }
 
 async function main(): Promise<number> {
-    let parsed: LagOptions | "help";
-    try {
-        parsed = parseLagArgs(process.argv.slice(2));
-    } catch (err) {
-        if (!(err instanceof UsageError)) throw err;
-        process.stderr.write(`lag: ${err.message}\n${USAGE.split("\n\n")[0]}\nRun with --help for details.\n`);
-        return EXIT_ERROR;
-    }
-    if (parsed === "help") {
-        process.stdout.write(USAGE + "\n");
-        return EXIT_OK;
-    }
-    const opts = parsed;
+    const opts = parseLagArgs(process.argv.slice(2));
     if (!opts.watch) return check(opts, 0);
 
     // Ctrl-C ends the loop between checks (at once while waiting); the status is the last check's.
@@ -72,10 +61,7 @@ async function main(): Promise<number> {
     return status;
 }
 
-main().then(
-    (code) => process.exit(code),
-    (err: Error) => {
-        process.stderr.write(`lag: ${err.stack ?? err.message}\n`);
-        process.exit(EXIT_ERROR);
-    },
-);
+runCommand(LAG, main, (err) => {
+    process.stderr.write(`lag: ${err.stack ?? err.message}\n`);
+    return EXIT_ERROR;
+});

@@ -5,23 +5,13 @@
 // node, waits until it streams and says what happened, including what pg_rewind discarded.
 import { describeRejoin, ensureSlots, findNode, lastRejoin, requestRejoin, startContainer, Timings, waitStreaming } from "./lib/ops";
 import { execProgram } from "./lib/cluster-discovery";
+import { runCommand } from "./lib/cli";
+import { REJOIN } from "./lib/topology-commands";
 import { patroniRejoin } from "./lib/patroni-ops";
-import { COMMON_OPTIONS, openCommand, runMain } from "./lib/topology-change";
+import { openCommand } from "./lib/topology-change";
 
-const USAGE = `usage: npm run rejoin -- --node pgN [--stack S] [--live] [--json]
-
-Brings pgN back as a replica of the running primary: its slot is repaired if it was invalidated,
-then the node restarts and rewinds onto the primary with pg_rewind, or is re-cloned with
-pg_basebackup when rewinding is impossible or the WAL it needs is neither on the primary nor in
-the archive. Reports the method and, after a rewind, the WAL and transactions it discarded.
-
-  --node pgN    the node to bring back (required)
-${COMMON_OPTIONS}
-
-example: npm run rejoin -- --node pg1 --stack local --live`;
-
-runMain(async () => {
-    const { args, subject: name, log, cfg, nodes } = await openCommand("node", USAGE);
+runCommand(REJOIN, async () => {
+    const { args, subject: name, log, cfg, nodes } = await openCommand(REJOIN, "node");
     // failover=patroni: Patroni rewinds a restarted member itself; POST /reinitialize when it cannot.
     if (cfg.failover === "patroni") return patroniRejoin(args, name, log);
     const node = findNode(nodes, name);

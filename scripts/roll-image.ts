@@ -7,20 +7,24 @@
 // The tutorial's "upgrade replicas first, then fail over", with no acknowledged commit lost.
 import { execProgram, psql } from "./lib/cluster-discovery";
 import { findNode, probeNodes, Timings, waitStreaming } from "./lib/ops";
-import { COMMON_OPTIONS, commandLine, parseArgs, runMain, stackConfig, UsageError } from "./lib/topology-change";
+import { command, runCommand, UsageError } from "./lib/cli";
+import { COMMON_OPTIONS, commandLine, parseArgs, stackConfig } from "./lib/topology-change";
 import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-config";
 
-const USAGE = `usage: npm run roll-image -- --image REF [--stack S] [--live] [--json]
-
-Moves every node of the cluster to image REF one at a time: records pg-replication:image, deploys
-(no node restarts: running nodes keep their image), then re-creates each replica on its data volume
-and waits until it streams, switches over to an upgraded replica, and re-creates the old primary,
-which rejoins as a replica. Only for images of the same PostgreSQL major version (17).
-
-  --image REF   the new image reference, e.g. postgres:17.13 (required)
-${COMMON_OPTIONS}
-
-example: npm run roll-image -- --image pg-replication/postgres:17-local-b --stack local --live`;
+const ROLL_IMAGE = command({
+    name: "roll-image",
+    synopsis: "--image REF [--stack S] [--live] [--json]",
+    description:
+        "Moves every node of the cluster to image REF one at a time: records pg-replication:image, deploys\n" +
+        "(no node restarts: running nodes keep their image), then re-creates each replica on its data volume\n" +
+        "and waits until it streams, switches over to an upgraded replica, and re-creates the old primary,\n" +
+        "which rejoins as a replica. Only for images of the same PostgreSQL major version (17).",
+    options: {
+        image: { type: "string", value: "REF", help: "the new image reference, e.g. postgres:17.13 (required)" },
+        ...COMMON_OPTIONS,
+    },
+    examples: ["npm run roll-image -- --image pg-replication/postgres:17-local-b --stack local --live"],
+});
 
 /** The image a node container was created from, as Docker records it. */
 async function containerImage(container: string): Promise<string> {
@@ -38,15 +42,15 @@ async function removeContainer(container: string): Promise<void> {
 }
 
 /** Runs another day-2 command of this project on the same stack and fails with its output. */
-async function runCommand(script: string, args: string[]): Promise<void> {
+async function runScript(script: string, args: string[]): Promise<void> {
     const res = await execProgram([process.execPath, "-r", "ts-node/register/transpile-only", `${PROJECT_ROOT}/scripts/${script}.ts`, ...args], 600_000);
     if (res.code !== 0) throw new Error(`${script} ${args.join(" ")} failed (exit ${res.code}):\n${res.stderr.trim()}`);
 }
 
-runMain(async () => {
-    const args = parseArgs(process.argv.slice(2), ["image"], USAGE);
+runCommand(ROLL_IMAGE, async () => {
+    const args = parseArgs(ROLL_IMAGE, process.argv.slice(2));
     const image = args.values.image;
-    if (!image) throw new UsageError(`--image is required\n${USAGE}`);
+    if (!image) throw new UsageError("--image is required");
     const log = (line: string) => process.stderr.write(line + "\n");
     const t = new Timings();
     const before = stackConfig(args);
@@ -79,7 +83,7 @@ runMain(async () => {
         nodes = await probeNodes(args.stack);
         const target = nodes.find((n) => n.node !== primary.node && n.running && n.inRecovery === true && n.walReceiver === "streaming");
         if (!target) throw new Error(`no streaming replica to switch over to; ${primary.node} stays on its old image`);
-        await runCommand("switchover", ["--to", target.node, "--stack", args.stack, ...(args.live ? ["--live"] : [])]);
+        await runScript("switchover", ["--to", target.node, "--stack", args.stack, ...(args.live ? ["--live"] : [])]);
         t.mark(`switched over: ${target.node} is the primary`, log);
         await removeContainer(primary.container);
         await deployStack(args, log);

@@ -2,20 +2,22 @@
 // Members, roles, states, timelines, lag, and which node each endpoint reaches, in both failover modes.
 import { clusterStatus, formatStatus } from "./lib/status";
 import { readOutputs } from "./lib/stack-config";
-import { COMMON_OPTIONS, parseArgs, runMain, stackConfig } from "./lib/topology-change";
+import { command, runCommand } from "./lib/cli";
+import { COMMON_OPTIONS, parseArgs, stackConfig } from "./lib/topology-change";
 
-const USAGE = `usage: npm run status -- [--stack S] [--live] [--json]
+const STATUS = command({
+    name: "status",
+    synopsis: "[--stack S] [--live] [--json]",
+    description:
+        "Shows every member of the cluster with its role (Patroni's roles under failover=patroni: leader,\n" +
+        "sync_standby, quorum_standby, replica), state, timeline and replay lag in bytes, and which node the\n" +
+        "read-write and read-only endpoints reach now.",
+    options: COMMON_OPTIONS,
+    examples: ["npm run status -- --stack local --live --json"],
+});
 
-Shows every member of the cluster with its role (Patroni's roles under failover=patroni: leader,
-sync_standby, quorum_standby, replica), state, timeline and replay lag in bytes, and which node the
-read-write and read-only endpoints reach now.
-
-${COMMON_OPTIONS}
-
-example: npm run status -- --stack local --live --json`;
-
-runMain(async () => {
-    const args = parseArgs(process.argv.slice(2), [], USAGE);
+runCommand(STATUS, async () => {
+    const args = parseArgs(STATUS, process.argv.slice(2));
     const cfg = stackConfig(args);
     let password: string | undefined;
     try {

@@ -6,21 +6,13 @@ import { nodeAddressMap } from "../infra/topology";
 import { fence, findNode, lastRejoin, lsnValue, promotionRefusal, repoint, startContainer, stoppedCheckpointLsn, Timings, waitFor, waitStreaming } from "./lib/ops";
 import { psql } from "./lib/cluster-discovery";
 import { repointPooler } from "./lib/pooler";
+import { runCommand } from "./lib/cli";
+import { SWITCHOVER } from "./lib/topology-commands";
 import { patroniRoleChange } from "./lib/patroni-ops";
-import { checkTopology, COMMON_OPTIONS, openCommand, recordPrimary, runMain, staleOutputsNote, takeOver } from "./lib/topology-change";
+import { checkTopology, openCommand, recordPrimary, staleOutputsNote, takeOver } from "./lib/topology-change";
 
-const USAGE = `usage: npm run switchover -- --to pgN [--stack S] [--live] [--json]
-
-Planned role change with no lost transaction: the primary shuts down cleanly, pgN is promoted once
-it has replayed everything, and the old primary rejoins as a replica of pgN.
-
-  --to pgN      the streaming replica to promote (required)
-${COMMON_OPTIONS}
-
-example: npm run switchover -- --to pg1 --stack local --live`;
-
-runMain(async () => {
-    const { args, subject: target, log, cfg, nodes } = await openCommand("to", USAGE);
+runCommand(SWITCHOVER, async () => {
+    const { args, subject: target, log, cfg, nodes } = await openCommand(SWITCHOVER, "to");
     // failover=patroni: Patroni moves the role (POST /switchover); see scripts/lib/patroni-ops.ts.
     if (cfg.failover === "patroni") return patroniRoleChange("switchover", args, cfg, target, log);
     const primary = nodes.find((n) => n.running && n.inRecovery === false);

@@ -1,5 +1,5 @@
-// Command line of `npm run bench`: node:util parseArgs, strict, every usage error names the argument.
-import { parseArgs } from "node:util";
+// Command line of `npm run bench`: the shared parser (scripts/lib/cli.ts); every usage error names the argument.
+import { command, integerOption, UsageError } from "../lib/cli";
 
 export const CASES = ["provision", "sync-cost", "lag", "failover", "reads"] as const;
 export type CaseName = (typeof CASES)[number];
@@ -18,9 +18,11 @@ export interface BenchArgs {
 
 export const DEFAULTS = { runs: 1, duration: 10, out: "bench/results", mode: "manual" as Mode };
 
-export const USAGE = `usage: npm run bench -- <case> [--runs N] [--duration S] [--mode manual|patroni] [--out DIR] [--json] [--keep]
-
-Measures one case on the local image (pg-replication/postgres:17-local) against a lower bound measured in the
+/** `npm run bench`'s command line, declared once (scripts/lib/cli.ts): its --help and its parser. */
+export const BENCH = command({
+    name: "bench",
+    synopsis: "<case> [--runs N] [--duration S] [--mode manual|patroni] [--out DIR] [--json] [--keep]",
+    description: `Measures one case on the local image (pg-replication/postgres:17-local) against a lower bound measured in the
 same run, interleaved (ours, bare, ours, bare, ...), and prints every figure as a ratio to it.
 
 cases:
@@ -34,81 +36,47 @@ cases:
               against pg_promote() on the same replica with no fencing or checks: time to first acknowledged
               write, time to all replicas streaming, acknowledged commits lost
   reads       read-only pgbench (-S -c4 -j2 -T<duration>) through the read-only PgBouncer endpoint
-              (hostPortBase+11) against the primary alone
-
-options:
-  --runs N          measured runs of each side (default ${DEFAULTS.runs}); medians and spreads are over runs
-  --duration S      seconds of each pgbench run in sync-cost, lag and reads (default ${DEFAULTS.duration}, 1..120)
-  --mode M          provision only: manual (default) or patroni (--config failover=patroni: Patroni + etcd)
-  --out DIR         where the JSON lines file and plots go (default ${DEFAULTS.out}); the paths are printed
-  --json            print the JSON lines on stdout (the table then goes to stderr)
-  --keep            keep the clusters of the last run (for inspection; remove with the printed command)
-  -h, --help        this text
-
-Docker objects are named bench-<case>-*, on subnets 172.29.70.0/24 (ours) and 172.29.71.0/24 (bare), host
-ports 50432+ (ours) and 50452+ (bare); all of them are removed when the case ends, also on failure.
-
-example:
-  npm run bench -- sync-cost --runs 3 --json > sync-cost.jsonl`;
-
-export class UsageError extends Error {}
-
-function positiveInt(name: string, raw: string, min: number, max: number): number {
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-        throw new UsageError(`${name} ${JSON.stringify(raw)} is invalid: expected an integer ${min}..${max}`);
-    }
-    return Number(raw);
-}
-
-/** Parses argv (without node and the script). Returns "help" for --help; throws UsageError naming the
- *  argument that is wrong. */
-export function parseBenchArgs(argv: string[]): BenchArgs | "help" {
-    let parsed;
-    try {
-        parsed = parseArgs({
-            args: argv,
-            allowPositionals: true,
-            strict: true,
-            tokens: true,
-            options: {
-                runs: { type: "string" },
-                duration: { type: "string" },
-                mode: { type: "string" },
-                out: { type: "string" },
-                json: { type: "boolean" },
-                keep: { type: "boolean" },
-                help: { type: "boolean", short: "h" },
+              (hostPortBase+11) against the primary alone`,
+    options: {
+        runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
+        duration: integerOption("S", "seconds of each pgbench run in sync-cost, lag and reads, 1..120", DEFAULTS.duration, 1, 120),
+        mode: {
+            type: "string",
+            value: "M",
+            help: "provision only: manual or patroni (--config failover=patroni: Patroni + etcd)",
+            default: DEFAULTS.mode,
+            parse: (raw: string, flag: string): Mode => {
+                if (!(MODES as readonly string[]).includes(raw)) throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected manual or patroni`);
+                return raw as Mode;
             },
-        });
-    } catch (err) {
-        const e = err as Error & { code?: string };
-        const opt = /'([^']+)'/.exec(e.message)?.[1];
-        if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && opt) throw new UsageError(`unknown option ${opt}`);
-        throw new UsageError(e.message);
-    }
-    const seen = new Set<string>();
-    for (const t of parsed.tokens ?? []) {
-        if (t.kind !== "option") continue;
-        if (seen.has(t.name)) throw new UsageError(`option --${t.name} given more than once`);
-        seen.add(t.name);
-    }
-    const v = parsed.values;
-    if (v.help) return "help";
-    const [name, ...extra] = parsed.positionals;
+        },
+        out: {
+            type: "string",
+            value: "DIR",
+            help: "where the JSON lines file and plots go; the paths are printed",
+            default: DEFAULTS.out,
+            parse: (raw: string, flag: string) => {
+                if (raw.trim() === "") throw new UsageError(`${flag} is empty`);
+                return raw;
+            },
+        },
+        json: { type: "boolean", help: "print the JSON lines on stdout (the table then goes to stderr)" },
+        keep: { type: "boolean", help: "keep the clusters of the last run (for inspection; remove with the printed command)" },
+    },
+    positionals: true,
+    notes: `Docker objects are named bench-<case>-*, on subnets 172.29.70.0/24 (ours) and 172.29.71.0/24 (bare), host
+ports 50432+ (ours) and 50452+ (bare); all of them are removed when the case ends, also on failure.`,
+    examples: ["npm run bench -- sync-cost --runs 3 --json > sync-cost.jsonl"],
+});
+
+/** Parses argv (without node and the script). Throws UsageError naming the argument that is wrong, or
+ *  HelpRequest for --help. */
+export function parseBenchArgs(argv: string[]): BenchArgs {
+    const { values: v, given, positionals } = BENCH.parse(argv);
+    const [name, ...extra] = positionals;
     if (name === undefined) throw new UsageError(`missing case: one of ${CASES.join(", ")}`);
     if (!(CASES as readonly string[]).includes(name)) throw new UsageError(`unknown case ${JSON.stringify(name)}: expected one of ${CASES.join(", ")}`);
     if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}: give one case`);
-    const mode = (v.mode ?? DEFAULTS.mode) as string;
-    if (!(MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode ${JSON.stringify(mode)} is invalid: expected manual or patroni`);
-    if (v.mode !== undefined && name !== "provision") throw new UsageError(`--mode applies to provision only, not ${name}`);
-    if (v.out !== undefined && v.out.trim() === "") throw new UsageError("--out is empty");
-    return {
-        case: name as CaseName,
-        runs: v.runs === undefined ? DEFAULTS.runs : positiveInt("--runs", v.runs, 1, 50),
-        duration: v.duration === undefined ? DEFAULTS.duration : positiveInt("--duration", v.duration, 1, 120),
-        mode: mode as Mode,
-        out: v.out ?? DEFAULTS.out,
-        json: v.json ?? false,
-        keep: v.keep ?? false,
-    };
+    if (given.has("mode") && name !== "provision") throw new UsageError(`--mode applies to provision only, not ${name}`);
+    return { case: name as CaseName, runs: v.runs, duration: v.duration, mode: v.mode, out: v.out, json: v.json, keep: v.keep };
 }

@@ -1,6 +1,9 @@
 // The two clusters every case compares: ours (the Pulumi program, deployed by the live harness) and a
 // bare lower bound on the same image (docker run, trust auth, pg_basebackup, no checks).
-import { exec, IMAGE, mustExec, psql, removeByPrefix, waitFor, waitPortsFree } from "./sh";
+import * as path from "path";
+import { execOrFail, execProgram, psql } from "../lib/cluster-discovery";
+import { waitFor } from "../lib/ops";
+import { BENCH_TIMEOUT_MS, IMAGE, removeByPrefix, ROOT, waitPortsFree } from "./host";
 
 /** synchronous_standby_names + synchronous_commit on the primary. */
 export interface SyncSetting {
@@ -74,7 +77,7 @@ export function oursConfig(o: OursOptions): string[] {
 
 /** The live harness CLI, as `npm run live` runs it (without npm's own start-up). */
 export function liveArgv(args: string[]): string[] {
-    return [process.execPath, "-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args];
+    return [process.execPath, "-r", "ts-node/register/transpile-only", path.join(ROOT, "tests", "support", "live", "cli.ts"), ...args];
 }
 
 /** The live harness's slowest resource lines (`  created   TYPE   NAME (1.2s)`), slowest first. */
@@ -97,14 +100,14 @@ function logSlowest(stderr: string, log?: (line: string) => void): void {
 export async function oursUp(o: OursOptions, log?: (line: string) => void): Promise<number> {
     for (let attempt = 1; ; attempt++) {
         await waitPortsFree(Array.from({ length: 13 }, (_, i) => o.portBase + i));
-        const res = await exec(liveArgv(["up", "--stack", o.stack, ...oursConfig(o).flatMap((c) => ["--config", c])]), { timeoutMs: 170_000 });
+        const res = await execProgram(liveArgv(["up", "--stack", o.stack, ...oursConfig(o).flatMap((c) => ["--config", c])]), 170_000, { cwd: ROOT });
         if (res.code === 0) {
             logSlowest(res.stderr, log);
             return res.ms;
         }
         if (attempt === 1 && isPortClash(res.stderr)) {
             log?.(`      ${o.stack}: a host port was taken between the check and the container start (${portClash(res.stderr)}); tearing down and retrying once, the failed attempt is not counted`);
-            await exec(liveArgv(["down", "--stack", o.stack]), { timeoutMs: 120_000 });
+            await execProgram(liveArgv(["down", "--stack", o.stack]), 120_000, { cwd: ROOT });
             await removeByPrefix(`${o.stack}-`);
             continue;
         }
@@ -123,7 +126,7 @@ function portClash(stderr: string): string {
 }
 
 export async function oursDown(stack: string, log?: (line: string) => void): Promise<number> {
-    const res = await mustExec(liveArgv(["down", "--stack", stack]), { timeoutMs: 120_000 });
+    const res = await execOrFail(liveArgv(["down", "--stack", stack]), 120_000, { cwd: ROOT });
     logSlowest(res.stderr, log);
     return res.ms;
 }
@@ -174,22 +177,24 @@ async function bareUpOnce(o: BareOptions): Promise<number> {
     const c = bareCluster(o);
     await waitPortsFree([1, 2, 3].map(c.hostPort));
     const started = performance.now();
-    await mustExec(["docker", "network", "create", "--subnet", o.subnet, c.network]);
+    await execOrFail(["docker", "network", "create", "--subnet", o.subnet, c.network], BENCH_TIMEOUT_MS);
     const run = (n: number, script: string) =>
-        mustExec(["docker", "run", "-d", "--name", c.container(n), "--network", c.network, "--ip", c.ip(n),
-            "-p", `127.0.0.1:${c.hostPort(n)}:5432`, "--user", "postgres", IMAGE, "sh", "-c", script]);
+        execOrFail(["docker", "run", "-d", "--name", c.container(n), "--network", c.network, "--ip", c.ip(n),
+            "-p", `127.0.0.1:${c.hostPort(n)}:5432`, "--user", "postgres", IMAGE, "sh", "-c", script], BENCH_TIMEOUT_MS);
     await run(1, PRIMARY_SCRIPT);
     await Promise.all([2, 3].map((n) => run(n, replicaScript(c.ip(1), n))));
-    await waitFor(`${o.prefix} streaming`, 90_000, async () =>
-        (await psql(c.container(1), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) === String(REPLICAS));
+    await waitFor(`${o.prefix} streaming`, 90_000, async () => {
+        const streaming = await psql(c.container(1), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'");
+        return streaming === String(REPLICAS) || `${streaming} of ${REPLICAS} replicas streaming`;
+    }, 100);
     return performance.now() - started;
 }
 
 export async function bareDown(prefix: string): Promise<number> {
     const started = performance.now();
     const c = bareCluster({ prefix, subnet: "0.0.0.0/24", portBase: 0 });
-    await exec(["docker", "rm", "-f", "-v", c.container(1), c.container(2), c.container(3)], { timeoutMs: 60_000 });
-    await exec(["docker", "network", "rm", c.network]);
+    await execProgram(["docker", "rm", "-f", "-v", c.container(1), c.container(2), c.container(3)], 60_000);
+    await execProgram(["docker", "network", "rm", c.network], BENCH_TIMEOUT_MS);
     return performance.now() - started;
 }
 
@@ -207,17 +212,17 @@ export async function applySync(c: Cluster, s: SyncSetting): Promise<void> {
         const states = (await psql(c.container(1), "SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY sync_state")).split("\n");
         const commit = await psql(c.container(1), "SHOW synchronous_commit");
         return (JSON.stringify(states) === JSON.stringify(want) && commit === s.commit) || `${states.join(",")} ${commit}`;
-    });
+    }, 100);
 }
 
 export async function containerIp(name: string): Promise<string> {
-    const res = await mustExec(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]);
+    const res = await execOrFail(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name], BENCH_TIMEOUT_MS);
     return res.stdout.trim();
 }
 
 /** The port inside a container that is published on the host (e.g. PgBouncer's listen_port). */
 export async function containerPort(name: string): Promise<number> {
-    const res = await mustExec(["docker", "port", name]);
+    const res = await execOrFail(["docker", "port", name], BENCH_TIMEOUT_MS);
     const m = /^(\d+)\/tcp/m.exec(res.stdout);
     if (!m) throw new Error(`${name} publishes no TCP port: ${res.stdout}`);
     return Number(m[1]);

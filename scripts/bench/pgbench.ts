@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Cluster } from "./clusters";
-import { IMAGE, mustExec } from "./sh";
+import { execOrFail } from "../lib/cluster-discovery";
+import { IMAGE } from "./host";
 
 /** The "tps = …" line of pgbench's summary (the figure without initial connection time). */
 export function parseTps(stdout: string): number {
@@ -40,10 +41,11 @@ export async function pgbench(c: Cluster, target: { host: string; port: number }
     fs.chmodSync(dir, 0o777);
     try {
         const env = { ...process.env, PGPASSWORD: c.password ?? "" };
-        const res = await mustExec(
+        const res = await execOrFail(
             ["docker", "run", "--rm", "--network", c.network, "-v", `${dir}:/out`, "-e", "PGPASSWORD", IMAGE,
                 "pgbench", "-h", target.host, "-p", String(target.port), "-U", "postgres", "-n", "-l", "--log-prefix=/out/tx", ...args, "postgres"],
-            { timeoutMs, env },
+            timeoutMs,
+            { env },
         );
         const latenciesUs: number[] = [];
         let failed = 0;
@@ -60,6 +62,6 @@ export async function pgbench(c: Cluster, target: { host: string; port: number }
 
 /** pgbench -i at scale 10 on the primary, over its socket. */
 export async function pgbenchInit(c: Cluster, scale = 10): Promise<number> {
-    const res = await mustExec(["docker", "exec", "-u", "postgres", c.container(1), "pgbench", "-i", "-q", "-s", String(scale), "postgres"], { timeoutMs: 120_000 });
+    const res = await execOrFail(["docker", "exec", "-u", "postgres", c.container(1), "pgbench", "-i", "-q", "-s", String(scale), "postgres"], 120_000);
     return res.ms;
 }

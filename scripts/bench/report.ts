@@ -1,6 +1,6 @@
 // Figures, the table, the JSON lines, and where the time went.
 import { compare, round, RatioSummary, summarize, Summary } from "./stats";
-import { Machine } from "./sh";
+import { Machine } from "./host";
 
 export interface Figure {
     figure: string;

@@ -42,15 +42,30 @@ export interface ExecResult {
     stderr: string;
 }
 
+/** What a finished program said, and how long it ran (wall time). */
+export interface TimedExecResult extends ExecResult {
+    ms: number;
+}
+
+/** How to run a program: what it reads on stdin, where, with which environment. */
+export interface ExecOptions {
+    /** Fed to the program's stdin; without it the program reads end-of-file at once, as from /dev/null. */
+    stdin?: string;
+    /** @default this process's working directory */
+    cwd?: string;
+    /** @default this process's environment */
+    env?: NodeJS.ProcessEnv;
+}
+
 /**
- * Runs a program without a shell (arguments are never re-parsed), feeding it `stdin` if given, and
- * collects its output. Kills it
+ * Runs a program without a shell (arguments are never re-parsed) and collects its output. Kills it
  * after `timeoutMs`: a hung `docker exec` must not hang a monitoring loop. Rejects only when the
  * program cannot be started (e.g. no docker binary); a non-zero exit is a normal result.
  */
-export function execProgram(argv: string[], timeoutMs = 20_000, stdin?: string): Promise<ExecResult> {
+export function execProgram(argv: string[], timeoutMs = 20_000, opts: ExecOptions = {}): Promise<TimedExecResult> {
+    const started = performance.now();
     return new Promise((resolve, reject) => {
-        const child = spawn(argv[0], argv.slice(1), { stdio: "pipe" });
+        const child = spawn(argv[0], argv.slice(1), { stdio: "pipe", cwd: opts.cwd, env: opts.env });
         const out: Buffer[] = [];
         const err: Buffer[] = [];
         let timedOut = false;
@@ -64,15 +79,21 @@ export function execProgram(argv: string[], timeoutMs = 20_000, stdin?: string):
             clearTimeout(timer);
             reject(new DiscoveryError(`cannot run ${argv[0]}: ${e.message}`));
         });
-        // Without `stdin` the program reads end-of-file at once, as from /dev/null.
         child.stdin.on("error", () => undefined);
-        child.stdin.end(stdin ?? "");
+        child.stdin.end(opts.stdin ?? "");
         child.on("close", (code) => {
             clearTimeout(timer);
             const stderr = Buffer.concat(err).toString("utf8") + (timedOut ? `\n(killed after ${timeoutMs} ms)` : "");
-            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr });
+            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr, ms: performance.now() - started });
         });
     });
+}
+
+/** {@link execProgram}, failing with the program's last output when it exits non-zero. */
+export async function execOrFail(argv: string[], timeoutMs?: number, opts?: ExecOptions): Promise<TimedExecResult> {
+    const res = await execProgram(argv, timeoutMs, opts);
+    if (res.code !== 0) throw new Error(`${argv.slice(0, 6).join(" ")} … exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-1500)}`);
+    return res;
 }
 
 /** Natural order of node names: pg2 before pg10. */

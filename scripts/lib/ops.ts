@@ -72,8 +72,8 @@ export async function settledNodes(stack: string, timeoutMs = 10_000): Promise<N
     }
 }
 
-/** Polls until `probe` returns true; fails with what it last saw at the deadline. */
-export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<true | string>): Promise<void> {
+/** Polls every `everyMs` until `probe` returns true; fails with what it last saw at the deadline. */
+export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<true | string>, everyMs = 250): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = "";
     for (;;) {
@@ -85,7 +85,7 @@ export async function waitFor(what: string, timeoutMs: number, probe: () => Prom
             last = (err as Error).message;
         }
         if (Date.now() > deadline) throw new OpsError(`${what}: not done within ${timeoutMs / 1000}s (${last})`);
-        await new Promise((r) => setTimeout(r, 250));
+        await new Promise((r) => setTimeout(r, everyMs));
     }
 }
 

@@ -29,7 +29,7 @@ export interface PatroniCluster {
 
 /** Sends `req` to the REST API of the node in `container`. Rejects when the node cannot be asked. */
 export async function patroniRest<T = unknown>(container: string, req: PatroniRequest, timeoutMs = 30_000): Promise<PatroniResponse<T>> {
-    const res = await execProgram(["docker", "exec", "-i", "-u", "postgres", container, "python3", "-c", PATRONI_REST_PY], timeoutMs, JSON.stringify(req));
+    const res = await execProgram(["docker", "exec", "-i", "-u", "postgres", container, "python3", "-c", PATRONI_REST_PY], timeoutMs, { stdin: JSON.stringify(req) });
     if (res.code !== 0) throw new Error(`Patroni REST ${req.method} ${req.path} on ${container}: ${res.stderr.trim().split("\n").pop()}`);
     return JSON.parse(res.stdout) as PatroniResponse<T>;
 }

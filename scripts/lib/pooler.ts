@@ -46,7 +46,7 @@ export interface RepointResult {
 /** Re-pointing failed; the message says which container and why. */
 export class PoolerError extends Error {}
 
-const runDocker: Runner = (argv, stdin) => execProgram(argv, 30_000, stdin);
+const runDocker: Runner = (argv, stdin) => execProgram(argv, 30_000, { stdin });
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,60 +1,44 @@
 // What failover, switchover and rejoin share: arguments, the stack's config, the checks that
 // prove the new topology, and the timing report.
-import { parseArgs as nodeParseArgs } from "node:util";
 import { ClusterConfig, validateConfig } from "../../infra/config";
 import { checkSpec } from "../../infra/check-spec";
 import { CheckReport, runChecks } from "./checks";
 import { applySyncPolicy, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
+import { Command, OptionSpecs, stackOption, UsageError } from "./cli";
 import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-config";
 
 export interface CommonArgs extends StackRef {
     json: boolean;
+    /** The command's own options that take a value, as given. */
     values: Record<string, string>;
+    /** The command's own flags that were given. */
     flags: Set<string>;
 }
 
+/** Options every stack command takes (status, failover, switchover, rejoin, roll-image, …). */
+export const COMMON_OPTIONS = {
+    stack: stackOption("dev", "the stack"),
+    live: { type: "boolean", help: "a stack made by the live harness (npm run live) instead of the Pulumi CLI" },
+    json: { type: "boolean", help: "print a JSON summary on stdout (warnings included)" },
+} satisfies OptionSpecs;
+
 /**
- * Parses `--stack S --live --json --to pgN --force …` with node:util parseArgs: `valued` names the
- * command's options that take a value, `flags` its boolean ones. Unknown options, missing values,
- * stray arguments and an option given twice (`--to pg1 --to pg2`: which one was meant?) are usage
- * errors that name the argument. `--help` throws {@link HelpRequest}.
+ * Parses a stack command's line (`--stack S --live --json --to pgN --force …`) into {@link CommonArgs}:
+ * the common options by name, the command's own ones in `values` and `flags`.
  */
-export function parseArgs(argv: string[], valued: string[], usage: string, flags: string[] = []): CommonArgs {
-    const options: Record<string, { type: "string" | "boolean"; short?: string }> = {
-        stack: { type: "string" },
-        live: { type: "boolean" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-    };
-    for (const v of valued) options[v] = { type: "string" };
-    for (const f of flags) options[f] = { type: "boolean" };
-    let parsed: ReturnType<typeof nodeParseArgs>;
-    try {
-        parsed = nodeParseArgs({ args: argv, options, strict: true, allowPositionals: false, tokens: true });
-    } catch (err) {
-        throw new UsageError(`${(err as Error).message.split("\n")[0].replace(/\. To specify .*$/, "")}\n${usage}`);
+export function parseArgs<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Command<O>, argv: string[]): CommonArgs {
+    const line = cmd.parse(argv);
+    // Generic over the command's own options: read them by name as the plain values they are.
+    const values = line.values as Record<string, unknown>;
+    const args: CommonArgs = { stack: String(values.stack), live: values.live === true, json: values.json === true, values: {}, flags: new Set() };
+    for (const name of line.given) {
+        if (name in COMMON_OPTIONS) continue;
+        const v = values[name];
+        if (typeof v === "string") args.values[name] = v;
+        else if (v === true) args.flags.add(name);
     }
-    const seen = new Set<string>();
-    for (const token of parsed.tokens ?? []) {
-        if (token.kind !== "option") continue;
-        if (seen.has(token.name)) throw new UsageError(`option --${token.name} is given more than once\n${usage}`);
-        seen.add(token.name);
-    }
-    const values = parsed.values as Record<string, string | boolean | undefined>;
-    if (values.help) throw new HelpRequest(usage);
-    const stack = values.stack === undefined ? "dev" : String(values.stack);
-    if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new UsageError(`invalid --stack ${JSON.stringify(stack)}\n${usage}`);
-    const args: CommonArgs = { stack, live: values.live === true, json: values.json === true, values: {}, flags: new Set() };
-    for (const v of valued) if (typeof values[v] === "string") args.values[v] = values[v] as string;
-    for (const f of flags) if (values[f] === true) args.flags.add(f);
     return args;
 }
-
-/** A wrong command line: printed with the usage, exit code 2. */
-export class UsageError extends Error {}
-
-/** `--help`: the usage is printed on stdout, exit code 0. */
-export class HelpRequest extends Error {}
 
 export function stackConfig(ref: StackRef): ClusterConfig {
     return validateConfig(readRawConfig(ref));
@@ -74,27 +58,12 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
     return runChecks(spec, password);
 }
 
-/** Runs a command's main, printing errors plainly and exiting non-zero on failure. */
-export function runMain(main: () => Promise<void>): void {
-    main().then(
-        () => process.exit(0),
-        (err: Error) => {
-            if (err instanceof HelpRequest) {
-                process.stdout.write(`${err.message}\n`);
-                process.exit(0);
-            }
-            process.stderr.write(`${err instanceof UsageError ? "" : "error: "}${err.message}\n`);
-            process.exit(err instanceof UsageError ? 2 : 1);
-        },
-    );
-}
-
 /** A topology command's start: its arguments, the node it acts on, the stack's config and nodes. */
-export async function openCommand(valued: string, usage: string, flags: string[] = []) {
-    const args = parseArgs(process.argv.slice(2), [valued], usage, flags);
+export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Command<O>, valued: keyof O & string) {
+    const args = parseArgs(cmd, process.argv.slice(2));
     const subject = args.values[valued];
-    if (!subject) throw new UsageError(`--${valued} is required\n${usage}`);
-    if (!/^pg([1-9]|10)$/.test(subject)) throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)\n${usage}`);
+    if (!subject) throw new UsageError(`--${valued} is required`);
+    if (!/^pg([1-9]|10)$/.test(subject)) throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)`);
     const log = (line: string) => process.stderr.write(line + "\n");
     return { args, subject, log, cfg: stackConfig(args), nodes: await probeNodes(args.stack) };
 }
@@ -146,11 +115,3 @@ export function staleOutputsNote(ref: StackRef, newPrimary: string, pooler: bool
         `the stack outputs primary and primaryConnectionString still name ${named} until the next deployment: ${upCommand(ref)}`
     );
 }
-
-/** Options every topology command takes, for the usage texts. */
-export const COMMON_OPTIONS = [
-    "  --stack S     the stack (default dev)",
-    "  --live        a stack made by the live harness (npm run live) instead of the Pulumi CLI",
-    "  --json        print a JSON summary on stdout (warnings included)",
-    "  -h, --help    this help",
-].join("\n");

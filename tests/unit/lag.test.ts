@@ -22,8 +22,8 @@ import {
     SlotRow,
     StatRow,
     SYNC_REP_STALL_SECONDS,
-    UsageError,
 } from "../../scripts/lib/lag";
+import { HelpRequest, UsageError } from "../../scripts/lib/cli";
 
 const usageError = (argv: string[], ...parts: string[]) => {
     let error: unknown;
@@ -76,8 +76,8 @@ describe("parseLagArgs", () => {
     });
 
     test("-h and --help", () => {
-        expect(parseLagArgs(["--json", "-h"])).toBe("help");
-        expect(parseLagArgs(["--help"])).toBe("help");
+        expect(() => parseLagArgs(["--json", "-h"])).toThrow(HelpRequest);
+        expect(() => parseLagArgs(["--help"])).toThrow(HelpRequest);
     });
 
     test.each<[string[], ...string[]]>([

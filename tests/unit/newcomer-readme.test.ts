@@ -3,9 +3,10 @@
 // is the runnable file's own text; decisions it documents are in force.
 import * as fs from "fs";
 import * as path from "path";
-import { parseLiveArgs, HelpRequest } from "../support/live/cli-lib";
+import { parseLiveArgs } from "../support/live/cli-lib";
+import { HelpRequest } from "../../scripts/lib/cli";
 import { parseLagArgs } from "../../scripts/lib/lag";
-import { parseArgs as parseTopologyArgs, HelpRequest as TopologyHelp } from "../../scripts/lib/topology-change";
+import { FAILOVER, REJOIN, SWITCHOVER } from "../../scripts/lib/topology-commands";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
@@ -72,19 +73,14 @@ describe("README command lines parse", () => {
     });
 
     test("every failover, switchover, rejoin and lag line", () => {
-        const specs: Array<[string, string[], string[]]> = [
-            ["failover", ["to"], ["force"]],
-            ["switchover", ["to"], []],
-            ["rejoin", ["node"], []],
-        ];
         let n = 0;
-        for (const [script, valued, flags] of specs) {
-            for (const argv of commandLines(script)) {
+        for (const cmd of [FAILOVER, SWITCHOVER, REJOIN]) {
+            for (const argv of commandLines(cmd.spec.name)) {
                 n++;
                 try {
-                    parseTopologyArgs(argv, valued, "usage", flags);
+                    cmd.parse(argv);
                 } catch (err) {
-                    if (!(err instanceof TopologyHelp)) throw new Error(`npm run ${script} -- ${argv.join(" ")}: ${(err as Error).message}`);
+                    if (!(err instanceof HelpRequest)) throw new Error(`npm run ${cmd.spec.name} -- ${argv.join(" ")}: ${(err as Error).message}`);
                 }
             }
         }

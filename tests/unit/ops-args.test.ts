@@ -1,8 +1,9 @@
-import { commandLine, HelpRequest, parseArgs, UsageError } from "../../scripts/lib/topology-change";
+import { HelpRequest, UsageError } from "../../scripts/lib/cli";
+import { commandLine, parseArgs } from "../../scripts/lib/topology-change";
+import { FAILOVER, REJOIN, SWITCHOVER } from "../../scripts/lib/topology-commands";
 import { describeRejoin, parseRejoinRecord } from "../../scripts/lib/ops";
 
-const USAGE = "usage: test";
-const parse = (...argv: string[]) => parseArgs(argv, ["to"], USAGE, ["force"]);
+const parse = (...argv: string[]) => parseArgs(FAILOVER, argv);
 const usageError = (argv: string[]): string => {
     try {
         parse(...argv);
@@ -22,22 +23,35 @@ describe("day-2 command lines", () => {
     });
 
     test.each([
-        [["--to", "pg1", "--to", "pg2"], "option --to is given more than once"],
-        [["--to=pg1", "--to", "pg2"], "option --to is given more than once"],
-        [["--to", "pg1", "--live", "--live"], "option --live is given more than once"],
-        [["--to"], "argument missing"],
-        [["--to", "pg1", "--bogus"], "Unknown option '--bogus'"],
-        [["--to", "pg1", "stray"], "Unexpected argument 'stray'"],
+        [["--to", "pg1", "--to", "pg2"], "--to given more than once"],
+        [["--to=pg1", "--to", "pg2"], "--to given more than once"],
+        [["--to", "pg1", "--live", "--live"], "--live given more than once"],
+        [["--to"], "--to needs a value"],
+        [["--to", "--json"], "--to needs a value"],
+        [["--to", "pg1", "--bogus"], "unknown option --bogus"],
+        [["--to", "pg1", "stray"], 'unexpected argument "stray"'],
         [["--to", "pg1", "--stack", "a b"], 'invalid --stack "a b"'],
+        [["--to", "pg1", "--force=yes"], "--force takes no value"],
     ])("%j is refused: %s", (argv, message) => {
-        const text = usageError(argv as string[]);
-        expect(text).toContain(message);
-        expect(text).toContain(USAGE);
+        expect(usageError(argv as string[])).toBe(message + (message.startsWith("invalid --stack") ? ": letters, digits, _ . - only" : ""));
     });
 
-    test("--help asks for the usage (exit 0), not an error", () => {
+    test("--help asks for the usage (exit 0), not an error: every option with its help, the default, an example", () => {
         expect(() => parse("--help")).toThrow(HelpRequest);
         expect(() => parse("-h", "--to", "pg1")).toThrow(HelpRequest);
+        for (const cmd of [FAILOVER, SWITCHOVER, REJOIN]) {
+            let help: unknown;
+            try {
+                cmd.parse(["--bogus", "--help"]);
+            } catch (err) {
+                help = err;
+            }
+            expect(help).toBeInstanceOf(HelpRequest);
+            const text = (help as Error).message;
+            expect(text.split("\n")[0]).toBe(`usage: npm run ${cmd.spec.name} -- ${cmd.spec.synopsis}`);
+            for (const want of ["--stack S", "the stack (default dev)", "--live", "--json", "-h, --help", `example:\n  npm run ${cmd.spec.name} -- `]) expect(text).toContain(want);
+        }
+        expect(FAILOVER.usage).toMatch(/\n {2}--force +promote pgN even if another replica/);
     });
 
     test("hints print the exact next command, with --stack and --live", () => {

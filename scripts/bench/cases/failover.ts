@@ -4,8 +4,14 @@
 import { Client } from "pg";
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
 import { bareCluster, bareUp, Cluster, oursCluster, oursUp } from "../clusters";
-import { exec, mustExec, psql, removeByPrefix, sleep, waitFor } from "../sh";
+import * as path from "path";
+import { setTimeout as sleep } from "timers/promises";
+import { execOrFail, execProgram, psql } from "../../lib/cluster-discovery";
+import { waitFor } from "../../lib/ops";
+import { BENCH_TIMEOUT_MS, removeByPrefix, ROOT } from "../host";
 import { lsnToBytes } from "../stats";
+
+const FAILOVER_SCRIPT = path.join(ROOT, "scripts", "failover.ts");
 
 /** Inserts ids one by one into whichever node `target` names; remembers when each was acknowledged. */
 export class Writer {
@@ -62,9 +68,9 @@ async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best: numbe
     const w = new Writer(c);
     w.start();
     try {
-        await waitFor("writes flowing", 30_000, async () => w.acked.length >= 200);
+        await waitFor("writes flowing", 30_000, async () => w.acked.length >= 200 || `${w.acked.length} acknowledged`, 100);
         const t0 = performance.now();
-        await mustExec(["docker", "kill", c.container(1)]);
+        await execOrFail(["docker", "kill", c.container(1)], BENCH_TIMEOUT_MS);
         // The best replica: the one that received the most WAL (as the failover command requires).
         await sleep(200);
         const [l2, l3] = await Promise.all([receiveLsn(c, 2), receiveLsn(c, 3)]);
@@ -75,12 +81,12 @@ async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best: numbe
         const poll = waitFor("the other replica streaming from the new primary", 60_000, async () => {
             const n = await psql(c.container(best), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 5000);
             if (n === "1") streamingAt = performance.now();
-            return n === "1";
+            return n === "1" || `${n} streaming`;
         }, 50);
         poll.catch(() => undefined); // awaited below; a failing promote must not leave it unhandled
         const commandMs = await promote(best, other);
         await poll;
-        await waitFor("a write on the new primary", 30_000, async () => w.acked.some((a) => a.node === best));
+        await waitFor("a write on the new primary", 30_000, async () => w.acked.some((a) => a.node === best) || "none yet", 100);
         await sleep(500);
         await w.stop();
         const firstAck = w.acked.find((a) => a.at > t0 && a.node === best)!;
@@ -108,12 +114,12 @@ export async function failover(ctx: CaseContext): Promise<void> {
             waitFor("bare replicas accept connections", 60_000, async () => {
                 for (const n of [2, 3]) await psql(bare.container(n), "SELECT 1", 5000);
                 return true;
-            }));
+            }, 100));
         for (const c of alternate(run, ours, bare)) {
             if (c.kind === "ours") {
                 out.ours.push(await ctx.phases.time(`ours: kill + npm run failover (run ${run})`, () =>
                     killUnderLoad(ctx, c, async (best) => {
-                        const res = await exec([process.execPath, "-r", "ts-node/register/transpile-only", "scripts/failover.ts", "--to", `pg${best}`, "--stack", c.name, "--live", "--json"], { timeoutMs: 90_000 });
+                        const res = await execProgram([process.execPath, "-r", "ts-node/register/transpile-only", FAILOVER_SCRIPT, "--to", `pg${best}`, "--stack", c.name, "--live", "--json"], 90_000, { cwd: ROOT });
                         if (res.code !== 0) throw new Error(`failover exited ${res.code}: ${res.stderr.trim().slice(-1500)}`);
                         for (const l of res.stderr.trim().split("\n")) ctx.log(`      | ${l}`);
                         return res.ms;
@@ -141,8 +147,8 @@ export async function failover(ctx: CaseContext): Promise<void> {
     const start = { ours: [] as number[], bare: [] as number[] };
     for (let run = 1; run <= ctx.args.runs; run++) {
         for (const side of alternate(run, "ours" as const, "bare" as const)) {
-            const argv = side === "ours" ? [process.execPath, "-r", "ts-node/register/transpile-only", "scripts/failover.ts", "--help"] : [process.execPath, "-e", "0"];
-            const res = await ctx.phases.time(`process start: ${side === "ours" ? "failover --help" : "node -e 0"}`, () => mustExec(argv, { timeoutMs: 60_000 }));
+            const argv = side === "ours" ? [process.execPath, "-r", "ts-node/register/transpile-only", FAILOVER_SCRIPT, "--help"] : [process.execPath, "-e", "0"];
+            const res = await ctx.phases.time(`process start: ${side === "ours" ? "failover --help" : "node -e 0"}`, () => execOrFail(argv, 60_000, { cwd: ROOT }));
             start[side].push(res.ms / 1000);
         }
     }

@@ -5,7 +5,8 @@ import { alternate, CaseContext } from "../context";
 import { Cluster } from "../clusters";
 import { pgbench } from "../pgbench";
 import { LagSample, writeLagPng } from "../plot";
-import { psql, sleep } from "../sh";
+import { setTimeout as sleep } from "timers/promises";
+import { psql } from "../../lib/cluster-discovery";
 import { percentile } from "../stats";
 import { setupPair } from "./sync-cost";
 

@@ -2,7 +2,7 @@
 // pg_basebackup with trust auth and no checks; then the teardown of each.
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
 import { bareDown, bareUp, oursDown, oursUp } from "../clusters";
-import { removeByPrefix } from "../sh";
+import { removeByPrefix } from "../host";
 
 export async function provision(ctx: CaseContext): Promise<void> {
     const up = { ours: [] as number[], bare: [] as number[] };

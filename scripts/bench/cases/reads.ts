@@ -3,7 +3,8 @@
 import { alternate, CaseContext, PORT_OURS, SUBNET_OURS } from "../context";
 import { Cluster, containerIp, containerPort, oursCluster, oursUp } from "../clusters";
 import { pgbench, pgbenchInit } from "../pgbench";
-import { psql, waitFor } from "../sh";
+import { psql } from "../../lib/cluster-discovery";
+import { waitFor } from "../../lib/ops";
 import { percentile } from "../stats";
 
 /** xact_commit of the postgres database on pg1..pg3: which nodes served the reads. */
@@ -18,8 +19,10 @@ export async function reads(ctx: CaseContext): Promise<void> {
     const c = oursCluster(opts);
     await ctx.phases.time("pgbench -i -s 10", () => pgbenchInit(c));
     await ctx.phases.time("replicas caught up", () =>
-        waitFor("replicas caught up", 60_000, async () =>
-            (await psql(c.container(1), "SELECT count(*) FROM pg_stat_replication WHERE replay_lsn = pg_current_wal_lsn()")) === "2"));
+        waitFor("replicas caught up", 60_000, async () => {
+            const caughtUp = await psql(c.container(1), "SELECT count(*) FROM pg_stat_replication WHERE replay_lsn = pg_current_wal_lsn()");
+            return caughtUp === "2" || `${caughtUp} of 2 replicas caught up`;
+        }, 100));
     const ro = `${c.name}-pgbouncer-ro`;
     const endpoint = { host: await containerIp(ro), port: await containerPort(ro) };
     const primary = { host: c.ip(1), port: 5432 };

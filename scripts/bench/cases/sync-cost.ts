@@ -4,7 +4,7 @@
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
 import { applySync, bareCluster, bareUp, Cluster, oursCluster, oursUp, SYNC_SETTINGS } from "../clusters";
 import { pgbench, pgbenchInit } from "../pgbench";
-import { psql } from "../sh";
+import { psql } from "../../lib/cluster-discovery";
 import { percentile } from "../stats";
 
 export async function setupPair(ctx: CaseContext, pooler: boolean): Promise<{ ours: Cluster; bare: Cluster }> {

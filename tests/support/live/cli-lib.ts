@@ -1,19 +1,21 @@
-// The live harness CLI's pure parts: arguments (node:util parseArgs), output and config formatting,
+// The live harness CLI's pure parts: arguments (the shared parser, scripts/lib/cli.ts), output and config formatting,
 // and the config checks that `config set` and `up --config` make before anything is stored.
 // cli.ts does the I/O; tests/unit/newcomer-live-cli.test.ts tests these.
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs as nodeParseArgs } from "node:util";
 import { parse } from "yaml";
 import { validateConfig } from "../../../infra/config";
+import { command, HelpRequest, stackOption, UsageError } from "../../../scripts/lib/cli";
 import { loadStackConfig } from "../../../scripts/lib/stack-config";
 import type { StackOutput } from "./state";
 
 export const PROJECT = "pg-replication";
 
-export const USAGE = `usage: npm run live -- <command> [--stack NAME] [options]
-
-Runs the program in infra/ with the real Pulumi SDK in mock mode and performs every Docker and command
+/** The harness's command line, declared once (scripts/lib/cli.ts): its --help and its parser. */
+export const LIVE = command({
+    name: "live",
+    synopsis: "<command> [--stack NAME] [options]",
+    description: `Runs the program in infra/ with the real Pulumi SDK in mock mode and performs every Docker and command
 resource for real against the local Docker engine (test support and the offline route; with internet,
 deploy with npm run up). State: .live-state/NAME.json (holds secrets, mode 0600).
 
@@ -23,29 +25,30 @@ commands:
   output [NAME]           the stack's outputs, or only NAME's value (like pulumi stack output)
   config                  every config key with its value and where it comes from
   config set KEY VALUE    record a value for later runs (checked against Pulumi.yaml and infra/config.ts)
-  config rm KEY           remove a recorded value (also one that is misspelt or invalid)
-
-options:
-  --stack NAME            the stack (default local); Pulumi.NAME.yaml is read when it exists
-  -c, --config KEY=VALUE  up: set a value first, like config set (repeatable; checked before anything runs)
-  --json                  output, config: JSON on stdout; up: the outputs as JSON on stdout at the end
-  --show-secrets          output, config: show secret values instead of [secret]
-  -h, --help              this help
-
-Config comes from Pulumi.yaml's defaults, then Pulumi.NAME.yaml, then the values recorded here.
-
-examples:
-  npm run live -- up --stack local
-  npm run live -- up --stack nc1 --config subnet=172.29.75.0/24 --config hostPortBase=52432
-  npm run live -- output primaryConnectionString --stack local --show-secrets
-  npm run live -- config set syncMode sync --stack local
-  npm run live -- config rm replica --stack local
-  npm run live -- down --stack local`;
-
-/** A wrong command line: printed with a pointer to --help, exit code 2. */
-export class UsageError extends Error {}
-/** `--help`: the usage on stdout, exit code 0. */
-export class HelpRequest extends Error {}
+  config rm KEY           remove a recorded value (also one that is misspelt or invalid)`,
+    options: {
+        stack: stackOption("local", "the stack; Pulumi.NAME.yaml is read when it exists", "NAME"),
+        config: {
+            type: "string",
+            short: "c",
+            value: "KEY=VALUE",
+            multiple: true,
+            help: "up: set a value first, like config set (repeatable; checked before anything runs)",
+        },
+        json: { type: "boolean", help: "output, config: JSON on stdout; up: the outputs as JSON on stdout at the end" },
+        "show-secrets": { type: "boolean", help: "output, config: show secret values instead of [secret]" },
+    },
+    positionals: true,
+    notes: "Config comes from Pulumi.yaml's defaults, then Pulumi.NAME.yaml, then the values recorded here.",
+    examples: [
+        "npm run live -- up --stack local",
+        "npm run live -- up --stack nc1 --config subnet=172.29.75.0/24 --config hostPortBase=52432",
+        "npm run live -- output primaryConnectionString --stack local --show-secrets",
+        "npm run live -- config set syncMode sync --stack local",
+        "npm run live -- config rm replica --stack local",
+        "npm run live -- down --stack local",
+    ],
+});
 
 export type LiveArgs =
     | { verb: "up"; stack: string; config: string[]; json: boolean; showSecrets: boolean }
@@ -55,44 +58,16 @@ export type LiveArgs =
     | { verb: "config-set"; stack: string; key: string; value: string }
     | { verb: "config-rm"; stack: string; key: string };
 
-const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
-
 /** Parses the harness's command line; throws {@link UsageError} naming the wrong argument, or {@link HelpRequest}. */
 export function parseLiveArgs(argv: string[]): LiveArgs {
-    let parsed: ReturnType<typeof nodeParseArgs>;
-    try {
-        parsed = nodeParseArgs({
-            args: argv,
-            options: {
-                stack: { type: "string" },
-                config: { type: "string", short: "c", multiple: true },
-                json: { type: "boolean" },
-                "show-secrets": { type: "boolean" },
-                help: { type: "boolean", short: "h" },
-            },
-            strict: true,
-            allowPositionals: true,
-            tokens: true,
-        });
-    } catch (err) {
-        throw new UsageError((err as Error).message.split("\n")[0].replace(/\. To specify .*$/, ""));
-    }
-    const values = parsed.values as { stack?: string; config?: string[]; json?: boolean; "show-secrets"?: boolean; help?: boolean };
-    if (values.help) throw new HelpRequest(USAGE);
-    const seen = new Set<string>();
-    for (const token of parsed.tokens ?? []) {
-        if (token.kind !== "option" || token.name === "config") continue;
-        if (seen.has(token.name)) throw new UsageError(`option --${token.name} is given more than once`);
-        seen.add(token.name);
-    }
-    const [verb, ...rest] = parsed.positionals;
+    const { values, positionals } = LIVE.parse(argv);
+    const [verb, ...rest] = positionals;
     if (verb === undefined) throw new UsageError("a command is required: up, down, output, config");
-    if (verb === "help") throw new HelpRequest(USAGE);
-    const stack = values.stack ?? "local";
-    if (!STACK_NAME.test(stack)) throw new UsageError(`invalid --stack ${JSON.stringify(stack)}: letters, digits, _ . - only`);
-    const json = values.json === true;
-    const showSecrets = values["show-secrets"] === true;
-    const config = values.config ?? [];
+    if (verb === "help") throw new HelpRequest(LIVE.usage);
+    const stack = values.stack;
+    const json = values.json;
+    const showSecrets = values["show-secrets"];
+    const config = values.config;
     const only = (allowed: string[]) => {
         const given = [
             ...(config.length > 0 ? ["--config"] : []),

@@ -11,14 +11,14 @@ import {
     checkOrExplain,
     configCommand,
     formatOutputs,
-    HelpRequest,
+    LIVE,
     LiveArgs,
     parseLiveArgs,
     upSummary,
-    UsageError,
     withValue,
 } from "./cli-lib";
 import { requireDocker } from "./docker-api";
+import { runCommand } from "../../../scripts/lib/cli";
 import { CapturedOptions, LiveEngine } from "./engine";
 import { loadStackConfig } from "../../../scripts/lib/stack-config";
 import { loadState, saveState, StackState, statePath } from "./state";
@@ -158,18 +158,4 @@ async function main(): Promise<number> {
     return 0;
 }
 
-main().then(
-    (code) => process.exit(code),
-    (err: Error) => {
-        if (err instanceof HelpRequest) {
-            process.stdout.write(`${err.message}\n`);
-            process.exit(0);
-        }
-        if (err instanceof UsageError) {
-            process.stderr.write(`usage error: ${err.message}\n(npm run live -- --help for every command and option)\n`);
-            process.exit(2);
-        }
-        process.stderr.write(`error: ${err.message}\n`);
-        process.exit(1);
-    },
-);
+runCommand(LIVE, main);
