@@ -8,6 +8,7 @@ import { ClusterConfig } from "./config";
 import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
+import { nodeStarts } from "./node-starts";
 import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
@@ -281,8 +282,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     dir: projectRoot,
                     environment: {
                         PGR_CHECK_SPEC: JSON.stringify(spec),
-                        // Re-check whenever a node's container is re-created.
+                        // Re-check whenever a node's container is re-created, or started again.
                         PGR_CONTAINER_IDS: pulumi.all(this.nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
+                        PGR_NODE_STARTS: nodeStarts(this.nodes.map((n) => n.container.id)),
                         PGPASSWORD: this.superuserPassword,
                     },
                     logging: "stderr",
