@@ -8,6 +8,7 @@ import { ClusterConfig, configFromValues } from "./config";
 import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
+import { nodeStarts } from "./node-starts";
 import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
@@ -337,7 +338,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
     /**
      * The post-deploy checks (scripts/check-cluster.ts), once roles, slots, the synchronous policy
-     * and the endpoints are in place; re-run whenever a node's container is re-created.
+     * and the endpoints are in place; re-run whenever a node's container is re-created or started again.
      */
     private declareChecks(b: Build, roles: RoleOutcome, endpoints: pulumi.Resource | undefined): pulumi.Output<unknown> {
         const spec = checkSpec(b.prefix, b.cfg, b.primarySpec.name, b.replicaSpecs.map((s) => s.name));
@@ -349,6 +350,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 environment: {
                     PGR_CHECK_SPEC: JSON.stringify(spec),
                     PGR_CONTAINER_IDS: pulumi.all(this.nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
+                    PGR_NODE_STARTS: nodeStarts(this.nodes.map((n) => n.container.id)),
                     PGPASSWORD: this.superuserPassword,
                 },
                 logging: "stderr",

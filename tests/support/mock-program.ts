@@ -70,6 +70,11 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
                     return { id: `${args.name}-id`, state: { ...inputs, ...fakeOutputs(args.type, args.name, inputs) } };
                 },
                 call(args) {
+                    // The node start times (infra/node-starts.ts): one line per container id given.
+                    const ids: string | undefined = args.inputs.environment?.PGR_CONTAINER_IDS;
+                    if (args.token === "command:local:run" && ids !== undefined) {
+                        return { stdout: ids.split(" ").map((id: string) => `/${id} 2026-01-01T00:00:00Z`).join("\n"), stderr: "" };
+                    }
                     // The primary guard: report the configured primary as the one running.
                     if (args.token === "command:local:run") return { stdout: `ok ${args.inputs.environment.PGR_PRIMARY}`, stderr: "" };
                     throw new Error(`unexpected invoke ${args.token}`);

@@ -3,6 +3,9 @@
 // for the properties the provider updates in place, replacements for ForceNew ones.
 import { containerNeedsReplace, durationNs, goDuration, normalHealthcheck, splitReference } from "../support/live/docker-double";
 import { commandNeedsReplace } from "../support/live/command-double";
+import { partialCreateHint } from "../support/live/engine";
+import { hasUnknown, knownProperties, planStep } from "../support/live/preview";
+import * as pulumi from "@pulumi/pulumi";
 import { loadStackConfig } from "../../scripts/lib/stack-config";
 import * as path from "path";
 import { runProgramWithMocks } from "../support/mock-program";
@@ -87,5 +90,49 @@ describe("harness details the real CLI and providers have", () => {
     test("a command's triggers always replace it, even with an update script", () => {
         expect(commandNeedsReplace({ triggers: [1], update: "u" }, { triggers: [2], update: "u" })).toBe(true);
         expect(commandNeedsReplace({ create: "a" }, { create: "b" })).toBe(false);
+    });
+});
+
+describe("the preview pass plans without performing", () => {
+    const container = "docker:index/container:Container";
+    test("a resource not in state is created; equal inputs are the same; ForceNew changes replace; others update", () => {
+        const old = { name: "c", image: "i", restart: "unless-stopped" };
+        expect(planStep(container, undefined, old, false)).toBe("create");
+        expect(planStep(container, old, { ...old }, false)).toBe("same");
+        expect(planStep(container, old, { ...old, image: "j" }, false)).toBe("replace");
+        expect(planStep(container, old, { ...old, restart: "always" }, false)).toBe("update");
+        expect(planStep("command:local:Command", { create: "a", triggers: [1] }, { create: "a", triggers: [2] }, false)).toBe("replace");
+    });
+    test("an input still unknown in the preview (an output of a resource to be created) is a change, not the same", () => {
+        const old = { name: "c", image: "i" };
+        expect(planStep(container, old, { ...old }, true)).toBe("update");
+    });
+    test("unknown values are found anywhere in the inputs, and only wholly known properties are kept", () => {
+        const inputs = { a: "x", b: { c: [1, pulumi.unknown] }, d: pulumi.unknown };
+        expect(hasUnknown(inputs)).toBe(true);
+        expect(hasUnknown({ a: "x", b: { c: [1] } })).toBe(false);
+        expect(knownProperties(inputs)).toEqual({ a: "x" });
+    });
+});
+
+describe("a create that fails after the container exists", () => {
+    test("the hint says the container stays, what the next up does, and how to have it created afresh", () => {
+        const hint = partialCreateHint("docker:index/container:Container", "pg-pg2-container", "dev-pg2");
+        expect(hint).toContain("it stays in the stack's state with an init error");
+        expect(hint).toContain("The next up keeps it as it is (starts it if it is stopped)");
+        expect(hint).toContain("docker rm -f dev-pg2");
+        expect(hint).toContain("pulumi up --replace <urn of pg-pg2-container>");
+        expect(hint).toContain("docker logs dev-pg2");
+    });
+});
+
+describe("the checks run again when a node was started in place", () => {
+    test("each node container's last start time, read by an invoke, is part of the checks' inputs", async () => {
+        const run = await runProgramWithMocks({ replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" }, "unit");
+        const checks = run.get("command:local:Command", "-checks");
+        const env = checks.inputs.environment as Record<string, string>;
+        const ids = run.resources.filter((r) => r.type === "docker:index/container:Container" && /-pg\d-container$/.test(r.name)).map((r) => `${r.name}-id`);
+        expect(ids).toHaveLength(3);
+        expect(env.PGR_NODE_STARTS).toBe(ids.map((id) => `/${id} 2026-01-01T00:00:00Z`).join("\n"));
     });
 });

@@ -19,7 +19,9 @@ import {
 } from "./cli-lib";
 import { requireDocker } from "./docker-api";
 import { runCommand } from "../../../scripts/lib/cli";
-import { CapturedOptions, LiveEngine } from "./engine";
+import { LiveEngine } from "./engine";
+import { PreviewEngine } from "./preview";
+import { runProgram } from "./run-program";
 import { loadStackConfig } from "../../../scripts/lib/stack-config";
 import { loadState, saveState, StackState, statePath } from "./state";
 
@@ -37,15 +39,6 @@ async function resolveExport(value: unknown): Promise<{ value: unknown; secret: 
     return { value: resolved, secret };
 }
 
-/** Waits until no registration is running and none starts for a few turns of the event loop. */
-async function settle(engine: LiveEngine): Promise<void> {
-    let idle = 0;
-    while (idle < 5) {
-        await new Promise((r) => setTimeout(r, 50));
-        idle = engine.busy ? 0 : idle + 1;
-    }
-}
-
 /** The config `up` runs with: the recorded values, then this run's --config values. */
 function upConfig(args: UpArgs, state: StackState): string[] {
     let overrides = state.config;
@@ -56,42 +49,26 @@ function upConfig(args: UpArgs, state: StackState): string[] {
     return overrides;
 }
 
-async function up(args: UpArgs, state: StackState, file: string, engine: LiveEngine): Promise<void> {
+async function up(args: UpArgs, state: StackState, file: string, engine: LiveEngine, log: (line: string) => void): Promise<void> {
     const overrides = upConfig(args, state);
     const { project, config } = loadStackConfig(ROOT, args.stack, overrides);
     state.config = overrides;
     saveState(file, state);
     await engine.refresh();
 
-    pulumi.runtime.setAllConfig(config);
-    await pulumi.runtime.setMocks(engine, project, args.stack, false);
-    let exported: Record<string, unknown> = {};
-    let programError: Error | undefined;
-    const done = pulumi.runtime
-        .runInPulumiStack(async () => {
-            pulumi.runtime.registerStackTransformation((t) => {
-                const opts = t.opts as pulumi.CustomResourceOptions;
-                const captured: CapturedOptions = {
-                    deleteBeforeReplace: opts.deleteBeforeReplace,
-                    additionalSecretOutputs: opts.additionalSecretOutputs,
-                    ignoreChanges: opts.ignoreChanges,
-                };
-                engine.options.set(`${t.type}::${t.name}`, captured);
-                return undefined;
-            });
-            try {
-                exported = { ...(await import(path.join(ROOT, "infra"))) };
-            } catch (err) {
-                programError = err as Error;
-            }
-            return {};
-        })
-        .catch((err: Error) => {
-            programError = programError ?? err;
-        });
-    await done;
-    if (programError) throw programError;
-    await settle(engine);
+    // The preview pass first, as `pulumi up` previews before it changes anything: the guard and
+    // any other refusal stop the deployment here, with Docker untouched.
+    const preview = new PreviewEngine(state);
+    const run = { project, stack: args.stack, config };
+    await runProgram(ROOT, preview, { ...run, preview: true });
+    log(preview.summary());
+    if (preview.errors.length > 0) {
+        engine.errors.push(...preview.errors.map((e) => `preview: ${e}`));
+        log("the preview failed: nothing was changed");
+        return;
+    }
+
+    const exported = await runProgram(ROOT, engine, { ...run, preview: false });
     if (engine.errors.length === 0) {
         state.outputs = {};
         for (const [k, v] of Object.entries(exported)) state.outputs[k] = await resolveExport(v);
@@ -132,7 +109,7 @@ async function main(): Promise<number> {
     const started = Date.now();
     const engine = new LiveEngine(state, file, log);
     if (args.verb === "up") {
-        await up(args, state, file, engine);
+        await up(args, state, file, engine, log);
     } else {
         // `refresh: always` holds for destroy too: what is gone leaves the state first.
         await engine.refresh();

@@ -237,15 +237,35 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
             await dockerApi("PUT", `/containers/${id}/archive?path=/`, undefined, tarArchive(files));
         }
         if (p.start ?? true) {
-            await dockerApi("POST", `/containers/${id}/start`);
+            await dockerApi("POST", `/containers/${id}/start`).catch((err: Error) => {
+                throw new Error(`Unable to start container: ${err.message}`);
+            });
             if (p.wait) await waitHealthy(id, p.name, (p.waitTimeout ?? 60) * 1000);
         }
     } catch (err) {
-        // The provider taints a container that failed to come up; leave nothing half-made behind.
-        await deleteContainer(id, p).catch(() => undefined);
-        throw err;
+        // The provider has set the id already (resourceDockerContainerCreate: `d.SetId(retContainer.ID)`
+        // right after ContainerCreate, before uploads, start and wait), so the bridge returns the
+        // partial state with the error and the engine keeps the container in state with an init error.
+        throw new PartialCreateError((err as Error).message, id, { ...p, id });
     }
     return { id, state: { ...p, id } };
+}
+
+/**
+ * A create that failed after the object existed. pulumi-terraform-bridge pkg/tfbridge/provider.go
+ * Create: when Terraform's Apply returns a state with an id and an error, it answers
+ * `initializationError(newstate.ID(), mprops, reasons)`; the engine records the resource with those
+ * reasons as `initErrors` (pulumi/pulumi pkg/resource/deploy/step.go CreateStep.Apply:
+ * `s.new.InitErrors = initErr.Reasons`) and fails the deployment.
+ */
+export class PartialCreateError extends Error {
+    constructor(
+        message: string,
+        readonly id: string,
+        readonly state: Props,
+    ) {
+        super(message);
+    }
 }
 
 interface ContainerInspect {

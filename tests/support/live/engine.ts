@@ -14,6 +14,7 @@ import {
     deleteRemoteImage,
     deleteVolume,
     normalHealthcheck,
+    PartialCreateError,
     Props,
     refreshVerdict,
     updateContainer,
@@ -22,7 +23,7 @@ import { containsSecret, Json, secretWrap, unwrapSecrets } from "./secrets";
 import { ResourceRecord, StackState, saveState } from "./state";
 
 /** Stable JSON for comparing inputs. */
-function canonical(v: Json): string {
+export function canonical(v: Json): string {
     if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
     if (v !== null && typeof v === "object") {
         return `{${Object.keys(v)
@@ -92,6 +93,50 @@ const HANDLERS: Record<string, Handler> = {
         needsReplace: commandNeedsReplace,
     },
 };
+
+/**
+ * What a failed create that left its object behind means, and how to recover: the next `up`
+ * refreshes it and goes on with it as it is (starting it if it is stopped, without waiting for it
+ * to be healthy); to have it created afresh, remove it first.
+ */
+export function partialCreateHint(type: string, name: string, docker: string | undefined): string {
+    const object = docker ?? name;
+    return (
+        `${name} was created but did not come up: it stays in the stack's state with an init error. The next up keeps it as it is ` +
+        `(starts it if it is stopped) and goes on; to have it created afresh fix the cause, then remove it (docker rm -f ${object}) ` +
+        `and run up again (with the Pulumi CLI: pulumi up --replace <urn of ${name}>, see pulumi stack --show-urns).` +
+        (type === "docker:index/container:Container" ? ` Why it failed: docker logs ${object}` : "")
+    );
+}
+
+/** Whether a declared change of a resource of `type` replaces it (else it updates in place). */
+export function needsReplace(type: string, oldInputs: Props, newInputs: Props): boolean {
+    const handler = HANDLERS[type];
+    return !handler?.update || handler.needsReplace(oldInputs, newInputs);
+}
+
+/**
+ * The inputs a registration declares, as the engine compares them with the state: secrets
+ * unwrapped, the provider's schema defaults filled in (so that the state read back from Docker
+ * compares equal), and ignoreChanges applied against the previous inputs.
+ */
+export function effectiveInputs(args: pulumi.runtime.MockResourceArgs, previous: ResourceRecord | undefined, opts: CapturedOptions): Props {
+    const declared = unwrapSecrets(args.inputs) as Props;
+    if (args.type === "docker:index/container:Container" && declared.healthcheck) declared.healthcheck = normalHealthcheck(declared.healthcheck);
+    return previous && opts.ignoreChanges ? applyIgnoreChanges(previous.inputs as Props, declared, opts.ignoreChanges) : declared;
+}
+
+/** Top-level inputs that hold a secret: their outputs stay secret. */
+export function secretInputKeys(inputs: Record<string, unknown> | undefined): string[] {
+    return Object.keys(inputs ?? {}).filter((k) => containsSecret(inputs?.[k]));
+}
+
+/** Output state as the SDK expects it: secret inputs and additionalSecretOutputs stay secret. */
+export function outputsFor(outputs: Props, secretKeys: string[]): Record<string, unknown> {
+    const state: Record<string, unknown> = { ...outputs };
+    for (const k of secretKeys) if (k in state) state[k] = secretWrap(state[k]);
+    return state;
+}
 
 /** How often a step still running says so; PGR_LIVE_HEARTBEAT_MS overrides it (tests). */
 const HEARTBEAT_MS = Number(process.env.PGR_LIVE_HEARTBEAT_MS ?? "") || 15_000;
@@ -171,12 +216,9 @@ export class LiveEngine implements pulumi.runtime.Mocks {
     ): Promise<{ id: string; state: Record<string, unknown>; action: Action }> {
         const previous = this.state.resources.find((r) => r.key === key);
         const opts = this.options.get(key) ?? {};
-        const declared = unwrapSecrets(args.inputs) as Props;
-        // The provider's schema defaults, so that the state read back from Docker compares equal.
-        if (args.type === "docker:index/container:Container" && declared.healthcheck) declared.healthcheck = normalHealthcheck(declared.healthcheck);
-        const inputs = previous && opts.ignoreChanges ? applyIgnoreChanges(previous.inputs as Props, declared, opts.ignoreChanges) : declared;
-        const secretInputs = Object.keys(args.inputs ?? {}).filter((k) => containsSecret(args.inputs[k]));
-        const finish = (action: Action, id: string, outputs: Props, seq: number) => {
+        const inputs = effectiveInputs(args, previous, opts);
+        const secretInputs = secretInputKeys(args.inputs);
+        const finish = (action: Action, id: string, outputs: Props, seq: number, initErrors?: string[]) => {
             const record: ResourceRecord = {
                 key,
                 type: args.type,
@@ -187,10 +229,11 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 outputs,
                 seq,
                 secretOutputs: opts.additionalSecretOutputs ?? [],
+                ...(initErrors ? { initErrors } : {}),
             };
             this.state.resources = this.state.resources.filter((r) => r.key !== key).concat(record);
             saveState(this.statePath, this.state);
-            return { id, state: this.outputsFor(outputs, [...secretInputs, ...record.secretOutputs]), action };
+            return { id, state: outputsFor(outputs, [...secretInputs, ...record.secretOutputs]), action };
         };
 
         if (previous && canonical(previous.inputs) === canonical(inputs)) {
@@ -200,28 +243,39 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             const res = await handler.update(previous.id, inputs, previous.outputs);
             return finish("updated", res.id, res.state, previous.seq);
         }
+        // A create that fails after the object exists keeps it in state with an init error and fails.
+        const create = async (action: Action) => {
+            try {
+                const res = await handler.create(inputs);
+                return finish(action, res.id, res.state, this.nextSeq++);
+            } catch (err) {
+                if (!(err instanceof PartialCreateError)) throw err;
+                finish(action, err.id, err.state, this.nextSeq++, [err.message]);
+                throw new Error(`${err.message}\n${partialCreateHint(args.type, args.name, dockerObjectName(args.type, inputs))}`);
+            }
+        };
         if (previous) {
             // Replacement: delete first only when asked to (deleteBeforeReplace), as Pulumi does.
             if (opts.deleteBeforeReplace) {
                 await handler.remove(previous.id, previous.outputs);
                 this.state.resources = this.state.resources.filter((r) => r.key !== key);
                 saveState(this.statePath, this.state);
-                const res = await handler.create(inputs);
-                return finish("replaced", res.id, res.state, this.nextSeq++);
+                return create("replaced");
             }
-            const res = await handler.create(inputs);
+            // Create before delete. Not modelled: the engine would keep the old one as pending delete
+            // beside a half-made new one; here the half-made one is removed (every container of the
+            // program is replaced delete-first, so the program never takes this path).
+            let res: { id: string; state: Props };
+            try {
+                res = await handler.create(inputs);
+            } catch (err) {
+                if (err instanceof PartialCreateError) await handler.remove(err.id, err.state).catch(() => undefined);
+                throw err;
+            }
             await handler.remove(previous.id, previous.outputs);
             return finish("replaced", res.id, res.state, this.nextSeq++);
         }
-        const res = await handler.create(inputs);
-        return finish("created", res.id, res.state, this.nextSeq++);
-    }
-
-    /** Output state as the SDK expects it: secret inputs and additionalSecretOutputs stay secret. */
-    private outputsFor(outputs: Props, secretKeys: string[]): Record<string, unknown> {
-        const state: Record<string, unknown> = { ...outputs };
-        for (const k of secretKeys) if (k in state) state[k] = secretWrap(state[k]);
-        return state;
+        return create("created");
     }
 
     /** Invokes: `command:local:run` runs its command on every deployment, as the provider does. */
@@ -249,6 +303,14 @@ export class LiveEngine implements pulumi.runtime.Mocks {
     async refresh(): Promise<void> {
         for (const record of [...this.state.resources]) {
             const { verdict, healthcheck, image } = await refreshVerdict(record.type, record.id, record.outputs as Props);
+            if (verdict !== "gone" && record.initErrors) {
+                // pulumi/pulumi step.go RefreshStep.Apply: the refreshed state keeps only the init
+                // errors the provider's Read returns, and the bridge's Read of a container it can
+                // inspect returns none; so the deployment goes on with the container as it is.
+                delete record.initErrors;
+                saveState(this.statePath, this.state);
+                this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (init error cleared: kept as it is)`);
+            }
             if (verdict === "keep" && image && image.id !== record.id) {
                 record.id = image.id;
                 record.outputs = { ...(record.outputs as Props), imageId: image.imageId, repoDigest: image.repoDigest };

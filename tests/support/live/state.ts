@@ -18,6 +18,12 @@ export interface ResourceRecord {
     /** Creation order; deletion runs in reverse. */
     seq: number;
     secretOutputs: string[];
+    /**
+     * Why its create failed after it existed (the engine's `initErrors`): the deployment failed, the
+     * object stays. The next refresh clears them when it can read the object, as the engine's
+     * RefreshStep keeps only the init errors the provider's Read returns.
+     */
+    initErrors?: string[];
 }
 
 /** A stack output and whether it is secret. */

@@ -1,0 +1,22 @@
+// When each node's container last started, read from Docker on every deployment (an invoke, not a
+// resource: it runs in the preview too and never shows as a change by itself).
+//
+// Why: a refresh that finds a node stopped leaves its id unchanged and the provider starts it in
+// place (terraform-provider-docker v4.5.0 resource_docker_container_funcs.go: Read sets must_run
+// false, Update calls ContainerStart), so nothing the checks depend on through resources changes and
+// the engine would not run them again. Fed into the checks' inputs, a node started since the last
+// deployment (by that update, by Docker's restart policy, by a failover or by hand) changes them,
+// and `pulumi up` proves the cluster healthy again; an untouched cluster reads the same times, so
+// `pulumi preview --expect-no-changes` stays clean.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+
+/** `NAME STARTED_AT` per container, one per line, in the order given (Docker's `.State.StartedAt`). */
+export function nodeStarts(containerIds: pulumi.Input<string>[]): pulumi.Output<string> {
+    return command.local
+        .runOutput({
+            command: 'docker inspect --format "{{.Name}} {{.State.StartedAt}}" $PGR_CONTAINER_IDS',
+            environment: { PGR_CONTAINER_IDS: pulumi.all(containerIds).apply((ids) => ids.join(" ")) },
+        })
+        .apply((r) => r.stdout.trim());
+}

@@ -1,0 +1,71 @@
+// Runs the stack program (infra/) once under the Pulumi SDK's mock mode: the preview pass and the
+// update pass of one `up` each run it, as the real `pulumi up` runs the program once to preview and
+// once to update.
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { CapturedOptions } from "./engine";
+
+/** A mock-mode engine that also captures resource options and reports whether it is still working. */
+export interface ProgramEngine extends pulumi.runtime.Mocks {
+    readonly options: Map<string, CapturedOptions>;
+    readonly busy: boolean;
+}
+
+/** Waits until no registration is running and none starts for a few turns of the event loop. */
+export async function settle(engine: ProgramEngine): Promise<void> {
+    let idle = 0;
+    while (idle < 5) {
+        await new Promise((r) => setTimeout(r, 50));
+        idle = engine.busy ? 0 : idle + 1;
+    }
+}
+
+/**
+ * Forgets the program's modules (everything of the project outside node_modules but this harness),
+ * so that a second pass evaluates the program afresh against the new runtime settings.
+ */
+function forgetProgram(root: string): void {
+    const harness = path.join(root, "tests", "support", "live") + path.sep;
+    for (const file of Object.keys(require.cache)) {
+        if (file.startsWith(root + path.sep) && !file.includes(`${path.sep}node_modules${path.sep}`) && !file.startsWith(harness)) {
+            delete require.cache[file];
+        }
+    }
+}
+
+/** Runs the program against `engine` (preview = dry run); returns its exports, or throws the program's error. */
+export async function runProgram(
+    root: string,
+    engine: ProgramEngine,
+    run: { project: string; stack: string; config: Record<string, string>; preview: boolean },
+): Promise<Record<string, unknown>> {
+    forgetProgram(root);
+    pulumi.runtime.setAllConfig(run.config);
+    await pulumi.runtime.setMocks(engine, run.project, run.stack, run.preview);
+    let exported: Record<string, unknown> = {};
+    let programError: Error | undefined;
+    await pulumi.runtime
+        .runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((t) => {
+                const opts = t.opts as pulumi.CustomResourceOptions;
+                engine.options.set(`${t.type}::${t.name}`, {
+                    deleteBeforeReplace: opts.deleteBeforeReplace,
+                    additionalSecretOutputs: opts.additionalSecretOutputs,
+                    ignoreChanges: opts.ignoreChanges,
+                });
+                return undefined;
+            });
+            try {
+                exported = { ...(await import(path.join(root, "infra"))) };
+            } catch (err) {
+                programError = err as Error;
+            }
+            return {};
+        })
+        .catch((err: Error) => {
+            programError = programError ?? err;
+        });
+    if (programError) throw programError;
+    await settle(engine);
+    return exported;
+}
