@@ -339,7 +339,7 @@ export function readConfig(): { config: ClusterConfig; secrets: ClusterSecrets }
         if (fullKey.startsWith(prefix)) raw[fullKey.slice(prefix.length)] = value;
     }
     const config = validateConfig(raw);
-    const secret = (key: string) => (raw[key] === undefined ? undefined : pulumi.secret(raw[key] as string));
+    const secret = (key: string) => (raw[key] === undefined ? undefined : pulumi.secret(raw[key]));
     return {
         config,
         secrets: { superuserPassword: secret("superuserPassword"), replicationPassword: secret("replicationPassword") },

@@ -98,7 +98,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | "help" {
     if (name === undefined) throw new UsageError(`missing case: one of ${CASES.join(", ")}`);
     if (!(CASES as readonly string[]).includes(name)) throw new UsageError(`unknown case ${JSON.stringify(name)}: expected one of ${CASES.join(", ")}`);
     if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}: give one case`);
-    const mode = (v.mode ?? DEFAULTS.mode) as string;
+    const mode = (v.mode ?? DEFAULTS.mode);
     if (!(MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode ${JSON.stringify(mode)} is invalid: expected manual or patroni`);
     if (v.mode !== undefined && name !== "provision") throw new UsageError(`--mode applies to provision only, not ${name}`);
     if (v.out !== undefined && v.out.trim() === "") throw new UsageError("--out is empty");

@@ -46,7 +46,7 @@ export function parseArgs(argv: string[], valued: string[], usage: string, flags
     const stack = values.stack === undefined ? "dev" : String(values.stack);
     if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new UsageError(`invalid --stack ${JSON.stringify(stack)}\n${usage}`);
     const args: CommonArgs = { stack, live: values.live === true, json: values.json === true, values: {}, flags: new Set() };
-    for (const v of valued) if (typeof values[v] === "string") args.values[v] = values[v] as string;
+    for (const v of valued) if (typeof values[v] === "string") args.values[v] = values[v];
     for (const f of flags) if (values[f] === true) args.flags.add(f);
     return args;
 }

@@ -66,7 +66,7 @@ describe("README command lines parse", () => {
             try {
                 parseLiveArgs(argv);
             } catch (err) {
-                if (!(err instanceof HelpRequest)) throw new Error(`npm run live -- ${argv.join(" ")}: ${(err as Error).message}`);
+                if (!(err instanceof HelpRequest)) throw new Error(`npm run live -- ${argv.join(" ")}: ${(err as Error).message}`, { cause: err });
             }
         }
     });
@@ -84,7 +84,7 @@ describe("README command lines parse", () => {
                 try {
                     parseTopologyArgs(argv, valued, "usage", flags);
                 } catch (err) {
-                    if (!(err instanceof TopologyHelp)) throw new Error(`npm run ${script} -- ${argv.join(" ")}: ${(err as Error).message}`);
+                    if (!(err instanceof TopologyHelp)) throw new Error(`npm run ${script} -- ${argv.join(" ")}: ${(err as Error).message}`, { cause: err });
                 }
             }
         }

@@ -30,7 +30,7 @@ describe("day-2 command lines", () => {
         [["--to", "pg1", "stray"], "Unexpected argument 'stray'"],
         [["--to", "pg1", "--stack", "a b"], 'invalid --stack "a b"'],
     ])("%j is refused: %s", (argv, message) => {
-        const text = usageError(argv as string[]);
+        const text = usageError(argv);
         expect(text).toContain(message);
         expect(text).toContain(USAGE);
     });
