@@ -61,7 +61,7 @@ export function psqlOnDelete(sql: string): string {
 /** Arguments of {@link psqlCommand}. */
 export interface PsqlCommandArgs {
     /** Container (name or id) of the node to run on; "current-primary" finds the node that accepts writes at run time. */
-    container: pulumi.Input<string> | "current-primary";
+    container: pulumi.Input<string>;
     /** SQL applied on create and on every change; must be idempotent. May be a secret. */
     sql: pulumi.Input<string>;
     /** SQL that undoes it on delete, run on the cluster's primary at that time. @default nothing is undone */

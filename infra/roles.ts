@@ -47,7 +47,7 @@ export interface RoleOutcome {
     /** `async`, or the synchronous policy. */
     replicationMode: pulumi.Output<string>;
     /** Where SQL that must run on the primary runs: a container, or whichever node accepts writes. */
-    primaryContainer: pulumi.Input<string> | "current-primary";
+    primaryContainer: pulumi.Input<string>;
     /** Endpoints that follow the primary: PgBouncer re-pointed by the day-2 commands, or HAProxy on Patroni's health checks. */
     endpoints: "pgbouncer" | "haproxy";
 }

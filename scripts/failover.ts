@@ -62,7 +62,7 @@ runCommand(FAILOVER, async () => {
         const report = await checkTopology(args, cfg, target, followers.map((n) => n.node));
         t.mark(`checks passed (${report.checks.length})`, log);
     } catch (err) {
-        if (err instanceof CheckFailure) throw new Error(`after failover, ${err.message}`);
+        if (err instanceof CheckFailure) throw new Error(`after failover, ${err.message}`, { cause: err });
         throw err;
     }
     for (const old of oldPrimaries) log(`${old.node} stays stopped (fenced); bring it back as a replica with: ${commandLine(args, "rejoin", "--node", old.node)}`);

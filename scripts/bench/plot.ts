@@ -13,7 +13,18 @@ export interface LagSample {
 
 // vega and vega-lite are ES modules only; a CommonJS program (ts-node, module commonjs) must load them
 // with a real dynamic import, which TypeScript would otherwise turn into require().
-const importEsm = new Function("specifier", "return import(specifier)") as (s: string) => Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- untyped ESM
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- the one way to keep import() from becoming require()
+const importEsm = new Function("specifier", "return import(specifier)") as <T>(specifier: string) => Promise<T>;
+
+// The parts of vega-lite's and vega's APIs used here: their own typings resolve only under moduleResolution
+// node16/bundler, which this CommonJS project does not use.
+interface VegaLiteApi {
+    compile(spec: Record<string, unknown>): { spec: unknown };
+}
+interface VegaApi {
+    parse(spec: unknown): unknown;
+    View: new (runtime: unknown, options: { renderer: "none" }) => { toSVG(): Promise<string> };
+}
 
 export function lagSpec(samples: LagSample[], title: string): Record<string, unknown> {
     // One row per measure, one column per cluster (same y scale across a row), one line per replica.
@@ -46,8 +57,8 @@ export function lagSpec(samples: LagSample[], title: string): Record<string, unk
 }
 
 export async function writeLagPng(samples: LagSample[], title: string, file: string): Promise<number> {
-    const vl = await importEsm("vega-lite");
-    const vega = await importEsm("vega");
+    const vl = await importEsm<VegaLiteApi>("vega-lite");
+    const vega = await importEsm<VegaApi>("vega");
     const { Resvg } = await import("@resvg/resvg-js");
     const compiled = vl.compile(lagSpec(samples, title)).spec;
     const view = new vega.View(vega.parse(compiled), { renderer: "none" });

@@ -1,4 +1,4 @@
-import { Client } from "pg";
+import { Client, QueryResultRow } from "pg";
 import { CheckEndpoint, CheckSpec, expectedPatroniRoles, expectedSyncStates, PatroniCheckSpec } from "../../infra/check-spec";
 import { execProgram } from "./cluster-discovery";
 import { patroniRest, PatroniCluster } from "./patroni";
@@ -52,7 +52,7 @@ async function connect(ep: CheckEndpoint, password: string): Promise<Client> {
 
 /** Polls `probe` until it returns a string starting with "ok" or the deadline passes. */
 async function until(deadline: number, probe: () => Promise<string | true>): Promise<string | true> {
-    let last: string | true = "not run";
+    let last: string | true;
     for (;;) {
         try {
             last = await probe();
@@ -108,19 +108,20 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
         clients.set(ep.node, c);
         return c;
     };
-    const query = async (ep: CheckEndpoint, sql: string, params: unknown[] = []) => (await client(ep)).query(sql, params);
+    const query = async <R extends QueryResultRow = QueryResultRow>(ep: CheckEndpoint, sql: string, params: unknown[] = []) =>
+        (await client(ep)).query<R>(sql, params);
 
     try {
         let t0 = Date.now();
         record("primary-not-in-recovery", spec.primary.node, t0, await until(deadline, async () => {
-            const { rows } = await query(spec.primary, "SELECT pg_is_in_recovery() AS r");
+            const { rows } = await query<{ r: boolean }>(spec.primary, "SELECT pg_is_in_recovery() AS r");
             return rows[0].r === false ? true : "pg_is_in_recovery() is true on the primary";
         }));
 
         for (const r of spec.replicas) {
             t0 = Date.now();
             record("replica-in-recovery", r.node, t0, await until(deadline, async () => {
-                const { rows } = await query(r, "SELECT pg_is_in_recovery() AS r");
+                const { rows } = await query<{ r: boolean }>(r, "SELECT pg_is_in_recovery() AS r");
                 return rows[0].r === true ? true : "pg_is_in_recovery() is false: this node is not a standby";
             }));
         }
@@ -129,7 +130,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
         for (const r of spec.replicas) {
             t0 = Date.now();
             record("streaming", r.node, t0, await until(deadline, async () => {
-                const { rows } = await query(
+                const { rows } = await query<{ state: string; sync_state: string }>(
                     spec.primary,
                     "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = $1",
                     [r.node],
@@ -141,7 +142,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
             if (patroni) continue;
             t0 = Date.now();
             record("sync-state", r.node, t0, await until(deadline, async () => {
-                const { rows } = await query(spec.primary, "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", [r.node]);
+                const { rows } = await query<{ sync_state: string }>(spec.primary, "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", [r.node]);
                 const got = rows[0]?.sync_state;
                 return got === expected[r.node] ? true : `sync_state is ${got}, expected ${expected[r.node]}`;
             }));
@@ -164,14 +165,14 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
             [token],
         );
         // Read back on the primary: the row the replicas must show is the one committed here.
-        const { rows: written } = await query(spec.primary, "SELECT token FROM replication_check.canary WHERE id = 1");
+        const { rows: written } = await query<{ token: string }>(spec.primary, "SELECT token FROM replication_check.canary WHERE id = 1");
         record("canary-written", spec.primary.node, t0, written[0]?.token === token ? true : `canary row reads ${JSON.stringify(written[0]?.token)}, not ${token}`);
         for (const r of spec.replicas) {
             t0 = Date.now();
             record("canary-replicated", r.node, t0, await until(deadline, async () => {
-                const { rows: exists } = await query(r, "SELECT to_regclass('replication_check.canary') IS NOT NULL AS e");
+                const { rows: exists } = await query<{ e: boolean }>(r, "SELECT to_regclass('replication_check.canary') IS NOT NULL AS e");
                 if (!exists[0].e) return "the canary table has not replicated yet";
-                const { rows } = await query(r, "SELECT token FROM replication_check.canary WHERE id = 1");
+                const { rows } = await query<{ token: string }>(r, "SELECT token FROM replication_check.canary WHERE id = 1");
                 return rows[0]?.token === token ? true : `canary ${token} not visible after ${Date.now() - t0} ms`;
             }));
         }
@@ -193,7 +194,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
             for (const r of spec.replicas) {
                 t0 = Date.now();
                 record("slot-active", r.node, t0, await until(deadline, async () => {
-                    const { rows } = await query(
+                    const { rows } = await query<{ active: boolean; wal_status: string | null; invalidation_reason: string | null }>(
                         spec.primary,
                         "SELECT active, wal_status, invalidation_reason FROM pg_replication_slots WHERE slot_name = $1",
                         [r.node],
@@ -221,7 +222,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
                 record(`endpoint-${name}`, ep.node, t0, await until(deadline, async () => {
                     const c = await connect(ep, password);
                     try {
-                        const { rows } = await c.query(
+                        const { rows } = await c.query<{ r: boolean; node: string; addr: string }>(
                             "SELECT pg_is_in_recovery() AS r, current_setting('cluster_name') AS node, host(inet_server_addr()) AS addr",
                         );
                         // Patroni sets cluster_name to the scope; the node's fixed address names it.

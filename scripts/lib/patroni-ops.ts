@@ -18,7 +18,7 @@ interface Step {
 /** Polls Patroni's /cluster until `done` says true, or fails with its last answer. */
 async function waitCluster(stack: string, what: string, timeoutMs: number, done: (c: PatroniCluster) => true | string): Promise<PatroniCluster> {
     const deadline = Date.now() + timeoutMs;
-    let last = "no answer";
+    let last: string;
     for (;;) {
         try {
             const { cluster } = await patroniCluster(stack);

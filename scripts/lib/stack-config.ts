@@ -17,12 +17,12 @@ function qualify(project: string, key: string): string {
 export function loadStackConfig(root: string, stack: string, overrides: string[]): { project: string; config: ConfigMap } {
     const projectFile = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
         name: string;
-        config?: Record<string, { default?: unknown } | unknown>;
+        config?: Record<string, unknown>;
     };
     const project = projectFile.name;
     const config: ConfigMap = {};
     for (const [key, decl] of Object.entries(projectFile.config ?? {})) {
-        const value = decl !== null && typeof decl === "object" && "default" in decl ? (decl as { default: unknown }).default : decl;
+        const value = decl !== null && typeof decl === "object" && "default" in decl ? decl.default : decl;
         if (value !== undefined) config[qualify(project, key)] = asConfigString(value);
     }
     const stackFile = path.join(root, `Pulumi.${stack}.yaml`);

@@ -47,7 +47,7 @@ async function endpointNode(host: string, port: number, password: string | undef
     c.on("error", () => undefined);
     try {
         await c.connect();
-        const { rows } = await c.query("SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS r");
+        const { rows } = await c.query<{ addr: string; r: boolean }>("SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS r");
         const node = byAddress.get(rows[0].addr) ?? rows[0].addr;
         return `${node} (${rows[0].r ? "standby" : "primary"})`;
     } catch (err) {

@@ -65,7 +65,7 @@ describe(`destroy and foreign data (stack ${C.stack})`, () => {
         await docker(["start", pg3]);
         // pg3's own WAL receiver, not only a row on pg1: pg_basebackup streams as pg3 while it clones.
         await eventually("pg3 streams from pg1 again", 120_000, async () => {
-            const rows = await streamingFrom(C, "pg1").catch(() => ({}) as Record<string, string>);
+            const rows = await streamingFrom(C, "pg1").catch((): Record<string, string> => ({}));
             const receiver = await q(C, "pg3", "SELECT status FROM pg_stat_wal_receiver").catch((err: Error) => [{ status: err.message }]);
             return (rows.pg3 === "streaming" && receiver[0]?.status === "streaming") || `${JSON.stringify(rows)} ${JSON.stringify(receiver)}`;
         });

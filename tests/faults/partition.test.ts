@@ -130,7 +130,7 @@ describe(`fault: partition of a standby under ANY 1 and FIRST 1 (stack ${C.stack
         const pg2 = await attachment("pg2");
         const client = clientFor(nodePort(C, "pg1"), C.password, { query_timeout: 120_000 });
         const CAP_MS = 20_000;
-        let blockedMs: number | null = null;
+        let blockedMs: number | null;
         const afterwards: number[] = [];
         let pendingError = "";
         let pending: Promise<number> | undefined;
@@ -149,7 +149,7 @@ describe(`fault: partition of a standby under ANY 1 and FIRST 1 (stack ${C.stack
             await reconnect(pg2);
         }
         // Reconnected: a commit still waiting completes now (pg2 confirms again).
-        if (pending) await Promise.race([pending.catch(() => undefined), new Promise((r) => setTimeout(r, 90_000))]);
+        if (pending !== undefined) await Promise.race([pending.catch(() => undefined), new Promise((r) => setTimeout(r, 90_000))]);
         await endQuietly(client);
         figure({
             case: "partition-first",

@@ -130,7 +130,7 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
         let target = port(1);
         const writer = new Writer();
         writer.start(() => target);
-        await eventually("writes flowing", 30_000, async () => writer.acked.length > 50);
+        await eventually("writes flowing", 30_000, () => writer.acked.length > 50);
         const res = await ops("failover", "--to", "pg2");
         target = port(2);
         expect(res.stderr).toContain("checks passed");
@@ -149,7 +149,7 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
         await eventually("pg2 accepts writes", 30_000, async () => (await inRecovery(2)) === false);
         // Writes acknowledged after the failover went to pg2: the only node that accepts them now.
         const before = writer.acked.length;
-        await eventually("more writes after the failover", 30_000, async () => writer.acked.length > before + 20);
+        await eventually("more writes after the failover", 30_000, () => writer.acked.length > before + 20);
         await writer.stop();
 
         expect(await running(1)).toBe(false);

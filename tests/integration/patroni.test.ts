@@ -175,7 +175,7 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         const writer = new Writer();
         writer.start();
         try {
-            await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 50);
+            await eventually("writes acknowledged", 20_000, () => writer.acked.length > 50);
             killed = (await leader()) as string;
             // A killed container with restart unless-stopped is restarted by Docker within a second, and
             // Patroni, finding its own leader key still valid, simply stays leader. To model a node that
@@ -184,7 +184,7 @@ describe(`failover=patroni (stack ${STACK})`, () => {
             const killStart = Date.now();
             await run(["docker", "kill", `${STACK}-${killed}`]);
             writer.markKill(killStart, Date.now());
-            await eventually("a write acknowledged through the rw endpoint after the kill", 60_000, async () => writer.firstAckAfter !== undefined);
+            await eventually("a write acknowledged through the rw endpoint after the kill", 60_000, () => writer.firstAckAfter !== undefined);
         } finally {
             await writer.stop();
         }
@@ -233,11 +233,11 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         const writer = new Writer(1_000_000);
         writer.start();
         try {
-            await eventually("writes acknowledged", 20_000, async () => writer.acked.length > 20);
+            await eventually("writes acknowledged", 20_000, () => writer.acked.length > 20);
             const started = Date.now();
             await run(["docker", "exec", `${STACK}-${crashed}`, "pkill", "-9", "-x", "postgres"]);
             writer.markKill(started, Date.now());
-            await eventually("a write acknowledged after the crash", 60_000, async () => writer.firstAckAfter !== undefined);
+            await eventually("a write acknowledged after the crash", 60_000, () => writer.firstAckAfter !== undefined);
         } finally {
             await writer.stop();
         }

@@ -102,7 +102,7 @@ describe(`rolling image changes (stack ${STACK})`, () => {
 
         const writer = new Writer();
         writer.start();
-        await eventually("the writer commits", 30_000, async () => writer.acked.length > 50);
+        await eventually("the writer commits", 30_000, () => writer.acked.length > 50);
         const roll = await rollImage(TAG_B);
         await new Promise((r) => setTimeout(r, 500));
         await writer.stop();

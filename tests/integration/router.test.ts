@@ -110,7 +110,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         expect(outputs.replicaConnectionStrings).toHaveLength(2);
         router = testRouter({}, false);
         await router.ready();
-        await eventually("both replicas in rotation", 30_000, async () => {
+        await eventually("both replicas in rotation", 30_000, () => {
             const status = theRouter().status();
             return status.replicas.every((r) => r.healthy) || JSON.stringify(status);
         });
@@ -119,7 +119,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
     afterAll(async () => {
         try {
             // close() waits for checked-out connections; after a failed test one may never come back.
-            const closed = Promise.all([router, ...others].map((r) => r?.close()));
+            const closed = Promise.all([router, ...others].flatMap((r) => (r ? [r.close()] : [])));
             await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
         } finally {
             await live(["down", "--stack", STACK]);
@@ -169,20 +169,20 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
             }
         })();
         try {
-            await eventually("reads under load", 10_000, async () => served.length >= 20);
+            await eventually("reads under load", 10_000, () => served.length >= 20);
             await dockerOk("stop", container(2));
             const stoppedAt = Date.now();
-            await eventually("pg2 out of rotation", OUT_OF_ROTATION_BOUND_MS, async () => !replicaStatus(2).healthy);
+            await eventually("pg2 out of rotation", OUT_OF_ROTATION_BOUND_MS, () => !replicaStatus(2).healthy);
             expect(Date.now() - stoppedAt).toBeLessThanOrEqual(OUT_OF_ROTATION_BOUND_MS);
             expect(replicaStatus(2).reason).toMatch(/^(unreachable|connect failed during a read|connection lost during a read): /);
             const from = served.length;
-            await eventually("50 reads after pg2 left rotation", 30_000, async () => served.length >= from + 50);
+            await eventually("50 reads after pg2 left rotation", 30_000, () => served.length >= from + 50);
             expect(new Set(served.slice(from))).toEqual(new Set(["pg3"]));
 
             await dockerOk("start", container(2));
-            await eventually("pg2 back in rotation", 90_000, async () => replicaStatus(2).healthy || replicaStatus(2).reason);
+            await eventually("pg2 back in rotation", 90_000, () => replicaStatus(2).healthy || replicaStatus(2).reason);
             const back = served.length;
-            await eventually("reads reach pg2 again", 10_000, async () => served.slice(back).includes("pg2"));
+            await eventually("reads reach pg2 again", 10_000, () => served.slice(back).includes("pg2"));
         } finally {
             running = false;
             await load;
@@ -222,7 +222,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
             expect(["pg2", "pg3"]).toContain(await nodeOfAddr(plain.rows[0].addr));
             expect(plain.rows[0].n).toBe(0); // paused: the replica has not replayed the insert
         }
-        await eventually("paused replicas report byte lag", 10_000, async () => r.status().replicas.every((s) => (s.lagBytes ?? 0) > 0));
+        await eventually("paused replicas report byte lag", 10_000, () => r.status().replicas.every((s) => (s.lagBytes ?? 0) > 0));
         expect(r.status().replicas.every((s) => s.healthy)).toBe(true); // a few bytes are within 16 MiB
 
         await setReplay(2, "resume");
@@ -317,22 +317,22 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
 
     test("a replica beyond maxLagBytes leaves rotation and returns when it has caught up", async () => {
         const strict = testRouter({ maxLagBytes: 256 * 1024 });
-        await eventually("strict router: both replicas in rotation", 10_000, async () => strict.status().replicas.every((s) => s.healthy));
+        await eventually("strict router: both replicas in rotation", 10_000, () => strict.status().replicas.every((s) => s.healthy));
         await setReplay(3, "pause");
         try {
             // About 2 MB of WAL that pg3 does not replay.
             await strict.write("INSERT INTO rt_items SELECT g, repeat('x', 1000) FROM generate_series(1000, 2999) g");
-            await eventually("pg3 out for lag", 10_000, async () => !replicaStatus(3, strict).healthy);
+            await eventually("pg3 out for lag", 10_000, () => !replicaStatus(3, strict).healthy);
             expect(replicaStatus(3, strict).reason).toMatch(/^behind by \d+ bytes \(maxLagBytes 262144\)$/);
             expect(replicaStatus(3, strict).lagBytes).toBeGreaterThan(256 * 1024);
-            await eventually("pg2 (replaying) in rotation", 10_000, async () => replicaStatus(2, strict).healthy);
+            await eventually("pg2 (replaying) in rotation", 10_000, () => replicaStatus(2, strict).healthy);
             expect(await readsFrom(10, strict)).toEqual({ pg2: 10 });
             // The default 16 MiB bound keeps pg3 in the main router's rotation.
             expect(replicaStatus(3).healthy).toBe(true);
         } finally {
             await setReplay(3, "resume");
         }
-        await eventually("pg3 back in rotation once it has replayed", 30_000, async () => replicaStatus(3, strict).healthy);
+        await eventually("pg3 back in rotation once it has replayed", 30_000, () => replicaStatus(3, strict).healthy);
         expect(replicaStatus(3, strict).lagBytes).toBeLessThanOrEqual(256 * 1024);
     });
 
@@ -340,7 +340,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         const strictFallback = testRouter({ fallbackToPrimary: false });
         await strictFallback.ready();
         await Promise.all([dockerOk("stop", container(2)), dockerOk("stop", container(3))]);
-        await eventually("both replicas out", OUT_OF_ROTATION_BOUND_MS, async () =>
+        await eventually("both replicas out", OUT_OF_ROTATION_BOUND_MS, () =>
             theRouter().status().replicas.every((s) => !s.healthy) && strictFallback.status().replicas.every((s) => !s.healthy),
         );
         for (let i = 0; i < 5; i++) {
@@ -355,13 +355,13 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         expect((err as NoHealthyReplicaError).replicas.map((s) => s.name)).toEqual([nameOf(2), nameOf(3)]);
 
         await Promise.all([dockerOk("start", container(2)), dockerOk("start", container(3))]);
-        await eventually("both replicas back", 90_000, async () => theRouter().status().replicas.every((s) => s.healthy));
+        await eventually("both replicas back", 90_000, () => theRouter().status().replicas.every((s) => s.healthy));
         expect(Object.keys(await readsFrom(10)).sort()).toEqual(["pg2", "pg3"]);
     });
 
     test("a promoted replica leaves rotation (not in recovery)", async () => {
         await sql(port(3), PW, "SELECT pg_promote()");
-        await eventually("pg3 out: promoted", 30_000, async () => !replicaStatus(3).healthy);
+        await eventually("pg3 out: promoted", 30_000, () => !replicaStatus(3).healthy);
         expect(replicaStatus(3).reason).toBe("not in recovery (promoted, or not a standby)");
         expect(await readsFrom(10)).toEqual({ pg2: 10 });
     });

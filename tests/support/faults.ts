@@ -451,7 +451,7 @@ export async function killFailoverRejoinRound(c: FaultCluster, table: string, ro
     };
     try {
         writer.start(() => target, 100_000, 180_000);
-        await eventually("writes flowing on the primary", 30_000, async () => writer.acked.length >= 1000 || `acked ${writer.acked.length} (${writer.lastError})`);
+        await eventually("writes flowing on the primary", 30_000, () => writer.acked.length >= 1000 || `acked ${writer.acked.length} (${writer.lastError})`);
         await docker(["kill", containerOf(c, killed)]);
         const killedAt = Date.now();
         // The standbys have all they will get from a killed primary once their positions stop moving.
@@ -472,7 +472,7 @@ export async function killFailoverRejoinRound(c: FaultCluster, table: string, ro
         if (result.failover.code === 0) {
             const before = writer.acked.length;
             target = nodePort(c, to);
-            await eventually("writes acknowledged by the new primary", 30_000, async () => writer.acked.length > before + 200 || `acked ${writer.acked.length - before} since (${writer.lastError})`).catch(() => undefined);
+            await eventually("writes acknowledged by the new primary", 30_000, () => writer.acked.length > before + 200 || `acked ${writer.acked.length - before} since (${writer.lastError})`).catch(() => undefined);
             const first = writer.firstAckAfter(killedAt);
             result.writeGapMs = first === undefined ? null : first - killedAt;
         }

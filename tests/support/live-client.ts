@@ -118,7 +118,7 @@ export async function sql<T = any>(port: number, password: string, text: string,
 }
 
 /** Polls `probe` until it returns true, failing with its last answer at the deadline. */
-export async function eventually(what: string, timeoutMs: number, probe: () => Promise<boolean | string>): Promise<void> {
+export async function eventually(what: string, timeoutMs: number, probe: () => boolean | string | Promise<boolean | string>): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: boolean | string = false;
     while (Date.now() < deadline) {

@@ -116,7 +116,7 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
                 outputs[k] = { secret: false, value: v };
                 continue;
             }
-            const out = v as PulumiModule.Output<unknown>;
+            const out = v;
             outputs[k] = {
                 secret: await pulumi.isSecret(out),
                 value: await new Promise((resolve) => out.apply((x) => (resolve(x), x))),

@@ -67,7 +67,7 @@ describe("README command lines parse", () => {
             try {
                 parseLiveArgs(argv);
             } catch (err) {
-                if (!(err instanceof HelpRequest)) throw new Error(`npm run live -- ${argv.join(" ")}: ${(err as Error).message}`);
+                if (!(err instanceof HelpRequest)) throw new Error(`npm run live -- ${argv.join(" ")}: ${(err as Error).message}`, { cause: err });
             }
         }
     });
@@ -80,7 +80,7 @@ describe("README command lines parse", () => {
                 try {
                     cmd.parse(argv);
                 } catch (err) {
-                    if (!(err instanceof HelpRequest)) throw new Error(`npm run ${cmd.spec.name} -- ${argv.join(" ")}: ${(err as Error).message}`);
+                    if (!(err instanceof HelpRequest)) throw new Error(`npm run ${cmd.spec.name} -- ${argv.join(" ")}: ${(err as Error).message}`, { cause: err });
                 }
             }
         }

@@ -202,7 +202,8 @@ function fakeDocker(opts: { running?: boolean; missing?: boolean; psql?: boolean
     const files = new Map<string, string>();
     let staleLeft = opts.staleRounds ?? 0;
     const ok = (stdout = ""): RunResult => ({ code: 0, stdout, stderr: "" });
-    const run = async (argv: string[], stdin?: string): Promise<RunResult> => {
+    const run = (argv: string[], stdin?: string): Promise<RunResult> => Promise.resolve(reply(argv, stdin));
+    const reply = (argv: string[], stdin?: string): RunResult => {
         calls.push(argv);
         const container = argv.find((a) => a.startsWith("st-pgbouncer-")) ?? "";
         if (argv[1] === "inspect" && opts.missing) return { code: 1, stdout: "", stderr: `Error: No such object: ${container}` };

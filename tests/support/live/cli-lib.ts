@@ -171,7 +171,7 @@ export interface ConfigEntry {
 }
 
 interface ProjectFile {
-    config?: Record<string, { type?: string; default?: unknown } | unknown>;
+    config?: Record<string, unknown>;
 }
 
 /** The keys Pulumi.yaml declares, with their types. */
@@ -189,7 +189,7 @@ export function configEntries(root: string, stack: string, recorded: string[]): 
     const entries = new Map<string, ConfigEntry>();
     const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as ProjectFile;
     for (const [key, decl] of Object.entries(project.config ?? {})) {
-        const value = decl !== null && typeof decl === "object" && "default" in decl ? (decl as { default: unknown }).default : decl;
+        const value = decl !== null && typeof decl === "object" && "default" in decl ? (decl).default : decl;
         if (value !== undefined) entries.set(key, { key, value: asText(value), source: "default", secret: SECRET_KEYS.has(key) });
     }
     const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
@@ -286,7 +286,7 @@ export function checkOrExplain(root: string, stack: string, candidate: string[],
         checkConfig(root, stack, candidate);
     } catch (err) {
         const message = (err as Error).message;
-        throw new Error(message + configFixHint(stack, keyOfError(message), recorded) + (refusing ? `\n${refusing}` : ""));
+        throw new Error(message + configFixHint(stack, keyOfError(message), recorded) + (refusing ? `\n${refusing}` : ""), { cause: err });
     }
 }
 

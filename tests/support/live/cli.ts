@@ -33,7 +33,7 @@ type UpArgs = Extract<LiveArgs, { verb: "up" }>;
 /** Resolves an exported value (Output or plain) with its secretness. */
 async function resolveExport(value: unknown): Promise<{ value: unknown; secret: boolean }> {
     if (!pulumi.Output.isInstance(value)) return { value, secret: false };
-    const out = value as pulumi.Output<unknown>;
+    const out = value;
     const secret = await pulumi.isSecret(out);
     const resolved = await new Promise<unknown>((resolve) => out.apply((v) => (resolve(v), v)));
     return { value: resolved, secret };

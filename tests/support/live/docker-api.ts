@@ -70,6 +70,7 @@ export async function requireDocker(): Promise<void> {
             `no Docker engine answers at ${dockerSocket()} (${(err as Error).message}). ` +
                 "Start one with `bash scripts/start-docker.sh` (installs docker.io if needed and runs dockerd), " +
                 "or point DOCKER_HOST at a running engine.",
+            { cause: err },
         );
     }
 }

@@ -38,7 +38,7 @@ export function goDuration(ns: number): string {
     if (ns === 0) return "0s";
     if (ns < 1e9) {
         const [unit, size] = ns < 1e3 ? ["ns", 1] : ns < 1e6 ? ["µs", 1e3] : ["ms", 1e6];
-        return `${trimFraction(ns / (size as number))}${unit}`;
+        return `${trimFraction(ns / (size))}${unit}`;
     }
     const h = Math.floor(ns / 3600e9);
     const m = Math.floor((ns % 3600e9) / 60e9);

@@ -202,7 +202,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             const message = `${key}${docker ? ` (${docker})` : ""}: ${(err as Error).message}`;
             this.errors.push(message);
             this.print("failed", key, started, docker);
-            throw new Error(message);
+            throw new Error(message, { cause: err });
         } finally {
             clearInterval(heartbeat);
             this.pending--;
@@ -289,7 +289,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         } catch (err) {
             const message = `invoke ${args.token}: ${(err as Error).message}`;
             this.errors.push(message);
-            throw new Error(message);
+            throw new Error(message, { cause: err });
         } finally {
             this.pending--;
         }
