@@ -1,10 +1,10 @@
 // What failover, switchover and rejoin share: arguments, the stack's config, the checks that
 // prove the new topology, and the timing report.
 import { ClusterConfig, validateConfig } from "../../infra/config";
-import { clientHost } from "../../infra/topology";
+import { clientHost, clusterNodes, PORT_OFFSETS } from "../../infra/topology";
 import { CheckSpec, patroniCheckSpec } from "./check-spec";
 import { CheckReport, runChecks } from "./checks";
-import { applySyncPolicy, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
+import { applySyncPolicy, configuredNode, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { Command, OptionSpecs, stackOption, UsageError } from "./cli";
 import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-config";
 
@@ -56,7 +56,8 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
     const password = outputs.superuserPassword;
     if (typeof password !== "string") throw new Error(`stack ${ref.stack} has no superuserPassword output`);
     const host = clientHost(cfg);
-    const endpoint = (node: string) => ({ node, host, port: cfg.hostPortBase + Number(node.slice(2)) - 1 });
+    const layout = clusterNodes(ref.stack, cfg);
+    const endpoint = (node: string) => ({ node, host, port: configuredNode(layout, node).hostPort });
     const spec: CheckSpec = {
         stack: ref.stack,
         primary: endpoint(primary),
@@ -66,7 +67,9 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
         syncCount: cfg.syncCount,
         slots: cfg.slots,
         deadlineSeconds: 60,
-        endpoints: cfg.pooler ? { rw: { host, port: cfg.hostPortBase + 10 }, ro: { host, port: cfg.hostPortBase + 11 } } : undefined,
+        endpoints: cfg.pooler
+            ? { rw: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRw }, ro: { host, port: cfg.hostPortBase + PORT_OFFSETS.poolerRo } }
+            : undefined,
         // Under Patroni the checks find the leader themselves (primary/replicas are only a hint).
         patroni: cfg.failover === "patroni" ? patroniCheckSpec(ref.stack, cfg, host) : undefined,
     };
