@@ -177,8 +177,7 @@ export async function ensureSlots(primary: NodeState, others: string[], cfg: Clu
 
 /** Applies the configured synchronous policy for the new topology (ALTER SYSTEM + reload). */
 export async function applySyncPolicy(primary: NodeState, others: string[], cfg: ClusterConfig): Promise<void> {
-    const statements = syncPolicySql(cfg, [...others].sort(compareNodes)).split("\n").filter((l) => l.trim() !== "");
-    for (const sql of statements) await psql(primary.container, sql);
+    await psql(primary.container, syncPolicySql(cfg, [...others].sort(compareNodes)));
 }
 
 /** Points a standby at `primary` online: primary_conninfo is reloadable since PostgreSQL 13. */
