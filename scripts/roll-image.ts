@@ -10,7 +10,7 @@ import { execProgram, psql } from "./lib/cluster-discovery";
 import { findNode, probeNodes, Timings, waitStreaming } from "./lib/ops";
 import { command, runCommand, UsageError } from "./lib/cli";
 import { COMMON_OPTIONS, commandLine, parseArgs, stackConfig } from "./lib/topology-change";
-import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-config";
+import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-backends";
 
 const ROLL_IMAGE = command({
     name: "roll-image",
