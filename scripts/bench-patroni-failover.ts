@@ -10,7 +10,7 @@ import { clientHost, PORT_OFFSETS } from "../infra/topology";
 import { AckWriter } from "./lib/ack-writer";
 import { execProgram } from "./lib/cluster-discovery";
 import { leaderOf, patroniCluster } from "./lib/patroni";
-import { readOutputs } from "./lib/stack-config";
+import { readOutputs } from "./lib/stack-backends";
 import { command, integerOption, runCommand } from "./lib/cli";
 import { COMMON_OPTIONS, stackConfig } from "./lib/topology-change";
 import { Client } from "pg";

@@ -9,7 +9,7 @@ const CHECK_CLUSTER = command({
     invocation: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
     synopsis: "(no arguments; PGR_CHECK_SPEC and PGPASSWORD in the environment)",
     description:
-        "Runs the deployment's replication checks described by PGR_CHECK_SPEC (JSON, scripts/lib/check-spec.ts)\n" +
+        "Runs the deployment's replication checks described by PGR_CHECK_SPEC (JSON, infra/check-spec.ts)\n" +
         "with the superuser password in PGPASSWORD; prints the JSON report on stdout, or names the failed check\n" +
         "and node on stderr (exit 1). The cluster's checks command resource runs it after every deployment.",
     options: {},

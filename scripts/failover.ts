@@ -1,7 +1,7 @@
 // npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]
 // The primary is gone or must be abandoned: fence it, promote pgN, re-point the other replicas,
 // record primaryNode in the stack's config, and verify with the deployment's checks.
-import { nodeAddressMap } from "../infra/topology";
+import { clusterNodes, nodeAddressMap } from "../infra/topology";
 import { CheckFailure } from "./lib/checks";
 import { repointPooler } from "./lib/pooler";
 import { fence, findNode, promotionRefusal, repoint, settledNodes, Timings, waitStreaming } from "./lib/ops";
@@ -40,7 +40,7 @@ runCommand(FAILOVER, async () => {
     await takeOver(newPrimary, others, cfg, t, log);
     const followers = nodes.filter((n) => n.node !== target && n.running && n.inRecovery === true);
     for (const r of followers) await repoint(r, target, cfg);
-    await waitStreaming(newPrimary, followers.map((n) => n.node));
+    await waitStreaming(clusterNodes(args.stack, cfg), newPrimary, followers.map((n) => n.node));
     t.mark(`all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`, log);
     const warnings: string[] = [];
     const warning = syncWarning(cfg, followers.map((n) => n.node), oldPrimaries.map((n) => n.node));

@@ -4,6 +4,7 @@
 // Its entrypoint does the work on start; this repairs its slot, asks for the rejoin, restarts the
 // node, waits until it streams and says what happened, including what pg_rewind discarded.
 import { describeRejoin, ensureSlots, findNode, lastRejoin, requestRejoin, startContainer, Timings, waitStreaming } from "./lib/ops";
+import { clusterNodes } from "../infra/topology";
 import { execProgram } from "./lib/cluster-discovery";
 import { runCommand } from "./lib/cli";
 import { REJOIN } from "./lib/topology-commands";
@@ -32,7 +33,7 @@ runCommand(REJOIN, async () => {
         await startContainer(node.container);
     }
     timings.mark(`${name} restarted with a rejoin request`, log);
-    await waitStreaming(primary, [name], 300_000);
+    await waitStreaming(clusterNodes(args.stack, cfg), primary, [name], 300_000);
     const how = await lastRejoin(node.container);
     timings.mark(`${name} streaming from ${primary.node}`, log);
     log(describeRejoin(name, how));

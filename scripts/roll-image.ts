@@ -5,11 +5,12 @@
 // image, then re-creates the replicas one by one on their volumes (each streams again before the
 // next goes), switches over to an upgraded replica, and re-creates the old primary, which rejoins.
 // The tutorial's "upgrade replicas first, then fail over", with no acknowledged commit lost.
+import { clusterNodes } from "../infra/topology";
 import { execProgram, psql } from "./lib/cluster-discovery";
 import { findNode, probeNodes, Timings, waitStreaming } from "./lib/ops";
 import { command, runCommand, UsageError } from "./lib/cli";
 import { COMMON_OPTIONS, commandLine, parseArgs, stackConfig } from "./lib/topology-change";
-import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-config";
+import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-backends";
 
 const ROLL_IMAGE = command({
     name: "roll-image",
@@ -66,6 +67,7 @@ runCommand(ROLL_IMAGE, async () => {
     await deployStack(args, log);
     t.mark(`recorded pg-replication:image = ${image}; deployed (no node restarted)`, log);
 
+    const cluster = clusterNodes(args.stack, before);
     let nodes = await probeNodes(args.stack);
     const primary = nodes.find((n) => n.running && n.inRecovery === false);
     if (!primary) throw new Error(`no running primary in stack ${args.stack}; run ${commandLine(args, "failover", "--to", "pgN")} first`);
@@ -74,7 +76,7 @@ runCommand(ROLL_IMAGE, async () => {
         if ((await containerImage(replica.container)) === image) continue;
         await removeContainer(replica.container);
         await deployStack(args, log);
-        await waitStreaming(primary, [replica.node], 300_000);
+        await waitStreaming(cluster, primary, [replica.node], 300_000);
         rolled.push(replica.node);
         t.mark(`${replica.node} re-created on ${image} and streaming from ${primary.node}`, log);
     }
@@ -88,7 +90,7 @@ runCommand(ROLL_IMAGE, async () => {
         await removeContainer(primary.container);
         await deployStack(args, log);
         const newPrimary = findNode(await probeNodes(args.stack), target.node);
-        await waitStreaming(newPrimary, [primary.node], 300_000);
+        await waitStreaming(cluster, newPrimary, [primary.node], 300_000);
         rolled.push(primary.node);
         t.mark(`${primary.node} re-created on ${image}, rejoined and streaming from ${target.node}`, log);
     }

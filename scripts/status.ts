@@ -1,7 +1,7 @@
 // npm run status -- [--stack S] [--live] [--json]
 // Members, roles, states, timelines, lag, and which node each endpoint reaches, in both failover modes.
 import { clusterStatus, formatStatus } from "./lib/status";
-import { readOutputs } from "./lib/stack-config";
+import { readOutputs } from "./lib/stack-backends";
 import { command, runCommand } from "./lib/cli";
 import { COMMON_OPTIONS, parseArgs, stackConfig } from "./lib/topology-change";
 

@@ -2,7 +2,7 @@
 // Planned role change with no lost transaction: the primary shuts down cleanly (its walsenders
 // send everything first), pgN is promoted only once it has replayed the primary's shutdown
 // checkpoint, and the old primary rejoins as a replica of pgN.
-import { nodeAddressMap } from "../infra/topology";
+import { clusterNodes, nodeAddressMap } from "../infra/topology";
 import { fence, findNode, lastRejoin, lsnValue, promotionRefusal, repoint, startContainer, stoppedCheckpointLsn, Timings, waitFor, waitStreaming } from "./lib/ops";
 import { psql } from "./lib/cluster-discovery";
 import { repointPooler } from "./lib/pooler";
@@ -40,7 +40,7 @@ runCommand(SWITCHOVER, async () => {
     const pooled = await repointPooler(args.stack, target, others, { hosts: nodeAddressMap(cfg.subnet) });
     if (pooled.length > 0) timings.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
     await startContainer(primary.container); // its entrypoint rewinds it onto the new primary
-    await waitStreaming(t, [...followers.map((n) => n.node), primary.node].sort());
+    await waitStreaming(clusterNodes(args.stack, cfg), t, [...followers.map((n) => n.node), primary.node].sort());
     const rejoin = await lastRejoin(primary.container);
     timings.mark(`all replicas streaming from ${target}; ${primary.node} rejoined with ${rejoin?.method ?? "?"}`, log);
 

@@ -1,5 +1,5 @@
 // Command line of `npm run bench`: the shared parser (scripts/lib/cli.ts); every usage error names the argument.
-import { command, integerOption, UsageError } from "../lib/cli";
+import { checkedOption, command, integerOption, UsageError } from "../lib/cli";
 
 export const CASES = ["provision", "sync-cost", "lag", "failover", "reads"] as const;
 export type CaseName = (typeof CASES)[number];
@@ -40,26 +40,14 @@ cases:
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
         duration: integerOption("S", "seconds of each pgbench run in sync-cost, lag and reads, 1..120", DEFAULTS.duration, 1, 120),
-        mode: {
-            type: "string",
-            value: "M",
-            help: "provision only: manual or patroni (--config failover=patroni: Patroni + etcd)",
-            default: DEFAULTS.mode,
-            parse: (raw: string, flag: string): Mode => {
-                if (!(MODES as readonly string[]).includes(raw)) throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected manual or patroni`);
-                return raw as Mode;
-            },
-        },
-        out: {
-            type: "string",
-            value: "DIR",
-            help: "where the JSON lines file and plots go; the paths are printed",
-            default: DEFAULTS.out,
-            parse: (raw: string, flag: string) => {
-                if (raw.trim() === "") throw new UsageError(`${flag} is empty`);
-                return raw;
-            },
-        },
+        mode: checkedOption("M", "provision only: manual or patroni (--config failover=patroni: Patroni + etcd)", DEFAULTS.mode, (raw, flag): Mode => {
+            if (!(MODES as readonly string[]).includes(raw)) throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected manual or patroni`);
+            return raw as Mode;
+        }),
+        out: checkedOption("DIR", "where the JSON lines file and plots go; the paths are printed", DEFAULTS.out, (raw, flag) => {
+            if (raw.trim() === "") throw new UsageError(`${flag} is empty`);
+            return raw;
+        }),
         json: { type: "boolean", help: "print the JSON lines on stdout (the table then goes to stderr)" },
         keep: { type: "boolean", help: "keep the clusters of the last run (for inspection; remove with the printed command)" },
     },

@@ -87,34 +87,27 @@ export interface Command<O extends OptionSpecs> {
 
 const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 
+/** An option with a value, a default, and a check that converts what was given. */
+export function checkedOption<T>(value: string, help: string, dflt: T, parse: (raw: string, flag: string) => T): ValueOption<T> & { default: T } {
+    return { type: "string", value, help, default: dflt, parse };
+}
+
 /** `--stack S`: a stack name as Pulumi and the live harness accept it (letters, digits, _ . -). */
 export function stackOption(defaultStack: string, help: string, value = "S"): ValueOption<string> & { default: string } {
-    return {
-        type: "string",
-        value,
-        help,
-        default: defaultStack,
-        parse: (raw, flag) => {
-            if (!STACK_NAME.test(raw)) throw new UsageError(`invalid ${flag} ${JSON.stringify(raw)}: letters, digits, _ . - only`);
-            return raw;
-        },
-    };
+    return checkedOption(value, help, defaultStack, (raw, flag) => {
+        if (!STACK_NAME.test(raw)) throw new UsageError(`invalid ${flag} ${JSON.stringify(raw)}: letters, digits, _ . - only`);
+        return raw;
+    });
 }
 
 /** `--runs 3`: an integer in min..max. */
 export function integerOption(value: string, help: string, dflt: number, min: number, max: number): ValueOption<number> & { default: number } {
-    return {
-        type: "string",
-        value,
-        help,
-        default: dflt,
-        parse: (raw, flag) => {
-            if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-                throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected an integer ${min}..${max}`);
-            }
-            return Number(raw);
-        },
-    };
+    return checkedOption(value, help, dflt, (raw, flag) => {
+        if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+            throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected an integer ${min}..${max}`);
+        }
+        return Number(raw);
+    });
 }
 
 const HELP_LABEL = "-h, --help";

@@ -139,15 +139,18 @@ export function pickPrimary(stack: string, nodes: ClusterNode[]): ClusterNode {
 }
 
 /**
- * Runs one SQL statement with psql on a node, as the postgres OS user over the local socket (peer
- * auth: no password). Returns psql's unaligned, tuples-only output without the final newline.
+ * Runs SQL with psql on a node, as the postgres OS user over the local socket (peer auth: no
+ * password). The SQL goes in on stdin, as a script: one statement or several, each in its own
+ * transaction (so ALTER SYSTEM may follow another statement), stopping at the first error. Returns
+ * psql's unaligned, tuples-only output without the final newline.
  */
 export async function psql(container: string, sql: string, timeoutMs?: number): Promise<string> {
     const res = await execProgram(
         // PGAPPNAME makes these sessions recognisable in pg_stat_activity.
-        ["docker", "exec", "-u", "postgres", "-e", "PGAPPNAME=pg-replication-scripts", container,
-         "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql],
+        ["docker", "exec", "-i", "-u", "postgres", "-e", "PGAPPNAME=pg-replication-scripts", container,
+         "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", "-"],
         timeoutMs,
+        { stdin: sql },
     );
     if (res.code !== 0) {
         throw new DiscoveryError(`psql on ${container} failed (exit ${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);

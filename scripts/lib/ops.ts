@@ -7,7 +7,7 @@ import { parseLsn } from "../../client/lsn";
 import { ClusterConfig } from "../../infra/config";
 import { primaryConninfo } from "../../infra/render";
 import { createSlotSql, invalidSlotSql, quoteLiteral, syncPolicySql } from "../../infra/sql";
-import { PATHS } from "../../infra/topology";
+import { NodeSpec, PATHS } from "../../infra/topology";
 import { compareNodes, execProgram, ProbedNode, probeNodes, psql, psqlRows } from "./cluster-discovery";
 
 /** A node as failover sees it. */
@@ -24,6 +24,13 @@ export function findNode(nodes: NodeState[], name: string): NodeState {
     const node = nodes.find((n) => n.node === name);
     if (!node) throw new OpsError(`no node ${name} in this stack (nodes: ${nodes.map((n) => n.node).join(", ")})`);
     return node;
+}
+
+/** Node `name` as the stack's configuration lays it out (infra/topology.ts clusterNodes): container, host port. */
+export function configuredNode(cluster: NodeSpec[], name: string): NodeSpec {
+    const spec = cluster.find((s) => s.name === name);
+    if (!spec) throw new OpsError(`no node ${name} in this stack's configuration (nodes: ${cluster.map((s) => s.name).join(", ")})`);
+    return spec;
 }
 
 /**
@@ -170,8 +177,7 @@ export async function ensureSlots(primary: NodeState, others: string[], cfg: Clu
 
 /** Applies the configured synchronous policy for the new topology (ALTER SYSTEM + reload). */
 export async function applySyncPolicy(primary: NodeState, others: string[], cfg: ClusterConfig): Promise<void> {
-    const statements = syncPolicySql(cfg, [...others].sort(compareNodes)).split("\n").filter((l) => l.trim() !== "");
-    for (const sql of statements) await psql(primary.container, sql);
+    await psql(primary.container, syncPolicySql(cfg, [...others].sort(compareNodes)));
 }
 
 /** Points a standby at `primary` online: primary_conninfo is reloadable since PostgreSQL 13. */
@@ -181,14 +187,14 @@ export async function repoint(replica: NodeState, primary: string, cfg: ClusterC
 }
 
 /**
- * Waits until each named node streams from `primary`: a streaming row in the primary's
+ * Waits until each named node streams from `primary`, their containers named by `cluster`
+ * (infra/topology.ts clusterNodes): a streaming row in the primary's
  * pg_stat_replication AND the node's own server in recovery with its WAL receiver streaming. The
  * primary's row alone is not enough: pg_basebackup, while a node re-clones, streams under the same
  * application_name before the node's server even runs.
  */
-export async function waitStreaming(primary: NodeState, nodes: string[], timeoutMs = 120_000): Promise<void> {
-    // Node containers are named <cluster>-<node> (infra/topology.ts clusterNodes).
-    const prefix = primary.container.slice(0, primary.container.length - primary.node.length);
+export async function waitStreaming(cluster: NodeSpec[], primary: NodeState, nodes: string[], timeoutMs = 120_000): Promise<void> {
+    const containers = nodes.map((n) => configuredNode(cluster, n).containerName);
     await waitFor(`${nodes.join(", ")} streaming from ${primary.node}`, timeoutMs, async () => {
         const rows = await psqlRows<{ application_name: string; state: string }>(
             primary.container,
@@ -196,8 +202,8 @@ export async function waitStreaming(primary: NodeState, nodes: string[], timeout
         );
         const missing = nodes.filter((n) => !rows.some((r) => r.application_name === n && r.state === "streaming"));
         if (missing.length > 0) return `not streaming yet: ${missing.join(", ")}`;
-        for (const n of nodes) {
-            const receiver = await psql(`${prefix}${n}`, "SELECT status FROM pg_stat_wal_receiver", 10_000).catch(() => "no answer");
+        for (const [i, n] of nodes.entries()) {
+            const receiver = await psql(containers[i], "SELECT status FROM pg_stat_wal_receiver", 10_000).catch(() => "no answer");
             if (receiver !== "streaming") return `${n}'s WAL receiver is ${receiver || "not running"}`;
         }
         return true;

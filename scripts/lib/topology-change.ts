@@ -5,7 +5,7 @@ import { checkSpec } from "../../infra/check-spec";
 import { CheckReport, runChecks } from "./checks";
 import { applySyncPolicy, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { Command, OptionSpecs, stackOption, UsageError } from "./cli";
-import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-config";
+import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-backends";
 
 export interface CommonArgs extends StackRef {
     json: boolean;

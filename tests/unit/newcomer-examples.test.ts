@@ -1,7 +1,7 @@
 // examples/: importing one runs nothing; the router example names the nodes after the stack's
 // outputs. With PGR_EXAMPLE_STACK=<live-harness stack> it also runs against that cluster.
 import { ordersExample, stackNodes } from "../../examples/router";
-import { readOutputs } from "../../scripts/lib/stack-config";
+import { readOutputs } from "../../scripts/lib/stack-backends";
 
 describe("examples/router.ts", () => {
     test("nodes are named pg1, pg2 … from the outputs, so servedBy.name is not host:port", () => {

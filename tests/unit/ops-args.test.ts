@@ -1,7 +1,9 @@
 import { HelpRequest, UsageError } from "../../scripts/lib/cli";
 import { commandLine, parseArgs } from "../../scripts/lib/topology-change";
 import { FAILOVER, REJOIN, SWITCHOVER } from "../../scripts/lib/topology-commands";
-import { describeRejoin, parseRejoinRecord } from "../../scripts/lib/ops";
+import { configuredNode, describeRejoin, parseRejoinRecord } from "../../scripts/lib/ops";
+import { DEFAULTS } from "../../infra/config";
+import { clusterNodes } from "../../infra/topology";
 
 const parse = (...argv: string[]) => parseArgs(FAILOVER, argv);
 const usageError = (argv: string[]): string => {
@@ -57,6 +59,14 @@ describe("day-2 command lines", () => {
     test("hints print the exact next command, with --stack and --live", () => {
         expect(commandLine({ stack: "s1", live: true }, "rejoin", "--node", "pg1")).toBe("npm run rejoin -- --node pg1 --stack s1 --live");
         expect(commandLine({ stack: "dev", live: false }, "rejoin", "--node", "pg3")).toBe("npm run rejoin -- --node pg3 --stack dev");
+    });
+});
+
+describe("node names and ports come from the configured layout", () => {
+    test("container and host port of a node; a node the configuration lacks is named in the error", () => {
+        const layout = clusterNodes("s1", { ...DEFAULTS, replicas: 2, hostPortBase: 27300 });
+        expect(configuredNode(layout, "pg3")).toMatchObject({ containerName: "s1-pg3", hostPort: 27302 });
+        expect(() => configuredNode(layout, "pg4")).toThrow("no node pg4 in this stack's configuration (nodes: pg1, pg2, pg3)");
     });
 });
 
