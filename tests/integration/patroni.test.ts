@@ -168,7 +168,8 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         await up("syncMode=async");
         expect((await members()).filter((m) => m.role === "replica").length).toBe(2);
         expect(await Promise.all(NODES.map((n) => containerIdentity(`${STACK}-${n}`)))).toEqual(before);
-    });
+        // Three deployments, each a preview pass and an update pass (the guard runs in both).
+    }, 600_000);
 
     test("docker kill of the leader in sync mode: a new leader behind the same endpoint, no acknowledged write lost, never two writable", async () => {
         await up("syncMode=sync", "syncMethod=any");
