@@ -8,6 +8,7 @@ import { ClusterConfig } from "./config";
 import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
+import { nodeScript } from "./node-script";
 import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
@@ -277,7 +278,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             const checks = new command.local.Command(
                 `${name}-checks`,
                 {
-                    create: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
+                    create: nodeScript("scripts/check-cluster.ts"),
                     dir: projectRoot,
                     environment: {
                         PGR_CHECK_SPEC: JSON.stringify(spec),
@@ -289,7 +290,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 },
                 {
                     parent: this,
-                    dependsOn: [...roles.settled, ...(endpoints ? [endpoints] : [])],
+                    // Every node explicitly: in async mode nothing in `settled` waits for the replicas.
+                    dependsOn: [...roles.settled, ...this.nodes, ...(endpoints ? [endpoints] : [])],
                 },
             );
             this.checkReport = checks.stdout.apply((out) => JSON.parse(out) as unknown);
