@@ -42,9 +42,11 @@ export function healthTiming(apiVersion: string): HealthTiming {
 let engineApi: pulumi.Output<string> | undefined;
 
 /**
- * The Docker engine's API version, asked once per deployment (an invoke: it runs on every `up`, so
- * an engine upgrade is seen; the healthcheck then updates in place). The docker CLI talks to the
- * engine the provider uses as long as both follow DOCKER_HOST, as the cluster's other commands assume.
+ * The Docker engine's API version, asked once per deployment (an invoke: it runs on every `up`). After
+ * an engine upgrade the healthcheck changes in place, in state only: Docker cannot change a running
+ * container's healthcheck, so a node takes the new timing when it is next re-created. The docker CLI
+ * talks to the engine the provider uses as long as both follow DOCKER_HOST, as the cluster's other
+ * commands assume.
  */
 export function engineApiVersion(): pulumi.Output<string> {
     engineApi ??= command.local.runOutput({ command: "docker version --format '{{.Server.APIVersion}}'" }).apply((r) => r.stdout.trim());
