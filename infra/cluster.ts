@@ -9,6 +9,7 @@ import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeStarts } from "./node-starts";
+import { nodeScript } from "./node-script";
 import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
@@ -345,7 +346,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const checks = new command.local.Command(
             `${b.name}-checks`,
             {
-                create: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
+                create: nodeScript("scripts/check-cluster.ts"),
                 dir: b.projectRoot,
                 environment: {
                     PGR_CHECK_SPEC: JSON.stringify(spec),
@@ -355,7 +356,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 },
                 logging: "stderr",
             },
-            { parent: this, dependsOn: [...roles.settled, ...(endpoints ? [endpoints] : [])] },
+            {
+                parent: this,
+                // Every node explicitly: in async mode nothing in `settled` waits for the replicas.
+                dependsOn: [...roles.settled, ...this.nodes, ...(endpoints ? [endpoints] : [])],
+            },
         );
         return checks.stdout.apply((out) => JSON.parse(out) as unknown);
     }

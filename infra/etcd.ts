@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { engineApiVersion, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { etcdAddress, PATRONI_PORTS } from "./topology";
 
@@ -71,13 +72,14 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     // See PostgresNode: a name lookup never waits 5 s on the host's resolver.
                     dnsOpts: ["timeout:1", "attempts:1"],
                     envs: ["RES_OPTIONS=timeout:1 attempts:1"],
-                    healthcheck: {
+                    // The nodes wait for etcd: healthy as soon as it answers (infra/healthcheck.ts).
+                    healthcheck: engineApiVersion().apply((api) => ({
                         tests: ["CMD", "etcdctl", `--endpoints=http://127.0.0.1:${PATRONI_PORTS.etcdClient}`, "endpoint", "health"],
-                        interval: "2s",
+                        ...healthTiming(api),
                         timeout: "5s",
                         retries: 5,
                         startPeriod: "1m0s",
-                    },
+                    })),
                     restart: "unless-stopped",
                     labels,
                     wait: true,

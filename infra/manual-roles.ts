@@ -4,6 +4,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeFile } from "./node";
+import { nodeScript } from "./node-script";
 import { psqlCommand } from "./psql";
 import { renderBootstrapEnv, renderEntrypoint, renderNodeEnv, renderPgHba, renderPgIdent, renderPgpass, renderPostgresqlConf } from "./render";
 import { RoleContext, RoleOutcome } from "./roles";
@@ -19,7 +20,7 @@ import { NodeSpec } from "./topology";
 function primaryGuard(prefix: string, primary: NodeSpec, projectRoot: string): pulumi.Output<string> {
     return command.local
         .runOutput({
-            command: "node -r ts-node/register/transpile-only scripts/guard-primary.ts",
+            command: nodeScript("scripts/guard-primary.ts"),
             dir: projectRoot,
             environment: { PGR_CLUSTER: prefix, PGR_PRIMARY: primary.name },
         })
@@ -82,24 +83,29 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
     );
 
     const replicas = replicaSpecs.map((spec) => {
+        // A physical slot needs no role: it is made alongside the roles, not after them.
         const slot = spec.slotName
             ? psqlCommand(
                   `${name}-slot-${spec.slotName}`,
                   { container: onPrimary, cluster: prefix, sql: createSlotSql(spec.slotName), deleteSql: dropSlotSql(spec.slotName) },
-                  { parent, dependsOn: [replicationRole] },
+                  { parent },
               )
             : undefined;
-        const deps = slot ? [replicationRole, slot] : [replicationRole];
+        // A new replica logs in as the superuser to find the primary (entrypoint.sh find_primary), then
+        // clones through the replication role and its slot: all three exist before it starts, so its
+        // first attempt succeeds instead of retrying after a sleep.
+        const deps = [replicationRole, ...(slot ? [slot] : []), superuser];
         return { spec, slot, node: ctx.makeNode(spec, image, manualFiles(ctx, spec, pgpass), deps) };
     });
 
-    // Applied online (ALTER SYSTEM + reload) once the replicas exist, so a fresh sync deploy
-    // never waits on a standby that is not there yet.
+    // Applied online (ALTER SYSTEM + reload). In sync mode once the replicas exist, so a fresh sync
+    // deploy never waits on a standby that is not there yet; async names no standby, so it need not
+    // wait for them (the checks still do).
     const replicaNames = replicaSpecs.map((s) => s.name);
     const syncPolicy = psqlCommand(
         `${name}-sync-policy`,
         { container: onPrimary, cluster: prefix, sql: syncPolicySql(cfg, replicaNames), deleteSql: resetSyncPolicySql() },
-        { parent, dependsOn: replicas.map((r) => r.node) },
+        { parent, dependsOn: cfg.syncMode === "sync" ? replicas.map((r) => r.node) : [] },
     );
     return {
         image,

@@ -1,5 +1,6 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { engineApiVersion, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { CLUSTER_ALIAS, PATHS } from "./topology";
 
@@ -99,14 +100,15 @@ export class PostgresNode extends pulumi.ComponentResource {
                 networksAdvanced: [{ name: args.network, aliases: [args.node, CLUSTER_ALIAS], ipv4Address: args.address }],
                 ports: [{ internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
                 volumes,
-                healthcheck: {
+                // Healthy as soon as PostgreSQL answers: the probe timing follows the engine (infra/healthcheck.ts).
+                healthcheck: engineApiVersion().apply((api) => ({
                     tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"],
-                    interval: "2s",
+                    ...healthTiming(api),
                     timeout: "5s",
                     retries: 5,
                     // A replica clones its primary before it answers; give that time.
                     startPeriod: "5m0s",
-                },
+                })),
                 restart: "unless-stopped",
                 // PostgreSQL's fast shutdown, as the official image does.
                 stopSignal: args.stopSignal ?? "SIGINT",

@@ -75,7 +75,9 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
 
     // The synchronous switch and timings, online: PATCH /config writes Patroni's dynamic
     // configuration in etcd and the leader applies it with a reload (docs/rest_api.rst, "Config
-    // endpoint"). Re-run only when the request changes; it restarts nothing.
+    // endpoint"). Re-run only when the request changes; it restarts nothing. In sync mode after the
+    // replicas (a fresh deploy never waits on a standby that is not there yet); async names none, so
+    // it goes as soon as the leader answers (the checks still wait for every node).
     const request: PatroniRequest = { method: "PATCH", path: "/config", body: patroniDynamicConfig(cfg) };
     const dynamicConfig = new command.local.Command(
         `${name}-patroni-config`,
@@ -85,7 +87,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
             environment: { PGR_CLUSTER: prefix, PGR_REST_PY: PATRONI_REST_PY },
             logging: "stderr",
         },
-        { parent, dependsOn: replicas.map((r) => r.node) },
+        { parent, dependsOn: cfg.syncMode === "sync" ? replicas.map((r) => r.node) : [primaryNode] },
     );
 
     const sync = cfg.syncMode === "sync";

@@ -22,12 +22,14 @@ async function main(): Promise<number> {
     const cluster = process.env.PGR_CLUSTER ?? "";
     const configured = process.env.PGR_PRIMARY ?? "";
     const nodes = await listNodes(cluster);
-    const writable: string[] = [];
-    for (const n of nodes.filter((x) => x.running)) {
-        // A node that does not answer (starting, crashed) cannot be a second primary right now.
-        const answer = await psql(n.container, "SELECT pg_is_in_recovery()", 10_000).catch(() => "");
-        if (answer === "f") writable.push(n.node);
-    }
+    // Asked all at once: the guard runs before anything else of every `up`.
+    const answers = await Promise.all(
+        nodes
+            .filter((x) => x.running)
+            // A node that does not answer (starting, crashed) cannot be a second primary right now.
+            .map(async (n) => ({ node: n.node, answer: await psql(n.container, "SELECT pg_is_in_recovery()", 10_000).catch(() => "") })),
+    );
+    const writable = answers.filter((a) => a.answer === "f").map((a) => a.node);
     const others = writable.filter((n) => n !== configured);
     if (others.length > 0) {
         process.stderr.write(

@@ -42,8 +42,11 @@ function fakeOutputs(type: string, name: string, inputs: Json): Record<string, u
     return {};
 }
 
-/** Runs the program with `config` (keys without namespace); `resources` receives registrations as they happen. */
-export async function runProgramWithMocks(config: Record<string, string>, stack = "unit", resources: Registered[] = []): Promise<MockRun> {
+/**
+ * Runs the program with `config` (keys without namespace); `resources` receives registrations as they
+ * happen; `engineApi` is the Docker engine API version `docker version` answers (this machine's by default).
+ */
+export async function runProgramWithMocks(config: Record<string, string>, stack = "unit", resources: Registered[] = [], engineApi = "1.41"): Promise<MockRun> {
     const outputs: MockRun["outputs"] = {};
     let exported: Record<string, unknown> = {};
     let programError: Error | undefined;
@@ -76,6 +79,8 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
                         return { stdout: ids.split(" ").map((id: string) => `/${id} 2026-01-01T00:00:00Z`).join("\n"), stderr: "" };
                     }
                     // The primary guard: report the configured primary as the one running.
+                    // The engine's API version (infra/healthcheck.ts).
+                    if (args.token === "command:local:run" && /^docker version /.test(args.inputs.command)) return { stdout: engineApi, stderr: "" };
                     if (args.token === "command:local:run") return { stdout: `ok ${args.inputs.environment.PGR_PRIMARY}`, stderr: "" };
                     throw new Error(`unexpected invoke ${args.token}`);
                 },

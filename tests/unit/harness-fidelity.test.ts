@@ -1,7 +1,8 @@
 // The live harness must behave as pulumi-docker 5.2.0 (terraform-provider-docker v4.5.0) does, and
 // the program must be clean under it: durations as the provider reads them back, in-place updates
 // for the properties the provider updates in place, replacements for ForceNew ones.
-import { containerNeedsReplace, durationNs, goDuration, normalHealthcheck, splitReference } from "../support/live/docker-double";
+import { containerNeedsReplace, durationNs, goDuration, normalHealthcheck, splitReference, startIntervalRefusal } from "../support/live/docker-double";
+import { apiAtLeast, healthTiming } from "../../infra/healthcheck";
 import { commandNeedsReplace } from "../support/live/command-double";
 import { partialCreateHint } from "../support/live/engine";
 import { hasUnknown, knownProperties, planStep } from "../support/live/preview";
@@ -134,5 +135,29 @@ describe("the checks run again when a node was started in place", () => {
         const ids = run.resources.filter((r) => r.type === "docker:index/container:Container" && /-pg\d-container$/.test(r.name)).map((r) => `${r.name}-id`);
         expect(ids).toHaveLength(3);
         expect(env.PGR_NODE_STARTS).toBe(ids.map((id) => `/${id} 2026-01-01T00:00:00Z`).join("\n"));
+    });
+});
+
+describe("healthcheck start interval, by engine API version", () => {
+    test("the provider's client refuses a start interval below API 1.44, and sends it from 1.44", () => {
+        const hc = { tests: ["CMD", "true"], interval: "2s", startInterval: "250ms" };
+        expect(startIntervalRefusal(hc, "1.41")).toBe(
+            'Unable to create container: "specify health-check start interval" requires API version 1.44, but the Docker daemon API version is 1.41',
+        );
+        expect(startIntervalRefusal(hc, "1.44")).toBeUndefined();
+        expect(startIntervalRefusal(hc, "1.51")).toBeUndefined();
+        // Unset or "0s" (the schema default) is no start interval at all.
+        expect(startIntervalRefusal({ ...hc, startInterval: "0s" }, "1.41")).toBeUndefined();
+        expect(startIntervalRefusal({ tests: ["CMD", "true"] }, "1.41")).toBeUndefined();
+    });
+
+    test("the program sends a start interval only to engines that take one", () => {
+        expect(healthTiming("1.41")).toEqual({ interval: "1s" });
+        expect(healthTiming("1.43")).toEqual({ interval: "1s" });
+        expect(healthTiming("1.44")).toEqual({ interval: "2s", startInterval: "250ms" });
+        expect(healthTiming("1.100")).toEqual({ interval: "2s", startInterval: "250ms" });
+        expect(apiAtLeast("2.0", "1.44")).toBe(true);
+        expect(apiAtLeast("garbage", "1.44")).toBe(false);
+        for (const api of ["1.41", "1.44"]) expect(startIntervalRefusal({ tests: ["CMD", "true"], ...healthTiming(api) }, api)).toBeUndefined();
     });
 });

@@ -165,6 +165,19 @@ describe("the stack program with failover=patroni (mocks)", () => {
         const patch = run.get(COMMAND, "patroni-config");
         expect(JSON.parse(patch.inputs.stdin)).toMatchObject({ method: "PATCH", path: "/config", body: { synchronous_mode: false } });
         expect(patch.inputs.environment.PGR_CLUSTER).toBe("unit");
+        // Async names no standby: the PATCH needs only the leader, the checks wait for every node.
+        expect(patch.dependsOn).toEqual(["pg-replication:index:PostgresNode::pg-pg1"]);
+        expect(run.get(COMMAND, "checks").dependsOn).toEqual(
+            expect.arrayContaining(["pg1", "pg2", "pg3"].map((n) => `pg-replication:index:PostgresNode::pg-${n}`)),
+        );
+        // etcd is probed like the nodes (this engine, API 1.41: every second, no start interval).
+        expect(etcd1.inputs.healthcheck).toMatchObject({ interval: "1s", startPeriod: "1m0s" });
+        expect(etcd1.inputs.healthcheck.startInterval).toBeUndefined();
+    });
+
+    test("sync mode: the PATCH waits for every replica", async () => {
+        const run = await runProgramWithMocks({ ...config, syncMode: "sync" });
+        expect(run.get(COMMAND, "patroni-config").dependsOn.sort()).toEqual(["pg-replication:index:PostgresNode::pg-pg2", "pg-replication:index:PostgresNode::pg-pg3"]);
     });
 
     test("sync switches change only the PATCH request and the checks, never a container", async () => {

@@ -70,17 +70,21 @@ describe("the stack program under mocks", () => {
         }
     });
 
-    test("slots and the replication role exist before a replica bootstraps; sync policy after replicas", () => {
+    test("slots, roles and the superuser's password exist before a replica bootstraps; async policy and slots do not wait", () => {
         const names = byName(run);
         const pg2 = names.get("pg-pg2-container");
-        // The replica container's parent component depends on the role and its slot.
+        // The replica container's parent component depends on the roles and its slot.
         const pg2Node = run.resources.indexOf(pg2!);
-        expect(run.resources.indexOf(names.get("pg-slot-pg2")!)).toBeLessThan(pg2Node);
-        expect(run.resources.indexOf(names.get("pg-replication-user")!)).toBeLessThan(pg2Node);
-        expect(names.get("pg-slot-pg2")!.dependsOn).toContain(`${COMMAND}::pg-replication-user`);
-        expect(pg2!.dependsOn).toEqual([`${COMMAND}::pg-replication-user`, `${COMMAND}::pg-slot-pg2`]);
-        expect(run.resources.indexOf(names.get("pg-sync-policy")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-pg3-container")!));
-        expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-sync-policy")!));
+        for (const dep of ["pg-slot-pg2", "pg-replication-user", "pg-superuser"]) {
+            expect(run.resources.indexOf(names.get(dep)!)).toBeLessThan(pg2Node);
+        }
+        expect(pg2!.dependsOn).toEqual([`${COMMAND}::pg-replication-user`, `${COMMAND}::pg-slot-pg2`, `${COMMAND}::pg-superuser`]);
+        // Made alongside the roles (a slot needs none), and in async mode the policy names no standby.
+        expect(names.get("pg-slot-pg2")!.dependsOn).toEqual([]);
+        expect(names.get("pg-sync-policy")!.dependsOn).toEqual([]);
+        for (const dep of ["pg-sync-policy", "pg-pg1-container", "pg-pg2-container", "pg-pg3-container"]) {
+            expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get(dep)!));
+        }
         // The checks also prove the PgBouncer endpoints, so they come after both pooler containers.
         expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-pooler-ro")!));
         expect(JSON.parse(names.get("pg-checks")!.inputs.environment.PGR_CHECK_SPEC).endpoints).toEqual({
@@ -112,6 +116,18 @@ describe("the stack program under mocks", () => {
         expect(run.outputs.roConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15443/postgres");
         expect(run.outputs.primary.secret).toBe(false);
         expect(run.outputs.primary.value).toEqual({ node: "pg1", container: "unit-pg1", host: "127.0.0.1", port: 15432 });
+    });
+
+    test("healthcheck on an engine without start intervals (API 1.41): probes every second, sends no start interval", () => {
+        for (const c of containers(run)) {
+            expect(c.inputs.healthcheck).toEqual({
+                tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"],
+                interval: "1s",
+                timeout: "5s",
+                retries: 5,
+                startPeriod: "5m0s",
+            });
+        }
     });
 
     test("outputs: replicas and replication mode", () => {
@@ -248,5 +264,21 @@ describe("configuration changes under mocks", () => {
         const declared: Registered[] = [];
         await expect(runProgramWithMocks({ replicas: "12" }, "unit", declared)).rejects.toThrow('pg-replication:replicas = "12" is invalid');
         expect(declared).toEqual([]);
+    });
+});
+
+describe("provisioning order and probe timing by engine", () => {
+    const pw = { superuserPassword: "pw-123456", replicationPassword: "pw-654321" };
+
+    test("an engine with start intervals (API 1.44+) probes every 250 ms until healthy, then every 2 s", async () => {
+        const run = await runProgramWithMocks({ replicas: "1", ...pw }, "unit", [], "1.47");
+        for (const c of containers(run)) {
+            expect(c.inputs.healthcheck).toMatchObject({ interval: "2s", startInterval: "250ms", startPeriod: "5m0s" });
+        }
+    });
+
+    test("sync mode: the policy waits for every replica, so a fresh deploy never waits on a missing standby", async () => {
+        const run = await runProgramWithMocks({ replicas: "2", syncMode: "sync", ...pw });
+        expect(byName(run).get("pg-sync-policy")!.dependsOn.sort()).toEqual(["pg-replication:index:PostgresNode::pg-pg2", "pg-replication:index:PostgresNode::pg-pg3"]);
     });
 });

@@ -179,12 +179,42 @@ export async function deleteRemoteImage(p: Props): Promise<void> {
     await dockerApi("DELETE", `/images/${encodeURIComponent(p.name)}`).catch(ignoreMissing);
 }
 
+let engineApi: Promise<string> | undefined;
+
+/** The engine's API version (GET /version), asked once: the provider's client negotiates it. */
+export function engineApiVersion(): Promise<string> {
+    engineApi ??= dockerApi<{ ApiVersion: string }>("GET", "/version").then((v) => v.ApiVersion);
+    return engineApi;
+}
+
+/** Whether API version `a` ("1.41") is older than `b`. */
+function olderApi(a: string, b: string): boolean {
+    const [x, y] = [a, b].map((v) => v.split(".").map(Number));
+    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) < (y[i] ?? 0);
+    return false;
+}
+
+/**
+ * The provider's client-side refusal of a healthcheck start interval on an engine older than API
+ * 1.44: terraform-provider-docker v4.5.0 sends start_interval whenever it is set (schema default
+ * "0s", resource_docker_container_funcs.go: `config.Healthcheck.StartInterval`), and its Docker client
+ * (github.com/docker/docker v28.5.2, client/container_create.go ContainerCreate) fails before any
+ * request when StartInterval != 0 and the negotiated version is older; the provider reports it as
+ * "Unable to create container: …". Undefined when the create may go ahead.
+ */
+export function startIntervalRefusal(hc: Props | undefined, apiVersion: string): string | undefined {
+    if (!hc || !durationNs(hc.startInterval) || !olderApi(apiVersion, "1.44")) return undefined;
+    return `Unable to create container: "specify health-check start interval" requires API version 1.44, but the Docker daemon API version is ${apiVersion}`;
+}
+
 /** Creates, uploads into, starts and (with `wait`) waits for a container, as the provider does. */
 export async function createContainer(p: Props): Promise<{ id: string; state: Props }> {
     const portKey = (port: Props) => `${port.internal}/${port.protocol ?? "tcp"}`;
     const ports: Props[] = p.ports ?? [];
     const networks: Props[] = p.networksAdvanced ?? [];
     const hc: Props | undefined = p.healthcheck;
+    const refusal = startIntervalRefusal(hc, await engineApiVersion());
+    if (refusal) throw new Error(refusal);
     const body = {
         Hostname: p.hostname,
         Image: p.image,
@@ -202,6 +232,7 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
             Interval: durationNs(hc.interval),
             Timeout: durationNs(hc.timeout),
             StartPeriod: durationNs(hc.startPeriod),
+            StartInterval: durationNs(hc.startInterval),
             Retries: hc.retries,
         },
         HostConfig: {
