@@ -1,4 +1,3 @@
-import * as pulumi from "@pulumi/pulumi";
 import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS } from "./parameters";
 
 /** Replication mode of the cluster. */
@@ -321,27 +320,5 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         patroniTtl,
         patroniLoopWait,
         patroniRetryTimeout,
-    };
-}
-
-/** Passwords from stack config; undefined means "generate one". */
-export interface ClusterSecrets {
-    superuserPassword?: pulumi.Output<string>;
-    replicationPassword?: pulumi.Output<string>;
-}
-
-/** Reads the stack configuration of the current Pulumi program and validates it. */
-export function readConfig(): { config: ClusterConfig; secrets: ClusterSecrets } {
-    const prefix = "pg-replication:";
-    const raw: RawConfig = {};
-    // allConfig, not Config.get per key, so that a misspelt key is reported instead of ignored.
-    for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
-        if (fullKey.startsWith(prefix)) raw[fullKey.slice(prefix.length)] = value;
-    }
-    const config = validateConfig(raw);
-    const secret = (key: string) => (raw[key] === undefined ? undefined : pulumi.secret(raw[key] as string));
-    return {
-        config,
-        secrets: { superuserPassword: secret("superuserPassword"), replicationPassword: secret("replicationPassword") },
     };
 }

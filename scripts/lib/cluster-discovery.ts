@@ -122,10 +122,19 @@ export function pickPrimary(stack: string, nodes: ClusterNode[]): ClusterNode {
  * auth: no password). Returns psql's unaligned, tuples-only output without the final newline.
  */
 export async function psql(container: string, sql: string, timeoutMs?: number): Promise<string> {
+    return psqlSession(container, [sql], timeoutMs);
+}
+
+/**
+ * Runs several commands in one psql session, one `-c` each (so each runs in its own transaction, as
+ * ALTER SYSTEM requires), stopping at the first that fails: one `docker exec` instead of one per
+ * statement, which is what a failover's critical path is made of. Returns all their output.
+ */
+export async function psqlSession(container: string, statements: string[], timeoutMs?: number): Promise<string> {
     const res = await execProgram(
         // PGAPPNAME makes these sessions recognisable in pg_stat_activity.
         ["docker", "exec", "-u", "postgres", "-e", "PGAPPNAME=pg-replication-scripts", container,
-         "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql],
+         "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", ...statements.flatMap((sql) => ["-c", sql])],
         timeoutMs,
     );
     if (res.code !== 0) {
@@ -138,8 +147,8 @@ export async function psql(container: string, sql: string, timeoutMs?: number): 
  * Runs a query that returns exactly one JSON value (one row, one column) and parses it. The type
  * parameter is the query's contract, not checked at run time: callers own both sides.
  */
-export async function psqlJson<T = unknown>(container: string, sql: string): Promise<T> {
-    const text = await psql(container, sql);
+export async function psqlJson<T = unknown>(container: string, sql: string, timeoutMs?: number): Promise<T> {
+    const text = await psql(container, sql, timeoutMs);
     try {
         return JSON.parse(text) as T;
     } catch {
@@ -151,6 +160,35 @@ export async function psqlJson<T = unknown>(container: string, sql: string): Pro
 export function psqlRows<T = Record<string, unknown>>(container: string, select: string): Promise<T[]> {
     return psqlJson<T[]>(container, `SELECT coalesce(json_agg(t), '[]') FROM (${select}) t`);
 }
+
+/** A node as SQL is sent to it. */
+export type NodeRef = Pick<ClusterNode, "node" | "container">;
+
+/**
+ * How a command sends SQL to a node: `docker exec … psql` (no password, {@link dockerSql}) or an
+ * open connection over the node's published port (scripts/lib/node-sessions.ts), which costs
+ * milliseconds where a `docker exec` costs 0.1-1.7 s (idle to loaded machine).
+ */
+export interface SqlRunner {
+    /** A SELECT's rows as objects (column name → value). */
+    rows<T = Record<string, unknown>>(n: NodeRef, select: string, timeoutMs?: number): Promise<T[]>;
+    /**
+     * Runs `statements` in order in one session, each on its own (ALTER SYSTEM cannot run in a
+     * transaction block), stopping at the first error. Returns the last statement's first value as
+     * psql prints it (`t` for true), or "" when it returned no row.
+     */
+    exec(n: NodeRef, statements: string[], timeoutMs?: number): Promise<string>;
+}
+
+/** SQL through `docker exec … psql` as the postgres OS user (peer auth: no password). */
+export const dockerSql: SqlRunner = {
+    rows: <T>(n: NodeRef, select: string, timeoutMs?: number) =>
+        psqlJson<T[]>(n.container, `SELECT coalesce(json_agg(t), '[]') FROM (${select}) t`, timeoutMs),
+    exec: async (n, statements, timeoutMs) => {
+        const lines = (await psqlSession(n.container, statements, timeoutMs)).split("\n");
+        return lines[lines.length - 1];
+    },
+};
 
 /** The containers labelled with the stack, in node order (running or not). */
 export async function listNodes(stack: string): Promise<Array<Pick<ClusterNode, "node" | "container" | "running">>> {
@@ -175,7 +213,7 @@ export interface ProbedNode extends ClusterNode {
 }
 
 /** Every node of the stack: running or not, in recovery or not, and where its WAL stands. */
-export async function probeNodes(stack: string): Promise<ProbedNode[]> {
+export async function probeNodes(stack: string, sql: SqlRunner = dockerSql): Promise<ProbedNode[]> {
     const listed = await listNodes(stack);
     if (listed.length === 0) {
         throw new DiscoveryError(`no containers labelled ${CLUSTER_LABEL}=${stack}: is stack ${stack} up?`);
@@ -185,8 +223,8 @@ export async function probeNodes(stack: string): Promise<ProbedNode[]> {
             const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
             if (!n.running) return blank;
             try {
-                const rows = await psqlRows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
-                    n.container,
+                const rows = await sql.rows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
+                    n,
                     "SELECT pg_is_in_recovery() AS r, " +
                         "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END::text AS receive, " +
                         "pg_last_wal_replay_lsn()::text AS replay, (SELECT status FROM pg_stat_wal_receiver) AS wr",

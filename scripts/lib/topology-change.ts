@@ -5,7 +5,9 @@ import { ClusterConfig, validateConfig } from "../../infra/config";
 import { clientHost } from "../../infra/topology";
 import { CheckSpec, patroniCheckSpec } from "./check-spec";
 import { CheckReport, runChecks } from "./checks";
-import { applySyncPolicy, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
+import { dockerSql, SqlRunner } from "./cluster-discovery";
+import { NodeSessions } from "./node-sessions";
+import { firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-config";
 
 export interface CommonArgs extends StackRef {
@@ -104,28 +106,46 @@ export function runMain(main: () => Promise<void>): void {
     );
 }
 
-/** A topology command's start: its arguments, the node it acts on, the stack's config and nodes. */
-export async function openCommand(valued: string, usage: string, flags: string[] = []) {
+/**
+ * A topology command's start: its arguments, the node it acts on, the stack's config and nodes, and
+ * how it sends SQL to them: with `direct` (manual mode) over connections to the published ports
+ * ({@link NodeSessions}), otherwise through `docker exec`.
+ */
+export async function openCommand(valued: string, usage: string, flags: string[] = [], direct = false) {
     const args = parseArgs(process.argv.slice(2), [valued], usage, flags);
     const subject = args.values[valued];
     if (!subject) throw new UsageError(`--${valued} is required\n${usage}`);
     if (!/^pg([1-9]|10)$/.test(subject)) throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)\n${usage}`);
     const log = (line: string) => process.stderr.write(line + "\n");
-    return { args, subject, log, cfg: stackConfig(args), nodes: await probeNodes(args.stack) };
+    const cfg = stackConfig(args);
+    const sql = direct && cfg.failover === "manual" ? nodeSessions(args, cfg) : dockerSql;
+    return { args, subject, log, cfg, sql, nodes: await probeNodes(args.stack, sql) };
+}
+
+/** Connections to the stack's nodes over their published ports, as the superuser (password from the outputs). */
+export function nodeSessions(ref: StackRef, cfg: ClusterConfig): NodeSessions {
+    const password = readOutputs(ref).superuserPassword;
+    if (typeof password !== "string") throw new Error(`stack ${ref.stack} has no superuserPassword output`);
+    return new NodeSessions({ host: clientHost(cfg), port: (node) => cfg.hostPortBase + Number(node.slice(2)) - 1, password });
 }
 
 /**
- * Makes `node` the primary: promote, a first write, the slots the `others` stream through and the
- * configured synchronous policy over them.
+ * Makes `node` the primary: the configured synchronous policy over the `others` and the slots they
+ * stream through (both set while it is still a standby, see {@link promote}), the promotion, then a
+ * first write.
  */
-export async function takeOver(node: NodeState, others: string[], cfg: ClusterConfig, t: Timings, log: (l: string) => void): Promise<void> {
-    await promote(node);
-    t.mark(`promoted ${node.node}`, log);
-    // The promoted node may carry another topology's synchronous policy from when it was cloned.
-    await applySyncPolicy(node, others, cfg);
-    await firstWrite(node);
+export async function takeOver(
+    node: NodeState,
+    others: string[],
+    cfg: ClusterConfig,
+    t: Timings,
+    log: (l: string) => void,
+    sql: SqlRunner = dockerSql,
+): Promise<void> {
+    await promote(node, others, cfg, sql);
+    t.mark(`promoted ${node.node} (synchronous policy and slots for ${others.join(", ") || "no other node"} set first)`, log);
+    await firstWrite(node, sql);
     t.mark(`first write accepted on ${node.node}`, log);
-    await ensureSlots(node, others, cfg);
 }
 
 /** A warning when synchronous commits will wait for standbys that are not streaming yet. */
