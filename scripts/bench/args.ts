@@ -32,14 +32,16 @@ cases:
               p50, p99, max in bytes and seconds, ours / bare; writes a PNG plot next to the JSON
   failover    docker kill of the primary under a writer, then \`npm run failover -- --to <best replica> --live\`,
               against pg_promote() on the same replica with no fencing or checks: time to first acknowledged
-              write, time to all replicas streaming, acknowledged commits lost
+              write, time to all replicas streaming, acknowledged commits lost; --mode patroni: docker kill of
+              the leader of a failover=patroni stack and nothing else (Patroni elects), writes through the
+              read-write endpoint
   reads       read-only pgbench (-S -c4 -j2 -T<duration>) through the read-only PgBouncer endpoint
               (hostPortBase+11) against the primary alone
 
 options:
   --runs N          measured runs of each side (default ${DEFAULTS.runs}); medians and spreads are over runs
   --duration S      seconds of each pgbench run in sync-cost, lag and reads (default ${DEFAULTS.duration}, 1..120)
-  --mode M          provision only: manual (default) or patroni (--config failover=patroni: Patroni + etcd)
+  --mode M          provision and failover: manual (default) or patroni (--config failover=patroni: Patroni + etcd)
   --out DIR         where the JSON lines file and plots go (default ${DEFAULTS.out}); the paths are printed
   --json            print the JSON lines on stdout (the table then goes to stderr)
   --keep            keep the clusters of the last run (for inspection; remove with the printed command)
@@ -100,7 +102,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | "help" {
     if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}: give one case`);
     const mode = (v.mode ?? DEFAULTS.mode) as string;
     if (!(MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode ${JSON.stringify(mode)} is invalid: expected manual or patroni`);
-    if (v.mode !== undefined && name !== "provision") throw new UsageError(`--mode applies to provision only, not ${name}`);
+    if (v.mode !== undefined && name !== "provision" && name !== "failover") throw new UsageError(`--mode applies to provision and failover only, not ${name}`);
     if (v.out !== undefined && v.out.trim() === "") throw new UsageError("--out is empty");
     return {
         case: name as CaseName,

@@ -1,6 +1,7 @@
 // failover: docker kill of the primary under a writer that records acknowledged ids, then
 // `npm run failover -- --to <best replica> --live` on ours, against pg_promote() on the same replica
 // of a bare cluster (no fencing, no checks; the other replica re-pointed with ALTER SYSTEM).
+// --mode patroni: cases/failover-patroni.ts.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -9,6 +10,7 @@ import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS 
 import { bareCluster, bareUp, Cluster, oursCluster, oursUp } from "../clusters";
 import { exec, mustExec, psql, removeByPrefix, sleep, waitFor } from "../sh";
 import { lsnToBytes } from "../stats";
+import { failoverPatroni } from "./failover-patroni";
 
 /** The failover command as `npm run failover` runs it (without npm's own start-up). */
 const failoverArgv = (...args: string[]) => [process.execPath, "-r", "./scripts/register-ts.js", "scripts/failover.ts", ...args];
@@ -101,6 +103,7 @@ export async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best
 }
 
 export async function failover(ctx: CaseContext): Promise<void> {
+    if (ctx.args.mode === "patroni") return failoverPatroni(ctx);
     // As after npm ci (its prepare step): the commands' transpile cache is filled.
     await mustExec([process.execPath, "scripts/register-ts.js"], { timeoutMs: 120_000 });
     const out = { ours: [] as Outcome[], bare: [] as Outcome[] };
