@@ -1,4 +1,3 @@
-import * as pulumi from "@pulumi/pulumi";
 import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS } from "./parameters";
 
 /** Replication mode of the cluster. */
@@ -367,31 +366,4 @@ export function configFromValues(values: Partial<ClusterConfig>): ClusterConfig 
         if (value !== undefined) raw[key] = typeof value === "object" ? JSON.stringify(value) : String(value);
     }
     return validateConfig(raw);
-}
-
-/** Passwords from stack config; undefined means "generate one". */
-export interface ClusterSecrets {
-    superuserPassword?: pulumi.Output<string>;
-    replicationPassword?: pulumi.Output<string>;
-}
-
-/** Reads the stack configuration of the current Pulumi program and validates it. */
-export function readConfig(): { config: ClusterConfig; secrets: ClusterSecrets } {
-    const prefix = "pg-replication:";
-    const raw: RawConfig = {};
-    // allConfig, not Config.get per key, so that a misspelt key is reported instead of ignored.
-    for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
-        if (fullKey.startsWith(prefix)) raw[fullKey.slice(prefix.length)] = value;
-    }
-    const config = validateConfig(raw);
-    // getSecret: the value is a secret from the moment it is read, whether or not the stack marked it
-    // one (`pulumi config set --secret`); validateConfig has already checked it without showing it.
-    const stackConfig = new pulumi.Config("pg-replication");
-    return {
-        config,
-        secrets: {
-            superuserPassword: stackConfig.getSecret("superuserPassword"),
-            replicationPassword: stackConfig.getSecret("replicationPassword"),
-        },
-    };
 }

@@ -1,6 +1,6 @@
 // The stack program: read and validate config, declare the cluster, export its outputs.
 import { PostgresCluster } from "./cluster";
-import { readConfig } from "./config";
+import { readConfig } from "./read-config";
 
 const { config, secrets } = readConfig();
 

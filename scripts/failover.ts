@@ -11,22 +11,26 @@ import { patroniRoleChange } from "./lib/patroni-ops";
 import { checkTopology, commandLine, openCommand, recordPrimary, staleOutputsNote, syncWarning, takeOver } from "./lib/topology-change";
 
 runCommand(FAILOVER, async () => {
-    const { args, subject: target, log, cfg, nodes } = await openCommand(FAILOVER, "to");
+    const loadedMs = performance.now();
+    const t = new Timings();
+    // direct: SQL over the published ports, not docker exec (scripts/lib/node-sessions.ts).
+    const { args, subject: target, log, cfg, nodes, sql } = await openCommand(FAILOVER, "to", true);
     // failover=patroni: Patroni moves the role (POST /failover); see scripts/lib/patroni-ops.ts.
     if (cfg.failover === "patroni") return patroniRoleChange("failover", args, cfg, target, log);
     const refusal = promotionRefusal(nodes, target, args.flags.has("force"));
     if (refusal) throw new Error(`refusing to fail over to ${target}: ${refusal}`);
 
-    const t = new Timings();
     log(`failover of stack ${args.stack} to ${target}`);
+    t.mark("loaded", log, Math.round(loadedMs));
+    t.mark(`${nodes.length} nodes probed`, log);
     // Every node that is not a standby is an old primary (normally one, possibly stopped already).
     const oldPrimaries = nodes.filter((n) => n.node !== target && n.inRecovery !== true);
     const configured = findNode(nodes, cfg.primaryNode);
     if (!oldPrimaries.includes(configured) && configured.node !== target) oldPrimaries.push(configured);
-    for (const old of oldPrimaries) await fence(old);
+    await Promise.all(oldPrimaries.map(fence));
     t.mark(`fenced ${oldPrimaries.map((n) => n.node).join(", ") || "nothing (no primary found)"}`, log);
 
-    const settled = await settledNodes(args.stack);
+    const settled = await settledNodes(args.stack, undefined, sql);
     const late = promotionRefusal(settled, target, args.flags.has("force"), true);
     if (late) {
         throw new Error(
@@ -37,11 +41,23 @@ runCommand(FAILOVER, async () => {
     t.mark("replicas settled: no WAL in flight", log);
     const newPrimary = findNode(settled, target);
     const others = nodes.map((n) => n.node).filter((n) => n !== target);
-    await takeOver(newPrimary, others, cfg, t, log);
+    await takeOver(newPrimary, others, cfg, t, log, sql);
+    log(`${target} accepts writes; re-pointing the replicas and endpoints, then the checks: wait for the verdict`);
     const followers = nodes.filter((n) => n.node !== target && n.running && n.inRecovery === true);
-    for (const r of followers) await repoint(r, target, cfg);
-    await waitStreaming(clusterNodes(args.stack, cfg), newPrimary, followers.map((n) => n.node));
-    t.mark(`all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`, log);
+    // The replicas and the endpoints do not depend on each other: both at once, each reported.
+    const [streaming, pooler] = await Promise.allSettled([
+        (async () => {
+            await Promise.all(followers.map((r) => repoint(r, target, cfg, sql)));
+            await waitStreaming(clusterNodes(args.stack, cfg), newPrimary, followers.map((n) => n.node), undefined, sql);
+            t.mark(`all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`, log);
+        })(),
+        (async () => {
+            // Read-only sessions go to the replicas that stream now; `pulumi up` adds the fenced node back.
+            const pooled = await repointPooler(args.stack, target, followers.map((n) => n.node), { hosts: nodeAddressMap(cfg.subnet) });
+            if (pooled.length > 0) t.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
+        })(),
+    ]);
+    for (const r of [streaming, pooler]) if (r.status === "rejected") throw r.reason;
     const warnings: string[] = [];
     const warning = syncWarning(cfg, followers.map((n) => n.node), oldPrimaries.map((n) => n.node));
     if (warning) warnings.push(warning);
@@ -52,9 +68,6 @@ runCommand(FAILOVER, async () => {
         );
     }
     for (const w of warnings) log(w);
-    // Read-only sessions go to the replicas that stream now; `pulumi up` adds the fenced node back.
-    const pooled = await repointPooler(args.stack, target, followers.map((n) => n.node), { hosts: nodeAddressMap(cfg.subnet) });
-    if (pooled.length > 0) t.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
 
     recordPrimary(args, target);
     t.mark(`stack config: primaryNode = ${target}`, log);

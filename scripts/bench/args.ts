@@ -34,13 +34,15 @@ cases:
               p50, p99, max in bytes and seconds, ours / bare; writes a PNG plot next to the JSON
   failover    docker kill of the primary under a writer, then \`npm run failover -- --to <best replica> --live\`,
               against pg_promote() on the same replica with no fencing or checks: time to first acknowledged
-              write, time to all replicas streaming, acknowledged commits lost
+              write, time to all replicas streaming, acknowledged commits lost; --mode patroni: docker kill of
+              the leader of a failover=patroni stack and nothing else (Patroni elects), writes through the
+              read-write endpoint
   reads       read-only pgbench (-S -c4 -j2 -T<duration>) through the read-only PgBouncer endpoint
               (hostPortBase+11) against the primary alone`,
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
         duration: integerOption("S", "seconds of each pgbench run in sync-cost, lag and reads, 1..120", DEFAULTS.duration, 1, 120),
-        mode: checkedOption("M", "provision only: manual or patroni (--config failover=patroni: Patroni + etcd)", DEFAULTS.mode, (raw, flag): Mode => {
+        mode: checkedOption("M", "provision and failover: manual or patroni (--config failover=patroni: Patroni + etcd)", DEFAULTS.mode, (raw, flag): Mode => {
             if (!(MODES as readonly string[]).includes(raw)) throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected manual or patroni`);
             return raw as Mode;
         }),
@@ -65,6 +67,6 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     if (name === undefined) throw new UsageError(`missing case: one of ${CASES.join(", ")}`);
     if (!(CASES as readonly string[]).includes(name)) throw new UsageError(`unknown case ${JSON.stringify(name)}: expected one of ${CASES.join(", ")}`);
     if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}: give one case`);
-    if (given.has("mode") && name !== "provision") throw new UsageError(`--mode applies to provision only, not ${name}`);
+    if (given.has("mode") && name !== "provision" && name !== "failover") throw new UsageError(`--mode applies to provision and failover only, not ${name}`);
     return { case: name as CaseName, runs: v.runs, duration: v.duration, mode: v.mode, out: v.out, json: v.json, keep: v.keep };
 }

@@ -1,7 +1,8 @@
 // A writer that records every acknowledged commit, to measure failovers: autocommit inserts of
 // increasing ids through one endpoint, one at a time. A failed or timed-out insert is not
 // acknowledged; the writer reconnects and goes on with the next id. Used by
-// scripts/bench-patroni-failover.ts and tests/integration/patroni.test.ts.
+// scripts/lib/patroni-leader-loss.ts (npm run bench-patroni-failover, npm run bench -- failover --mode
+// patroni) and tests/integration/patroni.test.ts.
 import { Client } from "pg";
 
 /** Where and how the writer connects. */

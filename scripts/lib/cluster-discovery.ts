@@ -162,8 +162,8 @@ export async function psql(container: string, sql: string, timeoutMs?: number): 
  * Runs a query that returns exactly one JSON value (one row, one column) and parses it. The type
  * parameter is the query's contract, not checked at run time: callers own both sides.
  */
-export async function psqlJson<T = unknown>(container: string, sql: string): Promise<T> {
-    const text = await psql(container, sql);
+export async function psqlJson<T = unknown>(container: string, sql: string, timeoutMs?: number): Promise<T> {
+    const text = await psql(container, sql, timeoutMs);
     try {
         return JSON.parse(text) as T;
     } catch {
@@ -175,6 +175,37 @@ export async function psqlJson<T = unknown>(container: string, sql: string): Pro
 export function psqlRows<T = Record<string, unknown>>(container: string, select: string): Promise<T[]> {
     return psqlJson<T[]>(container, `SELECT coalesce(json_agg(t), '[]') FROM (${select}) t`);
 }
+
+/** A node as SQL is sent to it. */
+export type NodeRef = Pick<ClusterNode, "node" | "container">;
+
+/**
+ * How a command sends SQL to a node: `docker exec … psql` (no password, {@link dockerSql}) or an
+ * open connection over the node's published port (scripts/lib/node-sessions.ts), which costs
+ * milliseconds where a `docker exec` costs 0.1-1.7 s (idle to loaded machine).
+ */
+export interface SqlRunner {
+    /** A SELECT's rows as objects (column name → value). */
+    rows<T = Record<string, unknown>>(n: NodeRef, select: string, timeoutMs?: number): Promise<T[]>;
+    /**
+     * Runs `statements` in order in one session, each on its own (ALTER SYSTEM cannot run in a
+     * transaction block), stopping at the first error. Returns the last statement's first value as
+     * psql prints it (`t` for true), or "" when it returned no row.
+     */
+    exec(n: NodeRef, statements: string[], timeoutMs?: number): Promise<string>;
+}
+
+/** SQL through `docker exec … psql` as the postgres OS user (peer auth: no password). */
+export const dockerSql: SqlRunner = {
+    rows: <T>(n: NodeRef, select: string, timeoutMs?: number) =>
+        psqlJson<T[]>(n.container, `SELECT coalesce(json_agg(t), '[]') FROM (${select}) t`, timeoutMs),
+    exec: async (n, statements, timeoutMs) => {
+        // One script on stdin: one docker exec for all of them, each statement in its own transaction.
+        const script = statements.map((st) => (st.trimEnd().endsWith(";") ? st : `${st};`)).join("\n");
+        const lines = (await psql(n.container, script, timeoutMs)).split("\n");
+        return lines[lines.length - 1];
+    },
+};
 
 /** The containers labelled with the stack, in node order (running or not). */
 export async function listNodes(stack: string): Promise<Array<Pick<ClusterNode, "node" | "container" | "running">>> {
@@ -199,7 +230,7 @@ export interface ProbedNode extends ClusterNode {
 }
 
 /** Every node of the stack: running or not, in recovery or not, and where its WAL stands. */
-export async function probeNodes(stack: string): Promise<ProbedNode[]> {
+export async function probeNodes(stack: string, sql: SqlRunner = dockerSql): Promise<ProbedNode[]> {
     const listed = await listNodes(stack);
     if (listed.length === 0) {
         throw new DiscoveryError(`no containers labelled ${CLUSTER_LABEL}=${stack}: is stack ${stack} up?`);
@@ -209,8 +240,8 @@ export async function probeNodes(stack: string): Promise<ProbedNode[]> {
             const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
             if (!n.running) return blank;
             try {
-                const rows = await psqlRows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
-                    n.container,
+                const rows = await sql.rows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
+                    n,
                     "SELECT pg_is_in_recovery() AS r, " +
                         "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END::text AS receive, " +
                         "pg_last_wal_replay_lsn()::text AS replay, (SELECT status FROM pg_stat_wal_receiver) AS wr",

@@ -8,7 +8,7 @@ import { ClusterConfig } from "../../infra/config";
 import { primaryConninfo } from "../../infra/render";
 import { createSlotSql, invalidSlotSql, quoteLiteral, syncPolicySql } from "../../infra/sql";
 import { NodeSpec, PATHS } from "../../infra/topology";
-import { compareNodes, execProgram, ProbedNode, probeNodes, psql, psqlRows } from "./cluster-discovery";
+import { compareNodes, dockerSql, execProgram, ProbedNode, probeNodes, psql, SqlRunner } from "./cluster-discovery";
 
 /** A node as failover sees it. */
 export type NodeState = ProbedNode;
@@ -67,12 +67,14 @@ export function promotionRefusal(nodes: NodeState[], target: string, force: bool
  * Probes until no standby's received position moves any more (the fenced primary has sent all it
  * had), at most `timeoutMs`; returns the last probe.
  */
-export async function settledNodes(stack: string, timeoutMs = 10_000): Promise<NodeState[]> {
+export async function settledNodes(stack: string, timeoutMs = 10_000, sql: SqlRunner = dockerSql): Promise<NodeState[]> {
     const deadline = Date.now() + timeoutMs;
-    let last = await probeNodes(stack);
+    let last = await probeNodes(stack, sql);
     for (;;) {
-        await new Promise((r) => setTimeout(r, 300));
-        const next = await probeNodes(stack);
+        // The old primary is stopped: all that can still arrive is what sits in a standby's socket
+        // buffer, which its WAL receiver drains within milliseconds. Each probe itself takes 0.1-0.3 s.
+        await new Promise((r) => setTimeout(r, 200));
+        const next = await probeNodes(stack, sql);
         const same = next.every((n) => n.receiveLsn === last.find((o) => o.node === n.node)?.receiveLsn);
         last = next;
         if (same || Date.now() > deadline) return last;
@@ -131,15 +133,27 @@ export async function requestRejoin(n: Pick<NodeState, "container" | "running">)
  */
 export async function fence(n: NodeState): Promise<void> {
     await requestRejoin(n).catch(() => undefined); // a crashed node cannot take the flag; its entrypoint still checks for another primary
-    if (n.running) await docker(["stop", "-t", "60", n.container]);
+    // Stopped even when the probe saw it down: a crashed container is restarted by Docker
+    // (unless-stopped) at any moment, and `docker stop` of a stopped one only marks it as stopped
+    // by hand, which keeps Docker from restarting it later.
+    await docker(["stop", "-t", "60", n.container]);
 }
 
 export async function startContainer(container: string): Promise<void> {
     await docker(["start", container]);
 }
 
-export async function promote(n: NodeState): Promise<void> {
-    const answer = await psql(n.container, "SELECT pg_promote(true, 60)", 90_000);
+/**
+ * Promotes `n` in one psql session, after giving it, while it is still a standby, what it needs as
+ * the primary of `others`: the configured synchronous policy (so that no commit after the promotion
+ * runs under a policy left from when the node was cloned) and the slots the others stream through
+ * (so that each can attach as soon as it is re-pointed). Both are allowed in recovery: ALTER SYSTEM
+ * writes no WAL, and a physical slot made on a standby reserves WAL from its last restartpoint.
+ * One session for all of it (one `docker exec` with the default runner).
+ */
+export async function promote(n: NodeState, others: string[], cfg: ClusterConfig, sql: SqlRunner = dockerSql): Promise<void> {
+    const statements = [...syncPolicyStatements(others, cfg), ...(cfg.slots ? others.map(createSlotSql) : []), "SELECT pg_promote(true, 60)"];
+    const answer = await sql.exec(n, statements, 90_000);
     if (answer !== "t") throw new OpsError(`pg_promote on ${n.node} did not finish within 60s`);
 }
 
@@ -147,13 +161,16 @@ export async function promote(n: NodeState): Promise<void> {
  * Repeats a small write on the new primary until it is accepted. It commits locally: whether
  * synchronous standbys confirm it depends on how many stream yet, which is not this step's question.
  */
-export async function firstWrite(n: NodeState): Promise<void> {
+export async function firstWrite(n: NodeState, sql: SqlRunner = dockerSql): Promise<void> {
     await waitFor(`first write on ${n.node}`, 60_000, async () => {
-        await psql(
-            n.container,
-            "SET synchronous_commit = local; CREATE SCHEMA IF NOT EXISTS replication_check; " +
-                "CREATE TABLE IF NOT EXISTS replication_check.topology_change (at timestamptz PRIMARY KEY DEFAULT clock_timestamp(), primary_node text NOT NULL); " +
-                `INSERT INTO replication_check.topology_change (primary_node) VALUES (${quoteLiteral(n.node)})`,
+        // One transaction: SET LOCAL ends with it, whatever session runs it.
+        await sql.exec(
+            n,
+            [
+                "BEGIN; SET LOCAL synchronous_commit = local; CREATE SCHEMA IF NOT EXISTS replication_check; " +
+                    "CREATE TABLE IF NOT EXISTS replication_check.topology_change (at timestamptz PRIMARY KEY DEFAULT clock_timestamp(), primary_node text NOT NULL); " +
+                    `INSERT INTO replication_check.topology_change (primary_node) VALUES (${quoteLiteral(n.node)}); COMMIT`,
+            ],
             20_000,
         );
         return true;
@@ -175,15 +192,17 @@ export async function ensureSlots(primary: NodeState, others: string[], cfg: Clu
     return repaired;
 }
 
-/** Applies the configured synchronous policy for the new topology (ALTER SYSTEM + reload). */
-export async function applySyncPolicy(primary: NodeState, others: string[], cfg: ClusterConfig): Promise<void> {
-    await psql(primary.container, syncPolicySql(cfg, [...others].sort(compareNodes)));
+/** {@link syncPolicySql} as separate statements: ALTER SYSTEM cannot run in a transaction block. */
+function syncPolicyStatements(others: string[], cfg: ClusterConfig): string[] {
+    return syncPolicySql(cfg, [...others].sort(compareNodes)).split("\n").filter((l) => l.trim() !== "");
 }
 
 /** Points a standby at `primary` online: primary_conninfo is reloadable since PostgreSQL 13. */
-export async function repoint(replica: NodeState, primary: string, cfg: ClusterConfig): Promise<void> {
-    await psql(replica.container, `ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(primaryConninfo(cfg.replicationUser, replica.node, primary))}`);
-    await psql(replica.container, "SELECT pg_reload_conf()");
+export async function repoint(replica: NodeState, primary: string, cfg: ClusterConfig, sql: SqlRunner = dockerSql): Promise<void> {
+    await sql.exec(replica, [
+        `ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(primaryConninfo(cfg.replicationUser, replica.node, primary))}`,
+        "SELECT pg_reload_conf()",
+    ]);
 }
 
 /**
@@ -193,17 +212,17 @@ export async function repoint(replica: NodeState, primary: string, cfg: ClusterC
  * primary's row alone is not enough: pg_basebackup, while a node re-clones, streams under the same
  * application_name before the node's server even runs.
  */
-export async function waitStreaming(cluster: NodeSpec[], primary: NodeState, nodes: string[], timeoutMs = 120_000): Promise<void> {
+export async function waitStreaming(cluster: NodeSpec[], primary: NodeState, nodes: string[], timeoutMs = 120_000, sql: SqlRunner = dockerSql): Promise<void> {
     const containers = nodes.map((n) => configuredNode(cluster, n).containerName);
     await waitFor(`${nodes.join(", ")} streaming from ${primary.node}`, timeoutMs, async () => {
-        const rows = await psqlRows<{ application_name: string; state: string }>(
-            primary.container,
-            "SELECT application_name, state FROM pg_stat_replication",
-        );
+        const rows = await sql.rows<{ application_name: string; state: string }>(primary, "SELECT application_name, state FROM pg_stat_replication");
         const missing = nodes.filter((n) => !rows.some((r) => r.application_name === n && r.state === "streaming"));
         if (missing.length > 0) return `not streaming yet: ${missing.join(", ")}`;
         for (const [i, n] of nodes.entries()) {
-            const receiver = await psql(containers[i], "SELECT status FROM pg_stat_wal_receiver", 10_000).catch(() => "no answer");
+            const receiver = await sql
+                .rows<{ status: string }>({ node: n, container: containers[i] }, "SELECT status FROM pg_stat_wal_receiver", 10_000)
+                .then((r) => r[0]?.status ?? "")
+                .catch(() => "no answer");
             if (receiver !== "streaming") return `${n}'s WAL receiver is ${receiver || "not running"}`;
         }
         return true;
@@ -266,12 +285,15 @@ export async function stoppedCheckpointLsn(container: string): Promise<string> {
     return m[1];
 }
 
-/** Elapsed-time recorder for the commands' timing report. */
+/**
+ * Elapsed-time recorder for the commands' timing report. Times count from when the process started
+ * (`performance.timeOrigin`), not from when the command got going: starting Node and loading the
+ * command is part of what a user waits for.
+ */
 export class Timings {
-    private readonly start = Date.now();
     readonly steps: Array<{ step: string; atMs: number }> = [];
-    mark(step: string, log: (line: string) => void): void {
-        const atMs = Date.now() - this.start;
+    /** Records `step` as done now, or at `atMs` (milliseconds since the process started). */
+    mark(step: string, log: (line: string) => void, atMs = Math.round(performance.now())): void {
         this.steps.push({ step, atMs });
         log(`  ${(atMs / 1000).toFixed(2).padStart(7)}s  ${step}`);
     }

@@ -135,7 +135,7 @@ async function repointOne(prefix: string, role: PoolerRole, ini: string, targets
 
 /**
  * Points the running endpoints of cluster `prefix` at `primary` (read-write) and `replicas`
- * (read-only; the primary when empty). Read-write first: it is the one clients are waiting for.
+ * (read-only; the primary when empty), both at once.
  */
 export async function repointPooler(prefix: string, primary: string, replicas: string[], options: RepointOptions = {}): Promise<RepointResult[]> {
     const opts: Required<RepointOptions> = {
@@ -153,10 +153,11 @@ export async function repointPooler(prefix: string, primary: string, replicas: s
     if (running.every((r) => r === "missing")) return [];
     const down = POOLER_ROLES.filter((_, i) => running[i] !== "running").map((role) => poolerContainerName(prefix, role));
     if (down.length > 0) throw new PoolerError(`${down.join(", ")}: pooler container is not running; re-create it with \`pulumi up\``);
-    const results: RepointResult[] = [];
-    for (const role of POOLER_ROLES) {
-        const ini = renderPgBouncerIni(role, primary, replicas, opts.hosts);
-        results.push(await repointOne(prefix, role, ini, poolerTargets(role, primary, replicas), opts));
-    }
-    return results;
+    // Both endpoints at once: each is its own container, and the read-write one (what clients wait
+    // for) no longer waits for the read-only one's drain.
+    return Promise.all(
+        POOLER_ROLES.map((role) =>
+            repointOne(prefix, role, renderPgBouncerIni(role, primary, replicas, opts.hosts), poolerTargets(role, primary, replicas), opts),
+        ),
+    );
 }

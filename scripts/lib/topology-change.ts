@@ -2,9 +2,12 @@
 // prove the new topology, and the timing report.
 import { ClusterConfig, validateConfig } from "../../infra/config";
 import { checkSpec } from "../../infra/check-spec";
+import { clientHost, nodeHostPort } from "../../infra/topology";
 import { CheckReport, runChecks } from "./checks";
-import { applySyncPolicy, ensureSlots, firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { Command, OptionSpecs, stackOption, UsageError } from "./cli";
+import { dockerSql, SqlRunner } from "./cluster-discovery";
+import { NodeSessions } from "./node-sessions";
+import { firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-backends";
 
 export interface CommonArgs extends StackRef {
@@ -58,28 +61,46 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
     return runChecks(spec, password);
 }
 
-/** A topology command's start: its arguments, the node it acts on, the stack's config and nodes. */
-export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Command<O>, valued: keyof O & string) {
+/**
+ * A topology command's start: its arguments, the node it acts on, the stack's config and nodes, and
+ * how it sends SQL to them: with `direct` (manual mode) over connections to the published ports
+ * ({@link NodeSessions}), otherwise through `docker exec`.
+ */
+export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Command<O>, valued: keyof O & string, direct = false) {
     const args = parseArgs(cmd, process.argv.slice(2));
     const subject = args.values[valued];
     if (!subject) throw new UsageError(`--${valued} is required`);
     if (!/^pg([1-9]|10)$/.test(subject)) throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)`);
     const log = (line: string) => process.stderr.write(line + "\n");
-    return { args, subject, log, cfg: stackConfig(args), nodes: await probeNodes(args.stack) };
+    const cfg = stackConfig(args);
+    const sql = direct && cfg.failover === "manual" ? nodeSessions(args, cfg) : dockerSql;
+    return { args, subject, log, cfg, sql, nodes: await probeNodes(args.stack, sql) };
+}
+
+/** Connections to the stack's nodes over their published ports, as the superuser (password from the outputs). */
+export function nodeSessions(ref: StackRef, cfg: ClusterConfig): NodeSessions {
+    const password = readOutputs(ref).superuserPassword;
+    if (typeof password !== "string") throw new Error(`stack ${ref.stack} has no superuserPassword output`);
+    return new NodeSessions({ host: clientHost(cfg), port: (node) => nodeHostPort(cfg, node), password });
 }
 
 /**
- * Makes `node` the primary: promote, a first write, the slots the `others` stream through and the
- * configured synchronous policy over them.
+ * Makes `node` the primary: the configured synchronous policy over the `others` and the slots they
+ * stream through (both set while it is still a standby, see {@link promote}), the promotion, then a
+ * first write.
  */
-export async function takeOver(node: NodeState, others: string[], cfg: ClusterConfig, t: Timings, log: (l: string) => void): Promise<void> {
-    await promote(node);
-    t.mark(`promoted ${node.node}`, log);
-    // The promoted node may carry another topology's synchronous policy from when it was cloned.
-    await applySyncPolicy(node, others, cfg);
-    await firstWrite(node);
+export async function takeOver(
+    node: NodeState,
+    others: string[],
+    cfg: ClusterConfig,
+    t: Timings,
+    log: (l: string) => void,
+    sql: SqlRunner = dockerSql,
+): Promise<void> {
+    await promote(node, others, cfg, sql);
+    t.mark(`promoted ${node.node} (synchronous policy and slots for ${others.join(", ") || "no other node"} set first)`, log);
+    await firstWrite(node, sql);
     t.mark(`first write accepted on ${node.node}`, log);
-    await ensureSlots(node, others, cfg);
 }
 
 /** A warning when synchronous commits will wait for standbys that are not streaming yet. */

@@ -138,9 +138,11 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
         const report = JSON.parse(res.stdout);
         expect(report).toMatchObject({ primary: "pg2", fenced: ["pg1"] });
         expect(report.timings.map((s: { step: string }) => s.step)).toEqual([
+            "loaded",
+            "3 nodes probed",
             "fenced pg1",
             "replicas settled: no WAL in flight",
-            "promoted pg2",
+            "promoted pg2 (synchronous policy and slots for pg1, pg3 set first)",
             "first write accepted on pg2",
             "all replicas streaming from pg2: pg3",
             "stack config: primaryNode = pg2",

@@ -114,7 +114,8 @@ describe("argument parsing", () => {
         expect(usage(["lag", "--bogus"])).toBe("unknown option --bogus");
         expect(usage(["lag", "--runs", "1", "--runs", "2"])).toBe("--runs given more than once");
         expect(usage(["provision", "--mode", "auto"])).toContain('--mode "auto" is invalid');
-        expect(usage(["reads", "--mode", "patroni"])).toBe("--mode applies to provision only, not reads");
+        expect(usage(["reads", "--mode", "patroni"])).toBe("--mode applies to provision and failover only, not reads");
+        expect(parseBenchArgs(["failover", "--mode", "patroni"])).toMatchObject({ case: "failover", mode: "patroni" });
         expect(usage(["lag", "--out", " "])).toBe("--out is empty");
     });
 });

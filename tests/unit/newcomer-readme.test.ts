@@ -120,6 +120,6 @@ describe("README examples and decisions", () => {
     });
 
     test("the stale outputs after a failover are said in the README", () => {
-        expect(README).toContain("still name pg1 until the next deployment: npm run live -- up --stack demo\n");
+        expect(README).toContain("still name pg1 until the next deployment: npm run live -- up --stack speedfo1\n");
     });
 });

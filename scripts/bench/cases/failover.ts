@@ -1,6 +1,9 @@
 // failover: docker kill of the primary under a writer that records acknowledged ids, then
 // `npm run failover -- --to <best replica> --live` on ours, against pg_promote() on the same replica
 // of a bare cluster (no fencing, no checks; the other replica re-pointed with ALTER SYSTEM).
+// --mode patroni: cases/failover-patroni.ts.
+import * as fs from "fs";
+import * as os from "os";
 import { Client } from "pg";
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
 import { bareCluster, bareUp, Cluster, oursCluster, oursUp } from "../clusters";
@@ -10,8 +13,10 @@ import { execOrFail, execProgram, psql } from "../../lib/cluster-discovery";
 import { waitFor } from "../../lib/ops";
 import { BENCH_TIMEOUT_MS, removeByPrefix, ROOT } from "../host";
 import { lsnToBytes } from "../stats";
+import { failoverPatroni } from "./failover-patroni";
 
-const FAILOVER_SCRIPT = path.join(ROOT, "scripts", "failover.ts");
+/** The failover command as `npm run failover` runs it (without npm's own start-up). */
+const failoverArgv = (...args: string[]) => [process.execPath, "-r", "./scripts/register-ts.js", "scripts/failover.ts", ...args];
 
 /** Inserts ids one by one into whichever node `target` names; remembers when each was acknowledged. */
 export class Writer {
@@ -50,7 +55,7 @@ export class Writer {
     }
 }
 
-interface Outcome {
+export interface Outcome {
     firstWriteS: number;
     streamingS: number;
     commandS: number;
@@ -63,7 +68,7 @@ async function receiveLsn(c: Cluster, node: number): Promise<number> {
     return lsnToBytes(lsn);
 }
 
-async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best: number, other: number) => Promise<number>): Promise<Outcome> {
+export async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best: number, other: number) => Promise<number>): Promise<Outcome> {
     await psql(c.container(1), "CREATE TABLE IF NOT EXISTS bench_fo (id bigint PRIMARY KEY)");
     const w = new Writer(c);
     w.start();
@@ -101,6 +106,9 @@ async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best: numbe
 }
 
 export async function failover(ctx: CaseContext): Promise<void> {
+    if (ctx.args.mode === "patroni") return failoverPatroni(ctx);
+    // As after npm ci (its prepare step): the commands' transpile cache is filled.
+    await execOrFail([process.execPath, "scripts/register-ts.js"], 120_000, { cwd: ROOT });
     const out = { ours: [] as Outcome[], bare: [] as Outcome[] };
     for (let run = 1; run <= ctx.args.runs; run++) {
         const oursOpts = { stack: `${ctx.prefix}o${run}`, subnet: SUBNET_OURS, portBase: PORT_OURS, pooler: true };
@@ -119,7 +127,7 @@ export async function failover(ctx: CaseContext): Promise<void> {
             if (c.kind === "ours") {
                 out.ours.push(await ctx.phases.time(`ours: kill + npm run failover (run ${run})`, () =>
                     killUnderLoad(ctx, c, async (best) => {
-                        const res = await execProgram([process.execPath, "-r", "ts-node/register/transpile-only", FAILOVER_SCRIPT, "--to", `pg${best}`, "--stack", c.name, "--live", "--json"], 90_000, { cwd: ROOT });
+                        const res = await execProgram(failoverArgv("--to", `pg${best}`, "--stack", c.name, "--live", "--json"), 90_000, { cwd: ROOT });
                         if (res.code !== 0) throw new Error(`failover exited ${res.code}: ${res.stderr.trim().slice(-1500)}`);
                         for (const l of res.stderr.trim().split("\n")) ctx.log(`      | ${l}`);
                         return res.ms;
@@ -142,24 +150,40 @@ export async function failover(ctx: CaseContext): Promise<void> {
             });
         }
     }
-    // How much of the command's wall time is starting the process (ts-node compiles the script and its
-    // imports on every start): `failover --help` against a bare `node -e 0`, interleaved.
-    const start = { ours: [] as number[], bare: [] as number[] };
-    for (let run = 1; run <= ctx.args.runs; run++) {
-        for (const side of alternate(run, "ours" as const, "bare" as const)) {
-            const argv = side === "ours" ? [process.execPath, "-r", "ts-node/register/transpile-only", FAILOVER_SCRIPT, "--help"] : [process.execPath, "-e", "0"];
-            const res = await ctx.phases.time(`process start: ${side === "ours" ? "failover --help" : "node -e 0"}`, () => execOrFail(argv, 60_000, { cwd: ROOT }));
-            start[side].push(res.ms / 1000);
+    // How much of the command's wall time is starting the process: `failover --help` as npm runs it
+    // (warm transpile cache), with an empty cache (the first run after a change to a source), and
+    // with ts-node (how it ran before), each against a bare `node -e 0`, interleaved.
+    const starts = [
+        { label: "process start (failover --help)", argv: failoverArgv("--help"), env: process.env,
+            note: "node -r ./scripts/register-ts.js scripts/failover.ts --help, transpile cache filled (as after npm ci)" },
+        { label: "process start, empty transpile cache", argv: failoverArgv("--help"), env: undefined,
+            note: "the same with PG_REPLICATION_TS_CACHE set to an empty directory: TypeScript loaded and every file transpiled" },
+        { label: "process start with ts-node (before)", argv: [process.execPath, "-r", "ts-node/register/transpile-only", "scripts/failover.ts", "--help"], env: process.env,
+            note: "node -r ts-node/register/transpile-only scripts/failover.ts --help: how npm run failover started before" },
+    ];
+    for (const s of starts) {
+        const start = { ours: [] as number[], bare: [] as number[] };
+        for (let run = 1; run <= ctx.args.runs; run++) {
+            for (const side of alternate(run, "ours" as const, "bare" as const)) {
+                const emptyCache = s.env ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "pgr-ts-cache-"));
+                const env = emptyCache ? { ...process.env, PG_REPLICATION_TS_CACHE: emptyCache } : process.env;
+                const argv = side === "ours" ? s.argv : [process.execPath, "-e", "0"];
+                try {
+                    const res = await ctx.phases.time(`${s.label}: ${side === "ours" ? "failover --help" : "node -e 0"}`, () => execOrFail(argv, 60_000, { cwd: ROOT, env }));
+                    start[side].push(res.ms / 1000);
+                } finally {
+                    if (emptyCache) fs.rmSync(emptyCache, { recursive: true, force: true });
+                }
+            }
         }
+        ctx.figures.push({ figure: s.label, unit: "s", better: "lower", ours: start.ours, bound: start.bare, boundIs: "node -e 0", note: s.note });
     }
-    ctx.figures.push({ figure: "process start (failover --help)", unit: "s", better: "lower", ours: start.ours, bound: start.bare, boundIs: "node -e 0",
-        note: "node -r ts-node/register/transpile-only scripts/failover.ts --help: the part of the command's wall time spent before it does anything" });
     const boundIs = "bare cluster: pg_promote() on the same best replica, other replica re-pointed by ALTER SYSTEM + reload; no fencing, no checks";
     const pick = (k: keyof Outcome) => ({ ours: out.ours.map((o) => o[k]), bound: out.bare.map((o) => o[k]) });
     ctx.figures.push({ figure: "kill -> first acknowledged write", unit: "s", better: "lower", ...pick("firstWriteS"), boundIs });
     ctx.figures.push({ figure: "kill -> all replicas streaming", unit: "s", better: "lower", ...pick("streamingS"), boundIs });
     ctx.figures.push({ figure: "failover command wall time", unit: "s", better: "lower", ...pick("commandS"), boundIs,
-        note: "ours: node scripts/failover.ts --live (process start included, npm's own start-up not); bare: the three psql calls" });
+        note: "ours: node -r ./scripts/register-ts.js scripts/failover.ts --live (process start included, npm's own start-up not); bare: the three psql calls" });
     ctx.figures.push({ figure: "acknowledged commits lost", unit: "commits", better: "lower", ...pick("lost"), boundIs,
         note: `async (syncMode default); acknowledged per run: ours ${out.ours.map((o) => o.acked).join(", ")}, bare ${out.bare.map((o) => o.acked).join(", ")}` });
     ctx.notes.push("writer: one INSERT per transaction over one connection to the node's published port; after the kill it targets the replica with the most received WAL (chosen 0.2 s after the kill, by pg_last_wal_receive_lsn) and reconnects every 20 ms until a write is acknowledged; times from just before docker kill");

@@ -1,13 +1,15 @@
-// scripts/ts-cache.js, the preload the deployment's commands (checks, primary guard) run with: the
-// first run transpiles and stores, later runs never load the compiler, a changed file is transpiled
-// again, and errors point at the TypeScript source's lines.
+// scripts/register-ts.js, the preload every command runs with (the deployment's checks and primary
+// guard, npm run failover …): the first run transpiles and stores, later runs never load the compiler,
+// a changed file is transpiled again (never run stale), and errors point at the TypeScript source's lines.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-const PRELOAD = path.join(ROOT, "scripts", "ts-cache.js");
+const PRELOAD = path.join(ROOT, "scripts", "register-ts.js");
+// Every cache miss loads TypeScript in a new process: seconds on a loaded machine.
+jest.setTimeout(120_000);
 
 /** A script that says whether the compiler was loaded to run it. */
 const probe = (marker: string) =>
@@ -17,17 +19,17 @@ const probe = (marker: string) =>
         "process.stdout.write(JSON.stringify({ value, loaded }));",
     ].join("\n");
 
-describe("ts-cache preload", () => {
+describe("register-ts preload", () => {
     let dir: string;
     let cache: string;
     beforeEach(() => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgr-ts-cache-"));
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgr-register-"));
         cache = path.join(dir, "cache");
     });
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     const run = (file: string) => {
-        const res = spawnSync(process.execPath, ["-r", PRELOAD, file], { encoding: "utf8", env: { ...process.env, PGR_TS_CACHE_DIR: cache } });
+        const res = spawnSync(process.execPath, ["-r", PRELOAD, file], { encoding: "utf8", env: { ...process.env, PG_REPLICATION_TS_CACHE: cache } });
         return { ...res, parsed: res.status === 0 ? (JSON.parse(res.stdout) as { value: string; loaded: boolean }) : undefined };
     };
 
@@ -63,8 +65,15 @@ describe("ts-cache preload", () => {
         const res = spawnSync(process.execPath, ["-r", PRELOAD, "scripts/check-cluster.ts"], {
             cwd: ROOT,
             encoding: "utf8",
-            env: { ...process.env, PGR_TS_CACHE_DIR: cache, PGR_CHECK_SPEC: "", PGPASSWORD: "" },
+            env: { ...process.env, PG_REPLICATION_TS_CACHE: cache, PGR_CHECK_SPEC: "", PGPASSWORD: "" },
         });
         expect(res.stderr).toContain("PGR_CHECK_SPEC and PGPASSWORD must be set");
+    });
+    test("run directly, it fills the cache for scripts/, infra/ and client/", () => {
+        const res = spawnSync(process.execPath, [PRELOAD], { encoding: "utf8", env: { ...process.env, PG_REPLICATION_TS_CACHE: cache } });
+        expect(res.status).toBe(0);
+        const n = Number(/register-ts: (\d+) TypeScript files/.exec(res.stdout)?.[1]);
+        expect(n).toBeGreaterThan(30);
+        expect(fs.readdirSync(cache).filter((f) => f.endsWith(".js"))).toHaveLength(n);
     });
 });

@@ -1,0 +1,32 @@
+// Reads the running Pulumi program's stack configuration. Kept apart from config.ts, which only
+// validates: the day-2 commands validate config too, and loading the Pulumi SDK costs them about a
+// second of start-up (measured with a require trace: @pulumi/pulumi pulls in @npmcli/arborist & co).
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig, RawConfig, validateConfig } from "./config";
+
+/** Passwords from stack config; undefined means "generate one". */
+export interface ClusterSecrets {
+    superuserPassword?: pulumi.Output<string>;
+    replicationPassword?: pulumi.Output<string>;
+}
+
+/** Reads the stack configuration of the current Pulumi program and validates it. */
+export function readConfig(): { config: ClusterConfig; secrets: ClusterSecrets } {
+    const prefix = "pg-replication:";
+    const raw: RawConfig = {};
+    // allConfig, not Config.get per key, so that a misspelt key is reported instead of ignored.
+    for (const [fullKey, value] of Object.entries(pulumi.runtime.allConfig())) {
+        if (fullKey.startsWith(prefix)) raw[fullKey.slice(prefix.length)] = value;
+    }
+    const config = validateConfig(raw);
+    // getSecret: the value is a secret from the moment it is read, whether or not the stack marked it
+    // one (`pulumi config set --secret`); validateConfig has already checked it without showing it.
+    const stackConfig = new pulumi.Config("pg-replication");
+    return {
+        config,
+        secrets: {
+            superuserPassword: stackConfig.getSecret("superuserPassword"),
+            replicationPassword: stackConfig.getSecret("replicationPassword"),
+        },
+    };
+}
