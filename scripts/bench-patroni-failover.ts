@@ -47,7 +47,7 @@ runCommand(BENCH_PATRONI, async () => {
     await prepareTable(target);
     const rounds: LeaderLossRound[] = [];
     let nextId = 1;
-    const plan: Array<"kill" | "crash"> = [...Array(kills).fill("kill"), ...Array(crashes).fill("crash")];
+    const plan: Array<"kill" | "crash"> = [...Array<"kill">(kills).fill("kill"), ...Array<"crash">(crashes).fill("crash")];
     for (const [i, kind] of plan.entries()) {
         const { round, nextId: next } = await leaderLossRound(target, kind, nextId);
         nextId = next;

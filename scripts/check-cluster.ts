@@ -1,6 +1,7 @@
 // Post-deploy replication checks. Run by the cluster's checks command resource with
 // PGR_CHECK_SPEC (JSON, see infra/check-spec.ts) and PGPASSWORD (the superuser's) in its
 // environment; prints the JSON report on stdout, or names the failed check and node on stderr.
+import { CheckSpec } from "../infra/check-spec";
 import { CheckFailure, runChecks } from "./lib/checks";
 import { command, runCommand } from "./lib/cli";
 
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
         throw new Error("PGR_CHECK_SPEC and PGPASSWORD must be set");
     }
     try {
-        const report = await runChecks(JSON.parse(specText), password);
+        const report = await runChecks(JSON.parse(specText) as CheckSpec, password);
         process.stdout.write(JSON.stringify(report) + "\n");
     } catch (err) {
         if (err instanceof CheckFailure) {

@@ -175,7 +175,7 @@ export async function bareUp(o: BareOptions, log?: (line: string) => void): Prom
 
 async function bareUpOnce(o: BareOptions): Promise<number> {
     const c = bareCluster(o);
-    await waitPortsFree([1, 2, 3].map(c.hostPort));
+    await waitPortsFree([1, 2, 3].map((n) => c.hostPort(n)));
     const started = performance.now();
     await execOrFail(["docker", "network", "create", "--subnet", o.subnet, c.network], BENCH_TIMEOUT_MS);
     const run = (n: number, script: string) =>

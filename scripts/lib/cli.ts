@@ -118,7 +118,7 @@ function label(name: string, o: OptionSpec): string {
 
 function renderOptions(options: OptionSpecs): string {
     const rows: Array<[string, string]> = Object.entries(options).map(([name, o]) => {
-        const dflt = o.type === "string" && !o.multiple && o.default !== undefined ? ` (default ${String(o.default)})` : "";
+        const dflt = o.type === "string" && !o.multiple && o.default !== undefined ? ` (default ${JSON.stringify(o.default)})` : "";
         return [label(name, o), o.help + dflt];
     });
     rows.push([HELP_LABEL, "this help"]);
@@ -184,7 +184,7 @@ function parseCommandLine<O extends OptionSpecs>(spec: CommandSpec<O>, usage: st
         values[name] = o.type === "boolean" ? false : o.multiple ? [] : o.default;
     }
     // The mapped type cannot be built key by key; `values` holds exactly one entry per declared option.
-    return { values: values as Values<O>, given: given as Set<keyof O & string>, positionals };
+    return { values: values as Values<O>, given, positionals };
 }
 
 /** Prints a help request (stdout, 0) or a usage error (stderr, 2); undefined for any other error. */

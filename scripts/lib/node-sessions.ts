@@ -55,7 +55,7 @@ export class NodeSessions implements SqlRunner {
         try {
             // query_timeout per query: pg reads it (lib/client.js), @types/pg's QueryConfig omits it.
             const config: QueryConfig & { query_timeout: number } = { text: sql, query_timeout: timeoutMs };
-            const res: QueryResult | QueryResult[] = await c.query(config);
+            const res = (await c.query(config)) as QueryResult | QueryResult[];
             // A multi-statement string answers with one result per statement: the last one counts.
             const last = Array.isArray(res) ? res[res.length - 1] : res;
             return last.rows as Record<string, unknown>[];
@@ -63,7 +63,7 @@ export class NodeSessions implements SqlRunner {
             // A statement that failed inside BEGIN … COMMIT leaves the session's transaction aborted:
             // end it, so that a retry on the same session runs (a ROLLBACK outside one only warns).
             await c.query("ROLLBACK").catch(() => undefined);
-            throw new Error(`on ${n.node}: ${(err as Error).message}`);
+            throw new Error(`on ${n.node}: ${(err as Error).message}`, { cause: err });
         }
     }
 
@@ -76,7 +76,9 @@ export class NodeSessions implements SqlRunner {
         for (const sql of statements) rows = await this.query(n, sql, timeoutMs);
         const value = rows.length === 0 ? undefined : Object.values(rows[0])[0];
         // As psql -A -t prints it, so that callers read the same answer from either runner.
-        return value === undefined || value === null ? "" : value === true ? "t" : value === false ? "f" : String(value);
+        if (value === undefined || value === null) return "";
+        if (typeof value === "boolean") return value ? "t" : "f";
+        return typeof value === "string" ? value : JSON.stringify(value);
     }
 
     async close(): Promise<void> {

@@ -82,9 +82,9 @@ export async function settledNodes(stack: string, timeoutMs = 10_000, sql: SqlRu
 }
 
 /** Polls every `everyMs` until `probe` returns true; fails with what it last saw at the deadline. */
-export async function waitFor(what: string, timeoutMs: number, probe: () => Promise<true | string>, everyMs = 250): Promise<void> {
+export async function waitFor(what: string, timeoutMs: number, probe: () => true | string | Promise<true | string>, everyMs = 250): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let last = "";
+    let last: string;
     for (;;) {
         try {
             const r = await probe();
@@ -173,7 +173,7 @@ export async function firstWrite(n: NodeState, sql: SqlRunner = dockerSql): Prom
             ],
             20_000,
         );
-        return true;
+        return true as const;
     });
 }
 

@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { spawnSync } from "child_process";
+import { execProgram } from "./cluster-discovery";
 import { ConfigMap, loadStackConfig } from "./stack-config";
 
 /** Where a stack lives: deployed with the Pulumi CLI, or by the live harness (tests, offline). */
@@ -80,8 +81,8 @@ export async function deployStack(ref: StackRef, log: (line: string) => void): P
     const argv = ref.live
         ? [process.execPath, "-r", "ts-node/register/transpile-only", path.join(PROJECT_ROOT, "tests", "support", "live", "cli.ts"), "up", "--stack", ref.stack]
         : ["bash", path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), ref.stack, "up", "--yes", "--skip-preview"];
-    const res = spawnSync(argv[0], argv.slice(1), { cwd: PROJECT_ROOT, encoding: "utf8", timeout: 900_000 });
-    const summary = (res.stderr ?? "").split("\n").find((l) => l.startsWith("Resources:"));
+    const res = await execProgram(argv, 900_000, { cwd: PROJECT_ROOT });
+    const summary = res.stderr.split("\n").find((l) => l.startsWith("Resources:"));
     if (summary) log(`    ${summary}`);
-    if (res.status !== 0) throw new Error(`deploying stack ${ref.stack} failed (exit ${res.status}):\n${(res.stderr ?? "").trim()}\n${(res.stdout ?? "").trim()}`);
+    if (res.code !== 0) throw new Error(`deploying stack ${ref.stack} failed (exit ${res.code}):\n${res.stderr.trim()}\n${res.stdout.trim()}`);
 }

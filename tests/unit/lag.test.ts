@@ -10,7 +10,6 @@ import {
     evaluateThresholds,
     formatBytes,
     formatSeconds,
-    LagOptions,
     normaliseLagSeconds,
     parseByteSize,
     parseLagArgs,
@@ -52,7 +51,7 @@ describe("parseLagArgs", () => {
             "--max-lag-seconds=2.5",
             "--max-reply-age", "5",
             "--live",
-        ]) as LagOptions;
+        ]);
         expect(opts).toEqual({
             stack: "prod",
             json: true,

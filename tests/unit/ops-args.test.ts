@@ -35,7 +35,7 @@ describe("day-2 command lines", () => {
         [["--to", "pg1", "--stack", "a b"], 'invalid --stack "a b"'],
         [["--to", "pg1", "--force=yes"], "--force takes no value"],
     ])("%j is refused: %s", (argv, message) => {
-        expect(usageError(argv as string[])).toBe(message + (message.startsWith("invalid --stack") ? ": letters, digits, _ . - only" : ""));
+        expect(usageError(argv)).toBe(message + (message.startsWith("invalid --stack") ? ": letters, digits, _ . - only" : ""));
     });
 
     test("--help asks for the usage (exit 0), not an error: every option with its help, the default, an example", () => {

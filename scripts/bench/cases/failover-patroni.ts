@@ -38,7 +38,7 @@ export async function failoverPatroni(ctx: CaseContext): Promise<void> {
                     const c = bareCluster(bareOpts);
                     await waitFor("bare replicas accept connections", 60_000, async () => {
                         for (const n of [2, 3]) await psql(c.container(n), "SELECT 1", 5000);
-                        return true;
+                        return true as const;
                     });
                     bare.push(await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
                         killUnderLoad(ctx, c, async (best, other) => {

@@ -73,7 +73,7 @@ export async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best
     const w = new Writer(c);
     w.start();
     try {
-        await waitFor("writes flowing", 30_000, async () => w.acked.length >= 200 || `${w.acked.length} acknowledged`, 100);
+        await waitFor("writes flowing", 30_000, () => w.acked.length >= 200 || `${w.acked.length} acknowledged`, 100);
         const t0 = performance.now();
         await execOrFail(["docker", "kill", c.container(1)], BENCH_TIMEOUT_MS);
         // The best replica: the one that received the most WAL (as the failover command requires).
@@ -91,7 +91,7 @@ export async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best
         poll.catch(() => undefined); // awaited below; a failing promote must not leave it unhandled
         const commandMs = await promote(best, other);
         await poll;
-        await waitFor("a write on the new primary", 30_000, async () => w.acked.some((a) => a.node === best) || "none yet", 100);
+        await waitFor("a write on the new primary", 30_000, () => w.acked.some((a) => a.node === best) || "none yet", 100);
         await sleep(500);
         await w.stop();
         const firstAck = w.acked.find((a) => a.at > t0 && a.node === best)!;
@@ -121,7 +121,7 @@ export async function failover(ctx: CaseContext): Promise<void> {
         await ctx.phases.time("bare: replicas accept connections", () =>
             waitFor("bare replicas accept connections", 60_000, async () => {
                 for (const n of [2, 3]) await psql(bare.container(n), "SELECT 1", 5000);
-                return true;
+                return true as const;
             }, 100));
         for (const c of alternate(run, ours, bare)) {
             if (c.kind === "ours") {

@@ -251,7 +251,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             } catch (err) {
                 if (!(err instanceof PartialCreateError)) throw err;
                 finish(action, err.id, err.state, this.nextSeq++, [err.message]);
-                throw new Error(`${err.message}\n${partialCreateHint(args.type, args.name, dockerObjectName(args.type, inputs))}`);
+                throw new Error(`${err.message}\n${partialCreateHint(args.type, args.name, dockerObjectName(args.type, inputs))}`, { cause: err });
             }
         };
         if (previous) {

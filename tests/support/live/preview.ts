@@ -92,7 +92,7 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
         } catch (err) {
             const message = `invoke ${args.token}: ${(err as Error).message}`;
             this.errors.push(message);
-            throw new Error(message);
+            throw new Error(message, { cause: err });
         } finally {
             this.pending--;
         }
