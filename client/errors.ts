@@ -41,7 +41,12 @@ const BUSY_MESSAGES = [/^timeout exceeded when trying to connect$/]; // pg-pool:
 
 function classifyOne(err: unknown, depth: number): ErrorKind {
     if (typeof err !== "object" || err === null || depth > 4) return "other";
-    const { code, message, errors, cause } = err as { code?: unknown; message?: unknown; errors?: unknown; cause?: unknown };
+    const { code, message, errors, cause } = err as {
+        code?: unknown;
+        message?: unknown;
+        errors?: unknown;
+        cause?: unknown;
+    };
     if (typeof code === "string") {
         if (SOCKET_CODES.has(code) || code.startsWith("08") || SESSION_LOST_STATES.has(code)) return "connection";
         if (code === "53300") return "busy"; // too_many_connections
@@ -81,8 +86,14 @@ export class NoHealthyReplicaError extends Error {
     readonly replicas: ReplicaStatus[];
 
     constructor(replicas: ReplicaStatus[], cause?: unknown) {
-        const why = replicas.length === 0 ? "no replicas are configured" : replicas.map((r) => `${r.name}: ${r.reason}`).join("; ");
-        super(`no healthy replica to read from, and fallbackToPrimary is false (${why})`, cause === undefined ? undefined : { cause });
+        const why =
+            replicas.length === 0
+                ? "no replicas are configured"
+                : replicas.map((r) => `${r.name}: ${r.reason}`).join("; ");
+        super(
+            `no healthy replica to read from, and fallbackToPrimary is false (${why})`,
+            cause === undefined ? undefined : { cause },
+        );
         this.replicas = replicas;
     }
 }

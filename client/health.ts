@@ -52,9 +52,7 @@ export interface PrimaryStatus {
 }
 
 /** The result of probing one replica. */
-export type ReplicaProbe =
-    | { ok: false; error: string }
-    | { ok: true; inRecovery: boolean; replayLsn: Lsn | null };
+export type ReplicaProbe = { ok: false; error: string } | { ok: true; inRecovery: boolean; replayLsn: Lsn | null };
 
 /** The bounds a replica must stay within. */
 export interface LagBounds {
@@ -78,7 +76,12 @@ export interface HealthDecision {
  * Samples older than `retentionMs` are dropped, except that the newest sample before the cutoff
  * is kept, so a replica stuck behind it still shows a lag of at least `retentionMs`.
  */
-export function recordPrimaryLsn(history: readonly LsnSample[], lsn: Lsn, at: number, retentionMs: number): LsnSample[] {
+export function recordPrimaryLsn(
+    history: readonly LsnSample[],
+    lsn: Lsn,
+    at: number,
+    retentionMs: number,
+): LsnSample[] {
     const last = history[history.length - 1];
     let next: LsnSample[];
     if (last === undefined || compareLsn(lsn, last.lsn) < 0) next = [{ lsn, at }];
@@ -91,7 +94,11 @@ export function recordPrimaryLsn(history: readonly LsnSample[], lsn: Lsn, at: nu
 }
 
 /** A replica's lag against the history (null when the primary has never been seen). */
-export function replicaLag(history: readonly LsnSample[], replayLsn: Lsn, now: number): { lagBytes: number | null; lagSeconds: number | null } {
+export function replicaLag(
+    history: readonly LsnSample[],
+    replayLsn: Lsn,
+    now: number,
+): { lagBytes: number | null; lagSeconds: number | null } {
     const newest = history[history.length - 1];
     if (newest === undefined) return { lagBytes: null, lagSeconds: null };
     // The replica may be probed a moment after the primary and be past that sample: not behind.
@@ -104,19 +111,34 @@ export function replicaLag(history: readonly LsnSample[], replayLsn: Lsn, now: n
 }
 
 /** In or out of rotation, and why. */
-export function decideReplicaHealth(probe: ReplicaProbe, history: readonly LsnSample[], bounds: LagBounds, now: number): HealthDecision {
+export function decideReplicaHealth(
+    probe: ReplicaProbe,
+    history: readonly LsnSample[],
+    bounds: LagBounds,
+    now: number,
+): HealthDecision {
     if (!probe.ok) return { healthy: false, reason: `unreachable: ${probe.error}`, lagBytes: null, lagSeconds: null };
     if (!probe.inRecovery) {
-        return { healthy: false, reason: "not in recovery (promoted, or not a standby)", lagBytes: null, lagSeconds: null };
+        return {
+            healthy: false,
+            reason: "not in recovery (promoted, or not a standby)",
+            lagBytes: null,
+            lagSeconds: null,
+        };
     }
-    if (probe.replayLsn === null) return { healthy: false, reason: "in recovery but has replayed no WAL yet", lagBytes: null, lagSeconds: null };
+    if (probe.replayLsn === null)
+        return { healthy: false, reason: "in recovery but has replayed no WAL yet", lagBytes: null, lagSeconds: null };
     const { lagBytes, lagSeconds } = replicaLag(history, probe.replayLsn, now);
     const lag = { lagBytes, lagSeconds };
     if (lagBytes !== null && lagBytes > bounds.maxLagBytes) {
         return { healthy: false, reason: `behind by ${lagBytes} bytes (maxLagBytes ${bounds.maxLagBytes})`, ...lag };
     }
     if (bounds.maxLagSeconds !== undefined && lagSeconds !== null && lagSeconds > bounds.maxLagSeconds) {
-        return { healthy: false, reason: `behind for ${lagSeconds.toFixed(1)} s (maxLagSeconds ${bounds.maxLagSeconds})`, ...lag };
+        return {
+            healthy: false,
+            reason: `behind for ${lagSeconds.toFixed(1)} s (maxLagSeconds ${bounds.maxLagSeconds})`,
+            ...lag,
+        };
     }
     // Without a primary position the lag cannot be bounded; the replica stays usable so that
     // reads survive a primary outage (documented in the README).

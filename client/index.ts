@@ -1,7 +1,15 @@
 // The library applications import: `import { ReplicaRouter } from "<this project>/client"`.
 export { ReplicaRouter } from "./router";
 export { DEFAULTS } from "./options";
-export type { NodeConfig, ReadOptions, ReadResult, ReplicaRouterOptions, RouterStatus, ServedBy, WriteResult } from "./options";
+export type {
+    NodeConfig,
+    ReadOptions,
+    ReadResult,
+    ReplicaRouterOptions,
+    RouterStatus,
+    ServedBy,
+    WriteResult,
+} from "./options";
 export { classifyError, NoHealthyReplicaError, RouterClosedError } from "./errors";
 export type { ErrorKind } from "./errors";
 export { decideReplicaHealth, recordPrimaryLsn, replicaLag } from "./health";

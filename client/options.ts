@@ -4,7 +4,8 @@ import type { PrimaryStatus, ReplicaStatus } from "./health";
 import type { Lsn } from "./lsn";
 
 /** A node: a postgresql:// URL, or a pg pool config with an optional display name. */
-export type NodeConfig = string | (PoolConfig & { /** Name in status() and servedBy. @default `host:port` */ name?: string });
+export type NodeConfig =
+    string | (PoolConfig & { /** Name in status() and servedBy. @default `host:port` */ name?: string });
 
 /** Options of a `ReplicaRouter` (router.ts). */
 export interface ReplicaRouterOptions {
@@ -84,12 +85,19 @@ export interface ResolvedOptions {
     onHealthChange: ((replica: ReplicaStatus) => void) | undefined;
 }
 
-export const DEFAULTS = { maxLagBytes: 16 * 1024 * 1024, healthIntervalMs: 1000, connectTimeoutMs: 2000, readYourWritesWaitMs: 0 };
+export const DEFAULTS = {
+    maxLagBytes: 16 * 1024 * 1024,
+    healthIntervalMs: 1000,
+    connectTimeoutMs: 2000,
+    readYourWritesWaitMs: 0,
+};
 
 function checked(name: string, value: number | undefined, fallback: number, allowZero = false): number {
     const v = value ?? fallback;
     if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-        throw new RangeError(`ReplicaRouter: ${name} must be a ${allowZero ? "non-negative" : "positive"} number, got ${value}`);
+        throw new RangeError(
+            `ReplicaRouter: ${name} must be a ${allowZero ? "non-negative" : "positive"} number, got ${value}`,
+        );
     }
     return v;
 }
@@ -97,14 +105,21 @@ function checked(name: string, value: number | undefined, fallback: number, allo
 /** Applies defaults and refuses bad values with the option's name, before anything connects. */
 export function resolveOptions(options: ReplicaRouterOptions): ResolvedOptions {
     if (!options || options.primary === undefined) throw new TypeError("ReplicaRouter: options.primary is required");
-    if (!Array.isArray(options.replicas)) throw new TypeError("ReplicaRouter: options.replicas must be an array (it may be empty)");
+    if (!Array.isArray(options.replicas))
+        throw new TypeError("ReplicaRouter: options.replicas must be an array (it may be empty)");
     return {
         maxLagBytes: checked("maxLagBytes", options.maxLagBytes, DEFAULTS.maxLagBytes, true),
-        maxLagSeconds: options.maxLagSeconds === undefined ? undefined : checked("maxLagSeconds", options.maxLagSeconds, 0),
+        maxLagSeconds:
+            options.maxLagSeconds === undefined ? undefined : checked("maxLagSeconds", options.maxLagSeconds, 0),
         healthIntervalMs: checked("healthIntervalMs", options.healthIntervalMs, DEFAULTS.healthIntervalMs),
         connectTimeoutMs: checked("connectTimeoutMs", options.connectTimeoutMs, DEFAULTS.connectTimeoutMs),
         fallbackToPrimary: options.fallbackToPrimary ?? true,
-        readYourWritesWaitMs: checked("readYourWritesWaitMs", options.readYourWritesWaitMs, DEFAULTS.readYourWritesWaitMs, true),
+        readYourWritesWaitMs: checked(
+            "readYourWritesWaitMs",
+            options.readYourWritesWaitMs,
+            DEFAULTS.readYourWritesWaitMs,
+            true,
+        ),
         onHealthChange: options.onHealthChange,
     };
 }

@@ -210,7 +210,10 @@ export class ReplicaRouter {
         const deadline = Date.now() + this.opts.readYourWritesWaitMs;
         const cursor = this.cursor;
         this.cursor = (this.cursor + 1) % Number.MAX_SAFE_INTEGER;
-        for (const replica of rotation(this.replicas.filter((r) => r.status.healthy), cursor)) {
+        for (const replica of rotation(
+            this.replicas.filter((r) => r.status.healthy),
+            cursor,
+        )) {
             const result = await this.readOnReplica<R>(replica, text, params, minLsn, deadline);
             if (result) return result;
         }
@@ -304,7 +307,13 @@ export class ReplicaRouter {
         });
     }
 
-    private setHealth(replica: Replica, healthy: boolean, reason: string, now: number, extra: Partial<ReplicaStatus> = {}): void {
+    private setHealth(
+        replica: Replica,
+        healthy: boolean,
+        reason: string,
+        now: number,
+        extra: Partial<ReplicaStatus> = {},
+    ): void {
         const changed = replica.status.healthy !== healthy;
         Object.assign(replica.status, extra, { healthy, reason, lastCheckedAt: new Date(now) });
         if (changed && this.opts.onHealthChange) {
@@ -335,7 +344,8 @@ export class ReplicaRouter {
             conn = await lease(replica.pool);
         } catch (err) {
             // Nothing ran, so any connect failure is safe to route around; only "busy" keeps it in rotation.
-            if (classifyError(err) !== "busy") this.markDown(replica, `connect failed during a read: ${errorMessage(err)}`);
+            if (classifyError(err) !== "busy")
+                this.markDown(replica, `connect failed during a read: ${errorMessage(err)}`);
             return null;
         }
         try {
@@ -377,7 +387,8 @@ export class ReplicaRouter {
     /** The position a read-your-writes read must see, or null when there is nothing to wait for. */
     private async readYourWritesLsn(explicit: Lsn | null | undefined): Promise<Lsn | null> {
         if (explicit != null) {
-            if (!isLsn(explicit)) throw new TypeError(`ReplicaRouter: minLsn ${JSON.stringify(explicit)} is not an LSN like 0/3000148`);
+            if (!isLsn(explicit))
+                throw new TypeError(`ReplicaRouter: minLsn ${JSON.stringify(explicit)} is not an LSN like 0/3000148`);
             return explicit;
         }
         if (this.resolvedUnknownWrites < this.unknownLsnWrites) {

@@ -9,7 +9,8 @@
 export function rotation<T>(items: readonly T[], cursor: number): T[] {
     const n = items.length;
     if (n === 0) return [];
-    if (!Number.isSafeInteger(cursor) || cursor < 0) throw new RangeError(`cursor must be a non-negative integer, got ${cursor}`);
+    if (!Number.isSafeInteger(cursor) || cursor < 0)
+        throw new RangeError(`cursor must be a non-negative integer, got ${cursor}`);
     const start = cursor % n;
     return [...items.slice(start), ...items.slice(0, start)];
 }

@@ -32,11 +32,15 @@ export async function ordersExample(primary: NodeConfig, replicas: NodeConfig[])
         const mine = await db.read<{ id: string; total: string }>("SELECT id, total FROM orders WHERE id = $1", [42], {
             consistency: "read-your-writes",
         });
-        lines.push(`order ${mine.rows[0].id} (total ${mine.rows[0].total}) written at ${lsn}, read back from ${mine.servedBy.role} ${mine.servedBy.name}`);
+        lines.push(
+            `order ${mine.rows[0].id} (total ${mine.rows[0].total}) written at ${lsn}, read back from ${mine.servedBy.role} ${mine.servedBy.name}`,
+        );
         const all = await db.read<{ n: string }>("SELECT count(*) AS n FROM orders"); // any healthy replica
         lines.push(`${all.rows[0].n} order(s), counted on ${all.servedBy.role} ${all.servedBy.name}`);
         for (const r of db.status().replicas) {
-            lines.push(`replica ${r.name}: ${r.healthy ? "in rotation" : "out of rotation"} (${r.reason}), ${r.lagBytes ?? "?"} bytes behind`);
+            lines.push(
+                `replica ${r.name}: ${r.healthy ? "in rotation" : "out of rotation"} (${r.reason}), ${r.lagBytes ?? "?"} bytes behind`,
+            );
         }
     } finally {
         await db.close();
@@ -52,7 +56,8 @@ export async function ordersExample(primary: NodeConfig, replicas: NodeConfig[])
 export function stackNodes(outputs: Record<string, unknown>): { primary: NodeConfig; replicas: NodeConfig[] } {
     const primary = outputs.primary as { node: string } | undefined;
     const url = outputs.primaryConnectionString;
-    if (!primary || typeof url !== "string") throw new Error("the stack has no primary / primaryConnectionString output: deploy it first");
+    if (!primary || typeof url !== "string")
+        throw new Error("the stack has no primary / primaryConnectionString output: deploy it first");
     const nodes = (outputs.replicas ?? []) as Array<{ node: string }>;
     const urls = (outputs.replicaConnectionStrings ?? []) as string[];
     return {
@@ -75,7 +80,10 @@ example: npx ts-node --transpile-only examples/router.ts --stack local --live`;
 async function main(): Promise<number> {
     let values: { stack?: string; live?: boolean; help?: boolean };
     try {
-        ({ values } = parseArgs({ options: { stack: { type: "string" }, live: { type: "boolean" }, help: { type: "boolean", short: "h" } }, strict: true }));
+        ({ values } = parseArgs({
+            options: { stack: { type: "string" }, live: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+            strict: true,
+        }));
     } catch (err) {
         process.stderr.write(`usage error: ${(err as Error).message}\n${USAGE}\n`);
         return 2;

@@ -52,7 +52,10 @@ export interface PatroniCheckSpec {
 }
 
 /** The Patroni role (GET /cluster) each replica should reach, for the configured sync keys. */
-export function expectedPatroniRoles(spec: Pick<CheckSpec, "syncMode" | "syncMethod" | "syncCount">, replicaCount: number): string[] {
+export function expectedPatroniRoles(
+    spec: Pick<CheckSpec, "syncMode" | "syncMethod" | "syncCount">,
+    replicaCount: number,
+): string[] {
     if (spec.syncMode === "async") return Array<string>(replicaCount).fill("replica");
     if (spec.syncMethod === "any") return Array<string>(replicaCount).fill("quorum_standby");
     // Priority mode: exactly syncCount synchronous standbys, the others plain replicas.
@@ -97,8 +100,17 @@ export function checkSpec(stack: string, cfg: ClusterConfig, primary: string, re
 function patroniCheckSpec(stack: string, cfg: ClusterConfig, host: string): PatroniCheckSpec {
     return {
         cluster: stack,
-        nodes: clusterNodes(stack, cfg).map((s) => ({ node: s.name, host, port: s.hostPort, address: s.address, container: s.containerName })),
+        nodes: clusterNodes(stack, cfg).map((s) => ({
+            node: s.name,
+            host,
+            port: s.hostPort,
+            address: s.address,
+            container: s.containerName,
+        })),
         etcdContainers: Array.from({ length: cfg.etcdMembers }, (_, i) => `${stack}-etcd${i + 1}`),
-        etcdEndpoints: Array.from({ length: cfg.etcdMembers }, (_, i) => `http://${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`),
+        etcdEndpoints: Array.from(
+            { length: cfg.etcdMembers },
+            (_, i) => `http://${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`,
+        ),
     };
 }

@@ -18,7 +18,16 @@ import { psqlCommand } from "./psql";
 import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
 import { roleVerifier } from "./scram";
 import { dropRoleSql, monitorRoleSql } from "./sql";
-import { ADDRESS_OFFSETS, clientHost, clusterNodes, dynamicAddressRange, nodeAddressMap, NodeSpec, publishedPorts, subnetAddress } from "./topology";
+import {
+    ADDRESS_OFFSETS,
+    clientHost,
+    clusterNodes,
+    dynamicAddressRange,
+    nodeAddressMap,
+    NodeSpec,
+    publishedPorts,
+    subnetAddress,
+} from "./topology";
 
 /** The one place a failover mode picks its role strategy. */
 const ROLE_STRATEGIES: Record<ClusterConfig["failover"], RoleStrategy> = { manual: manualRoles, patroni: patroniRoles };
@@ -124,20 +133,26 @@ export class PostgresCluster extends pulumi.ComponentResource {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
         const b = PostgresCluster.plan(name, args);
 
-        this.superuserPassword = pulumi.secret(args.superuserPassword ?? generatedPassword(`${name}-superuser-password`, this));
+        this.superuserPassword = pulumi.secret(
+            args.superuserPassword ?? generatedPassword(`${name}-superuser-password`, this),
+        );
         this.replicationPassword = pulumi.secret(
             args.replicationPassword ?? generatedPassword(`${name}-replication-password`, this),
         );
         this.network = this.declareNetwork(b);
         const roles = this.declareNodes(b);
-        this.nodes = roles.nodes.map((n) => n.node).sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
+        this.nodes = roles.nodes
+            .map((n) => n.node)
+            .sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
         this.replicationMode = roles.replicationMode;
         if (b.cfg.metrics) this.metricsEndpoint = this.declareMetrics(b, roles);
 
         this.primary = this.nodeEndpoint(b, roles, b.primarySpec);
         this.replicas = pulumi.all(b.replicaSpecs.map((s) => this.nodeEndpoint(b, roles, s)));
         this.primaryConnectionString = this.superuserUrl(b.host, b.primarySpec.hostPort);
-        this.replicaConnectionStrings = pulumi.secret(pulumi.all(b.replicaSpecs.map((s) => this.superuserUrl(b.host, s.hostPort))));
+        this.replicaConnectionStrings = pulumi.secret(
+            pulumi.all(b.replicaSpecs.map((s) => this.superuserUrl(b.host, s.hostPort))),
+        );
 
         const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles) : undefined;
         this.rwConnectionString = pooled?.rw;
@@ -204,7 +219,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
                   { parent: this, deleteBeforeReplace: true },
               )
             : undefined;
-        const makeNode = (spec: NodeSpec, image: pulumi.Input<string>, files: NodeFile[], dependsOn: pulumi.Resource[], extra?: NodeExtras) =>
+        const makeNode = (
+            spec: NodeSpec,
+            image: pulumi.Input<string>,
+            files: NodeFile[],
+            dependsOn: pulumi.Resource[],
+            extra?: NodeExtras,
+        ) =>
             new PostgresNode(
                 `${b.name}-${spec.name}`,
                 {
@@ -246,7 +267,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 container: roles.primaryContainer,
                 cluster: b.prefix,
-                sql: pulumi.secret(monitorPassword.apply((pw) => monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)))),
+                sql: pulumi.secret(
+                    monitorPassword.apply((pw) =>
+                        monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)),
+                    ),
+                ),
                 deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
             },
             { parent: this },
@@ -273,7 +298,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
     /** Where node `spec` is reachable from the Docker host. */
     private nodeEndpoint(b: Build, roles: RoleOutcome, spec: NodeSpec): pulumi.Output<NodeEndpoint> {
         const node = roles.nodes.find((n) => n.spec === spec)?.node as PostgresNode;
-        return node.containerName.apply((container) => ({ node: spec.name, container, host: b.host, port: spec.hostPort }));
+        return node.containerName.apply((container) => ({
+            node: spec.name,
+            container,
+            host: b.host,
+            port: spec.hostPort,
+        }));
     }
 
     /** postgresql:// URL of the superuser at a published port (secret). */
@@ -293,7 +323,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const poolerImage =
             cfg.poolerImage === ""
                 ? roles.image
-                : pulumi.all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), roles.image]).apply(([id]) => id);
+                : pulumi
+                      .all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), roles.image])
+                      .apply(([id]) => id);
         // Logins through the endpoints need the superuser's verifier on the server.
         const after = { parent: this, dependsOn: roles.superuserReady };
         const resource =
@@ -341,8 +373,17 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * The post-deploy checks (scripts/check-cluster.ts), once roles, slots, the synchronous policy
      * and the endpoints are in place; re-run whenever a node's container is re-created or started again.
      */
-    private declareChecks(b: Build, roles: RoleOutcome, endpoints: pulumi.Resource | undefined): pulumi.Output<unknown> {
-        const spec = checkSpec(b.prefix, b.cfg, b.primarySpec.name, b.replicaSpecs.map((s) => s.name));
+    private declareChecks(
+        b: Build,
+        roles: RoleOutcome,
+        endpoints: pulumi.Resource | undefined,
+    ): pulumi.Output<unknown> {
+        const spec = checkSpec(
+            b.prefix,
+            b.cfg,
+            b.primarySpec.name,
+            b.replicaSpecs.map((s) => s.name),
+        );
         const checks = new command.local.Command(
             `${b.name}-checks`,
             {
@@ -382,7 +423,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 create:
                     'docker image inspect --format "{{.Id}}" "$PGR_IMAGE" 2>/dev/null || { echo "pg-replication: image $PGR_IMAGE ' +
-                    'does not exist locally and pg-replication:pullImage is false; build it with npm run build-image, ' +
+                    "does not exist locally and pg-replication:pullImage is false; build it with npm run build-image, " +
                     'or set pullImage true to pull it" >&2; exit 1; }',
                 environment: { PGR_IMAGE: ref },
             },

@@ -137,7 +137,9 @@ function editDistance(a: string, b: string): number {
 export class UnknownKeyError extends ConfigError {
     constructor(key: string) {
         super(key, "[value not shown]", "unknown key");
-        const near = CONFIG_KEYS.filter((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+        const near = CONFIG_KEYS.filter(
+            (k) => k.toLowerCase() === key.toLowerCase() || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2,
+        );
         const hint = near.length > 0 ? `did you mean ${near.join(" or ")}? ` : "";
         this.message = `pg-replication:${key} is not a known key (its value is not shown): ${hint}known keys are ${CONFIG_KEYS.join(", ")}`;
         this.name = "ConfigError";
@@ -225,7 +227,11 @@ function validateSettings(value: string | undefined): Record<string, string> {
             throw new ConfigError(key, v, `${name} is managed by pg-replication; use its own config key or leave it`);
         }
         if (!isKnownParameter(name)) {
-            throw new ConfigError(key, v, `${name} is not a PostgreSQL 17 parameter (custom ones need a dot: ext.name)`);
+            throw new ConfigError(
+                key,
+                v,
+                `${name} is not a PostgreSQL 17 parameter (custom ones need a dot: ext.name)`,
+            );
         }
         if (isReadOnlyParameter(name)) {
             throw new ConfigError(key, v, `${name} is read-only in PostgreSQL and cannot be set`);
@@ -255,21 +261,31 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     const replicas = integer(raw, "replicas", 0, MAX_REPLICAS);
     const syncMode = oneOf<SyncMode>(raw, "syncMode", ["async", "sync"]);
     if (syncMode === "sync" && replicas === 0) {
-        throw new ConfigError("syncMode", syncMode, "sync needs at least one replica (set replicas >= 1 or syncMode async)");
+        throw new ConfigError(
+            "syncMode",
+            syncMode,
+            "sync needs at least one replica (set replicas >= 1 or syncMode async)",
+        );
     }
     const syncMethod = oneOf<SyncMethod>(raw, "syncMethod", ["any", "first"]);
     const syncCount = integer(raw, "syncCount", 1, MAX_REPLICAS);
     if (syncMode === "sync" && syncCount > replicas) {
         throw new ConfigError("syncCount", raw.syncCount, `expected 1..replicas (replicas is ${replicas})`);
     }
-    const synchronousCommit = oneOf<SynchronousCommit>(raw, "synchronousCommit", ["on", "remote_write", "remote_apply"]);
+    const synchronousCommit = oneOf<SynchronousCommit>(raw, "synchronousCommit", [
+        "on",
+        "remote_write",
+        "remote_apply",
+    ]);
 
     const image = text(raw, "image");
-    if (!IMAGE_REF.test(image)) throw new ConfigError("image", image, "expected an image reference such as postgres:17");
+    if (!IMAGE_REF.test(image))
+        throw new ConfigError("image", image, "expected an image reference such as postgres:17");
 
     const subnet = validateSubnet(text(raw, "subnet"));
     const bindAddress = text(raw, "bindAddress");
-    if (!parseIpv4(bindAddress)) throw new ConfigError("bindAddress", bindAddress, "expected an IPv4 address such as 127.0.0.1");
+    if (!parseIpv4(bindAddress))
+        throw new ConfigError("bindAddress", bindAddress, "expected an IPv4 address such as 127.0.0.1");
 
     // Nodes use hostPortBase .. +9; the pooler's read-write and read-only endpoints +10 and +11;
     // the metrics exporter +12.
@@ -296,7 +312,11 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
 
     const maxSlotWalKeepSize = text(raw, "maxSlotWalKeepSize");
     if (!SIZE.test(maxSlotWalKeepSize)) {
-        throw new ConfigError("maxSlotWalKeepSize", maxSlotWalKeepSize, "expected -1 or a size such as 512MB, 2GB (units kB, MB, GB, TB)");
+        throw new ConfigError(
+            "maxSlotWalKeepSize",
+            maxSlotWalKeepSize,
+            "expected -1 or a size such as 512MB, 2GB (units kB, MB, GB, TB)",
+        );
     }
 
     for (const key of ["superuserPassword", "replicationPassword"]) {
@@ -309,7 +329,12 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     const failover = oneOf<FailoverMode>(raw, "failover", ["manual", "patroni"]);
     const etcdMembers = integer(raw, "etcdMembers", 1, 3);
     // 2 members tolerate no more failures than 1 and halve availability: etcd's own advice.
-    if (etcdMembers === 2) throw new ConfigError("etcdMembers", raw.etcdMembers, "expected 1 or 3 (2 etcd members tolerate no failure, like 1)");
+    if (etcdMembers === 2)
+        throw new ConfigError(
+            "etcdMembers",
+            raw.etcdMembers,
+            "expected 1 or 3 (2 etcd members tolerate no failure, like 1)",
+        );
     // Patroni refuses ttl < 20 and loop_wait < 1 (patroni/config.py validation of the dynamic config).
     const patroniTtl = integer(raw, "patroniTtl", 20, 3600);
     const patroniLoopWait = integer(raw, "patroniLoopWait", 1, 3600);

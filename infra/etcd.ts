@@ -35,7 +35,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
         super("pg-replication:index:EtcdCluster", name, {}, opts);
         const count = args.members ?? 3;
         const labels = dockerLabels({ ...args.labels, "pg-replication.etcd": "member" });
-        const members = Array.from({ length: count }, (_, i) => ({ name: `etcd${i + 1}`, address: etcdAddress(args.subnet, i + 1) }));
+        const members = Array.from({ length: count }, (_, i) => ({
+            name: `etcd${i + 1}`,
+            address: etcdAddress(args.subnet, i + 1),
+        }));
         const peerUrl = (ip: string) => `http://${ip}:${PATRONI_PORTS.etcdPeer}`;
         const initialCluster = members.map((m) => `${m.name}=${peerUrl(m.address)}`).join(",");
         this.clientEndpoints = members.map((m) => `${m.address}:${PATRONI_PORTS.etcdClient}`);
@@ -74,7 +77,13 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     envs: ["RES_OPTIONS=timeout:1 attempts:1"],
                     // The nodes wait for etcd: healthy as soon as it answers (infra/healthcheck.ts).
                     healthcheck: engineApiVersion().apply((api) => ({
-                        tests: ["CMD", "etcdctl", `--endpoints=http://127.0.0.1:${PATRONI_PORTS.etcdClient}`, "endpoint", "health"],
+                        tests: [
+                            "CMD",
+                            "etcdctl",
+                            `--endpoints=http://127.0.0.1:${PATRONI_PORTS.etcdClient}`,
+                            "endpoint",
+                            "health",
+                        ],
                         ...healthTiming(api),
                         timeout: "5s",
                         retries: 5,

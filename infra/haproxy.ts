@@ -12,7 +12,9 @@ export interface HaproxyServer {
 
 /** haproxy.cfg: read-write to the node whose /primary answers 200, read-only over /replica. */
 export function renderHaproxyCfg(servers: HaproxyServer[]): string {
-    const lines = servers.map((s) => `    server ${s.name} ${s.address}:5432 check port ${PATRONI_PORTS.rest}`).join("\n");
+    const lines = servers
+        .map((s) => `    server ${s.name} ${s.address}:5432 check port ${PATRONI_PORTS.rest}`)
+        .join("\n");
     return renderFile("haproxy.cfg.tmpl", {
         rwPort: String(PATRONI_PORTS.haproxyRw),
         roPort: String(PATRONI_PORTS.haproxyRo),

@@ -49,6 +49,8 @@ let engineApi: pulumi.Output<string> | undefined;
  * commands assume.
  */
 export function engineApiVersion(): pulumi.Output<string> {
-    engineApi ??= command.local.runOutput({ command: "docker version --format '{{.Server.APIVersion}}'" }).apply((r) => r.stdout.trim());
+    engineApi ??= command.local
+        .runOutput({ command: "docker version --format '{{.Server.APIVersion}}'" })
+        .apply((r) => r.stdout.trim());
     return engineApi;
 }

@@ -6,10 +6,27 @@ import * as pulumi from "@pulumi/pulumi";
 import { NodeFile } from "./node";
 import { nodeScript } from "./node-script";
 import { psqlCommand } from "./psql";
-import { renderBootstrapEnv, renderEntrypoint, renderNodeEnv, renderPgHba, renderPgIdent, renderPgpass, renderPostgresqlConf } from "./render";
+import {
+    renderBootstrapEnv,
+    renderEntrypoint,
+    renderNodeEnv,
+    renderPgHba,
+    renderPgIdent,
+    renderPgpass,
+    renderPostgresqlConf,
+} from "./render";
 import { RoleContext, RoleOutcome } from "./roles";
 import { roleVerifier } from "./scram";
-import { createSlotSql, dropRoleSql, dropSlotSql, replicationRoleSql, resetSyncPolicySql, setPasswordSql, syncPolicySql, synchronousStandbyNames } from "./sql";
+import {
+    createSlotSql,
+    dropRoleSql,
+    dropSlotSql,
+    replicationRoleSql,
+    resetSyncPolicySql,
+    setPasswordSql,
+    syncPolicySql,
+    synchronousStandbyNames,
+} from "./sql";
 import { NodeSpec } from "./topology";
 
 /**
@@ -67,7 +84,9 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
         {
             container: onPrimary,
             cluster: prefix,
-            sql: pulumi.secret(ctx.superuserPassword.apply((pw) => setPasswordSql("postgres", roleVerifier(pw, "postgres")))),
+            sql: pulumi.secret(
+                ctx.superuserPassword.apply((pw) => setPasswordSql("postgres", roleVerifier(pw, "postgres"))),
+            ),
         },
         { parent },
     );
@@ -76,7 +95,11 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
         {
             container: onPrimary,
             cluster: prefix,
-            sql: pulumi.secret(ctx.replicationPassword.apply((pw) => replicationRoleSql(cfg.replicationUser, roleVerifier(pw, cfg.replicationUser)))),
+            sql: pulumi.secret(
+                ctx.replicationPassword.apply((pw) =>
+                    replicationRoleSql(cfg.replicationUser, roleVerifier(pw, cfg.replicationUser)),
+                ),
+            ),
             deleteSql: dropRoleSql(cfg.replicationUser),
         },
         { parent },
@@ -87,7 +110,12 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
         const slot = spec.slotName
             ? psqlCommand(
                   `${name}-slot-${spec.slotName}`,
-                  { container: onPrimary, cluster: prefix, sql: createSlotSql(spec.slotName), deleteSql: dropSlotSql(spec.slotName) },
+                  {
+                      container: onPrimary,
+                      cluster: prefix,
+                      sql: createSlotSql(spec.slotName),
+                      deleteSql: dropSlotSql(spec.slotName),
+                  },
                   { parent },
               )
             : undefined;
@@ -104,7 +132,12 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
     const replicaNames = replicaSpecs.map((s) => s.name);
     const syncPolicy = psqlCommand(
         `${name}-sync-policy`,
-        { container: onPrimary, cluster: prefix, sql: syncPolicySql(cfg, replicaNames), deleteSql: resetSyncPolicySql() },
+        {
+            container: onPrimary,
+            cluster: prefix,
+            sql: syncPolicySql(cfg, replicaNames),
+            deleteSql: resetSyncPolicySql(),
+        },
         { parent, dependsOn: cfg.syncMode === "sync" ? replicas.map((r) => r.node) : [] },
     );
     return {
@@ -113,7 +146,9 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
         superuserReady: [superuser],
         settled: [syncPolicy, superuser, ...replicas.flatMap((r) => (r.slot ? [r.slot] : []))],
         replicationMode: pulumi.output(
-            cfg.syncMode === "async" ? "async" : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
+            cfg.syncMode === "async"
+                ? "async"
+                : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
         ),
         primaryContainer: onPrimary,
         endpoints: "pgbouncer",

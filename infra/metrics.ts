@@ -27,7 +27,11 @@ function yamlString(value: string): string {
  * in a URL, an environment variable or Prometheus' config.
  */
 export function renderExporterConfig(user: string, password: string): string {
-    return renderFile("postgres_exporter.yml.tmpl", { authModule: METRICS_AUTH_MODULE, username: yamlString(user), password: yamlString(password) });
+    return renderFile("postgres_exporter.yml.tmpl", {
+        authModule: METRICS_AUTH_MODULE,
+        username: yamlString(user),
+        password: yamlString(password),
+    });
 }
 
 /**
@@ -79,7 +83,14 @@ export class PostgresExporter extends pulumi.ComponentResource {
                     { file: METRICS_PATHS.config, content: config, permissions: "0600" },
                 ],
                 networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
-                ports: [{ internal: METRICS_PORT, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
+                ports: [
+                    {
+                        internal: METRICS_PORT,
+                        external: args.hostPort,
+                        ip: args.bindAddress ?? "127.0.0.1",
+                        protocol: "tcp",
+                    },
+                ],
                 healthcheck: {
                     // Listening on 9187 (0x23E3), read from /proc: the image may have no HTTP client.
                     tests: ["CMD-SHELL", "grep -qE ':23E3 0+:0000 0A' /proc/net/tcp /proc/net/tcp6"],

@@ -78,7 +78,9 @@ export class PostgresNode extends pulumi.ComponentResource {
             { parent: this, deleteBeforeReplace: true },
         );
 
-        const volumes: docker.types.input.ContainerVolume[] = [{ volumeName: this.volume.name, containerPath: PATHS.dataDir }];
+        const volumes: docker.types.input.ContainerVolume[] = [
+            { volumeName: this.volume.name, containerPath: PATHS.dataDir },
+        ];
         if (args.archiveVolume !== undefined) {
             volumes.push({ volumeName: args.archiveVolume, containerPath: PATHS.archiveDir });
         }
@@ -96,9 +98,15 @@ export class PostgresNode extends pulumi.ComponentResource {
                     ...(f.executable ? { executable: true } : {}),
                     ...(f.permissions !== undefined ? { permissions: f.permissions } : {}),
                 })),
-                ...(args.fastResolver ? { dnsOpts: ["timeout:1", "attempts:1"], envs: ["RES_OPTIONS=timeout:1 attempts:1"] } : {}),
-                networksAdvanced: [{ name: args.network, aliases: [args.node, CLUSTER_ALIAS], ipv4Address: args.address }],
-                ports: [{ internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
+                ...(args.fastResolver
+                    ? { dnsOpts: ["timeout:1", "attempts:1"], envs: ["RES_OPTIONS=timeout:1 attempts:1"] }
+                    : {}),
+                networksAdvanced: [
+                    { name: args.network, aliases: [args.node, CLUSTER_ALIAS], ipv4Address: args.address },
+                ],
+                ports: [
+                    { internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" },
+                ],
                 volumes,
                 // Healthy as soon as PostgreSQL answers: the probe timing follows the engine (infra/healthcheck.ts).
                 healthcheck: engineApiVersion().apply((api) => ({

@@ -110,7 +110,10 @@ function bootstrapDcs(cfg: ClusterConfig, params: Record<string, string>): Recor
 
 /** etcd3 client endpoints of the etcd members, by fixed address. */
 export function etcdHosts(cfg: ClusterConfig): string[] {
-    return Array.from({ length: cfg.etcdMembers }, (_, i) => `${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`);
+    return Array.from(
+        { length: cfg.etcdMembers },
+        (_, i) => `${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`,
+    );
 }
 
 const json = (v: unknown) => JSON.stringify(v);
@@ -130,7 +133,13 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
         etcdHosts: json(etcdHosts(cfg)),
         bootstrapDcs: json(bootstrapDcs(cfg, params)),
         // As manual mode's initdb (templates/entrypoint.sh); checksums let pg_rewind work.
-        initdb: json([{ encoding: "UTF8" }, { locale: "C.UTF-8" }, "data-checksums", { "auth-local": "peer" }, { "auth-host": "scram-sha-256" }]),
+        initdb: json([
+            { encoding: "UTF8" },
+            { locale: "C.UTF-8" },
+            "data-checksums",
+            { "auth-local": "peer" },
+            { "auth-host": "scram-sha-256" },
+        ]),
         pgConnect: json(`${node.address}:5432`),
         dataDir: json(PATHS.dataDir),
         pgpass: json("/var/lib/postgresql/.pgpass.patroni"),

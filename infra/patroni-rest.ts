@@ -52,7 +52,7 @@ export function patroniRestCommand(): string {
         "req=$(cat)",
         "i=0",
         "while :; do",
-        '  for c in $(docker ps --filter "label=pg-replication.cluster=$PGR_CLUSTER" --filter label=pg-replication.node --format \'{{.Names}}\'); do',
+        "  for c in $(docker ps --filter \"label=pg-replication.cluster=$PGR_CLUSTER\" --filter label=pg-replication.node --format '{{.Names}}'); do",
         `    if out=$(printf '%s' "$req" | docker exec -i -u postgres "$c" python3 -c "$PGR_REST_PY" 2>&1) && printf '%s' "$out" | grep -q '"status": 200'; then`,
         '      echo "pg-replication: Patroni dynamic configuration applied through $c" >&2; exit 0',
         "    fi",

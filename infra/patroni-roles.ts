@@ -15,19 +15,26 @@ import { NodeSpec } from "./topology";
 function generatedSecret(name: string, parent: pulumi.Resource): pulumi.Output<string> {
     const gen = new command.local.Command(
         name,
-        { create: `node -e "process.stdout.write(require('crypto').randomBytes(24).toString('base64url'))"`, logging: "none" },
+        {
+            create: `node -e "process.stdout.write(require('crypto').randomBytes(24).toString('base64url'))"`,
+            logging: "none",
+        },
         { parent, additionalSecretOutputs: ["stdout"] },
     );
     return pulumi.secret(gen.stdout);
 }
 
 /** Fails the deployment early, naming what is missing, when the image lacks Patroni, etcd or HAProxy. */
-function requirePatroniImage(name: string, imageId: pulumi.Output<string>, parent: pulumi.Resource): pulumi.Output<string> {
+function requirePatroniImage(
+    name: string,
+    imageId: pulumi.Output<string>,
+    parent: pulumi.Resource,
+): pulumi.Output<string> {
     const check = new command.local.Command(
         name,
         {
             create: [
-                "missing=$(docker run --rm --entrypoint sh \"$PGR_IMAGE\" -c 'for b in patroni etcd etcdctl haproxy python3; do command -v $b >/dev/null || printf \"%s \" $b; done')",
+                'missing=$(docker run --rm --entrypoint sh "$PGR_IMAGE" -c \'for b in patroni etcd etcdctl haproxy python3; do command -v $b >/dev/null || printf "%s " $b; done\')',
                 'if [ -n "$missing" ]; then echo "pg-replication: failover=patroni needs patroni, etcd, etcdctl and haproxy in the image; ' +
                     '$PGR_IMAGE lacks: $missing(build the local image with npm run build-image, or use an image that has them)" >&2; exit 1; fi',
                 'echo "$PGR_IMAGE"',
@@ -49,7 +56,14 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
 
     const etcd = new EtcdCluster(
         `${name}-etcd`,
-        { namePrefix: prefix, image, network: ctx.network.name, subnet: cfg.subnet, members: cfg.etcdMembers, labels: { "pg-replication.cluster": prefix } },
+        {
+            namePrefix: prefix,
+            image,
+            network: ctx.network.name,
+            subnet: cfg.subnet,
+            members: cfg.etcdMembers,
+            labels: { "pg-replication.cluster": prefix },
+        },
         { parent },
     );
     const files = (spec: NodeSpec): NodeFile[] => [
@@ -59,7 +73,9 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
             content: pulumi.secret(
                 pulumi
                     .all([ctx.superuserPassword, ctx.replicationPassword, restPassword])
-                    .apply(([superuser, replication, rest]) => renderPatroniYml(cfg, spec, prefix, { superuser, replication, rest })),
+                    .apply(([superuser, replication, rest]) =>
+                        renderPatroniYml(cfg, spec, prefix, { superuser, replication, rest }),
+                    ),
             ),
             permissions: "0600",
         },
@@ -71,7 +87,10 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
     // primaryNode bootstraps: its container is created (and healthy: postgres accepts connections,
     // so it holds the leader key) before any other node exists to race it for the key.
     const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.containers, extras);
-    const replicas = replicaSpecs.map((spec) => ({ spec, node: ctx.makeNode(spec, image, files(spec), [primaryNode], extras) }));
+    const replicas = replicaSpecs.map((spec) => ({
+        spec,
+        node: ctx.makeNode(spec, image, files(spec), [primaryNode], extras),
+    }));
 
     // The synchronous switch and timings, online: PATCH /config writes Patroni's dynamic
     // configuration in etcd and the leader applies it with a reload (docs/rest_api.rst, "Config

@@ -41,7 +41,8 @@ export function poolerTargets(role: PoolerRole, primary: string, replicas: reado
         if (!NODE_NAME.test(node)) throw new Error(`pooler: invalid node name ${JSON.stringify(node)}`);
     }
     if (replicas.includes(primary)) throw new Error(`pooler: ${primary} cannot be both the primary and a replica`);
-    if (new Set(replicas).size !== replicas.length) throw new Error(`pooler: duplicate replica in ${replicas.join(", ")}`);
+    if (new Set(replicas).size !== replicas.length)
+        throw new Error(`pooler: duplicate replica in ${replicas.join(", ")}`);
     if (role === "rw" || replicas.length === 0) return [primary];
     return [...replicas];
 }
@@ -54,14 +55,26 @@ export function poolerTargets(role: PoolerRole, primary: string, replicas: reado
 export type NodeHosts = Readonly<Record<string, string>>;
 
 /** The `[databases]` connection string of an endpoint. */
-export function poolerConnstr(role: PoolerRole, primary: string, replicas: readonly string[], hosts: NodeHosts = {}): string {
+export function poolerConnstr(
+    role: PoolerRole,
+    primary: string,
+    replicas: readonly string[],
+    hosts: NodeHosts = {},
+): string {
     const targets = poolerTargets(role, primary, replicas).map((n) => hosts[n] ?? n);
     // A host list is balanced per new server connection (PgBouncer 1.24+ names the default explicitly).
-    return targets.length > 1 ? `host=${targets.join(",")} port=5432 load_balance_hosts=round-robin` : `host=${targets[0]} port=5432`;
+    return targets.length > 1
+        ? `host=${targets.join(",")} port=5432 load_balance_hosts=round-robin`
+        : `host=${targets[0]} port=5432`;
 }
 
 /** pgbouncer.ini of an endpoint. */
-export function renderPgBouncerIni(role: PoolerRole, primary: string, replicas: readonly string[], hosts: NodeHosts = {}): string {
+export function renderPgBouncerIni(
+    role: PoolerRole,
+    primary: string,
+    replicas: readonly string[],
+    hosts: NodeHosts = {},
+): string {
     const targets = poolerTargets(role, primary, replicas);
     const targetDescription =
         role === "rw"
@@ -107,5 +120,9 @@ export const POOLER_HEALTHCHECK = ["CMD-SHELL", `grep -q ': 00000000:${PORT_HEX}
  * root whatever the image's USER. exec keeps PgBouncer as PID 1, so `docker kill -s HUP` reaches it.
  */
 export function renderPoolerEntrypoint(): string {
-    return renderFile("pgbouncer-entrypoint.sh.tmpl", { osUser: POOLER_OS_USER, ini: POOLER_PATHS.ini, userlist: POOLER_PATHS.userlist });
+    return renderFile("pgbouncer-entrypoint.sh.tmpl", {
+        osUser: POOLER_OS_USER,
+        ini: POOLER_PATHS.ini,
+        userlist: POOLER_PATHS.userlist,
+    });
 }

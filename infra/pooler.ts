@@ -69,7 +69,9 @@ export class PgBouncerPool extends pulumi.ComponentResource {
         const userlist = pulumi.secret(
             pulumi
                 .output(args.superuserPassword)
-                .apply((pw) => renderUserlist([{ role: POOLER_ROLE_NAME, verifier: roleVerifier(pw, POOLER_ROLE_NAME) }])),
+                .apply((pw) =>
+                    renderUserlist([{ role: POOLER_ROLE_NAME, verifier: roleVerifier(pw, POOLER_ROLE_NAME) }]),
+                ),
         );
         const ports: Record<PoolerRole, number> = { rw: args.rwPort, ro: args.roPort };
         const [rw, ro] = POOLER_ROLES.map((role) => {
@@ -86,12 +88,30 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     entrypoints: ["/bin/sh", POOLER_PATHS.entrypoint],
                     uploads: [
                         { file: POOLER_PATHS.entrypoint, content: renderPoolerEntrypoint(), executable: true },
-                        { file: POOLER_PATHS.ini, content: renderPgBouncerIni(role, args.primaryNode, replicas, args.nodeHosts) },
+                        {
+                            file: POOLER_PATHS.ini,
+                            content: renderPgBouncerIni(role, args.primaryNode, replicas, args.nodeHosts),
+                        },
                         { file: POOLER_PATHS.userlist, content: userlist, permissions: "0600" },
                     ],
-                    networksAdvanced: [{ name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] }],
-                    ports: [{ internal: POOLER_PORT, external: ports[role], ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
-                    healthcheck: { tests: POOLER_HEALTHCHECK, interval: "2s", timeout: "3s", retries: 5, startPeriod: "3m0s" },
+                    networksAdvanced: [
+                        { name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] },
+                    ],
+                    ports: [
+                        {
+                            internal: POOLER_PORT,
+                            external: ports[role],
+                            ip: args.bindAddress ?? "127.0.0.1",
+                            protocol: "tcp",
+                        },
+                    ],
+                    healthcheck: {
+                        tests: POOLER_HEALTHCHECK,
+                        interval: "2s",
+                        timeout: "3s",
+                        retries: 5,
+                        startPeriod: "3m0s",
+                    },
                     restart: "unless-stopped",
                     // Safe shutdown: stop accepting, close server connections as sessions end.
                     stopSignal: "SIGINT",

@@ -24,7 +24,7 @@ export const PSQL_FROM_STDIN = `set -eu; docker exec -i -u postgres -e PGR_CONTA
 /** Sets PGR_CONTAINER to the running node of cluster $PGR_CLUSTER that accepts writes, or to "". */
 const FIND_PRIMARY = [
     "PGR_CONTAINER=",
-    'for c in $(docker ps --filter "label=pg-replication.cluster=$PGR_CLUSTER" --filter label=pg-replication.node --format \'{{.Names}}\'); do',
+    "for c in $(docker ps --filter \"label=pg-replication.cluster=$PGR_CLUSTER\" --filter label=pg-replication.node --format '{{.Names}}'); do",
     '  if [ "$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c \'SELECT pg_is_in_recovery()\' 2>/dev/null)" = f ]; then PGR_CONTAINER=$c; break; fi',
     "done",
 ].join("\n");
@@ -80,7 +80,11 @@ export interface PsqlCommandArgs {
 }
 
 /** A command resource that applies SQL on a node, re-applied whenever the SQL changes. */
-export function psqlCommand(name: string, args: PsqlCommandArgs, opts: pulumi.CustomResourceOptions): command.local.Command {
+export function psqlCommand(
+    name: string,
+    args: PsqlCommandArgs,
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command {
     return new command.local.Command(
         name,
         {

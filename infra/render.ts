@@ -68,7 +68,9 @@ export function primaryConninfo(replicationUser: string, node: string, primary: 
 export function archiveCommands(cfg: ClusterConfig): { archiveCommand: string; restoreCommand: string } {
     const archive = `${PATHS.archiveDir}/%f`;
     return {
-        archiveCommand: cfg.walArchive ? `test ! -f ${archive} && cp %p ${archive}.part && mv ${archive}.part ${archive}` : "",
+        archiveCommand: cfg.walArchive
+            ? `test ! -f ${archive} && cp %p ${archive}.part && mv ${archive}.part ${archive}`
+            : "",
         // test first: a missing segment is normal during recovery and need not fill the log.
         restoreCommand: cfg.walArchive ? `test -f ${archive} && cp ${archive} %p` : "",
     };

@@ -25,7 +25,13 @@ export interface RoleContext {
     superuserPassword: pulumi.Output<string>;
     replicationPassword: pulumi.Output<string>;
     /** Makes a node container on the shared path (volume, archive, port, healthcheck, labels). */
-    makeNode(spec: NodeSpec, image: pulumi.Input<string>, files: NodeFile[], dependsOn: pulumi.Resource[], extra?: NodeExtras): PostgresNode;
+    makeNode(
+        spec: NodeSpec,
+        image: pulumi.Input<string>,
+        files: NodeFile[],
+        dependsOn: pulumi.Resource[],
+        extra?: NodeExtras,
+    ): PostgresNode;
 }
 
 /** Container settings a strategy may choose for its nodes. */

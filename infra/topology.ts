@@ -86,7 +86,8 @@ export function publishedPorts(cfg: Pick<ClusterConfig, "hostPortBase">): Record
 /** The host port node `node` (pg<k>) publishes its 5432 on: hostPortBase + k - 1. */
 export function nodeHostPort(cfg: Pick<ClusterConfig, "hostPortBase">, node: string): number {
     const m = /^pg([1-9][0-9]?)$/.exec(node);
-    if (!m || Number(m[1]) > MAX_NODES) throw new Error(`${JSON.stringify(node)} is not a node name (pg1 … pg${MAX_NODES})`);
+    if (!m || Number(m[1]) > MAX_NODES)
+        throw new Error(`${JSON.stringify(node)} is not a node name (pg1 … pg${MAX_NODES})`);
     return cfg.hostPortBase + Number(m[1]) - 1;
 }
 
@@ -97,10 +98,23 @@ export function nodeHostPort(cfg: Pick<ClusterConfig, "hostPortBase">, node: str
  * dynamic addresses only from the upper half of the subnet ({@link dynamicAddressRange}), so a
  * stopped node's address is never taken by another container while it is down.
  */
-export const ADDRESS_OFFSETS = { poolerRw: 5, poolerRo: 6, metrics: 7, haproxy: 8, firstNode: 11, firstEtcd: 21 } as const;
+export const ADDRESS_OFFSETS = {
+    poolerRw: 5,
+    poolerRo: 6,
+    metrics: 7,
+    haproxy: 8,
+    firstNode: 11,
+    firstEtcd: 21,
+} as const;
 
 /** Ports inside the containers of failover=patroni: Patroni's REST API, etcd's client and peer ports, HAProxy's endpoints. */
-export const PATRONI_PORTS = { rest: 8008, etcdClient: 2379, etcdPeer: 2380, haproxyRw: 5000, haproxyRo: 5001 } as const;
+export const PATRONI_PORTS = {
+    rest: 8008,
+    etcdClient: 2379,
+    etcdPeer: 2380,
+    haproxyRw: 5000,
+    haproxyRo: 5001,
+} as const;
 
 /** Fixed address of etcd member k (1-based): host numbers 21..23. */
 export function etcdAddress(subnet: string, index: number): string {

@@ -29,14 +29,16 @@ const BENCH_PATRONI = command({
 
 const TABLE = "bench_patroni_writes";
 
-const median = (xs: number[]) => (xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]);
+const median = (xs: number[]) =>
+    xs.length === 0 ? null : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 runCommand(BENCH_PATRONI, async () => {
     const { values } = BENCH_PATRONI.parse(process.argv.slice(2));
     const { kills, crashes } = values;
     const args = { stack: values.stack, live: values.live };
     const cfg = stackConfig(args);
-    if (cfg.failover !== "patroni" || !cfg.pooler) throw new Error(`stack ${args.stack} is not failover=patroni with the endpoints on`);
+    if (cfg.failover !== "patroni" || !cfg.pooler)
+        throw new Error(`stack ${args.stack} is not failover=patroni with the endpoints on`);
     const password = String(readOutputs(args).superuserPassword);
     const host = clientHost(cfg);
     const rw = cfg.hostPortBase + PORT_OFFSETS.poolerRw;
@@ -47,15 +49,21 @@ runCommand(BENCH_PATRONI, async () => {
     await prepareTable(target);
     const rounds: LeaderLossRound[] = [];
     let nextId = 1;
-    const plan: Array<"kill" | "crash"> = [...Array<"kill">(kills).fill("kill"), ...Array<"crash">(crashes).fill("crash")];
+    const plan: Array<"kill" | "crash"> = [
+        ...Array<"kill">(kills).fill("kill"),
+        ...Array<"crash">(crashes).fill("crash"),
+    ];
     for (const [i, kind] of plan.entries()) {
         const { round, nextId: next } = await leaderLossRound(target, kind, nextId);
         nextId = next;
         rounds.push(round);
-        log(`${i + 1}/${plan.length} ${kind} ${round.leader}: first write after ${round.firstAckMs} ms on ${round.newLeader}; ${round.lost} of ${round.acked} acknowledged lost`);
+        log(
+            `${i + 1}/${plan.length} ${kind} ${round.leader}: first write after ${round.firstAckMs} ms on ${round.newLeader}; ${round.lost} of ${round.acked} acknowledged lost`,
+        );
     }
     await settledLeader(args.stack, members - 1);
-    const times = (kind: LeaderLossRound["kind"]) => rounds.filter((r) => r.kind === kind && r.firstAckMs !== null).map((r) => r.firstAckMs as number);
+    const times = (kind: LeaderLossRound["kind"]) =>
+        rounds.filter((r) => r.kind === kind && r.firstAckMs !== null).map((r) => r.firstAckMs as number);
     const result = {
         stack: args.stack,
         syncMode: cfg.syncMode,
@@ -64,7 +72,11 @@ runCommand(BENCH_PATRONI, async () => {
         loopWait: cfg.patroniLoopWait,
         retryTimeout: cfg.patroniRetryTimeout,
         kill: { rounds: times("kill").length, medianMs: median(times("kill")), maxMs: Math.max(...times("kill"), 0) },
-        crash: { rounds: times("crash").length, medianMs: median(times("crash")), maxMs: Math.max(...times("crash"), 0) },
+        crash: {
+            rounds: times("crash").length,
+            medianMs: median(times("crash")),
+            maxMs: Math.max(...times("crash"), 0),
+        },
         acknowledgedLost: rounds.reduce((n, r) => n + r.lost, 0),
         acknowledged: rounds.reduce((n, r) => n + r.acked, 0),
         rounds,

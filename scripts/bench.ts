@@ -33,7 +33,10 @@ async function main(args: BenchArgs): Promise<number> {
     }
     const prefix = `bench-${args.case}-`;
     const date = new Date();
-    const stamp = date.toISOString().replace(/[:.]/g, "-").replace(/-\d\dZ$/, "Z");
+    const stamp = date
+        .toISOString()
+        .replace(/[:.]/g, "-")
+        .replace(/-\d\dZ$/, "Z");
     fs.mkdirSync(args.out, { recursive: true });
     const outBase = path.join(args.out, `${args.case}${args.mode === "patroni" ? "-patroni" : ""}-${stamp}`);
     const phases = new Phases(log);
@@ -50,7 +53,9 @@ async function main(args: BenchArgs): Promise<number> {
 
     log(`bench ${args.case}: ${args.runs} run(s) each side, interleaved; objects named ${prefix}*`);
     const m = await machine();
-    log(`machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, load ${m.loadAvg1m}; node ${m.versions.node}, docker ${m.versions.dockerServer}, PostgreSQL ${m.versions.postgres}`);
+    log(
+        `machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, load ${m.loadAvg1m}; node ${m.versions.node}, docker ${m.versions.dockerServer}, PostgreSQL ${m.versions.postgres}`,
+    );
     const stale = await removeByPrefix(prefix);
     if (stale.length) log(`removed leftovers of an earlier run: ${stale.join(" ")}`);
     let failed: Error | undefined;
@@ -60,11 +65,15 @@ async function main(args: BenchArgs): Promise<number> {
         failed = err as Error;
     } finally {
         if (!interrupted) {
-            if (args.keep && !failed) log(`kept the last run's clusters; remove them with: docker rm -f -v $(docker ps -aq --filter name=${prefix}) and the matching volumes/networks`);
-            else await phases.time("cleanup", async () => {
-                const removed = await removeByPrefix(prefix);
-                if (removed.length) log(`  removed ${removed.length} leftover object(s)`);
-            });
+            if (args.keep && !failed)
+                log(
+                    `kept the last run's clusters; remove them with: docker rm -f -v $(docker ps -aq --filter name=${prefix}) and the matching volumes/networks`,
+                );
+            else
+                await phases.time("cleanup", async () => {
+                    const removed = await removeByPrefix(prefix);
+                    if (removed.length) log(`  removed ${removed.length} leftover object(s)`);
+                });
         }
     }
     if (failed) {

@@ -14,7 +14,9 @@ const CHECK_CLUSTER = command({
         "with the superuser password in PGPASSWORD; prints the JSON report on stdout, or names the failed check\n" +
         "and node on stderr (exit 1). The cluster's checks command resource runs it after every deployment.",
     options: {},
-    examples: [`PGR_CHECK_SPEC="$(cat spec.json)" PGPASSWORD=secret node -r ts-node/register/transpile-only scripts/check-cluster.ts`],
+    examples: [
+        `PGR_CHECK_SPEC="$(cat spec.json)" PGPASSWORD=secret node -r ts-node/register/transpile-only scripts/check-cluster.ts`,
+    ],
 });
 
 async function main(): Promise<void> {

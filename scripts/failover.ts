@@ -8,7 +8,15 @@ import { fence, findNode, promotionRefusal, repoint, settledNodes, Timings, wait
 import { runCommand } from "./lib/cli";
 import { FAILOVER } from "./lib/topology-commands";
 import { patroniRoleChange } from "./lib/patroni-ops";
-import { checkTopology, commandLine, openCommand, recordPrimary, staleOutputsNote, syncWarning, takeOver } from "./lib/topology-change";
+import {
+    checkTopology,
+    commandLine,
+    openCommand,
+    recordPrimary,
+    staleOutputsNote,
+    syncWarning,
+    takeOver,
+} from "./lib/topology-change";
 
 runCommand(FAILOVER, async () => {
     const loadedMs = performance.now();
@@ -48,18 +56,40 @@ runCommand(FAILOVER, async () => {
     const [streaming, pooler] = await Promise.allSettled([
         (async () => {
             await Promise.all(followers.map((r) => repoint(r, target, cfg, sql)));
-            await waitStreaming(clusterNodes(args.stack, cfg), newPrimary, followers.map((n) => n.node), undefined, sql);
-            t.mark(`all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`, log);
+            await waitStreaming(
+                clusterNodes(args.stack, cfg),
+                newPrimary,
+                followers.map((n) => n.node),
+                undefined,
+                sql,
+            );
+            t.mark(
+                `all replicas streaming from ${target}: ${followers.map((n) => n.node).join(", ") || "(none)"}`,
+                log,
+            );
         })(),
         (async () => {
             // Read-only sessions go to the replicas that stream now; `pulumi up` adds the fenced node back.
-            const pooled = await repointPooler(args.stack, target, followers.map((n) => n.node), { hosts: nodeAddressMap(cfg.subnet) });
-            if (pooled.length > 0) t.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
+            const pooled = await repointPooler(
+                args.stack,
+                target,
+                followers.map((n) => n.node),
+                { hosts: nodeAddressMap(cfg.subnet) },
+            );
+            if (pooled.length > 0)
+                t.mark(
+                    `endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`,
+                    log,
+                );
         })(),
     ]);
     for (const r of [streaming, pooler]) if (r.status === "rejected") throw r.reason;
     const warnings: string[] = [];
-    const warning = syncWarning(cfg, followers.map((n) => n.node), oldPrimaries.map((n) => n.node));
+    const warning = syncWarning(
+        cfg,
+        followers.map((n) => n.node),
+        oldPrimaries.map((n) => n.node),
+    );
     if (warning) warnings.push(warning);
     if (cfg.syncMode === "async") {
         warnings.push(
@@ -72,18 +102,32 @@ runCommand(FAILOVER, async () => {
     recordPrimary(args, target);
     t.mark(`stack config: primaryNode = ${target}`, log);
     try {
-        const report = await checkTopology(args, cfg, target, followers.map((n) => n.node));
+        const report = await checkTopology(
+            args,
+            cfg,
+            target,
+            followers.map((n) => n.node),
+        );
         t.mark(`checks passed (${report.checks.length})`, log);
     } catch (err) {
         if (err instanceof CheckFailure) throw new Error(`after failover, ${err.message}`, { cause: err });
         throw err;
     }
-    for (const old of oldPrimaries) log(`${old.node} stays stopped (fenced); bring it back as a replica with: ${commandLine(args, "rejoin", "--node", old.node)}`);
+    for (const old of oldPrimaries)
+        log(
+            `${old.node} stays stopped (fenced); bring it back as a replica with: ${commandLine(args, "rejoin", "--node", old.node)}`,
+        );
     const stale = staleOutputsNote(args, target, cfg.pooler);
     if (stale) log(stale);
     if (args.json) {
         process.stdout.write(
-            JSON.stringify({ stack: args.stack, primary: target, fenced: oldPrimaries.map((n) => n.node), warnings, timings: t.steps }) + "\n",
+            JSON.stringify({
+                stack: args.stack,
+                primary: target,
+                fenced: oldPrimaries.map((n) => n.node),
+                warnings,
+                timings: t.steps,
+            }) + "\n",
         );
     }
 });

@@ -11,7 +11,7 @@ const GUARD_PRIMARY = command({
     synopsis: "(no arguments; PGR_CLUSTER and PGR_PRIMARY in the environment)",
     description:
         "Refuses (exit 1) when a running node of cluster PGR_CLUSTER other than PGR_PRIMARY accepts writes:\n" +
-        "deploying then would treat the wrong node as primary. Prints \"ok PGR_PRIMARY\" otherwise. The stack\n" +
+        'deploying then would treat the wrong node as primary. Prints "ok PGR_PRIMARY" otherwise. The stack\n' +
         "program runs it on every pulumi up.",
     options: {},
     examples: ["PGR_CLUSTER=local PGR_PRIMARY=pg1 node -r ts-node/register/transpile-only scripts/guard-primary.ts"],
@@ -27,7 +27,10 @@ async function main(): Promise<number> {
         nodes
             .filter((x) => x.running)
             // A node that does not answer (starting, crashed) cannot be a second primary right now.
-            .map(async (n) => ({ node: n.node, answer: await psql(n.container, "SELECT pg_is_in_recovery()", 10_000).catch(() => "") })),
+            .map(async (n) => ({
+                node: n.node,
+                answer: await psql(n.container, "SELECT pg_is_in_recovery()", 10_000).catch(() => ""),
+            })),
     );
     const writable = answers.filter((a) => a.answer === "f").map((a) => a.node);
     const others = writable.filter((n) => n !== configured);

@@ -26,7 +26,8 @@ async function check(opts: LagOptions, round: number): Promise<number> {
         // Redraw in place on a terminal; keep every round when the output goes to a file or pipe.
         const separator = opts.watch && round > 0 ? (process.stdout.isTTY ? "\x1b[2J\x1b[H" : "\n") : "";
         process.stdout.write(separator + renderTable(report));
-        for (const b of report.breaches) process.stderr.write(`lag: ${b.severity === "warning" ? "warning" : "breach"}: ${b.message}\n`);
+        for (const b of report.breaches)
+            process.stderr.write(`lag: ${b.severity === "warning" ? "warning" : "breach"}: ${b.message}\n`);
     }
     return report.breaches.length > 0 ? EXIT_BREACH : EXIT_OK;
 }

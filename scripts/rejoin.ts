@@ -3,7 +3,16 @@
 // pg_rewind, or a fresh pg_basebackup when rewinding is impossible or the WAL it needs is gone.
 // Its entrypoint does the work on start; this repairs its slot, asks for the rejoin, restarts the
 // node, waits until it streams and says what happened, including what pg_rewind discarded.
-import { describeRejoin, ensureSlots, findNode, lastRejoin, requestRejoin, startContainer, Timings, waitStreaming } from "./lib/ops";
+import {
+    describeRejoin,
+    ensureSlots,
+    findNode,
+    lastRejoin,
+    requestRejoin,
+    startContainer,
+    Timings,
+    waitStreaming,
+} from "./lib/ops";
 import { clusterNodes } from "../infra/topology";
 import { execProgram } from "./lib/cluster-discovery";
 import { runCommand } from "./lib/cli";
@@ -18,13 +27,16 @@ runCommand(REJOIN, async () => {
     const node = findNode(nodes, name);
     const primaries = nodes.filter((n) => n.node !== name && n.running && n.inRecovery === false);
     if (primaries.length !== 1) {
-        throw new Error(`refusing to rejoin ${name}: expected one other running primary, found ${primaries.map((n) => n.node).join(", ") || "none"}`);
+        throw new Error(
+            `refusing to rejoin ${name}: expected one other running primary, found ${primaries.map((n) => n.node).join(", ") || "none"}`,
+        );
     }
     const primary = primaries[0];
     const timings = new Timings();
     log(`rejoin of ${name} to ${primary.node} (stack ${args.stack})`);
     const repaired = await ensureSlots(primary, [name], cfg);
-    if (repaired.length > 0) timings.mark(`slot re-created on ${primary.node}: ${repaired.join(", ")} was invalidated`, log);
+    if (repaired.length > 0)
+        timings.mark(`slot re-created on ${primary.node}: ${repaired.join(", ")} was invalidated`, log);
     await requestRejoin(node);
     if (node.running) {
         const res = await execProgram(["docker", "restart", "-t", "60", node.container], 120_000);

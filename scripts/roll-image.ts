@@ -44,7 +44,10 @@ async function removeContainer(container: string): Promise<void> {
 
 /** Runs another day-2 command of this project on the same stack and fails with its output. */
 async function runScript(script: string, args: string[]): Promise<void> {
-    const res = await execProgram([process.execPath, "-r", "ts-node/register/transpile-only", `${PROJECT_ROOT}/scripts/${script}.ts`, ...args], 600_000);
+    const res = await execProgram(
+        [process.execPath, "-r", "ts-node/register/transpile-only", `${PROJECT_ROOT}/scripts/${script}.ts`, ...args],
+        600_000,
+    );
     if (res.code !== 0) throw new Error(`${script} ${args.join(" ")} failed (exit ${res.code}):\n${res.stderr.trim()}`);
 }
 
@@ -70,7 +73,10 @@ runCommand(ROLL_IMAGE, async () => {
     const cluster = clusterNodes(args.stack, before);
     let nodes = await probeNodes(args.stack);
     const primary = nodes.find((n) => n.running && n.inRecovery === false);
-    if (!primary) throw new Error(`no running primary in stack ${args.stack}; run ${commandLine(args, "failover", "--to", "pgN")} first`);
+    if (!primary)
+        throw new Error(
+            `no running primary in stack ${args.stack}; run ${commandLine(args, "failover", "--to", "pgN")} first`,
+        );
     const rolled: string[] = [];
     for (const replica of nodes.filter((n) => n.node !== primary.node)) {
         if ((await containerImage(replica.container)) === image) continue;
@@ -83,7 +89,9 @@ runCommand(ROLL_IMAGE, async () => {
 
     if ((await containerImage(primary.container)) !== image) {
         nodes = await probeNodes(args.stack);
-        const target = nodes.find((n) => n.node !== primary.node && n.running && n.inRecovery === true && n.walReceiver === "streaming");
+        const target = nodes.find(
+            (n) => n.node !== primary.node && n.running && n.inRecovery === true && n.walReceiver === "streaming",
+        );
         if (!target) throw new Error(`no streaming replica to switch over to; ${primary.node} stays on its old image`);
         await runScript("switchover", ["--to", target.node, "--stack", args.stack, ...(args.live ? ["--live"] : [])]);
         t.mark(`switched over: ${target.node} is the primary`, log);

@@ -3,7 +3,19 @@
 // send everything first), pgN is promoted only once it has replayed the primary's shutdown
 // checkpoint, and the old primary rejoins as a replica of pgN.
 import { clusterNodes, nodeAddressMap } from "../infra/topology";
-import { fence, findNode, lastRejoin, lsnValue, promotionRefusal, repoint, startContainer, stoppedCheckpointLsn, Timings, waitFor, waitStreaming } from "./lib/ops";
+import {
+    fence,
+    findNode,
+    lastRejoin,
+    lsnValue,
+    promotionRefusal,
+    repoint,
+    startContainer,
+    stoppedCheckpointLsn,
+    Timings,
+    waitFor,
+    waitStreaming,
+} from "./lib/ops";
 import { psql } from "./lib/cluster-discovery";
 import { repointPooler } from "./lib/pooler";
 import { runCommand } from "./lib/cli";
@@ -20,7 +32,8 @@ runCommand(SWITCHOVER, async () => {
     const refusal = promotionRefusal(nodes, target, true);
     if (refusal) throw new Error(`refusing to switch over to ${target}: ${refusal}`);
     const t = findNode(nodes, target);
-    if (t.walReceiver !== "streaming") throw new Error(`refusing to switch over to ${target}: it is not streaming from ${primary.node}`);
+    if (t.walReceiver !== "streaming")
+        throw new Error(`refusing to switch over to ${target}: it is not streaming from ${primary.node}`);
 
     const timings = new Timings();
     log(`switchover of stack ${args.stack}: ${primary.node} -> ${target}`);
@@ -35,10 +48,16 @@ runCommand(SWITCHOVER, async () => {
     timings.mark(`${target} caught up: replayed past ${shutdownLsn}`, log);
     const others = nodes.map((n) => n.node).filter((n) => n !== target);
     await takeOver(t, others, cfg, timings, log);
-    const followers = nodes.filter((n) => n.node !== target && n.node !== primary.node && n.running && n.inRecovery === true);
+    const followers = nodes.filter(
+        (n) => n.node !== target && n.node !== primary.node && n.running && n.inRecovery === true,
+    );
     for (const r of followers) await repoint(r, target, cfg);
     const pooled = await repointPooler(args.stack, target, others, { hosts: nodeAddressMap(cfg.subnet) });
-    if (pooled.length > 0) timings.mark(`endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`, log);
+    if (pooled.length > 0)
+        timings.mark(
+            `endpoints re-pointed: ${pooled.map((p) => `${p.role} -> ${p.targets.join(",")}`).join("; ")}`,
+            log,
+        );
     await startContainer(primary.container); // its entrypoint rewinds it onto the new primary
     await waitStreaming(clusterNodes(args.stack, cfg), t, [...followers.map((n) => n.node), primary.node].sort());
     const rejoin = await lastRejoin(primary.container);
@@ -52,7 +71,14 @@ runCommand(SWITCHOVER, async () => {
     if (stale) log(stale);
     if (args.json) {
         process.stdout.write(
-            JSON.stringify({ stack: args.stack, from: primary.node, to: target, shutdownLsn, rejoin, timings: timings.steps }) + "\n",
+            JSON.stringify({
+                stack: args.stack,
+                from: primary.node,
+                to: target,
+                shutdownLsn,
+                rejoin,
+                timings: timings.steps,
+            }) + "\n",
         );
     }
 });

@@ -41,17 +41,37 @@ cases:
               (hostPortBase+11) against the primary alone`,
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
-        duration: integerOption("S", "seconds of each pgbench run in sync-cost, lag and reads, 1..120", DEFAULTS.duration, 1, 120),
-        mode: checkedOption("M", "provision and failover: manual or patroni (--config failover=patroni: Patroni + etcd)", DEFAULTS.mode, (raw, flag): Mode => {
-            if (!(MODES as readonly string[]).includes(raw)) throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected manual or patroni`);
-            return raw as Mode;
-        }),
-        out: checkedOption("DIR", "where the JSON lines file and plots go; the paths are printed", DEFAULTS.out, (raw, flag) => {
-            if (raw.trim() === "") throw new UsageError(`${flag} is empty`);
-            return raw;
-        }),
+        duration: integerOption(
+            "S",
+            "seconds of each pgbench run in sync-cost, lag and reads, 1..120",
+            DEFAULTS.duration,
+            1,
+            120,
+        ),
+        mode: checkedOption(
+            "M",
+            "provision and failover: manual or patroni (--config failover=patroni: Patroni + etcd)",
+            DEFAULTS.mode,
+            (raw, flag): Mode => {
+                if (!(MODES as readonly string[]).includes(raw))
+                    throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected manual or patroni`);
+                return raw as Mode;
+            },
+        ),
+        out: checkedOption(
+            "DIR",
+            "where the JSON lines file and plots go; the paths are printed",
+            DEFAULTS.out,
+            (raw, flag) => {
+                if (raw.trim() === "") throw new UsageError(`${flag} is empty`);
+                return raw;
+            },
+        ),
         json: { type: "boolean", help: "print the JSON lines on stdout (the table then goes to stderr)" },
-        keep: { type: "boolean", help: "keep the clusters of the last run (for inspection; remove with the printed command)" },
+        keep: {
+            type: "boolean",
+            help: "keep the clusters of the last run (for inspection; remove with the printed command)",
+        },
     },
     positionals: true,
     notes: `Docker objects are named bench-<case>-*, on subnets 172.29.70.0/24 (ours) and 172.29.71.0/24 (bare), host
@@ -65,8 +85,18 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     const { values: v, given, positionals } = BENCH.parse(argv);
     const [name, ...extra] = positionals;
     if (name === undefined) throw new UsageError(`missing case: one of ${CASES.join(", ")}`);
-    if (!(CASES as readonly string[]).includes(name)) throw new UsageError(`unknown case ${JSON.stringify(name)}: expected one of ${CASES.join(", ")}`);
+    if (!(CASES as readonly string[]).includes(name))
+        throw new UsageError(`unknown case ${JSON.stringify(name)}: expected one of ${CASES.join(", ")}`);
     if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}: give one case`);
-    if (given.has("mode") && name !== "provision" && name !== "failover") throw new UsageError(`--mode applies to provision and failover only, not ${name}`);
-    return { case: name as CaseName, runs: v.runs, duration: v.duration, mode: v.mode, out: v.out, json: v.json, keep: v.keep };
+    if (given.has("mode") && name !== "provision" && name !== "failover")
+        throw new UsageError(`--mode applies to provision and failover only, not ${name}`);
+    return {
+        case: name as CaseName,
+        runs: v.runs,
+        duration: v.duration,
+        mode: v.mode,
+        out: v.out,
+        json: v.json,
+        keep: v.keep,
+    };
 }

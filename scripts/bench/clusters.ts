@@ -77,14 +77,22 @@ export function oursConfig(o: OursOptions): string[] {
 
 /** The live harness CLI, as `npm run live` runs it (without npm's own start-up). */
 export function liveArgv(args: string[]): string[] {
-    return [process.execPath, "-r", "ts-node/register/transpile-only", path.join(ROOT, "tests", "support", "live", "cli.ts"), ...args];
+    return [
+        process.execPath,
+        "-r",
+        "ts-node/register/transpile-only",
+        path.join(ROOT, "tests", "support", "live", "cli.ts"),
+        ...args,
+    ];
 }
 
 /** The live harness's slowest resource lines (`  created   TYPE   NAME (1.2s)`), slowest first. */
 export function slowestResources(stderr: string, n: number): Array<{ action: string; name: string; seconds: number }> {
     const rows: Array<{ action: string; name: string; seconds: number }> = [];
     for (const line of stderr.split("\n")) {
-        const m = /^ {2}(created|replaced|updated|deleted|unchanged|failed)\s+\S+\s+(.+?) \(([0-9.]+)s\)\s*$/.exec(line);
+        const m = /^ {2}(created|replaced|updated|deleted|unchanged|failed)\s+\S+\s+(.+?) \(([0-9.]+)s\)\s*$/.exec(
+            line,
+        );
         if (m) rows.push({ action: m[1], name: m[2], seconds: Number(m[3]) });
     }
     return rows.sort((a, b) => b.seconds - a.seconds).slice(0, n);
@@ -100,13 +108,19 @@ function logSlowest(stderr: string, log?: (line: string) => void): void {
 export async function oursUp(o: OursOptions, log?: (line: string) => void): Promise<number> {
     for (let attempt = 1; ; attempt++) {
         await waitPortsFree(Array.from({ length: 13 }, (_, i) => o.portBase + i));
-        const res = await execProgram(liveArgv(["up", "--stack", o.stack, ...oursConfig(o).flatMap((c) => ["--config", c])]), 170_000, { cwd: ROOT });
+        const res = await execProgram(
+            liveArgv(["up", "--stack", o.stack, ...oursConfig(o).flatMap((c) => ["--config", c])]),
+            170_000,
+            { cwd: ROOT },
+        );
         if (res.code === 0) {
             logSlowest(res.stderr, log);
             return res.ms;
         }
         if (attempt === 1 && isPortClash(res.stderr)) {
-            log?.(`      ${o.stack}: a host port was taken between the check and the container start (${portClash(res.stderr)}); tearing down and retrying once, the failed attempt is not counted`);
+            log?.(
+                `      ${o.stack}: a host port was taken between the check and the container start (${portClash(res.stderr)}); tearing down and retrying once, the failed attempt is not counted`,
+            );
             await execProgram(liveArgv(["down", "--stack", o.stack]), 120_000, { cwd: ROOT });
             await removeByPrefix(`${o.stack}-`);
             continue;
@@ -167,7 +181,9 @@ export async function bareUp(o: BareOptions, log?: (line: string) => void): Prom
         return await bareUpOnce(o);
     } catch (err) {
         if (!isPortClash((err as Error).message)) throw err;
-        log?.(`      ${o.prefix}: a host port was taken (${portClash((err as Error).message)}); removing and retrying once, the failed attempt is not counted`);
+        log?.(
+            `      ${o.prefix}: a host port was taken (${portClash((err as Error).message)}); removing and retrying once, the failed attempt is not counted`,
+        );
         await bareDown(o.prefix);
         return bareUpOnce(o);
     }
@@ -179,14 +195,42 @@ async function bareUpOnce(o: BareOptions): Promise<number> {
     const started = performance.now();
     await execOrFail(["docker", "network", "create", "--subnet", o.subnet, c.network], BENCH_TIMEOUT_MS);
     const run = (n: number, script: string) =>
-        execOrFail(["docker", "run", "-d", "--name", c.container(n), "--network", c.network, "--ip", c.ip(n),
-            "-p", `127.0.0.1:${c.hostPort(n)}:5432`, "--user", "postgres", IMAGE, "sh", "-c", script], BENCH_TIMEOUT_MS);
+        execOrFail(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                c.container(n),
+                "--network",
+                c.network,
+                "--ip",
+                c.ip(n),
+                "-p",
+                `127.0.0.1:${c.hostPort(n)}:5432`,
+                "--user",
+                "postgres",
+                IMAGE,
+                "sh",
+                "-c",
+                script,
+            ],
+            BENCH_TIMEOUT_MS,
+        );
     await run(1, PRIMARY_SCRIPT);
     await Promise.all([2, 3].map((n) => run(n, replicaScript(c.ip(1), n))));
-    await waitFor(`${o.prefix} streaming`, 90_000, async () => {
-        const streaming = await psql(c.container(1), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'");
-        return streaming === String(REPLICAS) || `${streaming} of ${REPLICAS} replicas streaming`;
-    }, 100);
+    await waitFor(
+        `${o.prefix} streaming`,
+        90_000,
+        async () => {
+            const streaming = await psql(
+                c.container(1),
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+            );
+            return streaming === String(REPLICAS) || `${streaming} of ${REPLICAS} replicas streaming`;
+        },
+        100,
+    );
     return performance.now() - started;
 }
 
@@ -207,16 +251,37 @@ export async function applySync(c: Cluster, s: SyncSetting): Promise<void> {
     await psql(c.container(1), `ALTER SYSTEM SET synchronous_standby_names = ${quote(s.standbyNames)}`);
     await psql(c.container(1), `ALTER SYSTEM SET synchronous_commit = ${quote(s.commit)}`);
     await psql(c.container(1), "SELECT pg_reload_conf()");
-    const want = s.standbyNames === "" ? ["async", "async"] : s.standbyNames.startsWith("ANY") ? ["quorum", "quorum"] : ["potential", "sync"];
-    await waitFor(`${c.name}: ${s.label} in effect`, 30_000, async () => {
-        const states = (await psql(c.container(1), "SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY sync_state")).split("\n");
-        const commit = await psql(c.container(1), "SHOW synchronous_commit");
-        return (JSON.stringify(states) === JSON.stringify(want) && commit === s.commit) || `${states.join(",")} ${commit}`;
-    }, 100);
+    const want =
+        s.standbyNames === ""
+            ? ["async", "async"]
+            : s.standbyNames.startsWith("ANY")
+              ? ["quorum", "quorum"]
+              : ["potential", "sync"];
+    await waitFor(
+        `${c.name}: ${s.label} in effect`,
+        30_000,
+        async () => {
+            const states = (
+                await psql(
+                    c.container(1),
+                    "SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY sync_state",
+                )
+            ).split("\n");
+            const commit = await psql(c.container(1), "SHOW synchronous_commit");
+            return (
+                (JSON.stringify(states) === JSON.stringify(want) && commit === s.commit) ||
+                `${states.join(",")} ${commit}`
+            );
+        },
+        100,
+    );
 }
 
 export async function containerIp(name: string): Promise<string> {
-    const res = await execOrFail(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name], BENCH_TIMEOUT_MS);
+    const res = await execOrFail(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
+        BENCH_TIMEOUT_MS,
+    );
     return res.stdout.trim();
 }
 

@@ -36,14 +36,41 @@ export interface PgbenchResult {
 }
 
 /** Runs pgbench against host:port from a container on the cluster's network. */
-export async function pgbench(c: Cluster, target: { host: string; port: number }, args: string[], timeoutMs: number): Promise<PgbenchResult> {
+export async function pgbench(
+    c: Cluster,
+    target: { host: string; port: number },
+    args: string[],
+    timeoutMs: number,
+): Promise<PgbenchResult> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-pgbench-"));
     fs.chmodSync(dir, 0o777);
     try {
         const env = { ...process.env, PGPASSWORD: c.password ?? "" };
         const res = await execOrFail(
-            ["docker", "run", "--rm", "--network", c.network, "-v", `${dir}:/out`, "-e", "PGPASSWORD", IMAGE,
-                "pgbench", "-h", target.host, "-p", String(target.port), "-U", "postgres", "-n", "-l", "--log-prefix=/out/tx", ...args, "postgres"],
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                c.network,
+                "-v",
+                `${dir}:/out`,
+                "-e",
+                "PGPASSWORD",
+                IMAGE,
+                "pgbench",
+                "-h",
+                target.host,
+                "-p",
+                String(target.port),
+                "-U",
+                "postgres",
+                "-n",
+                "-l",
+                "--log-prefix=/out/tx",
+                ...args,
+                "postgres",
+            ],
             timeoutMs,
             { env },
         );
@@ -62,6 +89,9 @@ export async function pgbench(c: Cluster, target: { host: string; port: number }
 
 /** pgbench -i at scale 10 on the primary, over its socket. */
 export async function pgbenchInit(c: Cluster, scale = 10): Promise<number> {
-    const res = await execOrFail(["docker", "exec", "-u", "postgres", c.container(1), "pgbench", "-i", "-q", "-s", String(scale), "postgres"], 120_000);
+    const res = await execOrFail(
+        ["docker", "exec", "-u", "postgres", c.container(1), "pgbench", "-i", "-q", "-s", String(scale), "postgres"],
+        120_000,
+    );
     return res.ms;
 }

@@ -29,13 +29,25 @@ interface VegaApi {
 export function lagSpec(samples: LagSample[], title: string): Record<string, unknown> {
     // One row per measure, one column per cluster (same y scale across a row), one line per replica.
     const panel = (field: "kib" | "seconds", axisTitle: string) => ({
-        facet: { column: { field: "cluster", type: "nominal", sort: ["ours", "bare"], title: null, header: { labelFontSize: 13, labelFontWeight: "bold" } } },
+        facet: {
+            column: {
+                field: "cluster",
+                type: "nominal",
+                sort: ["ours", "bare"],
+                title: null,
+                header: { labelFontSize: 13, labelFontWeight: "bold" },
+            },
+        },
         spec: {
             width: 380,
             height: 150,
             mark: { type: "line", strokeWidth: 1.2, interpolate: "step-after" },
             encoding: {
-                x: { field: "t", type: "quantitative", title: "time since sampling started (s); pgbench starts ~1 s in" },
+                x: {
+                    field: "t",
+                    type: "quantitative",
+                    title: "time since sampling started (s); pgbench starts ~1 s in",
+                },
                 y: { field, type: "quantitative", title: axisTitle },
                 color: { field: "replica", type: "nominal", title: "replica" },
             },
@@ -63,7 +75,12 @@ export async function writeLagPng(samples: LagSample[], title: string, file: str
     const compiled = vl.compile(lagSpec(samples, title)).spec;
     const view = new vega.View(vega.parse(compiled), { renderer: "none" });
     const svg: string = await view.toSVG();
-    const png = new Resvg(svg, { background: "white", font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" } }).render().asPng();
+    const png = new Resvg(svg, {
+        background: "white",
+        font: { loadSystemFonts: true, defaultFontFamily: "DejaVu Sans" },
+    })
+        .render()
+        .asPng();
     fs.writeFileSync(file, png);
     return png.length;
 }

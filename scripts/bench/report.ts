@@ -31,7 +31,15 @@ export interface FigureLine {
 
 function roundSummary(s: Summary): Summary {
     const r = (v: number) => round(v, 4) as number;
-    return { n: s.n, median: r(s.median), min: r(s.min), max: r(s.max), p25: r(s.p25), p75: r(s.p75), values: s.values.map(r) };
+    return {
+        n: s.n,
+        median: r(s.median),
+        min: r(s.min),
+        max: r(s.max),
+        p25: r(s.p25),
+        p75: r(s.p75),
+        values: s.values.map(r),
+    };
 }
 
 export function figureLine(caseName: string, f: Figure, runs: number, machine: Machine, date: Date): FigureLine {
@@ -47,7 +55,12 @@ export function figureLine(caseName: string, f: Figure, runs: number, machine: M
         machine,
         ours: roundSummary(summarize(f.ours)),
         lowerBound: { is: f.boundIs, ...roundSummary(summarize(f.bound)) },
-        ratio: { median: round(ratio.median), min: round(ratio.min), max: round(ratio.max), perRun: ratio.perRun.map((r) => round(r)) },
+        ratio: {
+            median: round(ratio.median),
+            min: round(ratio.min),
+            max: round(ratio.max),
+            perRun: ratio.perRun.map((r) => round(r)),
+        },
         ...(f.note ? { note: f.note } : {}),
     };
 }
@@ -79,7 +92,14 @@ export function table(lines: FigureLine[]): string {
         ]);
     }
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-    return rows.map((r) => r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd()).join("\n");
+    return rows
+        .map((r) =>
+            r
+                .map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+                .join("  ")
+                .trimEnd(),
+        )
+        .join("\n");
 }
 
 /** Wall time per phase ("where time went"), in the order phases first appeared. */
@@ -96,14 +116,18 @@ export class Phases {
             const ms = performance.now() - t;
             const cur = this.totals.get(phase) ?? { ms: 0, count: 0 };
             this.totals.set(phase, { ms: cur.ms + ms, count: cur.count + 1 });
-            this.log(`  ${((performance.now() - this.started) / 1000).toFixed(1).padStart(6)}s  ${phase} (${(ms / 1000).toFixed(2)}s)`);
+            this.log(
+                `  ${((performance.now() - this.started) / 1000).toFixed(1).padStart(6)}s  ${phase} (${(ms / 1000).toFixed(2)}s)`,
+            );
         }
     }
 
     summary(): string {
         const total = performance.now() - this.started;
-        const lines = [...this.totals].map(([phase, { ms, count }]) =>
-            `  ${(ms / 1000).toFixed(1).padStart(7)}s  ${((100 * ms) / total).toFixed(0).padStart(3)}%  ${phase}${count > 1 ? ` (x${count})` : ""}`);
+        const lines = [...this.totals].map(
+            ([phase, { ms, count }]) =>
+                `  ${(ms / 1000).toFixed(1).padStart(7)}s  ${((100 * ms) / total).toFixed(0).padStart(3)}%  ${phase}${count > 1 ? ` (x${count})` : ""}`,
+        );
         return [`where time went (total ${(total / 1000).toFixed(1)}s):`, ...lines].join("\n");
     }
 }

@@ -70,7 +70,12 @@ export class AckWriter {
                     await c.query(`INSERT INTO ${this.target.table} (id) VALUES ($1)`, [id]);
                     this.acked.push(id);
                     // Only a write begun after the kill proves a new leader (an earlier one may have reached the old).
-                    if (this.killDone !== undefined && this.killedAt !== undefined && begun > this.killDone && this.firstAckAfter === undefined) {
+                    if (
+                        this.killDone !== undefined &&
+                        this.killedAt !== undefined &&
+                        begun > this.killDone &&
+                        this.firstAckAfter === undefined
+                    ) {
                         this.firstAckAfter = Date.now() - this.killedAt;
                     }
                 }

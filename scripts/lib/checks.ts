@@ -1,5 +1,11 @@
 import { Client, QueryResultRow } from "pg";
-import { CheckEndpoint, CheckSpec, expectedPatroniRoles, expectedSyncStates, PatroniCheckSpec } from "../../infra/check-spec";
+import {
+    CheckEndpoint,
+    CheckSpec,
+    expectedPatroniRoles,
+    expectedSyncStates,
+    PatroniCheckSpec,
+} from "../../infra/check-spec";
 import { execProgram } from "./cluster-discovery";
 import { patroniRest, PatroniCluster } from "./patroni";
 
@@ -94,7 +100,13 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
     }
     const clients = new Map<string, Client>();
     const record = (check: string, node: string, t0: number, outcome: string | true) => {
-        const result = { check, node, ok: outcome === true, detail: outcome === true ? "ok" : outcome, ms: Date.now() - t0 };
+        const result = {
+            check,
+            node,
+            ok: outcome === true,
+            detail: outcome === true ? "ok" : outcome,
+            ms: Date.now() - t0,
+        };
         report.checks.push(result);
         if (!result.ok) {
             report.durationMs = Date.now() - started;
@@ -108,44 +120,72 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
         clients.set(ep.node, c);
         return c;
     };
-    const query = async <R extends QueryResultRow = QueryResultRow>(ep: CheckEndpoint, sql: string, params: unknown[] = []) =>
-        (await client(ep)).query<R>(sql, params);
+    const query = async <R extends QueryResultRow = QueryResultRow>(
+        ep: CheckEndpoint,
+        sql: string,
+        params: unknown[] = [],
+    ) => (await client(ep)).query<R>(sql, params);
 
     try {
         let t0 = Date.now();
-        record("primary-not-in-recovery", spec.primary.node, t0, await until(deadline, async () => {
-            const { rows } = await query<{ r: boolean }>(spec.primary, "SELECT pg_is_in_recovery() AS r");
-            return rows[0].r === false ? true : "pg_is_in_recovery() is true on the primary";
-        }));
+        record(
+            "primary-not-in-recovery",
+            spec.primary.node,
+            t0,
+            await until(deadline, async () => {
+                const { rows } = await query<{ r: boolean }>(spec.primary, "SELECT pg_is_in_recovery() AS r");
+                return rows[0].r === false ? true : "pg_is_in_recovery() is true on the primary";
+            }),
+        );
 
         for (const r of spec.replicas) {
             t0 = Date.now();
-            record("replica-in-recovery", r.node, t0, await until(deadline, async () => {
-                const { rows } = await query<{ r: boolean }>(r, "SELECT pg_is_in_recovery() AS r");
-                return rows[0].r === true ? true : "pg_is_in_recovery() is false: this node is not a standby";
-            }));
+            record(
+                "replica-in-recovery",
+                r.node,
+                t0,
+                await until(deadline, async () => {
+                    const { rows } = await query<{ r: boolean }>(r, "SELECT pg_is_in_recovery() AS r");
+                    return rows[0].r === true ? true : "pg_is_in_recovery() is false: this node is not a standby";
+                }),
+            );
         }
 
         const expected = expectedSyncStates(spec);
         for (const r of spec.replicas) {
             t0 = Date.now();
-            record("streaming", r.node, t0, await until(deadline, async () => {
-                const { rows } = await query<{ state: string; sync_state: string }>(
-                    spec.primary,
-                    "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = $1",
-                    [r.node],
-                );
-                if (rows.length !== 1) return `expected one pg_stat_replication row for ${r.node}, found ${rows.length}`;
-                return rows[0].state === "streaming" ? true : `state is ${rows[0].state}`;
-            }));
+            record(
+                "streaming",
+                r.node,
+                t0,
+                await until(deadline, async () => {
+                    const { rows } = await query<{ state: string; sync_state: string }>(
+                        spec.primary,
+                        "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = $1",
+                        [r.node],
+                    );
+                    if (rows.length !== 1)
+                        return `expected one pg_stat_replication row for ${r.node}, found ${rows.length}`;
+                    return rows[0].state === "streaming" ? true : `state is ${rows[0].state}`;
+                }),
+            );
             // Under Patroni the synchronous roles are checked through /cluster (patroni-roles).
             if (patroni) continue;
             t0 = Date.now();
-            record("sync-state", r.node, t0, await until(deadline, async () => {
-                const { rows } = await query<{ sync_state: string }>(spec.primary, "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1", [r.node]);
-                const got = rows[0]?.sync_state;
-                return got === expected[r.node] ? true : `sync_state is ${got}, expected ${expected[r.node]}`;
-            }));
+            record(
+                "sync-state",
+                r.node,
+                t0,
+                await until(deadline, async () => {
+                    const { rows } = await query<{ sync_state: string }>(
+                        spec.primary,
+                        "SELECT sync_state FROM pg_stat_replication WHERE application_name = $1",
+                        [r.node],
+                    );
+                    const got = rows[0]?.sync_state;
+                    return got === expected[r.node] ? true : `sync_state is ${got}, expected ${expected[r.node]}`;
+                }),
+            );
         }
 
         t0 = Date.now();
@@ -165,16 +205,35 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
             [token],
         );
         // Read back on the primary: the row the replicas must show is the one committed here.
-        const { rows: written } = await query<{ token: string }>(spec.primary, "SELECT token FROM replication_check.canary WHERE id = 1");
-        record("canary-written", spec.primary.node, t0, written[0]?.token === token ? true : `canary row reads ${JSON.stringify(written[0]?.token)}, not ${token}`);
+        const { rows: written } = await query<{ token: string }>(
+            spec.primary,
+            "SELECT token FROM replication_check.canary WHERE id = 1",
+        );
+        record(
+            "canary-written",
+            spec.primary.node,
+            t0,
+            written[0]?.token === token ? true : `canary row reads ${JSON.stringify(written[0]?.token)}, not ${token}`,
+        );
         for (const r of spec.replicas) {
             t0 = Date.now();
-            record("canary-replicated", r.node, t0, await until(deadline, async () => {
-                const { rows: exists } = await query<{ e: boolean }>(r, "SELECT to_regclass('replication_check.canary') IS NOT NULL AS e");
-                if (!exists[0].e) return "the canary table has not replicated yet";
-                const { rows } = await query<{ token: string }>(r, "SELECT token FROM replication_check.canary WHERE id = 1");
-                return rows[0]?.token === token ? true : `canary ${token} not visible after ${Date.now() - t0} ms`;
-            }));
+            record(
+                "canary-replicated",
+                r.node,
+                t0,
+                await until(deadline, async () => {
+                    const { rows: exists } = await query<{ e: boolean }>(
+                        r,
+                        "SELECT to_regclass('replication_check.canary') IS NOT NULL AS e",
+                    );
+                    if (!exists[0].e) return "the canary table has not replicated yet";
+                    const { rows } = await query<{ token: string }>(
+                        r,
+                        "SELECT token FROM replication_check.canary WHERE id = 1",
+                    );
+                    return rows[0]?.token === token ? true : `canary ${token} not visible after ${Date.now() - t0} ms`;
+                }),
+            );
         }
 
         for (const r of spec.replicas) {
@@ -193,22 +252,31 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
         if (spec.slots) {
             for (const r of spec.replicas) {
                 t0 = Date.now();
-                record("slot-active", r.node, t0, await until(deadline, async () => {
-                    const { rows } = await query<{ active: boolean; wal_status: string | null; invalidation_reason: string | null }>(
-                        spec.primary,
-                        "SELECT active, wal_status, invalidation_reason FROM pg_replication_slots WHERE slot_name = $1",
-                        [r.node],
-                    );
-                    if (rows.length === 0) return `slot ${r.node} does not exist`;
-                    const { active, wal_status: walStatus, invalidation_reason: reason } = rows[0];
-                    if (walStatus === "lost" || reason !== null) {
-                        return (
-                            `slot ${r.node} is invalidated (${reason ?? walStatus}): it retains no WAL for ${r.node}; repair with ` +
-                            `npm run rejoin -- --node ${r.node} --stack ${spec.stack ?? "<stack>"} (add --live for a harness stack)`
+                record(
+                    "slot-active",
+                    r.node,
+                    t0,
+                    await until(deadline, async () => {
+                        const { rows } = await query<{
+                            active: boolean;
+                            wal_status: string | null;
+                            invalidation_reason: string | null;
+                        }>(
+                            spec.primary,
+                            "SELECT active, wal_status, invalidation_reason FROM pg_replication_slots WHERE slot_name = $1",
+                            [r.node],
                         );
-                    }
-                    return active ? true : `slot ${r.node} is not active`;
-                }));
+                        if (rows.length === 0) return `slot ${r.node} does not exist`;
+                        const { active, wal_status: walStatus, invalidation_reason: reason } = rows[0];
+                        if (walStatus === "lost" || reason !== null) {
+                            return (
+                                `slot ${r.node} is invalidated (${reason ?? walStatus}): it retains no WAL for ${r.node}; repair with ` +
+                                `npm run rejoin -- --node ${r.node} --stack ${spec.stack ?? "<stack>"} (add --live for a harness stack)`
+                            );
+                        }
+                        return active ? true : `slot ${r.node} is not active`;
+                    }),
+                );
             }
         }
         if (spec.endpoints) {
@@ -219,20 +287,30 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
             for (const [name, recovery] of expectations) {
                 const ep = { node: `endpoint-${name}`, ...spec.endpoints[name] };
                 t0 = Date.now();
-                record(`endpoint-${name}`, ep.node, t0, await until(deadline, async () => {
-                    const c = await connect(ep, password);
-                    try {
-                        const { rows } = await c.query<{ r: boolean; node: string; addr: string }>(
-                            "SELECT pg_is_in_recovery() AS r, current_setting('cluster_name') AS node, host(inet_server_addr()) AS addr",
-                        );
-                        // Patroni sets cluster_name to the scope; the node's fixed address names it.
-                        if (patroni) rows[0].node = patroni.nodes.find((n) => n.address === rows[0].addr)?.node ?? rows[0].addr;
-                        if (name === "rw" && rows[0].node !== spec.primary.node) return `reaches ${rows[0].node}, not the primary ${spec.primary.node}`;
-                        return rows[0].r === recovery ? true : `reaches ${rows[0].node}, which is ${rows[0].r ? "a standby" : "the primary"}`;
-                    } finally {
-                        await c.end().catch(() => undefined);
-                    }
-                }));
+                record(
+                    `endpoint-${name}`,
+                    ep.node,
+                    t0,
+                    await until(deadline, async () => {
+                        const c = await connect(ep, password);
+                        try {
+                            const { rows } = await c.query<{ r: boolean; node: string; addr: string }>(
+                                "SELECT pg_is_in_recovery() AS r, current_setting('cluster_name') AS node, host(inet_server_addr()) AS addr",
+                            );
+                            // Patroni sets cluster_name to the scope; the node's fixed address names it.
+                            if (patroni)
+                                rows[0].node =
+                                    patroni.nodes.find((n) => n.address === rows[0].addr)?.node ?? rows[0].addr;
+                            if (name === "rw" && rows[0].node !== spec.primary.node)
+                                return `reaches ${rows[0].node}, not the primary ${spec.primary.node}`;
+                            return rows[0].r === recovery
+                                ? true
+                                : `reaches ${rows[0].node}, which is ${rows[0].r ? "a standby" : "the primary"}`;
+                        } finally {
+                            await c.end().catch(() => undefined);
+                        }
+                    }),
+                );
             }
         }
         report.ok = true;
@@ -258,53 +336,94 @@ async function patroniTopology(
     const push = (check: string, node: string, t0: number, outcome: string | true) =>
         out.push({ check, node, ok: outcome === true, detail: outcome === true ? "ok" : outcome, ms: Date.now() - t0 });
     let t0 = Date.now();
-    push("etcd-healthy", patroni.etcdContainers.join(","), t0, await until(deadline, async () => {
-        const res = await execProgram(
-            ["docker", "exec", patroni.etcdContainers[0], "etcdctl", `--endpoints=${patroni.etcdEndpoints.join(",")}`, "endpoint", "health"],
-            15_000,
-        );
-        const healthy = (res.stdout + res.stderr).split("\n").filter((l) => / is healthy/.test(l)).length;
-        return healthy === patroni.etcdEndpoints.length ? true : `${healthy} of ${patroni.etcdEndpoints.length} etcd members healthy: ${res.stderr.trim()}`;
-    }));
+    push(
+        "etcd-healthy",
+        patroni.etcdContainers.join(","),
+        t0,
+        await until(deadline, async () => {
+            const res = await execProgram(
+                [
+                    "docker",
+                    "exec",
+                    patroni.etcdContainers[0],
+                    "etcdctl",
+                    `--endpoints=${patroni.etcdEndpoints.join(",")}`,
+                    "endpoint",
+                    "health",
+                ],
+                15_000,
+            );
+            const healthy = (res.stdout + res.stderr).split("\n").filter((l) => / is healthy/.test(l)).length;
+            return healthy === patroni.etcdEndpoints.length
+                ? true
+                : `${healthy} of ${patroni.etcdEndpoints.length} etcd members healthy: ${res.stderr.trim()}`;
+        }),
+    );
     if (!out[out.length - 1].ok) return { primary: spec.primary, replicas: spec.replicas };
 
     t0 = Date.now();
     let cluster: PatroniCluster = { members: [] };
     const expected = expectedPatroniRoles(spec, patroni.nodes.length - 1).sort();
-    push("patroni-one-leader", patroni.cluster, t0, await until(deadline, async () => {
-        let last = "no node answered";
-        for (const n of patroni.nodes) {
-            try {
-                const res = await patroniRest<PatroniCluster>(n.container, { method: "GET", path: "/cluster", timeoutSeconds: 3 }, 10_000);
-                if (res.status === 200) {
-                    cluster = res.body;
-                    break;
+    push(
+        "patroni-one-leader",
+        patroni.cluster,
+        t0,
+        await until(deadline, async () => {
+            let last = "no node answered";
+            for (const n of patroni.nodes) {
+                try {
+                    const res = await patroniRest<PatroniCluster>(
+                        n.container,
+                        { method: "GET", path: "/cluster", timeoutSeconds: 3 },
+                        10_000,
+                    );
+                    if (res.status === 200) {
+                        cluster = res.body;
+                        break;
+                    }
+                    last = `${n.node}: HTTP ${res.status}`;
+                } catch (err) {
+                    last = (err as Error).message;
                 }
-                last = `${n.node}: HTTP ${res.status}`;
-            } catch (err) {
-                last = (err as Error).message;
             }
-        }
-        const leaders = cluster.members.filter((m) => m.role === "leader");
-        if (leaders.length !== 1) return `expected one leader, found ${leaders.map((m) => m.name).join(", ") || "none"} (${last})`;
-        return cluster.members.length === patroni.nodes.length ? true : `${cluster.members.length} of ${patroni.nodes.length} members registered`;
-    }));
+            const leaders = cluster.members.filter((m) => m.role === "leader");
+            if (leaders.length !== 1)
+                return `expected one leader, found ${leaders.map((m) => m.name).join(", ") || "none"} (${last})`;
+            return cluster.members.length === patroni.nodes.length
+                ? true
+                : `${cluster.members.length} of ${patroni.nodes.length} members registered`;
+        }),
+    );
     if (!out[out.length - 1].ok) return { primary: spec.primary, replicas: spec.replicas };
 
     t0 = Date.now();
-    push("patroni-roles", patroni.cluster, t0, await until(deadline, async () => {
-        const res = await patroniRest<PatroniCluster>(patroni.nodes[0].container, { method: "GET", path: "/cluster", timeoutSeconds: 3 }, 10_000).catch(
-            () => undefined,
-        );
-        if (res?.status === 200) cluster = res.body;
-        const others = cluster.members.filter((m) => m.role !== "leader");
-        const notStreaming = others.filter((m) => m.state !== "streaming");
-        if (notStreaming.length > 0) return `not streaming: ${notStreaming.map((m) => `${m.name} (${m.state})`).join(", ")}`;
-        const roles = others.map((m) => m.role).sort();
-        return JSON.stringify(roles) === JSON.stringify(expected) ? true : `replica roles are ${roles.join(", ")}, expected ${expected.join(", ")}`;
-    }));
+    push(
+        "patroni-roles",
+        patroni.cluster,
+        t0,
+        await until(deadline, async () => {
+            const res = await patroniRest<PatroniCluster>(
+                patroni.nodes[0].container,
+                { method: "GET", path: "/cluster", timeoutSeconds: 3 },
+                10_000,
+            ).catch(() => undefined);
+            if (res?.status === 200) cluster = res.body;
+            const others = cluster.members.filter((m) => m.role !== "leader");
+            const notStreaming = others.filter((m) => m.state !== "streaming");
+            if (notStreaming.length > 0)
+                return `not streaming: ${notStreaming.map((m) => `${m.name} (${m.state})`).join(", ")}`;
+            const roles = others.map((m) => m.role).sort();
+            return JSON.stringify(roles) === JSON.stringify(expected)
+                ? true
+                : `replica roles are ${roles.join(", ")}, expected ${expected.join(", ")}`;
+        }),
+    );
     const leader = cluster.members.find((m) => m.role === "leader")?.name ?? spec.primary.node;
-    const endpoint = (n: { node: string; host: string; port: number }): CheckEndpoint => ({ node: n.node, host: n.host, port: n.port });
+    const endpoint = (n: { node: string; host: string; port: number }): CheckEndpoint => ({
+        node: n.node,
+        host: n.host,
+        port: n.port,
+    });
     return {
         primary: endpoint(patroni.nodes.find((n) => n.node === leader) ?? patroni.nodes[0]),
         replicas: patroni.nodes.filter((n) => n.node !== leader).map(endpoint),

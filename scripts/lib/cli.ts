@@ -46,9 +46,19 @@ export type OptionSpec = FlagOption | ValueOption<unknown> | ListOption;
 export type OptionSpecs = Record<string, OptionSpec>;
 
 // Without a parse function (nothing to infer: unknown) the value is the string as given.
-type Converted<S> = S extends { parse?: (raw: string, flag: string) => infer T } ? (unknown extends T ? string : T) : string;
+type Converted<S> = S extends { parse?: (raw: string, flag: string) => infer T }
+    ? unknown extends T
+        ? string
+        : T
+    : string;
 /** The parsed value of one declared option. */
-export type ValueOf<S> = S extends { type: "boolean" } ? boolean : S extends { multiple: true } ? string[] : S extends { default: unknown } ? Converted<S> : Converted<S> | undefined;
+export type ValueOf<S> = S extends { type: "boolean" }
+    ? boolean
+    : S extends { multiple: true }
+      ? string[]
+      : S extends { default: unknown }
+        ? Converted<S>
+        : Converted<S> | undefined;
 export type Values<O extends OptionSpecs> = { [K in keyof O]: ValueOf<O[K]> };
 
 export interface CommandSpec<O extends OptionSpecs> {
@@ -88,20 +98,36 @@ export interface Command<O extends OptionSpecs> {
 const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /** An option with a value, a default, and a check that converts what was given. */
-export function checkedOption<T>(value: string, help: string, dflt: T, parse: (raw: string, flag: string) => T): ValueOption<T> & { default: T } {
+export function checkedOption<T>(
+    value: string,
+    help: string,
+    dflt: T,
+    parse: (raw: string, flag: string) => T,
+): ValueOption<T> & { default: T } {
     return { type: "string", value, help, default: dflt, parse };
 }
 
 /** `--stack S`: a stack name as Pulumi and the live harness accept it (letters, digits, _ . -). */
-export function stackOption(defaultStack: string, help: string, value = "S"): ValueOption<string> & { default: string } {
+export function stackOption(
+    defaultStack: string,
+    help: string,
+    value = "S",
+): ValueOption<string> & { default: string } {
     return checkedOption(value, help, defaultStack, (raw, flag) => {
-        if (!STACK_NAME.test(raw)) throw new UsageError(`invalid ${flag} ${JSON.stringify(raw)}: letters, digits, _ . - only`);
+        if (!STACK_NAME.test(raw))
+            throw new UsageError(`invalid ${flag} ${JSON.stringify(raw)}: letters, digits, _ . - only`);
         return raw;
     });
 }
 
 /** `--runs 3`: an integer in min..max. */
-export function integerOption(value: string, help: string, dflt: number, min: number, max: number): ValueOption<number> & { default: number } {
+export function integerOption(
+    value: string,
+    help: string,
+    dflt: number,
+    min: number,
+    max: number,
+): ValueOption<number> & { default: number } {
     return checkedOption(value, help, dflt, (raw, flag) => {
         if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
             throw new UsageError(`${flag} ${JSON.stringify(raw)} is invalid: expected an integer ${min}..${max}`);
@@ -118,7 +144,10 @@ function label(name: string, o: OptionSpec): string {
 
 function renderOptions(options: OptionSpecs): string {
     const rows: Array<[string, string]> = Object.entries(options).map(([name, o]) => {
-        const dflt = o.type === "string" && !o.multiple && o.default !== undefined ? ` (default ${JSON.stringify(o.default)})` : "";
+        const dflt =
+            o.type === "string" && !o.multiple && o.default !== undefined
+                ? ` (default ${JSON.stringify(o.default)})`
+                : "";
         return [label(name, o), o.help + dflt];
     });
     rows.push([HELP_LABEL, "this help"]);
@@ -130,7 +159,9 @@ function renderOptions(options: OptionSpecs): string {
 function renderUsage(spec: CommandSpec<OptionSpecs>, synopsis: string): string {
     const parts = [synopsis, spec.description, `options:\n${renderOptions(spec.options)}`];
     if (spec.notes) parts.push(spec.notes);
-    parts.push(`${spec.examples.length === 1 ? "example" : "examples"}:\n${spec.examples.map((e) => `  ${e}`).join("\n")}`);
+    parts.push(
+        `${spec.examples.length === 1 ? "example" : "examples"}:\n${spec.examples.map((e) => `  ${e}`).join("\n")}`,
+    );
     return parts.join("\n\n");
 }
 
@@ -146,10 +177,20 @@ function parseCommandLine<O extends OptionSpecs>(spec: CommandSpec<O>, usage: st
         help: { type: "boolean", short: "h" },
     };
     for (const [name, o] of Object.entries(spec.options)) {
-        declared[name] = { type: o.type, multiple: o.type === "string" && o.multiple === true, ...(o.short ? { short: o.short } : {}) };
+        declared[name] = {
+            type: o.type,
+            multiple: o.type === "string" && o.multiple === true,
+            ...(o.short ? { short: o.short } : {}),
+        };
     }
     // Non-strict: node's own errors would differ from command to command; every check is below.
-    const { tokens } = nodeParseArgs({ args: argv, options: declared, strict: false, allowPositionals: true, tokens: true });
+    const { tokens } = nodeParseArgs({
+        args: argv,
+        options: declared,
+        strict: false,
+        allowPositionals: true,
+        tokens: true,
+    });
     // Help wins over any other mistake on the line: whoever asks for it gets it.
     if (tokens.some((t) => t.kind === "option" && t.name === "help")) throw new HelpRequest(usage);
 
@@ -175,7 +216,8 @@ function parseCommandLine<O extends OptionSpecs>(spec: CommandSpec<O>, usage: st
             continue;
         }
         // `--stack --json`: parseArgs takes "--json" as the value; it is a forgotten value.
-        if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--"))) throw new UsageError(`${token.rawName} needs a value`);
+        if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--")))
+            throw new UsageError(`${token.rawName} needs a value`);
         if (o.multiple) values[token.name] = [...((values[token.name] as string[] | undefined) ?? []), token.value];
         else values[token.name] = o.parse ? o.parse(token.value, flag) : token.value;
     }
@@ -195,7 +237,9 @@ export function usageExit(cmd: Pick<Command<OptionSpecs>, "spec" | "synopsis">, 
     }
     if (err instanceof UsageError) {
         const invocation = cmd.spec.invocation ?? `npm run ${cmd.spec.name} --`;
-        process.stderr.write(`${cmd.spec.name}: ${err.message}\n${cmd.synopsis}\n(${invocation} --help for every option)\n`);
+        process.stderr.write(
+            `${cmd.spec.name}: ${err.message}\n${cmd.synopsis}\n(${invocation} --help for every option)\n`,
+        );
         return 2;
     }
     return undefined;
@@ -211,10 +255,16 @@ export function errorExit(err: Error): number {
  * Runs a command's main and exits with its status (0 when it returns nothing). Help and usage
  * errors are answered as {@link usageExit} says; any other error by `onError`.
  */
-export function runCommand(cmd: Pick<Command<OptionSpecs>, "spec" | "synopsis">, main: () => Promise<number | void>, onError: (err: Error) => number = errorExit): void {
+export function runCommand(
+    cmd: Pick<Command<OptionSpecs>, "spec" | "synopsis">,
+    main: () => Promise<number | void>,
+    onError: (err: Error) => number = errorExit,
+): void {
     // Through a promise: a usage error thrown before main's first await is answered the same way.
-    Promise.resolve().then(main).then(
-        (code) => process.exit(code ?? 0),
-        (err: Error) => process.exit(usageExit(cmd, err) ?? onError(err)),
-    );
+    Promise.resolve()
+        .then(main)
+        .then(
+            (code) => process.exit(code ?? 0),
+            (err: Error) => process.exit(usageExit(cmd, err) ?? onError(err)),
+        );
 }

@@ -84,7 +84,12 @@ export function execProgram(argv: string[], timeoutMs = 20_000, opts: ExecOption
         child.on("close", (code) => {
             clearTimeout(timer);
             const stderr = Buffer.concat(err).toString("utf8") + (timedOut ? `\n(killed after ${timeoutMs} ms)` : "");
-            resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr, ms: performance.now() - started });
+            resolve({
+                code: code ?? 1,
+                stdout: Buffer.concat(out).toString("utf8"),
+                stderr,
+                ms: performance.now() - started,
+            });
         });
     });
 }
@@ -92,7 +97,10 @@ export function execProgram(argv: string[], timeoutMs = 20_000, opts: ExecOption
 /** {@link execProgram}, failing with the program's last output when it exits non-zero. */
 export async function execOrFail(argv: string[], timeoutMs?: number, opts?: ExecOptions): Promise<TimedExecResult> {
     const res = await execProgram(argv, timeoutMs, opts);
-    if (res.code !== 0) throw new Error(`${argv.slice(0, 6).join(" ")} … exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-1500)}`);
+    if (res.code !== 0)
+        throw new Error(
+            `${argv.slice(0, 6).join(" ")} … exited ${res.code}: ${(res.stderr || res.stdout).trim().slice(-1500)}`,
+        );
     return res;
 }
 
@@ -127,11 +135,17 @@ export function pickPrimary(stack: string, nodes: ClusterNode[]): ClusterNode {
     const writable = nodes.filter((n) => n.running && n.inRecovery === false);
     if (writable.length > 1) {
         const names = writable.map((n) => n.node);
-        throw new DiscoveryError(`split brain: ${joinNames(names)} ${names.length === 2 ? "both" : "all"} accept writes (stack ${stack})`);
+        throw new DiscoveryError(
+            `split brain: ${joinNames(names)} ${names.length === 2 ? "both" : "all"} accept writes (stack ${stack})`,
+        );
     }
     if (writable.length === 0) {
         const why = nodes.map((n) =>
-            !n.running ? `${n.node} not running` : n.inRecovery ? `${n.node} in recovery` : `${n.node} unreachable (${n.error ?? "no answer"})`,
+            !n.running
+                ? `${n.node} not running`
+                : n.inRecovery
+                  ? `${n.node} in recovery`
+                  : `${n.node} unreachable (${n.error ?? "no answer"})`,
         );
         throw new DiscoveryError(`no primary in stack ${stack}: ${why.join(", ")}`);
     }
@@ -147,13 +161,34 @@ export function pickPrimary(stack: string, nodes: ClusterNode[]): ClusterNode {
 export async function psql(container: string, sql: string, timeoutMs?: number): Promise<string> {
     const res = await execProgram(
         // PGAPPNAME makes these sessions recognisable in pg_stat_activity.
-        ["docker", "exec", "-i", "-u", "postgres", "-e", "PGAPPNAME=pg-replication-scripts", container,
-         "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-f", "-"],
+        [
+            "docker",
+            "exec",
+            "-i",
+            "-u",
+            "postgres",
+            "-e",
+            "PGAPPNAME=pg-replication-scripts",
+            container,
+            "psql",
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "postgres",
+            "-f",
+            "-",
+        ],
         timeoutMs,
         { stdin: sql },
     );
     if (res.code !== 0) {
-        throw new DiscoveryError(`psql on ${container} failed (exit ${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);
+        throw new DiscoveryError(
+            `psql on ${container} failed (exit ${res.code}): ${res.stderr.trim() || res.stdout.trim()}`,
+        );
     }
     return res.stdout.replace(/\n$/, "");
 }
@@ -167,7 +202,9 @@ export async function psqlJson<T = unknown>(container: string, sql: string, time
     try {
         return JSON.parse(text) as T;
     } catch {
-        throw new DiscoveryError(`psql on ${container} did not return one JSON value: ${JSON.stringify(text.slice(0, 200))}`);
+        throw new DiscoveryError(
+            `psql on ${container} did not return one JSON value: ${JSON.stringify(text.slice(0, 200))}`,
+        );
     }
 }
 
@@ -210,7 +247,15 @@ export const dockerSql: SqlRunner = {
 /** The containers labelled with the stack, in node order (running or not). */
 export async function listNodes(stack: string): Promise<Array<Pick<ClusterNode, "node" | "container" | "running">>> {
     if (!STACK_NAME.test(stack)) throw new DiscoveryError(`invalid stack name ${JSON.stringify(stack)}`);
-    const res = await execProgram(["docker", "ps", "-a", "--filter", `label=${CLUSTER_LABEL}=${stack}`, "--format", PS_FORMAT]);
+    const res = await execProgram([
+        "docker",
+        "ps",
+        "-a",
+        "--filter",
+        `label=${CLUSTER_LABEL}=${stack}`,
+        "--format",
+        PS_FORMAT,
+    ]);
     if (res.code !== 0) {
         throw new DiscoveryError(
             `cannot list containers: docker ps exited ${res.code}: ${res.stderr.trim()} ` +
@@ -240,7 +285,12 @@ export async function probeNodes(stack: string, sql: SqlRunner = dockerSql): Pro
             const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
             if (!n.running) return blank;
             try {
-                const rows = await sql.rows<{ r: boolean; receive: string | null; replay: string | null; wr: string | null }>(
+                const rows = await sql.rows<{
+                    r: boolean;
+                    receive: string | null;
+                    replay: string | null;
+                    wr: string | null;
+                }>(
                     n,
                     "SELECT pg_is_in_recovery() AS r, " +
                         "CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END::text AS receive, " +

@@ -43,7 +43,9 @@ export class NodeSessions implements SqlRunner {
             () => c,
             (err: Error) => {
                 forget();
-                throw new Error(`cannot connect to ${node} at ${this.target.host}:${this.target.port(node)}: ${err.message}`);
+                throw new Error(
+                    `cannot connect to ${node} at ${this.target.host}:${this.target.port(node)}: ${err.message}`,
+                );
             },
         );
         this.clients.set(node, opened);

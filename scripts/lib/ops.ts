@@ -29,7 +29,10 @@ export function findNode(nodes: NodeState[], name: string): NodeState {
 /** Node `name` as the stack's configuration lays it out (infra/topology.ts clusterNodes): container, host port. */
 export function configuredNode(cluster: NodeSpec[], name: string): NodeSpec {
     const spec = cluster.find((s) => s.name === name);
-    if (!spec) throw new OpsError(`no node ${name} in this stack's configuration (nodes: ${cluster.map((s) => s.name).join(", ")})`);
+    if (!spec)
+        throw new OpsError(
+            `no node ${name} in this stack's configuration (nodes: ${cluster.map((s) => s.name).join(", ")})`,
+        );
     return spec;
 }
 
@@ -40,7 +43,12 @@ export function configuredNode(cluster: NodeSpec[], name: string): NodeSpec {
  * target that does not stream while an ahead candidate does is refused; after fencing, when every
  * standby has all the WAL it will get, any candidate ahead of the target is.
  */
-export function promotionRefusal(nodes: NodeState[], target: string, force: boolean, settled = false): string | undefined {
+export function promotionRefusal(
+    nodes: NodeState[],
+    target: string,
+    force: boolean,
+    settled = false,
+): string | undefined {
     const t = findNode(nodes, target);
     if (!t.running) return `${target} is not running`;
     if (t.inRecovery === null) return `${target} does not answer`;
@@ -67,7 +75,11 @@ export function promotionRefusal(nodes: NodeState[], target: string, force: bool
  * Probes until no standby's received position moves any more (the fenced primary has sent all it
  * had), at most `timeoutMs`; returns the last probe.
  */
-export async function settledNodes(stack: string, timeoutMs = 10_000, sql: SqlRunner = dockerSql): Promise<NodeState[]> {
+export async function settledNodes(
+    stack: string,
+    timeoutMs = 10_000,
+    sql: SqlRunner = dockerSql,
+): Promise<NodeState[]> {
     const deadline = Date.now() + timeoutMs;
     let last = await probeNodes(stack, sql);
     for (;;) {
@@ -82,7 +94,12 @@ export async function settledNodes(stack: string, timeoutMs = 10_000, sql: SqlRu
 }
 
 /** Polls every `everyMs` until `probe` returns true; fails with what it last saw at the deadline. */
-export async function waitFor(what: string, timeoutMs: number, probe: () => true | string | Promise<true | string>, everyMs = 250): Promise<void> {
+export async function waitFor(
+    what: string,
+    timeoutMs: number,
+    probe: () => true | string | Promise<true | string>,
+    everyMs = 250,
+): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: string;
     for (;;) {
@@ -151,8 +168,17 @@ export async function startContainer(container: string): Promise<void> {
  * writes no WAL, and a physical slot made on a standby reserves WAL from its last restartpoint.
  * One session for all of it (one `docker exec` with the default runner).
  */
-export async function promote(n: NodeState, others: string[], cfg: ClusterConfig, sql: SqlRunner = dockerSql): Promise<void> {
-    const statements = [...syncPolicyStatements(others, cfg), ...(cfg.slots ? others.map(createSlotSql) : []), "SELECT pg_promote(true, 60)"];
+export async function promote(
+    n: NodeState,
+    others: string[],
+    cfg: ClusterConfig,
+    sql: SqlRunner = dockerSql,
+): Promise<void> {
+    const statements = [
+        ...syncPolicyStatements(others, cfg),
+        ...(cfg.slots ? others.map(createSlotSql) : []),
+        "SELECT pg_promote(true, 60)",
+    ];
     const answer = await sql.exec(n, statements, 90_000);
     if (answer !== "t") throw new OpsError(`pg_promote on ${n.node} did not finish within 60s`);
 }
@@ -194,11 +220,18 @@ export async function ensureSlots(primary: NodeState, others: string[], cfg: Clu
 
 /** {@link syncPolicySql} as separate statements: ALTER SYSTEM cannot run in a transaction block. */
 function syncPolicyStatements(others: string[], cfg: ClusterConfig): string[] {
-    return syncPolicySql(cfg, [...others].sort(compareNodes)).split("\n").filter((l) => l.trim() !== "");
+    return syncPolicySql(cfg, [...others].sort(compareNodes))
+        .split("\n")
+        .filter((l) => l.trim() !== "");
 }
 
 /** Points a standby at `primary` online: primary_conninfo is reloadable since PostgreSQL 13. */
-export async function repoint(replica: NodeState, primary: string, cfg: ClusterConfig, sql: SqlRunner = dockerSql): Promise<void> {
+export async function repoint(
+    replica: NodeState,
+    primary: string,
+    cfg: ClusterConfig,
+    sql: SqlRunner = dockerSql,
+): Promise<void> {
     await sql.exec(replica, [
         `ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(primaryConninfo(cfg.replicationUser, replica.node, primary))}`,
         "SELECT pg_reload_conf()",
@@ -212,15 +245,28 @@ export async function repoint(replica: NodeState, primary: string, cfg: ClusterC
  * primary's row alone is not enough: pg_basebackup, while a node re-clones, streams under the same
  * application_name before the node's server even runs.
  */
-export async function waitStreaming(cluster: NodeSpec[], primary: NodeState, nodes: string[], timeoutMs = 120_000, sql: SqlRunner = dockerSql): Promise<void> {
+export async function waitStreaming(
+    cluster: NodeSpec[],
+    primary: NodeState,
+    nodes: string[],
+    timeoutMs = 120_000,
+    sql: SqlRunner = dockerSql,
+): Promise<void> {
     const containers = nodes.map((n) => configuredNode(cluster, n).containerName);
     await waitFor(`${nodes.join(", ")} streaming from ${primary.node}`, timeoutMs, async () => {
-        const rows = await sql.rows<{ application_name: string; state: string }>(primary, "SELECT application_name, state FROM pg_stat_replication");
+        const rows = await sql.rows<{ application_name: string; state: string }>(
+            primary,
+            "SELECT application_name, state FROM pg_stat_replication",
+        );
         const missing = nodes.filter((n) => !rows.some((r) => r.application_name === n && r.state === "streaming"));
         if (missing.length > 0) return `not streaming yet: ${missing.join(", ")}`;
         for (const [i, n] of nodes.entries()) {
             const receiver = await sql
-                .rows<{ status: string }>({ node: n, container: containers[i] }, "SELECT status FROM pg_stat_wal_receiver", 10_000)
+                .rows<{ status: string }>(
+                    { node: n, container: containers[i] },
+                    "SELECT status FROM pg_stat_wal_receiver",
+                    10_000,
+                )
                 .then((r) => r[0]?.status ?? "")
                 .catch(() => "no answer");
             if (receiver !== "streaming") return `${n}'s WAL receiver is ${receiver || "not running"}`;
@@ -244,7 +290,8 @@ export interface RejoinRecord {
 export function parseRejoinRecord(line: string): RejoinRecord {
     const [method, at, seconds, from, to, commits, ...reason] = line.trim().split(/\s+/);
     const record: RejoinRecord = { method, at, seconds };
-    if (from && from !== "-" && to && to !== "-") record.discarded = { fromLsn: from, toLsn: to, transactions: Number(commits) };
+    if (from && from !== "-" && to && to !== "-")
+        record.discarded = { fromLsn: from, toLsn: to, transactions: Number(commits) };
     if (reason.length > 0) record.recloneReason = reason.join(" ");
     return record;
 }
@@ -273,11 +320,25 @@ export function describeRejoin(node: string, r: RejoinRecord | undefined): strin
 
 /** Latest checkpoint LSN of a stopped node's data directory (pg_controldata in a throwaway container). */
 export async function stoppedCheckpointLsn(container: string): Promise<string> {
-    const mounts = JSON.parse(await docker(["inspect", "-f", "{{json .Mounts}}", container])) as Array<{ Name?: string; Destination: string }>;
+    const mounts = JSON.parse(await docker(["inspect", "-f", "{{json .Mounts}}", container])) as Array<{
+        Name?: string;
+        Destination: string;
+    }>;
     const data = mounts.find((m) => m.Destination === PATHS.dataDir);
     if (!data?.Name) throw new OpsError(`${container} has no data volume at ${PATHS.dataDir}`);
     const image = await docker(["inspect", "-f", "{{.Image}}", container]);
-    const out = await docker(["run", "--rm", "--network", "none", "-v", `${data.Name}:${PATHS.dataDir}`, "--entrypoint", "pg_controldata", image, PATHS.dataDir]);
+    const out = await docker([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        `${data.Name}:${PATHS.dataDir}`,
+        "--entrypoint",
+        "pg_controldata",
+        image,
+        PATHS.dataDir,
+    ]);
     const state = /Database cluster state:\s+(.+)/.exec(out)?.[1]?.trim();
     if (state !== "shut down") throw new OpsError(`${container} did not shut down cleanly (cluster state: ${state})`);
     const m = /Latest checkpoint location:\s+([0-9A-F]+\/[0-9A-F]+)/.exec(out);

@@ -44,7 +44,15 @@ async function docker(...argv: string[]): Promise<void> {
 }
 
 async function query<T>(t: LeaderLossTarget, text: string): Promise<T[]> {
-    const c = new Client({ host: t.host, port: t.rwPort, user: "postgres", password: t.password, database: "postgres", connectionTimeoutMillis: 3000, query_timeout: 10_000 });
+    const c = new Client({
+        host: t.host,
+        port: t.rwPort,
+        user: "postgres",
+        password: t.password,
+        database: "postgres",
+        connectionTimeoutMillis: 3000,
+        query_timeout: 10_000,
+    });
     c.on("error", () => undefined);
     await c.connect();
     try {
@@ -68,7 +76,8 @@ export async function settledLeader(stack: string, streaming: number, timeoutMs 
         const leader = c && leaderOf(c.cluster);
         const n = c?.cluster.members.filter((m) => m.state === "streaming").length ?? 0;
         if (leader && leader.state === "running" && n >= streaming) return leader.name;
-        if (Date.now() > deadline) throw new Error(`stack ${stack} did not settle: ${JSON.stringify(c?.cluster.members ?? [])}`);
+        if (Date.now() > deadline)
+            throw new Error(`stack ${stack} did not settle: ${JSON.stringify(c?.cluster.members ?? [])}`);
         await sleep(250);
     }
 }
@@ -79,7 +88,11 @@ export async function settledLeader(stack: string, streaming: number, timeoutMs 
  * ids lost, then brings a killed container back and waits until every member streams again.
  * Ids start at `firstId`; the next free one is returned.
  */
-export async function leaderLossRound(t: LeaderLossTarget, kind: "kill" | "crash", firstId: number): Promise<{ round: LeaderLossRound; nextId: number }> {
+export async function leaderLossRound(
+    t: LeaderLossTarget,
+    kind: "kill" | "crash",
+    firstId: number,
+): Promise<{ round: LeaderLossRound; nextId: number }> {
     const leader = await settledLeader(t.stack, t.members - 1);
     const container = `${t.stack}-${leader}`;
     const writer = new AckWriter({ host: t.host, port: t.rwPort, password: t.password, table: t.table }, firstId);
@@ -114,11 +127,23 @@ export async function leaderLossRound(t: LeaderLossTarget, kind: "kill" | "crash
     }
     const have = new Set((await query<{ id: string }>(t, `SELECT id FROM ${t.table}`)).map((r) => Number(r.id)));
     const lost = writer.acked.filter((id) => !have.has(id)).length;
-    if (newLeader === null) newLeader = (await patroniCluster(t.stack).then((c) => leaderOf(c.cluster)?.name).catch(() => undefined)) ?? null;
+    if (newLeader === null)
+        newLeader =
+            (await patroniCluster(t.stack)
+                .then((c) => leaderOf(c.cluster)?.name)
+                .catch(() => undefined)) ?? null;
     if (kind === "kill") {
         await docker("update", "--restart=unless-stopped", container);
         await docker("start", container);
     }
-    const round: LeaderLossRound = { kind, leader, newLeader, firstAckMs: writer.firstAckAfter ?? null, allStreamingMs, acked: writer.acked.length, lost };
+    const round: LeaderLossRound = {
+        kind,
+        leader,
+        newLeader,
+        firstAckMs: writer.firstAckAfter ?? null,
+        allStreamingMs,
+        acked: writer.acked.length,
+        lost,
+    };
     return { round, nextId: (writer.acked[writer.acked.length - 1] ?? firstId) + 1000 };
 }

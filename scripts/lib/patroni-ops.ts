@@ -16,7 +16,12 @@ interface Step {
 }
 
 /** Polls Patroni's /cluster until `done` says true, or fails with its last answer. */
-async function waitCluster(stack: string, what: string, timeoutMs: number, done: (c: PatroniCluster) => true | string): Promise<PatroniCluster> {
+async function waitCluster(
+    stack: string,
+    what: string,
+    timeoutMs: number,
+    done: (c: PatroniCluster) => true | string,
+): Promise<PatroniCluster> {
     const deadline = Date.now() + timeoutMs;
     let last: string;
     for (;;) {
@@ -52,7 +57,13 @@ async function container(stack: string, node: string): Promise<{ container: stri
  * with no leader) through Patroni, then the checks. Patroni refuses a candidate that is not
  * eligible (e.g. not synchronous in sync mode); its answer is the error.
  */
-export async function patroniRoleChange(kind: "switchover" | "failover", args: CommonArgs, cfg: ClusterConfig, target: string, log: Log): Promise<void> {
+export async function patroniRoleChange(
+    kind: "switchover" | "failover",
+    args: CommonArgs,
+    cfg: ClusterConfig,
+    target: string,
+    log: Log,
+): Promise<void> {
     const started = Date.now();
     const steps: Step[] = [];
     const mark = (step: string) => {
@@ -66,13 +77,22 @@ export async function patroniRoleChange(kind: "switchover" | "failover", args: C
     const body = kind === "switchover" ? { leader: leader?.name, candidate: target } : { candidate: target };
     log(`${kind} of stack ${args.stack} (failover=patroni): ${leader?.name ?? "no leader"} -> ${target}`);
     const res = await patroniRest(asked, { method: "POST", path: `/${kind}`, body, timeoutSeconds: 60 }, 90_000);
-    if (res.status !== 200) throw new Error(`Patroni refused the ${kind} to ${target} (HTTP ${res.status}): ${JSON.stringify(res.body)}`);
+    if (res.status !== 200)
+        throw new Error(`Patroni refused the ${kind} to ${target} (HTTP ${res.status}): ${JSON.stringify(res.body)}`);
     mark(`Patroni: ${typeof res.body === "string" ? res.body.trim() : JSON.stringify(res.body)}`);
     await waitCluster(args.stack, `${target} leading with every other member streaming`, 120_000, leaderIs(target));
     mark(`${target} is the leader; every other member streams`);
-    const report = await checkTopology(args, cfg, target, cluster.members.map((m) => m.name).filter((n) => n !== target));
+    const report = await checkTopology(
+        args,
+        cfg,
+        target,
+        cluster.members.map((m) => m.name).filter((n) => n !== target),
+    );
     mark(`checks passed (${report.checks.length})`);
-    if (args.json) process.stdout.write(JSON.stringify({ stack: args.stack, kind, from: leader?.name ?? null, to: target, timings: steps }) + "\n");
+    if (args.json)
+        process.stdout.write(
+            JSON.stringify({ stack: args.stack, kind, from: leader?.name ?? null, to: target, timings: steps }) + "\n",
+        );
 }
 
 /**
@@ -107,9 +127,17 @@ export async function patroniRejoin(args: CommonArgs, node: string, log: Log): P
     }
     if (method === "reinitialize") {
         const { cluster } = await patroniCluster(args.stack);
-        if (cluster.members.find((m) => m.name === node)?.role === "leader") throw new Error(`refusing to reinitialise ${node}: it is the leader`);
-        const res = await patroniRest(target.container, { method: "POST", path: "/reinitialize", body: { force: true }, timeoutSeconds: 30 }, 60_000);
-        if (res.status !== 200) throw new Error(`Patroni refused to reinitialise ${node} (HTTP ${res.status}): ${JSON.stringify(res.body)}`);
+        if (cluster.members.find((m) => m.name === node)?.role === "leader")
+            throw new Error(`refusing to reinitialise ${node}: it is the leader`);
+        const res = await patroniRest(
+            target.container,
+            { method: "POST", path: "/reinitialize", body: { force: true }, timeoutSeconds: 30 },
+            60_000,
+        );
+        if (res.status !== 200)
+            throw new Error(
+                `Patroni refused to reinitialise ${node} (HTTP ${res.status}): ${JSON.stringify(res.body)}`,
+            );
         mark(`${node} reinitialising (cloned from the leader)`);
         await waitCluster(args.stack, `${node} streaming`, 300_000, streaming);
     }

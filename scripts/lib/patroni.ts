@@ -28,9 +28,20 @@ export interface PatroniCluster {
 }
 
 /** Sends `req` to the REST API of the node in `container`. Rejects when the node cannot be asked. */
-export async function patroniRest<T = unknown>(container: string, req: PatroniRequest, timeoutMs = 30_000): Promise<PatroniResponse<T>> {
-    const res = await execProgram(["docker", "exec", "-i", "-u", "postgres", container, "python3", "-c", PATRONI_REST_PY], timeoutMs, { stdin: JSON.stringify(req) });
-    if (res.code !== 0) throw new Error(`Patroni REST ${req.method} ${req.path} on ${container}: ${res.stderr.trim().split("\n").pop()}`);
+export async function patroniRest<T = unknown>(
+    container: string,
+    req: PatroniRequest,
+    timeoutMs = 30_000,
+): Promise<PatroniResponse<T>> {
+    const res = await execProgram(
+        ["docker", "exec", "-i", "-u", "postgres", container, "python3", "-c", PATRONI_REST_PY],
+        timeoutMs,
+        { stdin: JSON.stringify(req) },
+    );
+    if (res.code !== 0)
+        throw new Error(
+            `Patroni REST ${req.method} ${req.path} on ${container}: ${res.stderr.trim().split("\n").pop()}`,
+        );
     return JSON.parse(res.stdout) as PatroniResponse<T>;
 }
 
@@ -40,7 +51,11 @@ export async function patroniCluster(stack: string): Promise<{ container: string
     let last = `no running node in stack ${stack}`;
     for (const n of nodes) {
         try {
-            const res = await patroniRest<PatroniCluster>(n.container, { method: "GET", path: "/cluster", timeoutSeconds: 3 }, 10_000);
+            const res = await patroniRest<PatroniCluster>(
+                n.container,
+                { method: "GET", path: "/cluster", timeoutSeconds: 3 },
+                10_000,
+            );
             if (res.status === 200) return { container: n.container, cluster: res.body };
             last = `${n.container} answered ${res.status}`;
         } catch (err) {

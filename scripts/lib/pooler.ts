@@ -61,7 +61,8 @@ class Endpoint {
 
     async must(argv: string[], what: string, stdin?: string): Promise<RunResult> {
         const res = await this.run(argv, stdin);
-        if (res.code !== 0) throw new PoolerError(`${this.container}: ${what} failed (exit ${res.code}): ${res.stderr.trim()}`);
+        if (res.code !== 0)
+            throw new PoolerError(`${this.container}: ${what} failed (exit ${res.code}): ${res.stderr.trim()}`);
         return res;
     }
 
@@ -69,7 +70,18 @@ class Endpoint {
     console(command: string): Promise<RunResult> {
         const conn = ["-h", POOLER_PATHS.socketDir, "-p", String(POOLER_PORT), "-U", "pgbouncer", "-d", "pgbouncer"];
         const format = ["-X", "-q", "-A", "-F", "\t", "-P", "footer=off"];
-        return this.run(["docker", "exec", "-u", POOLER_OS_USER, this.container, "psql", ...format, ...conn, "-c", command]);
+        return this.run([
+            "docker",
+            "exec",
+            "-u",
+            POOLER_OS_USER,
+            this.container,
+            "psql",
+            ...format,
+            ...conn,
+            "-c",
+            command,
+        ]);
     }
 
     async show(what: "SERVERS" | "CLIENTS"): Promise<Row[]> {
@@ -95,21 +107,42 @@ async function drain(ep: Endpoint, deadline: number): Promise<Row[]> {
     }
 }
 
-async function repointOne(prefix: string, role: PoolerRole, ini: string, targets: string[], opts: Required<RepointOptions>): Promise<RepointResult> {
+async function repointOne(
+    prefix: string,
+    role: PoolerRole,
+    ini: string,
+    targets: string[],
+    opts: Required<RepointOptions>,
+): Promise<RepointResult> {
     const ep = new Endpoint(poolerContainerName(prefix, role), opts.run);
     // Written beside the old file and renamed over it, so PgBouncer never reads half a file.
     await ep.must(
-        ["docker", "exec", "-i", ep.container, "sh", "-c", 'set -eu; cat > "$1.new"; chmod 0644 "$1.new"; mv "$1.new" "$1"', "sh", POOLER_PATHS.ini],
+        [
+            "docker",
+            "exec",
+            "-i",
+            ep.container,
+            "sh",
+            "-c",
+            'set -eu; cat > "$1.new"; chmod 0644 "$1.new"; mv "$1.new" "$1"',
+            "sh",
+            POOLER_PATHS.ini,
+        ],
         `writing ${POOLER_PATHS.ini}`,
         ini,
     );
-    const written = await ep.must(["docker", "exec", ep.container, "cat", POOLER_PATHS.ini], `reading ${POOLER_PATHS.ini} back`);
-    if (written.stdout !== ini) throw new PoolerError(`${ep.container}: ${POOLER_PATHS.ini} does not hold what was written`);
+    const written = await ep.must(
+        ["docker", "exec", ep.container, "cat", POOLER_PATHS.ini],
+        `reading ${POOLER_PATHS.ini} back`,
+    );
+    if (written.stdout !== ini)
+        throw new PoolerError(`${ep.container}: ${POOLER_PATHS.ini} does not hold what was written`);
 
     const reload = await ep.console("RELOAD");
     if (reload.code !== 0) {
         // No psql in the image (docker exec says 126/127): SIGHUP is PgBouncer's RELOAD too.
-        if (reload.code !== 126 && reload.code !== 127) throw new PoolerError(`${ep.container}: RELOAD failed: ${reload.stderr.trim()}`);
+        if (reload.code !== 126 && reload.code !== 127)
+            throw new PoolerError(`${ep.container}: RELOAD failed: ${reload.stderr.trim()}`);
         await ep.must(["docker", "kill", "-s", "HUP", ep.container], "SIGHUP");
         return { role, container: ep.container, targets, reload: "sighup", killedClients: 0 };
     }
@@ -128,7 +161,10 @@ async function repointOne(prefix: string, role: PoolerRole, ini: string, targets
             if (res.code === 0) killed++;
         }
         const still = await drain(ep, Date.now() + 5000);
-        if (still.length > 0) throw new PoolerError(`${ep.container}: ${still.length} server connection(s) to an old target did not close`);
+        if (still.length > 0)
+            throw new PoolerError(
+                `${ep.container}: ${still.length} server connection(s) to an old target did not close`,
+            );
     }
     return { role, container: ep.container, targets, reload: "console", killedClients: killed };
 }
@@ -137,7 +173,12 @@ async function repointOne(prefix: string, role: PoolerRole, ini: string, targets
  * Points the running endpoints of cluster `prefix` at `primary` (read-write) and `replicas`
  * (read-only; the primary when empty), both at once.
  */
-export async function repointPooler(prefix: string, primary: string, replicas: string[], options: RepointOptions = {}): Promise<RepointResult[]> {
+export async function repointPooler(
+    prefix: string,
+    primary: string,
+    replicas: string[],
+    options: RepointOptions = {},
+): Promise<RepointResult[]> {
     const opts: Required<RepointOptions> = {
         drainTimeoutMs: options.drainTimeoutMs ?? 5000,
         run: options.run ?? runDocker,
@@ -145,19 +186,34 @@ export async function repointPooler(prefix: string, primary: string, replicas: s
     };
     const running = await Promise.all(
         POOLER_ROLES.map(async (role) => {
-            const res = await opts.run(["docker", "inspect", "-f", "{{.State.Running}}", poolerContainerName(prefix, role)]);
+            const res = await opts.run([
+                "docker",
+                "inspect",
+                "-f",
+                "{{.State.Running}}",
+                poolerContainerName(prefix, role),
+            ]);
             return res.code !== 0 ? "missing" : res.stdout.trim() === "true" ? "running" : "stopped";
         }),
     );
     // No pooler at all: the stack runs with pooler false, nothing to re-point.
     if (running.every((r) => r === "missing")) return [];
-    const down = POOLER_ROLES.filter((_, i) => running[i] !== "running").map((role) => poolerContainerName(prefix, role));
-    if (down.length > 0) throw new PoolerError(`${down.join(", ")}: pooler container is not running; re-create it with \`pulumi up\``);
+    const down = POOLER_ROLES.filter((_, i) => running[i] !== "running").map((role) =>
+        poolerContainerName(prefix, role),
+    );
+    if (down.length > 0)
+        throw new PoolerError(`${down.join(", ")}: pooler container is not running; re-create it with \`pulumi up\``);
     // Both endpoints at once: each is its own container, and the read-write one (what clients wait
     // for) no longer waits for the read-only one's drain.
     return Promise.all(
         POOLER_ROLES.map((role) =>
-            repointOne(prefix, role, renderPgBouncerIni(role, primary, replicas, opts.hosts), poolerTargets(role, primary, replicas), opts),
+            repointOne(
+                prefix,
+                role,
+                renderPgBouncerIni(role, primary, replicas, opts.hosts),
+                poolerTargets(role, primary, replicas),
+                opts,
+            ),
         ),
     );
 }

@@ -33,7 +33,9 @@ function readHarnessState(stack: string): HarnessState {
 }
 
 function pulumiCli(stack: string, args: string[]): string {
-    const res = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), stack, ...args], { encoding: "utf8" });
+    const res = spawnSync("bash", [path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), stack, ...args], {
+        encoding: "utf8",
+    });
     if (res.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed: ${res.stderr.trim()}`);
     return res.stdout;
 }
@@ -44,11 +46,18 @@ export function readRawConfig(ref: StackRef): Record<string, string> {
     if (ref.live) {
         full = loadStackConfig(PROJECT_ROOT, ref.stack, readHarnessState(ref.stack).config).config;
     } else {
-        const json = JSON.parse(pulumiCli(ref.stack, ["config", "--json", "--show-secrets"])) as Record<string, { value?: string }>;
+        const json = JSON.parse(pulumiCli(ref.stack, ["config", "--json", "--show-secrets"])) as Record<
+            string,
+            { value?: string }
+        >;
         full = Object.fromEntries(Object.entries(json).map(([k, v]) => [k, String(v.value ?? "")]));
     }
     const prefix = "pg-replication:";
-    return Object.fromEntries(Object.entries(full).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+    return Object.fromEntries(
+        Object.entries(full)
+            .filter(([k]) => k.startsWith(prefix))
+            .map(([k, v]) => [k.slice(prefix.length), v]),
+    );
 }
 
 /** Records a config value, as `pulumi config set` does (for the harness: in its state file). */
@@ -79,10 +88,21 @@ export function readOutputs(ref: StackRef): Record<string, unknown> {
  */
 export async function deployStack(ref: StackRef, log: (line: string) => void): Promise<void> {
     const argv = ref.live
-        ? [process.execPath, "-r", "ts-node/register/transpile-only", path.join(PROJECT_ROOT, "tests", "support", "live", "cli.ts"), "up", "--stack", ref.stack]
+        ? [
+              process.execPath,
+              "-r",
+              "ts-node/register/transpile-only",
+              path.join(PROJECT_ROOT, "tests", "support", "live", "cli.ts"),
+              "up",
+              "--stack",
+              ref.stack,
+          ]
         : ["bash", path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), ref.stack, "up", "--yes", "--skip-preview"];
     const res = await execProgram(argv, 900_000, { cwd: PROJECT_ROOT });
     const summary = res.stderr.split("\n").find((l) => l.startsWith("Resources:"));
     if (summary) log(`    ${summary}`);
-    if (res.code !== 0) throw new Error(`deploying stack ${ref.stack} failed (exit ${res.code}):\n${res.stderr.trim()}\n${res.stdout.trim()}`);
+    if (res.code !== 0)
+        throw new Error(
+            `deploying stack ${ref.stack} failed (exit ${res.code}):\n${res.stderr.trim()}\n${res.stdout.trim()}`,
+        );
 }

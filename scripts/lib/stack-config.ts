@@ -13,7 +13,11 @@ function qualify(project: string, key: string): string {
     return key.includes(":") ? key : `${project}:${key}`;
 }
 
-export function loadStackConfig(root: string, stack: string, overrides: string[]): { project: string; config: ConfigMap } {
+export function loadStackConfig(
+    root: string,
+    stack: string,
+    overrides: string[],
+): { project: string; config: ConfigMap } {
     const projectFile = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as {
         name: string;
         config?: Record<string, unknown>;
@@ -50,7 +54,12 @@ export function loadStackConfig(root: string, stack: string, overrides: string[]
  * The CLI checks every value of a key that Pulumi.yaml declares with a type before the program runs
  * (`pulumi config set replicas two` then fails at `up`): so does the harness.
  */
-export function checkDeclaredTypes(stack: string, project: string, declared: Record<string, unknown>, config: ConfigMap): void {
+export function checkDeclaredTypes(
+    stack: string,
+    project: string,
+    declared: Record<string, unknown>,
+    config: ConfigMap,
+): void {
     const valid: Record<string, (v: string) => boolean> = {
         integer: (v) => /^-?\d+$/.test(v.trim()),
         boolean: (v) => v === "true" || v === "false",
@@ -62,7 +71,9 @@ export function checkDeclaredTypes(stack: string, project: string, declared: Rec
         const value = config[qualify(project, key)];
         if (type === undefined || value === undefined || !(type in valid)) continue;
         if (!valid[type](value)) {
-            throw new Error(`Stack '${stack}' with configuration key '${qualify(project, key)}' must be of type '${type}' (got ${JSON.stringify(value)})`);
+            throw new Error(
+                `Stack '${stack}' with configuration key '${qualify(project, key)}' must be of type '${type}' (got ${JSON.stringify(value)})`,
+            );
         }
     }
 }

@@ -32,22 +32,48 @@ export interface ClusterStatus {
 /** Fixed-width table: one line per member, then the endpoints. */
 export function formatStatus(s: ClusterStatus): string {
     const header = ["MEMBER", "CONTAINER", "ROLE", "STATE", "TL", "LAG"];
-    const rows = s.members.map((m) => [m.node, m.container, m.role, m.state, m.timeline === null ? "-" : String(m.timeline), m.lagBytes === null ? "-" : `${m.lagBytes} B`]);
+    const rows = s.members.map((m) => [
+        m.node,
+        m.container,
+        m.role,
+        m.state,
+        m.timeline === null ? "-" : String(m.timeline),
+        m.lagBytes === null ? "-" : `${m.lagBytes} B`,
+    ]);
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+    const line = (cells: string[]) =>
+        cells
+            .map((c, i) => c.padEnd(widths[i]))
+            .join("  ")
+            .trimEnd();
     const out = [`stack ${s.stack} (failover=${s.failover})`, line(header), ...rows.map(line)];
     if (s.endpoints) out.push(`endpoints: read-write -> ${s.endpoints.rw}; read-only -> ${s.endpoints.ro}`);
     return out.join("\n");
 }
 
 /** The node a published endpoint reaches now, named by the server's fixed address. */
-async function endpointNode(host: string, port: number, password: string | undefined, byAddress: Map<string, string>): Promise<string> {
+async function endpointNode(
+    host: string,
+    port: number,
+    password: string | undefined,
+    byAddress: Map<string, string>,
+): Promise<string> {
     if (password === undefined) return "unknown (no superuserPassword output)";
-    const c = new Client({ host, port, user: "postgres", password, database: "postgres", connectionTimeoutMillis: 3000, query_timeout: 3000 });
+    const c = new Client({
+        host,
+        port,
+        user: "postgres",
+        password,
+        database: "postgres",
+        connectionTimeoutMillis: 3000,
+        query_timeout: 3000,
+    });
     c.on("error", () => undefined);
     try {
         await c.connect();
-        const { rows } = await c.query<{ addr: string; r: boolean }>("SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS r");
+        const { rows } = await c.query<{ addr: string; r: boolean }>(
+            "SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS r",
+        );
         const node = byAddress.get(rows[0].addr) ?? rows[0].addr;
         return `${node} (${rows[0].r ? "standby" : "primary"})`;
     } catch (err) {
@@ -58,7 +84,11 @@ async function endpointNode(host: string, port: number, password: string | undef
 }
 
 /** Gathers the status of a deployed stack. */
-export async function clusterStatus(stack: string, cfg: ClusterConfig, password: string | undefined): Promise<ClusterStatus> {
+export async function clusterStatus(
+    stack: string,
+    cfg: ClusterConfig,
+    password: string | undefined,
+): Promise<ClusterStatus> {
     const probed = await probeNodes(stack);
     const primary = probed.find((n) => n.running && n.inRecovery === false);
     // Lag and timelines from PostgreSQL itself, the same in both modes.

@@ -33,7 +33,13 @@ export function parseArgs<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Co
     const line = cmd.parse(argv);
     // Generic over the command's own options: read them by name as the plain values they are.
     const values = line.values as Record<string, unknown>;
-    const args: CommonArgs = { stack: String(values.stack), live: values.live === true, json: values.json === true, values: {}, flags: new Set() };
+    const args: CommonArgs = {
+        stack: String(values.stack),
+        live: values.live === true,
+        json: values.json === true,
+        values: {},
+        flags: new Set(),
+    };
     for (const name of line.given) {
         if (name in COMMON_OPTIONS) continue;
         const v = values[name];
@@ -53,7 +59,12 @@ export function recordPrimary(ref: StackRef, node: string): void {
 }
 
 /** Runs the deployment's checks against the new topology, with the superuser password from the outputs. */
-export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: string, replicas: string[]): Promise<CheckReport> {
+export async function checkTopology(
+    ref: StackRef,
+    cfg: ClusterConfig,
+    primary: string,
+    replicas: string[],
+): Promise<CheckReport> {
     const outputs = readOutputs(ref);
     const password = outputs.superuserPassword;
     if (typeof password !== "string") throw new Error(`stack ${ref.stack} has no superuserPassword output`);
@@ -66,11 +77,16 @@ export async function checkTopology(ref: StackRef, cfg: ClusterConfig, primary: 
  * how it sends SQL to them: with `direct` (manual mode) over connections to the published ports
  * ({@link NodeSessions}), otherwise through `docker exec`.
  */
-export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Command<O>, valued: keyof O & string, direct = false) {
+export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>(
+    cmd: Command<O>,
+    valued: keyof O & string,
+    direct = false,
+) {
     const args = parseArgs(cmd, process.argv.slice(2));
     const subject = args.values[valued];
     if (!subject) throw new UsageError(`--${valued} is required`);
-    if (!/^pg([1-9]|10)$/.test(subject)) throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)`);
+    if (!/^pg([1-9]|10)$/.test(subject))
+        throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)`);
     const log = (line: string) => process.stderr.write(line + "\n");
     const cfg = stackConfig(args);
     const sql = direct && cfg.failover === "manual" ? nodeSessions(args, cfg) : dockerSql;
@@ -98,7 +114,10 @@ export async function takeOver(
     sql: SqlRunner = dockerSql,
 ): Promise<void> {
     await promote(node, others, cfg, sql);
-    t.mark(`promoted ${node.node} (synchronous policy and slots for ${others.join(", ") || "no other node"} set first)`, log);
+    t.mark(
+        `promoted ${node.node} (synchronous policy and slots for ${others.join(", ") || "no other node"} set first)`,
+        log,
+    );
     await firstWrite(node, sql);
     t.mark(`first write accepted on ${node.node}`, log);
 }
@@ -128,7 +147,12 @@ export function upCommand(ref: StackRef): string {
  * `primaryConnectionString` name the old primary until the stack is deployed again. Undefined when
  * they already name `newPrimary`.
  */
-export function staleOutputsNote(ref: StackRef, newPrimary: string, pooler: boolean, outputs: Record<string, unknown> = readOutputs(ref)): string | undefined {
+export function staleOutputsNote(
+    ref: StackRef,
+    newPrimary: string,
+    pooler: boolean,
+    outputs: Record<string, unknown> = readOutputs(ref),
+): string | undefined {
     const named = (outputs.primary as { node?: string } | undefined)?.node;
     if (named === undefined || named === newPrimary) return undefined;
     return (

@@ -12,7 +12,10 @@ export const FAILOVER = command({
         "stack's config and runs the deployment's checks.",
     options: {
         to: { type: "string", value: "pgN", help: "the replica to promote (required)" },
-        force: { type: "boolean", help: "promote pgN even if another replica has received more WAL (loses those transactions)" },
+        force: {
+            type: "boolean",
+            help: "promote pgN even if another replica has received more WAL (loses those transactions)",
+        },
         ...COMMON_OPTIONS,
     },
     examples: ["npm run failover -- --to pg2 --stack local --live"],

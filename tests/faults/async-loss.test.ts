@@ -77,11 +77,22 @@ describe(`fault: async failover loss counted, replica catch-up through its slot 
         const caughtUpMs = Date.now() - started;
         expect(await count(C, "pg3", "fa_catchup")).toBe(10_000);
         await eventually("slot pg3 active again", 30_000, async () => {
-            const [s] = await q(C, "pg1", "SELECT active, wal_status FROM pg_replication_slots WHERE slot_name = 'pg3'");
+            const [s] = await q(
+                C,
+                "pg1",
+                "SELECT active, wal_status FROM pg_replication_slots WHERE slot_name = 'pg3'",
+            );
             return (s?.active === true && s.wal_status === "reserved") || `slot pg3: ${JSON.stringify(s)}`;
         });
         expect((await streamingFrom(C, "pg1")).pg3).toBe("streaming");
-        figure({ case: "replica-catch-up", rows: 10_000, retainedBytes: Number(retained.retained), primaryLsn: target, replayLsn: replay, caughtUpMs });
+        figure({
+            case: "replica-catch-up",
+            rows: 10_000,
+            retainedBytes: Number(retained.retained),
+            primaryLsn: target,
+            replayLsn: replay,
+            caughtUpMs,
+        });
     });
 
     for (const round of [1, 2]) {
@@ -112,7 +123,11 @@ describe(`fault: async failover loss counted, replica catch-up through its slot 
             expect(r.failover.stderr).toMatch(/may be lost/);
             const failoverJson = JSON.parse(r.failover.stdout);
             expect(Array.isArray(failoverJson.warnings)).toBe(true);
-            expect((failoverJson.warnings as unknown[]).some((w) => /may be lost/.test(typeof w === "string" ? w : JSON.stringify(w)))).toBe(true);
+            expect(
+                (failoverJson.warnings as unknown[]).some((w) =>
+                    /may be lost/.test(typeof w === "string" ? w : JSON.stringify(w)),
+                ),
+            ).toBe(true);
 
             // Rejoin says what pg_rewind discarded from the old primary.
             if (r.rejoin?.code !== 0) throw new Error(describeRun(`rejoin --node ${r.killed}`, r.rejoin!));
@@ -123,7 +138,10 @@ describe(`fault: async failover loss counted, replica catch-up through its slot 
                 expect(discarded!.fromLsn).toMatch(LSN);
                 expect(discarded!.toLsn).toMatch(LSN);
                 expect(lsnValue(discarded!.toLsn) >= lsnValue(discarded!.fromLsn)).toBe(true);
-                expect(discarded!.transactions === null || (Number.isInteger(discarded!.transactions) && discarded!.transactions >= 0)).toBe(true);
+                expect(
+                    discarded!.transactions === null ||
+                        (Number.isInteger(discarded!.transactions) && discarded!.transactions >= 0),
+                ).toBe(true);
             }
         });
     }

@@ -6,7 +6,20 @@
 import * as fs from "fs";
 import * as path from "path";
 import { containerIdentity, ROOT } from "../support/live-client";
-import { containerOf, deploy, ExecResult, faultCluster, figure, nodes, ops, script, Script, teardown, waitHealthy, writableNodes } from "../support/faults";
+import {
+    containerOf,
+    deploy,
+    ExecResult,
+    faultCluster,
+    figure,
+    nodes,
+    ops,
+    script,
+    Script,
+    teardown,
+    waitHealthy,
+    writableNodes,
+} from "../support/faults";
 
 jest.setTimeout(240_000);
 
@@ -37,7 +50,8 @@ function brief(r: ExecResult): { code: number; stdout: string; stderr: string } 
 function expectUsageError(what: string, r: ExecResult, ...patterns: Array<string | RegExp>): void {
     expect({ what, code: r.code }).toEqual({ what, code: 2 });
     for (const p of patterns) {
-        if (typeof p === "string") expect({ what, stderr: r.stderr }).toEqual({ what, stderr: expect.stringContaining(p) });
+        if (typeof p === "string")
+            expect({ what, stderr: r.stderr }).toEqual({ what, stderr: expect.stringContaining(p) });
         else expect({ what, stderr: r.stderr }).toEqual({ what, stderr: expect.stringMatching(p) });
     }
 }
@@ -65,7 +79,10 @@ describe("fault: bad input to the ops commands, no cluster needed", () => {
             expectUsageError(`no ${opt}`, absent, `usage: npm run ${name}`);
         });
         test(`${name}: a repeated option (${opt} pg1 ${opt} pg2) or an unknown option exits 2 naming it`, async () => {
-            const [twice, unknown] = await Promise.all([run(name, [...base, opt, "pg1", opt, "pg2"]), run(name, [...base, opt, "pg2", "--bogus"])]);
+            const [twice, unknown] = await Promise.all([
+                run(name, [...base, opt, "pg1", opt, "pg2"]),
+                run(name, [...base, opt, "pg2", "--bogus"]),
+            ]);
             expectUsageError(`${opt} twice`, twice, opt, REPEATED);
             expectUsageError("--bogus", unknown, "--bogus");
         });
@@ -117,8 +134,13 @@ describe(`fault: bad input against a running cluster changes nothing (stack ${C.
     /** The primary is still pg1, no container was stopped, restarted or replaced, primaryNode not moved. */
     async function expectUnchanged(after: string): Promise<void> {
         expect({ after, writable: await writableNodes(C) }).toEqual({ after, writable: ["pg1"] });
-        expect({ after, identities: await Promise.all(nodes(C).map((n) => containerIdentity(containerOf(C, n)))) }).toEqual({ after, identities });
-        const state = JSON.parse(fs.readFileSync(path.join(ROOT, ".live-state", `${C.stack}.json`), "utf8")) as { config: string[] };
+        expect({
+            after,
+            identities: await Promise.all(nodes(C).map((n) => containerIdentity(containerOf(C, n)))),
+        }).toEqual({ after, identities });
+        const state = JSON.parse(fs.readFileSync(path.join(ROOT, ".live-state", `${C.stack}.json`), "utf8")) as {
+            config: string[];
+        };
         const recorded = state.config.filter((kv) => kv.startsWith("primaryNode="));
         expect({ after, recorded }).toEqual({ after, recorded: recorded.length ? ["primaryNode=pg1"] : [] });
     }
@@ -160,7 +182,12 @@ describe(`fault: bad input against a running cluster changes nothing (stack ${C.
             switchover: await ops(C, "switchover", ["--to", "pg9"], 90_000),
             rejoin: await ops(C, "rejoin", ["--node", "pg9"], 90_000),
         };
-        figure({ case: "bad-input-unknown-node", ...Object.fromEntries(Object.entries(results).map(([k, r]) => [k, { code: r.code, stderr: r.stderr.trim().split("\n")[0] }])) });
+        figure({
+            case: "bad-input-unknown-node",
+            ...Object.fromEntries(
+                Object.entries(results).map(([k, r]) => [k, { code: r.code, stderr: r.stderr.trim().split("\n")[0] }]),
+            ),
+        });
         for (const [name, r] of Object.entries(results)) {
             expect({ name, failed: r.code === 1 || r.code === 2 }).toEqual({ name, failed: true });
             expect({ name, stderr: r.stderr }).toEqual({ name, stderr: expect.stringContaining("pg9") });

@@ -55,7 +55,16 @@ describe(`destroy and foreign data (stack ${C.stack})`, () => {
         // Another cluster's standby in pg3's volume: a fresh initdb with standby.signal.
         await docker(
             [
-                "run", "--rm", "--network", "none", "-v", `${C.stack}-pg3-data:/var/lib/postgresql/data`, "--entrypoint", "sh", IMAGE, "-c",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "-v",
+                `${C.stack}-pg3-data:/var/lib/postgresql/data`,
+                "--entrypoint",
+                "sh",
+                IMAGE,
+                "-c",
                 "set -e; find /var/lib/postgresql/data -mindepth 1 -delete; chown postgres:postgres /var/lib/postgresql/data; " +
                     "setpriv --reuid=postgres --regid=postgres --init-groups initdb -D /var/lib/postgresql/data >/dev/null; " +
                     "touch /var/lib/postgresql/data/standby.signal",
@@ -66,11 +75,18 @@ describe(`destroy and foreign data (stack ${C.stack})`, () => {
         // pg3's own WAL receiver, not only a row on pg1: pg_basebackup streams as pg3 while it clones.
         await eventually("pg3 streams from pg1 again", 120_000, async () => {
             const rows = await streamingFrom(C, "pg1").catch((): Record<string, string> => ({}));
-            const receiver = await q(C, "pg3", "SELECT status FROM pg_stat_wal_receiver").catch((err: Error) => [{ status: err.message }]);
-            return (rows.pg3 === "streaming" && receiver[0]?.status === "streaming") || `${JSON.stringify(rows)} ${JSON.stringify(receiver)}`;
+            const receiver = await q(C, "pg3", "SELECT status FROM pg_stat_wal_receiver").catch((err: Error) => [
+                { status: err.message },
+            ]);
+            return (
+                (rows.pg3 === "streaming" && receiver[0]?.status === "streaming") ||
+                `${JSON.stringify(rows)} ${JSON.stringify(receiver)}`
+            );
         });
         const logs = await exec(["docker", "logs", pg3]);
-        expect(logs.stdout + logs.stderr).toMatch(/re-cloning pg1: this volume holds another cluster's data \(system identifier \d+, pg1 has \d+\)/);
+        expect(logs.stdout + logs.stderr).toMatch(
+            /re-cloning pg1: this volume holds another cluster's data \(system identifier \d+, pg1 has \d+\)/,
+        );
         const [{ a }] = await q(C, "pg1", "SELECT system_identifier::text AS a FROM pg_control_system()");
         const [{ b }] = await q(C, "pg3", "SELECT system_identifier::text AS b FROM pg_control_system()");
         expect(b).toBe(a);

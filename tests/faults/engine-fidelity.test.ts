@@ -11,7 +11,17 @@ import * as fs from "fs";
 import * as net from "net";
 import { containerIdentity, dockerNames, live, LiveResult, ROOT, stackOutputs } from "../support/live-client";
 import { statePath } from "../support/live/state";
-import { containerOf, docker, faultCluster, IMAGE, nodePort, q, teardown, upArgs, withDeadline } from "../support/faults";
+import {
+    containerOf,
+    docker,
+    faultCluster,
+    IMAGE,
+    nodePort,
+    q,
+    teardown,
+    upArgs,
+    withDeadline,
+} from "../support/faults";
 
 jest.setTimeout(300_000);
 
@@ -50,7 +60,9 @@ function recorded(): Recorded[] {
 
 /** Docker objects of the stack other than the intruder. */
 async function stackObjects(): Promise<string[]> {
-    const names = await Promise.all((["container", "volume", "network"] as const).map((k) => dockerNames(k, `${C.stack}-`)));
+    const names = await Promise.all(
+        (["container", "volume", "network"] as const).map((k) => dockerNames(k, `${C.stack}-`)),
+    );
     return names.flat().filter((n) => n !== INTRUDER);
 }
 
@@ -73,15 +85,37 @@ describe(`the harness follows the real engine's steps (stack ${C.stack})`, () =>
     test("the primary guard refuses in the preview: no network, volume or container is created", async () => {
         // A running server that accepts writes, labelled as this stack's pg2: the guard must refuse.
         await docker([
-            "run", "-d", "--name", INTRUDER, "--network", "none",
-            "--label", `pg-replication.cluster=${C.stack}`, "--label", "pg-replication.node=pg2",
-            "--entrypoint", "sh", IMAGE, "-c",
+            "run",
+            "-d",
+            "--name",
+            INTRUDER,
+            "--network",
+            "none",
+            "--label",
+            `pg-replication.cluster=${C.stack}`,
+            "--label",
+            "pg-replication.node=pg2",
+            "--entrypoint",
+            "sh",
+            IMAGE,
+            "-c",
             "set -e; mkdir -p /tmp/d /var/run/postgresql; chown postgres /tmp/d /var/run/postgresql; " +
                 'exec setpriv --reuid=postgres --regid=postgres --init-groups sh -c "initdb -D /tmp/d >/dev/null && exec postgres -D /tmp/d"',
         ]);
         const deadline = Date.now() + 60_000;
         for (;;) {
-            const answer = await docker(["exec", "-u", "postgres", INTRUDER, "psql", "-XAtq", "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"]).catch(() => "");
+            const answer = await docker([
+                "exec",
+                "-u",
+                "postgres",
+                INTRUDER,
+                "psql",
+                "-XAtq",
+                "-d",
+                "postgres",
+                "-c",
+                "SELECT pg_is_in_recovery()",
+            ]).catch(() => "");
             if (answer.trim() === "f") break;
             if (Date.now() > deadline) throw new Error(`the intruder did not accept writes within 60 s (${answer})`);
             await new Promise((r) => setTimeout(r, 500));
@@ -94,7 +128,9 @@ describe(`the harness follows the real engine's steps (stack ${C.stack})`, () =>
             await docker(["rm", "-f", INTRUDER]);
         }
         expect(res.code).toBe(1);
-        expect(res.stderr).toContain("refusing to deploy: pg2 is the running primary but pg-replication:primaryNode is pg1");
+        expect(res.stderr).toContain(
+            "refusing to deploy: pg2 is the running primary but pg-replication:primaryNode is pg1",
+        );
         expect(res.stderr).toContain("the preview failed: nothing was changed");
         expect(res.actions).toEqual([]);
         expect(await stackObjects()).toEqual([]);
@@ -112,12 +148,22 @@ describe(`the harness follows the real engine's steps (stack ${C.stack})`, () =>
         expect(failed.code).toBe(1);
         expect(failed.actions).toContainEqual(["failed", CONTAINER, "pg-pg2-container"]);
         // Docker has it (created, never started), and so has the state, with the reason.
-        expect((await docker(["inspect", "-f", "{{.State.Status}}", containerOf(C, "pg2")]).catch((e: Error) => e.message)).trim()).toBe("created");
+        expect(
+            (
+                await docker(["inspect", "-f", "{{.State.Status}}", containerOf(C, "pg2")]).catch(
+                    (e: Error) => e.message,
+                )
+            ).trim(),
+        ).toBe("created");
         const pg2 = recorded().find((r) => r.name === "pg-pg2-container");
-        expect(pg2?.initErrors?.[0]).toMatch(/Unable to start container: .*(address already in use|port is already allocated)/);
+        expect(pg2?.initErrors?.[0]).toMatch(
+            /Unable to start container: .*(address already in use|port is already allocated)/,
+        );
         const madeId = (await docker(["inspect", "-f", "{{.Id}}", containerOf(C, "pg2")])).trim();
         expect(pg2?.id).toBe(madeId);
-        expect(failed.stderr).toContain("pg-pg2-container was created but did not come up: it stays in the stack's state with an init error");
+        expect(failed.stderr).toContain(
+            "pg-pg2-container was created but did not come up: it stays in the stack's state with an init error",
+        );
         expect(failed.stderr).toContain(`docker rm -f ${containerOf(C, "pg2")}`);
         // What depends on pg2 was not run.
         expect(recorded().map((r) => r.name)).not.toContain("pg-checks");
@@ -125,7 +171,9 @@ describe(`the harness follows the real engine's steps (stack ${C.stack})`, () =>
         const next = await up();
         expect({ code: next.code, tail: next.stderr.slice(-1500) }).toMatchObject({ code: 0 });
         expect(next.stderr).toContain("pg-pg2-container (init error cleared: kept as it is)");
-        expect(changed(next)).toEqual(expect.arrayContaining(["updated pg-pg2-container", "created pg-sync-policy", "created pg-checks"]));
+        expect(changed(next)).toEqual(
+            expect.arrayContaining(["updated pg-pg2-container", "created pg-sync-policy", "created pg-checks"]),
+        );
         expect((await docker(["inspect", "-f", "{{.Id}}", containerOf(C, "pg2")])).trim()).toBe(madeId);
         expect(recorded().find((r) => r.name === "pg-pg2-container")?.initErrors).toBeUndefined();
         expect((await stackOutputs(C.stack)).checkReport.ok).toBe(true);

@@ -62,7 +62,15 @@ async function reconnect(a: Attachment): Promise<void> {
         () => false,
     );
     if (attached) return;
-    await docker(["network", "connect", "--ip", a.ip, ...a.aliases.flatMap((al) => ["--alias", al]), networkOf(C), containerOf(C, a.node)]);
+    await docker([
+        "network",
+        "connect",
+        "--ip",
+        a.ip,
+        ...a.aliases.flatMap((al) => ["--alias", al]),
+        networkOf(C),
+        containerOf(C, a.node),
+    ]);
 }
 
 /** Runs one autocommit INSERT on an open session and says how long it took (bounded by the client's query_timeout). */
@@ -106,14 +114,27 @@ describe(`fault: partition of a standby under ANY 1 and FIRST 1 (stack ${C.stack
             await endQuietly(client);
             await reconnect(pg3);
         }
-        figure({ case: "partition-any", commits: latencies.length, maxCommitMs: Math.max(0, ...latencies), partitioned: "pg3" });
+        figure({
+            case: "partition-any",
+            commits: latencies.length,
+            maxCommitMs: Math.max(0, ...latencies),
+            partitioned: "pg3",
+        });
         expect(failure).toBe("");
         expect(latencies).toHaveLength(20);
         expect(Math.max(...latencies)).toBeLessThan(5000);
-        await eventually("pg3 streaming again after reconnecting", 90_000, async () => (await streamingFrom(C, "pg1")).pg3 === "streaming");
+        await eventually(
+            "pg3 streaming again after reconnecting",
+            90_000,
+            async () => (await streamingFrom(C, "pg1")).pg3 === "streaming",
+        );
         expect((await networkEndpoint(containerOf(C, "pg3"), networkOf(C))).ip).toBe(pg3.ip);
         const [{ n }] = await q(C, "pg1", `SELECT count(*)::int AS n FROM ${TABLE}`);
-        await eventually("pg3 has every row", 30_000, async () => (await q(C, "pg3", `SELECT count(*)::int AS n FROM ${TABLE}`))[0].n === n);
+        await eventually(
+            "pg3 has every row",
+            30_000,
+            async () => (await q(C, "pg3", `SELECT count(*)::int AS n FROM ${TABLE}`))[0].n === n,
+        );
     });
 
     test("FIRST 1: with the sync standby pg2 cut off, a commit blocks less than 15 s, then pg3 confirms; pg2 reconnected streams again", async () => {
@@ -122,11 +143,19 @@ describe(`fault: partition of a standby under ANY 1 and FIRST 1 (stack ${C.stack
         const [{ synchronous_standby_names: names }] = await q(C, "pg1", "SHOW synchronous_standby_names");
         expect(names).toBe('FIRST 1 ("pg2", "pg3")');
         await eventually("pg2 sync, pg3 potential", 30_000, async () => {
-            const rows = await q<{ application_name: string; sync_state: string }>(C, "pg1", "SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1");
+            const rows = await q<{ application_name: string; sync_state: string }>(
+                C,
+                "pg1",
+                "SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1",
+            );
             const states = Object.fromEntries(rows.map((r) => [r.application_name, r.sync_state]));
             return (states.pg2 === "sync" && states.pg3 === "potential") || JSON.stringify(states);
         });
-        const [{ setting: senderTimeout }] = await q(C, "pg1", "SELECT setting || unit AS setting FROM pg_settings WHERE name = 'wal_sender_timeout'");
+        const [{ setting: senderTimeout }] = await q(
+            C,
+            "pg1",
+            "SELECT setting || unit AS setting FROM pg_settings WHERE name = 'wal_sender_timeout'",
+        );
         const pg2 = await attachment("pg2");
         const client = clientFor(nodePort(C, "pg1"), C.password, { query_timeout: 120_000 });
         const CAP_MS = 20_000;
@@ -140,7 +169,10 @@ describe(`fault: partition of a standby under ANY 1 and FIRST 1 (stack ${C.stack
             await disconnect(pg2);
             pending = timedInsert(client, 1001);
             pending.catch((err: Error) => (pendingError = err.message));
-            const capped = await Promise.race([pending.then((ms) => ms).catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), CAP_MS))]);
+            const capped = await Promise.race([
+                pending.then((ms) => ms).catch(() => null),
+                new Promise<null>((r) => setTimeout(() => r(null), CAP_MS)),
+            ]);
             blockedMs = capped;
             if (blockedMs !== null) {
                 for (let i = 0; i < 5; i++) afterwards.push(await timedInsert(client, 1002 + i));
@@ -149,7 +181,8 @@ describe(`fault: partition of a standby under ANY 1 and FIRST 1 (stack ${C.stack
             await reconnect(pg2);
         }
         // Reconnected: a commit still waiting completes now (pg2 confirms again).
-        if (pending !== undefined) await Promise.race([pending.catch(() => undefined), new Promise((r) => setTimeout(r, 90_000))]);
+        if (pending !== undefined)
+            await Promise.race([pending.catch(() => undefined), new Promise((r) => setTimeout(r, 90_000))]);
         await endQuietly(client);
         figure({
             case: "partition-first",
@@ -162,7 +195,11 @@ describe(`fault: partition of a standby under ANY 1 and FIRST 1 (stack ${C.stack
         expect(blockedMs).not.toBeNull();
         expect(blockedMs!).toBeLessThan(15_000);
         expect(Math.max(...afterwards)).toBeLessThan(5000);
-        await eventually("pg2 streaming again after reconnecting", 90_000, async () => (await streamingFrom(C, "pg1")).pg2 === "streaming");
+        await eventually(
+            "pg2 streaming again after reconnecting",
+            90_000,
+            async () => (await streamingFrom(C, "pg1")).pg2 === "streaming",
+        );
         expect((await networkEndpoint(containerOf(C, "pg2"), networkOf(C))).ip).toBe(pg2.ip);
         const ids = await q<{ id: number }>(C, "pg1", `SELECT id FROM ${TABLE} WHERE id >= 1000 ORDER BY id`);
         expect(ids.map((r) => r.id)).toEqual([1000, 1001, 1002, 1003, 1004, 1005, 1006]);

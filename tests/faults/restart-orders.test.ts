@@ -65,7 +65,9 @@ async function endpointsAnswer(primary: string, step: string, withinMs = 10_000)
     await eventually(`endpoints after ${step}: rw on ${primary}, ro on a standby`, withinMs, async () => {
         rw = await ask(RW);
         ro = await ask(RO);
-        return (rw.node === primary && !rw.standby && ro.standby) || `rw ${JSON.stringify(rw)}, ro ${JSON.stringify(ro)}`;
+        return (
+            (rw.node === primary && !rw.standby && ro.standby) || `rw ${JSON.stringify(rw)}, ro ${JSON.stringify(ro)}`
+        );
     });
     figure({ case: "restart-orders-endpoints", step, answeredMs: Date.now() - started, rw, ro });
 }
@@ -124,7 +126,12 @@ describe(`fault: restart orders with the PgBouncer endpoints (stack ${C.stack})`
         } finally {
             await monitor.stop();
         }
-        figure({ case: "restart-orders-sequence", writableWhilePg1Stopped: observed, secondPrimarySeen: monitor.violations, monitorSamples: monitor.samples });
+        figure({
+            case: "restart-orders-sequence",
+            writableWhilePg1Stopped: observed,
+            secondPrimarySeen: monitor.violations,
+            monitorSamples: monitor.samples,
+        });
         expect(observed).toEqual([]);
         expect(monitor.violations).toEqual([]);
         const rows = await q<{ at: string }>(C, "pg1", "SELECT at FROM fa_order ORDER BY id");

@@ -6,7 +6,19 @@
 // 172.29.96.0/24, ports 24032+.
 import { ClientConfig } from "pg";
 import { dockerNames, live } from "../support/live-client";
-import { containerOf, deploy, exec, faultCluster, figure, nodePort, nodes, psqlIn, query, teardown, waitHealthy } from "../support/faults";
+import {
+    containerOf,
+    deploy,
+    exec,
+    faultCluster,
+    figure,
+    nodePort,
+    nodes,
+    psqlIn,
+    query,
+    teardown,
+    waitHealthy,
+} from "../support/faults";
 
 jest.setTimeout(240_000);
 
@@ -36,7 +48,19 @@ async function connectError(port: number, config: Partial<ClientConfig>, stateme
 /** psql from inside one node to another over the cluster network, with a password in the environment. */
 function psqlFromNode(from: string, conninfo: string, password: string, statement: string) {
     return exec(
-        ["docker", "exec", "-u", "postgres", "-e", `PGPASSWORD=${password}`, containerOf(C, from), "psql", conninfo, "-XAtc", statement],
+        [
+            "docker",
+            "exec",
+            "-u",
+            "postgres",
+            "-e",
+            `PGPASSWORD=${password}`,
+            containerOf(C, from),
+            "psql",
+            conninfo,
+            "-XAtc",
+            statement,
+        ],
         30_000,
     );
 }
@@ -55,7 +79,8 @@ describe(`fault: security probes (stack ${C.stack})`, () => {
         for (const node of nodes(C)) {
             const container = containerOf(C, node);
             expect(await psqlIn(container, "SHOW hba_file")).toBe("/etc/pg-replication/pg_hba.conf");
-            const file = (await exec(["docker", "exec", container, "cat", "/etc/pg-replication/pg_hba.conf"], 20_000)).stdout;
+            const file = (await exec(["docker", "exec", container, "cat", "/etc/pg-replication/pg_hba.conf"], 20_000))
+                .stdout;
             const hostLines = file
                 .split("\n")
                 .map((l) => l.replace(/#.*/, "").trim())
@@ -70,13 +95,21 @@ describe(`fault: security probes (stack ${C.stack})`, () => {
             expect({ node, badLines }).toEqual({ node, badLines: [] });
             // The server's own reading of the active file agrees, with no parse errors.
             const rules = JSON.parse(
-                await psqlIn(container, "SELECT coalesce(json_agg(json_build_object('type', type, 'method', auth_method, 'error', error)), '[]') FROM pg_hba_file_rules"),
+                await psqlIn(
+                    container,
+                    "SELECT coalesce(json_agg(json_build_object('type', type, 'method', auth_method, 'error', error)), '[]') FROM pg_hba_file_rules",
+                ),
             ) as Array<{ type: string; method: string; error: string | null }>;
             expect(rules.filter((r) => r.error !== null)).toEqual([]);
-            expect(rules.filter((r) => r.type.startsWith("host") && !["scram-sha-256", "reject"].includes(r.method))).toEqual([]);
+            expect(
+                rules.filter((r) => r.type.startsWith("host") && !["scram-sha-256", "reject"].includes(r.method)),
+            ).toEqual([]);
             expect(await psqlIn(container, "SHOW password_encryption")).toBe("scram-sha-256");
         }
-        const stored = await psqlIn(containerOf(C, "pg1"), "SELECT string_agg(rolname || '=' || left(rolpassword, 14), ',' ORDER BY rolname) FROM pg_authid WHERE rolpassword IS NOT NULL");
+        const stored = await psqlIn(
+            containerOf(C, "pg1"),
+            "SELECT string_agg(rolname || '=' || left(rolpassword, 14), ',' ORDER BY rolname) FROM pg_authid WHERE rolpassword IS NOT NULL",
+        );
         for (const entry of stored.split(",")) expect(entry).toMatch(/=SCRAM-SHA-256\$$/);
     });
 
@@ -95,19 +128,45 @@ describe(`fault: security probes (stack ${C.stack})`, () => {
     });
 
     test("a physical replication connection from another node (pg3 to pg1) with the replicator's password succeeds", async () => {
-        const res = await psqlFromNode("pg3", "host=pg1 port=5432 user=replicator replication=true dbname=postgres connect_timeout=5", C.replPassword, "IDENTIFY_SYSTEM");
+        const res = await psqlFromNode(
+            "pg3",
+            "host=pg1 port=5432 user=replicator replication=true dbname=postgres connect_timeout=5",
+            C.replPassword,
+            "IDENTIFY_SYSTEM",
+        );
         expect({ code: res.code, stderr: res.stderr.trim() }).toEqual({ code: 0, stderr: "" });
         expect(res.stdout.trim()).toMatch(/^\d+\|\d+\|[0-9A-F]+\/[0-9A-F]+\|/);
     });
 
     test("the replication role is refused on ordinary databases: from the host (postgres, template1) and from another node", async () => {
         const fromHost = {
-            postgres: await connectError(nodePort(C, "pg1"), { user: "replicator", password: C.replPassword, database: "postgres" }),
-            template1: await connectError(nodePort(C, "pg1"), { user: "replicator", password: C.replPassword, database: "template1" }),
-            standby: await connectError(nodePort(C, "pg2"), { user: "replicator", password: C.replPassword, database: "postgres" }),
+            postgres: await connectError(nodePort(C, "pg1"), {
+                user: "replicator",
+                password: C.replPassword,
+                database: "postgres",
+            }),
+            template1: await connectError(nodePort(C, "pg1"), {
+                user: "replicator",
+                password: C.replPassword,
+                database: "template1",
+            }),
+            standby: await connectError(nodePort(C, "pg2"), {
+                user: "replicator",
+                password: C.replPassword,
+                database: "postgres",
+            }),
         };
-        const fromNode = await psqlFromNode("pg3", "host=pg1 port=5432 user=replicator dbname=postgres connect_timeout=5", C.replPassword, "SELECT count(*) FROM pg_class");
-        figure({ case: "security-replicator-ordinary-db", fromHost, fromNode: { code: fromNode.code, stdout: fromNode.stdout.trim(), stderr: fromNode.stderr.trim() } });
+        const fromNode = await psqlFromNode(
+            "pg3",
+            "host=pg1 port=5432 user=replicator dbname=postgres connect_timeout=5",
+            C.replPassword,
+            "SELECT count(*) FROM pg_class",
+        );
+        figure({
+            case: "security-replicator-ordinary-db",
+            fromHost,
+            fromNode: { code: fromNode.code, stdout: fromNode.stdout.trim(), stderr: fromNode.stderr.trim() },
+        });
         expect(fromHost.postgres).toMatch(REFUSED_LOGIN);
         expect(fromHost.template1).toMatch(REFUSED_LOGIN);
         expect(fromHost.standby).toMatch(REFUSED_LOGIN);
@@ -132,7 +191,8 @@ describe(`fault: security probes (stack ${C.stack})`, () => {
         expect(containers.length).toBeGreaterThanOrEqual(5); // 3 nodes, 2 PgBouncer endpoints
         const leaks: string[] = [];
         const scan = (where: string, text: string) => {
-            for (const [name, value] of Object.entries(secrets)) if (text.includes(value)) leaks.push(`${name} in ${where}`);
+            for (const [name, value] of Object.entries(secrets))
+                if (text.includes(value)) leaks.push(`${name} in ${where}`);
         };
         for (const c of containers) {
             const inspect = await exec(["docker", "inspect", c], 20_000);

@@ -86,8 +86,15 @@ describe.each(CASES)("fault: slot past its cap, walArchive $archive", ({ archive
             const healthy = s?.active === true && (s.wal_status === "reserved" || s.wal_status === "extended");
             return (state === "streaming" && healthy) || `pg2 ${state ?? "not connected"}, slot ${JSON.stringify(s)}`;
         });
-        await eventually("pg2 has every row", 30_000, async () => (await count(C, "pg2", TABLE)) === rows || `pg2 has ${await count(C, "pg2", TABLE)} of ${rows}`);
+        await eventually(
+            "pg2 has every row",
+            30_000,
+            async () => (await count(C, "pg2", TABLE)) === rows || `pg2 has ${await count(C, "pg2", TABLE)} of ${rows}`,
+        );
         if (archive) expect(jsonOf(rejoin)?.rejoin?.method).toBe("pg_rewind");
-        else expect(rejoin.stderr).toMatch(/re-cloned because it needs WAL segment [0-9A-F]{16}, which pg1 \(oldest [0-9A-F]{16}\) and the archive no longer have/);
+        else
+            expect(rejoin.stderr).toMatch(
+                /re-cloned because it needs WAL segment [0-9A-F]{16}, which pg1 \(oldest [0-9A-F]{16}\) and the archive no longer have/,
+            );
     });
 });

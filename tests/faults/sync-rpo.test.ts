@@ -2,7 +2,17 @@
 // records every acknowledged id, failover to the most advanced standby, rejoin of the killed node.
 // With synchronous commit (ANY 1 of 2 replicas) not one acknowledged commit may be lost, and there
 // is never a second primary. Own stack, subnet 172.29.90.0/24, ports 23432+.
-import { describeRun, faultCluster, figure, deploy, killFailoverRejoinRound, q, RoundResult, roundFigures, teardown } from "../support/faults";
+import {
+    describeRun,
+    faultCluster,
+    figure,
+    deploy,
+    killFailoverRejoinRound,
+    q,
+    RoundResult,
+    roundFigures,
+    teardown,
+} from "../support/faults";
 
 jest.setTimeout(400_000);
 

@@ -66,7 +66,9 @@ describe(`live cluster (stack ${STACK})`, () => {
     test("up: primary + 2 async replicas, and the post-deploy checks pass", async () => {
         const res = await up("replicas=2");
         expect(res.stderr).toContain("test support, not `pulumi up`");
-        expect(res.stderr).toMatch(/Resources: \d+ created, 0 replaced, 0 updated, 0 deleted, 0 unchanged, 0 failed; [\d.]+s/);
+        expect(res.stderr).toMatch(
+            /Resources: \d+ created, 0 replaced, 0 updated, 0 deleted, 0 unchanged, 0 failed; [\d.]+s/,
+        );
         const out = await stackOutputs(STACK);
         expect(out.primary).toEqual({ node: "pg1", container: `${STACK}-pg1`, host: "127.0.0.1", port: port(1) });
         expect(out.replicas.map((r: { node: string }) => r.node)).toEqual(["pg2", "pg3"]);
@@ -96,17 +98,27 @@ describe(`live cluster (stack ${STACK})`, () => {
     test("the metrics exporter scrapes every node through /probe", async () => {
         const base = (await stackOutputs(STACK)).metricsEndpoint;
         expect(base).toBe(`http://127.0.0.1:${PORT + 12}/probe?auth_module=pgreplication&target=`);
-        for (const [node, replica] of [["pg1", 0], ["pg2", 1], ["pg3", 1]] as const) {
+        for (const [node, replica] of [
+            ["pg1", 0],
+            ["pg2", 1],
+            ["pg3", 1],
+        ] as const) {
             const body = await (await fetch(`${base}${node}:5432/postgres`)).text();
             expect(body).toMatch(/^pg_up 1$/m);
             expect(body).toMatch(new RegExp(`^pg_replication_is_replica ${replica}$`, "m"));
         }
-        const [role] = await sql(port(1), PW, "SELECT rolsuper, pg_has_role('pgr_monitor', 'pg_monitor', 'MEMBER') AS monitor FROM pg_roles WHERE rolname = 'pgr_monitor'");
+        const [role] = await sql(
+            port(1),
+            PW,
+            "SELECT rolsuper, pg_has_role('pgr_monitor', 'pg_monitor', 'MEMBER') AS monitor FROM pg_roles WHERE rolname = 'pgr_monitor'",
+        );
         expect(role).toEqual({ rolsuper: false, monitor: true });
     });
 
     test("passwords are nowhere in the containers' environment", async () => {
-        for (const container of ["pg1", "pg2", "pg3", "pgbouncer-rw", "pgbouncer-ro", "metrics"].map((c) => `${STACK}-${c}`)) {
+        for (const container of ["pg1", "pg2", "pg3", "pgbouncer-rw", "pgbouncer-ro", "metrics"].map(
+            (c) => `${STACK}-${c}`,
+        )) {
             const inspect = await run(["docker", "inspect", "-f", "{{json .Config.Env}}", container]);
             expect(inspect.stdout).not.toContain("it-repl-pw-1");
             expect(inspect.stdout).not.toContain(PW);
@@ -121,7 +133,9 @@ describe(`live cluster (stack ${STACK})`, () => {
                 const [{ count }] = await sql(port(n), PW, "SELECT count(*)::int AS count FROM it_data");
                 return count === 500 || `count ${count}`;
             });
-            await expect(sql(port(n), PW, "INSERT INTO it_data VALUES (9999, 'nope')")).rejects.toMatchObject({ code: "25006" });
+            await expect(sql(port(n), PW, "INSERT INTO it_data VALUES (9999, 'nope')")).rejects.toMatchObject({
+                code: "25006",
+            });
             await expect(sql(port(n), PW, "INSERT INTO it_data VALUES (9999, 'nope')")).rejects.toThrow(
                 "cannot execute INSERT in a read-only transaction",
             );
@@ -221,7 +235,11 @@ describe(`live cluster (stack ${STACK})`, () => {
             "updated pg-checks",
         ]);
         expect(await identities([1, 2])).toEqual(before.slice(0, 2));
-        const slots = await sql<{ slot_name: string }>(port(1), PW, "SELECT slot_name FROM pg_replication_slots ORDER BY 1");
+        const slots = await sql<{ slot_name: string }>(
+            port(1),
+            PW,
+            "SELECT slot_name FROM pg_replication_slots ORDER BY 1",
+        );
         expect(slots.map((s) => s.slot_name)).toEqual(["pg2"]);
         expect(await replicationRows()).toEqual({ pg2: { state: "streaming", sync_state: "async" } });
         expect((await dockerNames("container", `${STACK}-`)).sort()).toEqual([
@@ -231,7 +249,11 @@ describe(`live cluster (stack ${STACK})`, () => {
             `${STACK}-pgbouncer-ro`,
             `${STACK}-pgbouncer-rw`,
         ]);
-        expect((await dockerNames("volume", `${STACK}-`)).sort()).toEqual([`${STACK}-pg1-data`, `${STACK}-pg2-data`, `${STACK}-wal-archive`]);
+        expect((await dockerNames("volume", `${STACK}-`)).sort()).toEqual([
+            `${STACK}-pg1-data`,
+            `${STACK}-pg2-data`,
+            `${STACK}-wal-archive`,
+        ]);
     });
 
     test("down removes every container, volume and network it made", async () => {
@@ -247,7 +269,10 @@ describe(`live cluster (stack ${STACK})`, () => {
 describe("live harness without a Docker engine", () => {
     test("fails at once and says how to start one", async () => {
         const started = Date.now();
-        const res = await live(["up", "--stack", `${STACK}-nodocker`], { ...process.env, DOCKER_HOST: "unix:///nonexistent/docker.sock" });
+        const res = await live(["up", "--stack", `${STACK}-nodocker`], {
+            ...process.env,
+            DOCKER_HOST: "unix:///nonexistent/docker.sock",
+        });
         expect(res.code).toBe(1);
         expect(res.stderr).toContain("no Docker engine answers at /nonexistent/docker.sock");
         expect(res.stderr).toContain("scripts/start-docker.sh");

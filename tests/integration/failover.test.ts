@@ -43,7 +43,11 @@ async function inRecovery(node: number): Promise<boolean> {
 }
 
 async function streamingFrom(primary: number): Promise<Record<string, string>> {
-    const rows = await sql<{ application_name: string; state: string }>(port(primary), PW, "SELECT application_name, state FROM pg_stat_replication");
+    const rows = await sql<{ application_name: string; state: string }>(
+        port(primary),
+        PW,
+        "SELECT application_name, state FROM pg_stat_replication",
+    );
     return Object.fromEntries(rows.map((r) => [r.application_name, r.state]));
 }
 
@@ -63,7 +67,14 @@ class Writer {
             let id = 100_000;
             while (!this.stopped && this.acked.length < maxRows && Date.now() < deadline) {
                 id++;
-                const client = new Client({ host: "127.0.0.1", port: portOf(), user: "postgres", password: PW, database: "postgres", connectionTimeoutMillis: 2000 });
+                const client = new Client({
+                    host: "127.0.0.1",
+                    port: portOf(),
+                    user: "postgres",
+                    password: PW,
+                    database: "postgres",
+                    connectionTimeoutMillis: 2000,
+                });
                 // A fenced primary terminates the session between queries: an 'error' event with no
                 // listener would crash the test process instead of failing the next query.
                 client.on("error", () => undefined);
@@ -114,8 +125,16 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
         expect(res.code).toBe(1);
         expect(res.stderr).toMatch(/refusing to fail over to pg2: pg2 is behind pg3 \(.+ < .+\): .*pass --force/);
         await sql(port(2), PW, "ALTER SYSTEM RESET primary_conninfo");
-        await run(["docker", "exec", "-u", "postgres", `${STACK}-pg2`, "sh", "-c",
-            `psql -Xqc "ALTER SYSTEM SET primary_conninfo = 'host=pg1 port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass user=replicator application_name=pg2'" -c "SELECT pg_reload_conf()"`]);
+        await run([
+            "docker",
+            "exec",
+            "-u",
+            "postgres",
+            `${STACK}-pg2`,
+            "sh",
+            "-c",
+            `psql -Xqc "ALTER SYSTEM SET primary_conninfo = 'host=pg1 port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass user=replicator application_name=pg2'" -c "SELECT pg_reload_conf()"`,
+        ]);
         await eventually("pg2 streaming again", 30_000, async () => (await streamingFrom(1)).pg2 === "streaming");
 
         await run(["docker", "stop", `${STACK}-pg3`]);
@@ -171,7 +190,9 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
         const before = await Promise.all([2, 3].map((n) => containerIdentity(`${STACK}-pg${n}`)));
         const res = await live(["up", "--stack", STACK, "--config", "primaryNode=pg1"]);
         expect(res.code).toBe(1);
-        expect(res.stderr).toContain("refusing to deploy: pg2 is the running primary but pg-replication:primaryNode is pg1");
+        expect(res.stderr).toContain(
+            "refusing to deploy: pg2 is the running primary but pg-replication:primaryNode is pg1",
+        );
         expect(res.actions.filter(([a]) => a !== "unchanged")).toEqual([]);
         // The refresh records what the provider's Read does for a stopped container (must_run false
         // in state), which changes nothing in Docker: the container stays, stopped.
@@ -215,17 +236,31 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
         expect(res.code).toBe(0);
         expect(await running(1)).toBe(false);
         res = await ops("rejoin", "--node", "pg1");
-        expect(res.stderr).toMatch(/pg1 streaming from pg3\n.*pg1 rejoined with pg_rewind in \d+s; nothing it wrote after the fork at [0-9A-F]+\/[0-9A-F]+ was lost/);
+        expect(res.stderr).toMatch(
+            /pg1 streaming from pg3\n.*pg1 rejoined with pg_rewind in \d+s; nothing it wrote after the fork at [0-9A-F]+\/[0-9A-F]+ was lost/,
+        );
         expect(res.code).toBe(0);
         expect(JSON.parse(res.stdout).rejoin.method).toBe("pg_rewind");
         expect(await streamingFrom(3)).toEqual({ pg1: "streaming", pg2: "streaming" });
     });
 
     test("failover in sync mode with too few standbys left: warns, never hangs, commits resume after rejoin", async () => {
-        await liveOk(["up", "--stack", STACK, "--config", "syncMode=sync", "--config", "syncMethod=any", "--config", "syncCount=2"]);
+        await liveOk([
+            "up",
+            "--stack",
+            STACK,
+            "--config",
+            "syncMode=sync",
+            "--config",
+            "syncMethod=any",
+            "--config",
+            "syncCount=2",
+        ]);
         const res = await ops("failover", "--to", "pg1");
         expect(res.code).toBe(0);
-        expect(res.stderr).toContain("warning: synchronous commits need 2 standby(s) but only 1 stream (pg2); commits wait until pg3 rejoins");
+        expect(res.stderr).toContain(
+            "warning: synchronous commits need 2 standby(s) but only 1 stream (pg2); commits wait until pg3 rejoins",
+        );
         const [{ synchronous_standby_names: names }] = await sql(port(1), PW, "SHOW synchronous_standby_names");
         expect(names).toBe('ANY 2 ("pg2", "pg3")');
         // A normal commit waits for the second standby: it completes once pg3 is back.

@@ -33,7 +33,10 @@ function lagJson(...args: string[]): Promise<{ code: number; report: LagReport; 
 }
 
 /** `lag --stack stack --json ARGS`, for any stack. */
-async function lagJsonOf(stack: string, ...args: string[]): Promise<{ code: number; report: LagReport; stderr: string }> {
+async function lagJsonOf(
+    stack: string,
+    ...args: string[]
+): Promise<{ code: number; report: LagReport; stderr: string }> {
     const res = await lag("--stack", stack, "--json", ...args);
     if (res.code !== 0 && res.code !== 1) throw new Error(`lag exited ${res.code}: ${res.stderr}`);
     return { code: res.code, report: JSON.parse(res.stdout) as LagReport, stderr: res.stderr };
@@ -43,7 +46,15 @@ async function lagJsonOf(stack: string, ...args: string[]): Promise<{ code: numb
 const summary = (code: number, r: LagReport) =>
     `exit ${code} ` +
     JSON.stringify({
-        replicas: r.replicas.map((x) => [x.node, x.state, x.syncState, x.lagBytes, x.replayLagSeconds, x.replyAgeSeconds, x.slot?.walStatus]),
+        replicas: r.replicas.map((x) => [
+            x.node,
+            x.state,
+            x.syncState,
+            x.lagBytes,
+            x.replayLagSeconds,
+            x.replyAgeSeconds,
+            x.slot?.walStatus,
+        ]),
         syncRepWaiting: r.syncRepWaiting,
         breaches: r.breaches.map((b) => [b.node, b.reason]),
     });
@@ -122,12 +133,25 @@ describe(`npm run lag on a live cluster (stack ${STACK})`, () => {
             return (res.code === 0 && report.replicas.length === 2 && idle) || summary(res.code, report);
         });
         if (!report) throw new Error("no report");
-        expect(report).toMatchObject({ stack: STACK, primary: "pg1", timeline: 1, breaches: [], thresholds: { maxLagBytes: null, maxLagSeconds: null } });
+        expect(report).toMatchObject({
+            stack: STACK,
+            primary: "pg1",
+            timeline: 1,
+            breaches: [],
+            thresholds: { maxLagBytes: null, maxLagSeconds: null },
+        });
         expect(report.syncRepWaiting).toEqual({ backends: 0, oldestSeconds: null });
         expect(Date.now() - Date.parse(report.checkedAt)).toBeLessThan(60_000);
 
         // The same cluster read independently, over TCP with the superuser's password.
-        const rows = await sql<{ application_name: string; state: string; sync_state: string; client_addr: string; replay_lsn: string; current: string }>(
+        const rows = await sql<{
+            application_name: string;
+            state: string;
+            sync_state: string;
+            client_addr: string;
+            replay_lsn: string;
+            current: string;
+        }>(
             port(1),
             PW,
             "SELECT application_name, state, sync_state, host(client_addr) AS client_addr, replay_lsn::text, " +
@@ -160,7 +184,11 @@ describe(`npm run lag on a live cluster (stack ${STACK})`, () => {
             expect(lsn(later?.replay_lsn ?? null) >= lsn(r.replayLsn)).toBe(true);
             expect(lsn(later?.current ?? null) >= lsn(report.currentLsn)).toBe(true);
         }
-        const [{ timeline_id: timeline }] = await sql<{ timeline_id: number }>(port(1), PW, "SELECT timeline_id FROM pg_control_checkpoint()");
+        const [{ timeline_id: timeline }] = await sql<{ timeline_id: number }>(
+            port(1),
+            PW,
+            "SELECT timeline_id FROM pg_control_checkpoint()",
+        );
         expect(report.timeline).toBe(timeline);
     });
 
@@ -168,13 +196,23 @@ describe(`npm run lag on a live cluster (stack ${STACK})`, () => {
         const table = await lag("--stack", STACK);
         expect(table.code).toBe(0);
         const lines = table.stdout.trimEnd().split("\n");
-        expect(lines[0]).toMatch(new RegExp(`^stack ${STACK}  primary pg1  timeline 1  current LSN [0-9A-F]+/[0-9A-F]+  at \\S+Z$`));
-        expect(lines[1]).toMatch(/^NODE\s+STATE\s+SYNC\s+CLIENT\s+REPLAY LSN\s+LAG\s+SENT-REPLAY\s+WRITE\s+FLUSH\s+REPLAY\s+REPLY\s+SLOT\s+ACTIVE\s+WAL\s+RETAINED$/);
-        expect(lines.slice(2).map((l) => l.split(/\s+/).slice(0, 3).join(" "))).toEqual(["pg2 streaming async", "pg3 streaming async"]);
+        expect(lines[0]).toMatch(
+            new RegExp(`^stack ${STACK}  primary pg1  timeline 1  current LSN [0-9A-F]+/[0-9A-F]+  at \\S+Z$`),
+        );
+        expect(lines[1]).toMatch(
+            /^NODE\s+STATE\s+SYNC\s+CLIENT\s+REPLAY LSN\s+LAG\s+SENT-REPLAY\s+WRITE\s+FLUSH\s+REPLAY\s+REPLY\s+SLOT\s+ACTIVE\s+WAL\s+RETAINED$/,
+        );
+        expect(lines.slice(2).map((l) => l.split(/\s+/).slice(0, 3).join(" "))).toEqual([
+            "pg2 streaming async",
+            "pg3 streaming async",
+        ]);
 
         const watch = await lag("--stack", STACK, "--json", "--watch", "--interval", "0.2", "--count", "3");
         expect(watch.code).toBe(0);
-        const docs = watch.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as LagReport);
+        const docs = watch.stdout
+            .trimEnd()
+            .split("\n")
+            .map((l) => JSON.parse(l) as LagReport);
         expect(docs.map((d) => d.primary)).toEqual(["pg1", "pg1", "pg1"]);
     });
 
@@ -185,12 +223,19 @@ describe(`npm run lag on a live cluster (stack ${STACK})`, () => {
             return s === "paused" || s;
         });
         // About 5 MB of WAL.
-        await sql(port(1), PW, "CREATE TABLE lag_fill AS SELECT g AS id, repeat('x', 1000) AS pad FROM generate_series(1, 5000) g");
+        await sql(
+            port(1),
+            PW,
+            "CREATE TABLE lag_fill AS SELECT g AS id, repeat('x', 1000) AS pad FROM generate_series(1, 5000) g",
+        );
 
         let last: { code: number; report: LagReport; stderr: string } | undefined;
         await eventually("--max-lag-bytes 1000000 breached by pg2 alone", 30_000, async () => {
             last = await lagJson("--max-lag-bytes", "1000000");
-            return (last.code === 1 && last.report.breaches.map((b) => b.node).join() === "pg2") || summary(last.code, last.report);
+            return (
+                (last.code === 1 && last.report.breaches.map((b) => b.node).join() === "pg2") ||
+                summary(last.code, last.report)
+            );
         });
         if (!last) throw new Error("no report");
         const [pg2, pg3] = last.report.replicas;
@@ -199,11 +244,17 @@ describe(`npm run lag on a live cluster (stack ${STACK})`, () => {
         expect(last.report.breaches).toEqual([
             expect.objectContaining({ node: "pg2", reason: "lag-bytes", value: pg2.lagBytes, limit: 1_000_000 }),
         ]);
-        expect(last.report.thresholds).toEqual({ maxLagBytes: 1_000_000, maxLagSeconds: null, maxReplyAgeSeconds: null });
+        expect(last.report.thresholds).toEqual({
+            maxLagBytes: 1_000_000,
+            maxLagSeconds: null,
+            maxReplyAgeSeconds: null,
+        });
 
         const table = await lag("--stack", STACK, "--max-lag-bytes", "1000000");
         expect(table.code).toBe(1);
-        expect(table.stderr).toMatch(/^lag: breach: pg2 is \d+\.\d MB \(\d+ bytes\) behind, over --max-lag-bytes 1000000\n$/);
+        expect(table.stderr).toMatch(
+            /^lag: breach: pg2 is \d+\.\d MB \(\d+ bytes\) behind, over --max-lag-bytes 1000000\n$/,
+        );
 
         // replay_lag of a stuck replay position grows by interpolation each time the standby reports
         // (wal_receiver_status_interval = 1s), as long as WAL newer than it has been sent: small
@@ -212,8 +263,11 @@ describe(`npm run lag on a live cluster (stack ${STACK})`, () => {
         await eventually("--max-lag-seconds 1 breached by pg2 alone", 30_000, async () => {
             await sql(port(1), PW, "INSERT INTO lag_fill VALUES (0, 'tick')");
             seconds = await lagJson("--max-lag-seconds", "1");
-            return (seconds.code === 1 && seconds.report.breaches.map((b) => `${b.node}:${b.reason}`).join() === "pg2:lag-seconds") ||
-                summary(seconds.code, seconds.report);
+            return (
+                (seconds.code === 1 &&
+                    seconds.report.breaches.map((b) => `${b.node}:${b.reason}`).join() === "pg2:lag-seconds") ||
+                summary(seconds.code, seconds.report)
+            );
         });
         if (!seconds) throw new Error("no report");
         expect(seconds.report.replicas[0].replayLagSeconds).toBeGreaterThan(1);
@@ -266,7 +320,9 @@ describe(`npm run lag on a live cluster (stack ${STACK})`, () => {
         const res = await lag("--stack", STACK, "--json");
         expect(res.code).toBe(2);
         expect(res.stdout).toBe("");
-        expect(res.stderr).toBe(`lag: cannot read stack ${STACK}: split brain: pg1 and pg2 both accept writes (stack ${STACK})\n`);
+        expect(res.stderr).toBe(
+            `lag: cannot read stack ${STACK}: split brain: pg1 and pg2 both accept writes (stack ${STACK})\n`,
+        );
     });
 });
 
@@ -307,7 +363,10 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
         await eventually("pg2 sync and pg3 potential, no breach", 60_000, async () => {
             const res = await lagJsonOf(SYNC_STACK, "--max-reply-age", "5");
             const states = res.report.replicas.map((r) => `${r.node}:${r.state}:${r.syncState}`).join();
-            return (res.code === 0 && states === "pg2:streaming:sync,pg3:streaming:potential") || summary(res.code, res.report);
+            return (
+                (res.code === 0 && states === "pg2:streaming:sync,pg3:streaming:potential") ||
+                summary(res.code, res.report)
+            );
         });
 
         // The walsender of a cut-off standby lives until wal_sender_timeout; all that time
@@ -316,7 +375,9 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
         await syncSql("ALTER SYSTEM SET wal_sender_timeout = '10min'");
         await syncSql("SELECT pg_reload_conf()");
         await eventually("wal_sender_timeout 10min on pg1", 30_000, async () => {
-            const [{ wal_sender_timeout: t }] = await syncSql<{ wal_sender_timeout: string }>("SHOW wal_sender_timeout");
+            const [{ wal_sender_timeout: t }] = await syncSql<{ wal_sender_timeout: string }>(
+                "SHOW wal_sender_timeout",
+            );
             return t === "10min" || t;
         });
 
@@ -325,7 +386,10 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
         const network = `${SYNC_STACK}-net`;
         const inspect = await run(["docker", "inspect", "-f", "{{.Id}} {{json .NetworkSettings.Networks}}", container]);
         expect(inspect.code).toBe(0);
-        const [id, json] = [inspect.stdout.slice(0, inspect.stdout.indexOf(" ")), inspect.stdout.slice(inspect.stdout.indexOf(" ") + 1)];
+        const [id, json] = [
+            inspect.stdout.slice(0, inspect.stdout.indexOf(" ")),
+            inspect.stdout.slice(inspect.stdout.indexOf(" ") + 1),
+        ];
         const endpoint = (JSON.parse(json) as Record<string, { IPAddress: string; Aliases: string[] | null }>)[network];
         const aliases = (endpoint.Aliases ?? []).filter((a) => !id.startsWith(a)); // docker adds the short id itself
         expect(aliases).toContain("pg2");
@@ -395,12 +459,25 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
             // Without any option: still a breach, and the table says so.
             const table = await lag("--stack", SYNC_STACK);
             expect(table.code).toBe(1);
-            expect(table.stderr).toMatch(/^lag: breach: \d+ commits? waiting for synchronous standbys for \d+\.\ds \(over \d+s\): writes on pg1 are stalled\n$/);
-            expect(table.stdout).toMatch(/\n\d+ commits? waiting for synchronous standbys \(SyncRep\), oldest \d+\.\d{3}s\n$/);
+            expect(table.stderr).toMatch(
+                /^lag: breach: \d+ commits? waiting for synchronous standbys for \d+\.\ds \(over \d+s\): writes on pg1 are stalled\n$/,
+            );
+            expect(table.stdout).toMatch(
+                /\n\d+ commits? waiting for synchronous standbys \(SyncRep\), oldest \d+\.\d{3}s\n$/,
+            );
             expect(table.stdout).toMatch(/\npg2\s+streaming\s+sync\s/);
 
             // Reconnect pg2 as it was, and give wal_sender_timeout back to the template.
-            const reconnect = await run(["docker", "network", "connect", "--ip", endpoint.IPAddress, ...aliases.flatMap((a) => ["--alias", a]), network, container]);
+            const reconnect = await run([
+                "docker",
+                "network",
+                "connect",
+                "--ip",
+                endpoint.IPAddress,
+                ...aliases.flatMap((a) => ["--alias", a]),
+                network,
+                container,
+            ]);
             expect(reconnect).toMatchObject({ code: 0 });
             await syncSql("ALTER SYSTEM RESET wal_sender_timeout");
             await syncSql("SELECT pg_reload_conf()");
@@ -437,7 +514,10 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
         await eventually("pg3 reported disconnected, its slot inactive", 30_000, async () => {
             const res = await lagJsonOf(SYNC_STACK);
             const pg3 = res.report.replicas.find((r) => r.node === "pg3");
-            return (pg3?.state === "disconnected" && pg3.slot?.active === false && pg3.slot.walStatus === "reserved") || summary(res.code, res.report);
+            return (
+                (pg3?.state === "disconnected" && pg3.slot?.active === false && pg3.slot.walStatus === "reserved") ||
+                summary(res.code, res.report)
+            );
         });
 
         // One WAL segment (16 MB) per round: a little data, then a switch. Until pg3's slot holds
@@ -445,9 +525,13 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
         let rounds = 0;
         await eventually("pg3's slot past max_slot_wal_keep_size", 120_000, async () => {
             rounds++;
-            await syncSql(`INSERT INTO lag_sync SELECT ${1000 + rounds}, repeat('x', 1000) FROM generate_series(1, 100)`);
+            await syncSql(
+                `INSERT INTO lag_sync SELECT ${1000 + rounds}, repeat('x', 1000) FROM generate_series(1, 100)`,
+            );
             await syncSql("SELECT pg_switch_wal()");
-            const [{ wal_status: status }] = await syncSql<{ wal_status: string }>("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pg3'");
+            const [{ wal_status: status }] = await syncSql<{ wal_status: string }>(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pg3'",
+            );
             return status === "unreserved" || status;
         });
 
@@ -474,7 +558,10 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
         let lost: { code: number; report: LagReport; stderr: string } | undefined;
         await eventually("pg3's slot lost", 60_000, async () => {
             lost = await lagJsonOf(SYNC_STACK);
-            return lost.report.replicas.find((r) => r.node === "pg3")?.slot?.walStatus === "lost" || summary(lost.code, lost.report);
+            return (
+                lost.report.replicas.find((r) => r.node === "pg3")?.slot?.walStatus === "lost" ||
+                summary(lost.code, lost.report)
+            );
         });
         if (!lost) throw new Error("no report");
         expect(lost.code).toBe(1);
@@ -505,12 +592,18 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
 
         // The command the message names repairs it (as `npm run rejoin -- ARGS` would run it).
         const args = (table.stderr.trim().split("repair with npm run rejoin -- ")[1] ?? "").split(" ");
-        const rejoin = await run([process.execPath, "-r", "ts-node/register/transpile-only", "scripts/rejoin.ts", ...args], { cwd: ROOT });
+        const rejoin = await run(
+            [process.execPath, "-r", "ts-node/register/transpile-only", "scripts/rejoin.ts", ...args],
+            { cwd: ROOT },
+        );
         expect(rejoin).toMatchObject({ code: 0 });
         await eventually("pg3 streaming again on a reserved slot, no breach", 120_000, async () => {
             const res = await lagJsonOf(SYNC_STACK);
             const pg3 = res.report.replicas.find((r) => r.node === "pg3");
-            return (res.code === 0 && pg3?.state === "streaming" && pg3.slot?.walStatus === "reserved") || summary(res.code, res.report);
+            return (
+                (res.code === 0 && pg3?.state === "streaming" && pg3.slot?.walStatus === "reserved") ||
+                summary(res.code, res.report)
+            );
         });
         await syncSql("ALTER SYSTEM RESET checkpoint_timeout");
         await syncSql("SELECT pg_reload_conf()");

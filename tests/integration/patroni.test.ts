@@ -3,7 +3,18 @@
 import { Client } from "pg";
 import { AckWriter } from "../../scripts/lib/ack-writer";
 import { run } from "../support/live/docker-api";
-import { containerIdentity, dockerNames, eventually, forceCleanup, live, liveOk, LiveResult, sql, stackOutputs, testStackArgs } from "../support/live-client";
+import {
+    containerIdentity,
+    dockerNames,
+    eventually,
+    forceCleanup,
+    live,
+    liveOk,
+    LiveResult,
+    sql,
+    stackOutputs,
+    testStackArgs,
+} from "../support/live-client";
 
 jest.setTimeout(360_000);
 
@@ -12,7 +23,14 @@ const PORT = 25432; // pg1; pgN is PORT + N - 1; rw endpoint PORT + 10, ro PORT 
 const PW = "pt-super-pw-1";
 const RW = PORT + 10;
 const RO = PORT + 11;
-const ARGS = testStackArgs({ stack: STACK, subnet: "172.29.98.0/24", port: PORT, password: PW, replicas: 2, extra: ["failover=patroni"] });
+const ARGS = testStackArgs({
+    stack: STACK,
+    subnet: "172.29.98.0/24",
+    port: PORT,
+    password: PW,
+    replicas: 2,
+    extra: ["failover=patroni"],
+});
 const NODES = ["pg1", "pg2", "pg3"];
 
 const up = (...config: string[]) => liveOk(["up", ...ARGS, ...config.flatMap((c) => ["--config", c])]);
@@ -49,7 +67,15 @@ async function writableNodes(): Promise<string[]> {
     const out: string[] = [];
     await Promise.all(
         NODES.map(async (n, i) => {
-            const c = new Client({ host: "127.0.0.1", port: PORT + i, user: "postgres", password: PW, database: "postgres", connectionTimeoutMillis: 1000, query_timeout: 1000 });
+            const c = new Client({
+                host: "127.0.0.1",
+                port: PORT + i,
+                user: "postgres",
+                password: PW,
+                database: "postgres",
+                connectionTimeoutMillis: 1000,
+                query_timeout: 1000,
+            });
             c.on("error", () => undefined);
             try {
                 await c.connect();
@@ -127,7 +153,14 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         expect(out.checkReport.ok).toBe(true);
         const checks = out.checkReport.checks.map((c: { check: string; node: string }) => `${c.check}@${c.node}`);
         expect(checks).toEqual(
-            expect.arrayContaining(["patroni-one-leader@" + STACK, "patroni-roles@" + STACK, "canary-replicated@pg3", "replica-read-only@pg2", "endpoint-rw@endpoint-rw", "endpoint-ro@endpoint-ro"]),
+            expect.arrayContaining([
+                "patroni-one-leader@" + STACK,
+                "patroni-roles@" + STACK,
+                "canary-replicated@pg3",
+                "replica-read-only@pg2",
+                "endpoint-rw@endpoint-rw",
+                "endpoint-ro@endpoint-ro",
+            ]),
         );
         expect(checks.some((c: string) => c.startsWith("etcd-healthy@"))).toBe(true);
         expect(await leader()).toBe("pg1");
@@ -135,15 +168,37 @@ describe(`failover=patroni (stack ${STACK})`, () => {
             ["etcd1", "etcd2", "etcd3", "haproxy", "pg1", "pg2", "pg3"].map((n) => `${STACK}-${n}`),
         );
         // Nothing of Patroni's or etcd's is published; only PostgreSQL and the two endpoints are.
-        const ports = await run(["docker", "ps", "--filter", `label=pg-replication.cluster=${STACK}`, "--format", "{{.Names}} {{.Ports}}"]);
+        const ports = await run([
+            "docker",
+            "ps",
+            "--filter",
+            `label=pg-replication.cluster=${STACK}`,
+            "--format",
+            "{{.Names}} {{.Ports}}",
+        ]);
         expect(ports.stdout).not.toMatch(/8008|2379|2380/);
         for (const c of await dockerNames("container", `${STACK}-`)) {
-            const inspect = await run(["docker", "inspect", "-f", "{{json .Config.Env}} {{json .Config.Cmd}} {{json .Config.Entrypoint}}", c]);
+            const inspect = await run([
+                "docker",
+                "inspect",
+                "-f",
+                "{{json .Config.Env}} {{json .Config.Cmd}} {{json .Config.Entrypoint}}",
+                c,
+            ]);
             expect(inspect.stdout).not.toContain(PW);
             const logs = await run(["docker", "logs", c]);
             expect(logs.stdout + logs.stderr).not.toContain(PW);
         }
-        const perms = await run(["docker", "exec", `${STACK}-pg2`, "stat", "-c", "%a %U", "/etc/pg-replication/patroni.yml", "/var/lib/postgresql/patroni.yml"]);
+        const perms = await run([
+            "docker",
+            "exec",
+            `${STACK}-pg2`,
+            "stat",
+            "-c",
+            "%a %U",
+            "/etc/pg-replication/patroni.yml",
+            "/var/lib/postgresql/patroni.yml",
+        ]);
         expect(perms.stdout.trim().split("\n")).toEqual(["600 root", "600 postgres"]);
         await sql(RW, PW, "CREATE TABLE pt_writes (id bigint PRIMARY KEY)");
         const [ro] = await sql(RO, PW, "SELECT pg_is_in_recovery() AS r");
@@ -159,7 +214,11 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         const quorum = await up("syncMode=sync", "syncMethod=any");
         expect(changed(quorum).sort()).toEqual(["updated pg-checks", "updated pg-patroni-config"]);
         expect((await stackOutputs(STACK)).checkReport.ok).toBe(true);
-        const states = await sql<{ application_name: string; sync_state: string }>(RW, PW, "SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1");
+        const states = await sql<{ application_name: string; sync_state: string }>(
+            RW,
+            PW,
+            "SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1",
+        );
         expect(states.map((s) => s.sync_state)).toEqual(["quorum", "quorum"]);
         expect((await members()).filter((m) => m.role === "quorum_standby").length).toBe(2);
 
@@ -185,7 +244,11 @@ describe(`failover=patroni (stack ${STACK})`, () => {
             const killStart = Date.now();
             await run(["docker", "kill", `${STACK}-${killed}`]);
             writer.markKill(killStart, Date.now());
-            await eventually("a write acknowledged through the rw endpoint after the kill", 60_000, () => writer.firstAckAfter !== undefined);
+            await eventually(
+                "a write acknowledged through the rw endpoint after the kill",
+                60_000,
+                () => writer.firstAckAfter !== undefined,
+            );
         } finally {
             await writer.stop();
         }
@@ -194,7 +257,9 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         expect(newLeader).not.toBe(killed);
         expect(await missing(writer.acked)).toEqual([]);
         expect(writer.maxWritable).toBe(1);
-        process.stderr.write(`patroni failover: first acknowledged write ${writer.firstAckAfter} ms after docker kill of ${killed}; ${writer.acked.length} acknowledged\n`);
+        process.stderr.write(
+            `patroni failover: first acknowledged write ${writer.firstAckAfter} ms after docker kill of ${killed}; ${writer.acked.length} acknowledged\n`,
+        );
         // ttl 20 + HAProxy's checks, with room for a loaded 2-core machine.
         expect(writer.firstAckAfter).toBeLessThan(40_000);
     });
@@ -242,7 +307,9 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         } finally {
             await writer.stop();
         }
-        process.stderr.write(`patroni crash failover: first acknowledged write ${writer.firstAckAfter} ms after pkill -9 postgres on ${crashed}\n`);
+        process.stderr.write(
+            `patroni crash failover: first acknowledged write ${writer.firstAckAfter} ms after pkill -9 postgres on ${crashed}\n`,
+        );
         expect(await missing(writer.acked)).toEqual([]);
         expect(writer.maxWritable).toBe(1);
         // primary_start_timeout 0: Patroni fails over rather than restarting postgres in place.

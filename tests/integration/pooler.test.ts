@@ -52,7 +52,14 @@ const opened: Client[] = [];
 let nodeByIp = new Map<string, string>();
 
 async function connect(port: number, password = PW): Promise<Client> {
-    const client = new Client({ host: "127.0.0.1", port, user: "postgres", password, database: "postgres", connectionTimeoutMillis: 5000 });
+    const client = new Client({
+        host: "127.0.0.1",
+        port,
+        user: "postgres",
+        password,
+        database: "postgres",
+        connectionTimeoutMillis: 5000,
+    });
     client.on("error", () => undefined); // a session the pooler closes must not crash the test
     opened.push(client);
     await client.connect();
@@ -110,7 +117,11 @@ async function deployPooler(): Promise<void> {
         // Registrations may finish after the program returns: wait for both containers, engine idle.
         const exists = async (c: string) => (await run(["docker", "inspect", c])).code === 0;
         await eventually("pooler containers created", 120_000, async () => {
-            return engine.errors.length > 0 || failure !== undefined || (!engine.busy && (await exists(RW_C)) && (await exists(RO_C)));
+            return (
+                engine.errors.length > 0 ||
+                failure !== undefined ||
+                (!engine.busy && (await exists(RW_C)) && (await exists(RO_C)))
+            );
         });
         if (failure !== undefined || engine.errors.length > 0) {
             throw new Error(`pooler deploy failed: ${engine.errors.join("; ") || String(failure)}\n${log.join("\n")}`);
@@ -135,7 +146,12 @@ describe(`PgBouncer endpoints (stack ${STACK})`, () => {
         // Once infra/cluster.ts declares the pooler, the harness has made the containers already.
         if ((await run(["docker", "inspect", RW_C])).code !== 0) await deployPooler();
         for (const n of [1, 2, 3]) {
-            const ip = await docker("inspect", "-f", `{{(index .NetworkSettings.Networks "${STACK}-net").IPAddress}}`, `${STACK}-pg${n}`);
+            const ip = await docker(
+                "inspect",
+                "-f",
+                `{{(index .NetworkSettings.Networks "${STACK}-net").IPAddress}}`,
+                `${STACK}-pg${n}`,
+            );
             nodeByIp.set(ip, `pg${n}`);
         }
     });
@@ -149,10 +165,15 @@ describe(`PgBouncer endpoints (stack ${STACK})`, () => {
     });
 
     test("both endpoints are healthy, run PgBouncer as postgres, with uploaded files and no password", async () => {
-        for (const [c, role] of [[RW_C, "rw"], [RO_C, "ro"]] as const) {
+        for (const [c, role] of [
+            [RW_C, "rw"],
+            [RO_C, "ro"],
+        ] as const) {
             expect(await docker("inspect", "-f", "{{.State.Health.Status}} {{.RestartCount}}", c)).toBe("healthy 0");
             expect(await docker("exec", c, "stat", "-c", "%U", "/proc/1")).toBe("postgres");
-            expect(await docker("exec", c, "stat", "-c", "%U %a", "/etc/pg-replication/pgbouncer/userlist.txt")).toBe("postgres 600");
+            expect(await docker("exec", c, "stat", "-c", "%U %a", "/etc/pg-replication/pgbouncer/userlist.txt")).toBe(
+                "postgres 600",
+            );
             const userlist = await docker("exec", c, "cat", "/etc/pg-replication/pgbouncer/userlist.txt");
             expect(userlist).toMatch(/^"postgres" "SCRAM-SHA-256\$4096:/);
             expect(userlist).not.toContain(PW);
@@ -188,8 +209,13 @@ describe(`PgBouncer endpoints (stack ${STACK})`, () => {
         await held[1].client.query("BEGIN; SELECT 1");
 
         await docker("stop", `${STACK}-pg1`);
-        expect(await docker("exec", "-u", "postgres", `${STACK}-pg2`, "psql", "-X", "-At", "-c", "SELECT pg_promote()")).toBe("t");
-        const results: RepointResult[] = await repointPooler(STACK, "pg2", ["pg3"], { drainTimeoutMs: 1500, hosts: HOSTS });
+        expect(
+            await docker("exec", "-u", "postgres", `${STACK}-pg2`, "psql", "-X", "-At", "-c", "SELECT pg_promote()"),
+        ).toBe("t");
+        const results: RepointResult[] = await repointPooler(STACK, "pg2", ["pg3"], {
+            drainTimeoutMs: 1500,
+            hosts: HOSTS,
+        });
         expect(results).toEqual([
             { role: "rw", container: RW_C, targets: ["pg2"], reload: "console", killedClients: 0 },
             // Idle sessions closed at the reload; the two inside a transaction at the drain deadline.

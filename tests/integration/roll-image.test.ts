@@ -3,7 +3,15 @@
 // Two locally built tags of the local image; own stack name, subnet and ports.
 import { Client } from "pg";
 import { run } from "../support/live/docker-api";
-import { containerIdentity, eventually, forceCleanup, liveOk, runScript, sql, testStackArgs } from "../support/live-client";
+import {
+    containerIdentity,
+    eventually,
+    forceCleanup,
+    liveOk,
+    runScript,
+    sql,
+    testStackArgs,
+} from "../support/live-client";
 
 jest.setTimeout(600_000);
 
@@ -13,7 +21,13 @@ const PW = "ri-super-pw-1";
 const BASE_IMAGE = "pg-replication/postgres:17-local";
 const TAG_A = `pg-replication/postgres:17-ri-a-${process.pid}`;
 const TAG_B = `pg-replication/postgres:17-ri-b-${process.pid}`;
-const ARGS = testStackArgs({ stack: STACK, subnet: "172.29.87.0/24", port: PORT, password: PW, extra: ["pooler=false", `image=${TAG_A}`, "pullImage=true"] });
+const ARGS = testStackArgs({
+    stack: STACK,
+    subnet: "172.29.87.0/24",
+    port: PORT,
+    password: PW,
+    extra: ["pooler=false", `image=${TAG_A}`, "pullImage=true"],
+});
 const nodes = [1, 2, 3];
 const port = (n: number) => PORT + n - 1;
 
@@ -39,7 +53,14 @@ class Writer {
             while (!this.stopped && Date.now() < deadline) {
                 // pg has no libpq-style host list: try each node, write to the one that accepts writes.
                 for (const n of nodes) {
-                    const c = new Client({ host: "127.0.0.1", port: port(n), user: "postgres", password: PW, database: "postgres", connectionTimeoutMillis: 2000 });
+                    const c = new Client({
+                        host: "127.0.0.1",
+                        port: port(n),
+                        user: "postgres",
+                        password: PW,
+                        database: "postgres",
+                        connectionTimeoutMillis: 2000,
+                    });
                     c.on("error", () => undefined);
                     try {
                         await c.connect();
@@ -87,7 +108,9 @@ describe(`rolling image changes (stack ${STACK})`, () => {
         // Move TAG_A to a different image id (the same files with one more label).
         await docker("create", "--name", `${STACK}-retag`, TAG_A, "true");
         await docker("commit", "--change", "LABEL pg-replication.test=moved", `${STACK}-retag`, TAG_A);
-        expect(await docker("image", "inspect", "-f", "{{.Id}}", TAG_A)).not.toBe(await docker("image", "inspect", "-f", "{{.Id}}", BASE_IMAGE));
+        expect(await docker("image", "inspect", "-f", "{{.Id}}", TAG_A)).not.toBe(
+            await docker("image", "inspect", "-f", "{{.Id}}", BASE_IMAGE),
+        );
         const res = await liveOk(["up", "--stack", STACK]);
         expect(res.stderr).toMatch(/refreshed docker:index\/remoteImage:RemoteImage\s+\S+ \(now sha256:/);
         expect(res.actions.filter(([a, type]) => a !== "unchanged" && type.includes("Container"))).toEqual([]);
@@ -112,13 +135,20 @@ describe(`rolling image changes (stack ${STACK})`, () => {
         expect(summary.rolled).toEqual(["pg2", "pg3", "pg1"]);
         // Replicas first, one at a time (each streamed before the next went), then the old primary.
         const steps: string[] = summary.timings.map((s: { step: string }) => s.step);
-        expect(steps.findIndex((s) => s.startsWith("pg2 re-created"))).toBeLessThan(steps.findIndex((s) => s.startsWith("pg3 re-created")));
-        expect(steps.findIndex((s) => s.startsWith("switched over"))).toBeLessThan(steps.findIndex((s) => s.startsWith("pg1 re-created")));
-        for (const n of nodes) expect(await docker("inspect", "-f", "{{.Config.Image}}", `${STACK}-pg${n}`)).toBe(TAG_B);
+        expect(steps.findIndex((s) => s.startsWith("pg2 re-created"))).toBeLessThan(
+            steps.findIndex((s) => s.startsWith("pg3 re-created")),
+        );
+        expect(steps.findIndex((s) => s.startsWith("switched over"))).toBeLessThan(
+            steps.findIndex((s) => s.startsWith("pg1 re-created")),
+        );
+        for (const n of nodes)
+            expect(await docker("inspect", "-f", "{{.Config.Image}}", `${STACK}-pg${n}`)).toBe(TAG_B);
 
         const primaryPort = port(2);
         expect((await sql(primaryPort, PW, "SELECT pg_is_in_recovery() AS r"))[0].r).toBe(false);
-        const present = new Set((await sql<{ id: number }>(primaryPort, PW, "SELECT id FROM ri_data")).map((r) => r.id));
+        const present = new Set(
+            (await sql<{ id: number }>(primaryPort, PW, "SELECT id FROM ri_data")).map((r) => r.id),
+        );
         expect(writer.acked.length).toBeGreaterThan(50);
         expect(writer.acked.filter((id) => !present.has(id))).toEqual([]);
         // A deployment afterwards agrees with the cluster: nothing to change.

@@ -51,7 +51,13 @@ async function nodeOfAddr(addr: string): Promise<string> {
     if (!nodeByAddr.has(addr)) {
         const next = new Map<string, string>();
         for (const n of [1, 2, 3]) {
-            const res = await run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container(n)]);
+            const res = await run([
+                "docker",
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                container(n),
+            ]);
             for (const ip of res.stdout.trim().split(/\s+/).filter(Boolean)) next.set(ip, `pg${n}`);
         }
         nodeByAddr = next;
@@ -65,9 +71,16 @@ function theRouter(): ReplicaRouter {
 }
 
 /** A read through `r`: the node that answered according to the server itself, and according to the router. */
-async function whoRead(r: ReplicaRouter = theRouter()): Promise<{ node: string; role: string; name: string; recovery: boolean }> {
+async function whoRead(
+    r: ReplicaRouter = theRouter(),
+): Promise<{ node: string; role: string; name: string; recovery: boolean }> {
     const res = await r.read<Who>(WHO);
-    return { node: await nodeOfAddr(res.rows[0].addr), role: res.servedBy.role, name: res.servedBy.name, recovery: res.rows[0].recovery };
+    return {
+        node: await nodeOfAddr(res.rows[0].addr),
+        role: res.servedBy.role,
+        name: res.servedBy.name,
+        recovery: res.rows[0].recovery,
+    };
 }
 
 /** The router's name for node N's replica: host:port from its connection string. */
@@ -174,7 +187,9 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
             const stoppedAt = Date.now();
             await eventually("pg2 out of rotation", OUT_OF_ROTATION_BOUND_MS, () => !replicaStatus(2).healthy);
             expect(Date.now() - stoppedAt).toBeLessThanOrEqual(OUT_OF_ROTATION_BOUND_MS);
-            expect(replicaStatus(2).reason).toMatch(/^(unreachable|connect failed during a read|connection lost during a read): /);
+            expect(replicaStatus(2).reason).toMatch(
+                /^(unreachable|connect failed during a read|connection lost during a read): /,
+            );
             const from = served.length;
             await eventually("50 reads after pg2 left rotation", 30_000, () => served.length >= from + 50);
             expect(new Set(served.slice(from))).toEqual(new Set(["pg3"]));
@@ -222,14 +237,18 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
             expect(["pg2", "pg3"]).toContain(await nodeOfAddr(plain.rows[0].addr));
             expect(plain.rows[0].n).toBe(0); // paused: the replica has not replayed the insert
         }
-        await eventually("paused replicas report byte lag", 10_000, () => r.status().replicas.every((s) => (s.lagBytes ?? 0) > 0));
+        await eventually("paused replicas report byte lag", 10_000, () =>
+            r.status().replicas.every((s) => (s.lagBytes ?? 0) > 0),
+        );
         expect(r.status().replicas.every((s) => s.healthy)).toBe(true); // a few bytes are within 16 MiB
 
         await setReplay(2, "resume");
         await setReplay(3, "resume");
         await eventually("a read-your-writes read served by a replica that has the row", 30_000, async () => {
             const res = await r.read<{ n: number; addr: string }>(COUNT, [], { consistency: "read-your-writes" });
-            return (res.servedBy.role === "replica" && res.rows[0].n === 1) || `${res.servedBy.name}: n=${res.rows[0].n}`;
+            return (
+                (res.servedBy.role === "replica" && res.rows[0].n === 1) || `${res.servedBy.name}: n=${res.rows[0].n}`
+            );
         });
         const after = await r.read<{ n: number; addr: string }>(COUNT, [], { consistency: "read-your-writes" });
         expect(after.servedBy.role).toBe("replica");
@@ -240,7 +259,10 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
     test("read-your-writes with readYourWritesWaitMs waits for a replica to replay instead of going to the primary", async () => {
         // Its own application_name, to find its read's session on the replicas.
         const waiting = testRouter({
-            replicas: outputs.replicaConnectionStrings.map((connectionString) => ({ connectionString, application_name: "rt-waiting" })),
+            replicas: outputs.replicaConnectionStrings.map((connectionString) => ({
+                connectionString,
+                application_name: "rt-waiting",
+            })),
             readYourWritesWaitMs: 20_000,
         });
         await waiting.ready();
@@ -251,7 +273,9 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
             let settled = false;
             const started = Date.now();
             const read = waiting
-                .read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items WHERE id = 2", [], { consistency: "read-your-writes" })
+                .read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items WHERE id = 2", [], {
+                    consistency: "read-your-writes",
+                })
                 .finally(() => (settled = true));
             // The read is polling a paused replica on its own connection (not the health probe's).
             await eventually("the read checking a replica's replay position", 10_000, async () => {
@@ -289,9 +313,13 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         expect(await nodeOfAddr(w.rows[0].addr)).toBe("pg1");
         expect(isLsn(w.lsn)).toBe(true);
         await eventually("the row read back from a replica with read-your-writes", 10_000, async () => {
-            const res = await viaPooler.read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items WHERE id = 4", [], {
-                consistency: "read-your-writes",
-            });
+            const res = await viaPooler.read<{ n: number }>(
+                "SELECT count(*)::int AS n FROM rt_items WHERE id = 4",
+                [],
+                {
+                    consistency: "read-your-writes",
+                },
+            );
             return (res.servedBy.role === "replica" && res.rows[0].n === 1) || res.servedBy.name;
         });
     });
@@ -309,7 +337,9 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         });
         await expect(tx).rejects.toThrow(/not queryable|Connection terminated|terminating connection/);
         // The commit's fate was unknown, so read-your-writes asks the primary for a fresh position first.
-        const after = await r.read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items WHERE id = 3", [], { consistency: "read-your-writes" });
+        const after = await r.read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items WHERE id = 3", [], {
+            consistency: "read-your-writes",
+        });
         expect(after.rows[0].n).toBe(0);
         const w = await r.write("INSERT INTO rt_items VALUES (3, 'now')");
         expect(isLsn(w.lsn)).toBe(true);
@@ -317,7 +347,9 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
 
     test("a replica beyond maxLagBytes leaves rotation and returns when it has caught up", async () => {
         const strict = testRouter({ maxLagBytes: 256 * 1024 });
-        await eventually("strict router: both replicas in rotation", 10_000, () => strict.status().replicas.every((s) => s.healthy));
+        await eventually("strict router: both replicas in rotation", 10_000, () =>
+            strict.status().replicas.every((s) => s.healthy),
+        );
         await setReplay(3, "pause");
         try {
             // About 2 MB of WAL that pg3 does not replay.
@@ -340,14 +372,21 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         const strictFallback = testRouter({ fallbackToPrimary: false });
         await strictFallback.ready();
         await Promise.all([dockerOk("stop", container(2)), dockerOk("stop", container(3))]);
-        await eventually("both replicas out", OUT_OF_ROTATION_BOUND_MS, () =>
-            theRouter().status().replicas.every((s) => !s.healthy) && strictFallback.status().replicas.every((s) => !s.healthy),
+        await eventually(
+            "both replicas out",
+            OUT_OF_ROTATION_BOUND_MS,
+            () =>
+                theRouter()
+                    .status()
+                    .replicas.every((s) => !s.healthy) && strictFallback.status().replicas.every((s) => !s.healthy),
         );
         for (let i = 0; i < 5; i++) {
             const who = await whoRead();
             expect(who).toMatchObject({ node: "pg1", role: "primary", name: nameOf(1), recovery: false });
         }
-        const ryw = await theRouter().read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items", [], { consistency: "read-your-writes" });
+        const ryw = await theRouter().read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items", [], {
+            consistency: "read-your-writes",
+        });
         expect(ryw.servedBy.role).toBe("primary");
         const err = await strictFallback.read(WHO).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(NoHealthyReplicaError);
@@ -355,7 +394,11 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         expect((err as NoHealthyReplicaError).replicas.map((s) => s.name)).toEqual([nameOf(2), nameOf(3)]);
 
         await Promise.all([dockerOk("start", container(2)), dockerOk("start", container(3))]);
-        await eventually("both replicas back", 90_000, () => theRouter().status().replicas.every((s) => s.healthy));
+        await eventually("both replicas back", 90_000, () =>
+            theRouter()
+                .status()
+                .replicas.every((s) => s.healthy),
+        );
         expect(Object.keys(await readsFrom(10)).sort()).toEqual(["pg2", "pg3"]);
     });
 

@@ -94,7 +94,11 @@ export interface ExecResult {
 }
 
 /** Runs a program (no shell), killing it (SIGKILL, the process we started) after `timeoutMs`. */
-export function exec(argv: string[], timeoutMs = 60_000, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
+export function exec(
+    argv: string[],
+    timeoutMs = 60_000,
+    opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
     const started = Date.now();
     return new Promise((resolve, reject) => {
         const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env });
@@ -115,7 +119,7 @@ export function exec(argv: string[], timeoutMs = 60_000, opts: { cwd?: string; e
         child.stdin.end();
         child.on("close", (code) => {
             clearTimeout(timer);
-            resolve({ code: timedOut ? -1 : code ?? 1, stdout, stderr, ms: Date.now() - started, timedOut });
+            resolve({ code: timedOut ? -1 : (code ?? 1), stdout, stderr, ms: Date.now() - started, timedOut });
         });
     });
 }
@@ -135,7 +139,12 @@ export function script(name: Script, argv: string[], timeoutMs = 60_000): Promis
 }
 
 /** Runs a topology command on the cluster: `--stack S --live --json …`. */
-export function ops(c: FaultCluster, name: Exclude<Script, "lag">, args: string[], timeoutMs = 150_000): Promise<ExecResult> {
+export function ops(
+    c: FaultCluster,
+    name: Exclude<Script, "lag">,
+    args: string[],
+    timeoutMs = 150_000,
+): Promise<ExecResult> {
     return script(name, ["--stack", c.stack, "--live", "--json", ...args], timeoutMs);
 }
 
@@ -172,7 +181,14 @@ export async function endQuietly(client: Client): Promise<void> {
 }
 
 /** One query on a published port as the superuser; bounded. */
-export async function query<T = any>(port: number, password: string, text: string, params: unknown[] = [], extra: Partial<ClientConfig> = {}): Promise<T[]> { // eslint-disable-line @typescript-eslint/no-explicit-any -- rows are JSON
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are JSON
+export async function query<T = any>(
+    port: number,
+    password: string,
+    text: string,
+    params: unknown[] = [],
+    extra: Partial<ClientConfig> = {},
+): Promise<T[]> {
     const client = clientFor(port, password, extra);
     try {
         await client.connect();
@@ -183,13 +199,31 @@ export async function query<T = any>(port: number, password: string, text: strin
 }
 
 /** One query on node `node` of the cluster through its published port. */
-export function q<T = any>(c: FaultCluster, node: string, text: string, params: unknown[] = []): Promise<T[]> { // eslint-disable-line @typescript-eslint/no-explicit-any -- rows are JSON
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are JSON
+export function q<T = any>(c: FaultCluster, node: string, text: string, params: unknown[] = []): Promise<T[]> {
     return query<T>(nodePort(c, node), c.password, text, params);
 }
 
 /** psql inside a node container as the postgres OS user (socket, peer auth); unaligned tuples. */
 export async function psqlIn(container: string, sql: string, timeoutMs = 30_000): Promise<string> {
-    const res = await exec(["docker", "exec", "-u", "postgres", container, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql], timeoutMs);
+    const res = await exec(
+        [
+            "docker",
+            "exec",
+            "-u",
+            "postgres",
+            container,
+            "psql",
+            "-XAtq",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ],
+        timeoutMs,
+    );
     if (res.code !== 0) throw new Error(`psql in ${container} exited ${res.code}: ${res.stderr.trim()}`);
     return res.stdout.trim();
 }
@@ -220,12 +254,18 @@ export async function recoveryStates(c: FaultCluster, connectMs = 1500): Promise
 /** Nodes that answer pg_is_in_recovery() = false now. */
 export async function writableNodes(c: FaultCluster): Promise<string[]> {
     const states = await recoveryStates(c);
-    return Object.entries(states).filter(([, r]) => r === false).map(([n]) => n);
+    return Object.entries(states)
+        .filter(([, r]) => r === false)
+        .map(([n]) => n);
 }
 
 /** application_name → state of the primary's pg_stat_replication. */
 export async function streamingFrom(c: FaultCluster, primary: string): Promise<Record<string, string>> {
-    const rows = await q<{ application_name: string; state: string }>(c, primary, "SELECT application_name, state FROM pg_stat_replication");
+    const rows = await q<{ application_name: string; state: string }>(
+        c,
+        primary,
+        "SELECT application_name, state FROM pg_stat_replication",
+    );
     return Object.fromEntries(rows.map((r) => [r.application_name, r.state]));
 }
 
@@ -249,7 +289,10 @@ export async function waitHealthy(c: FaultCluster, timeoutMs: number, expectedPr
 }
 
 /** Received (flushed) WAL position of each running standby, as a number; the most advanced first. */
-export async function standbysByReceivedLsn(c: FaultCluster, except: string[]): Promise<Array<{ node: string; lsn: string; value: bigint }>> {
+export async function standbysByReceivedLsn(
+    c: FaultCluster,
+    except: string[],
+): Promise<Array<{ node: string; lsn: string; value: bigint }>> {
     const out: Array<{ node: string; lsn: string; value: bigint }> = [];
     for (const n of nodes(c).filter((x) => !except.includes(x))) {
         try {
@@ -298,7 +341,10 @@ export class Writer {
         const more = () => !this.stopped && this.acked.length < maxRows && Date.now() < deadline;
         const session = async () => {
             while (more()) {
-                const client = clientFor(target(), this.password, { connectionTimeoutMillis: 1500, query_timeout: 10_000 });
+                const client = clientFor(target(), this.password, {
+                    connectionTimeoutMillis: 1500,
+                    query_timeout: 10_000,
+                });
                 try {
                     await client.connect();
                     while (more()) {
@@ -365,9 +411,15 @@ export class SplitBrainMonitor {
 /** A container's IPv4 address and aliases on a network, as Docker reports them. */
 export async function networkEndpoint(container: string, network: string): Promise<{ ip: string; aliases: string[] }> {
     const json = await docker(["inspect", "-f", "{{json .NetworkSettings.Networks}}", container]);
-    const nets = JSON.parse(json) as Record<string, { IPAddress?: string; Aliases?: string[] | null; DNSNames?: string[] | null }>;
+    const nets = JSON.parse(json) as Record<
+        string,
+        { IPAddress?: string; Aliases?: string[] | null; DNSNames?: string[] | null }
+    >;
     const ep = nets[network];
-    if (!ep) throw new Error(`${container} is not attached to ${network} (networks: ${Object.keys(nets).join(", ") || "none"})`);
+    if (!ep)
+        throw new Error(
+            `${container} is not attached to ${network} (networks: ${Object.keys(nets).join(", ") || "none"})`,
+        );
     return { ip: ep.IPAddress ?? "", aliases: ep.Aliases ?? [] };
 }
 
@@ -425,7 +477,12 @@ export interface RoundResult {
  * checked on the new primary, then `rejoin` of the killed node. Command failures are returned,
  * not thrown, so that the caller can print the figures before asserting.
  */
-export async function killFailoverRejoinRound(c: FaultCluster, table: string, round: number, firstId: number): Promise<RoundResult> {
+export async function killFailoverRejoinRound(
+    c: FaultCluster,
+    table: string,
+    round: number,
+    firstId: number,
+): Promise<RoundResult> {
     const killed = await waitHealthy(c, 45_000);
     const monitor = new SplitBrainMonitor(c);
     const writer = new Writer(table, c.password, firstId, round);
@@ -451,7 +508,11 @@ export async function killFailoverRejoinRound(c: FaultCluster, table: string, ro
     };
     try {
         writer.start(() => target, 100_000, 180_000);
-        await eventually("writes flowing on the primary", 30_000, () => writer.acked.length >= 1000 || `acked ${writer.acked.length} (${writer.lastError})`);
+        await eventually(
+            "writes flowing on the primary",
+            30_000,
+            () => writer.acked.length >= 1000 || `acked ${writer.acked.length} (${writer.lastError})`,
+        );
         await docker(["kill", containerOf(c, killed)]);
         const killedAt = Date.now();
         // The standbys have all they will get from a killed primary once their positions stop moving.
@@ -459,7 +520,9 @@ export async function killFailoverRejoinRound(c: FaultCluster, table: string, ro
         for (let i = 0; i < 10; i++) {
             await new Promise((r) => setTimeout(r, 300));
             const again = await standbysByReceivedLsn(c, [killed]);
-            const same = again.length === candidates.length && again.every((a) => candidates.some((b) => b.node === a.node && b.lsn === a.lsn));
+            const same =
+                again.length === candidates.length &&
+                again.every((a) => candidates.some((b) => b.node === a.node && b.lsn === a.lsn));
             candidates = again;
             if (same) break;
         }
@@ -472,7 +535,13 @@ export async function killFailoverRejoinRound(c: FaultCluster, table: string, ro
         if (result.failover.code === 0) {
             const before = writer.acked.length;
             target = nodePort(c, to);
-            await eventually("writes acknowledged by the new primary", 30_000, () => writer.acked.length > before + 200 || `acked ${writer.acked.length - before} since (${writer.lastError})`).catch(() => undefined);
+            await eventually(
+                "writes acknowledged by the new primary",
+                30_000,
+                () =>
+                    writer.acked.length > before + 200 ||
+                    `acked ${writer.acked.length - before} since (${writer.lastError})`,
+            ).catch(() => undefined);
             const first = writer.firstAckAfter(killedAt);
             result.writeGapMs = first === undefined ? null : first - killedAt;
         }
@@ -503,7 +572,11 @@ export async function killFailoverRejoinRound(c: FaultCluster, table: string, ro
 }
 
 /** The figures of a round as one JSON line (no command output). */
-export function roundFigures(kind: string, r: RoundResult, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function roundFigures(
+    kind: string,
+    r: RoundResult,
+    extra: Record<string, unknown> = {},
+): Record<string, unknown> {
     return {
         case: kind,
         round: r.round,
@@ -561,7 +634,11 @@ export async function driveSlotLost(
     let switches = 0;
     let slotNow: SlotRow | undefined;
     for (let i = 0; i < 60 && Date.now() - started < timeoutMs; i++) {
-        await q(c, primary, `INSERT INTO ${table} (payload) SELECT repeat(md5(g::text), 8) FROM generate_series(1, 2000) g`);
+        await q(
+            c,
+            primary,
+            `INSERT INTO ${table} (payload) SELECT repeat(md5(g::text), 8) FROM generate_series(1, 2000) g`,
+        );
         rows += 2000;
         await q(c, primary, "SELECT pg_switch_wal()");
         switches++;
@@ -573,8 +650,12 @@ export async function driveSlotLost(
 }
 
 /** The last JSON document a command printed on stdout (--json), or undefined. */
-export function jsonOf(r: ExecResult): Record<string, any> | undefined { // eslint-disable-line @typescript-eslint/no-explicit-any -- the command's JSON
-    const lines = r.stdout.trim().split("\n").filter((l) => l.trim().startsWith("{"));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the command's JSON
+export function jsonOf(r: ExecResult): Record<string, any> | undefined {
+    const lines = r.stdout
+        .trim()
+        .split("\n")
+        .filter((l) => l.trim().startsWith("{"));
     for (const line of lines.reverse()) {
         try {
             return JSON.parse(line);

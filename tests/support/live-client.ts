@@ -15,7 +15,14 @@ export interface LiveResult {
 }
 
 /** `--stack` and `--config` arguments of an integration test's own cluster on the local image. */
-export function testStackArgs(opts: { stack: string; subnet: string; port: number; password: string; replicas?: number; extra?: string[] }): string[] {
+export function testStackArgs(opts: {
+    stack: string;
+    subnet: string;
+    port: number;
+    password: string;
+    replicas?: number;
+    extra?: string[];
+}): string[] {
     const config = [
         `subnet=${opts.subnet}`,
         `hostPortBase=${opts.port}`,
@@ -32,10 +39,14 @@ export function testStackArgs(opts: { stack: string; subnet: string; port: numbe
 /** Runs `npm run live -- <args>` (without npm, to keep output clean). */
 export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LiveResult> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args], {
-            cwd: ROOT,
-            env,
-        });
+        const child = spawn(
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args],
+            {
+                cwd: ROOT,
+                env,
+            },
+        );
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -55,7 +66,11 @@ export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Prom
 /** Runs scripts/<script>.ts (an operational command) with `args`, as `npm run -s <script> -- …` would. */
 export function runScript(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", `scripts/${script}.ts`, ...args], { cwd: ROOT });
+        const child = spawn(
+            process.execPath,
+            ["-r", "ts-node/register/transpile-only", `scripts/${script}.ts`, ...args],
+            { cwd: ROOT },
+        );
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -73,7 +88,8 @@ export async function liveOk(args: string[]): Promise<LiveResult> {
 }
 
 /** The stack outputs, secrets shown. */
-export async function stackOutputs(stack: string): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- outputs are JSON
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- outputs are JSON
+export async function stackOutputs(stack: string): Promise<Record<string, any>> {
     const res = await liveOk(["output", "--stack", stack, "--json", "--show-secrets"]);
     return JSON.parse(res.stdout);
 }
@@ -107,8 +123,16 @@ export async function forceCleanup(stack: string): Promise<void> {
 }
 
 /** Runs one query on a node published at 127.0.0.1:port as the postgres superuser. */
-export async function sql<T = any>(port: number, password: string, text: string, params: unknown[] = []): Promise<T[]> { // eslint-disable-line @typescript-eslint/no-explicit-any -- rows are JSON
-    const client = new Client({ host: "127.0.0.1", port, user: "postgres", password, database: "postgres", connectionTimeoutMillis: 5000 });
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are JSON
+export async function sql<T = any>(port: number, password: string, text: string, params: unknown[] = []): Promise<T[]> {
+    const client = new Client({
+        host: "127.0.0.1",
+        port,
+        user: "postgres",
+        password,
+        database: "postgres",
+        connectionTimeoutMillis: 5000,
+    });
     await client.connect();
     try {
         return (await client.query(text, params)).rows as T[];
@@ -118,7 +142,11 @@ export async function sql<T = any>(port: number, password: string, text: string,
 }
 
 /** Polls `probe` until it returns true, failing with its last answer at the deadline. */
-export async function eventually(what: string, timeoutMs: number, probe: () => boolean | string | Promise<boolean | string>): Promise<void> {
+export async function eventually(
+    what: string,
+    timeoutMs: number,
+    probe: () => boolean | string | Promise<boolean | string>,
+): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: boolean | string = false;
     while (Date.now() < deadline) {

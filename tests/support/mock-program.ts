@@ -46,7 +46,12 @@ function fakeOutputs(type: string, name: string, inputs: Json): Record<string, u
  * Runs the program with `config` (keys without namespace); `resources` receives registrations as they
  * happen; `engineApi` is the Docker engine API version `docker version` answers (this machine's by default).
  */
-export async function runProgramWithMocks(config: Record<string, string>, stack = "unit", resources: Registered[] = [], engineApi = "1.41"): Promise<MockRun> {
+export async function runProgramWithMocks(
+    config: Record<string, string>,
+    stack = "unit",
+    resources: Registered[] = [],
+    engineApi = "1.41",
+): Promise<MockRun> {
     const outputs: MockRun["outputs"] = {};
     let exported: Record<string, unknown> = {};
     let programError: Error | undefined;
@@ -70,18 +75,29 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
                         deleteBeforeReplace: opts?.deleteBeforeReplace ?? false,
                         ignoreChanges: opts?.ignoreChanges ?? [],
                     });
-                    return { id: `${args.name}-id`, state: { ...inputs, ...fakeOutputs(args.type, args.name, inputs) } };
+                    return {
+                        id: `${args.name}-id`,
+                        state: { ...inputs, ...fakeOutputs(args.type, args.name, inputs) },
+                    };
                 },
                 call(args) {
                     // The node start times (infra/node-starts.ts): one line per container id given.
                     const ids: string | undefined = args.inputs.environment?.PGR_CONTAINER_IDS;
                     if (args.token === "command:local:run" && ids !== undefined) {
-                        return { stdout: ids.split(" ").map((id: string) => `/${id} 2026-01-01T00:00:00Z`).join("\n"), stderr: "" };
+                        return {
+                            stdout: ids
+                                .split(" ")
+                                .map((id: string) => `/${id} 2026-01-01T00:00:00Z`)
+                                .join("\n"),
+                            stderr: "",
+                        };
                     }
                     // The primary guard: report the configured primary as the one running.
                     // The engine's API version (infra/healthcheck.ts).
-                    if (args.token === "command:local:run" && /^docker version /.test(args.inputs.command)) return { stdout: engineApi, stderr: "" };
-                    if (args.token === "command:local:run") return { stdout: `ok ${args.inputs.environment.PGR_PRIMARY}`, stderr: "" };
+                    if (args.token === "command:local:run" && /^docker version /.test(args.inputs.command))
+                        return { stdout: engineApi, stderr: "" };
+                    if (args.token === "command:local:run")
+                        return { stdout: `ok ${args.inputs.environment.PGR_PRIMARY}`, stderr: "" };
                     throw new Error(`unexpected invoke ${args.token}`);
                 },
             },
@@ -93,7 +109,10 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
             pulumi.runtime.registerStackTransformation((t) => {
                 const raw = t.opts.dependsOn;
                 const list = (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]) as PulumiModule.Resource[];
-                const names = list.map((r) => `${(r as unknown as { __pulumiType: string }).__pulumiType}::${(r as unknown as { __name: string }).__name}`);
+                const names = list.map(
+                    (r) =>
+                        `${(r as unknown as { __pulumiType: string }).__pulumiType}::${(r as unknown as { __name: string }).__name}`,
+                );
                 deps.set(`${t.type}::${t.name}`, {
                     dependsOn: names,
                     deleteBeforeReplace: (t.opts as PulumiModule.CustomResourceOptions).deleteBeforeReplace ?? false,
@@ -113,7 +132,9 @@ export async function runProgramWithMocks(config: Record<string, string>, stack 
         // The SDK keeps its runtime state in a process-wide global, shared by every fresh copy:
         // drain this run's RPCs so none of them reaches the next run's mocks.
         // waitForRPCs is internal (not in the typings), hence the cast.
-        const settings = (await import("@pulumi/pulumi/runtime/settings")) as unknown as { waitForRPCs(): Promise<void> };
+        const settings = (await import("@pulumi/pulumi/runtime/settings")) as unknown as {
+            waitForRPCs(): Promise<void>;
+        };
         await settings.waitForRPCs();
         if (programError) throw programError;
         for (const [k, v] of Object.entries(exported)) {

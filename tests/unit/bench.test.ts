@@ -50,7 +50,15 @@ describe("median, spread and ratio", () => {
         expect(median([4, 1, 3, 2])).toBe(2.5);
     });
     test("summarize gives median, min/max and p25/p75", () => {
-        expect(summarize([10, 40, 20, 30, 50])).toEqual({ n: 5, median: 30, min: 10, max: 50, p25: 20, p75: 40, values: [10, 40, 20, 30, 50] });
+        expect(summarize([10, 40, 20, 30, 50])).toEqual({
+            n: 5,
+            median: 30,
+            min: 10,
+            max: 50,
+            p25: 20,
+            p75: 40,
+            values: [10, 40, 20, 30, 50],
+        });
         expect(() => summarize([])).toThrow("no measurements");
     });
     test("ratio is null when it means nothing", () => {
@@ -90,11 +98,39 @@ describe("median, spread and ratio", () => {
 
 describe("argument parsing", () => {
     test("defaults", () => {
-        expect(parseBenchArgs(["lag"])).toEqual({ case: "lag", runs: DEFAULTS.runs, duration: DEFAULTS.duration, mode: "manual", out: "bench/results", json: false, keep: false });
+        expect(parseBenchArgs(["lag"])).toEqual({
+            case: "lag",
+            runs: DEFAULTS.runs,
+            duration: DEFAULTS.duration,
+            mode: "manual",
+            out: "bench/results",
+            json: false,
+            keep: false,
+        });
     });
     test("every option", () => {
-        expect(parseBenchArgs(["provision", "--runs", "3", "--json", "--mode", "patroni", "--out", "/tmp/x", "--keep", "--duration", "5"])).toEqual({
-            case: "provision", runs: 3, duration: 5, mode: "patroni", out: "/tmp/x", json: true, keep: true,
+        expect(
+            parseBenchArgs([
+                "provision",
+                "--runs",
+                "3",
+                "--json",
+                "--mode",
+                "patroni",
+                "--out",
+                "/tmp/x",
+                "--keep",
+                "--duration",
+                "5",
+            ]),
+        ).toEqual({
+            case: "provision",
+            runs: 3,
+            duration: 5,
+            mode: "patroni",
+            out: "/tmp/x",
+            json: true,
+            keep: true,
         });
         expect(parseBenchArgs(["--runs=2", "reads"])).toMatchObject({ case: "reads", runs: 2 });
     });
@@ -122,26 +158,59 @@ describe("argument parsing", () => {
 
 describe("pgbench output", () => {
     test("tps without initial connection time", () => {
-        const out = "latency average = 3.1 ms\ninitial connection time = 12.3 ms\ntps = 1283.914567 (without initial connection time)\n";
+        const out =
+            "latency average = 3.1 ms\ninitial connection time = 12.3 ms\ntps = 1283.914567 (without initial connection time)\n";
         expect(parseTps(out)).toBeCloseTo(1283.914567, 6);
         expect(() => parseTps("tps = 12 (including connections establishing)")).toThrow("no tps line");
     });
     test("per-transaction log: latency is the third field; failed transactions counted apart", () => {
-        const log = ["0 0 1520 0 1732950000 123456", "1 0 2210 0 1732950000 124000", "2 5 failed 0 1732950001 1", "", "garbage"].join("\n");
+        const log = [
+            "0 0 1520 0 1732950000 123456",
+            "1 0 2210 0 1732950000 124000",
+            "2 5 failed 0 1732950001 1",
+            "",
+            "garbage",
+        ].join("\n");
         expect(parseTransactionLog(log)).toEqual({ latenciesUs: [1520, 2210], failed: 1 });
     });
 });
 
 describe("report", () => {
-    const machine: Machine = { cores: 2, cpuModel: "x", memoryGiB: 24, loadAvg1m: 1, kernel: "k", versions: { node: "v20", dockerServer: "28", postgres: "17.12", image: "img" } };
+    const machine: Machine = {
+        cores: 2,
+        cpuModel: "x",
+        memoryGiB: 24,
+        loadAvg1m: 1,
+        kernel: "k",
+        versions: { node: "v20", dockerServer: "28", postgres: "17.12", image: "img" },
+    };
     test("figureLine carries machine, medians, spreads and the ratio", () => {
-        const l = figureLine("provision", { figure: "up", unit: "s", better: "lower", ours: [10, 12], bound: [2, 3], boundIs: "bare" }, 2, machine, new Date(0));
-        expect(l).toMatchObject({ case: "provision", figure: "up", runs: 2, machine: { cores: 2 }, ours: { median: 11, min: 10, max: 12 }, lowerBound: { is: "bare", median: 2.5 } });
+        const l = figureLine(
+            "provision",
+            { figure: "up", unit: "s", better: "lower", ours: [10, 12], bound: [2, 3], boundIs: "bare" },
+            2,
+            machine,
+            new Date(0),
+        );
+        expect(l).toMatchObject({
+            case: "provision",
+            figure: "up",
+            runs: 2,
+            machine: { cores: 2 },
+            ours: { median: 11, min: 10, max: 12 },
+            lowerBound: { is: "bare", median: 2.5 },
+        });
         expect(l.ratio).toEqual({ median: 4.4, min: 4, max: 5, perRun: [5, 4] });
         expect(JSON.parse(JSON.stringify(l)).date).toBe("1970-01-01T00:00:00.000Z");
     });
     test("table shows medians with [min..max] when there are several runs", () => {
-        const l = figureLine("provision", { figure: "up", unit: "s", better: "lower", ours: [10, 12], bound: [2, 3], boundIs: "bare" }, 2, machine, new Date(0));
+        const l = figureLine(
+            "provision",
+            { figure: "up", unit: "s", better: "lower", ours: [10, 12], bound: [2, 3], boundIs: "bare" },
+            2,
+            machine,
+            new Date(0),
+        );
         const t = table([l]).split("\n");
         expect(t[0]).toMatch(/^FIGURE\s+UNIT\s+OURS\s+LOWER BOUND\s+RATIO\s+BETTER$/);
         expect(t[1]).toContain("11.0 [10.0..12.0]");
@@ -152,9 +221,26 @@ describe("report", () => {
 
 describe("lag plot spec", () => {
     test("one column per cluster, one line per replica, bytes in KiB and seconds in two rows with titled axes", () => {
-        const spec = lagSpec([{ t: 0.1, series: "ours pg2", bytes: 2048, seconds: 0.01 }, { t: 0.1, series: "bare pg3", bytes: 0, seconds: 0 }], "t") as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- a JSON spec
-        expect(spec.data.values[0]).toEqual({ t: 0.1, series: "ours pg2", cluster: "ours", replica: "pg2", kib: 2, seconds: 0.01 });
-        expect(spec.vconcat.map((p: any) => p.spec.encoding.y.title)).toEqual(["replay lag (KiB of WAL)", "replay_lag (s)"]); // eslint-disable-line @typescript-eslint/no-explicit-any -- a JSON spec
+        const spec = lagSpec(
+            [
+                { t: 0.1, series: "ours pg2", bytes: 2048, seconds: 0.01 },
+                { t: 0.1, series: "bare pg3", bytes: 0, seconds: 0 },
+            ],
+            "t",
+        ) as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- a JSON spec
+        expect(spec.data.values[0]).toEqual({
+            t: 0.1,
+            series: "ours pg2",
+            cluster: "ours",
+            replica: "pg2",
+            kib: 2,
+            seconds: 0.01,
+        });
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON spec
+        expect(spec.vconcat.map((p: any) => p.spec.encoding.y.title)).toEqual([
+            "replay lag (KiB of WAL)",
+            "replay_lag (s)",
+        ]);
         expect(spec.vconcat[0].facet.column.field).toBe("cluster");
         expect(spec.vconcat[0].spec.encoding.color.field).toBe("replica");
         expect(spec.vconcat[0].spec.encoding.x.title).toContain("(s)");
@@ -180,6 +266,8 @@ describe("live harness timings", () => {
 });
 
 test("isPortClash recognises Docker's userland-proxy bind failure only", () => {
-    expect(isPortClash("Error starting userland proxy: listen tcp4 127.0.0.1:50434: bind: address already in use")).toBe(true);
+    expect(
+        isPortClash("Error starting userland proxy: listen tcp4 127.0.0.1:50434: bind: address already in use"),
+    ).toBe(true);
     expect(isPortClash("error: summarize is not defined")).toBe(false);
 });

@@ -9,7 +9,14 @@ const ROOT = path.resolve(__dirname, "..", "..");
 
 describe("checkSpec", () => {
     test("a role change: the new primary and replicas at their own published ports, the endpoints after the nodes", () => {
-        const cfg = validateConfig({ replicas: "2", hostPortBase: "20000", syncMode: "sync", syncMethod: "first", syncCount: "2", bindAddress: "0.0.0.0" });
+        const cfg = validateConfig({
+            replicas: "2",
+            hostPortBase: "20000",
+            syncMode: "sync",
+            syncMethod: "first",
+            syncCount: "2",
+            bindAddress: "0.0.0.0",
+        });
         expect(checkSpec("s1", cfg, "pg2", ["pg1", "pg3"])).toEqual({
             stack: "s1",
             primary: { node: "pg2", host: "127.0.0.1", port: 20001 },
@@ -28,7 +35,14 @@ describe("checkSpec", () => {
     });
 
     test("no pooler: no endpoints; failover=patroni: every node, etcd members and their client URLs", () => {
-        const cfg = validateConfig({ replicas: "1", pooler: "false", failover: "patroni", etcdMembers: "3", subnet: "10.9.0.0/24", hostPortBase: "30000" });
+        const cfg = validateConfig({
+            replicas: "1",
+            pooler: "false",
+            failover: "patroni",
+            etcdMembers: "3",
+            subnet: "10.9.0.0/24",
+            hostPortBase: "30000",
+        });
         const spec = checkSpec("p1", cfg, "pg1", ["pg2"]);
         expect(spec.endpoints).toBeUndefined();
         expect(spec.patroni).toEqual({

@@ -29,8 +29,23 @@ const error = (argv: string[]): string => {
 
 describe("command(): one declaration gives the parser and the usage", () => {
     test("defaults filled in, given options converted, repeatable options in order, positionals kept", () => {
-        expect(DEMO.parse(["thing"])).toEqual({ values: { stack: "dev", tag: [], runs: 1, dry: false }, given: new Set(), positionals: ["thing"] });
-        const line = DEMO.parse(["--tag", "a", "-t", "b", "--runs=3", "--dry", "--stack", "s1", "--", "--not-an-option"]);
+        expect(DEMO.parse(["thing"])).toEqual({
+            values: { stack: "dev", tag: [], runs: 1, dry: false },
+            given: new Set(),
+            positionals: ["thing"],
+        });
+        const line = DEMO.parse([
+            "--tag",
+            "a",
+            "-t",
+            "b",
+            "--runs=3",
+            "--dry",
+            "--stack",
+            "s1",
+            "--",
+            "--not-an-option",
+        ]);
         expect(line.values).toEqual({ stack: "s1", tag: ["a", "b"], runs: 3, dry: true });
         expect([...line.given].sort()).toEqual(["dry", "runs", "stack", "tag"]);
         expect(line.positionals).toEqual(["--not-an-option"]);
@@ -55,7 +70,8 @@ describe("command(): one declaration gives the parser and the usage", () => {
     });
 
     test("--help and -h win over any mistake and carry the usage: synopsis, options with help and defaults, notes, example", () => {
-        for (const argv of [["--help"], ["--bogus", "-h"], ["--runs", "0", "--help"]]) expect(() => DEMO.parse(argv)).toThrow(HelpRequest);
+        for (const argv of [["--help"], ["--bogus", "-h"], ["--runs", "0", "--help"]])
+            expect(() => DEMO.parse(argv)).toThrow(HelpRequest);
         expect(DEMO.synopsis).toBe("usage: npm run demo -- [--stack S] [--tag T]... [--runs N] <thing>");
         expect(DEMO.usage).toBe(
             [

@@ -15,7 +15,9 @@ describe("config defaults", () => {
     test("every key Pulumi.yaml declares has the same default in infra/config.ts", () => {
         expect(declared.length).toBeGreaterThan(10);
         for (const [key, decl] of declared) {
-            expect(`${key} = ${JSON.stringify((DEFAULTS as unknown as Record<string, unknown>)[key])}`).toBe(`${key} = ${JSON.stringify(decl.default)}`);
+            expect(`${key} = ${JSON.stringify((DEFAULTS as unknown as Record<string, unknown>)[key])}`).toBe(
+                `${key} = ${JSON.stringify(decl.default)}`,
+            );
         }
     });
 

@@ -28,7 +28,12 @@ describe("validateConfig", () => {
             hostPortBase: "25432",
             replicationUser: "repl_user",
             maxSlotWalKeepSize: "-1",
-            settings: JSON.stringify({ work_mem: "64MB", max_connections: 200, jit: false, "pg_stat_statements.max": 1000 }),
+            settings: JSON.stringify({
+                work_mem: "64MB",
+                max_connections: 200,
+                jit: false,
+                "pg_stat_statements.max": 1000,
+            }),
         });
         expect(cfg).toMatchObject({
             replicas: 3,
@@ -108,7 +113,9 @@ describe("validateConfig", () => {
 
     test("a misspelt key never echoes its value (it may be a password)", () => {
         const call = () => validateConfig({ superUserPassword: "hunter2-secret-value" });
-        expect(call).toThrow("pg-replication:superUserPassword is not a known key (its value is not shown): did you mean superuserPassword?");
+        expect(call).toThrow(
+            "pg-replication:superUserPassword is not a known key (its value is not shown): did you mean superuserPassword?",
+        );
         expect(call).not.toThrow(/hunter2/);
     });
 
@@ -122,28 +129,69 @@ describe("validateConfig", () => {
     });
 
     test("failover defaults to manual; patroni keys default to 3 etcd members and 20 / 2 / 5", () => {
-        expect(validateConfig({})).toMatchObject({ failover: "manual", etcdMembers: 3, patroniTtl: 20, patroniLoopWait: 2, patroniRetryTimeout: 5 });
+        expect(validateConfig({})).toMatchObject({
+            failover: "manual",
+            etcdMembers: 3,
+            patroniTtl: 20,
+            patroniLoopWait: 2,
+            patroniRetryTimeout: 5,
+        });
         expect(DEFAULTS.patroniLoopWait + 2 * DEFAULTS.patroniRetryTimeout).toBeLessThanOrEqual(DEFAULTS.patroniTtl);
     });
 
     test("patroni mode with its keys is accepted, at the edge of Patroni's rule too", () => {
         expect(
-            validateConfig({ failover: "patroni", etcdMembers: "1", patroniTtl: "30", patroniLoopWait: "10", patroniRetryTimeout: "10" }),
-        ).toMatchObject({ failover: "patroni", etcdMembers: 1, patroniTtl: 30, patroniLoopWait: 10, patroniRetryTimeout: 10 });
-        expect(validateConfig({ failover: "patroni", patroniTtl: "20", patroniLoopWait: "10", patroniRetryTimeout: "5" }).patroniTtl).toBe(20);
+            validateConfig({
+                failover: "patroni",
+                etcdMembers: "1",
+                patroniTtl: "30",
+                patroniLoopWait: "10",
+                patroniRetryTimeout: "10",
+            }),
+        ).toMatchObject({
+            failover: "patroni",
+            etcdMembers: 1,
+            patroniTtl: 30,
+            patroniLoopWait: 10,
+            patroniRetryTimeout: 10,
+        });
+        expect(
+            validateConfig({ failover: "patroni", patroniTtl: "20", patroniLoopWait: "10", patroniRetryTimeout: "5" })
+                .patroniTtl,
+        ).toBe(20);
     });
 });
 
 describe("configFromValues (the component's typed arguments)", () => {
     test("absent values take the defaults; given ones are kept, objects included", () => {
-        const cfg = configFromValues({ replicas: 3, syncMode: "sync", syncCount: 2, pullImage: false, settings: { work_mem: "8MB" }, poolerImage: "" });
-        expect(cfg).toMatchObject({ replicas: 3, syncMode: "sync", syncCount: 2, pullImage: false, settings: { work_mem: "8MB" }, poolerImage: "" });
+        const cfg = configFromValues({
+            replicas: 3,
+            syncMode: "sync",
+            syncCount: 2,
+            pullImage: false,
+            settings: { work_mem: "8MB" },
+            poolerImage: "",
+        });
+        expect(cfg).toMatchObject({
+            replicas: 3,
+            syncMode: "sync",
+            syncCount: 2,
+            pullImage: false,
+            settings: { work_mem: "8MB" },
+            poolerImage: "",
+        });
         expect(cfg.hostPortBase).toBe(15432);
         expect(cfg.primaryNode).toBe("pg1");
     });
 
     test("a validated configuration passes through unchanged", () => {
-        const cfg = validateConfig({ replicas: "4", primaryNode: "pg3", failover: "patroni", etcdMembers: "1", settings: '{"work_mem":"8MB"}' });
+        const cfg = validateConfig({
+            replicas: "4",
+            primaryNode: "pg3",
+            failover: "patroni",
+            etcdMembers: "1",
+            settings: '{"work_mem":"8MB"}',
+        });
         expect(configFromValues(cfg)).toEqual(cfg);
     });
 

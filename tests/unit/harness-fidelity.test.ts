@@ -1,7 +1,14 @@
 // The live harness must behave as pulumi-docker 5.2.0 (terraform-provider-docker v4.5.0) does, and
 // the program must be clean under it: durations as the provider reads them back, in-place updates
 // for the properties the provider updates in place, replacements for ForceNew ones.
-import { containerNeedsReplace, durationNs, goDuration, normalHealthcheck, splitReference, startIntervalRefusal } from "../support/live/docker-double";
+import {
+    containerNeedsReplace,
+    durationNs,
+    goDuration,
+    normalHealthcheck,
+    splitReference,
+    startIntervalRefusal,
+} from "../support/live/docker-double";
 import { apiAtLeast, healthTiming } from "../../infra/healthcheck";
 import { commandNeedsReplace } from "../support/live/command-double";
 import { partialCreateHint } from "../support/live/engine";
@@ -27,7 +34,13 @@ describe("Go durations, as the provider writes healthchecks back into state", ()
 });
 
 describe("container replace or update, per the provider's schema", () => {
-    const base = { name: "c", image: "i", restart: "unless-stopped", healthcheck: { tests: ["CMD", "true"], interval: "2s" }, wait: true };
+    const base = {
+        name: "c",
+        image: "i",
+        restart: "unless-stopped",
+        healthcheck: { tests: ["CMD", "true"], interval: "2s" },
+        wait: true,
+    };
     test("healthcheck, restart, wait, mustRun and destroyGraceSeconds update in place", () => {
         for (const change of [
             { healthcheck: { tests: ["CMD", "true"], interval: "5s" } },
@@ -40,7 +53,12 @@ describe("container replace or update, per the provider's schema", () => {
         }
     });
     test("image, uploads, ports, labels, networksAdvanced and the like replace", () => {
-        for (const change of [{ image: "j" }, { uploads: [{ file: "/x", content: "y" }] }, { labels: [{ label: "a", value: "b" }] }, { networksAdvanced: [{ name: "n" }] }]) {
+        for (const change of [
+            { image: "j" },
+            { uploads: [{ file: "/x", content: "y" }] },
+            { labels: [{ label: "a", value: "b" }] },
+            { networksAdvanced: [{ name: "n" }] },
+        ]) {
             expect(containerNeedsReplace(base, { ...base, ...change })).toBe(true);
         }
     });
@@ -59,7 +77,13 @@ describe("container replace or update, per the provider's schema", () => {
 describe("the program under the provider's read-back", () => {
     test("every container healthcheck duration is written the way Docker reads it back (no perpetual diff)", async () => {
         const run = await runProgramWithMocks(
-            { replicas: "2", pooler: "true", metrics: "true", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" },
+            {
+                replicas: "2",
+                pooler: "true",
+                metrics: "true",
+                superuserPassword: "super-secret-pw",
+                replicationPassword: "repl-secret-pw",
+            },
             "unit",
         );
         const containers = run.resources.filter((r) => r.type === "docker:index/container:Container");
@@ -70,7 +94,9 @@ describe("the program under the provider's read-back", () => {
             for (const key of ["interval", "timeout", "startPeriod", "startInterval"]) {
                 const declared = hc?.[key];
                 if (declared === undefined) continue;
-                expect(`${c.name}.${key} = ${goDuration(durationNs(declared) as number)}`).toBe(`${c.name}.${key} = ${declared}`);
+                expect(`${c.name}.${key} = ${goDuration(durationNs(declared) as number)}`).toBe(
+                    `${c.name}.${key} = ${declared}`,
+                );
             }
         }
     });
@@ -79,7 +105,9 @@ describe("the program under the provider's read-back", () => {
 describe("harness details the real CLI and providers have", () => {
     const root = path.resolve(__dirname, "..", "..");
     test("declared config types are checked as the CLI does", () => {
-        expect(() => loadStackConfig(root, "t", ["replicas=two"])).toThrow("Stack 't' with configuration key 'pg-replication:replicas' must be of type 'integer' (got \"two\")");
+        expect(() => loadStackConfig(root, "t", ["replicas=two"])).toThrow(
+            "Stack 't' with configuration key 'pg-replication:replicas' must be of type 'integer' (got \"two\")",
+        );
         expect(() => loadStackConfig(root, "t", ["pullImage=yes"])).toThrow("must be of type 'boolean'");
         expect(loadStackConfig(root, "t", ["replicas=3"]).config["pg-replication:replicas"]).toBe("3");
     });
@@ -102,7 +130,9 @@ describe("the preview pass plans without performing", () => {
         expect(planStep(container, old, { ...old }, false)).toBe("same");
         expect(planStep(container, old, { ...old, image: "j" }, false)).toBe("replace");
         expect(planStep(container, old, { ...old, restart: "always" }, false)).toBe("update");
-        expect(planStep("command:local:Command", { create: "a", triggers: [1] }, { create: "a", triggers: [2] }, false)).toBe("replace");
+        expect(
+            planStep("command:local:Command", { create: "a", triggers: [1] }, { create: "a", triggers: [2] }, false),
+        ).toBe("replace");
     });
     test("an input still unknown in the preview (an output of a resource to be created) is a change, not the same", () => {
         const old = { name: "c", image: "i" };
@@ -129,10 +159,15 @@ describe("a create that fails after the container exists", () => {
 
 describe("the checks run again when a node was started in place", () => {
     test("each node container's last start time, read by an invoke, is part of the checks' inputs", async () => {
-        const run = await runProgramWithMocks({ replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" }, "unit");
+        const run = await runProgramWithMocks(
+            { replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" },
+            "unit",
+        );
         const checks = run.get("command:local:Command", "-checks");
         const env = checks.inputs.environment as Record<string, string>;
-        const ids = run.resources.filter((r) => r.type === "docker:index/container:Container" && /-pg\d-container$/.test(r.name)).map((r) => `${r.name}-id`);
+        const ids = run.resources
+            .filter((r) => r.type === "docker:index/container:Container" && /-pg\d-container$/.test(r.name))
+            .map((r) => `${r.name}-id`);
         expect(ids).toHaveLength(3);
         expect(env.PGR_NODE_STARTS).toBe(ids.map((id) => `/${id} 2026-01-01T00:00:00Z`).join("\n"));
     });
@@ -158,6 +193,7 @@ describe("healthcheck start interval, by engine API version", () => {
         expect(healthTiming("1.100")).toEqual({ interval: "2s", startInterval: "250ms" });
         expect(apiAtLeast("2.0", "1.44")).toBe(true);
         expect(apiAtLeast("garbage", "1.44")).toBe(false);
-        for (const api of ["1.41", "1.44"]) expect(startIntervalRefusal({ tests: ["CMD", "true"], ...healthTiming(api) }, api)).toBeUndefined();
+        for (const api of ["1.41", "1.44"])
+            expect(startIntervalRefusal({ tests: ["CMD", "true"], ...healthTiming(api) }, api)).toBeUndefined();
     });
 });

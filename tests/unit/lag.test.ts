@@ -1,6 +1,12 @@
 // `npm run lag`'s pure logic: argument parsing, lag-seconds normalisation, thresholds, formatting,
 // and merging the primary's view with Docker's. No Docker needed.
-import { ClusterNode, ClusterView, DiscoveryError, parseDockerPs, pickPrimary } from "../../scripts/lib/cluster-discovery";
+import {
+    ClusterNode,
+    ClusterView,
+    DiscoveryError,
+    parseDockerPs,
+    pickPrimary,
+} from "../../scripts/lib/cluster-discovery";
 import {
     alignColumns,
     buildReport,
@@ -37,19 +43,30 @@ const usageError = (argv: string[], ...parts: string[]) => {
 
 describe("parseLagArgs", () => {
     test("defaults: stack dev, one table check, no thresholds", () => {
-        expect(parseLagArgs([])).toEqual({ stack: "dev", json: false, watch: false, intervalSeconds: 2, live: false, thresholds: {} });
+        expect(parseLagArgs([])).toEqual({
+            stack: "dev",
+            json: false,
+            watch: false,
+            intervalSeconds: 2,
+            live: false,
+            thresholds: {},
+        });
     });
 
     test("every option, in both --flag value and --flag=value forms", () => {
         const opts = parseLagArgs([
-            "--stack", "prod",
+            "--stack",
+            "prod",
             "--json",
             "--watch",
             "--interval=0.5",
-            "--count", "3",
-            "--max-lag-bytes", "16MB",
+            "--count",
+            "3",
+            "--max-lag-bytes",
+            "16MB",
             "--max-lag-seconds=2.5",
-            "--max-reply-age", "5",
+            "--max-reply-age",
+            "5",
             "--live",
         ]);
         expect(opts).toEqual({
@@ -184,21 +201,28 @@ describe("discovery helpers", () => {
 
     test("pickPrimary: the one running node not in recovery", () => {
         expect(pickPrimary("s", [node(1), node(2), node(3)]).node).toBe("pg1");
-        expect(pickPrimary("s", [node(1, { running: false, inRecovery: null }), node(2, { inRecovery: false }), node(3)]).node).toBe("pg2");
+        expect(
+            pickPrimary("s", [node(1, { running: false, inRecovery: null }), node(2, { inRecovery: false }), node(3)])
+                .node,
+        ).toBe("pg2");
     });
 
     test("pickPrimary: split brain names both writers", () => {
         expect(() => pickPrimary("s", [node(1), node(2), node(3, { inRecovery: false })])).toThrow(
             new DiscoveryError("split brain: pg1 and pg3 both accept writes (stack s)"),
         );
-        expect(() => pickPrimary("s", [node(1), node(2, { inRecovery: false }), node(3, { inRecovery: false })])).toThrow(
-            "split brain: pg1, pg2 and pg3 all accept writes",
-        );
+        expect(() =>
+            pickPrimary("s", [node(1), node(2, { inRecovery: false }), node(3, { inRecovery: false })]),
+        ).toThrow("split brain: pg1, pg2 and pg3 all accept writes");
     });
 
     test("pickPrimary: none, with why each node is not it", () => {
         expect(() =>
-            pickPrimary("s", [node(1, { running: false, inRecovery: null }), node(2), node(3, { inRecovery: null, error: "starting up" })]),
+            pickPrimary("s", [
+                node(1, { running: false, inRecovery: null }),
+                node(2),
+                node(3, { inRecovery: null, error: "starting up" }),
+            ]),
         ).toThrow("no primary in stack s: pg1 not running, pg2 in recovery, pg3 unreachable (starting up)");
     });
 });
@@ -250,7 +274,12 @@ describe("buildReport", () => {
                 flush_lag: 0.02,
                 replay_lag: 7.5,
             }),
-            statRow("pg4", { sent_lsn: "0/5200000", write_lsn: "0/5200000", flush_lsn: "0/5200000", replay_lsn: "0/5200000" }),
+            statRow("pg4", {
+                sent_lsn: "0/5200000",
+                write_lsn: "0/5200000",
+                flush_lsn: "0/5200000",
+                replay_lsn: "0/5200000",
+            }),
         ],
         slots: [
             slotRow("pg2", { retained_bytes: 1024 }),
@@ -262,8 +291,18 @@ describe("buildReport", () => {
     const report = buildReport(cluster, data, new Date("2025-01-02T03:04:05Z"));
 
     test("header fields", () => {
-        expect(report).toMatchObject({ stack: "s", primary: "pg1", currentLsn: "0/5200000", timeline: 2, checkedAt: "2025-01-02T03:04:05.000Z" });
-        expect(report.replicas.map((r) => `${r.node}:${r.state}`)).toEqual(["pg2:streaming", "pg3:disconnected", "pg4:streaming"]);
+        expect(report).toMatchObject({
+            stack: "s",
+            primary: "pg1",
+            currentLsn: "0/5200000",
+            timeline: 2,
+            checkedAt: "2025-01-02T03:04:05.000Z",
+        });
+        expect(report.replicas.map((r) => `${r.node}:${r.state}`)).toEqual([
+            "pg2:streaming",
+            "pg3:disconnected",
+            "pg4:streaming",
+        ]);
     });
 
     test("a lagging replica: measured values, its slot", () => {
@@ -275,7 +314,14 @@ describe("buildReport", () => {
             writeLagSeconds: 0.01,
             replayLagSeconds: 7.5,
             replyAgeSeconds: 0.25,
-            slot: { name: "pg2", active: true, walStatus: "reserved", retainedBytes: 1024, invalidationReason: null, safeWalSizeBytes: 2 * 1024 ** 3 },
+            slot: {
+                name: "pg2",
+                active: true,
+                walStatus: "reserved",
+                retainedBytes: 1024,
+                invalidationReason: null,
+                safeWalSizeBytes: 2 * 1024 ** 3,
+            },
         });
         expect(report.syncRepWaiting).toEqual({ backends: 0, oldestSeconds: null });
         expect(report.thresholds).toEqual({ maxLagBytes: null, maxLagSeconds: null, maxReplyAgeSeconds: null });
@@ -295,15 +341,26 @@ describe("buildReport", () => {
     });
 
     test("an idle caught-up replica has 0 s lag, not NULL", () => {
-        expect(report.replicas[2]).toMatchObject({ lagBytes: 0, writeLagSeconds: 0, flushLagSeconds: 0, replayLagSeconds: 0 });
+        expect(report.replicas[2]).toMatchObject({
+            lagBytes: 0,
+            writeLagSeconds: 0,
+            flushLagSeconds: 0,
+            replayLagSeconds: 0,
+        });
     });
 
     test("the table: aligned columns, human bytes, - for unknown", () => {
         const lines = renderTable(report).trimEnd().split("\n");
         expect(lines[0]).toBe("stack s  primary pg1  timeline 2  current LSN 0/5200000  at 2025-01-02T03:04:05.000Z");
-        expect(lines[1]).toMatch(/^NODE\s+STATE\s+SYNC\s+CLIENT\s+REPLAY LSN\s+LAG\s+SENT-REPLAY\s+WRITE\s+FLUSH\s+REPLAY\s+REPLY\s+SLOT\s+ACTIVE\s+WAL\s+RETAINED$/);
-        expect(lines[2]).toMatch(/^pg2\s+streaming\s+async\s+172\.29\.81\.3\s+0\/4E00000\s+4\.0 MB\s+2\.0 MB\s+0\.010s\s+0\.020s\s+7\.500s\s+0\.250s\s+pg2\s+yes\s+reserved\s+1\.0 kB$/);
-        expect(lines[3]).toMatch(/^pg3\s+disconnected \(stopped\)\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+pg3\s+no\s+extended\s+8\.6 MB$/);
+        expect(lines[1]).toMatch(
+            /^NODE\s+STATE\s+SYNC\s+CLIENT\s+REPLAY LSN\s+LAG\s+SENT-REPLAY\s+WRITE\s+FLUSH\s+REPLAY\s+REPLY\s+SLOT\s+ACTIVE\s+WAL\s+RETAINED$/,
+        );
+        expect(lines[2]).toMatch(
+            /^pg2\s+streaming\s+async\s+172\.29\.81\.3\s+0\/4E00000\s+4\.0 MB\s+2\.0 MB\s+0\.010s\s+0\.020s\s+7\.500s\s+0\.250s\s+pg2\s+yes\s+reserved\s+1\.0 kB$/,
+        );
+        expect(lines[3]).toMatch(
+            /^pg3\s+disconnected \(stopped\)\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+-\s+pg3\s+no\s+extended\s+8\.6 MB$/,
+        );
         expect(lines).toHaveLength(5); // no commit waits for a synchronous standby: no footer
         // Aligned: the SLOT column starts at the same offset on every line.
         const slotAt = lines[1].indexOf("SLOT");
@@ -313,7 +370,16 @@ describe("buildReport", () => {
     });
 
     test("alignColumns pads text left and numbers right", () => {
-        expect(alignColumns([["A", "NUM"], ["long", "1"], ["x", "22222"]], new Set([1]))).toEqual(["A       NUM", "long      1", "x     22222"]);
+        expect(
+            alignColumns(
+                [
+                    ["A", "NUM"],
+                    ["long", "1"],
+                    ["x", "22222"],
+                ],
+                new Set([1]),
+            ),
+        ).toEqual(["A       NUM", "long      1", "x     22222"]);
     });
 });
 
@@ -359,14 +425,27 @@ describe("evaluateThresholds", () => {
     });
 
     test("seconds: replay lag over the limit; unknown (NULL) seconds are not a breach", () => {
-        const rs = [replica({ node: "pg2", replayLagSeconds: 3.2 }), replica({ node: "pg3", replayLagSeconds: null, lagBytes: 100 })];
+        const rs = [
+            replica({ node: "pg2", replayLagSeconds: 3.2 }),
+            replica({ node: "pg3", replayLagSeconds: null, lagBytes: 100 }),
+        ];
         expect(evaluateThresholds(rs, { maxLagSeconds: 1 })).toEqual([
-            { node: "pg2", reason: "lag-seconds", severity: "critical", value: 3.2, limit: 1, message: "pg2 replay lag is 3.200s, over --max-lag-seconds 1" },
+            {
+                node: "pg2",
+                reason: "lag-seconds",
+                severity: "critical",
+                value: 3.2,
+                limit: 1,
+                message: "pg2 replay lag is 3.200s, over --max-lag-seconds 1",
+            },
         ]);
     });
 
     test("both limits crossed: two breaches", () => {
-        const reasons = evaluateThresholds([replica({ lagBytes: 10, replayLagSeconds: 10 })], { maxLagBytes: 1, maxLagSeconds: 1 }).map((b) => b.reason);
+        const reasons = evaluateThresholds([replica({ lagBytes: 10, replayLagSeconds: 10 })], {
+            maxLagBytes: 1,
+            maxLagSeconds: 1,
+        }).map((b) => b.reason);
         expect(reasons).toEqual(["lag-bytes", "lag-seconds"]);
     });
 
@@ -414,7 +493,9 @@ describe("stalled synchronous standby (issue 7 item 4)", () => {
     });
 
     test("--max-reply-age alone makes a disconnected replica a breach, like the other thresholds", () => {
-        const rs = [replica({ node: "pg2", state: "disconnected", running: true, lagBytes: null, replyAgeSeconds: null })];
+        const rs = [
+            replica({ node: "pg2", state: "disconnected", running: true, lagBytes: null, replyAgeSeconds: null }),
+        ];
         expect(evaluateThresholds(rs, { maxReplyAgeSeconds: 5 }).map((b) => b.message)).toEqual([
             "pg2 is disconnected (no pg_stat_replication row on the primary)",
         ]);
@@ -431,7 +512,9 @@ describe("stalled synchronous standby (issue 7 item 4)", () => {
                 message: `3 commits waiting for synchronous standbys for 4.1s (over ${SYNC_REP_STALL_SECONDS}s): writes on pg1 are stalled`,
             },
         ]);
-        expect(evaluateSyncRep("pg1", { backends: 1, oldestSeconds: 90 })[0].message).toMatch(/^1 commit waiting for synchronous standbys for 1m30s /);
+        expect(evaluateSyncRep("pg1", { backends: 1, oldestSeconds: 90 })[0].message).toMatch(
+            /^1 commit waiting for synchronous standbys for 1m30s /,
+        );
     });
 
     test("a commit waiting briefly, or none, is not a breach", () => {
@@ -446,8 +529,25 @@ describe("stalled synchronous standby (issue 7 item 4)", () => {
         current_lsn: "0/6000000",
         timeline: 1,
         replication: [
-            statRow("pg2", { sync_state: "sync", sync_priority: 1, sent_lsn: "0/6000000", write_lsn: "0/5FFFF00", flush_lsn: "0/5FFFF00", replay_lsn: "0/5FFFF00", lag_bytes: 256, sent_to_replay_bytes: 256, reply_age: 7.2 }),
-            statRow("pg3", { sync_state: "potential", sync_priority: 2, sent_lsn: "0/6000000", write_lsn: "0/6000000", flush_lsn: "0/6000000", replay_lsn: "0/6000000" }),
+            statRow("pg2", {
+                sync_state: "sync",
+                sync_priority: 1,
+                sent_lsn: "0/6000000",
+                write_lsn: "0/5FFFF00",
+                flush_lsn: "0/5FFFF00",
+                replay_lsn: "0/5FFFF00",
+                lag_bytes: 256,
+                sent_to_replay_bytes: 256,
+                reply_age: 7.2,
+            }),
+            statRow("pg3", {
+                sync_state: "potential",
+                sync_priority: 2,
+                sent_lsn: "0/6000000",
+                write_lsn: "0/6000000",
+                flush_lsn: "0/6000000",
+                replay_lsn: "0/6000000",
+            }),
         ],
         slots: [slotRow("pg2"), slotRow("pg3")],
         sync_rep: { backends: 3, oldest_seconds: 4.1 },
@@ -472,8 +572,12 @@ describe("stalled synchronous standby (issue 7 item 4)", () => {
 
     test("without any option the stall is a breach; with --max-reply-age 5 the silent standby is named too", () => {
         const report = buildReport(cluster, stalled(), new Date());
-        expect(evaluateReport(report, {}, { stack: "s", live: false }).map((b) => [b.node, b.reason])).toEqual([["pg1", "sync-rep-wait"]]);
-        expect(evaluateReport(report, { maxReplyAgeSeconds: 5 }, { stack: "s", live: false }).map((b) => b.message)).toEqual([
+        expect(evaluateReport(report, {}, { stack: "s", live: false }).map((b) => [b.node, b.reason])).toEqual([
+            ["pg1", "sync-rep-wait"],
+        ]);
+        expect(
+            evaluateReport(report, { maxReplyAgeSeconds: 5 }, { stack: "s", live: false }).map((b) => b.message),
+        ).toEqual([
             `3 commits waiting for synchronous standbys for 4.1s (over ${SYNC_REP_STALL_SECONDS}s): writes on pg1 are stalled`,
             "pg2 has not replied for 7.2s, over --max-reply-age 5",
         ]);
@@ -492,16 +596,33 @@ describe("slot health (issue 7 item 6)", () => {
         const data: PrimaryLag = {
             current_lsn: "0/A000000",
             timeline: 1,
-            replication: [statRow("pg3", { sent_lsn: "0/A000000", write_lsn: "0/A000000", flush_lsn: "0/A000000", replay_lsn: "0/A000000" })],
+            replication: [
+                statRow("pg3", {
+                    sent_lsn: "0/A000000",
+                    write_lsn: "0/A000000",
+                    flush_lsn: "0/A000000",
+                    replay_lsn: "0/A000000",
+                }),
+            ],
             // PostgreSQL 17 clears restart_lsn on invalidation; a lost slot not yet invalidated by a
             // checkpoint still has one, pointing at removed WAL: neither is WAL retained.
             slots: [
-                slotRow("pg2", { active: false, wal_status: "lost", retained_bytes: 82_624_512, invalidation_reason: "wal_removed", safe_wal_size: null }),
+                slotRow("pg2", {
+                    active: false,
+                    wal_status: "lost",
+                    retained_bytes: 82_624_512,
+                    invalidation_reason: "wal_removed",
+                    safe_wal_size: null,
+                }),
                 slotRow("pg3"),
             ],
             sync_rep: { backends: 0, oldest_seconds: null },
         };
-        const cluster: ClusterView = { stack: "s", nodes: [node(1), node(2, { running: false, inRecovery: null }), node(3)], primary: node(1) };
+        const cluster: ClusterView = {
+            stack: "s",
+            nodes: [node(1), node(2, { running: false, inRecovery: null }), node(3)],
+            primary: node(1),
+        };
         const report = buildReport(cluster, data, new Date("2025-01-02T03:04:05Z"));
         expect(report.replicas[0].slot).toEqual({
             name: "pg2",
@@ -515,12 +636,36 @@ describe("slot health (issue 7 item 6)", () => {
         expect(lines[2]).toMatch(/\spg2\s+no\s+lost \(wal_removed\)\s+-$/);
         expect(lines[3]).toMatch(/\spg3\s+yes\s+reserved\s+0 B$/);
 
-        const lostNoReason = buildReport(cluster, { ...data, slots: [slotRow("pg2", { wal_status: "lost", retained_bytes: 82_624_512, safe_wal_size: null })] }, new Date());
-        expect(lostNoReason.replicas[0].slot).toMatchObject({ walStatus: "lost", retainedBytes: null, invalidationReason: null });
+        const lostNoReason = buildReport(
+            cluster,
+            {
+                ...data,
+                slots: [slotRow("pg2", { wal_status: "lost", retained_bytes: 82_624_512, safe_wal_size: null })],
+            },
+            new Date(),
+        );
+        expect(lostNoReason.replicas[0].slot).toMatchObject({
+            walStatus: "lost",
+            retainedBytes: null,
+            invalidationReason: null,
+        });
     });
 
     test("an invalidated slot is always a breach, with the exact repair command (--live when lag had it)", () => {
-        const rs = [replica({ node: "pg2", state: "disconnected", running: false, lagBytes: null, slot: slot({ walStatus: "lost", invalidationReason: "wal_removed", retainedBytes: null, safeWalSizeBytes: null }) })];
+        const rs = [
+            replica({
+                node: "pg2",
+                state: "disconnected",
+                running: false,
+                lagBytes: null,
+                slot: slot({
+                    walStatus: "lost",
+                    invalidationReason: "wal_removed",
+                    retainedBytes: null,
+                    safeWalSizeBytes: null,
+                }),
+            }),
+        ];
         expect(evaluateSlots(rs, { stack: "demo", live: false })).toEqual([
             {
                 node: "pg2",
@@ -547,13 +692,25 @@ describe("slot health (issue 7 item 6)", () => {
                 current_lsn: "0/A000000",
                 timeline: 1,
                 replication: [],
-                slots: [slotRow("pg2", { active: false, wal_status: "lost", retained_bytes: null, invalidation_reason: "wal_removed", safe_wal_size: null })],
+                slots: [
+                    slotRow("pg2", {
+                        active: false,
+                        wal_status: "lost",
+                        retained_bytes: null,
+                        invalidation_reason: "wal_removed",
+                        safe_wal_size: null,
+                    }),
+                ],
                 sync_rep: { backends: 0, oldest_seconds: null },
             },
             new Date(),
         );
-        expect(evaluateReport(report, {}, { stack: "demo", live: false }).map((b) => b.reason)).toEqual(["slot-invalidated"]);
-        expect(evaluateReport(report, { maxLagBytes: 1024 }, { stack: "demo", live: true }).map((b) => b.message)).toEqual([
+        expect(evaluateReport(report, {}, { stack: "demo", live: false }).map((b) => b.reason)).toEqual([
+            "slot-invalidated",
+        ]);
+        expect(
+            evaluateReport(report, { maxLagBytes: 1024 }, { stack: "demo", live: true }).map((b) => b.message),
+        ).toEqual([
             "pg2 is disconnected (container not running)",
             "slot pg2 is invalidated (wal_removed): repair with npm run rejoin -- --node pg2 --stack demo --live",
         ]);

@@ -12,9 +12,14 @@ const ROOT = path.resolve(__dirname, "..", "..");
 describe("scripts/pulumi.sh", () => {
     // A stand-in for `npx pulumi` on a machine without internet: what the pulumi npm package prints.
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), "nc-npx-"));
-    fs.writeFileSync(path.join(bin, "npx"), '#!/bin/sh\necho "Downloading pulumi v3.265.0..." >&2\necho "pulumi: fetch failed" >&2\nexit 1\n', { mode: 0o755 });
+    fs.writeFileSync(
+        path.join(bin, "npx"),
+        '#!/bin/sh\necho "Downloading pulumi v3.265.0..." >&2\necho "pulumi: fetch failed" >&2\nexit 1\n',
+        { mode: 0o755 },
+    );
     const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
-    const run = (...args: string[]) => spawnSync("bash", [path.join(ROOT, "scripts", "pulumi.sh"), ...args], { cwd: ROOT, env, encoding: "utf8" });
+    const run = (...args: string[]) =>
+        spawnSync("bash", [path.join(ROOT, "scripts", "pulumi.sh"), ...args], { cwd: ROOT, env, encoding: "utf8" });
     afterAll(() => fs.rmSync(bin, { recursive: true, force: true }));
 
     test("--help: exit 0, what it does, examples and the offline route", () => {
@@ -35,7 +40,9 @@ describe("scripts/pulumi.sh", () => {
         expect(up.status).toBe(1);
         expect(up.stderr).toContain("pulumi: fetch failed");
         expect(up.stderr).toContain("the Pulumi CLI is not installed and could not be downloaded");
-        expect(up.stderr).toContain("npm run build-image && npm run live -- up --stack dev --config image=pg-replication/postgres:17-local --config pullImage=false");
+        expect(up.stderr).toContain(
+            "npm run build-image && npm run live -- up --stack dev --config image=pg-replication/postgres:17-local --config pullImage=false",
+        );
         if (!hadState) expect(fs.existsSync(path.join(ROOT, ".pulumi-state"))).toBe(false);
         // The local stack already uses the local image.
         expect(run("local", "up").stderr).toContain("npm run build-image && npm run live -- up --stack local\n");
@@ -43,9 +50,13 @@ describe("scripts/pulumi.sh", () => {
         expect(run("s1", "stack", "output", "primaryConnectionString", "--show-secrets").stderr).toContain(
             "npm run live -- output primaryConnectionString --show-secrets --stack s1\n",
         );
-        expect(run("s1", "config", "set", "replicas", "3").stderr).toContain("npm run live -- config set replicas 3 --stack s1\n");
+        expect(run("s1", "config", "set", "replicas", "3").stderr).toContain(
+            "npm run live -- config set replicas 3 --stack s1\n",
+        );
         // What a day-2 command without --live runs: the hint names --live.
-        expect(run("s1", "config", "--json", "--show-secrets").stderr).toMatch(/npm run live -- config --stack s1\n.*--live/s);
+        expect(run("s1", "config", "--json", "--show-secrets").stderr).toMatch(
+            /npm run live -- config --stack s1\n.*--live/s,
+        );
         // npm run up -- --help still answers, with exit 0.
         const help = run("dev", "up", "--help");
         expect(help.status).toBe(0);
@@ -58,7 +69,9 @@ describe("hints after a role change", () => {
         expect(upCommand({ stack: "nc1", live: true })).toBe("npm run live -- up --stack nc1");
         expect(upCommand({ stack: "dev", live: false })).toBe("npm run up");
         expect(upCommand({ stack: "prod", live: false })).toBe("bash scripts/pulumi.sh prod up");
-        expect(commandLine({ stack: "nc1", live: true }, "rejoin", "--node", "pg1")).toBe("npm run rejoin -- --node pg1 --stack nc1 --live");
+        expect(commandLine({ stack: "nc1", live: true }, "rejoin", "--node", "pg1")).toBe(
+            "npm run rejoin -- --node pg1 --stack nc1 --live",
+        );
     });
 
     test("the outputs name the old primary until then: said, with the command; nothing when they are current", () => {

@@ -46,7 +46,19 @@ describe("live CLI arguments", () => {
             }
             expect(help).toBeInstanceOf(HelpRequest);
             const text = (help as Error).message;
-            for (const want of ["up", "down", "output [NAME]", "config set KEY VALUE", "config rm KEY", "--stack NAME", "default local", "--config KEY=VALUE", "--show-secrets", "--json", "examples:"]) {
+            for (const want of [
+                "up",
+                "down",
+                "output [NAME]",
+                "config set KEY VALUE",
+                "config rm KEY",
+                "--stack NAME",
+                "default local",
+                "--config KEY=VALUE",
+                "--show-secrets",
+                "--json",
+                "examples:",
+            ]) {
                 expect(text).toContain(want);
             }
         }
@@ -61,7 +73,9 @@ describe("live CLI arguments", () => {
         expect(usageError(["up", "--stack", "a b"])).toMatch(/invalid --stack "a b"/);
         expect(usageError(["up", "--stack", "a", "--stack", "b"])).toBe("--stack given more than once");
         expect(usageError(["up", "--config", "replicas"])).toMatch(/--config expects KEY=VALUE, got "replicas"/);
-        expect(usageError(["down", "--config", "replicas=3"])).toMatch(/--config does not apply to down.*config set KEY VALUE --stack local/);
+        expect(usageError(["down", "--config", "replicas=3"])).toMatch(
+            /--config does not apply to down.*config set KEY VALUE --stack local/,
+        );
         expect(usageError(["output", "a", "b"])).toMatch(/unexpected argument "b"/);
         expect(usageError(["config", "set", "replicas"])).toMatch(/config set takes KEY VALUE \(got 1 argument\)/);
         expect(usageError(["config", "rm"])).toMatch(/config rm takes one KEY/);
@@ -76,14 +90,36 @@ describe("live CLI arguments", () => {
             json: false,
             showSecrets: true,
         });
-        expect(parseLiveArgs(["output", "--stack", "S", "--json"])).toEqual({ verb: "output", stack: "S", json: true, showSecrets: false });
+        expect(parseLiveArgs(["output", "--stack", "S", "--json"])).toEqual({
+            verb: "output",
+            stack: "S",
+            json: true,
+            showSecrets: false,
+        });
     });
 
     test("config verbs; the key may carry the project namespace", () => {
-        expect(parseLiveArgs(["config", "--stack", "S"])).toEqual({ verb: "config", stack: "S", json: false, showSecrets: false });
-        expect(parseLiveArgs(["config", "set", "pg-replication:replicas", "3"])).toEqual({ verb: "config-set", stack: "local", key: "replicas", value: "3" });
-        expect(parseLiveArgs(["config", "rm", "replica", "--stack", "S"])).toEqual({ verb: "config-rm", stack: "S", key: "replica" });
-        expect(parseLiveArgs(["up", "-c", "a=1", "--config", "b=2"])).toMatchObject({ verb: "up", config: ["a=1", "b=2"] });
+        expect(parseLiveArgs(["config", "--stack", "S"])).toEqual({
+            verb: "config",
+            stack: "S",
+            json: false,
+            showSecrets: false,
+        });
+        expect(parseLiveArgs(["config", "set", "pg-replication:replicas", "3"])).toEqual({
+            verb: "config-set",
+            stack: "local",
+            key: "replicas",
+            value: "3",
+        });
+        expect(parseLiveArgs(["config", "rm", "replica", "--stack", "S"])).toEqual({
+            verb: "config-rm",
+            stack: "S",
+            key: "replica",
+        });
+        expect(parseLiveArgs(["up", "-c", "a=1", "--config", "b=2"])).toMatchObject({
+            verb: "up",
+            config: ["a=1", "b=2"],
+        });
     });
 });
 
@@ -98,32 +134,59 @@ describe("live output", () => {
     test("no `undefined` lines for outputs a configuration leaves unset (metricsEndpoint with metrics off)", () => {
         const text = formatOutputs("S", outputs, { json: false, showSecrets: false });
         expect(text).not.toMatch(/undefined|metricsEndpoint/);
-        expect(text).toBe('primary: {"node":"pg1","port":15432}\nprimaryConnectionString: [secret]\nreplicationMode: async\n');
-        expect(Object.keys(JSON.parse(formatOutputs("S", outputs, { json: true, showSecrets: false })))).toEqual(["primary", "primaryConnectionString", "replicationMode"]);
+        expect(text).toBe(
+            'primary: {"node":"pg1","port":15432}\nprimaryConnectionString: [secret]\nreplicationMode: async\n',
+        );
+        expect(Object.keys(JSON.parse(formatOutputs("S", outputs, { json: true, showSecrets: false })))).toEqual([
+            "primary",
+            "primaryConnectionString",
+            "replicationMode",
+        ]);
     });
 
     test("output NAME prints the bare value, secrets only with --show-secrets, like pulumi stack output", () => {
-        expect(formatOutputs("S", outputs, { name: "primaryConnectionString", json: false, showSecrets: true })).toBe("postgresql://postgres:pw@127.0.0.1:15432/postgres\n");
-        expect(formatOutputs("S", outputs, { name: "primaryConnectionString", json: false, showSecrets: false })).toBe("[secret]\n");
-        expect(formatOutputs("S", outputs, { name: "primary", json: false, showSecrets: false })).toBe('{"node":"pg1","port":15432}\n');
-        expect(JSON.parse(formatOutputs("S", outputs, { name: "primary", json: true, showSecrets: false }))).toEqual({ node: "pg1", port: 15432 });
+        expect(formatOutputs("S", outputs, { name: "primaryConnectionString", json: false, showSecrets: true })).toBe(
+            "postgresql://postgres:pw@127.0.0.1:15432/postgres\n",
+        );
+        expect(formatOutputs("S", outputs, { name: "primaryConnectionString", json: false, showSecrets: false })).toBe(
+            "[secret]\n",
+        );
+        expect(formatOutputs("S", outputs, { name: "primary", json: false, showSecrets: false })).toBe(
+            '{"node":"pg1","port":15432}\n',
+        );
+        expect(JSON.parse(formatOutputs("S", outputs, { name: "primary", json: true, showSecrets: false }))).toEqual({
+            node: "pg1",
+            port: 15432,
+        });
     });
 
     test("an unknown or unset NAME is an error listing the outputs", () => {
         expect(() => formatOutputs("S", outputs, { name: "nope", json: false, showSecrets: false })).toThrow(
             "stack S has no output nope; its outputs are primary, primaryConnectionString, replicationMode",
         );
-        expect(() => formatOutputs("S", outputs, { name: "metricsEndpoint", json: false, showSecrets: false })).toThrow(/no output metricsEndpoint \(not set in this configuration\)/);
-        expect(() => formatOutputs("S", {}, { name: "primary", json: false, showSecrets: false })).toThrow("stack S has no outputs: deploy it first with npm run live -- up --stack S");
+        expect(() => formatOutputs("S", outputs, { name: "metricsEndpoint", json: false, showSecrets: false })).toThrow(
+            /no output metricsEndpoint \(not set in this configuration\)/,
+        );
+        expect(() => formatOutputs("S", {}, { name: "primary", json: false, showSecrets: false })).toThrow(
+            "stack S has no outputs: deploy it first with npm run live -- up --stack S",
+        );
     });
 });
 
 describe("live config", () => {
     test("a misspelt key is refused before it is recorded, with the near key", () => {
-        expect(() => checkConfig(ROOT, "nc-none", ["replica=3"])).toThrow(/pg-replication:replica is not a known key .*did you mean replicas\?/);
-        expect(() => checkConfig(ROOT, "nc-none", ["replicas=two"])).toThrow(/configuration key 'pg-replication:replicas' must be of type 'integer'/);
-        expect(() => checkConfig(ROOT, "nc-none", ["replicas=30"])).toThrow(/pg-replication:replicas = "30" is invalid/);
-        expect(() => checkConfig(ROOT, "nc-none", ["syncMode=sync", "replicas=0"])).toThrow(/sync needs at least one replica/);
+        expect(() => checkConfig(ROOT, "nc-none", ["replica=3"])).toThrow(
+            /pg-replication:replica is not a known key .*did you mean replicas\?/,
+        );
+        expect(() => checkConfig(ROOT, "nc-none", ["replicas=two"])).toThrow(
+            /configuration key 'pg-replication:replicas' must be of type 'integer'/,
+        );
+        expect(() => checkConfig(ROOT, "nc-none", ["replicas=30"])).toThrow(
+            /pg-replication:replicas = "30" is invalid/,
+        );
+        expect(() => checkConfig(ROOT, "nc-none", ["syncMode=sync", "replicas=0"])).toThrow(
+            /sync needs at least one replica/,
+        );
         expect(() => checkConfig(ROOT, "nc-none", ["replicas=3", "syncMode=sync", "hostPortBase=52432"])).not.toThrow();
         expect(() => checkConfig(ROOT, "local", [])).not.toThrow();
     });
@@ -131,7 +194,9 @@ describe("live config", () => {
     test("a bad recorded value: the error says how to change or remove it", () => {
         const message = "pg-replication:replica is not a known key";
         expect(keyOfError(message)).toBe("replica");
-        expect(keyOfError("Stack 'S' with configuration key 'pg-replication:replicas' must be of type 'integer'")).toBe("replicas");
+        expect(keyOfError("Stack 'S' with configuration key 'pg-replication:replicas' must be of type 'integer'")).toBe(
+            "replicas",
+        );
         expect(configFixHint("S", "replica", ["replica=3"])).toBe(
             "\nreplica is recorded for stack S: change it with npm run live -- config set replica VALUE --stack S, or remove it with npm run live -- config rm replica --stack S",
         );
@@ -148,7 +213,10 @@ describe("live config", () => {
     test("config lists every key with its value and source; secrets masked unless asked", () => {
         const root = fs.mkdtempSync(path.join(os.tmpdir(), "nc-live-"));
         fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(root, "Pulumi.yaml"));
-        fs.writeFileSync(path.join(root, "Pulumi.s1.yaml"), 'config:\n  pg-replication:image: pg-replication/postgres:17-local\n  pg-replication:pullImage: "false"\n');
+        fs.writeFileSync(
+            path.join(root, "Pulumi.s1.yaml"),
+            'config:\n  pg-replication:image: pg-replication/postgres:17-local\n  pg-replication:pullImage: "false"\n',
+        );
         const entries = configEntries(root, "s1", ["replicas=3", "superuserPassword=hunter2", "replica=1"]);
         const by = Object.fromEntries(entries.map((e) => [e.key, e]));
         expect(by.syncMode).toEqual({ key: "syncMode", value: "async", source: "default", secret: false });
@@ -160,7 +228,11 @@ describe("live config", () => {
         expect(text).toMatch(/superuserPassword\s+\[secret\]\s+set/);
         expect(text).not.toContain("hunter2");
         expect(formatConfig(entries, { json: false, showSecrets: true })).toContain("hunter2");
-        expect(JSON.parse(formatConfig(entries, { json: true, showSecrets: false })).replicas).toEqual({ value: "3", source: "set", secret: false });
+        expect(JSON.parse(formatConfig(entries, { json: true, showSecrets: false })).replicas).toEqual({
+            value: "3",
+            source: "set",
+            secret: false,
+        });
         fs.rmSync(root, { recursive: true });
     });
 });
@@ -181,17 +253,25 @@ describe("up's summary and progress lines", () => {
     });
 
     test("progress lines name the Docker object after the logical name (still the third field)", () => {
-        expect(dockerObjectName("docker:index/container:Container", { name: "nc1-pgbouncer-rw" })).toBe("nc1-pgbouncer-rw");
+        expect(dockerObjectName("docker:index/container:Container", { name: "nc1-pgbouncer-rw" })).toBe(
+            "nc1-pgbouncer-rw",
+        );
         expect(dockerObjectName("command:local:Command", { name: "x" })).toBeUndefined();
-        const line = progressLine("created", "docker:index/container:Container", "pg-pooler-rw", "nc1-pgbouncer-rw", 4.52);
-        expect(line).toBe("  created   docker:index/container:Container       pg-pooler-rw -> nc1-pgbouncer-rw (4.5s)");
-        // tests/support/live-client.ts parses [action, type, name] this way
-        expect(/^ {2}(created|replaced|updated|deleted|unchanged|failed)\s+(\S+)\s+(\S+)/.exec(line)?.slice(1)).toEqual([
+        const line = progressLine(
             "created",
             "docker:index/container:Container",
             "pg-pooler-rw",
-        ]);
-        expect(progressLine("unchanged", "command:local:Command", "pg-checks", undefined, 0)).toBe("  unchanged command:local:Command                  pg-checks");
+            "nc1-pgbouncer-rw",
+            4.52,
+        );
+        expect(line).toBe("  created   docker:index/container:Container       pg-pooler-rw -> nc1-pgbouncer-rw (4.5s)");
+        // tests/support/live-client.ts parses [action, type, name] this way
+        expect(/^ {2}(created|replaced|updated|deleted|unchanged|failed)\s+(\S+)\s+(\S+)/.exec(line)?.slice(1)).toEqual(
+            ["created", "docker:index/container:Container", "pg-pooler-rw"],
+        );
+        expect(progressLine("unchanged", "command:local:Command", "pg-checks", undefined, 0)).toBe(
+            "  unchanged command:local:Command                  pg-checks",
+        );
     });
 });
 
@@ -212,16 +292,32 @@ describe("config verbs on a stack's state", () => {
         expect(list.stderr).toContain("remove it with npm run live -- config rm replica --stack S");
 
         const rm = configCommand(ROOT, { verb: "config-rm", stack: "S", key: "replica" }, state);
-        expect(rm).toEqual({ stdout: "", stderr: "stack S: replica removed; apply it with npm run live -- up --stack S\n", code: 0, save: true });
+        expect(rm).toEqual({
+            stdout: "",
+            stderr: "stack S: replica removed; apply it with npm run live -- up --stack S\n",
+            code: 0,
+            save: true,
+        });
         expect(state.config).toEqual(["replicas=1"]);
-        expect(configCommand(ROOT, { verb: "config-rm", stack: "S", key: "replica" }, state)).toMatchObject({ code: 1, stderr: expect.stringMatching(/replica is not set for stack S/) });
-        expect(configCommand(ROOT, { verb: "config-rm", stack: "local", key: "image" }, { config: [] }).stderr).toMatch(/comes from Pulumi.local.yaml; edit that file/);
+        expect(configCommand(ROOT, { verb: "config-rm", stack: "S", key: "replica" }, state)).toMatchObject({
+            code: 1,
+            stderr: expect.stringMatching(/replica is not set for stack S/),
+        });
+        expect(configCommand(ROOT, { verb: "config-rm", stack: "local", key: "image" }, { config: [] }).stderr).toMatch(
+            /comes from Pulumi.local.yaml; edit that file/,
+        );
 
         const ok = configCommand(ROOT, { verb: "config-set", stack: "S", key: "syncMode", value: "sync" }, state);
         expect(ok).toMatchObject({ code: 0, save: true });
         expect(state.config).toEqual(["replicas=1", "syncMode=sync"]);
-        const secret = configCommand(ROOT, { verb: "config-set", stack: "S", key: "superuserPassword", value: "hunter2-hunter2" }, state);
-        expect(secret.stderr).toBe("stack S: superuserPassword = [secret]; apply it with npm run live -- up --stack S\n");
+        const secret = configCommand(
+            ROOT,
+            { verb: "config-set", stack: "S", key: "superuserPassword", value: "hunter2-hunter2" },
+            state,
+        );
+        expect(secret.stderr).toBe(
+            "stack S: superuserPassword = [secret]; apply it with npm run live -- up --stack S\n",
+        );
     });
 });
 
@@ -229,7 +325,10 @@ describe("the CLI itself (never reaches Docker)", () => {
     const stack = `ncunit${process.pid}`;
     const stateFile = path.join(ROOT, ".live-state", `${stack}.json`);
     const run = (...args: string[]) =>
-        spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args], { cwd: ROOT, encoding: "utf8" });
+        spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args], {
+            cwd: ROOT,
+            encoding: "utf8",
+        });
     afterAll(() => fs.rmSync(stateFile, { force: true }));
 
     test("--help exits 0 on stdout; a usage error exits 2 naming the argument; a misspelt --config is refused before Docker", () => {
@@ -238,7 +337,9 @@ describe("the CLI itself (never reaches Docker)", () => {
         expect(help.stdout).toContain("usage: npm run live -- <command>");
         const bad = run("up", "--interval", "0");
         expect(bad.status).toBe(2);
-        expect(bad.stderr).toBe("live: unknown option --interval\nusage: npm run live -- <command> [--stack NAME] [options]\n(npm run live -- --help for every option)\n");
+        expect(bad.stderr).toBe(
+            "live: unknown option --interval\nusage: npm run live -- <command> [--stack NAME] [options]\n(npm run live -- --help for every option)\n",
+        );
         const up = run("up", "--stack", stack, "--config", "replica=3");
         expect(up.status).toBe(1);
         expect(up.stderr).toMatch(/did you mean replicas\?.*nothing was recorded or deployed/s);

@@ -67,7 +67,8 @@ describe("README command lines parse", () => {
             try {
                 parseLiveArgs(argv);
             } catch (err) {
-                if (!(err instanceof HelpRequest)) throw new Error(`npm run live -- ${argv.join(" ")}: ${(err as Error).message}`, { cause: err });
+                if (!(err instanceof HelpRequest))
+                    throw new Error(`npm run live -- ${argv.join(" ")}: ${(err as Error).message}`, { cause: err });
             }
         }
     });
@@ -80,7 +81,10 @@ describe("README command lines parse", () => {
                 try {
                     cmd.parse(argv);
                 } catch (err) {
-                    if (!(err instanceof HelpRequest)) throw new Error(`npm run ${cmd.spec.name} -- ${argv.join(" ")}: ${(err as Error).message}`, { cause: err });
+                    if (!(err instanceof HelpRequest))
+                        throw new Error(`npm run ${cmd.spec.name} -- ${argv.join(" ")}: ${(err as Error).message}`, {
+                            cause: err,
+                        });
                 }
             }
         }
@@ -95,7 +99,10 @@ describe("README command lines parse", () => {
 describe("README examples and decisions", () => {
     test("the router example is examples/router.ts's own text", () => {
         const file = fs.readFileSync(path.join(ROOT, "examples", "router.ts"), "utf8");
-        const region = file.slice(file.indexOf("// README:begin\n") + "// README:begin\n".length, file.indexOf("// README:end"));
+        const region = file.slice(
+            file.indexOf("// README:begin\n") + "// README:begin\n".length,
+            file.indexOf("// README:end"),
+        );
         expect(region.length).toBeGreaterThan(500);
         expect(README).toContain(region);
         expect(README).toContain("examples/router.ts");
@@ -114,7 +121,9 @@ describe("README examples and decisions", () => {
     });
 
     test("npm ci's install-script warnings are decided (allowScripts) and documented", () => {
-        const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { allowScripts?: Record<string, boolean> };
+        const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+            allowScripts?: Record<string, boolean>;
+        };
         expect(pkg.allowScripts).toEqual({ "@pulumi/command": false, protobufjs: false });
         expect(README).toContain("`package.json`'s `allowScripts`");
     });

@@ -1,7 +1,13 @@
 import { parse } from "yaml";
 import { DEFAULTS, validateConfig } from "../../infra/config";
 import { renderHaproxyCfg } from "../../infra/haproxy";
-import { etcdHosts, PATRONI_CMDLINE_PARAMETERS, patroniDynamicConfig, patroniParameters, renderPatroniYml } from "../../infra/patroni-config";
+import {
+    etcdHosts,
+    PATRONI_CMDLINE_PARAMETERS,
+    patroniDynamicConfig,
+    patroniParameters,
+    renderPatroniYml,
+} from "../../infra/patroni-config";
 import { archiveCommands, renderPgHba } from "../../infra/render";
 import { clusterNodes } from "../../infra/topology";
 import { expectedPatroniRoles } from "../../infra/check-spec";
@@ -11,13 +17,18 @@ import { runProgramWithMocks } from "../support/mock-program";
 const SECRETS = { superuser: "su-pw-123456", replication: "repl-pw-123456", rest: "rest-pw-123456" };
 const patroni = (extra: Record<string, string> = {}) => validateConfig({ failover: "patroni", ...extra });
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML is untyped
-const yml = (cfg = patroni(), node = 1): any => parse(renderPatroniYml(cfg, clusterNodes("dev", cfg)[node - 1], "dev", SECRETS));
+const yml = (cfg = patroni(), node = 1): any =>
+    parse(renderPatroniYml(cfg, clusterNodes("dev", cfg)[node - 1], "dev", SECRETS));
 
 describe("patroni.yml", () => {
     test("names the node, the scope, its REST API on its own fixed address with auth, and etcd by fixed addresses", () => {
         const y = yml(patroni(), 2);
         expect(y).toMatchObject({ scope: "dev", name: "pg2", namespace: "/pg-replication/" });
-        expect(y.restapi).toEqual({ listen: "172.20.0.12:8008", connect_address: "172.20.0.12:8008", authentication: { username: "patroni", password: "rest-pw-123456" } });
+        expect(y.restapi).toEqual({
+            listen: "172.20.0.12:8008",
+            connect_address: "172.20.0.12:8008",
+            authentication: { username: "patroni", password: "rest-pw-123456" },
+        });
         expect(y.ctl.authentication).toEqual(y.restapi.authentication);
         expect(y.etcd3.hosts).toEqual(["172.20.0.21:2379", "172.20.0.22:2379", "172.20.0.23:2379"]);
         expect(etcdHosts(patroni({ etcdMembers: "1" }))).toEqual(["172.20.0.21:2379"]);
@@ -31,7 +42,10 @@ describe("patroni.yml", () => {
     });
 
     test("parameters: the manual mode's values and settings, our pg_hba/pg_ident, restart-only ones in bootstrap.dcs", () => {
-        const cfg = patroni({ settings: JSON.stringify({ work_mem: "64MB", max_connections: 200 }), maxSlotWalKeepSize: "512MB" });
+        const cfg = patroni({
+            settings: JSON.stringify({ work_mem: "64MB", max_connections: 200 }),
+            maxSlotWalKeepSize: "512MB",
+        });
         const y = yml(cfg);
         const local = y.postgresql.parameters;
         expect(local).toMatchObject({
@@ -69,7 +83,12 @@ describe("patroni.yml", () => {
 
     test("the sync keys and Patroni's timings are not in the file, so switching them restarts nothing", () => {
         const base = renderPatroniYml(patroni(), clusterNodes("dev", patroni())[0], "dev", SECRETS);
-        const variants: Array<Record<string, string>> = [{ syncMode: "sync" }, { syncMode: "sync", syncMethod: "first" }, { synchronousCommit: "remote_apply" }, { patroniTtl: "30" }];
+        const variants: Array<Record<string, string>> = [
+            { syncMode: "sync" },
+            { syncMode: "sync", syncMethod: "first" },
+            { synchronousCommit: "remote_apply" },
+            { patroniTtl: "30" },
+        ];
         for (const v of variants) {
             const cfg = patroni(v);
             expect(renderPatroniYml(cfg, clusterNodes("dev", cfg)[0], "dev", SECRETS)).toBe(base);
@@ -88,7 +107,18 @@ describe("Patroni's dynamic configuration (PATCH /config)", () => {
     });
 
     test("count, commit level, timings, slots", () => {
-        const d = patroniDynamicConfig(patroni({ replicas: "3", syncMode: "sync", syncCount: "2", synchronousCommit: "remote_write", patroniTtl: "30", patroniLoopWait: "5", patroniRetryTimeout: "10", slots: "false" }));
+        const d = patroniDynamicConfig(
+            patroni({
+                replicas: "3",
+                syncMode: "sync",
+                syncCount: "2",
+                synchronousCommit: "remote_write",
+                patroniTtl: "30",
+                patroniLoopWait: "5",
+                patroniRetryTimeout: "10",
+                slots: "false",
+            }),
+        );
         expect(d).toMatchObject({
             ttl: 30,
             loop_wait: 5,
@@ -101,9 +131,19 @@ describe("Patroni's dynamic configuration (PATCH /config)", () => {
     });
 
     test("the roles the checks wait for", () => {
-        expect(expectedPatroniRoles({ syncMode: "async", syncMethod: "any", syncCount: 1 }, 2)).toEqual(["replica", "replica"]);
-        expect(expectedPatroniRoles({ syncMode: "sync", syncMethod: "any", syncCount: 1 }, 2)).toEqual(["quorum_standby", "quorum_standby"]);
-        expect(expectedPatroniRoles({ syncMode: "sync", syncMethod: "first", syncCount: 1 }, 3)).toEqual(["sync_standby", "replica", "replica"]);
+        expect(expectedPatroniRoles({ syncMode: "async", syncMethod: "any", syncCount: 1 }, 2)).toEqual([
+            "replica",
+            "replica",
+        ]);
+        expect(expectedPatroniRoles({ syncMode: "sync", syncMethod: "any", syncCount: 1 }, 2)).toEqual([
+            "quorum_standby",
+            "quorum_standby",
+        ]);
+        expect(expectedPatroniRoles({ syncMode: "sync", syncMethod: "first", syncCount: 1 }, 3)).toEqual([
+            "sync_standby",
+            "replica",
+            "replica",
+        ]);
     });
 });
 
@@ -132,22 +172,37 @@ describe("pg_hba.conf and haproxy.cfg", () => {
 describe("the stack program with failover=patroni (mocks)", () => {
     const CONTAINER = "docker:index/container:Container";
     const COMMAND = "command:local:Command";
-    const config = { failover: "patroni", replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" };
+    const config = {
+        failover: "patroni",
+        replicas: "2",
+        superuserPassword: "super-secret-pw",
+        replicationPassword: "repl-secret-pw",
+    };
 
     test("etcd members, nodes with patroni.yml, HAProxy; no manual role commands", async () => {
         const run = await runProgramWithMocks(config);
         const containers = run.resources.filter((r) => r.type === CONTAINER);
-        expect(containers.map((c) => c.inputs.name).sort()).toEqual(["unit-etcd1", "unit-etcd2", "unit-etcd3", "unit-haproxy", "unit-pg1", "unit-pg2", "unit-pg3"]);
-        expect(run.resources.filter((r) => r.type === COMMAND).map((r) => r.name).sort()).toEqual([
-            "pg-checks",
-            "pg-patroni-config",
-            "pg-patroni-image",
-            "pg-patroni-rest-password",
+        expect(containers.map((c) => c.inputs.name).sort()).toEqual([
+            "unit-etcd1",
+            "unit-etcd2",
+            "unit-etcd3",
+            "unit-haproxy",
+            "unit-pg1",
+            "unit-pg2",
+            "unit-pg3",
         ]);
+        expect(
+            run.resources
+                .filter((r) => r.type === COMMAND)
+                .map((r) => r.name)
+                .sort(),
+        ).toEqual(["pg-checks", "pg-patroni-config", "pg-patroni-image", "pg-patroni-rest-password"]);
         const etcd1 = run.get(CONTAINER, "-etcd1");
         expect(etcd1.inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.21");
         expect(etcd1.inputs.ports).toBeUndefined();
-        expect(run.get(CONTAINER, "haproxy-container").inputs.ports.map((p: { external: number }) => p.external)).toEqual([15442, 15443]);
+        expect(
+            run.get(CONTAINER, "haproxy-container").inputs.ports.map((p: { external: number }) => p.external),
+        ).toEqual([15442, 15443]);
         expect(run.get(CONTAINER, "haproxy-container").inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.8");
 
         const pg1 = run.get(CONTAINER, "pg1-container");
@@ -163,7 +218,11 @@ describe("the stack program with failover=patroni (mocks)", () => {
         // primaryNode bootstraps: the other nodes wait for its container.
         expect(run.get(CONTAINER, "pg2-container").dependsOn).toEqual(["pg-replication:index:PostgresNode::pg-pg1"]);
         const patch = run.get(COMMAND, "patroni-config");
-        expect(JSON.parse(patch.inputs.stdin)).toMatchObject({ method: "PATCH", path: "/config", body: { synchronous_mode: false } });
+        expect(JSON.parse(patch.inputs.stdin)).toMatchObject({
+            method: "PATCH",
+            path: "/config",
+            body: { synchronous_mode: false },
+        });
         expect(patch.inputs.environment.PGR_CLUSTER).toBe("unit");
         // Async names no standby: the PATCH needs only the leader, the checks wait for every node.
         expect(patch.dependsOn).toEqual(["pg-replication:index:PostgresNode::pg-pg1"]);
@@ -177,14 +236,20 @@ describe("the stack program with failover=patroni (mocks)", () => {
 
     test("sync mode: the PATCH waits for every replica", async () => {
         const run = await runProgramWithMocks({ ...config, syncMode: "sync" });
-        expect(run.get(COMMAND, "patroni-config").dependsOn.sort()).toEqual(["pg-replication:index:PostgresNode::pg-pg2", "pg-replication:index:PostgresNode::pg-pg3"]);
+        expect(run.get(COMMAND, "patroni-config").dependsOn.sort()).toEqual([
+            "pg-replication:index:PostgresNode::pg-pg2",
+            "pg-replication:index:PostgresNode::pg-pg3",
+        ]);
     });
 
     test("sync switches change only the PATCH request and the checks, never a container", async () => {
         const base = await runProgramWithMocks(config);
         const sync = await runProgramWithMocks({ ...config, syncMode: "sync", syncMethod: "first" });
         const differ = base.resources
-            .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(sync.resources.find((s) => s.name === r.name)?.inputs))
+            .filter(
+                (r) =>
+                    JSON.stringify(r.inputs) !== JSON.stringify(sync.resources.find((s) => s.name === r.name)?.inputs),
+            )
             .map((r) => r.name)
             .sort();
         expect(differ).toEqual(["pg-checks", "pg-patroni-config"]);

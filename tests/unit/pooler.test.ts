@@ -34,10 +34,14 @@ describe("pgbouncer.ini rendering", () => {
 
     test("after a failover both endpoints follow the new topology", () => {
         expect(renderPgBouncerIni("rw", "pg2", ["pg3"])).toMatch(/^\* = host=pg2 port=5432$/m);
-        expect(renderPgBouncerIni("ro", "pg2", ["pg1", "pg3"])).toMatch(/^\* = host=pg1,pg3 port=5432 load_balance_hosts=round-robin$/m);
+        expect(renderPgBouncerIni("ro", "pg2", ["pg1", "pg3"])).toMatch(
+            /^\* = host=pg1,pg3 port=5432 load_balance_hosts=round-robin$/m,
+        );
         // With the fixed-address map the cluster passes, PgBouncer needs no DNS at all.
         const hosts = nodeAddressMap("10.5.0.0/24");
-        expect(renderPgBouncerIni("ro", "pg2", ["pg1", "pg3"], hosts)).toMatch(/^\* = host=10\.5\.0\.11,10\.5\.0\.13 port=5432 load_balance_hosts=round-robin$/m);
+        expect(renderPgBouncerIni("ro", "pg2", ["pg1", "pg3"], hosts)).toMatch(
+            /^\* = host=10\.5\.0\.11,10\.5\.0\.13 port=5432 load_balance_hosts=round-robin$/m,
+        );
         expect(renderPgBouncerIni("rw", "pg2", ["pg1", "pg3"], hosts)).toMatch(/^\* = host=10\.5\.0\.12 port=5432$/m);
     });
 
@@ -80,7 +84,9 @@ interface Declared {
 }
 
 /** Declares a PgBouncerPool under Pulumi's mocks; returns the registrations and resolved outputs. */
-async function declarePool(replicaNodes: string[]): Promise<{ declared: Declared[]; outputs: Record<string, unknown> }> {
+async function declarePool(
+    replicaNodes: string[],
+): Promise<{ declared: Declared[]; outputs: Record<string, unknown> }> {
     const declared: Declared[] = [];
     const outputs: Record<string, unknown> = {};
     await jest.isolateModulesAsync(async () => {
@@ -90,7 +96,13 @@ async function declarePool(replicaNodes: string[]): Promise<{ declared: Declared
             {
                 newResource(args) {
                     const o = opts.get(`${args.type}::${args.name}`);
-                    declared.push({ type: args.type, name: args.name, raw: args.inputs, inputs: unwrapSecrets(args.inputs), ...o });
+                    declared.push({
+                        type: args.type,
+                        name: args.name,
+                        raw: args.inputs,
+                        inputs: unwrapSecrets(args.inputs),
+                        ...o,
+                    });
                     return { id: args.custom ? `${args.name}-id` : undefined, state: unwrapSecrets(args.inputs) };
                 },
                 call(args) {
@@ -140,7 +152,12 @@ describe("PgBouncerPool under mocks", () => {
     });
 
     test("one component, two containers parented to it, nothing else", () => {
-        expect(declared.map((d) => d.type).filter((t) => t !== "pulumi:pulumi:Stack").sort()).toEqual([
+        expect(
+            declared
+                .map((d) => d.type)
+                .filter((t) => t !== "pulumi:pulumi:Stack")
+                .sort(),
+        ).toEqual([
             "docker:index/container:Container",
             "docker:index/container:Container",
             "pg-replication:index:PgBouncerPool",
@@ -157,7 +174,10 @@ describe("PgBouncerPool under mocks", () => {
         expect([rw.inputs.name, ro.inputs.name]).toEqual(["unit-pgbouncer-rw", "unit-pgbouncer-ro"]);
         expect(rw.inputs.ports).toEqual([{ internal: 6432, external: 15442, ip: "127.0.0.1", protocol: "tcp" }]);
         expect(ro.inputs.ports).toEqual([{ internal: 6432, external: 15443, ip: "127.0.0.1", protocol: "tcp" }]);
-        for (const [c, role] of [[rw, "rw"], [ro, "ro"]] as const) {
+        for (const [c, role] of [
+            [rw, "rw"],
+            [ro, "ro"],
+        ] as const) {
             expect(c.inputs.image).toBe("sha256:pooler-image");
             expect(c.inputs.networksAdvanced).toEqual([{ name: "unit-net", aliases: [`pgbouncer-${role}`] }]);
             expect(c.inputs.labels).toEqual([
@@ -206,20 +226,23 @@ function fakeDocker(opts: { running?: boolean; missing?: boolean; psql?: boolean
     const reply = (argv: string[], stdin?: string): RunResult => {
         calls.push(argv);
         const container = argv.find((a) => a.startsWith("st-pgbouncer-")) ?? "";
-        if (argv[1] === "inspect" && opts.missing) return { code: 1, stdout: "", stderr: `Error: No such object: ${container}` };
-        if (argv[1] === "inspect") return ok(opts.running === false && container.endsWith("-ro") ? "false\n" : "true\n");
-        if (argv.includes("sh")) return files.set(container, stdin ?? ""), ok();
+        if (argv[1] === "inspect" && opts.missing)
+            return { code: 1, stdout: "", stderr: `Error: No such object: ${container}` };
+        if (argv[1] === "inspect")
+            return ok(opts.running === false && container.endsWith("-ro") ? "false\n" : "true\n");
+        if (argv.includes("sh")) return (files.set(container, stdin ?? ""), ok());
         if (argv.includes("cat")) return ok(files.get(container));
         if (argv[1] === "kill") return ok();
         if (argv.includes("psql")) {
-            if (opts.psql === false) return { code: 127, stdout: "", stderr: 'exec: "psql": executable file not found in $PATH' };
+            if (opts.psql === false)
+                return { code: 127, stdout: "", stderr: 'exec: "psql": executable file not found in $PATH' };
             const cmd = argv[argv.length - 1];
             if (cmd === "SHOW SERVERS") {
                 const stale = staleLeft > 0 ? "1" : "0";
                 return ok(`type\tuser\tclose_needed\tptr\tlink\nS\tpostgres\t${stale}\t0xs1\t0xc1\n`);
             }
             if (cmd === "SHOW CLIENTS") return ok("type\tuser\tptr\tid\nC\tpostgres\t0xc1\t42\n");
-            if (cmd === "KILL_CLIENT 42") return (staleLeft = 0), ok();
+            if (cmd === "KILL_CLIENT 42") return ((staleLeft = 0), ok());
             if (cmd === "RELOAD") return ok();
         }
         throw new Error(`unexpected ${argv.join(" ")}`);
@@ -258,7 +281,9 @@ describe("repointPooler", () => {
 
     test("fails clearly, before touching either endpoint, when a pooler container is not running", async () => {
         const fake = fakeDocker({ running: false });
-        await expect(repointPooler("st", "pg2", ["pg3"], { run: fake.run })).rejects.toThrow("st-pgbouncer-ro: pooler container is not running");
+        await expect(repointPooler("st", "pg2", ["pg3"], { run: fake.run })).rejects.toThrow(
+            "st-pgbouncer-ro: pooler container is not running",
+        );
         expect(fake.files.size).toBe(0);
     });
 

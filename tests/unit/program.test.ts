@@ -8,13 +8,17 @@ const VOLUME = "docker:index/volume:Volume";
 const BOOTSTRAP_ENV = "/etc/pg-replication/bootstrap.env";
 
 /** The PostgreSQL nodes' containers (not the pooler's). */
-const containers = (run: MockRun) => run.resources.filter((r) => r.type === CONTAINER && /-pg\d+-container$/.test(r.name));
+const containers = (run: MockRun) =>
+    run.resources.filter((r) => r.type === CONTAINER && /-pg\d+-container$/.test(r.name));
 const byName = (run: MockRun) => new Map(run.resources.map((r) => [r.name, r]));
 
 describe("the stack program under mocks", () => {
     let run: MockRun;
     beforeAll(async () => {
-        run = await runProgramWithMocks({ replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" }, "unit");
+        run = await runProgramWithMocks(
+            { replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" },
+            "unit",
+        );
     });
 
     test("declares the network, image, volumes, containers and commands", () => {
@@ -23,13 +27,12 @@ describe("the stack program under mocks", () => {
         expect(count("docker:index/remoteImage:RemoteImage")).toBe(1);
         expect(count(VOLUME)).toBe(4); // three data volumes and the WAL archive
         expect(count(CONTAINER)).toBe(5); // three nodes and the two PgBouncer endpoints
-        expect(run.resources.filter((r) => r.type === CONTAINER).map((r) => r.inputs.name).sort()).toEqual([
-            "unit-pg1",
-            "unit-pg2",
-            "unit-pg3",
-            "unit-pgbouncer-ro",
-            "unit-pgbouncer-rw",
-        ]);
+        expect(
+            run.resources
+                .filter((r) => r.type === CONTAINER)
+                .map((r) => r.inputs.name)
+                .sort(),
+        ).toEqual(["unit-pg1", "unit-pg2", "unit-pg3", "unit-pgbouncer-ro", "unit-pgbouncer-rw"]);
         expect(
             run.resources
                 .filter((r) => r.type === COMMAND)
@@ -43,14 +46,19 @@ describe("the stack program under mocks", () => {
         expect(cs.map((c) => c.inputs.name)).toEqual(["unit-pg1", "unit-pg2", "unit-pg3"]);
         cs.forEach((c, i) => {
             const node = `pg${i + 1}`;
-            expect(c.inputs.networksAdvanced).toEqual([{ name: "unit-net", aliases: [node, "pg-cluster"], ipv4Address: `172.20.0.${11 + i}` }]);
+            expect(c.inputs.networksAdvanced).toEqual([
+                { name: "unit-net", aliases: [node, "pg-cluster"], ipv4Address: `172.20.0.${11 + i}` },
+            ]);
             expect(c.inputs.ports).toEqual([{ internal: 5432, external: 15432 + i, ip: "127.0.0.1", protocol: "tcp" }]);
             expect(c.inputs.healthcheck.tests).toEqual(["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]);
             expect(c.inputs.restart).toBe("unless-stopped");
             expect(c.inputs.wait).toBe(true);
             // The reference, not the id: a moved tag must not replace the containers.
             expect(c.inputs.image).toBe("postgres:17");
-            expect(c.inputs.volumes[0]).toEqual({ volumeName: `unit-${node}-data`, containerPath: "/var/lib/postgresql/data" });
+            expect(c.inputs.volumes[0]).toEqual({
+                volumeName: `unit-${node}-data`,
+                containerPath: "/var/lib/postgresql/data",
+            });
             expect(c.deleteBeforeReplace).toBe(true);
             // bootstrap.env, found by its path in the container, is the one upload whose changes are ignored.
             const bootstrap = c.inputs.uploads.findIndex((u: { file: string }) => u.file === BOOTSTRAP_ENV);
@@ -64,7 +72,15 @@ describe("the stack program under mocks", () => {
         for (const c of containers(run)) {
             const files = c.inputs.uploads.map((u: { file: string }) => u.file).sort();
             expect(files).toEqual(
-                ["bootstrap.env", "entrypoint.sh", "node.env", "pg_hba.conf", "pg_ident.conf", "pgpass", "postgresql.conf"].map((f) => `/etc/pg-replication/${f}`),
+                [
+                    "bootstrap.env",
+                    "entrypoint.sh",
+                    "node.env",
+                    "pg_hba.conf",
+                    "pg_ident.conf",
+                    "pgpass",
+                    "postgresql.conf",
+                ].map((f) => `/etc/pg-replication/${f}`),
             );
             expect(c.inputs.volumes.every((v: { hostPath?: string }) => v.hostPath === undefined)).toBe(true);
         }
@@ -78,15 +94,23 @@ describe("the stack program under mocks", () => {
         for (const dep of ["pg-slot-pg2", "pg-replication-user", "pg-superuser"]) {
             expect(run.resources.indexOf(names.get(dep)!)).toBeLessThan(pg2Node);
         }
-        expect(pg2!.dependsOn).toEqual([`${COMMAND}::pg-replication-user`, `${COMMAND}::pg-slot-pg2`, `${COMMAND}::pg-superuser`]);
+        expect(pg2!.dependsOn).toEqual([
+            `${COMMAND}::pg-replication-user`,
+            `${COMMAND}::pg-slot-pg2`,
+            `${COMMAND}::pg-superuser`,
+        ]);
         // Made alongside the roles (a slot needs none), and in async mode the policy names no standby.
         expect(names.get("pg-slot-pg2")!.dependsOn).toEqual([]);
         expect(names.get("pg-sync-policy")!.dependsOn).toEqual([]);
         for (const dep of ["pg-sync-policy", "pg-pg1-container", "pg-pg2-container", "pg-pg3-container"]) {
-            expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get(dep)!));
+            expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(
+                run.resources.indexOf(names.get(dep)!),
+            );
         }
         // The checks also prove the PgBouncer endpoints, so they come after both pooler containers.
-        expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(run.resources.indexOf(names.get("pg-pooler-ro")!));
+        expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(
+            run.resources.indexOf(names.get("pg-pooler-ro")!),
+        );
         expect(JSON.parse(names.get("pg-checks")!.inputs.environment.PGR_CHECK_SPEC).endpoints).toEqual({
             rw: { host: "127.0.0.1", port: 15442 },
             ro: { host: "127.0.0.1", port: 15443 },
@@ -102,20 +126,40 @@ describe("the stack program under mocks", () => {
                 "*:*:*:replicator:repl-secret-pw\n*:*:*:postgres:super-secret-pw\n",
             );
             expect(c.inputs.envs).toBeUndefined();
-            expect(JSON.stringify(c.inputs.uploads.filter((u: { file: string }) => !u.file.endsWith("pgpass")))).not.toContain("repl-secret-pw");
+            expect(
+                JSON.stringify(c.inputs.uploads.filter((u: { file: string }) => !u.file.endsWith("pgpass"))),
+            ).not.toContain("repl-secret-pw");
         }
         expect(containsSecret(names.get("pg-replication-user")!.rawInputs.stdin)).toBe(true);
         expect(names.get("pg-replication-user")!.inputs.stdin).not.toContain("repl-secret-pw");
         expect(names.get("pg-replication-user")!.inputs.stdin).toContain("SCRAM-SHA-256$4096:");
         expect(containsSecret(names.get("pg-checks")!.rawInputs.environment)).toBe(true);
-        for (const key of ["primaryConnectionString", "replicaConnectionStrings", "rwConnectionString", "roConnectionString", "superuserPassword", "replicationPassword"]) {
+        for (const key of [
+            "primaryConnectionString",
+            "replicaConnectionStrings",
+            "rwConnectionString",
+            "roConnectionString",
+            "superuserPassword",
+            "replicationPassword",
+        ]) {
             expect(run.outputs[key].secret).toBe(true);
         }
-        expect(run.outputs.primaryConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15432/postgres");
-        expect(run.outputs.rwConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres");
-        expect(run.outputs.roConnectionString.value).toBe("postgresql://postgres:super-secret-pw@127.0.0.1:15443/postgres");
+        expect(run.outputs.primaryConnectionString.value).toBe(
+            "postgresql://postgres:super-secret-pw@127.0.0.1:15432/postgres",
+        );
+        expect(run.outputs.rwConnectionString.value).toBe(
+            "postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres",
+        );
+        expect(run.outputs.roConnectionString.value).toBe(
+            "postgresql://postgres:super-secret-pw@127.0.0.1:15443/postgres",
+        );
         expect(run.outputs.primary.secret).toBe(false);
-        expect(run.outputs.primary.value).toEqual({ node: "pg1", container: "unit-pg1", host: "127.0.0.1", port: 15432 });
+        expect(run.outputs.primary.value).toEqual({
+            node: "pg1",
+            container: "unit-pg1",
+            host: "127.0.0.1",
+            port: 15432,
+        });
     });
 
     test("healthcheck on an engine without start intervals (API 1.41): probes every second, sends no start interval", () => {
@@ -157,7 +201,9 @@ describe("the stack program under mocks", () => {
             endpoints: { rw: { host: "127.0.0.1", port: 15442 }, ro: { host: "127.0.0.1", port: 15443 } },
         });
         // Re-run whenever a node's container is re-created: the ids of every node, in node order.
-        expect(checks.inputs.environment.PGR_CONTAINER_IDS).toBe("pg-pg1-container-id,pg-pg2-container-id,pg-pg3-container-id");
+        expect(checks.inputs.environment.PGR_CONTAINER_IDS).toBe(
+            "pg-pg1-container-id,pg-pg2-container-id,pg-pg3-container-id",
+        );
         expect(checks.inputs.environment.PGPASSWORD).toBe("super-secret-pw");
         expect([...checks.dependsOn].sort()).toEqual([
             `${COMMAND}::pg-slot-pg2`,
@@ -173,14 +219,23 @@ describe("the stack program under mocks", () => {
 
 describe("configuration changes under mocks", () => {
     test("switching sync settings changes only the sync policy, never a container", async () => {
-        const base = await runProgramWithMocks({ replicas: "2", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
+        const base = await runProgramWithMocks({
+            replicas: "2",
+            superuserPassword: "pw-123456",
+            replicationPassword: "pw-654321",
+        });
         const variants: Array<Record<string, string>> = [
             { syncMode: "sync", syncMethod: "any", syncCount: "1" },
             { syncMode: "sync", syncMethod: "first", syncCount: "2", synchronousCommit: "remote_apply" },
             { synchronousCommit: "remote_write" },
         ];
         for (const v of variants) {
-            const changed = await runProgramWithMocks({ replicas: "2", superuserPassword: "pw-123456", replicationPassword: "pw-654321", ...v });
+            const changed = await runProgramWithMocks({
+                replicas: "2",
+                superuserPassword: "pw-123456",
+                replicationPassword: "pw-654321",
+                ...v,
+            });
             const before = byName(base);
             const differing = changed.resources
                 .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(before.get(r.name)?.inputs))
@@ -202,11 +257,18 @@ describe("configuration changes under mocks", () => {
                 ...old.inputs,
                 uploads: old.inputs.uploads.filter(notBootstrap),
             });
-            expect(c.inputs.uploads.find((u: { file: string }) => u.file === BOOTSTRAP_ENV).content).toBe("PGR_INITDB_NODE='pg2'\n");
+            expect(c.inputs.uploads.find((u: { file: string }) => u.file === BOOTSTRAP_ENV).content).toBe(
+                "PGR_INITDB_NODE='pg2'\n",
+            );
         }
         const commands = after.resources.filter((r) => r.type === COMMAND && r.inputs.environment?.PGR_CONTAINER);
         for (const cmd of commands) expect(cmd.inputs.environment.PGR_CONTAINER).toBe("unit-pg2");
-        expect(after.resources.filter((r) => r.name.startsWith("pg-slot-")).map((r) => r.name).sort()).toEqual(["pg-slot-pg1", "pg-slot-pg3"]);
+        expect(
+            after.resources
+                .filter((r) => r.name.startsWith("pg-slot-"))
+                .map((r) => r.name)
+                .sort(),
+        ).toEqual(["pg-slot-pg1", "pg-slot-pg3"]);
         expect(after.outputs.primary.value).toMatchObject({ node: "pg2", port: 15433 });
         expect(after.get(COMMAND, "-sync-policy").inputs.stdin).toBe(
             "ALTER SYSTEM SET synchronous_standby_names = '';\nALTER SYSTEM SET synchronous_commit = 'on';\nSELECT pg_reload_conf();\n",
@@ -214,33 +276,57 @@ describe("configuration changes under mocks", () => {
     });
 
     test("scaling adds or removes only the replica's own resources", async () => {
-        const two = await runProgramWithMocks({ replicas: "2", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
-        const three = await runProgramWithMocks({ replicas: "3", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
+        const two = await runProgramWithMocks({
+            replicas: "2",
+            superuserPassword: "pw-123456",
+            replicationPassword: "pw-654321",
+        });
+        const three = await runProgramWithMocks({
+            replicas: "3",
+            superuserPassword: "pw-123456",
+            replicationPassword: "pw-654321",
+        });
         const before = byName(two);
-        const added = three.resources.filter((r) => !before.has(r.name)).map((r) => r.name).sort();
+        const added = three.resources
+            .filter((r) => !before.has(r.name))
+            .map((r) => r.name)
+            .sort();
         expect(added).toEqual(["pg-pg4-container", "pg-pg4-data", "pg-slot-pg4"]);
         for (const c of containers(two)) expect(byName(three).get(c.name)!.inputs).toEqual(c.inputs);
     });
 
     test("metrics: an exporter with the monitoring role's password in a secret file, never in env", async () => {
-        const run = await runProgramWithMocks({ replicas: "1", metrics: "true", superuserPassword: "pw-123456", replicationPassword: "pw-654321" });
+        const run = await runProgramWithMocks({
+            replicas: "1",
+            metrics: "true",
+            superuserPassword: "pw-123456",
+            replicationPassword: "pw-654321",
+        });
         const exporter = run.get(CONTAINER, "pg-metrics-container");
         expect(exporter.inputs.name).toBe("unit-metrics");
         expect(exporter.inputs.ports).toEqual([{ internal: 9187, external: 15444, ip: "127.0.0.1", protocol: "tcp" }]);
         expect(exporter.inputs.envs).toBeUndefined();
         expect(containsSecret(exporter.rawInputs.uploads)).toBe(true);
-        const config = exporter.inputs.uploads.find((u: { file: string }) => u.file.endsWith("postgres_exporter.yml")).content;
+        const config = exporter.inputs.uploads.find((u: { file: string }) =>
+            u.file.endsWith("postgres_exporter.yml"),
+        ).content;
         expect(config).toContain('username: "pgr_monitor"');
         expect(config).toContain('password: "generated-pg-monitor-password"');
-        expect(run.get(COMMAND, "pg-monitor-user").inputs.stdin).toContain("GRANT pg_monitor TO \"pgr_monitor\"");
+        expect(run.get(COMMAND, "pg-monitor-user").inputs.stdin).toContain('GRANT pg_monitor TO "pgr_monitor"');
         expect(run.get(COMMAND, "pg-monitor-user").inputs.stdin).not.toContain("generated-pg-monitor-password");
-        expect(run.outputs.metricsEndpoint.value).toBe("http://127.0.0.1:15444/probe?auth_module=pgreplication&target=");
+        expect(run.outputs.metricsEndpoint.value).toBe(
+            "http://127.0.0.1:15444/probe?auth_module=pgreplication&target=",
+        );
         const off = await runProgramWithMocks({ replicas: "1" });
         expect(off.resources.some((r) => r.name.includes("metrics"))).toBe(false);
     });
 
     test("a local image is checked, not pulled", async () => {
-        const run = await runProgramWithMocks({ image: "pg-replication/postgres:17-local", pullImage: "false", replicas: "1" });
+        const run = await runProgramWithMocks({
+            image: "pg-replication/postgres:17-local",
+            pullImage: "false",
+            replicas: "1",
+        });
         expect(run.resources.some((r) => r.type === "docker:index/remoteImage:RemoteImage")).toBe(false);
         const check = run.get(COMMAND, "-image");
         expect(check.inputs.environment).toEqual({ PGR_IMAGE: "pg-replication/postgres:17-local" });
@@ -256,13 +342,17 @@ describe("configuration changes under mocks", () => {
 
     test("generated passwords are secret outputs when none are configured", async () => {
         const run = await runProgramWithMocks({ replicas: "1" });
-        expect(run.resources.map((r) => r.name)).toEqual(expect.arrayContaining(["pg-superuser-password", "pg-replication-password"]));
+        expect(run.resources.map((r) => r.name)).toEqual(
+            expect.arrayContaining(["pg-superuser-password", "pg-replication-password"]),
+        );
         expect(run.outputs.superuserPassword).toEqual({ secret: true, value: "generated-pg-superuser-password" });
     });
 
     test("an invalid value fails before any resource is declared", async () => {
         const declared: Registered[] = [];
-        await expect(runProgramWithMocks({ replicas: "12" }, "unit", declared)).rejects.toThrow('pg-replication:replicas = "12" is invalid');
+        await expect(runProgramWithMocks({ replicas: "12" }, "unit", declared)).rejects.toThrow(
+            'pg-replication:replicas = "12" is invalid',
+        );
         expect(declared).toEqual([]);
     });
 });
@@ -279,6 +369,9 @@ describe("provisioning order and probe timing by engine", () => {
 
     test("sync mode: the policy waits for every replica, so a fresh deploy never waits on a missing standby", async () => {
         const run = await runProgramWithMocks({ replicas: "2", syncMode: "sync", ...pw });
-        expect(byName(run).get("pg-sync-policy")!.dependsOn.sort()).toEqual(["pg-replication:index:PostgresNode::pg-pg2", "pg-replication:index:PostgresNode::pg-pg3"]);
+        expect(byName(run).get("pg-sync-policy")!.dependsOn.sort()).toEqual([
+            "pg-replication:index:PostgresNode::pg-pg2",
+            "pg-replication:index:PostgresNode::pg-pg3",
+        ]);
     });
 });

@@ -29,8 +29,14 @@ describe("register-ts preload", () => {
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     const run = (file: string) => {
-        const res = spawnSync(process.execPath, ["-r", PRELOAD, file], { encoding: "utf8", env: { ...process.env, PG_REPLICATION_TS_CACHE: cache } });
-        return { ...res, parsed: res.status === 0 ? (JSON.parse(res.stdout) as { value: string; loaded: boolean }) : undefined };
+        const res = spawnSync(process.execPath, ["-r", PRELOAD, file], {
+            encoding: "utf8",
+            env: { ...process.env, PG_REPLICATION_TS_CACHE: cache },
+        });
+        return {
+            ...res,
+            parsed: res.status === 0 ? (JSON.parse(res.stdout) as { value: string; loaded: boolean }) : undefined,
+        };
     };
 
     test("transpiles on a miss, then runs from the cache without loading the compiler", () => {
@@ -52,7 +58,7 @@ describe("register-ts preload", () => {
 
     test("stack traces name the TypeScript file and line, also from the cache", () => {
         const file = path.join(dir, "fails.ts");
-        fs.writeFileSync(file, ["interface Unused { a: number }", "", "", "throw new Error(\"boom\");"].join("\n"));
+        fs.writeFileSync(file, ["interface Unused { a: number }", "", "", 'throw new Error("boom");'].join("\n"));
         for (let i = 0; i < 2; i++) {
             const res = run(file);
             expect(res.status).not.toBe(0);
@@ -70,7 +76,10 @@ describe("register-ts preload", () => {
         expect(res.stderr).toContain("PGR_CHECK_SPEC and PGPASSWORD must be set");
     });
     test("run directly, it fills the cache for scripts/, infra/ and client/", () => {
-        const res = spawnSync(process.execPath, [PRELOAD], { encoding: "utf8", env: { ...process.env, PG_REPLICATION_TS_CACHE: cache } });
+        const res = spawnSync(process.execPath, [PRELOAD], {
+            encoding: "utf8",
+            env: { ...process.env, PG_REPLICATION_TS_CACHE: cache },
+        });
         expect(res.status).toBe(0);
         const n = Number(/register-ts: (\d+) TypeScript files/.exec(res.stdout)?.[1]);
         expect(n).toBeGreaterThan(30);

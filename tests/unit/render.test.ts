@@ -12,7 +12,14 @@ import {
     renderTemplate,
     TEMPLATE_DIR,
 } from "../../infra/render";
-import { ADDRESS_OFFSETS, allNodeAddresses, clusterNodes, dynamicAddressRange, PATHS, subnetAddress } from "../../infra/topology";
+import {
+    ADDRESS_OFFSETS,
+    allNodeAddresses,
+    clusterNodes,
+    dynamicAddressRange,
+    PATHS,
+    subnetAddress,
+} from "../../infra/topology";
 
 const nodes = clusterNodes("dev", DEFAULTS);
 const [primary, replica] = nodes;
@@ -54,7 +61,13 @@ describe("pg_hba.conf", () => {
         const accepting = lines.filter((f) => f[1] === "replication" && f[4] !== "reject");
         // pg1 … pg10 at host numbers 11 … 20, whatever `replicas` is: scaling never changes the file.
         expect(accepting).toEqual(
-            Array.from({ length: 10 }, (_, i) => ["host", "replication", "replicator", `172.20.0.${11 + i}/32`, "scram-sha-256"]),
+            Array.from({ length: 10 }, (_, i) => [
+                "host",
+                "replication",
+                "replicator",
+                `172.20.0.${11 + i}/32`,
+                "scram-sha-256",
+            ]),
         );
         // Neither the gateway, where published ports arrive from, nor any address Docker hands out
         // (both in the upper half of the subnet) is among them.
@@ -66,7 +79,8 @@ describe("pg_hba.conf", () => {
     });
 
     test("the replication role is refused on every ordinary database, before any line could accept it", () => {
-        const firstFor = (type: string, user: string) => lines.find((f) => f[0] === type && f[1] === "all" && (f[2] === user || f[2] === "all"));
+        const firstFor = (type: string, user: string) =>
+            lines.find((f) => f[0] === type && f[1] === "all" && (f[2] === user || f[2] === "all"));
         expect(firstFor("host", "replicator")).toEqual(["host", "all", "replicator", "0.0.0.0/0", "reject"]);
         expect(firstFor("local", "replicator")).toEqual(["local", "all", "replicator", "reject"]);
     });
@@ -76,7 +90,10 @@ describe("pg_hba.conf", () => {
             ["local", "all", "replicator", "reject"],
             ["local", "all", "all", "peer", "map=pgrepl"],
         ]);
-        expect(active(renderPgIdent())).toEqual(["pgrepl     root             postgres", "pgrepl     postgres         postgres"]);
+        expect(active(renderPgIdent())).toEqual([
+            "pgrepl     root             postgres",
+            "pgrepl     postgres         postgres",
+        ]);
     });
 });
 
@@ -120,7 +137,13 @@ describe("postgresql.conf", () => {
     test("the file does not depend on the replica count or the sync settings", () => {
         const base = renderPostgresqlConf(DEFAULTS, replica);
         expect(base).not.toContain("role");
-        const other = validateConfig({ replicas: "5", syncMode: "sync", syncMethod: "first", syncCount: "3", synchronousCommit: "remote_apply" });
+        const other = validateConfig({
+            replicas: "5",
+            syncMode: "sync",
+            syncMethod: "first",
+            syncCount: "3",
+            synchronousCommit: "remote_apply",
+        });
         expect(renderPostgresqlConf(other, clusterNodes("dev", other)[1])).toBe(base);
     });
 
@@ -133,7 +156,9 @@ describe("postgresql.conf", () => {
     });
 
     test("extra settings are rendered quoted, sorted, with quotes escaped", () => {
-        const cfg = validateConfig({ settings: JSON.stringify({ work_mem: "64MB", application_name: "it's", max_connections: 200 }) });
+        const cfg = validateConfig({
+            settings: JSON.stringify({ work_mem: "64MB", application_name: "it's", max_connections: 200 }),
+        });
         const p = params(renderPostgresqlConf(cfg, primary));
         expect(p.work_mem).toBe("'64MB'");
         expect(p.max_connections).toBe("'200'");
@@ -167,10 +192,20 @@ describe("other rendered files", () => {
             .split("\n")
             .filter((l) => !l.trim().startsWith("#"))
             .join("\n");
-        for (const literal of ["/var/lib/postgresql", "/etc/pg-replication", "pg-replication.rejoin", "pg-replication.reclone", "last-rejoin", "passfile="]) {
+        for (const literal of [
+            "/var/lib/postgresql",
+            "/etc/pg-replication",
+            "pg-replication.rejoin",
+            "pg-replication.reclone",
+            "last-rejoin",
+            "passfile=",
+        ]) {
             expect(`${literal}: ${code.includes(literal)}`).toBe(`${literal}: false`);
         }
-        const defined = new Set([...Object.keys(shellEnv(renderNodeEnv(DEFAULTS, replica))), ...Object.keys(shellEnv(renderBootstrapEnv(DEFAULTS)))]);
+        const defined = new Set([
+            ...Object.keys(shellEnv(renderNodeEnv(DEFAULTS, replica))),
+            ...Object.keys(shellEnv(renderBootstrapEnv(DEFAULTS))),
+        ]);
         const used = new Set([...code.matchAll(/\$\{?(PGR_[A-Z_]+)/g)].map((m) => m[1]));
         expect([...used].filter((v) => !defined.has(v))).toEqual([]);
         expect([...defined].filter((v) => !used.has(v))).toEqual([]);
@@ -179,20 +214,27 @@ describe("other rendered files", () => {
     test("one way to make a file: only render.ts reads templates/, and no component writes a script in TypeScript", () => {
         const infra = path.resolve(__dirname, "..", "..", "infra");
         const others = fs.readdirSync(infra).filter((f) => f.endsWith(".ts") && f !== "render.ts");
-        const reading = others.filter((f) => /readFileSync|TEMPLATE_DIR/.test(fs.readFileSync(path.join(infra, f), "utf8")));
+        const reading = others.filter((f) =>
+            /readFileSync|TEMPLATE_DIR/.test(fs.readFileSync(path.join(infra, f), "utf8")),
+        );
         const scripting = others.filter((f) => /#!\/bin\/(ba)?sh/.test(fs.readFileSync(path.join(infra, f), "utf8")));
         expect({ reading, scripting }).toEqual({ reading: [], scripting: [] });
     });
 
     test("pgpass has a line per role and escapes separators", () => {
-        expect(renderPgpass([{ user: "replicator", password: "a:b\\c" }, { user: "postgres", password: "x" }])).toBe(
-            "*:*:*:replicator:a\\:b\\\\c\n*:*:*:postgres:x\n",
-        );
+        expect(
+            renderPgpass([
+                { user: "replicator", password: "a:b\\c" },
+                { user: "postgres", password: "x" },
+            ]),
+        ).toBe("*:*:*:replicator:a\\:b\\\\c\n*:*:*:postgres:x\n");
     });
 
     test("topology: fixed addresses in the lower half of the subnet, dynamic ones in the upper half", () => {
         const cfg = validateConfig({ replicas: "9", subnet: "10.7.3.0/24" });
-        expect(clusterNodes("s", cfg).map((n) => n.address)).toEqual(Array.from({ length: 10 }, (_, i) => `10.7.3.${11 + i}`));
+        expect(clusterNodes("s", cfg).map((n) => n.address)).toEqual(
+            Array.from({ length: 10 }, (_, i) => `10.7.3.${11 + i}`),
+        );
         expect(dynamicAddressRange("10.7.3.0/24")).toBe("10.7.3.128/25");
         expect(dynamicAddressRange("172.20.0.0/16")).toBe("172.20.128.0/17");
         expect(subnetAddress("172.20.0.0/16", ADDRESS_OFFSETS.poolerRw)).toBe("172.20.0.5");

@@ -108,7 +108,9 @@ describe("primary LSN history", () => {
         expect(h[0]).toEqual({ lsn: formatLsn(9000n), at: 90_000 });
         expect(h).toHaveLength(11);
         // An idle primary's single sample is never dropped, however old.
-        expect(recordPrimaryLsn([{ lsn: "0/100", at: 0 }], "0/100", 10_000_000, 10_000)).toEqual([{ lsn: "0/100", at: 0 }]);
+        expect(recordPrimaryLsn([{ lsn: "0/100", at: 0 }], "0/100", 10_000_000, 10_000)).toEqual([
+            { lsn: "0/100", at: 0 },
+        ]);
     });
 
     test("does not mutate its input", () => {
@@ -160,12 +162,22 @@ describe("replica health decision", () => {
     const ok = (replayLsn: string) => ({ ok: true as const, inRecovery: true, replayLsn });
 
     test("in rotation when reachable, in recovery and within bounds", () => {
-        expect(decideReplicaHealth(ok("0/3000000"), h, bounds, 12_000)).toEqual({ healthy: true, reason: "ok", lagBytes: 0, lagSeconds: 0 });
+        expect(decideReplicaHealth(ok("0/3000000"), h, bounds, 12_000)).toEqual({
+            healthy: true,
+            reason: "ok",
+            lagBytes: 0,
+            lagSeconds: 0,
+        });
     });
 
     test("out when unreachable", () => {
         const d = decideReplicaHealth({ ok: false, error: "connect ECONNREFUSED 127.0.0.1:29433" }, h, bounds, 0);
-        expect(d).toEqual({ healthy: false, reason: "unreachable: connect ECONNREFUSED 127.0.0.1:29433", lagBytes: null, lagSeconds: null });
+        expect(d).toEqual({
+            healthy: false,
+            reason: "unreachable: connect ECONNREFUSED 127.0.0.1:29433",
+            lagBytes: null,
+            lagSeconds: null,
+        });
     });
 
     test("out when not in recovery (promoted)", () => {
@@ -182,7 +194,10 @@ describe("replica health decision", () => {
         const behind = decideReplicaHealth(ok("0/1000000"), h, bounds, 12_000); // 32 MiB behind
         expect(behind).toMatchObject({ healthy: false, lagBytes: 32 * 1024 * 1024 });
         expect(behind.reason).toBe("behind by 33554432 bytes (maxLagBytes 16777216)");
-        expect(decideReplicaHealth(ok("0/2000000"), h, bounds, 12_000)).toMatchObject({ healthy: true, lagBytes: 16 * 1024 * 1024 });
+        expect(decideReplicaHealth(ok("0/2000000"), h, bounds, 12_000)).toMatchObject({
+            healthy: true,
+            lagBytes: 16 * 1024 * 1024,
+        });
     });
 
     test("the seconds bound only counts while the replica is behind", () => {
@@ -193,7 +208,11 @@ describe("replica health decision", () => {
         expect(late).toMatchObject({ healthy: false, lagSeconds: 6 });
         expect(late.reason).toBe("behind for 6.0 s (maxLagSeconds 5)");
         // Caught up: an hour of idleness is no lag.
-        expect(decideReplicaHealth(ok("0/3000000"), h, strict, 3_600_000)).toMatchObject({ healthy: true, lagBytes: 0, lagSeconds: 0 });
+        expect(decideReplicaHealth(ok("0/3000000"), h, strict, 3_600_000)).toMatchObject({
+            healthy: true,
+            lagBytes: 0,
+            lagSeconds: 0,
+        });
     });
 
     test("lag unknown (primary never reached) keeps the replica usable, and says so", () => {
@@ -211,15 +230,20 @@ describe("error classification", () => {
             expect(classifyError(withCode(code))).toBe("connection");
         }
         // 08006 connection_failure, 57P01 admin_shutdown (fast shutdown), 57P03 cannot_connect_now.
-        for (const code of ["08000", "08006", "08P01", "57P01", "57P02", "57P03"]) expect(classifyError(withCode(code))).toBe("connection");
+        for (const code of ["08000", "08006", "08P01", "57P01", "57P02", "57P03"])
+            expect(classifyError(withCode(code))).toBe("connection");
         expect(classifyError(new Error("Connection terminated unexpectedly"))).toBe("connection");
         expect(classifyError(new Error("Connection terminated due to connection timeout"))).toBe("connection");
-        expect(classifyError(new Error("Client has encountered a connection error and is not queryable"))).toBe("connection");
+        expect(classifyError(new Error("Client has encountered a connection error and is not queryable"))).toBe(
+            "connection",
+        );
     });
 
     test("nested causes and happy-eyeballs AggregateErrors are looked into", () => {
         expect(classifyError(new Error("wrapped", { cause: withCode("ECONNREFUSED") }))).toBe("connection");
-        expect(classifyError(new AggregateError([withCode("ECONNREFUSED"), withCode("ECONNREFUSED")], "connect"))).toBe("connection");
+        expect(classifyError(new AggregateError([withCode("ECONNREFUSED"), withCode("ECONNREFUSED")], "connect"))).toBe(
+            "connection",
+        );
         expect(classifyError(new AggregateError([], "empty"))).toBe("other");
     });
 
@@ -229,7 +253,8 @@ describe("error classification", () => {
     });
 
     test("query errors are thrown to the caller", () => {
-        for (const code of ["42601", "42P01", "23505", "25006", "40001", "57014"]) expect(classifyError(withCode(code))).toBe("other");
+        for (const code of ["42601", "42P01", "23505", "25006", "40001", "57014"])
+            expect(classifyError(withCode(code))).toBe("other");
         expect(classifyError("a string")).toBe("other");
         expect(classifyError(null)).toBe("other");
     });
@@ -244,12 +269,19 @@ describe("ReplicaRouter without servers", () => {
             /healthIntervalMs must be a positive number/,
         );
         expect(() => new ReplicaRouter({ primary: nowhere, replicas: [], maxLagBytes: -1 })).toThrow(/maxLagBytes/);
-        expect(() => new ReplicaRouter({ primary: nowhere, replicas: [], maxLagSeconds: Number.NaN })).toThrow(/maxLagSeconds/);
-        expect(() => new ReplicaRouter({ primary: nowhere, replicas: "x" as unknown as string[] })).toThrow(/replicas must be an array/);
+        expect(() => new ReplicaRouter({ primary: nowhere, replicas: [], maxLagSeconds: Number.NaN })).toThrow(
+            /maxLagSeconds/,
+        );
+        expect(() => new ReplicaRouter({ primary: nowhere, replicas: "x" as unknown as string[] })).toThrow(
+            /replicas must be an array/,
+        );
     });
 
     test("status names nodes by host:port (never the password) and explains failures", async () => {
-        const router = new ReplicaRouter({ primary: nowhere, replicas: [nowhere, { host: "127.0.0.1", port: 1, name: "pg9" }] });
+        const router = new ReplicaRouter({
+            primary: nowhere,
+            replicas: [nowhere, { host: "127.0.0.1", port: 1, name: "pg9" }],
+        });
         try {
             await router.ready();
             const s = router.status();

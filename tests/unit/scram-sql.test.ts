@@ -1,5 +1,13 @@
 import { derivedSalt, roleVerifier, scramVerifier } from "../../infra/scram";
-import { createSlotSql, dropSlotSql, quoteIdent, quoteLiteral, replicationRoleSql, synchronousStandbyNames, syncPolicySql } from "../../infra/sql";
+import {
+    createSlotSql,
+    dropSlotSql,
+    quoteIdent,
+    quoteLiteral,
+    replicationRoleSql,
+    synchronousStandbyNames,
+    syncPolicySql,
+} from "../../infra/sql";
 import { DEFAULTS } from "../../infra/config";
 
 describe("SCRAM verifiers", () => {
@@ -29,14 +37,19 @@ describe("SQL builders", () => {
     test("synchronous_standby_names for async, first and any", () => {
         const names = ["pg2", "pg3"];
         expect(synchronousStandbyNames({ ...DEFAULTS, syncMode: "async" }, names)).toBe("");
-        expect(synchronousStandbyNames({ ...DEFAULTS, syncMode: "sync", syncMethod: "any", syncCount: 1 }, names)).toBe('ANY 1 ("pg2", "pg3")');
-        expect(synchronousStandbyNames({ ...DEFAULTS, syncMode: "sync", syncMethod: "first", syncCount: 2 }, names)).toBe(
-            'FIRST 2 ("pg2", "pg3")',
+        expect(synchronousStandbyNames({ ...DEFAULTS, syncMode: "sync", syncMethod: "any", syncCount: 1 }, names)).toBe(
+            'ANY 1 ("pg2", "pg3")',
         );
+        expect(
+            synchronousStandbyNames({ ...DEFAULTS, syncMode: "sync", syncMethod: "first", syncCount: 2 }, names),
+        ).toBe('FIRST 2 ("pg2", "pg3")');
     });
 
     test("the sync policy is applied with ALTER SYSTEM and a reload, never a restart", () => {
-        const sql = syncPolicySql({ ...DEFAULTS, syncMode: "sync", syncMethod: "first", syncCount: 1, synchronousCommit: "remote_apply" }, ["pg2"]);
+        const sql = syncPolicySql(
+            { ...DEFAULTS, syncMode: "sync", syncMethod: "first", syncCount: 1, synchronousCommit: "remote_apply" },
+            ["pg2"],
+        );
         expect(sql).toContain(`ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("pg2")';`);
         expect(sql).toContain("ALTER SYSTEM SET synchronous_commit = 'remote_apply';");
         expect(sql).toContain("SELECT pg_reload_conf();");
@@ -58,4 +71,5 @@ describe("SQL builders", () => {
     });
 });
 
-const PG_VERIFIER = "SCRAM-SHA-256$4096:OYudXlK2lHFTANwV2PhHFQ==$AklnmpihLrulds/3mVJMaAAPqJaP8G/J2UV9Qmcji9Q=:TEADfifpNP5t18Q2LGh410AG6BlRVjNgLy1AFVmyWFQ=";
+const PG_VERIFIER =
+    "SCRAM-SHA-256$4096:OYudXlK2lHFTANwV2PhHFQ==$AklnmpihLrulds/3mVJMaAAPqJaP8G/J2UV9Qmcji9Q=:TEADfifpNP5t18Q2LGh410AG6BlRVjNgLy1AFVmyWFQ=";

@@ -16,7 +16,13 @@ import { lsnToBytes } from "../stats";
 import { failoverPatroni } from "./failover-patroni";
 
 /** The failover command as `npm run failover` runs it (without npm's own start-up). */
-const failoverArgv = (...args: string[]) => [process.execPath, "-r", "./scripts/register-ts.js", "scripts/failover.ts", ...args];
+const failoverArgv = (...args: string[]) => [
+    process.execPath,
+    "-r",
+    "./scripts/register-ts.js",
+    "scripts/failover.ts",
+    ...args,
+];
 
 /** Inserts ids one by one into whichever node `target` names; remembers when each was acknowledged. */
 export class Writer {
@@ -31,8 +37,15 @@ export class Writer {
             let id = 0;
             while (!this.stopped) {
                 const node = this.target;
-                const client = new Client({ host: "127.0.0.1", port: this.c.hostPort(node), user: "postgres", password: this.c.password, database: "postgres",
-                    connectionTimeoutMillis: 1000, query_timeout: 2000 });
+                const client = new Client({
+                    host: "127.0.0.1",
+                    port: this.c.hostPort(node),
+                    user: "postgres",
+                    password: this.c.password,
+                    database: "postgres",
+                    connectionTimeoutMillis: 1000,
+                    query_timeout: 2000,
+                });
                 client.on("error", () => undefined);
                 try {
                     await client.connect();
@@ -68,7 +81,11 @@ async function receiveLsn(c: Cluster, node: number): Promise<number> {
     return lsnToBytes(lsn);
 }
 
-export async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best: number, other: number) => Promise<number>): Promise<Outcome> {
+export async function killUnderLoad(
+    ctx: CaseContext,
+    c: Cluster,
+    promote: (best: number, other: number) => Promise<number>,
+): Promise<Outcome> {
     await psql(c.container(1), "CREATE TABLE IF NOT EXISTS bench_fo (id bigint PRIMARY KEY)");
     const w = new Writer(c);
     w.start();
@@ -83,23 +100,45 @@ export async function killUnderLoad(ctx: CaseContext, c: Cluster, promote: (best
         const other = best === 2 ? 3 : 2;
         w.target = best;
         let streamingAt = 0;
-        const poll = waitFor("the other replica streaming from the new primary", 60_000, async () => {
-            const n = await psql(c.container(best), "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", 5000);
-            if (n === "1") streamingAt = performance.now();
-            return n === "1" || `${n} streaming`;
-        }, 50);
+        const poll = waitFor(
+            "the other replica streaming from the new primary",
+            60_000,
+            async () => {
+                const n = await psql(
+                    c.container(best),
+                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+                    5000,
+                );
+                if (n === "1") streamingAt = performance.now();
+                return n === "1" || `${n} streaming`;
+            },
+            50,
+        );
         poll.catch(() => undefined); // awaited below; a failing promote must not leave it unhandled
         const commandMs = await promote(best, other);
         await poll;
-        await waitFor("a write on the new primary", 30_000, () => w.acked.some((a) => a.node === best) || "none yet", 100);
+        await waitFor(
+            "a write on the new primary",
+            30_000,
+            () => w.acked.some((a) => a.node === best) || "none yet",
+            100,
+        );
         await sleep(500);
         await w.stop();
         const firstAck = w.acked.find((a) => a.at > t0 && a.node === best)!;
         const present = new Set((await psql(c.container(best), "SELECT id FROM bench_fo")).split("\n").map(Number));
         const lost = w.acked.filter((a) => !present.has(a.id)).length;
-        ctx.log(`    ${c.kind}: promoted pg${best}; first write ${((firstAck.at - t0) / 1000).toFixed(2)}s, pg${other} streaming ${((streamingAt - t0) / 1000).toFixed(2)}s, ` +
-            `command ${(commandMs / 1000).toFixed(2)}s, ${w.acked.length} acknowledged, ${lost} lost`);
-        return { firstWriteS: (firstAck.at - t0) / 1000, streamingS: (streamingAt - t0) / 1000, commandS: commandMs / 1000, lost, acked: w.acked.length };
+        ctx.log(
+            `    ${c.kind}: promoted pg${best}; first write ${((firstAck.at - t0) / 1000).toFixed(2)}s, pg${other} streaming ${((streamingAt - t0) / 1000).toFixed(2)}s, ` +
+                `command ${(commandMs / 1000).toFixed(2)}s, ${w.acked.length} acknowledged, ${lost} lost`,
+        );
+        return {
+            firstWriteS: (firstAck.at - t0) / 1000,
+            streamingS: (streamingAt - t0) / 1000,
+            commandS: commandMs / 1000,
+            lost,
+            acked: w.acked.length,
+        };
     } finally {
         await w.stop();
     }
@@ -119,28 +158,48 @@ export async function failover(ctx: CaseContext): Promise<void> {
         const bare = bareCluster(bareOpts);
         // Streaming starts before a standby is consistent; the measurement needs both replicas to answer.
         await ctx.phases.time("bare: replicas accept connections", () =>
-            waitFor("bare replicas accept connections", 60_000, async () => {
-                for (const n of [2, 3]) await psql(bare.container(n), "SELECT 1", 5000);
-                return true as const;
-            }, 100));
+            waitFor(
+                "bare replicas accept connections",
+                60_000,
+                async () => {
+                    for (const n of [2, 3]) await psql(bare.container(n), "SELECT 1", 5000);
+                    return true as const;
+                },
+                100,
+            ),
+        );
         for (const c of alternate(run, ours, bare)) {
             if (c.kind === "ours") {
-                out.ours.push(await ctx.phases.time(`ours: kill + npm run failover (run ${run})`, () =>
-                    killUnderLoad(ctx, c, async (best) => {
-                        const res = await execProgram(failoverArgv("--to", `pg${best}`, "--stack", c.name, "--live", "--json"), 90_000, { cwd: ROOT });
-                        if (res.code !== 0) throw new Error(`failover exited ${res.code}: ${res.stderr.trim().slice(-1500)}`);
-                        for (const l of res.stderr.trim().split("\n")) ctx.log(`      | ${l}`);
-                        return res.ms;
-                    })));
+                out.ours.push(
+                    await ctx.phases.time(`ours: kill + npm run failover (run ${run})`, () =>
+                        killUnderLoad(ctx, c, async (best) => {
+                            const res = await execProgram(
+                                failoverArgv("--to", `pg${best}`, "--stack", c.name, "--live", "--json"),
+                                90_000,
+                                { cwd: ROOT },
+                            );
+                            if (res.code !== 0)
+                                throw new Error(`failover exited ${res.code}: ${res.stderr.trim().slice(-1500)}`);
+                            for (const l of res.stderr.trim().split("\n")) ctx.log(`      | ${l}`);
+                            return res.ms;
+                        }),
+                    ),
+                );
             } else {
-                out.bare.push(await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
-                    killUnderLoad(ctx, c, async (best, other) => {
-                        const t = performance.now();
-                        await psql(c.container(best), "SELECT pg_promote(true, 30)");
-                        await psql(c.container(other), `ALTER SYSTEM SET primary_conninfo = 'host=${c.ip(best)} user=postgres application_name=pg${other}'`);
-                        await psql(c.container(other), "SELECT pg_reload_conf()");
-                        return performance.now() - t;
-                    })));
+                out.bare.push(
+                    await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
+                        killUnderLoad(ctx, c, async (best, other) => {
+                            const t = performance.now();
+                            await psql(c.container(best), "SELECT pg_promote(true, 30)");
+                            await psql(
+                                c.container(other),
+                                `ALTER SYSTEM SET primary_conninfo = 'host=${c.ip(best)} user=postgres application_name=pg${other}'`,
+                            );
+                            await psql(c.container(other), "SELECT pg_reload_conf()");
+                            return performance.now() - t;
+                        }),
+                    ),
+                );
             }
         }
         if (!(ctx.args.keep && run === ctx.args.runs)) {
@@ -154,12 +213,24 @@ export async function failover(ctx: CaseContext): Promise<void> {
     // (warm transpile cache), with an empty cache (the first run after a change to a source), and
     // with ts-node (how it ran before), each against a bare `node -e 0`, interleaved.
     const starts = [
-        { label: "process start (failover --help)", argv: failoverArgv("--help"), env: process.env,
-            note: "node -r ./scripts/register-ts.js scripts/failover.ts --help, transpile cache filled (as after npm ci)" },
-        { label: "process start, empty transpile cache", argv: failoverArgv("--help"), env: undefined,
-            note: "the same with PG_REPLICATION_TS_CACHE set to an empty directory: TypeScript loaded and every file transpiled" },
-        { label: "process start with ts-node (before)", argv: [process.execPath, "-r", "ts-node/register/transpile-only", "scripts/failover.ts", "--help"], env: process.env,
-            note: "node -r ts-node/register/transpile-only scripts/failover.ts --help: how npm run failover started before" },
+        {
+            label: "process start (failover --help)",
+            argv: failoverArgv("--help"),
+            env: process.env,
+            note: "node -r ./scripts/register-ts.js scripts/failover.ts --help, transpile cache filled (as after npm ci)",
+        },
+        {
+            label: "process start, empty transpile cache",
+            argv: failoverArgv("--help"),
+            env: undefined,
+            note: "the same with PG_REPLICATION_TS_CACHE set to an empty directory: TypeScript loaded and every file transpiled",
+        },
+        {
+            label: "process start with ts-node (before)",
+            argv: [process.execPath, "-r", "ts-node/register/transpile-only", "scripts/failover.ts", "--help"],
+            env: process.env,
+            note: "node -r ts-node/register/transpile-only scripts/failover.ts --help: how npm run failover started before",
+        },
     ];
     for (const s of starts) {
         const start = { ours: [] as number[], bare: [] as number[] };
@@ -169,22 +240,60 @@ export async function failover(ctx: CaseContext): Promise<void> {
                 const env = emptyCache ? { ...process.env, PG_REPLICATION_TS_CACHE: emptyCache } : process.env;
                 const argv = side === "ours" ? s.argv : [process.execPath, "-e", "0"];
                 try {
-                    const res = await ctx.phases.time(`${s.label}: ${side === "ours" ? "failover --help" : "node -e 0"}`, () => execOrFail(argv, 60_000, { cwd: ROOT, env }));
+                    const res = await ctx.phases.time(
+                        `${s.label}: ${side === "ours" ? "failover --help" : "node -e 0"}`,
+                        () => execOrFail(argv, 60_000, { cwd: ROOT, env }),
+                    );
                     start[side].push(res.ms / 1000);
                 } finally {
                     if (emptyCache) fs.rmSync(emptyCache, { recursive: true, force: true });
                 }
             }
         }
-        ctx.figures.push({ figure: s.label, unit: "s", better: "lower", ours: start.ours, bound: start.bare, boundIs: "node -e 0", note: s.note });
+        ctx.figures.push({
+            figure: s.label,
+            unit: "s",
+            better: "lower",
+            ours: start.ours,
+            bound: start.bare,
+            boundIs: "node -e 0",
+            note: s.note,
+        });
     }
-    const boundIs = "bare cluster: pg_promote() on the same best replica, other replica re-pointed by ALTER SYSTEM + reload; no fencing, no checks";
+    const boundIs =
+        "bare cluster: pg_promote() on the same best replica, other replica re-pointed by ALTER SYSTEM + reload; no fencing, no checks";
     const pick = (k: keyof Outcome) => ({ ours: out.ours.map((o) => o[k]), bound: out.bare.map((o) => o[k]) });
-    ctx.figures.push({ figure: "kill -> first acknowledged write", unit: "s", better: "lower", ...pick("firstWriteS"), boundIs });
-    ctx.figures.push({ figure: "kill -> all replicas streaming", unit: "s", better: "lower", ...pick("streamingS"), boundIs });
-    ctx.figures.push({ figure: "failover command wall time", unit: "s", better: "lower", ...pick("commandS"), boundIs,
-        note: "ours: node -r ./scripts/register-ts.js scripts/failover.ts --live (process start included, npm's own start-up not); bare: the three psql calls" });
-    ctx.figures.push({ figure: "acknowledged commits lost", unit: "commits", better: "lower", ...pick("lost"), boundIs,
-        note: `async (syncMode default); acknowledged per run: ours ${out.ours.map((o) => o.acked).join(", ")}, bare ${out.bare.map((o) => o.acked).join(", ")}` });
-    ctx.notes.push("writer: one INSERT per transaction over one connection to the node's published port; after the kill it targets the replica with the most received WAL (chosen 0.2 s after the kill, by pg_last_wal_receive_lsn) and reconnects every 20 ms until a write is acknowledged; times from just before docker kill");
+    ctx.figures.push({
+        figure: "kill -> first acknowledged write",
+        unit: "s",
+        better: "lower",
+        ...pick("firstWriteS"),
+        boundIs,
+    });
+    ctx.figures.push({
+        figure: "kill -> all replicas streaming",
+        unit: "s",
+        better: "lower",
+        ...pick("streamingS"),
+        boundIs,
+    });
+    ctx.figures.push({
+        figure: "failover command wall time",
+        unit: "s",
+        better: "lower",
+        ...pick("commandS"),
+        boundIs,
+        note: "ours: node -r ./scripts/register-ts.js scripts/failover.ts --live (process start included, npm's own start-up not); bare: the three psql calls",
+    });
+    ctx.figures.push({
+        figure: "acknowledged commits lost",
+        unit: "commits",
+        better: "lower",
+        ...pick("lost"),
+        boundIs,
+        note: `async (syncMode default); acknowledged per run: ours ${out.ours.map((o) => o.acked).join(", ")}, bare ${out.bare.map((o) => o.acked).join(", ")}`,
+    });
+    ctx.notes.push(
+        "writer: one INSERT per transaction over one connection to the node's published port; after the kill it targets the replica with the most received WAL (chosen 0.2 s after the kill, by pg_last_wal_receive_lsn) and reconnects every 20 ms until a write is acknowledged; times from just before docker kill",
+    );
 }

@@ -21,15 +21,25 @@ export function sampler(c: Cluster, everyMs: number): { stop: () => Promise<LagS
     let stopped = false;
     const started = performance.now();
     const done = (async () => {
-        const client = new Client({ host: "127.0.0.1", port: c.hostPort(1), user: "postgres", password: c.password, database: "postgres", connectionTimeoutMillis: 5000 });
+        const client = new Client({
+            host: "127.0.0.1",
+            port: c.hostPort(1),
+            user: "postgres",
+            password: c.password,
+            database: "postgres",
+            connectionTimeoutMillis: 5000,
+        });
         client.on("error", () => undefined);
         await client.connect();
         try {
             while (!stopped) {
                 const t0 = performance.now();
-                const { rows } = await client.query<{ node: string; bytes: number | null; seconds: number }>(SAMPLE_SQL);
+                const { rows } = await client.query<{ node: string; bytes: number | null; seconds: number }>(
+                    SAMPLE_SQL,
+                );
                 const t = (t0 - started) / 1000;
-                for (const r of rows) samples.push({ t, series: `${c.kind} ${r.node}`, bytes: r.bytes ?? 0, seconds: r.seconds });
+                for (const r of rows)
+                    samples.push({ t, series: `${c.kind} ${r.node}`, bytes: r.bytes ?? 0, seconds: r.seconds });
                 await sleep(Math.max(0, everyMs - (performance.now() - t0)));
             }
         } finally {
@@ -62,7 +72,8 @@ export async function lag(ctx: CaseContext): Promise<void> {
             await psql(c.container(1), "CHECKPOINT", 60_000);
             const s = sampler(c, 100);
             await ctx.phases.time(`pgbench -T${d} write load + 100 ms sampling (${c.kind}, run ${run})`, () =>
-                pgbench(c, { host: c.ip(1), port: 5432 }, ["-c4", "-j2", `-T${d}`], (d + 60) * 1000));
+                pgbench(c, { host: c.ip(1), port: 5432 }, ["-c4", "-j2", `-T${d}`], (d + 60) * 1000),
+            );
             await sleep(500);
             const samples = (await s.stop()).filter((x) => x.t >= 0);
             if (run === 1) plotted.push(...samples);
@@ -83,11 +94,21 @@ export async function lag(ctx: CaseContext): Promise<void> {
     }
     const boundIs = "bare cluster (initdb defaults, async) under the same pgbench load";
     for (const [key, v] of Object.entries(stats)) {
-        ctx.figures.push({ figure: key, unit: key.includes("bytes") ? "bytes" : "s", better: "lower", ours: v.ours, bound: v.bare, boundIs });
+        ctx.figures.push({
+            figure: key,
+            unit: key.includes("bytes") ? "bytes" : "s",
+            better: "lower",
+            ours: v.ours,
+            bound: v.bare,
+            boundIs,
+        });
     }
     const png = `${ctx.outBase}-lag.png`;
     const size = await ctx.phases.time("plot (vega-lite -> vega SVG -> resvg PNG)", () =>
-        writeLagPng(plotted, `Replay lag under pgbench -c4 -j2 -T${d} (async, run 1): ours vs bare`, png));
+        writeLagPng(plotted, `Replay lag under pgbench -c4 -j2 -T${d} (async, run 1): ours vs bare`, png),
+    );
     ctx.artifacts.push(`${path.relative(process.cwd(), png)} (${(size / 1024).toFixed(0)} KiB)`);
-    ctx.notes.push(`lag = pg_current_wal_lsn() - replay_lsn and replay_lag (NULL -> 0) from pg_stat_replication on the primary, every 100 ms while pgbench -c4 -j2 -T${d} (TPC-B-like, scale 10) writes; ${counts.join("; ")}`);
+    ctx.notes.push(
+        `lag = pg_current_wal_lsn() - replay_lsn and replay_lag (NULL -> 0) from pg_stat_replication on the primary, every 100 ms while pgbench -c4 -j2 -T${d} (TPC-B-like, scale 10) writes; ${counts.join("; ")}`,
+    );
 }

@@ -14,13 +14,25 @@ export async function provision(ctx: CaseContext): Promise<void> {
         const sides = alternate(run, "ours", "bare");
         for (const side of sides) {
             if (side === "ours") {
-                const opts = { stack, subnet: SUBNET_OURS, portBase: PORT_OURS, pooler: false, extra: patroni ? ["failover=patroni"] : [] };
+                const opts = {
+                    stack,
+                    subnet: SUBNET_OURS,
+                    portBase: PORT_OURS,
+                    pooler: false,
+                    extra: patroni ? ["failover=patroni"] : [],
+                };
                 up.ours.push((await ctx.phases.time(`ours: live up (run ${run})`, () => oursUp(opts, ctx.log))) / 1000);
                 if (ctx.args.keep && run === ctx.args.runs) continue;
-                down.ours.push((await ctx.phases.time(`ours: live down (run ${run})`, () => oursDown(stack, ctx.log))) / 1000);
+                down.ours.push(
+                    (await ctx.phases.time(`ours: live down (run ${run})`, () => oursDown(stack, ctx.log))) / 1000,
+                );
                 await removeByPrefix(`${stack}-`);
             } else {
-                up.bare.push((await ctx.phases.time(`bare: docker run + pg_basebackup (run ${run})`, () => bareUp({ prefix: bare, subnet: SUBNET_BARE, portBase: PORT_BARE }, ctx.log))) / 1000);
+                up.bare.push(
+                    (await ctx.phases.time(`bare: docker run + pg_basebackup (run ${run})`, () =>
+                        bareUp({ prefix: bare, subnet: SUBNET_BARE, portBase: PORT_BARE }, ctx.log),
+                    )) / 1000,
+                );
                 if (ctx.args.keep && run === ctx.args.runs) continue;
                 down.bare.push((await ctx.phases.time(`bare: docker rm (run ${run})`, () => bareDown(bare))) / 1000);
             }
@@ -28,10 +40,24 @@ export async function provision(ctx: CaseContext): Promise<void> {
     }
     const boundIs = "docker run primary (trust) + 2 replicas by pg_basebackup, 2 streaming rows, no checks";
     const mode = patroni ? "patroni" : "manual";
-    ctx.figures.push({ figure: `provision (${mode}): nothing -> verified cluster`, unit: "s", better: "lower", ours: up.ours, bound: up.bare, boundIs,
-        note: `ours: live up, primary + 2 replicas, checks on, pooler off${patroni ? ", failover=patroni" : ""}` });
+    ctx.figures.push({
+        figure: `provision (${mode}): nothing -> verified cluster`,
+        unit: "s",
+        better: "lower",
+        ours: up.ours,
+        bound: up.bare,
+        boundIs,
+        note: `ours: live up, primary + 2 replicas, checks on, pooler off${patroni ? ", failover=patroni" : ""}`,
+    });
     if (down.ours.length && down.bare.length) {
-        ctx.figures.push({ figure: `provision (${mode}): teardown`, unit: "s", better: "lower", ours: down.ours, bound: down.bare, boundIs: "docker rm -f -v of the 3 containers + network rm",
-            note: "ours: live down" });
+        ctx.figures.push({
+            figure: `provision (${mode}): teardown`,
+            unit: "s",
+            better: "lower",
+            ours: down.ours,
+            bound: down.bare,
+            boundIs: "docker rm -f -v of the 3 containers + network rm",
+            note: "ours: live down",
+        });
     }
 }

@@ -32,9 +32,12 @@ export async function syncCost(ctx: CaseContext): Promise<void> {
                     await psql(c.container(1), "CHECKPOINT", 60_000);
                 });
                 const r = await ctx.phases.time(`pgbench -T${d} (${c.kind}, ${setting.label})`, () =>
-                    pgbench(c, { host: c.ip(1), port: 5432 }, ["-c4", "-j2", `-T${d}`], (d + 60) * 1000));
+                    pgbench(c, { host: c.ip(1), port: 5432 }, ["-c4", "-j2", `-T${d}`], (d + 60) * 1000),
+                );
                 const lat = percentile(r.latenciesUs, 99) / 1000;
-                ctx.log(`    ${c.kind} ${setting.label}: ${r.tps.toFixed(0)} tps, p99 ${lat.toFixed(2)} ms, ${r.latenciesUs.length} transactions${r.failed ? `, ${r.failed} failed` : ""}`);
+                ctx.log(
+                    `    ${c.kind} ${setting.label}: ${r.tps.toFixed(0)} tps, p99 ${lat.toFixed(2)} ms, ${r.latenciesUs.length} transactions${r.failed ? `, ${r.failed} failed` : ""}`,
+                );
                 const t = tps.get(setting.label) ?? { ours: [], bare: [] };
                 t[c.kind].push(r.tps);
                 tps.set(setting.label, t);
@@ -44,12 +47,29 @@ export async function syncCost(ctx: CaseContext): Promise<void> {
             }
         }
     }
-    const boundIs = "bare cluster (initdb defaults, trust) with the same synchronous_standby_names / synchronous_commit";
+    const boundIs =
+        "bare cluster (initdb defaults, trust) with the same synchronous_standby_names / synchronous_commit";
     for (const s of SYNC_SETTINGS) {
         const t = tps.get(s.label)!;
         const p = p99.get(s.label)!;
-        ctx.figures.push({ figure: `tps, ${s.label}`, unit: "tps", better: "higher", ours: t.ours, bound: t.bare, boundIs });
-        ctx.figures.push({ figure: `p99 latency, ${s.label}`, unit: "ms", better: "lower", ours: p.ours, bound: p.bare, boundIs });
+        ctx.figures.push({
+            figure: `tps, ${s.label}`,
+            unit: "tps",
+            better: "higher",
+            ours: t.ours,
+            bound: t.bare,
+            boundIs,
+        });
+        ctx.figures.push({
+            figure: `p99 latency, ${s.label}`,
+            unit: "ms",
+            better: "lower",
+            ours: p.ours,
+            bound: p.bare,
+            boundIs,
+        });
     }
-    ctx.notes.push(`pgbench -c4 -j2 -T${d} scale 10 (TPC-B-like) from a container on each cluster's network to the primary's address; p99 from per-transaction logs (--log); settings switched with ALTER SYSTEM + pg_reload_conf() on the primary, applied once pg_stat_replication showed the sync_state`);
+    ctx.notes.push(
+        `pgbench -c4 -j2 -T${d} scale 10 (TPC-B-like) from a container on each cluster's network to the primary's address; p99 from per-transaction logs (--log); settings switched with ALTER SYSTEM + pg_reload_conf() on the primary, applied once pg_stat_replication showed the sync_state`,
+    );
 }

@@ -33,7 +33,10 @@ const UNITS: Record<string, number> = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 
 /** "1000000", "16MB", "1.5 GB" → bytes. Units are PostgreSQL's (kB = 1024 B), case-sensitive like its GUCs. */
 export function parseByteSize(text: string): number {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(B|kB|MB|GB|TB)?\s*$/.exec(text);
-    if (!m) throw new UsageError(`invalid byte size ${JSON.stringify(text)}: expected a number of bytes, optionally with kB, MB, GB or TB`);
+    if (!m)
+        throw new UsageError(
+            `invalid byte size ${JSON.stringify(text)}: expected a number of bytes, optionally with kB, MB, GB or TB`,
+        );
     return Math.round(Number(m[1]) * UNITS[m[2] ?? "B"]);
 }
 
@@ -61,7 +64,10 @@ standbys (pg_stat_activity). The cluster is found through Docker (containers lab
 pg-replication.cluster=STACK); queries run over docker exec, no password.`,
     options: {
         stack: stackOption("dev", "stack (container name prefix) to inspect"),
-        live: { type: "boolean", help: "the stack was made by the live harness: repair hints say --live too\n(the cluster is read the same way)" },
+        live: {
+            type: "boolean",
+            help: "the stack was made by the live harness: repair hints say --live too\n(the cluster is read the same way)",
+        },
         json: {
             type: "boolean",
             help:
@@ -75,7 +81,12 @@ pg-replication.cluster=STACK); queries run over docker exec, no password.`,
             help: "breach when a replica's replay position is more than B bytes behind the\nprimary's current WAL position; B may end in kB, MB, GB or TB (x1024)",
             parse: (raw: string) => parseByteSize(raw),
         },
-        "max-lag-seconds": { type: "string", value: "S", help: "breach when a replica's replay_lag is more than S seconds", parse: seconds },
+        "max-lag-seconds": {
+            type: "string",
+            value: "S",
+            help: "breach when a replica's replay_lag is more than S seconds",
+            parse: seconds,
+        },
         "max-reply-age": {
             type: "string",
             value: "S",
@@ -108,7 +119,10 @@ with wal_status unreserved (about to be invalidated).
 Exit status: 0 no breach; 1 a breach (listed on stderr, and in the JSON "breaches" array); 2 usage
 error, or the cluster could not be read (no containers, no primary, split brain, Docker
 unavailable). With --watch, the status of the last check.`,
-    examples: ["npm run lag -- --stack local --max-lag-bytes 16MB --max-lag-seconds 5 --max-reply-age 5", "npm run lag -- --watch --interval 5"],
+    examples: [
+        "npm run lag -- --stack local --max-lag-bytes 16MB --max-lag-seconds 5 --max-reply-age 5",
+        "npm run lag -- --watch --interval 5",
+    ],
 });
 
 /**
@@ -117,12 +131,20 @@ unavailable). With --watch, the status of the last check.`,
  */
 export function parseLagArgs(argv: string[]): LagOptions {
     const { values: v, given } = LAG.parse(argv);
-    if (!v.watch && (given.has("interval") || given.has("count"))) throw new UsageError(`${given.has("interval") ? "--interval" : "--count"} needs --watch`);
+    if (!v.watch && (given.has("interval") || given.has("count")))
+        throw new UsageError(`${given.has("interval") ? "--interval" : "--count"} needs --watch`);
     const thresholds: Thresholds = {};
     if (v["max-lag-bytes"] !== undefined) thresholds.maxLagBytes = v["max-lag-bytes"];
     if (v["max-lag-seconds"] !== undefined) thresholds.maxLagSeconds = v["max-lag-seconds"];
     if (v["max-reply-age"] !== undefined) thresholds.maxReplyAgeSeconds = v["max-reply-age"];
-    const opts: LagOptions = { stack: v.stack, json: v.json, watch: v.watch, intervalSeconds: v.interval, live: v.live, thresholds };
+    const opts: LagOptions = {
+        stack: v.stack,
+        json: v.json,
+        watch: v.watch,
+        intervalSeconds: v.interval,
+        live: v.live,
+        thresholds,
+    };
     if (v.count !== undefined) opts.count = v.count;
     return opts;
 }

@@ -20,16 +20,33 @@ export function evaluateThresholds(replicas: ReplicaLag[], t: Thresholds): Breac
     if (t.maxLagBytes === undefined && t.maxLagSeconds === undefined && t.maxReplyAgeSeconds === undefined) return [];
     const breaches: Breach[] = [];
     const critical = (b: Omit<Breach, "severity">): void => {
-        breaches.push({ node: b.node, reason: b.reason, severity: "critical", value: b.value, limit: b.limit, message: b.message });
+        breaches.push({
+            node: b.node,
+            reason: b.reason,
+            severity: "critical",
+            value: b.value,
+            limit: b.limit,
+            message: b.message,
+        });
     };
     for (const r of replicas) {
         if (r.state === "disconnected") {
             const why = r.running === false ? "container not running" : "no pg_stat_replication row on the primary";
-            critical({ node: r.node, reason: "disconnected", value: null, limit: null, message: `${r.node} is disconnected (${why})` });
+            critical({
+                node: r.node,
+                reason: "disconnected",
+                value: null,
+                limit: null,
+                message: `${r.node} is disconnected (${why})`,
+            });
             continue;
         }
         // A replica that stopped answering: checked before its positions, which it may still have.
-        if (t.maxReplyAgeSeconds !== undefined && r.replyAgeSeconds !== null && r.replyAgeSeconds > t.maxReplyAgeSeconds) {
+        if (
+            t.maxReplyAgeSeconds !== undefined &&
+            r.replyAgeSeconds !== null &&
+            r.replyAgeSeconds > t.maxReplyAgeSeconds
+        ) {
             critical({
                 node: r.node,
                 reason: "reply-age",
@@ -120,7 +137,8 @@ export function evaluateSlots(replicas: ReplicaLag[], repair: RepairContext): Br
  * standby was cut off and its walsender has not timed out yet, or no standby can confirm at all).
  */
 export function evaluateSyncRep(primary: string, waiting: SyncRepWaiting): Breach[] {
-    if (waiting.backends === 0 || waiting.oldestSeconds === null || waiting.oldestSeconds <= SYNC_REP_STALL_SECONDS) return [];
+    if (waiting.backends === 0 || waiting.oldestSeconds === null || waiting.oldestSeconds <= SYNC_REP_STALL_SECONDS)
+        return [];
     const n = waiting.backends;
     return [
         {
@@ -138,5 +156,9 @@ export function evaluateSyncRep(primary: string, waiting: SyncRepWaiting): Breac
 
 /** Every breach of a report: stalled commits first, then each replica's thresholds, then slot health. */
 export function evaluateReport(report: LagReport, t: Thresholds, repair: RepairContext): Breach[] {
-    return [...evaluateSyncRep(report.primary, report.syncRepWaiting), ...evaluateThresholds(report.replicas, t), ...evaluateSlots(report.replicas, repair)];
+    return [
+        ...evaluateSyncRep(report.primary, report.syncRepWaiting),
+        ...evaluateThresholds(report.replicas, t),
+        ...evaluateSlots(report.replicas, repair),
+    ];
 }

@@ -19,7 +19,11 @@ export function parseLsn(lsn: string | null): bigint | null {
  * or past sent_lsn (the very condition PostgreSQL clears them on) is 0; any other NULL (no position,
  * disconnected, lag not sampled yet) is genuinely unknown and stays null.
  */
-export function normaliseLagSeconds(raw: number | null, stageLsn: string | null, sentLsn: string | null): number | null {
+export function normaliseLagSeconds(
+    raw: number | null,
+    stageLsn: string | null,
+    sentLsn: string | null,
+): number | null {
     if (raw !== null) return raw;
     const stage = parseLsn(stageLsn);
     const sent = parseLsn(sentLsn);

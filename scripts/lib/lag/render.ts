@@ -54,7 +54,23 @@ export function renderTable(report: LagReport): string {
         `current LSN ${report.currentLsn}  at ${report.checkedAt}`;
     const yesNo = (b: boolean | undefined) => (b === undefined ? "-" : b ? "yes" : "no");
     const rows = [
-        ["NODE", "STATE", "SYNC", "CLIENT", "REPLAY LSN", "LAG", "SENT-REPLAY", "WRITE", "FLUSH", "REPLAY", "REPLY", "SLOT", "ACTIVE", "WAL", "RETAINED"],
+        [
+            "NODE",
+            "STATE",
+            "SYNC",
+            "CLIENT",
+            "REPLAY LSN",
+            "LAG",
+            "SENT-REPLAY",
+            "WRITE",
+            "FLUSH",
+            "REPLAY",
+            "REPLY",
+            "SLOT",
+            "ACTIVE",
+            "WAL",
+            "RETAINED",
+        ],
         ...report.replicas.map((r) => [
             r.node,
             r.state === "disconnected" && r.running === false ? "disconnected (stopped)" : r.state,
@@ -73,11 +89,14 @@ export function renderTable(report: LagReport): string {
             formatBytes(r.slot?.retainedBytes ?? null),
         ]),
     ];
-    const body = report.replicas.length === 0 ? ["(no replicas)"] : alignColumns(rows, new Set([5, 6, 7, 8, 9, 10, 14]));
+    const body =
+        report.replicas.length === 0 ? ["(no replicas)"] : alignColumns(rows, new Set([5, 6, 7, 8, 9, 10, 14]));
     const { backends, oldestSeconds } = report.syncRepWaiting;
     const footer =
         backends > 0
-            ? [`${backends} commit${backends === 1 ? "" : "s"} waiting for synchronous standbys (SyncRep), oldest ${formatSeconds(oldestSeconds)}`]
+            ? [
+                  `${backends} commit${backends === 1 ? "" : "s"} waiting for synchronous standbys (SyncRep), oldest ${formatSeconds(oldestSeconds)}`,
+              ]
             : [];
     return [header, ...body, ...footer].join("\n") + "\n";
 }

@@ -151,7 +151,10 @@ export function buildReport(cluster: ClusterView, data: PrimaryLag, checkedAt: D
         timeline: data.timeline,
         checkedAt: checkedAt.toISOString(),
         thresholds: { maxLagBytes: null, maxLagSeconds: null, maxReplyAgeSeconds: null },
-        syncRepWaiting: { backends: data.sync_rep.backends, oldestSeconds: data.sync_rep.backends > 0 ? data.sync_rep.oldest_seconds : null },
+        syncRepWaiting: {
+            backends: data.sync_rep.backends,
+            oldestSeconds: data.sync_rep.backends > 0 ? data.sync_rep.oldest_seconds : null,
+        },
         replicas,
         breaches: [],
     };

@@ -75,8 +75,13 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
             ...(showSecrets ? ["--show-secrets"] : []),
         ].filter((o) => !allowed.includes(o));
         if (given.length > 0) {
-            const hint = given[0] === "--config" ? ` (record a value with: npm run live -- config set KEY VALUE --stack ${stack})` : "";
-            throw new UsageError(`${given[0]} does not apply to ${verb === "config" ? ["config", ...rest.slice(0, 1)].join(" ") : verb}${hint}`);
+            const hint =
+                given[0] === "--config"
+                    ? ` (record a value with: npm run live -- config set KEY VALUE --stack ${stack})`
+                    : "";
+            throw new UsageError(
+                `${given[0]} does not apply to ${verb === "config" ? ["config", ...rest.slice(0, 1)].join(" ") : verb}${hint}`,
+            );
         }
     };
     const noMore = (args: string[]) => {
@@ -97,7 +102,9 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
         case "output":
             noMore(rest.slice(1));
             only(["--json", "--show-secrets"]);
-            return rest[0] === undefined ? { verb, stack, json, showSecrets } : { verb, stack, name: rest[0], json, showSecrets };
+            return rest[0] === undefined
+                ? { verb, stack, json, showSecrets }
+                : { verb, stack, name: rest[0], json, showSecrets };
         case "config": {
             const [sub, ...args] = rest;
             if (sub === undefined || sub === "list" || sub === "ls") {
@@ -108,16 +115,21 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
             if (sub === "set") {
                 only([]);
                 if (args.length !== 2) {
-                    throw new UsageError(`config set takes KEY VALUE (got ${args.length} argument${args.length === 1 ? "" : "s"}), e.g. config set replicas 3`);
+                    throw new UsageError(
+                        `config set takes KEY VALUE (got ${args.length} argument${args.length === 1 ? "" : "s"}), e.g. config set replicas 3`,
+                    );
                 }
                 return { verb: "config-set", stack, key: bareKey(args[0]), value: args[1] };
             }
             if (sub === "rm" || sub === "remove" || sub === "unset") {
                 only([]);
-                if (args.length !== 1) throw new UsageError(`config rm takes one KEY (got ${args.length}), e.g. config rm replicas`);
+                if (args.length !== 1)
+                    throw new UsageError(`config rm takes one KEY (got ${args.length}), e.g. config rm replicas`);
                 return { verb: "config-rm", stack, key: bareKey(args[0]) };
             }
-            throw new UsageError(`unknown config command ${JSON.stringify(sub)}: expected config, config set KEY VALUE or config rm KEY`);
+            throw new UsageError(
+                `unknown config command ${JSON.stringify(sub)}: expected config, config set KEY VALUE or config rm KEY`,
+            );
         }
         default:
             throw new UsageError(`unknown command ${JSON.stringify(verb)}: expected up, down, output or config`);
@@ -139,7 +151,11 @@ export function shownOutputs(outputs: Record<string, StackOutput>, showSecrets: 
 }
 
 /** `live output [NAME]`: what goes to stdout; throws when NAME is not an output of the stack. */
-export function formatOutputs(stack: string, outputs: Record<string, StackOutput>, opts: { name?: string; json: boolean; showSecrets: boolean }): string {
+export function formatOutputs(
+    stack: string,
+    outputs: Record<string, StackOutput>,
+    opts: { name?: string; json: boolean; showSecrets: boolean },
+): string {
     const shown = shownOutputs(outputs, opts.showSecrets);
     if (opts.name !== undefined) {
         if (!(opts.name in shown)) {
@@ -178,7 +194,10 @@ interface ProjectFile {
 export function declaredKeys(root: string): Record<string, string | undefined> {
     const file = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as ProjectFile;
     return Object.fromEntries(
-        Object.entries(file.config ?? {}).map(([k, d]) => [k, d !== null && typeof d === "object" ? (d as { type?: string }).type : undefined]),
+        Object.entries(file.config ?? {}).map(([k, d]) => [
+            k,
+            d !== null && typeof d === "object" ? (d as { type?: string }).type : undefined,
+        ]),
     );
 }
 
@@ -189,8 +208,9 @@ export function configEntries(root: string, stack: string, recorded: string[]): 
     const entries = new Map<string, ConfigEntry>();
     const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as ProjectFile;
     for (const [key, decl] of Object.entries(project.config ?? {})) {
-        const value = decl !== null && typeof decl === "object" && "default" in decl ? (decl).default : decl;
-        if (value !== undefined) entries.set(key, { key, value: asText(value), source: "default", secret: SECRET_KEYS.has(key) });
+        const value = decl !== null && typeof decl === "object" && "default" in decl ? decl.default : decl;
+        if (value !== undefined)
+            entries.set(key, { key, value: asText(value), source: "default", secret: SECRET_KEYS.has(key) });
     }
     const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
     if (fs.existsSync(stackFile)) {
@@ -198,7 +218,12 @@ export function configEntries(root: string, stack: string, recorded: string[]): 
         for (const [qualified, value] of Object.entries(parsed.config ?? {})) {
             const key = bareKey(qualified);
             const secure = value !== null && typeof value === "object" && "secure" in value;
-            entries.set(key, { key, value: secure ? "(encrypted: pass it with config set)" : asText(value), source: `Pulumi.${stack}.yaml`, secret: secure || SECRET_KEYS.has(key) });
+            entries.set(key, {
+                key,
+                value: secure ? "(encrypted: pass it with config set)" : asText(value),
+                source: `Pulumi.${stack}.yaml`,
+                secret: secure || SECRET_KEYS.has(key),
+            });
         }
     }
     for (const pair of recorded) {
@@ -212,7 +237,15 @@ export function configEntries(root: string, stack: string, recorded: string[]): 
 export function formatConfig(entries: ConfigEntry[], opts: { json: boolean; showSecrets: boolean }): string {
     const value = (e: ConfigEntry) => (e.secret && !opts.showSecrets ? "[secret]" : e.value);
     if (opts.json) {
-        return JSON.stringify(Object.fromEntries(entries.map((e) => [e.key, { value: value(e), source: e.source, secret: e.secret }])), null, 2) + "\n";
+        return (
+            JSON.stringify(
+                Object.fromEntries(
+                    entries.map((e) => [e.key, { value: value(e), source: e.source, secret: e.secret }]),
+                ),
+                null,
+                2,
+            ) + "\n"
+        );
     }
     const rows = [["KEY", "VALUE", "SOURCE"], ...entries.map((e) => [e.key, value(e), e.source])];
     const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i].length)));
@@ -243,7 +276,13 @@ export function keyOfError(message: string): string | undefined {
 export function checkConfig(root: string, stack: string, recorded: string[]): void {
     const { config } = loadStackConfig(root, stack, recorded);
     const prefix = `${PROJECT}:`;
-    validateConfig(Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v])));
+    validateConfig(
+        Object.fromEntries(
+            Object.entries(config)
+                .filter(([k]) => k.startsWith(prefix))
+                .map(([k, v]) => [k.slice(prefix.length), v]),
+        ),
+    );
 }
 
 /** What to run to fix a bad recorded value, for an error about `key`. */
@@ -260,19 +299,25 @@ export function configFixHint(stack: string, key: string | undefined, recorded: 
  * as commands to copy.
  */
 export function upSummary(stack: string, outputs: Record<string, StackOutput>): string[] {
-    const report = outputs.checkReport?.value as { ok?: boolean; checks?: Array<{ ok: boolean }>; durationMs?: number } | undefined;
-    const primary = outputs.primary?.value as { node?: string; container?: string; host?: string; port?: number } | undefined;
+    const report = outputs.checkReport?.value as
+        { ok?: boolean; checks?: Array<{ ok: boolean }>; durationMs?: number } | undefined;
+    const primary = outputs.primary?.value as
+        { node?: string; container?: string; host?: string; port?: number } | undefined;
     const lines: string[] = [];
     if (report && typeof report.ok === "boolean") {
         const n = report.checks?.length ?? 0;
-        lines.push(`checkReport.ok: ${report.ok} (${n} check${n === 1 ? "" : "s"}${report.ok ? " passed" : ""}; details: npm run live -- output checkReport --stack ${stack} --json)`);
+        lines.push(
+            `checkReport.ok: ${report.ok} (${n} check${n === 1 ? "" : "s"}${report.ok ? " passed" : ""}; details: npm run live -- output checkReport --stack ${stack} --json)`,
+        );
     } else {
         lines.push("checkReport: none (checks is off)");
     }
     if (primary?.container) {
         lines.push(`primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port})`);
         lines.push(`connect: docker exec -it ${primary.container} psql -U postgres`);
-        lines.push(`     or: psql "$(npm run -s live -- output primaryConnectionString --stack ${stack} --show-secrets)"`);
+        lines.push(
+            `     or: psql "$(npm run -s live -- output primaryConnectionString --stack ${stack} --show-secrets)"`,
+        );
     }
     return lines;
 }
@@ -281,12 +326,21 @@ export function upSummary(stack: string, outputs: Record<string, StackOutput>): 
  * Checks the config `up` would run with (`candidate`); the error names the key and, when the bad
  * value is one recorded earlier (`recorded`), says how to change or remove it; `refusing` is added last.
  */
-export function checkOrExplain(root: string, stack: string, candidate: string[], recorded: string[], refusing?: string): void {
+export function checkOrExplain(
+    root: string,
+    stack: string,
+    candidate: string[],
+    recorded: string[],
+    refusing?: string,
+): void {
     try {
         checkConfig(root, stack, candidate);
     } catch (err) {
         const message = (err as Error).message;
-        throw new Error(message + configFixHint(stack, keyOfError(message), recorded) + (refusing ? `\n${refusing}` : ""), { cause: err });
+        throw new Error(
+            message + configFixHint(stack, keyOfError(message), recorded) + (refusing ? `\n${refusing}` : ""),
+            { cause: err },
+        );
     }
 }
 
@@ -299,7 +353,11 @@ export interface CommandResult {
 }
 
 /** `config`, `config set KEY VALUE`, `config rm KEY` on a stack's state (changes `state.config` in place). */
-export function configCommand(root: string, args: Extract<LiveArgs, { verb: "config" | "config-set" | "config-rm" }>, state: { config: string[] }): CommandResult {
+export function configCommand(
+    root: string,
+    args: Extract<LiveArgs, { verb: "config" | "config-set" | "config-rm" }>,
+    state: { config: string[] },
+): CommandResult {
     const upHint = `apply it with npm run live -- up --stack ${args.stack}`;
     const problem = (candidate: string[], recorded: string[], refusing?: string): string | undefined => {
         try {
@@ -327,12 +385,19 @@ export function configCommand(root: string, args: Extract<LiveArgs, { verb: "con
             if (bad) return { stdout: "", stderr: `error: ${bad}\n`, code: 1, save: false };
             state.config = next;
             const shown = SECRET_KEYS.has(args.key) ? "[secret]" : args.value;
-            return { stdout: "", stderr: `stack ${args.stack}: ${args.key} = ${shown}; ${upHint}\n`, code: 0, save: true };
+            return {
+                stdout: "",
+                stderr: `stack ${args.stack}: ${args.key} = ${shown}; ${upHint}\n`,
+                code: 0,
+                save: true,
+            };
         }
         case "config-rm": {
             const { pairs, removed } = withoutKey(state.config, args.key);
             if (!removed) {
-                const fromFile = configEntries(root, args.stack, []).find((e) => e.key === args.key && e.source !== "default");
+                const fromFile = configEntries(root, args.stack, []).find(
+                    (e) => e.key === args.key && e.source !== "default",
+                );
                 const why = fromFile
                     ? `${args.key} is not recorded by the harness for stack ${args.stack}: it comes from ${fromFile.source}; edit that file`
                     : `${args.key} is not set for stack ${args.stack} (npm run live -- config --stack ${args.stack} lists what is)`;

@@ -49,7 +49,13 @@ function upConfig(args: UpArgs, state: StackState): string[] {
     return overrides;
 }
 
-async function up(args: UpArgs, state: StackState, file: string, engine: LiveEngine, log: (line: string) => void): Promise<void> {
+async function up(
+    args: UpArgs,
+    state: StackState,
+    file: string,
+    engine: LiveEngine,
+    log: (line: string) => void,
+): Promise<void> {
     const overrides = upConfig(args, state);
     const { project, config } = loadStackConfig(ROOT, args.stack, overrides);
     state.config = overrides;
@@ -84,7 +90,9 @@ async function main(): Promise<number> {
     switch (args.verb) {
         case "output":
             if (args.name === undefined && Object.keys(state.outputs).length === 0) {
-                process.stderr.write(`stack ${args.stack} has no outputs (not deployed: npm run live -- up --stack ${args.stack})\n`);
+                process.stderr.write(
+                    `stack ${args.stack} has no outputs (not deployed: npm run live -- up --stack ${args.stack})\n`,
+                );
             }
             process.stdout.write(formatOutputs(args.stack, state.outputs, args));
             return 0;
@@ -99,7 +107,8 @@ async function main(): Promise<number> {
         }
     }
     // Refused before Docker is touched or anything recorded: a misspelt --config key never reaches the state.
-    if (args.verb === "up") checkOrExplain(ROOT, args.stack, upConfig(args, state), state.config, "nothing was recorded or deployed");
+    if (args.verb === "up")
+        checkOrExplain(ROOT, args.stack, upConfig(args, state), state.config, "nothing was recorded or deployed");
     const log = (line: string) => process.stderr.write(line + "\n");
     // A failed resource rejects the outputs of everything that depends on it; the engine has
     // already recorded the failure, so keep running until the rest settles.
@@ -130,7 +139,10 @@ async function main(): Promise<number> {
     }
     if (args.verb === "up") {
         for (const line of upSummary(args.stack, state.outputs)) log(line);
-        if (args.json) process.stdout.write(formatOutputs(args.stack, state.outputs, { json: true, showSecrets: args.showSecrets }));
+        if (args.json)
+            process.stdout.write(
+                formatOutputs(args.stack, state.outputs, { json: true, showSecrets: args.showSecrets }),
+            );
     }
     return 0;
 }

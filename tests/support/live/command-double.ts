@@ -17,7 +17,9 @@ async function runScript(p: Props, script: string, previous?: Props): Promise<{ 
     const interpreter: string[] = p.interpreter ?? ["/bin/sh", "-c"];
     const res = await run([...interpreter, script], { stdin: p.stdin, env, cwd: p.dir });
     if (res.code !== 0) {
-        throw new Error(`exit status ${res.code}: running ${JSON.stringify(script.split("\n")[0])}:\n${res.stderr.trimEnd()}`);
+        throw new Error(
+            `exit status ${res.code}: running ${JSON.stringify(script.split("\n")[0])}:\n${res.stderr.trimEnd()}`,
+        );
     }
     // The provider trims the trailing newline of both streams.
     return { stdout: res.stdout.replace(/\r?\n$/, ""), stderr: res.stderr.replace(/\r?\n$/, "") };

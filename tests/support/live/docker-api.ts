@@ -28,7 +28,10 @@ export function dockerApi<T = unknown>(method: string, path: string, body?: unkn
                 method,
                 path,
                 headers: payload
-                    ? { "Content-Type": raw ? "application/x-tar" : "application/json", "Content-Length": payload.length }
+                    ? {
+                          "Content-Type": raw ? "application/x-tar" : "application/json",
+                          "Content-Length": payload.length,
+                      }
                     : {},
             },
             (res) => {
@@ -88,7 +91,11 @@ export function run(
         child.stderr.on("data", (c: Buffer) => err.push(c));
         child.on("error", reject);
         child.on("close", (code) =>
-            resolve({ stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), code: code ?? 1 }),
+            resolve({
+                stdout: Buffer.concat(out).toString("utf8"),
+                stderr: Buffer.concat(err).toString("utf8"),
+                code: code ?? 1,
+            }),
         );
         child.stdin.on("error", () => undefined);
         child.stdin.end(opts.stdin ?? "");

@@ -38,7 +38,7 @@ export function goDuration(ns: number): string {
     if (ns === 0) return "0s";
     if (ns < 1e9) {
         const [unit, size] = ns < 1e3 ? ["ns", 1] : ns < 1e6 ? ["µs", 1e3] : ["ms", 1e6];
-        return `${trimFraction(ns / (size))}${unit}`;
+        return `${trimFraction(ns / size)}${unit}`;
     }
     const h = Math.floor(ns / 3600e9);
     const m = Math.floor((ns % 3600e9) / 60e9);
@@ -70,15 +70,43 @@ export function normalHealthcheck(hc: Props | undefined): Props | undefined {
  * v4.5.0 resource_docker_container.go); a change of any other property replaces the container.
  */
 export const CONTAINER_UPDATABLE = new Set([
-    "rm", "start", "wait", "waitTimeout", "attach", "logs", "mustRun", "restart", "maxRetryCount", "removeVolumes",
-    "tmpfs", "destroyGraceSeconds", "memory", "memoryReservation", "memorySwap", "cpuShares", "cpuSet", "healthcheck",
-    "containerReadRefreshTimeoutMilliseconds", "init", "cpuPeriod", "cpuQuota",
-    "deviceReadBps", "deviceReadIops", "deviceWriteBps", "deviceWriteIops",
+    "rm",
+    "start",
+    "wait",
+    "waitTimeout",
+    "attach",
+    "logs",
+    "mustRun",
+    "restart",
+    "maxRetryCount",
+    "removeVolumes",
+    "tmpfs",
+    "destroyGraceSeconds",
+    "memory",
+    "memoryReservation",
+    "memorySwap",
+    "cpuShares",
+    "cpuSet",
+    "healthcheck",
+    "containerReadRefreshTimeoutMilliseconds",
+    "init",
+    "cpuPeriod",
+    "cpuQuota",
+    "deviceReadBps",
+    "deviceReadIops",
+    "deviceWriteBps",
+    "deviceWriteIops",
 ]);
 
 /** Whether a container change needs a replacement: some ForceNew property differs. */
 export function containerNeedsReplace(oldInputs: Props, newInputs: Props): boolean {
-    const forceNew = (p: Props) => JSON.stringify(Object.keys(p).filter((k) => !CONTAINER_UPDATABLE.has(k) && p[k] !== undefined).sort().map((k) => [k, p[k]]));
+    const forceNew = (p: Props) =>
+        JSON.stringify(
+            Object.keys(p)
+                .filter((k) => !CONTAINER_UPDATABLE.has(k) && p[k] !== undefined)
+                .sort()
+                .map((k) => [k, p[k]]),
+        );
     return forceNew(oldInputs) !== forceNew(newInputs);
 }
 
@@ -97,7 +125,9 @@ export async function updateContainer(id: string, p: Props, previous: Props): Pr
         });
     }
     if (p.restart !== previous.restart || p.maxRetryCount !== previous.maxRetryCount) {
-        await dockerApi("POST", `/containers/${id}/update`, { RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 } });
+        await dockerApi("POST", `/containers/${id}/update`, {
+            RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 },
+        });
     }
     return { id, state: { ...p, id } };
 }
@@ -114,7 +144,14 @@ export async function createNetwork(p: Props): Promise<{ id: string; state: Prop
         CheckDuplicate: true,
         Internal: p.internal ?? false,
         Attachable: p.attachable ?? false,
-        IPAM: { Driver: p.ipamDriver ?? "default", Config: (p.ipamConfigs ?? []).map((c: Props) => ({ Subnet: c.subnet, IPRange: c.ipRange, Gateway: c.gateway })) },
+        IPAM: {
+            Driver: p.ipamDriver ?? "default",
+            Config: (p.ipamConfigs ?? []).map((c: Props) => ({
+                Subnet: c.subnet,
+                IPRange: c.ipRange,
+                Gateway: c.gateway,
+            })),
+        },
         Labels: labelsOf(p.labels),
     });
     return { id: res.Id, state: { ...p, driver: p.driver ?? "bridge" } };
@@ -138,7 +175,10 @@ export async function createVolume(p: Props): Promise<{ id: string; state: Props
  * Docker says "volume is in use" (a container being removed still holds it) retry, after a 2 s delay
  * and at least 5 s apart, for up to 30 s.
  */
-export async function deleteVolume(id: string, timing = { delayMs: 2000, intervalMs: 5000, timeoutMs: 30_000 }): Promise<void> {
+export async function deleteVolume(
+    id: string,
+    timing = { delayMs: 2000, intervalMs: 5000, timeoutMs: 30_000 },
+): Promise<void> {
     const deadline = Date.now() + timing.timeoutMs;
     await new Promise((r) => setTimeout(r, timing.delayMs));
     for (;;) {
@@ -146,14 +186,16 @@ export async function deleteVolume(id: string, timing = { delayMs: 2000, interva
             await dockerApi("DELETE", `/volumes/${id}?force=true`).catch(ignoreMissing);
             return;
         } catch (err) {
-            if (!(err instanceof DockerApiError && /volume is in use/.test(err.message)) || Date.now() > deadline) throw err;
+            if (!(err instanceof DockerApiError && /volume is in use/.test(err.message)) || Date.now() > deadline)
+                throw err;
         }
         await new Promise((r) => setTimeout(r, timing.intervalMs));
     }
 }
 
 export async function createRemoteImage(p: Props): Promise<{ id: string; state: Props }> {
-    const inspect = () => dockerApi<{ Id: string; RepoDigests?: string[] }>("GET", `/images/${encodeURIComponent(p.name)}/json`);
+    const inspect = () =>
+        dockerApi<{ Id: string; RepoDigests?: string[] }>("GET", `/images/${encodeURIComponent(p.name)}/json`);
     let image = await inspect().catch(ignoreMissing);
     if (!image) {
         const [repo, tag] = splitReference(p.name);
@@ -190,7 +232,8 @@ export function engineApiVersion(): Promise<string> {
 /** Whether API version `a` ("1.41") is older than `b`. */
 function olderApi(a: string, b: string): boolean {
     const [x, y] = [a, b].map((v) => v.split(".").map(Number));
-    for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) < (y[i] ?? 0);
+    for (let i = 0; i < Math.max(x.length, y.length); i++)
+        if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) < (y[i] ?? 0);
     return false;
 }
 
@@ -236,33 +279,57 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
             Retries: hc.retries,
         },
         HostConfig: {
-            Binds: (p.volumes ?? []).map((v: Props) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`),
+            Binds: (p.volumes ?? []).map(
+                (v: Props) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`,
+            ),
             PortBindings: Object.fromEntries(
-                ports.map((port) => [portKey(port), [{ HostIp: port.ip ?? "0.0.0.0", HostPort: String(port.external ?? "") }]]),
+                ports.map((port) => [
+                    portKey(port),
+                    [{ HostIp: port.ip ?? "0.0.0.0", HostPort: String(port.external ?? "") }],
+                ]),
             ),
             RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 },
             NetworkMode: networks[0]?.name ?? p.networkMode ?? "bridge",
         },
         NetworkingConfig: {
             EndpointsConfig: Object.fromEntries(
-                networks.map((n) => [n.name, { Aliases: n.aliases ?? [], IPAMConfig: n.ipv4Address ? { IPv4Address: n.ipv4Address } : undefined }]),
+                networks.map((n) => [
+                    n.name,
+                    {
+                        Aliases: n.aliases ?? [],
+                        IPAMConfig: n.ipv4Address ? { IPv4Address: n.ipv4Address } : undefined,
+                    },
+                ]),
             ),
         },
     };
-    const created = await dockerApi<{ Id: string }>("POST", `/containers/create?name=${encodeURIComponent(p.name)}`, body);
+    const created = await dockerApi<{ Id: string }>(
+        "POST",
+        `/containers/create?name=${encodeURIComponent(p.name)}`,
+        body,
+    );
     const id = created.Id;
     try {
         const uploads: Props[] = p.uploads ?? [];
         for (const u of uploads) {
             // resourceDockerContainerCreate (v4.5.0): exactly one of content, content_base64, source.
             const set = [u.content, u.contentBase64, u.source].filter((v) => v !== undefined && v !== "").length;
-            if (set === 0) throw new Error(`error with upload content: one of 'content', 'content_base64', or 'source' must be set (${u.file})`);
-            if (set > 1) throw new Error(`error with upload content: only one of 'content', 'content_base64', or 'source' can be set (${u.file})`);
+            if (set === 0)
+                throw new Error(
+                    `error with upload content: one of 'content', 'content_base64', or 'source' must be set (${u.file})`,
+                );
+            if (set > 1)
+                throw new Error(
+                    `error with upload content: only one of 'content', 'content_base64', or 'source' can be set (${u.file})`,
+                );
         }
         if (uploads.length > 0) {
             const files = uploads.map((u) => ({
                 path: u.file,
-                content: u.contentBase64 !== undefined ? Buffer.from(u.contentBase64, "base64") : Buffer.from(u.content ?? "", "utf8"),
+                content:
+                    u.contentBase64 !== undefined
+                        ? Buffer.from(u.contentBase64, "base64")
+                        : Buffer.from(u.content ?? "", "utf8"),
                 mode: u.permissions !== undefined ? parseInt(u.permissions, 8) : u.executable ? 0o744 : 0o644,
             }));
             await dockerApi("PUT", `/containers/${id}/archive?path=/`, undefined, tarArchive(files));
@@ -301,7 +368,16 @@ export class PartialCreateError extends Error {
 
 interface ContainerInspect {
     State: { Status: string; Running: boolean; ExitCode: number; Health?: { Status: string } };
-    Config?: { Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } };
+    Config?: {
+        Healthcheck?: {
+            Test?: string[];
+            Interval?: number;
+            Timeout?: number;
+            StartPeriod?: number;
+            StartInterval?: number;
+            Retries?: number;
+        };
+    };
 }
 
 /** The healthcheck as the provider reads it back from Docker (durations in Go form). */
@@ -329,12 +405,16 @@ async function waitHealthy(id: string, name: string, timeoutMs: number): Promise
         const info = await dockerApi<ContainerInspect>("GET", `/containers/${id}/json`);
         const health = info.State.Health?.Status;
         if (health === undefined) {
-            throw new Error(`container ${name}: you have supplied a 'wait' argument, but the container does not have a healthcheck defined`);
+            throw new Error(
+                `container ${name}: you have supplied a 'wait' argument, but the container does not have a healthcheck defined`,
+            );
         }
         if (health === "healthy") return;
         if (Date.now() > deadline) {
             const logs = await run(["docker", "logs", "--tail", "30", id]);
-            throw new Error(`container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${health}); last log lines:\n${logs.stdout}${logs.stderr}`);
+            throw new Error(
+                `container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${health}); last log lines:\n${logs.stdout}${logs.stderr}`,
+            );
         }
         await new Promise((r) => setTimeout(r, 1000));
     }
@@ -348,7 +428,9 @@ export async function deleteContainer(id: string, p: Props): Promise<void> {
             throw err;
         });
     }
-    await dockerApi("DELETE", `/containers/${id}?force=true&v=${p.removeVolumes === false ? "false" : "true"}`).catch(ignoreMissing);
+    await dockerApi("DELETE", `/containers/${id}?force=true&v=${p.removeVolumes === false ? "false" : "true"}`).catch(
+        ignoreMissing,
+    );
 }
 
 /** What a refresh finds for a resource: still there, gone, or a container stopped while mustRun. */
@@ -356,13 +438,23 @@ export async function refreshVerdict(
     type: string,
     id: string,
     p: Props,
-): Promise<{ verdict: "keep" | "gone" | "stopped"; healthcheck?: Props; image?: { id: string; imageId: string; repoDigest: string } }> {
+): Promise<{
+    verdict: "keep" | "gone" | "stopped";
+    healthcheck?: Props;
+    image?: { id: string; imageId: string; repoDigest: string };
+}> {
     if (type === "docker:index/remoteImage:RemoteImage") {
         // resourceDockerImageRead (v4.5.0): the image is looked up again by name; a tag that moved
         // gives a new image_id and resource id.
-        const found = await dockerApi<{ Id: string; RepoDigests?: string[] }>("GET", `/images/${encodeURIComponent(p.name)}/json`).catch(ignoreMissing);
+        const found = await dockerApi<{ Id: string; RepoDigests?: string[] }>(
+            "GET",
+            `/images/${encodeURIComponent(p.name)}/json`,
+        ).catch(ignoreMissing);
         if (!found) return { verdict: "gone" };
-        return { verdict: "keep", image: { id: `${found.Id}${p.name}`, imageId: found.Id, repoDigest: found.RepoDigests?.[0] ?? "" } };
+        return {
+            verdict: "keep",
+            image: { id: `${found.Id}${p.name}`, imageId: found.Id, repoDigest: found.RepoDigests?.[0] ?? "" },
+        };
     }
     const path =
         type === "docker:index/container:Container"

@@ -85,7 +85,11 @@ const HANDLERS: Record<string, Handler> = {
         remove: deleteContainer,
         needsReplace: containerNeedsReplace,
     },
-    "docker:index/remoteImage:RemoteImage": { create: createRemoteImage, remove: (_, p) => deleteRemoteImage(p), needsReplace: always },
+    "docker:index/remoteImage:RemoteImage": {
+        create: createRemoteImage,
+        remove: (_, p) => deleteRemoteImage(p),
+        needsReplace: always,
+    },
     "command:local:Command": {
         create: createCommand,
         update: updateCommand,
@@ -120,10 +124,17 @@ export function needsReplace(type: string, oldInputs: Props, newInputs: Props): 
  * unwrapped, the provider's schema defaults filled in (so that the state read back from Docker
  * compares equal), and ignoreChanges applied against the previous inputs.
  */
-export function effectiveInputs(args: pulumi.runtime.MockResourceArgs, previous: ResourceRecord | undefined, opts: CapturedOptions): Props {
+export function effectiveInputs(
+    args: pulumi.runtime.MockResourceArgs,
+    previous: ResourceRecord | undefined,
+    opts: CapturedOptions,
+): Props {
     const declared = unwrapSecrets(args.inputs) as Props;
-    if (args.type === "docker:index/container:Container" && declared.healthcheck) declared.healthcheck = normalHealthcheck(declared.healthcheck);
-    return previous && opts.ignoreChanges ? applyIgnoreChanges(previous.inputs as Props, declared, opts.ignoreChanges) : declared;
+    if (args.type === "docker:index/container:Container" && declared.healthcheck)
+        declared.healthcheck = normalHealthcheck(declared.healthcheck);
+    return previous && opts.ignoreChanges
+        ? applyIgnoreChanges(previous.inputs as Props, declared, opts.ignoreChanges)
+        : declared;
 }
 
 /** Top-level inputs that hold a secret: their outputs stay secret. */
@@ -152,7 +163,13 @@ export function dockerObjectName(type: string, inputs: unknown): string | undefi
  * One resource's line: action, type, logical name (the third field, which tests parse), then the
  * Docker object users see in `docker ps` / `docker volume ls` when it differs, and the time taken.
  */
-export function progressLine(action: Action, type: string, name: string, docker: string | undefined, secs: number): string {
+export function progressLine(
+    action: Action,
+    type: string,
+    name: string,
+    docker: string | undefined,
+    secs: number,
+): string {
     const shown = docker && docker !== name ? ` -> ${docker}` : "";
     return `  ${action.padEnd(9)} ${type.padEnd(38)} ${name}${shown}${action === "unchanged" ? "" : ` (${secs.toFixed(1)}s)`}`;
 }
@@ -161,7 +178,14 @@ export function progressLine(action: Action, type: string, name: string, docker:
 export class LiveEngine implements pulumi.runtime.Mocks {
     readonly options = new Map<string, CapturedOptions>();
     readonly errors: string[] = [];
-    readonly counts: Record<Action, number> = { created: 0, replaced: 0, updated: 0, deleted: 0, unchanged: 0, failed: 0 };
+    readonly counts: Record<Action, number> = {
+        created: 0,
+        replaced: 0,
+        updated: 0,
+        deleted: 0,
+        unchanged: 0,
+        failed: 0,
+    };
     private readonly seen = new Set<string>();
     private pending = 0;
     private nextSeq: number;
@@ -179,7 +203,9 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         return this.pending > 0;
     }
 
-    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string | undefined; state: Record<string, unknown> }> {
+    async newResource(
+        args: pulumi.runtime.MockResourceArgs,
+    ): Promise<{ id: string | undefined; state: Record<string, unknown> }> {
         const handler = HANDLERS[args.type];
         if (!args.custom) return { id: undefined, state: {} };
         if (!handler) throw new Error(`the live harness does not implement resource type ${args.type}`);
@@ -190,7 +216,10 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         const docker = dockerObjectName(args.type, args.inputs);
         // A long step (a replica cloning a large primary, a container waiting to be healthy) says it is still going.
         const heartbeat = setInterval(
-            () => this.log(`  ...       ${args.type.padEnd(38)} ${args.name}${docker ? ` -> ${docker}` : ""} still in progress (${Math.round((Date.now() - started) / 1000)}s)`),
+            () =>
+                this.log(
+                    `  ...       ${args.type.padEnd(38)} ${args.name}${docker ? ` -> ${docker}` : ""} still in progress (${Math.round((Date.now() - started) / 1000)}s)`,
+                ),
             HEARTBEAT_MS,
         );
         heartbeat.unref();
@@ -251,7 +280,10 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             } catch (err) {
                 if (!(err instanceof PartialCreateError)) throw err;
                 finish(action, err.id, err.state, this.nextSeq++, [err.message]);
-                throw new Error(`${err.message}\n${partialCreateHint(args.type, args.name, dockerObjectName(args.type, inputs))}`, { cause: err });
+                throw new Error(
+                    `${err.message}\n${partialCreateHint(args.type, args.name, dockerObjectName(args.type, inputs))}`,
+                    { cause: err },
+                );
             }
         };
         if (previous) {
@@ -280,7 +312,8 @@ export class LiveEngine implements pulumi.runtime.Mocks {
 
     /** Invokes: `command:local:run` runs its command on every deployment, as the provider does. */
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
-        if (args.token !== "command:local:run") throw new Error(`the live harness does not implement invoke ${args.token}`);
+        if (args.token !== "command:local:run")
+            throw new Error(`the live harness does not implement invoke ${args.token}`);
         const inputs = unwrapSecrets(args.inputs) as Props;
         this.pending++;
         try {
@@ -302,7 +335,11 @@ export class LiveEngine implements pulumi.runtime.Mocks {
      */
     async refresh(): Promise<void> {
         for (const record of [...this.state.resources]) {
-            const { verdict, healthcheck, image } = await refreshVerdict(record.type, record.id, record.outputs as Props);
+            const { verdict, healthcheck, image } = await refreshVerdict(
+                record.type,
+                record.id,
+                record.outputs as Props,
+            );
             if (verdict !== "gone" && record.initErrors) {
                 // pulumi/pulumi step.go RefreshStep.Apply: the refreshed state keeps only the init
                 // errors the provider's Read returns, and the bridge's Read of a container it can
@@ -335,7 +372,9 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 record.inputs = { ...(record.inputs as Props), mustRun: false };
                 record.outputs = { ...(record.outputs as Props), mustRun: false };
                 saveState(this.statePath, this.state);
-                this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (stopped: must_run false in state, to be started)`);
+                this.log(
+                    `  refreshed ${record.type.padEnd(38)} ${record.name} (stopped: must_run false in state, to be started)`,
+                );
                 continue;
             }
             this.state.resources = this.state.resources.filter((r) => r.key !== record.key);

@@ -36,7 +36,12 @@ export function knownProperties(inputs: Record<string, Json>): Record<string, Js
 }
 
 /** Plans one registration against its previous record: what `pulumi preview` would show for it. */
-export function planStep(type: string, previousInputs: Props | undefined, inputs: Props, unknownInputs: boolean): PlannedStep {
+export function planStep(
+    type: string,
+    previousInputs: Props | undefined,
+    inputs: Props,
+    unknownInputs: boolean,
+): PlannedStep {
     if (previousInputs === undefined) return "create";
     if (!unknownInputs && canonical(previousInputs) === canonical(inputs)) return "same";
     return needsReplace(type, previousInputs, inputs) ? "replace" : "update";
@@ -83,7 +88,8 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
 
     /** Invokes run during a preview as during an update: the primary guard refuses here. */
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
-        if (args.token !== "command:local:run") throw new Error(`the live harness does not implement invoke ${args.token}`);
+        if (args.token !== "command:local:run")
+            throw new Error(`the live harness does not implement invoke ${args.token}`);
         this.pending++;
         try {
             const inputs = unwrapSecrets(args.inputs) as Props;

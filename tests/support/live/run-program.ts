@@ -27,7 +27,11 @@ export async function settle(engine: ProgramEngine): Promise<void> {
 function forgetProgram(root: string): void {
     const harness = path.join(root, "tests", "support", "live") + path.sep;
     for (const file of Object.keys(require.cache)) {
-        if (file.startsWith(root + path.sep) && !file.includes(`${path.sep}node_modules${path.sep}`) && !file.startsWith(harness)) {
+        if (
+            file.startsWith(root + path.sep) &&
+            !file.includes(`${path.sep}node_modules${path.sep}`) &&
+            !file.startsWith(harness)
+        ) {
             delete require.cache[file];
         }
     }

@@ -29,4 +29,3 @@ export function containsSecret(v: Json): boolean {
 }
 
 export const secretWrap = (value: Json) => ({ [SIG_KEY]: SECRET_SIG, value });
-
