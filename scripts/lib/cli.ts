@@ -144,10 +144,8 @@ function label(name: string, o: OptionSpec): string {
 
 function renderOptions(options: OptionSpecs): string {
     const rows: Array<[string, string]> = Object.entries(options).map(([name, o]) => {
-        const dflt =
-            o.type === "string" && !o.multiple && o.default !== undefined
-                ? ` (default ${JSON.stringify(o.default)})`
-                : "";
+        const shown = o.type === "string" && !o.multiple ? o.default : undefined;
+        const dflt = typeof shown === "string" || typeof shown === "number" ? ` (default ${shown})` : "";
         return [label(name, o), o.help + dflt];
     });
     rows.push([HELP_LABEL, "this help"]);

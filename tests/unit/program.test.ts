@@ -184,7 +184,7 @@ describe("the stack program under mocks", () => {
 
     test("the checks run scripts/check-cluster.ts from the project root on the spec the program built", () => {
         const checks = byName(run).get("pg-checks")!;
-        expect(checks.inputs.create).toBe("node -r ts-node/register/transpile-only scripts/check-cluster.ts");
+        expect(checks.inputs.create).toBe("node -r ./scripts/register-ts.js scripts/check-cluster.ts");
         expect(checks.inputs.dir).toBe(path.resolve(__dirname, "..", ".."));
         expect(JSON.parse(checks.inputs.environment.PGR_CHECK_SPEC)).toEqual({
             stack: "unit",
@@ -211,6 +211,10 @@ describe("the stack program under mocks", () => {
             `${COMMAND}::pg-superuser`,
             `${COMMAND}::pg-sync-policy`,
             "pg-replication:index:PgBouncerPool::pg-pooler",
+            // Every node explicitly: in async mode nothing in the roles' settled list waits for the replicas.
+            "pg-replication:index:PostgresNode::pg-pg1",
+            "pg-replication:index:PostgresNode::pg-pg2",
+            "pg-replication:index:PostgresNode::pg-pg3",
         ]);
         // The report is what the checks print, parsed (the mock prints {"ok":true,"checks":[]}).
         expect(run.outputs.checkReport.value).toEqual({ ok: true, checks: [] });
