@@ -9,7 +9,7 @@ import { waitFor } from "../../lib/ops";
 import { removeByPrefix } from "../host";
 import { PORT_OFFSETS } from "../../../infra/topology";
 import { LeaderLossRound, leaderLossRound, prepareTable } from "../../lib/patroni-leader-loss";
-import { killUnderLoad, Outcome } from "./failover";
+import { barePromote, killUnderLoad, Outcome } from "./failover";
 
 export async function failoverPatroni(ctx: CaseContext): Promise<void> {
     const oursOpts = {
@@ -62,16 +62,7 @@ export async function failoverPatroni(ctx: CaseContext): Promise<void> {
                     });
                     bare.push(
                         await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
-                            killUnderLoad(ctx, c, async (best, other) => {
-                                const t = performance.now();
-                                await psql(c.container(best), "SELECT pg_promote(true, 30)");
-                                await psql(
-                                    c.container(other),
-                                    `ALTER SYSTEM SET primary_conninfo = 'host=${c.ip(best)} user=postgres application_name=pg${other}'`,
-                                );
-                                await psql(c.container(other), "SELECT pg_reload_conf()");
-                                return performance.now() - t;
-                            }),
+                            killUnderLoad(ctx, c, (best, other) => barePromote(c, best, other)),
                         ),
                     );
                     await ctx.phases.time("teardown (bare)", () => removeByPrefix(`${bareOpts.prefix}-`));

@@ -24,6 +24,18 @@ const failoverArgv = (...args: string[]) => [
     ...args,
 ];
 
+/** The lower bound's failover: pg_promote() on `best` at once, `other` re-pointed; returns its ms. */
+export async function barePromote(c: Cluster, best: number, other: number): Promise<number> {
+    const t = performance.now();
+    await psql(c.container(best), "SELECT pg_promote(true, 30)");
+    await psql(
+        c.container(other),
+        `ALTER SYSTEM SET primary_conninfo = 'host=${c.ip(best)} user=postgres application_name=pg${other}'`,
+    );
+    await psql(c.container(other), "SELECT pg_reload_conf()");
+    return performance.now() - t;
+}
+
 /** Inserts ids one by one into whichever node `target` names; remembers when each was acknowledged. */
 export class Writer {
     readonly acked: Array<{ id: number; at: number; node: number }> = [];
@@ -188,16 +200,7 @@ export async function failover(ctx: CaseContext): Promise<void> {
             } else {
                 out.bare.push(
                     await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
-                        killUnderLoad(ctx, c, async (best, other) => {
-                            const t = performance.now();
-                            await psql(c.container(best), "SELECT pg_promote(true, 30)");
-                            await psql(
-                                c.container(other),
-                                `ALTER SYSTEM SET primary_conninfo = 'host=${c.ip(best)} user=postgres application_name=pg${other}'`,
-                            );
-                            await psql(c.container(other), "SELECT pg_reload_conf()");
-                            return performance.now() - t;
-                        }),
+                        killUnderLoad(ctx, c, (best, other) => barePromote(c, best, other)),
                     ),
                 );
             }

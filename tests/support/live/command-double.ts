@@ -1,11 +1,32 @@
 // @pulumi/command's local.Command, performed for real: create on creation, update (or create
 // again) when inputs change, delete on deletion, with PULUMI_COMMAND_STDOUT/STDERR from the last run.
+import * as pulumi from "@pulumi/pulumi";
 import { run } from "./docker-api";
 import { Props } from "./docker-double";
+import { unwrapSecrets } from "./secrets";
 
 /** Runs a script as local.Command and local.run do: interpreter, environment, stdin, dir. */
 export function runLocal(p: Props, script: string): Promise<{ stdout: string; stderr: string }> {
     return runScript(p, script);
+}
+
+/**
+ * The `command:local:run` invoke, which runs its command on every deployment, in the preview and in
+ * the update alike (the only invoke the program makes); a failure is recorded in `errors` and rethrown.
+ */
+export async function invokeLocalRun(
+    args: pulumi.runtime.MockCallArgs,
+    errors: string[],
+): Promise<Record<string, unknown>> {
+    if (args.token !== "command:local:run") throw new Error(`the live harness does not implement invoke ${args.token}`);
+    const inputs = unwrapSecrets(args.inputs) as Props;
+    try {
+        return { ...inputs, ...(await runLocal(inputs, inputs.command as string)) };
+    } catch (err) {
+        const message = `invoke ${args.token}: ${(err as Error).message}`;
+        errors.push(message);
+        throw new Error(message, { cause: err });
+    }
 }
 
 async function runScript(p: Props, script: string, previous?: Props): Promise<{ stdout: string; stderr: string }> {

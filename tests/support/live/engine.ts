@@ -2,7 +2,7 @@
 // diffing against the saved state and performing creates, updates and replacements for real,
 // then deletes what the program no longer declares, in reverse order of creation.
 import * as pulumi from "@pulumi/pulumi";
-import { commandNeedsReplace, createCommand, deleteCommand, runLocal, updateCommand } from "./command-double";
+import { commandNeedsReplace, createCommand, deleteCommand, invokeLocalRun, updateCommand } from "./command-double";
 import {
     containerNeedsReplace,
     createContainer,
@@ -312,17 +312,9 @@ export class LiveEngine implements pulumi.runtime.Mocks {
 
     /** Invokes: `command:local:run` runs its command on every deployment, as the provider does. */
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
-        if (args.token !== "command:local:run")
-            throw new Error(`the live harness does not implement invoke ${args.token}`);
-        const inputs = unwrapSecrets(args.inputs) as Props;
         this.pending++;
         try {
-            const out = await runLocal(inputs, inputs.command);
-            return { ...inputs, ...out };
-        } catch (err) {
-            const message = `invoke ${args.token}: ${(err as Error).message}`;
-            this.errors.push(message);
-            throw new Error(message, { cause: err });
+            return await invokeLocalRun(args, this.errors);
         } finally {
             this.pending--;
         }

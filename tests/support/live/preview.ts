@@ -13,10 +13,10 @@
 // response as unknown (@pulumi/pulumi runtime/rpc.js resolveProperties), so `apply` callbacks
 // that need it do not run.
 import * as pulumi from "@pulumi/pulumi";
-import { runLocal } from "./command-double";
+import { invokeLocalRun } from "./command-double";
 import { Props } from "./docker-double";
 import { CapturedOptions, canonical, effectiveInputs, needsReplace, outputsFor, secretInputKeys } from "./engine";
-import { Json, unwrapSecrets } from "./secrets";
+import { Json } from "./secrets";
 import { StackState } from "./state";
 
 /** What the preview plans for a resource. */
@@ -88,17 +88,9 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
 
     /** Invokes run during a preview as during an update: the primary guard refuses here. */
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
-        if (args.token !== "command:local:run")
-            throw new Error(`the live harness does not implement invoke ${args.token}`);
         this.pending++;
         try {
-            const inputs = unwrapSecrets(args.inputs) as Props;
-            const out = await runLocal(inputs, inputs.command);
-            return { ...inputs, ...out };
-        } catch (err) {
-            const message = `invoke ${args.token}: ${(err as Error).message}`;
-            this.errors.push(message);
-            throw new Error(message, { cause: err });
+            return await invokeLocalRun(args, this.errors);
         } finally {
             this.pending--;
         }
