@@ -22,7 +22,8 @@ const BENCH_PATRONI = command({
     options: {
         kills: integerOption("N", "leader container kills", 10, 0, 1000),
         crashes: integerOption("N", "postgres crashes in the leader", 3, 0, 1000),
-        ...COMMON_OPTIONS,
+        stack: COMMON_OPTIONS.stack,
+        live: COMMON_OPTIONS.live,
     },
     examples: ["npm run bench-patroni-failover -- --stack pat --live --kills 3 --crashes 1"],
 });

@@ -7,7 +7,7 @@ import { command, runCommand } from "./lib/cli";
 
 const CHECK_CLUSTER = command({
     name: "check-cluster",
-    invocation: "node -r ts-node/register/transpile-only scripts/check-cluster.ts",
+    invocation: "node -r ./scripts/register-ts.js scripts/check-cluster.ts",
     synopsis: "(no arguments; PGR_CHECK_SPEC and PGPASSWORD in the environment)",
     description:
         "Runs the deployment's replication checks described by PGR_CHECK_SPEC (JSON, infra/check-spec.ts)\n" +
@@ -15,7 +15,7 @@ const CHECK_CLUSTER = command({
         "and node on stderr (exit 1). The cluster's checks command resource runs it after every deployment.",
     options: {},
     examples: [
-        `PGR_CHECK_SPEC="$(cat spec.json)" PGPASSWORD=secret node -r ts-node/register/transpile-only scripts/check-cluster.ts`,
+        `PGR_CHECK_SPEC="$(cat spec.json)" PGPASSWORD=secret node -r ./scripts/register-ts.js scripts/check-cluster.ts`,
     ],
 });
 

@@ -7,14 +7,14 @@ import { listNodes, psql } from "./lib/cluster-discovery";
 
 const GUARD_PRIMARY = command({
     name: "guard-primary",
-    invocation: "node -r ts-node/register/transpile-only scripts/guard-primary.ts",
+    invocation: "node -r ./scripts/register-ts.js scripts/guard-primary.ts",
     synopsis: "(no arguments; PGR_CLUSTER and PGR_PRIMARY in the environment)",
     description:
         "Refuses (exit 1) when a running node of cluster PGR_CLUSTER other than PGR_PRIMARY accepts writes:\n" +
         'deploying then would treat the wrong node as primary. Prints "ok PGR_PRIMARY" otherwise. The stack\n' +
         "program runs it on every pulumi up.",
     options: {},
-    examples: ["PGR_CLUSTER=local PGR_PRIMARY=pg1 node -r ts-node/register/transpile-only scripts/guard-primary.ts"],
+    examples: ["PGR_CLUSTER=local PGR_PRIMARY=pg1 node -r ./scripts/register-ts.js scripts/guard-primary.ts"],
 });
 
 async function main(): Promise<number> {

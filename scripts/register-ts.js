@@ -29,11 +29,16 @@ const TS_VERSION = (() => {
     }
 })();
 const compilerOptions = { ...JSON.parse(TSCONFIG).compilerOptions, inlineSourceMap: true, inlineSources: false };
+// Part of every key: a change to this hook (its options, its transform) never serves an old output.
+const HOOK = crypto.createHash("sha256").update(fs.readFileSync(__filename)).digest("hex");
 
 let ts; // loaded on the first cache miss only
 
 function transpile(source, filename) {
-    const key = crypto.createHash("sha256").update(`${TS_VERSION}\0${TSCONFIG}\0${filename}\0${source}`).digest("hex");
+    const key = crypto
+        .createHash("sha256")
+        .update(`${HOOK}\0${TS_VERSION}\0${TSCONFIG}\0${filename}\0${source}`)
+        .digest("hex");
     const cached = path.join(CACHE_DIR, `${key}.js`);
     try {
         return fs.readFileSync(cached, "utf8");
@@ -45,9 +50,13 @@ function transpile(source, filename) {
     try {
         // Written beside and renamed, so a concurrent run never reads half a file.
         fs.mkdirSync(CACHE_DIR, { recursive: true });
-        const tmp = `${cached}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, outputText);
-        fs.renameSync(tmp, cached);
+        const tmp = `${cached}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
+        try {
+            fs.writeFileSync(tmp, outputText);
+            fs.renameSync(tmp, cached);
+        } finally {
+            fs.rmSync(tmp, { force: true });
+        }
     } catch {
         // a read-only node_modules only costs speed
     }

@@ -45,7 +45,13 @@ async function removeContainer(container: string): Promise<void> {
 /** Runs another day-2 command of this project on the same stack and fails with its output. */
 async function runScript(script: string, args: string[]): Promise<void> {
     const res = await execProgram(
-        [process.execPath, "-r", "ts-node/register/transpile-only", `${PROJECT_ROOT}/scripts/${script}.ts`, ...args],
+        [
+            process.execPath,
+            "-r",
+            `${PROJECT_ROOT}/scripts/register-ts.js`,
+            `${PROJECT_ROOT}/scripts/${script}.ts`,
+            ...args,
+        ],
         600_000,
     );
     if (res.code !== 0) throw new Error(`${script} ${args.join(" ")} failed (exit ${res.code}):\n${res.stderr.trim()}`);

@@ -226,7 +226,8 @@ export interface SqlRunner {
     rows<T = Record<string, unknown>>(n: NodeRef, select: string, timeoutMs?: number): Promise<T[]>;
     /**
      * Runs `statements` in order in one session, each on its own (ALTER SYSTEM cannot run in a
-     * transaction block), stopping at the first error. Returns the last statement's first value as
+     * transaction block), stopping at the first error. One statement per element: over a connection
+     * an element with several statements runs as one implicit transaction. Returns the last statement's first value as
      * psql prints it (`t` for true), or "" when it returned no row.
      */
     exec(n: NodeRef, statements: string[], timeoutMs?: number): Promise<string>;
@@ -238,9 +239,13 @@ export const dockerSql: SqlRunner = {
         psqlJson<T[]>(n.container, `SELECT coalesce(json_agg(t), '[]') FROM (${select}) t`, timeoutMs),
     exec: async (n, statements, timeoutMs) => {
         // One script on stdin: one docker exec for all of them, each statement in its own transaction.
-        const script = statements.map((st) => (st.trimEnd().endsWith(";") ? st : `${st};`)).join("\n");
-        const lines = (await psql(n.container, script, timeoutMs)).split("\n");
-        return lines[lines.length - 1];
+        // The terminator on a line of its own survives a statement ending in a -- comment; the marker
+        // separates the last statement's output from what the others printed.
+        const marker = "__pg_replication_last_statement__";
+        const head = statements.slice(0, -1).map((st) => `${st}\n;`);
+        const script = [...head, `\\echo ${marker}`, `${statements[statements.length - 1] ?? ""}\n;`].join("\n");
+        const out = (await psql(n.container, script, timeoutMs)).split("\n");
+        return out[out.indexOf(marker) + 1] ?? "";
     },
 };
 

@@ -135,7 +135,10 @@ export type Script = "failover" | "switchover" | "rejoin" | "lag";
 
 /** Runs scripts/<name>.ts with exactly these arguments (as `npm run -s <name> -- …`). */
 export function script(name: Script, argv: string[], timeoutMs = 60_000): Promise<ExecResult> {
-    return exec([process.execPath, "-r", "ts-node/register/transpile-only", `scripts/${name}.ts`, ...argv], timeoutMs);
+    return exec(
+        [process.execPath, "-r", `${ROOT}/scripts/register-ts.js`, `${ROOT}/scripts/${name}.ts`, ...argv],
+        timeoutMs,
+    );
 }
 
 /** Runs a topology command on the cluster: `--stack S --live --json …`. */

@@ -66,11 +66,9 @@ export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Prom
 /** Runs scripts/<script>.ts (an operational command) with `args`, as `npm run -s <script> -- …` would. */
 export function runScript(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-        const child = spawn(
-            process.execPath,
-            ["-r", "ts-node/register/transpile-only", `scripts/${script}.ts`, ...args],
-            { cwd: ROOT },
-        );
+        const child = spawn(process.execPath, ["-r", "./scripts/register-ts.js", `scripts/${script}.ts`, ...args], {
+            cwd: ROOT,
+        });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
