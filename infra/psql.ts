@@ -62,6 +62,8 @@ export function psqlOnDelete(sql: string): string {
         '  echo "pg-replication: no running primary in cluster $PGR_CLUSTER; nothing to undo" >&2; exit 0',
         "fi",
         `${PSQL} <<'PGR_SQL'`,
+        // Teardown removes the standbys too: an undo must never wait for one to confirm it.
+        "SET synchronous_commit = local;",
         sql.trimEnd(),
         "PGR_SQL",
     ].join("\n");

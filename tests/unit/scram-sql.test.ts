@@ -8,6 +8,7 @@ import {
     synchronousStandbyNames,
     syncPolicySql,
 } from "../../infra/sql";
+import { psqlOnDelete } from "../../infra/psql";
 import { DEFAULTS } from "../../infra/config";
 
 describe("SCRAM verifiers", () => {
@@ -73,3 +74,12 @@ describe("SQL builders", () => {
 
 const PG_VERIFIER =
     "SCRAM-SHA-256$4096:OYudXlK2lHFTANwV2PhHFQ==$AklnmpihLrulds/3mVJMaAAPqJaP8G/J2UV9Qmcji9Q=:TEADfifpNP5t18Q2LGh410AG6BlRVjNgLy1AFVmyWFQ=";
+
+describe("undo scripts", () => {
+    test("an undo commits locally: teardown may already have removed the synchronous standbys", () => {
+        const script = psqlOnDelete('DROP ROLE IF EXISTS "replicator";');
+        const body = script.slice(script.indexOf("<<'PGR_SQL'"));
+        expect(body.indexOf("SET synchronous_commit = local;")).toBeGreaterThan(0);
+        expect(body.indexOf("SET synchronous_commit = local;")).toBeLessThan(body.indexOf("DROP ROLE"));
+    });
+});
