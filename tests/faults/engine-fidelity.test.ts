@@ -171,9 +171,8 @@ describe(`the harness follows the real engine's steps (stack ${C.stack})`, () =>
         const next = await up();
         expect({ code: next.code, tail: next.stderr.slice(-1500) }).toMatchObject({ code: 0 });
         expect(next.stderr).toContain("pg-pg2-container (init error cleared: kept as it is)");
-        expect(changed(next)).toEqual(
-            expect.arrayContaining(["updated pg-pg2-container", "created pg-sync-policy", "created pg-checks"]),
-        );
+        // (In async mode the sync policy does not wait for the replicas, so either up may have made it.)
+        expect(changed(next)).toEqual(expect.arrayContaining(["updated pg-pg2-container", "created pg-checks"]));
         expect((await docker(["inspect", "-f", "{{.Id}}", containerOf(C, "pg2")])).trim()).toBe(madeId);
         expect(recorded().find((r) => r.name === "pg-pg2-container")?.initErrors).toBeUndefined();
         expect((await stackOutputs(C.stack)).checkReport.ok).toBe(true);
