@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
+import { generatedPassword } from "./generated-password";
 import * as path from "path";
 import { checkSpec } from "./check-spec";
 import { ClusterConfig, configFromValues } from "./config";
@@ -78,19 +79,6 @@ interface PooledEndpoints {
     resource: pulumi.Resource;
     rw: pulumi.Output<string>;
     ro: pulumi.Output<string>;
-}
-
-/** A generated password: made once by a command, then kept in state as a secret. */
-function generatedPassword(name: string, parent: pulumi.Resource): pulumi.Output<string> {
-    const gen = new command.local.Command(
-        name,
-        {
-            create: `node -e "process.stdout.write(require('crypto').randomBytes(24).toString('base64url'))"`,
-            logging: "none",
-        },
-        { parent, additionalSecretOutputs: ["stdout"] },
-    );
-    return pulumi.secret(gen.stdout);
 }
 
 /**

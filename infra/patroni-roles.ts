@@ -10,19 +10,7 @@ import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "./patroni-r
 import { renderFile, renderPgHba, renderPgIdent } from "./render";
 import { RoleContext, RoleOutcome } from "./roles";
 import { NodeSpec } from "./topology";
-
-/** A generated password: made once by a command, then kept in state as a secret. */
-function generatedSecret(name: string, parent: pulumi.Resource): pulumi.Output<string> {
-    const gen = new command.local.Command(
-        name,
-        {
-            create: `node -e "process.stdout.write(require('crypto').randomBytes(24).toString('base64url'))"`,
-            logging: "none",
-        },
-        { parent, additionalSecretOutputs: ["stdout"] },
-    );
-    return pulumi.secret(gen.stdout);
-}
+import { generatedPassword } from "./generated-password";
 
 /** Fails the deployment early, naming what is missing, when the image lacks Patroni, etcd or HAProxy. */
 function requirePatroniImage(
@@ -52,7 +40,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
     const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
     const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
     const image = requirePatroniImage(`${name}-patroni-image`, ctx.imageId, parent);
-    const restPassword = generatedSecret(`${name}-patroni-rest-password`, parent);
+    const restPassword = generatedPassword(`${name}-patroni-rest-password`, parent);
 
     const etcd = new EtcdCluster(
         `${name}-etcd`,
