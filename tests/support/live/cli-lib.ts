@@ -20,7 +20,7 @@ resource for real against the local Docker engine (test support and the offline 
 deploy with npm run up). State: .live-state/NAME.json (holds secrets, mode 0600).
 
 commands:
-  up                      create or converge the stack (refreshes first, like refresh: always)
+  up                      refresh, preview (changes nothing), then apply: as pulumi up with refresh: always
   down                    delete everything the stack made (containers, volumes: data!, network)
   output [NAME]           the stack's outputs, or only NAME's value (like pulumi stack output)
   config                  every config key with its value and where it comes from
