@@ -1,7 +1,9 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { engineApiVersion, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
+import { nodeReady } from "./node-ready";
 import { CLUSTER_ALIAS, PATHS } from "./topology";
 
 /** A file uploaded into the node's /etc/pg-replication at container creation. */
@@ -50,7 +52,7 @@ export interface PostgresNodeArgs {
     fastResolver?: boolean;
     /** Labels put on the volume and the container. @default none */
     labels?: Record<string, string>;
-    /** Seconds to wait for the container to become healthy. @default 360 */
+    /** Seconds to wait for PostgreSQL in the new container to accept connections. @default 360 */
     waitTimeoutSeconds?: number;
 }
 
@@ -60,9 +62,11 @@ export class PostgresNode extends pulumi.ComponentResource {
     public readonly node: string;
     /** The Docker container. */
     public readonly container: docker.Container;
+    /** Completes once the container's PostgreSQL accepts connections (infra/node-ready.ts). */
+    public readonly ready: command.local.Command;
     /** The named data volume; it outlives container replacements. */
     public readonly volume: docker.Volume;
-    /** The container's name. */
+    /** The container's name, known once its PostgreSQL accepts connections. */
     public readonly containerName: pulumi.Output<string>;
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -108,7 +112,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     { internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" },
                 ],
                 volumes,
-                // Healthy as soon as PostgreSQL answers: the probe timing follows the engine (infra/healthcheck.ts).
+                // For health read later (status, docker ps); `ready` below decides when the node is up.
                 healthcheck: engineApiVersion().apply((api) => ({
                     tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"],
                     ...healthTiming(api),
@@ -124,8 +128,6 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // Without it the provider removes a container with SIGKILL; with it, a clean stop.
                 destroyGraceSeconds: 60,
                 labels,
-                wait: true,
-                waitTimeout: args.waitTimeoutSeconds ?? 360,
             },
             // The component's dependsOn (the role and slot a replica clones through) is repeated
             // here so that the container's own dependencies say it, whatever the engine infers.
@@ -143,7 +145,16 @@ export class PostgresNode extends pulumi.ComponentResource {
                 ignoreChanges: ["image", ...args.files.flatMap((f, i) => (f.ignoreChanges ? [`uploads[${i}]`] : []))],
             },
         );
-        this.containerName = this.container.name;
+        this.ready = nodeReady(
+            `${name}-ready`,
+            {
+                containerName,
+                containerId: this.container.id,
+                timeoutSeconds: args.waitTimeoutSeconds ?? 360,
+            },
+            { parent: this },
+        );
+        this.containerName = pulumi.all([this.container.name, this.ready.id]).apply(([n]) => n);
         this.registerOutputs({ containerName: this.containerName });
     }
 }

@@ -72,7 +72,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
     ];
     // Patroni's own clean stop is SIGTERM (it stops postgres, then releases the leader key).
     const extras = { stopSignal: "SIGTERM", fastResolver: true };
-    // primaryNode bootstraps: its container is created (and healthy: postgres accepts connections,
+    // primaryNode bootstraps: its container is created (and ready: postgres accepts connections,
     // so it holds the leader key) before any other node exists to race it for the key.
     const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.containers, extras);
     const replicas = replicaSpecs.map((spec) => ({

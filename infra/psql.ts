@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { untilAccepting } from "./node-ready";
 
 /** psql as the postgres OS user over the local socket (peer auth: no password needed). */
 const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres';
@@ -8,16 +9,17 @@ const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR
  * Run inside the node by {@link PSQL_FROM_STDIN}: waits (up to a minute) until the server accepts
  * connections, then hands its standard input to psql. No single quotes: it is passed in them.
  */
-const PSQL_WHEN_READY =
-    'i=0; until pg_isready -q -h /var/run/postgresql; do i=$((i+1)); if [ "$i" -ge 300 ]; then ' +
-    'echo "pg-replication: $PGR_CONTAINER is not accepting connections" >&2; exit 1; fi; sleep 0.2; done; ' +
-    "exec psql -X -q -v ON_ERROR_STOP=1 -d postgres";
+const PSQL_WHEN_READY = `${untilAccepting(
+    "/var/run/postgresql",
+    600,
+    'echo "pg-replication: $PGR_CONTAINER is not accepting connections" >&2; exit 1',
+)}; exec psql -X -q -v ON_ERROR_STOP=1 -d postgres`;
 
 /**
  * Shell script that feeds its standard input to psql on the node in $PGR_CONTAINER. One `docker
  * exec` that waits and then runs psql, not one to wait and one to run: the commands on the primary
  * lie between it and the replicas on every fresh `up`, and each exec costs there. The container must
- * be running (it is: the node's resource waited for it to be healthy, or started it).
+ * be running (it is: the node's resource started it).
  */
 export const PSQL_FROM_STDIN = `set -eu; docker exec -i -u postgres -e PGR_CONTAINER="$PGR_CONTAINER" "$PGR_CONTAINER" sh -c '${PSQL_WHEN_READY}'`;
 

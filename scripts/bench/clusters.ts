@@ -80,7 +80,7 @@ export function liveArgv(args: string[]): string[] {
     return [
         process.execPath,
         "-r",
-        "ts-node/register/transpile-only",
+        path.join(ROOT, "scripts", "register-ts.js"),
         path.join(ROOT, "tests", "support", "live", "cli.ts"),
         ...args,
     ];

@@ -91,7 +91,7 @@ export async function deployStack(ref: StackRef, log: (line: string) => void): P
         ? [
               process.execPath,
               "-r",
-              "ts-node/register/transpile-only",
+              path.join(PROJECT_ROOT, "scripts", "register-ts.js"),
               path.join(PROJECT_ROOT, "tests", "support", "live", "cli.ts"),
               "up",
               "--stack",

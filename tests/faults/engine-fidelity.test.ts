@@ -167,12 +167,16 @@ describe(`the harness follows the real engine's steps (stack ${C.stack})`, () =>
         expect(failed.stderr).toContain(`docker rm -f ${containerOf(C, "pg2")}`);
         // What depends on pg2 was not run.
         expect(recorded().map((r) => r.name)).not.toContain("pg-checks");
+        expect(recorded().map((r) => r.name)).not.toContain("pg-pg2-ready");
 
         const next = await up();
         expect({ code: next.code, tail: next.stderr.slice(-1500) }).toMatchObject({ code: 0 });
         expect(next.stderr).toContain("pg-pg2-container (init error cleared: kept as it is)");
         // (In async mode the sync policy does not wait for the replicas, so either up may have made it.)
-        expect(changed(next)).toEqual(expect.arrayContaining(["updated pg-pg2-container", "created pg-checks"]));
+        // Started in place, then waited for until it accepts connections (its ready check never ran).
+        expect(changed(next)).toEqual(
+            expect.arrayContaining(["updated pg-pg2-container", "created pg-pg2-ready", "created pg-checks"]),
+        );
         expect((await docker(["inspect", "-f", "{{.Id}}", containerOf(C, "pg2")])).trim()).toBe(madeId);
         expect(recorded().find((r) => r.name === "pg-pg2-container")?.initErrors).toBeUndefined();
         expect((await stackOutputs(C.stack)).checkReport.ok).toBe(true);

@@ -214,6 +214,7 @@ describe(`live cluster (stack ${STACK})`, () => {
         expect(changed(res).sort()).toEqual([
             "created pg-pg4-container",
             "created pg-pg4-data",
+            "created pg-pg4-ready",
             "created pg-slot-pg4",
             "replaced pg-pooler-ro",
             "updated pg-checks",
@@ -227,8 +228,10 @@ describe(`live cluster (stack ${STACK})`, () => {
         expect(changed(res).sort()).toEqual([
             "deleted pg-pg3-container",
             "deleted pg-pg3-data",
+            "deleted pg-pg3-ready",
             "deleted pg-pg4-container",
             "deleted pg-pg4-data",
+            "deleted pg-pg4-ready",
             "deleted pg-slot-pg3",
             "deleted pg-slot-pg4",
             "replaced pg-pooler-ro",

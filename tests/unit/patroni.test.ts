@@ -196,7 +196,15 @@ describe("the stack program with failover=patroni (mocks)", () => {
                 .filter((r) => r.type === COMMAND)
                 .map((r) => r.name)
                 .sort(),
-        ).toEqual(["pg-checks", "pg-patroni-config", "pg-patroni-image", "pg-patroni-rest-password"]);
+        ).toEqual([
+            "pg-checks",
+            "pg-patroni-config",
+            "pg-patroni-image",
+            "pg-patroni-rest-password",
+            "pg-pg1-ready",
+            "pg-pg2-ready",
+            "pg-pg3-ready",
+        ]);
         const etcd1 = run.get(CONTAINER, "-etcd1");
         expect(etcd1.inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.21");
         expect(etcd1.inputs.ports).toBeUndefined();

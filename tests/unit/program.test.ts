@@ -1,4 +1,5 @@
 import * as path from "path";
+import { NODE_READY } from "../../infra/node-ready";
 import { containsSecret } from "../support/live/secrets";
 import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
 
@@ -38,7 +39,17 @@ describe("the stack program under mocks", () => {
                 .filter((r) => r.type === COMMAND)
                 .map((r) => r.name)
                 .sort(),
-        ).toEqual(["pg-checks", "pg-replication-user", "pg-slot-pg2", "pg-slot-pg3", "pg-superuser", "pg-sync-policy"]);
+        ).toEqual([
+            "pg-checks",
+            "pg-pg1-ready",
+            "pg-pg2-ready",
+            "pg-pg3-ready",
+            "pg-replication-user",
+            "pg-slot-pg2",
+            "pg-slot-pg3",
+            "pg-superuser",
+            "pg-sync-policy",
+        ]);
     });
 
     test("containers: names, aliases, ports bound to 127.0.0.1, healthcheck, restart policy", () => {
@@ -52,7 +63,8 @@ describe("the stack program under mocks", () => {
             expect(c.inputs.ports).toEqual([{ internal: 5432, external: 15432 + i, ip: "127.0.0.1", protocol: "tcp" }]);
             expect(c.inputs.healthcheck.tests).toEqual(["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]);
             expect(c.inputs.restart).toBe("unless-stopped");
-            expect(c.inputs.wait).toBe(true);
+            // Up once PostgreSQL answers (the ready command), not when Docker last called it healthy.
+            expect(c.inputs.wait).toBeUndefined();
             // The reference, not the id: a moved tag must not replace the containers.
             expect(c.inputs.image).toBe("postgres:17");
             expect(c.inputs.volumes[0]).toEqual({
@@ -66,6 +78,32 @@ describe("the stack program under mocks", () => {
             expect(c.ignoreChanges).toEqual(["image", `uploads[${bootstrap}]`]);
             expect(c.inputs.destroyGraceSeconds).toBe(60);
         });
+    });
+
+    test("a node is up once its PostgreSQL accepts connections: what uses it waits for its ready command", () => {
+        const names = byName(run);
+        const at = (n: string) => run.resources.indexOf(names.get(n)!);
+        for (const node of ["pg1", "pg2", "pg3"]) {
+            const ready = names.get(`pg-${node}-ready`)!;
+            expect(ready.inputs.create).toBe(NODE_READY);
+            expect(ready.inputs.environment).toEqual({ PGR_CONTAINER: `unit-${node}`, PGR_READY_TIMEOUT: "360" });
+            // A new container (another id) is waited for again.
+            expect(ready.inputs.triggers).toEqual([`pg-${node}-container-id`]);
+            expect(at(`pg-${node}-ready`)).toBeGreaterThan(at(`pg-${node}-container`));
+            expect(at("pg-checks")).toBeGreaterThan(at(`pg-${node}-ready`));
+        }
+        // Registration order follows the inputs: everything run on the primary waits for it to answer,
+        // and the replicas (which clone through those roles and slots) come after them.
+        for (const onPrimary of [
+            "pg-superuser",
+            "pg-replication-user",
+            "pg-slot-pg2",
+            "pg-slot-pg3",
+            "pg-sync-policy",
+        ]) {
+            expect(at(onPrimary)).toBeGreaterThan(at("pg-pg1-ready"));
+        }
+        expect(at("pg-pg2-container")).toBeGreaterThan(at("pg-slot-pg2"));
     });
 
     test("configuration arrives as uploaded files, not bind mounts", () => {
@@ -266,7 +304,13 @@ describe("configuration changes under mocks", () => {
             );
         }
         const commands = after.resources.filter((r) => r.type === COMMAND && r.inputs.environment?.PGR_CONTAINER);
-        for (const cmd of commands) expect(cmd.inputs.environment.PGR_CONTAINER).toBe("unit-pg2");
+        for (const cmd of commands.filter((c) => !c.name.endsWith("-ready"))) {
+            expect(cmd.inputs.environment.PGR_CONTAINER).toBe("unit-pg2");
+        }
+        // Each node's ready command stays with its own container, unchanged.
+        for (const node of ["pg1", "pg2", "pg3"]) {
+            expect(byName(after).get(`pg-${node}-ready`)!.inputs).toEqual(before.get(`pg-${node}-ready`)!.inputs);
+        }
         expect(
             after.resources
                 .filter((r) => r.name.startsWith("pg-slot-"))
@@ -295,7 +339,7 @@ describe("configuration changes under mocks", () => {
             .filter((r) => !before.has(r.name))
             .map((r) => r.name)
             .sort();
-        expect(added).toEqual(["pg-pg4-container", "pg-pg4-data", "pg-slot-pg4"]);
+        expect(added).toEqual(["pg-pg4-container", "pg-pg4-data", "pg-pg4-ready", "pg-slot-pg4"]);
         for (const c of containers(two)) expect(byName(three).get(c.name)!.inputs).toEqual(c.inputs);
     });
 

@@ -11,13 +11,30 @@ export interface ProgramEngine extends pulumi.runtime.Mocks {
     readonly busy: boolean;
 }
 
-/** Waits until no registration is running and none starts for a few turns of the event loop. */
-export async function settle(engine: ProgramEngine): Promise<void> {
+// The SDK's own count of registrations and invokes in flight (@pulumi/pulumi runtime/settings.js
+// rpcKeepAlive / waitForRPCs, what the language host drains before it disconnects). Not in the
+// typings (@internal), hence the cast.
+const sdkSettings = pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> };
+
+/** Resolves once no registration has been running for `turns` turns of `ms` each. */
+async function idleFor(engine: ProgramEngine, turns: number, ms: number): Promise<void> {
     let idle = 0;
-    while (idle < 5) {
-        await new Promise((r) => setTimeout(r, 50));
+    while (idle < turns) {
+        await new Promise((r) => setTimeout(r, ms));
         idle = engine.busy ? 0 : idle + 1;
     }
+}
+
+/**
+ * Waits until every registration the program started is done. Normally the SDK's RPC queue drains;
+ * after a failure (a refused invoke) registrations waiting on it never end, and then five quiet
+ * turns of 50 ms decide. Either way a few quiet turns follow: a dependent registers once its inputs
+ * resolve, which can be a turn after its dependency's registration ended.
+ */
+export async function settle(engine: ProgramEngine): Promise<void> {
+    const drained = sdkSettings.waitForRPCs ? sdkSettings.waitForRPCs() : new Promise<void>(() => undefined);
+    await Promise.race([drained, idleFor(engine, 5, 50)]);
+    await idleFor(engine, 3, 10);
 }
 
 /**
