@@ -1,7 +1,7 @@
 // How often a container's healthcheck probes, chosen by what the Docker engine supports. etcd
 // members are "created" only once Docker reports them healthy (`wait: true`), so their first
 // successful probe decides when the nodes may start; a PostgreSQL node's health is read later
-// (status, docker ps), and its own ready check (infra/node-ready.ts) decides when it is up.
+// (status, docker ps), and its own ready check (infra/container-ready.ts) decides when it is up.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 

@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { engineApiVersion, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
-import { nodeReady } from "./node-ready";
+import { containerReady, pgAccepting } from "./container-ready";
 import { CLUSTER_ALIAS, PATHS } from "./topology";
 
 /** A file uploaded into the node's /etc/pg-replication at container creation. */
@@ -62,7 +62,7 @@ export class PostgresNode extends pulumi.ComponentResource {
     public readonly node: string;
     /** The Docker container. */
     public readonly container: docker.Container;
-    /** Completes once the container's PostgreSQL accepts connections (infra/node-ready.ts). */
+    /** Completes once the container's PostgreSQL accepts connections (infra/container-ready.ts). */
     public readonly ready: command.local.Command;
     /** The named data volume; it outlives container replacements. */
     public readonly volume: docker.Volume;
@@ -145,11 +145,12 @@ export class PostgresNode extends pulumi.ComponentResource {
                 ignoreChanges: ["image", ...args.files.flatMap((f, i) => (f.ignoreChanges ? [`uploads[${i}]`] : []))],
             },
         );
-        this.ready = nodeReady(
+        this.ready = containerReady(
             `${name}-ready`,
             {
                 containerName,
                 containerId: this.container.id,
+                probe: pgAccepting("127.0.0.1"),
                 timeoutSeconds: args.waitTimeoutSeconds ?? 360,
             },
             { parent: this },

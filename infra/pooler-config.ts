@@ -108,10 +108,13 @@ export function renderUserlist(entries: ReadonlyArray<{ role: string; verifier: 
 const PORT_HEX = POOLER_PORT.toString(16).toUpperCase().padStart(4, "0");
 
 /**
- * Healthcheck: PgBouncer listens on its TCP port. Read from /proc rather than by logging in, which
- * would put a failed login in the log every interval and needs no client tools in the image.
+ * Shell probe run in the container: PgBouncer listens on its TCP port. Read from /proc rather than by
+ * logging in, which would put a failed login in the log every probe and needs no client tools in the image.
  */
-export const POOLER_HEALTHCHECK = ["CMD-SHELL", `grep -q ': 00000000:${PORT_HEX} 00000000:0000 0A ' /proc/net/tcp`];
+export const POOLER_LISTENING = `grep -q ': 00000000:${PORT_HEX} 00000000:0000 0A ' /proc/net/tcp`;
+
+/** Healthcheck: {@link POOLER_LISTENING}. */
+export const POOLER_HEALTHCHECK = ["CMD-SHELL", POOLER_LISTENING];
 
 /**
  * Entrypoint: uploads arrive owned by root, and PgBouncer refuses to run as root and re-reads the

@@ -1,8 +1,10 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { containerReady } from "./container-ready";
 import { dockerLabels } from "./labels";
 import {
     POOLER_HEALTHCHECK,
+    POOLER_LISTENING,
     POOLER_PATHS,
     POOLER_PORT,
     POOLER_ROLE_NAME,
@@ -42,7 +44,7 @@ export interface PgBouncerPoolArgs {
     superuserPassword: pulumi.Input<string>;
     /** Labels added to both containers (besides `pg-replication.cluster` and `pg-replication.pooler`). @default none */
     labels?: Record<string, string>;
-    /** Seconds to wait for each container to become healthy (installing PgBouncer first, where the image lacks it). @default 240 */
+    /** Seconds to wait for each container to accept connections (installing PgBouncer first, where the image lacks it). @default 240 */
     waitTimeoutSeconds?: number;
 }
 
@@ -56,9 +58,9 @@ export class PgBouncerPool extends pulumi.ComponentResource {
     public readonly rwContainer: docker.Container;
     /** The read-only endpoint's container. */
     public readonly roContainer: docker.Container;
-    /** Name of the read-write endpoint's container. */
+    /** Name of the read-write endpoint's container, known once it accepts connections. */
     public readonly rwContainerName: pulumi.Output<string>;
-    /** Name of the read-only endpoint's container. */
+    /** Name of the read-only endpoint's container, known once it accepts connections. */
     public readonly roContainerName: pulumi.Output<string>;
 
     constructor(name: string, args: PgBouncerPoolArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -74,9 +76,9 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                 ),
         );
         const ports: Record<PoolerRole, number> = { rw: args.rwPort, ro: args.roPort };
-        const [rw, ro] = POOLER_ROLES.map((role) => {
+        const [[rw, rwReady], [ro, roReady]] = POOLER_ROLES.map((role) => {
             const labels = { "pg-replication.cluster": args.namePrefix, ...args.labels, "pg-replication.pooler": role };
-            return new docker.Container(
+            const container = new docker.Container(
                 `${name}-${role}`,
                 {
                     name: poolerContainerName(args.namePrefix, role),
@@ -117,17 +119,27 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     stopSignal: "SIGINT",
                     stopTimeout: 10,
                     labels: dockerLabels(labels),
-                    wait: true,
-                    waitTimeout: args.waitTimeoutSeconds ?? 240,
                 },
                 // Fixed container names and host ports: the old container must go first.
                 { parent: this, deleteBeforeReplace: true },
             );
+            // Up as soon as PgBouncer listens, probed every 100 ms (infra/container-ready.ts).
+            const ready = containerReady(
+                `${name}-${role}-ready`,
+                {
+                    containerName: container.name,
+                    containerId: container.id,
+                    probe: POOLER_LISTENING,
+                    timeoutSeconds: args.waitTimeoutSeconds ?? 240,
+                },
+                { parent: this },
+            );
+            return [container, ready] as const;
         });
         this.rwContainer = rw;
         this.roContainer = ro;
-        this.rwContainerName = rw.name;
-        this.roContainerName = ro.name;
+        this.rwContainerName = pulumi.all([rw.name, rwReady.id]).apply(([n]) => n);
+        this.roContainerName = pulumi.all([ro.name, roReady.id]).apply(([n]) => n);
         this.registerOutputs({ rwContainerName: this.rwContainerName, roContainerName: this.roContainerName });
     }
 }

@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { untilAccepting } from "./node-ready";
+import { pgAccepting, untilProbe } from "./container-ready";
 
 /** psql as the postgres OS user over the local socket (peer auth: no password needed). */
 const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres';
@@ -9,8 +9,8 @@ const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR
  * Run inside the node by {@link PSQL_FROM_STDIN}: waits (up to a minute) until the server accepts
  * connections, then hands its standard input to psql. No single quotes: it is passed in them.
  */
-const PSQL_WHEN_READY = `${untilAccepting(
-    "/var/run/postgresql",
+const PSQL_WHEN_READY = `${untilProbe(
+    pgAccepting("/var/run/postgresql"),
     600,
     'echo "pg-replication: $PGR_CONTAINER is not accepting connections" >&2; exit 1',
 )}; exec psql -X -q -v ON_ERROR_STOP=1 -d postgres`;

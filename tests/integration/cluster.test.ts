@@ -217,6 +217,7 @@ describe(`live cluster (stack ${STACK})`, () => {
             "created pg-pg4-ready",
             "created pg-slot-pg4",
             "replaced pg-pooler-ro",
+            "replaced pg-pooler-ro-ready",
             "updated pg-checks",
         ]);
         expect(await identities([1, 2, 3])).toEqual(before);
@@ -235,6 +236,7 @@ describe(`live cluster (stack ${STACK})`, () => {
             "deleted pg-slot-pg3",
             "deleted pg-slot-pg4",
             "replaced pg-pooler-ro",
+            "replaced pg-pooler-ro-ready",
             "updated pg-checks",
         ]);
         expect(await identities([1, 2])).toEqual(before.slice(0, 2));

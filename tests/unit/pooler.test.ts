@@ -1,6 +1,13 @@
 import type * as PulumiModule from "@pulumi/pulumi";
+import { CONTAINER_READY } from "../../infra/container-ready";
 import { nodeAddressMap } from "../../infra/topology";
-import { poolerConnstr, renderPgBouncerIni, renderPoolerEntrypoint, renderUserlist } from "../../infra/pooler-config";
+import {
+    POOLER_LISTENING,
+    poolerConnstr,
+    renderPgBouncerIni,
+    renderPoolerEntrypoint,
+    renderUserlist,
+} from "../../infra/pooler-config";
 import { roleVerifier } from "../../infra/scram";
 import { setPasswordSql } from "../../infra/sql";
 import { repointPooler, RunResult } from "../../scripts/lib/pooler";
@@ -151,13 +158,15 @@ describe("PgBouncerPool under mocks", () => {
         ({ declared, outputs } = await declarePool(["pg2", "pg3"]));
     });
 
-    test("one component, two containers parented to it, nothing else", () => {
+    test("one component, two containers and their ready checks parented to it, nothing else", () => {
         expect(
             declared
                 .map((d) => d.type)
                 .filter((t) => t !== "pulumi:pulumi:Stack")
                 .sort(),
         ).toEqual([
+            "command:local:Command",
+            "command:local:Command",
             "docker:index/container:Container",
             "docker:index/container:Container",
             "pg-replication:index:PgBouncerPool",
@@ -169,7 +178,23 @@ describe("PgBouncerPool under mocks", () => {
         expect(outputs).toEqual({ rwContainerName: "unit-pgbouncer-rw", roContainerName: "unit-pgbouncer-ro" });
     });
 
-    test("names, network, ports, labels, healthcheck, restart policy, wait", () => {
+    test("each endpoint is up once PgBouncer listens: its ready command probes what the healthcheck does", () => {
+        for (const role of ["rw", "ro"]) {
+            const ready = declared.find((d) => d.name === `pool-${role}-ready`)!;
+            expect(ready.parent).toBe("pg-replication:index:PgBouncerPool");
+            expect(ready.inputs.create).toBe(CONTAINER_READY);
+            expect(ready.inputs.environment).toEqual({
+                PGR_CONTAINER: `unit-pgbouncer-${role}`,
+                PGR_READY_PROBE: POOLER_LISTENING,
+                PGR_READY_TIMEOUT: "240",
+            });
+            expect(ready.inputs.triggers).toEqual([`pool-${role}-id`]);
+            // Registered once its container exists.
+            expect(declared.indexOf(ready)).toBeGreaterThan(declared.findIndex((d) => d.name === `pool-${role}`));
+        }
+    });
+
+    test("names, network, ports, labels, healthcheck, restart policy", () => {
         const [rw, ro] = containers();
         expect([rw.inputs.name, ro.inputs.name]).toEqual(["unit-pgbouncer-rw", "unit-pgbouncer-ro"]);
         expect(rw.inputs.ports).toEqual([{ internal: 6432, external: 15442, ip: "127.0.0.1", protocol: "tcp" }]);
@@ -185,9 +210,9 @@ describe("PgBouncerPool under mocks", () => {
                 { label: "pg-replication.pooler", value: role },
             ]);
             expect(c.inputs.restart).toBe("unless-stopped");
-            expect(c.inputs.wait).toBe(true);
-            expect(c.inputs.healthcheck.tests[0]).toBe("CMD-SHELL");
-            expect(c.inputs.healthcheck.tests[1]).toContain(":1920 "); // 6432 in /proc/net/tcp
+            expect(c.inputs.wait).toBeUndefined(); // the ready command decides when it is up
+            expect(c.inputs.healthcheck.tests).toEqual(["CMD-SHELL", POOLER_LISTENING]);
+            expect(POOLER_LISTENING).toContain(":1920 "); // 6432 in /proc/net/tcp
             expect(c.inputs.entrypoints).toEqual(["/bin/sh", "/etc/pg-replication/pgbouncer/entrypoint.sh"]);
             expect(c.inputs.volumes).toBeUndefined(); // no bind mounts: uploads only
         }

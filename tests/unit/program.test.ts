@@ -1,5 +1,5 @@
 import * as path from "path";
-import { NODE_READY } from "../../infra/node-ready";
+import { CONTAINER_READY } from "../../infra/container-ready";
 import { containsSecret } from "../support/live/secrets";
 import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
 
@@ -44,6 +44,8 @@ describe("the stack program under mocks", () => {
             "pg-pg1-ready",
             "pg-pg2-ready",
             "pg-pg3-ready",
+            "pg-pooler-ro-ready",
+            "pg-pooler-rw-ready",
             "pg-replication-user",
             "pg-slot-pg2",
             "pg-slot-pg3",
@@ -85,8 +87,12 @@ describe("the stack program under mocks", () => {
         const at = (n: string) => run.resources.indexOf(names.get(n)!);
         for (const node of ["pg1", "pg2", "pg3"]) {
             const ready = names.get(`pg-${node}-ready`)!;
-            expect(ready.inputs.create).toBe(NODE_READY);
-            expect(ready.inputs.environment).toEqual({ PGR_CONTAINER: `unit-${node}`, PGR_READY_TIMEOUT: "360" });
+            expect(ready.inputs.create).toBe(CONTAINER_READY);
+            expect(ready.inputs.environment).toEqual({
+                PGR_CONTAINER: `unit-${node}`,
+                PGR_READY_PROBE: "pg_isready -q -h 127.0.0.1 -p 5432",
+                PGR_READY_TIMEOUT: "360",
+            });
             // A new container (another id) is waited for again.
             expect(ready.inputs.triggers).toEqual([`pg-${node}-container-id`]);
             expect(at(`pg-${node}-ready`)).toBeGreaterThan(at(`pg-${node}-container`));
@@ -145,10 +151,12 @@ describe("the stack program under mocks", () => {
                 run.resources.indexOf(names.get(dep)!),
             );
         }
-        // The checks also prove the PgBouncer endpoints, so they come after both pooler containers.
-        expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(
-            run.resources.indexOf(names.get("pg-pooler-ro")!),
-        );
+        // The checks also prove the PgBouncer endpoints, so they come after both are up.
+        for (const ready of ["pg-pooler-rw-ready", "pg-pooler-ro-ready"]) {
+            expect(run.resources.indexOf(names.get("pg-checks")!)).toBeGreaterThan(
+                run.resources.indexOf(names.get(ready)!),
+            );
+        }
         expect(JSON.parse(names.get("pg-checks")!.inputs.environment.PGR_CHECK_SPEC).endpoints).toEqual({
             rw: { host: "127.0.0.1", port: 15442 },
             ro: { host: "127.0.0.1", port: 15443 },

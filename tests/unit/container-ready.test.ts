@@ -4,7 +4,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { NODE_READY } from "../../infra/node-ready";
+import { CONTAINER_READY, pgAccepting } from "../../infra/container-ready";
 
 interface Fake {
     dir: string;
@@ -29,8 +29,8 @@ function fake(execFailures: number, answerAt: number): Fake {
             'if [ "$1" = logs ]; then echo "FATAL: the last log line"; exit 0; fi',
             `n=$(cat ${dir}/exec-failures)`,
             `if [ "$n" -gt 0 ]; then echo $((n-1)) > ${dir}/exec-failures; echo "Error: container is restarting" >&2; exit 1; fi`,
-            // docker exec CONTAINER sh -c SCRIPT
-            'shift 2; exec "$@"',
+            // docker exec -e PGR_READY_PROBE CONTAINER sh -c SCRIPT (the probe comes from the environment)
+            'shift 4; exec "$@"',
         ].join("\n"),
         { mode: 0o755 },
     );
@@ -44,26 +44,36 @@ function fake(execFailures: number, answerAt: number): Fake {
     return { dir, calls: () => lines("calls"), probes: () => lines("probes").length };
 }
 
-function runReady(f: Fake, timeoutSeconds: number) {
-    return spawnSync("/bin/sh", ["-c", NODE_READY], {
+function runReady(f: Fake, timeoutSeconds: number, probe = pgAccepting("127.0.0.1")) {
+    return spawnSync("/bin/sh", ["-c", CONTAINER_READY], {
         encoding: "utf8",
         env: {
             ...process.env,
             PATH: `${f.dir}:${process.env.PATH}`,
             PGR_CONTAINER: "demo-pg1",
+            PGR_READY_PROBE: probe,
             PGR_READY_TIMEOUT: String(timeoutSeconds),
         },
     });
 }
 
-describe("NODE_READY (infra/node-ready.ts)", () => {
+describe("CONTAINER_READY (infra/container-ready.ts)", () => {
     test("returns once PostgreSQL answers, probing inside one docker exec", () => {
         const f = fake(0, 4);
         const res = runReady(f, 30);
         expect(res.status).toBe(0);
         expect(f.probes()).toBe(4);
         expect(f.calls()).toHaveLength(1);
-        expect(f.calls()[0]).toMatch(/^exec demo-pg1 sh -c .*pg_isready -q -h 127\.0\.0\.1 -p 5432/);
+        expect(f.calls()[0]).toMatch(/^exec -e PGR_READY_PROBE demo-pg1 sh -c .*eval "\$PGR_READY_PROBE"/);
+    });
+
+    test("a probe with quotes and spaces (PgBouncer's /proc/net/tcp grep) runs as written", () => {
+        const f = fake(0, 1);
+        const tcp = path.join(f.dir, "tcp");
+        fs.writeFileSync(tcp, "   0: 00000000:1920 00000000:0000 0A 00000000\n");
+        expect(runReady(f, 30, `grep -q ': 00000000:1920 00000000:0000 0A ' ${tcp}`).status).toBe(0);
+        fs.writeFileSync(tcp, "   0: 00000000:1920 00000000:0000 01 00000000\n");
+        expect(runReady(f, 1, `grep -q ': 00000000:1920 00000000:0000 0A ' ${tcp}`).status).toBe(1);
     });
 
     test("retries while docker exec fails (the container is restarting)", () => {

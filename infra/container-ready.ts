@@ -1,0 +1,83 @@
+// When a container counts as up: as soon as its server accepts connections (PostgreSQL on a node,
+// PgBouncer on an endpoint), found out by a command that probes every 100 ms, not by the provider's
+// `wait` on the container's healthcheck.
+//
+// Why not `wait`: terraform-provider-docker v4.5.0 (resource_docker_container_funcs.go,
+// resourceDockerContainerCreate) inspects the container once a second until Docker calls it healthy,
+// and Docker runs the first probe one healthcheck interval after the start (engines before API 1.44
+// have no start interval). A node that answers at 1.1 s is then reported at 2 to 3 s, on the path of
+// every fresh `up` twice (the primary, then the replicas). The healthchecks stay on the containers
+// for everything that reads health later (`npm run status`, `docker ps`).
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+
+/** Seconds between two probes inside a container. */
+const PROBE_SECONDS = 0.1;
+
+/**
+ * Shell loop (no single quotes: it is passed in them) run inside a container: returns once
+ * `probe` succeeds, or runs `onTimeout` after `tries` probes {@link PROBE_SECONDS} apart.
+ */
+export function untilProbe(probe: string, tries: number, onTimeout: string): string {
+    return (
+        `i=0; until ${probe}; do i=$((i+1)); ` +
+        `if [ "$i" -ge ${tries} ]; then ${onTimeout}; fi; sleep ${PROBE_SECONDS}; done`
+    );
+}
+
+/** Probe: PostgreSQL on `host` (an address, or the socket directory) accepts connections. */
+export function pgAccepting(host: string): string {
+    return `pg_isready -q -h ${host} -p 5432`;
+}
+
+/**
+ * Shell script that returns once $PGR_READY_PROBE succeeds inside container $PGR_CONTAINER, or fails
+ * after $PGR_READY_TIMEOUT seconds with the container's last log lines. One `docker exec` probes for
+ * up to 2 s, and again while the deadline allows (also while the container is not running yet or is
+ * being restarted by its restart policy: then `docker exec` itself fails).
+ */
+export const CONTAINER_READY = [
+    "set -u",
+    "end=$(( $(date +%s) + PGR_READY_TIMEOUT ))",
+    `until docker exec -e PGR_READY_PROBE "$PGR_CONTAINER" sh -c '${untilProbe('eval "$PGR_READY_PROBE"', 20, "exit 1")}' 2>/dev/null; do`,
+    '  if [ "$(date +%s)" -ge "$end" ]; then',
+    '    echo "pg-replication: $PGR_CONTAINER did not accept connections within ${PGR_READY_TIMEOUT}s; its last log lines:" >&2',
+    '    docker logs --tail 30 "$PGR_CONTAINER" >&2 || true',
+    "    exit 1",
+    "  fi",
+    "  sleep 0.2",
+    "done",
+].join("\n");
+
+/** Arguments of {@link containerReady}. */
+export interface ContainerReadyArgs {
+    /** The container's name. */
+    containerName: pulumi.Input<string>;
+    /** The container's id: a new container is waited for again. */
+    containerId: pulumi.Input<string>;
+    /** Shell command run inside the container that succeeds once its server accepts connections. */
+    probe: string;
+    /** Seconds to wait before failing. */
+    timeoutSeconds: number;
+}
+
+/** The command that completes once the container's server accepts connections. */
+export function containerReady(
+    name: string,
+    args: ContainerReadyArgs,
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command {
+    return new command.local.Command(
+        name,
+        {
+            create: CONTAINER_READY,
+            environment: {
+                PGR_CONTAINER: args.containerName,
+                PGR_READY_PROBE: args.probe,
+                PGR_READY_TIMEOUT: String(args.timeoutSeconds),
+            },
+            triggers: [args.containerId],
+        },
+        opts,
+    );
+}
