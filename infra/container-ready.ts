@@ -10,25 +10,7 @@
 // for everything that reads health later (`npm run status`, `docker ps`).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-
-/** Seconds between two probes inside a container. */
-const PROBE_SECONDS = 0.1;
-
-/**
- * Shell loop (no single quotes: it is passed in them) run inside a container: returns once
- * `probe` succeeds, or runs `onTimeout` after `tries` probes {@link PROBE_SECONDS} apart.
- */
-export function untilProbe(probe: string, tries: number, onTimeout: string): string {
-    return (
-        `i=0; until ${probe}; do i=$((i+1)); ` +
-        `if [ "$i" -ge ${tries} ]; then ${onTimeout}; fi; sleep ${PROBE_SECONDS}; done`
-    );
-}
-
-/** Probe: PostgreSQL on `host` (an address, or the socket directory) accepts connections. */
-export function pgAccepting(host: string): string {
-    return `pg_isready -q -h ${host} -p 5432`;
-}
+import { untilProbe } from "./probes";
 
 /**
  * Shell script that returns once $PGR_READY_PROBE succeeds inside container $PGR_CONTAINER, or fails

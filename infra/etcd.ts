@@ -1,5 +1,7 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { containerReady } from "./container-ready";
 import { engineApiVersion, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { etcdAddress, PATRONI_PORTS } from "./topology";
@@ -28,6 +30,8 @@ export interface EtcdClusterArgs {
 export class EtcdCluster extends pulumi.ComponentResource {
     /** The members' containers. */
     public readonly containers: docker.Container[];
+    /** Per member, done once it answers `etcdctl endpoint health` (the cluster has a quorum): what Patroni waits for. */
+    public readonly ready: command.local.Command[];
     /** Client endpoints (`ip:2379`) of the members. */
     public readonly clientEndpoints: string[];
 
@@ -43,6 +47,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const initialCluster = members.map((m) => `${m.name}=${peerUrl(m.address)}`).join(",");
         this.clientEndpoints = members.map((m) => `${m.address}:${PATRONI_PORTS.etcdClient}`);
 
+        const health = ["etcdctl", `--endpoints=http://127.0.0.1:${PATRONI_PORTS.etcdClient}`, "endpoint", "health"];
         this.containers = members.map((m) => {
             const volume = new docker.Volume(
                 `${name}-${m.name}-data`,
@@ -75,15 +80,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     // See PostgresNode: a name lookup never waits 5 s on the host's resolver.
                     dnsOpts: ["timeout:1", "attempts:1"],
                     envs: ["RES_OPTIONS=timeout:1 attempts:1"],
-                    // The nodes wait for etcd: healthy as soon as it answers (infra/healthcheck.ts).
+                    // For health read later; `ready` below decides when the nodes may start.
                     healthcheck: engineApiVersion().apply((api) => ({
-                        tests: [
-                            "CMD",
-                            "etcdctl",
-                            `--endpoints=http://127.0.0.1:${PATRONI_PORTS.etcdClient}`,
-                            "endpoint",
-                            "health",
-                        ],
+                        tests: ["CMD", ...health],
                         ...healthTiming(api),
                         timeout: "5s",
                         retries: 5,
@@ -91,12 +90,17 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     })),
                     restart: "unless-stopped",
                     labels,
-                    wait: true,
-                    waitTimeout: 120,
                 },
                 { parent: this, deleteBeforeReplace: true },
             );
         });
+        this.ready = this.containers.map((c, i) =>
+            containerReady(
+                `${name}-${members[i].name}-ready`,
+                { containerName: c.name, containerId: c.id, probe: health.join(" "), timeoutSeconds: 120 },
+                { parent: this },
+            ),
+        );
         this.registerOutputs({ clientEndpoints: this.clientEndpoints });
     }
 }

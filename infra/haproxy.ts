@@ -1,7 +1,10 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { containerReady } from "./container-ready";
 import { dockerLabels } from "./labels";
 import { renderFile } from "./render";
+import { tcpListening } from "./probes";
 import { PATHS, PATRONI_PORTS } from "./topology";
 
 /** A node behind the endpoints: its name and fixed address. */
@@ -53,6 +56,8 @@ export interface HaproxyEndpointsArgs {
 export class HaproxyEndpoints extends pulumi.ComponentResource {
     /** The HAProxy container. */
     public readonly container: docker.Container;
+    /** Done once both endpoints listen. */
+    public readonly ready: command.local.Command;
 
     constructor(name: string, args: HaproxyEndpointsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:HaproxyEndpoints", name, {}, opts);
@@ -72,7 +77,8 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                     { internal: PATRONI_PORTS.haproxyRo, external: args.roPort, ip, protocol: "tcp" },
                 ],
                 dnsOpts: ["timeout:1", "attempts:1"],
-                // Healthy once both endpoints listen (python3 is in every image with Patroni).
+                // Healthy once both endpoints listen (python3 is in every image with Patroni); read
+                // later (status, docker ps): `ready` below decides when the endpoints are up.
                 healthcheck: {
                     tests: [
                         "CMD",
@@ -87,10 +93,18 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                 },
                 restart: "unless-stopped",
                 labels: dockerLabels(args.labels),
-                wait: true,
-                waitTimeout: 60,
             },
             { parent: this, deleteBeforeReplace: true },
+        );
+        this.ready = containerReady(
+            `${name}-ready`,
+            {
+                containerName: this.container.name,
+                containerId: this.container.id,
+                probe: `${tcpListening(PATRONI_PORTS.haproxyRw)} && ${tcpListening(PATRONI_PORTS.haproxyRo)}`,
+                timeoutSeconds: 60,
+            },
+            { parent: this },
         );
         this.registerOutputs({});
     }

@@ -3,7 +3,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { engineApiVersion, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
-import { containerReady, pgAccepting } from "./container-ready";
+import { containerReady } from "./container-ready";
+import { pgAccepting } from "./probes";
 import { CLUSTER_ALIAS, PATHS } from "./topology";
 
 /** A file uploaded into the node's /etc/pg-replication at container creation. */

@@ -74,7 +74,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
     const extras = { stopSignal: "SIGTERM", fastResolver: true };
     // primaryNode bootstraps: its container is created (and ready: postgres accepts connections,
     // so it holds the leader key) before any other node exists to race it for the key.
-    const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.containers, extras);
+    const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.ready, extras);
     const replicas = replicaSpecs.map((spec) => ({
         spec,
         node: ctx.makeNode(spec, image, files(spec), [primaryNode], extras),
@@ -103,7 +103,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
         nodes: [{ spec: primarySpec, node: primaryNode }, ...replicas],
         // Patroni sets the superuser's password at bootstrap.
         superuserReady: [primaryNode],
-        settled: [dynamicConfig, ...etcd.containers],
+        settled: [dynamicConfig, ...etcd.ready],
         replicationMode: pulumi.output(
             sync
                 ? `sync (patroni): synchronous_mode ${cfg.syncMethod === "any" ? "quorum" : "on"}, synchronous_node_count ${cfg.syncCount}, synchronous_commit=${cfg.synchronousCommit}`

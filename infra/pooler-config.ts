@@ -1,6 +1,7 @@
 // Pure rendering of the PgBouncer endpoints' files. Shared by the component (infra/pooler.ts) and
 // by scripts/lib/pooler.ts, which re-points a running pooler: both must produce identical files.
 import { renderFile } from "./render";
+import { tcpListening } from "./probes";
 
 /** `rw` sends every session to the primary; `ro` spreads sessions over the replicas. */
 export type PoolerRole = "rw" | "ro";
@@ -104,14 +105,11 @@ export function renderUserlist(entries: ReadonlyArray<{ role: string; verifier: 
         .join("");
 }
 
-/** Hex form of the port in /proc/net/tcp, for the healthcheck. */
-const PORT_HEX = POOLER_PORT.toString(16).toUpperCase().padStart(4, "0");
-
 /**
  * Shell probe run in the container: PgBouncer listens on its TCP port. Read from /proc rather than by
  * logging in, which would put a failed login in the log every probe and needs no client tools in the image.
  */
-export const POOLER_LISTENING = `grep -q ': 00000000:${PORT_HEX} 00000000:0000 0A ' /proc/net/tcp`;
+export const POOLER_LISTENING = tcpListening(POOLER_PORT);
 
 /** Healthcheck: {@link POOLER_LISTENING}. */
 export const POOLER_HEALTHCHECK = ["CMD-SHELL", POOLER_LISTENING];

@@ -4,7 +4,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { CONTAINER_READY, pgAccepting } from "../../infra/container-ready";
+import { CONTAINER_READY } from "../../infra/container-ready";
+import { pgAccepting } from "../../infra/probes";
 
 interface Fake {
     dir: string;

@@ -9,6 +9,7 @@ import {
     renderPatroniYml,
 } from "../../infra/patroni-config";
 import { archiveCommands, renderPgHba } from "../../infra/render";
+import { tcpListening } from "../../infra/probes";
 import { clusterNodes } from "../../infra/topology";
 import { expectedPatroniRoles } from "../../infra/check-spec";
 import { containsSecret } from "../support/live/secrets";
@@ -198,6 +199,10 @@ describe("the stack program with failover=patroni (mocks)", () => {
                 .sort(),
         ).toEqual([
             "pg-checks",
+            "pg-etcd-etcd1-ready",
+            "pg-etcd-etcd2-ready",
+            "pg-etcd-etcd3-ready",
+            "pg-haproxy-ready",
             "pg-patroni-config",
             "pg-patroni-image",
             "pg-patroni-rest-password",
@@ -240,6 +245,20 @@ describe("the stack program with failover=patroni (mocks)", () => {
         // etcd is probed like the nodes (this engine, API 1.41: every second, no start interval).
         expect(etcd1.inputs.healthcheck).toMatchObject({ interval: "1s", startPeriod: "1m0s" });
         expect(etcd1.inputs.healthcheck.startInterval).toBeUndefined();
+        // Up once it answers (a ready command probing every 100 ms), not the provider's wait on
+        // health; pg1 (which bootstraps) waits for every member's ready check.
+        const etcdHealth = "etcdctl --endpoints=http://127.0.0.1:2379 endpoint health";
+        expect(etcd1.inputs.wait).toBeUndefined();
+        expect(etcd1.inputs.healthcheck.tests).toEqual(["CMD", ...etcdHealth.split(" ")]);
+        expect(run.get(COMMAND, "etcd1-ready").inputs.environment.PGR_READY_PROBE).toBe(etcdHealth);
+        expect(run.get(CONTAINER, "pg1-container").dependsOn).toEqual(
+            [1, 2, 3].map((k) => `command:local:Command::pg-etcd-etcd${k}-ready`),
+        );
+        // HAProxy is up once both ports listen; the checks come after it.
+        expect(run.get(CONTAINER, "haproxy-container").inputs.wait).toBeUndefined();
+        expect(run.get(COMMAND, "haproxy-ready").inputs.environment.PGR_READY_PROBE).toBe(
+            `${tcpListening(5000)} && ${tcpListening(5001)}`,
+        );
     });
 
     test("sync mode: the PATCH waits for every replica", async () => {
