@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
+import { HEALTH_INTERVAL } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { renderFile } from "./render";
 import { tcpListening } from "./probes";
@@ -86,7 +87,7 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                         "-c",
                         `import socket\nfor p in (${PATRONI_PORTS.haproxyRw}, ${PATRONI_PORTS.haproxyRo}): socket.create_connection(("127.0.0.1", p), 1).close()`,
                     ],
-                    interval: "2s",
+                    interval: HEALTH_INTERVAL,
                     timeout: "5s",
                     retries: 5,
                     startPeriod: "30s",

@@ -1,6 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
+import { HEALTH_INTERVAL } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import {
     POOLER_HEALTHCHECK,
@@ -109,7 +110,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     ],
                     healthcheck: {
                         tests: POOLER_HEALTHCHECK,
-                        interval: "2s",
+                        interval: HEALTH_INTERVAL,
                         timeout: "3s",
                         retries: 5,
                         startPeriod: "3m0s",

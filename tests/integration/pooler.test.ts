@@ -169,6 +169,11 @@ describe(`PgBouncer endpoints (stack ${STACK})`, () => {
             [RW_C, "rw"],
             [RO_C, "ro"],
         ] as const) {
+            // Up by its ready check; Docker's own health follows at the first probe (every 5 s here).
+            await eventually(`${c} healthy`, 20_000, async () => {
+                const health = await docker("inspect", "-f", "{{.State.Health.Status}}", c);
+                return health === "healthy" || health;
+            });
             expect(await docker("inspect", "-f", "{{.State.Health.Status}} {{.RestartCount}}", c)).toBe("healthy 0");
             expect(await docker("exec", c, "stat", "-c", "%U", "/proc/1")).toBe("postgres");
             expect(await docker("exec", c, "stat", "-c", "%U %a", "/etc/pg-replication/pgbouncer/userlist.txt")).toBe(

@@ -187,10 +187,10 @@ describe("healthcheck start interval, by engine API version", () => {
     });
 
     test("the program sends a start interval only to engines that take one", () => {
-        expect(healthTiming("1.41")).toEqual({ interval: "1s" });
-        expect(healthTiming("1.43")).toEqual({ interval: "1s" });
-        expect(healthTiming("1.44")).toEqual({ interval: "2s", startInterval: "250ms" });
-        expect(healthTiming("1.100")).toEqual({ interval: "2s", startInterval: "250ms" });
+        expect(healthTiming("1.41")).toEqual({ interval: "5s" });
+        expect(healthTiming("1.43")).toEqual({ interval: "5s" });
+        expect(healthTiming("1.44")).toEqual({ interval: "5s", startInterval: "250ms" });
+        expect(healthTiming("1.100")).toEqual({ interval: "5s", startInterval: "250ms" });
         expect(apiAtLeast("2.0", "1.44")).toBe(true);
         expect(apiAtLeast("garbage", "1.44")).toBe(false);
         for (const api of ["1.41", "1.44"])

@@ -242,8 +242,8 @@ describe("the stack program with failover=patroni (mocks)", () => {
         expect(run.get(COMMAND, "checks").dependsOn).toEqual(
             expect.arrayContaining(["pg1", "pg2", "pg3"].map((n) => `pg-replication:index:PostgresNode::pg-${n}`)),
         );
-        // etcd is probed like the nodes (this engine, API 1.41: every second, no start interval).
-        expect(etcd1.inputs.healthcheck).toMatchObject({ interval: "1s", startPeriod: "1m0s" });
+        // etcd is probed like the nodes (this engine, API 1.41: every 5 s, no start interval).
+        expect(etcd1.inputs.healthcheck).toMatchObject({ interval: "5s", startPeriod: "1m0s" });
         expect(etcd1.inputs.healthcheck.startInterval).toBeUndefined();
         // Up once it answers (a ready command probing every 100 ms), not the provider's wait on
         // health; pg1 (which bootstraps) waits for every member's ready check.

@@ -208,11 +208,11 @@ describe("the stack program under mocks", () => {
         });
     });
 
-    test("healthcheck on an engine without start intervals (API 1.41): probes every second, sends no start interval", () => {
+    test("healthcheck on an engine without start intervals (API 1.41): probes every 5 s, sends no start interval", () => {
         for (const c of containers(run)) {
             expect(c.inputs.healthcheck).toEqual({
                 tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"],
-                interval: "1s",
+                interval: "5s",
                 timeout: "5s",
                 retries: 5,
                 startPeriod: "5m0s",
@@ -416,10 +416,10 @@ describe("configuration changes under mocks", () => {
 describe("provisioning order and probe timing by engine", () => {
     const pw = { superuserPassword: "pw-123456", replicationPassword: "pw-654321" };
 
-    test("an engine with start intervals (API 1.44+) probes every 250 ms until healthy, then every 2 s", async () => {
+    test("an engine with start intervals (API 1.44+) probes every 250 ms until healthy, then every 5 s", async () => {
         const run = await runProgramWithMocks({ replicas: "1", ...pw }, "unit", [], "1.47");
         for (const c of containers(run)) {
-            expect(c.inputs.healthcheck).toMatchObject({ interval: "2s", startInterval: "250ms", startPeriod: "5m0s" });
+            expect(c.inputs.healthcheck).toMatchObject({ interval: "5s", startInterval: "250ms", startPeriod: "5m0s" });
         }
     });
 
