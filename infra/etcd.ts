@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
-import { engineApiVersion, healthTiming } from "./healthcheck";
+import { engineApiVersion, HEALTHCHECK_SET_AT_CREATION, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { etcdAddress, PATRONI_PORTS } from "./topology";
 
@@ -91,13 +91,19 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     restart: "unless-stopped",
                     labels,
                 },
-                { parent: this, deleteBeforeReplace: true },
+                { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
             );
         });
         this.ready = this.containers.map((c, i) =>
             containerReady(
                 `${name}-${members[i].name}-ready`,
-                { containerName: c.name, containerId: c.id, probe: health.join(" "), timeoutSeconds: 120 },
+                {
+                    containerName: c.name,
+                    containerId: c.id,
+                    // Bounded: without a quorum etcdctl would wait its default 5 s command timeout.
+                    probe: [...health, "--dial-timeout=1s", "--command-timeout=1s"].join(" "),
+                    timeoutSeconds: 120,
+                },
                 { parent: this },
             ),
         );

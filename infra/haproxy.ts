@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
-import { HEALTH_INTERVAL } from "./healthcheck";
+import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { renderFile } from "./render";
 import { tcpListening } from "./probes";
@@ -79,7 +79,7 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                 ],
                 dnsOpts: ["timeout:1", "attempts:1"],
                 // Healthy once both endpoints listen (python3 is in every image with Patroni); read
-                // later (status, docker ps): `ready` below decides when the endpoints are up.
+                // later (docker ps, monitoring): `ready` below decides when the endpoints are up.
                 healthcheck: {
                     tests: [
                         "CMD",
@@ -95,7 +95,7 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                 restart: "unless-stopped",
                 labels: dockerLabels(args.labels),
             },
-            { parent: this, deleteBeforeReplace: true },
+            { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
         );
         this.ready = containerReady(
             `${name}-ready`,

@@ -50,12 +50,22 @@ export function healthTiming(apiVersion: string): HealthTiming {
         : { interval: HEALTH_INTERVAL };
 }
 
+/**
+ * The property every container with a healthcheck ignores changes of (`ignoreChanges`): Docker cannot
+ * change a running container's healthcheck, and the provider reads the container's own back on every
+ * refresh (terraform-provider-docker v4.5.0 resourceDockerContainerRead sets `healthcheck` from
+ * `Config.Healthcheck`), so a changed one (a new interval, an engine upgrade) would show as an update on
+ * every `up` without ever reaching Docker. A container takes the current one when it is re-created
+ * (`npm run roll-image` for the nodes, `pulumi up --replace` for any).
+ */
+export const HEALTHCHECK_SET_AT_CREATION = "healthcheck";
+
 let engineApi: pulumi.Output<string> | undefined;
 
 /**
  * The Docker engine's API version, asked once per deployment (an invoke: it runs on every `up`). After
- * an engine upgrade the healthcheck changes in place, in state only: Docker cannot change a running
- * container's healthcheck, so a node takes the new timing when it is next re-created. The docker CLI
+ * an engine upgrade a container keeps its healthcheck until it is re-created
+ * ({@link HEALTHCHECK_SET_AT_CREATION}). The docker CLI
  * talks to the engine the provider uses as long as both follow DOCKER_HOST, as the cluster's other
  * commands assume.
  */

@@ -1,5 +1,8 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { containerReady } from "./container-ready";
+import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { renderFile } from "./render";
 
@@ -64,10 +67,15 @@ export interface PostgresExporterArgs {
     labels?: Record<string, string>;
 }
 
+/** Probe: the exporter listens on 9187 (0x23E3), read from /proc: the image may have no HTTP client. */
+export const EXPORTER_LISTENING = "grep -qE ':23E3 0+:0000 0A' /proc/net/tcp /proc/net/tcp6";
+
 /** prometheus-postgres-exporter for every node of the cluster, through its multi-target /probe endpoint. */
 export class PostgresExporter extends pulumi.ComponentResource {
     /** The exporter's container. */
     public readonly container: docker.Container;
+    /** Done once the exporter listens. */
+    public readonly ready: command.local.Command;
 
     constructor(name: string, args: PostgresExporterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresExporter", name, {}, opts);
@@ -91,20 +99,28 @@ export class PostgresExporter extends pulumi.ComponentResource {
                         protocol: "tcp",
                     },
                 ],
+                // For health read later (docker ps, monitoring); `ready` below decides when it is up.
                 healthcheck: {
-                    // Listening on 9187 (0x23E3), read from /proc: the image may have no HTTP client.
-                    tests: ["CMD-SHELL", "grep -qE ':23E3 0+:0000 0A' /proc/net/tcp /proc/net/tcp6"],
-                    interval: "2s",
+                    tests: ["CMD-SHELL", EXPORTER_LISTENING],
+                    interval: HEALTH_INTERVAL,
                     timeout: "3s",
                     retries: 5,
                     startPeriod: "3m0s",
                 },
                 restart: "unless-stopped",
                 labels: dockerLabels(args.labels),
-                wait: true,
-                waitTimeout: 240,
             },
-            { parent: this, deleteBeforeReplace: true },
+            { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
+        );
+        this.ready = containerReady(
+            `${name}-ready`,
+            {
+                containerName: this.container.name,
+                containerId: this.container.id,
+                probe: EXPORTER_LISTENING,
+                timeoutSeconds: 240,
+            },
+            { parent: this },
         );
         this.registerOutputs({ container: this.container.name });
     }

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { engineApiVersion, healthTiming } from "./healthcheck";
+import { engineApiVersion, HEALTHCHECK_SET_AT_CREATION, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { containerReady } from "./container-ready";
 import { pgAccepting } from "./probes";
@@ -113,7 +113,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                     { internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" },
                 ],
                 volumes,
-                // For health read later (status, docker ps); `ready` below decides when the node is up.
+                // For health read later (docker ps, monitoring); `ready` below decides when the node is up.
                 healthcheck: engineApiVersion().apply((api) => ({
                     tests: ["CMD", "pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"],
                     ...healthTiming(api),
@@ -143,7 +143,11 @@ export class PostgresNode extends pulumi.ComponentResource {
                 // them one by one (a re-created node takes the configured image).
                 // ignoreChanges names a list element only by its index, so each flagged file's index
                 // is taken from where it sits in `files`: no file is tied to a fixed position.
-                ignoreChanges: ["image", ...args.files.flatMap((f, i) => (f.ignoreChanges ? [`uploads[${i}]`] : []))],
+                ignoreChanges: [
+                    "image",
+                    HEALTHCHECK_SET_AT_CREATION,
+                    ...args.files.flatMap((f, i) => (f.ignoreChanges ? [`uploads[${i}]`] : [])),
+                ],
             },
         );
         this.ready = containerReady(

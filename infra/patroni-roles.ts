@@ -72,8 +72,10 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
     ];
     // Patroni's own clean stop is SIGTERM (it stops postgres, then releases the leader key).
     const extras = { stopSignal: "SIGTERM", fastResolver: true };
-    // primaryNode bootstraps: its container is created (and ready: postgres accepts connections,
-    // so it holds the leader key) before any other node exists to race it for the key.
+    // primaryNode bootstraps: it is created and ready (postgres accepts connections) before any
+    // other node exists to race it for the initialize key. It may take the leader key a moment later
+    // (Patroni runs post_bootstrap first): a replica started then waits for a leader, and the PATCH
+    // below retries for a minute.
     const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.ready, extras);
     const replicas = replicaSpecs.map((spec) => ({
         spec,

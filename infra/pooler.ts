@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
-import { HEALTH_INTERVAL } from "./healthcheck";
+import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import {
     POOLER_HEALTHCHECK,
@@ -122,7 +122,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     labels: dockerLabels(labels),
                 },
                 // Fixed container names and host ports: the old container must go first.
-                { parent: this, deleteBeforeReplace: true },
+                { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
             );
             // Up as soon as PgBouncer listens, probed every 100 ms (infra/container-ready.ts).
             const ready = containerReady(

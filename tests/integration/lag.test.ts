@@ -24,7 +24,7 @@ interface LagRun {
 
 /** Runs the CLI as `npm run lag -- ARGS` would (without npm, to keep the output clean). */
 function lag(...args: string[]): Promise<LagRun> {
-    return run([process.execPath, "-r", "ts-node/register/transpile-only", "scripts/lag.ts", ...args], { cwd: ROOT });
+    return run([process.execPath, "-r", "./scripts/register-ts.js", "scripts/lag.ts", ...args], { cwd: ROOT });
 }
 
 /** `lag --stack STACK --json ARGS`: the exit status and the parsed report (exit 0 or 1 only). */
@@ -592,10 +592,9 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
 
         // The command the message names repairs it (as `npm run rejoin -- ARGS` would run it).
         const args = (table.stderr.trim().split("repair with npm run rejoin -- ")[1] ?? "").split(" ");
-        const rejoin = await run(
-            [process.execPath, "-r", "ts-node/register/transpile-only", "scripts/rejoin.ts", ...args],
-            { cwd: ROOT },
-        );
+        const rejoin = await run([process.execPath, "-r", "./scripts/register-ts.js", "scripts/rejoin.ts", ...args], {
+            cwd: ROOT,
+        });
         expect(rejoin).toMatchObject({ code: 0 });
         await eventually("pg3 streaming again on a reserved slot, no breach", 120_000, async () => {
             const res = await lagJsonOf(SYNC_STACK);

@@ -36,12 +36,12 @@ export function testStackArgs(opts: {
     return ["--stack", opts.stack, ...config.flatMap((c) => ["--config", c])];
 }
 
-/** Runs `npm run live -- <args>` (without npm, to keep output clean). */
+/** Runs `npm run live -- <args>` as npm does, through the transpile cache (without npm, to keep output clean). */
 export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LiveResult> {
     return new Promise((resolve, reject) => {
         const child = spawn(
             process.execPath,
-            ["-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args],
+            ["-r", "./scripts/register-ts.js", "tests/support/live/cli.ts", ...args],
             {
                 cwd: ROOT,
                 env,

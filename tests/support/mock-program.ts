@@ -20,6 +20,8 @@ export interface Registered {
 
 export interface MockRun {
     resources: Registered[];
+    /** `registered NAME` when a registration reaches the mocks, `resolved NAME` when it is answered. */
+    events: string[];
     outputs: Record<string, { value: unknown; secret: boolean }>;
     /** The first registered resource of a type whose name ends with `suffix`. */
     get(type: string, suffix: string): Registered;
@@ -44,14 +46,17 @@ function fakeOutputs(type: string, name: string, inputs: Json): Record<string, u
 
 /**
  * Runs the program with `config` (keys without namespace); `resources` receives registrations as they
- * happen; `engineApi` is the Docker engine API version `docker version` answers (this machine's by default).
+ * happen; `engineApi` is the Docker engine API version `docker version` answers (this machine's by default);
+ * `holdReadyMs` delays the answer to every ready check (`*-ready`), so a test sees what waits for one.
  */
 export async function runProgramWithMocks(
     config: Record<string, string>,
     stack = "unit",
     resources: Registered[] = [],
     engineApi = "1.41",
+    holdReadyMs = 0,
 ): Promise<MockRun> {
+    const events: string[] = [];
     const outputs: MockRun["outputs"] = {};
     let exported: Record<string, unknown> = {};
     let programError: Error | undefined;
@@ -75,10 +80,21 @@ export async function runProgramWithMocks(
                         deleteBeforeReplace: opts?.deleteBeforeReplace ?? false,
                         ignoreChanges: opts?.ignoreChanges ?? [],
                     });
-                    return {
+                    events.push(`registered ${args.name}`);
+                    const answer = {
                         id: `${args.name}-id`,
                         state: { ...inputs, ...fakeOutputs(args.type, args.name, inputs) },
                     };
+                    if (!(holdReadyMs > 0 && args.name.endsWith("-ready"))) {
+                        events.push(`resolved ${args.name}`);
+                        return answer;
+                    }
+                    return new Promise((resolve) =>
+                        setTimeout(() => {
+                            events.push(`resolved ${args.name}`);
+                            resolve(answer);
+                        }, holdReadyMs),
+                    );
                 },
                 call(args) {
                     // The node start times (infra/node-starts.ts): one line per container id given.
@@ -152,6 +168,7 @@ export async function runProgramWithMocks(
     });
     return {
         resources,
+        events,
         outputs,
         get(type, suffix) {
             const found = resources.find((r) => r.type === type && r.name.endsWith(suffix));

@@ -88,7 +88,9 @@ describe("CONTAINER_READY (infra/container-ready.ts)", () => {
         const f = fake(1000, 1);
         const res = runReady(f, 1);
         expect(res.status).toBe(1);
-        expect(res.stderr).toContain("pg-replication: demo-pg1 did not accept connections within 1s");
+        expect(res.stderr).toContain(
+            "pg-replication: demo-pg1 was not ready within 1s (pg_isready -q -h 127.0.0.1 -p 5432 never succeeded)",
+        );
         expect(res.stderr).toContain("FATAL: the last log line");
         expect(f.calls()).toContain("logs --tail 30 demo-pg1");
     });

@@ -325,7 +325,7 @@ describe("the CLI itself (never reaches Docker)", () => {
     const stack = `ncunit${process.pid}`;
     const stateFile = path.join(ROOT, ".live-state", `${stack}.json`);
     const run = (...args: string[]) =>
-        spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "tests/support/live/cli.ts", ...args], {
+        spawnSync(process.execPath, ["-r", "./scripts/register-ts.js", "tests/support/live/cli.ts", ...args], {
             cwd: ROOT,
             encoding: "utf8",
         });

@@ -250,7 +250,10 @@ describe("the stack program with failover=patroni (mocks)", () => {
         const etcdHealth = "etcdctl --endpoints=http://127.0.0.1:2379 endpoint health";
         expect(etcd1.inputs.wait).toBeUndefined();
         expect(etcd1.inputs.healthcheck.tests).toEqual(["CMD", ...etcdHealth.split(" ")]);
-        expect(run.get(COMMAND, "etcd1-ready").inputs.environment.PGR_READY_PROBE).toBe(etcdHealth);
+        // Each probe bounded: without a quorum etcdctl would wait 5 s.
+        expect(run.get(COMMAND, "etcd1-ready").inputs.environment.PGR_READY_PROBE).toBe(
+            `${etcdHealth} --dial-timeout=1s --command-timeout=1s`,
+        );
         expect(run.get(CONTAINER, "pg1-container").dependsOn).toEqual(
             [1, 2, 3].map((k) => `command:local:Command::pg-etcd-etcd${k}-ready`),
         );

@@ -77,7 +77,8 @@ describe("the stack program under mocks", () => {
             // bootstrap.env, found by its path in the container, is the one upload whose changes are ignored.
             const bootstrap = c.inputs.uploads.findIndex((u: { file: string }) => u.file === BOOTSTRAP_ENV);
             expect(bootstrap).toBeGreaterThanOrEqual(0);
-            expect(c.ignoreChanges).toEqual(["image", `uploads[${bootstrap}]`]);
+            // The healthcheck is set at creation (infra/healthcheck.ts HEALTHCHECK_SET_AT_CREATION).
+            expect(c.ignoreChanges).toEqual(["image", "healthcheck", `uploads[${bootstrap}]`]);
             expect(c.inputs.destroyGraceSeconds).toBe(60);
         });
     });
@@ -98,8 +99,23 @@ describe("the stack program under mocks", () => {
             expect(at(`pg-${node}-ready`)).toBeGreaterThan(at(`pg-${node}-container`));
             expect(at("pg-checks")).toBeGreaterThan(at(`pg-${node}-ready`));
         }
-        // Registration order follows the inputs: everything run on the primary waits for it to answer,
-        // and the replicas (which clone through those roles and slots) come after them.
+    });
+
+    test("nothing runs on a node before its ready check is done: ready checks held 300 ms", async () => {
+        const held = await runProgramWithMocks(
+            { replicas: "2", superuserPassword: "super-secret-pw", replicationPassword: "repl-secret-pw" },
+            "unit",
+            [],
+            "1.41",
+            300,
+        );
+        const at = (event: string) => {
+            const i = held.events.indexOf(event);
+            expect({ event, found: i >= 0 }).toEqual({ event, found: true });
+            return i;
+        };
+        // Everything run on the primary waits for it to answer; the replicas clone through those roles
+        // and slots; the endpoints and the checks wait for every ready check they need.
         for (const onPrimary of [
             "pg-superuser",
             "pg-replication-user",
@@ -107,9 +123,20 @@ describe("the stack program under mocks", () => {
             "pg-slot-pg3",
             "pg-sync-policy",
         ]) {
-            expect(at(onPrimary)).toBeGreaterThan(at("pg-pg1-ready"));
+            expect(at(`registered ${onPrimary}`)).toBeGreaterThan(at("resolved pg-pg1-ready"));
         }
-        expect(at("pg-pg2-container")).toBeGreaterThan(at("pg-slot-pg2"));
+        for (const replica of ["pg2", "pg3"]) {
+            expect(at(`registered pg-${replica}-container`)).toBeGreaterThan(at("resolved pg-pg1-ready"));
+        }
+        for (const ready of [
+            "pg-pg1-ready",
+            "pg-pg2-ready",
+            "pg-pg3-ready",
+            "pg-pooler-rw-ready",
+            "pg-pooler-ro-ready",
+        ]) {
+            expect(at("registered pg-checks")).toBeGreaterThan(at(`resolved ${ready}`));
+        }
     });
 
     test("configuration arrives as uploaded files, not bind mounts", () => {

@@ -214,7 +214,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         this.pending++;
         const started = Date.now();
         const docker = dockerObjectName(args.type, args.inputs);
-        // A long step (a replica cloning a large primary, a container waiting to be healthy) says it is still going.
+        // A long step (a replica cloning a large primary, a ready check waiting for it) says it is still going.
         const heartbeat = setInterval(
             () =>
                 this.log(
