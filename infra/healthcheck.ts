@@ -30,8 +30,8 @@ export function apiAtLeast(version: string, min: string): boolean {
  * Between two healthcheck probes once a container runs. Nothing in a deployment waits for health any
  * more (infra/container-ready.ts), so it is chosen for what probing costs: each probe is a `docker
  * exec`, measured here (Docker 20.10, 2 cores) at about 60 ms of CPU; three idle nodes probed every
- * second used 3.6-4.1 s of CPU per 20 s (18-20 % of a core, against 0.2-0.4 s with no healthcheck),
- * every 5 s 1.0-1.3 s. A failing node is still `unhealthy` after 5 failed probes, 25 s.
+ * second used 3.75-4.05 s of CPU per 20 s (19-20 % of a core, against 0.2-0.4 s with no healthcheck),
+ * every 5 s 0.97-1.34 s. A failing node is still `unhealthy` after 5 failed probes, 25 s.
  */
 export const HEALTH_INTERVAL = "5s";
 
