@@ -2,7 +2,16 @@
 // and rejoin, on a cluster the live harness deploys. Own stack name, subnet and ports.
 import { Client } from "pg";
 import { run } from "../support/live/docker-api";
-import { containerIdentity, eventually, forceCleanup, live, liveOk, runScript, sql } from "../support/live-client";
+import {
+    containerIdentity,
+    eventually,
+    forceCleanup,
+    live,
+    liveOk,
+    localSuperuser,
+    runScript,
+    sql,
+} from "../support/live-client";
 
 jest.setTimeout(420_000);
 
@@ -67,14 +76,7 @@ class Writer {
             let id = 100_000;
             while (!this.stopped && this.acked.length < maxRows && Date.now() < deadline) {
                 id++;
-                const client = new Client({
-                    host: "127.0.0.1",
-                    port: portOf(),
-                    user: "postgres",
-                    password: PW,
-                    database: "postgres",
-                    connectionTimeoutMillis: 2000,
-                });
+                const client = new Client(localSuperuser(portOf(), PW, { connectionTimeoutMillis: 2000 }));
                 // A fenced primary terminates the session between queries: an 'error' event with no
                 // listener would crash the test process instead of failing the next query.
                 client.on("error", () => undefined);

@@ -4,7 +4,16 @@
 // stalled-standby and lost-slot cases (lagsync<pid>, 172.29.86.0/24, 28632+).
 import { Client } from "pg";
 import { run } from "../support/live/docker-api";
-import { eventually, forceCleanup, live, liveOk, ROOT, sql, testStackArgs } from "../support/live-client";
+import {
+    eventually,
+    forceCleanup,
+    live,
+    liveOk,
+    localSuperuser,
+    ROOT,
+    sql,
+    testStackArgs,
+} from "../support/live-client";
 import { psql } from "../../scripts/lib/cluster-discovery";
 import { LagReport, parseLsn, SYNC_REP_STALL_SECONDS } from "../../scripts/lib/lag";
 
@@ -394,16 +403,12 @@ describe(`npm run lag on a synchronous cluster: stalled standby, lost slot (stac
         const aliases = (endpoint.Aliases ?? []).filter((a) => !id.startsWith(a)); // docker adds the short id itself
         expect(aliases).toContain("pg2");
 
-        const writer = new Client({
-            host: "127.0.0.1",
-            port: SYNC_PORT,
-            user: "postgres",
-            password: PW,
-            database: "postgres",
-            application_name: "lag-test-writer",
-            connectionTimeoutMillis: 5000,
-            query_timeout: 180_000, // the client never waits forever either
-        });
+        const writer = new Client(
+            localSuperuser(SYNC_PORT, PW, {
+                application_name: "lag-test-writer",
+                query_timeout: 180_000, // the client never waits forever either
+            }),
+        );
         const notices: string[] = [];
         writer.on("notice", (n) => notices.push(n.message ?? ""));
         writer.on("error", () => undefined);

@@ -11,6 +11,7 @@ import {
     live,
     liveOk,
     LiveResult,
+    localSuperuser,
     sql,
     stackOutputs,
     testStackArgs,
@@ -67,15 +68,7 @@ async function writableNodes(): Promise<string[]> {
     const out: string[] = [];
     await Promise.all(
         NODES.map(async (n, i) => {
-            const c = new Client({
-                host: "127.0.0.1",
-                port: PORT + i,
-                user: "postgres",
-                password: PW,
-                database: "postgres",
-                connectionTimeoutMillis: 1000,
-                query_timeout: 1000,
-            });
+            const c = new Client(localSuperuser(PORT + i, PW, { connectionTimeoutMillis: 1000, query_timeout: 1000 }));
             c.on("error", () => undefined);
             try {
                 await c.connect();

@@ -11,7 +11,16 @@ import { repointPooler, RepointResult } from "../../scripts/lib/pooler";
 import { run } from "../support/live/docker-api";
 import { LiveEngine } from "../support/live/engine";
 import { loadState } from "../support/live/state";
-import { containerIdentity, eventually, forceCleanup, live, liveOk, ROOT, sql } from "../support/live-client";
+import {
+    containerIdentity,
+    eventually,
+    forceCleanup,
+    live,
+    liveOk,
+    localSuperuser,
+    ROOT,
+    sql,
+} from "../support/live-client";
 
 jest.setTimeout(600_000);
 
@@ -52,14 +61,7 @@ const opened: Client[] = [];
 let nodeByIp = new Map<string, string>();
 
 async function connect(port: number, password = PW): Promise<Client> {
-    const client = new Client({
-        host: "127.0.0.1",
-        port,
-        user: "postgres",
-        password,
-        database: "postgres",
-        connectionTimeoutMillis: 5000,
-    });
+    const client = new Client(localSuperuser(port, password));
     client.on("error", () => undefined); // a session the pooler closes must not crash the test
     opened.push(client);
     await client.connect();

@@ -8,6 +8,7 @@ import {
     eventually,
     forceCleanup,
     liveOk,
+    localSuperuser,
     runScript,
     sql,
     testStackArgs,
@@ -53,14 +54,7 @@ class Writer {
             while (!this.stopped && Date.now() < deadline) {
                 // pg has no libpq-style host list: try each node, write to the one that accepts writes.
                 for (const n of nodes) {
-                    const c = new Client({
-                        host: "127.0.0.1",
-                        port: port(n),
-                        user: "postgres",
-                        password: PW,
-                        database: "postgres",
-                        connectionTimeoutMillis: 2000,
-                    });
+                    const c = new Client(localSuperuser(port(n), PW, { connectionTimeoutMillis: 2000 }));
                     c.on("error", () => undefined);
                     try {
                         await c.connect();

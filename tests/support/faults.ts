@@ -3,7 +3,7 @@
 // that watches for a second primary, and network facts read from Docker. Every wait has a deadline.
 import { spawn } from "child_process";
 import { Client, ClientConfig } from "pg";
-import { eventually, forceCleanup, live, ROOT } from "./live-client";
+import { eventually, forceCleanup, live, localSuperuser, ROOT } from "./live-client";
 
 export const IMAGE = "pg-replication/postgres:17-local";
 
@@ -165,13 +165,7 @@ export function expectOk(what: string, r: ExecResult): void {
 /** A client to a node (or endpoint) published on 127.0.0.1, with connect and query deadlines. */
 export function clientFor(port: number, password: string, extra: Partial<ClientConfig> = {}): Client {
     const client = new Client({
-        host: "127.0.0.1",
-        port,
-        user: "postgres",
-        password,
-        database: "postgres",
-        connectionTimeoutMillis: 5000,
-        query_timeout: 20_000,
+        ...localSuperuser(port, password, { query_timeout: 20_000 }),
         ...extra,
     });
     client.on("error", () => undefined); // a server that goes away must not crash the test process

@@ -1,7 +1,7 @@
 // Drives the live harness CLI from integration tests, and reads what Docker and PostgreSQL say.
 import { spawn } from "child_process";
 import * as path from "path";
-import { Client } from "pg";
+import { Client, ClientConfig } from "pg";
 import { run } from "./live/docker-api";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -120,17 +120,26 @@ export async function forceCleanup(stack: string): Promise<void> {
     await run(["rm", "-f", path.join(ROOT, ".live-state", `${stack}.json`)]);
 }
 
-/** Runs one query on a node published at 127.0.0.1:port as the postgres superuser. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are JSON
-export async function sql<T = any>(port: number, password: string, text: string, params: unknown[] = []): Promise<T[]> {
-    const client = new Client({
+/**
+ * The postgres superuser on a node or endpoint published at 127.0.0.1:port, database postgres, with a
+ * 5 s connect deadline; `extra` adds or overrides settings (deadlines, application_name).
+ */
+export function localSuperuser(port: number, password: string, extra: Partial<ClientConfig> = {}): ClientConfig {
+    return {
         host: "127.0.0.1",
         port,
         user: "postgres",
         password,
         database: "postgres",
         connectionTimeoutMillis: 5000,
-    });
+        ...extra,
+    };
+}
+
+/** Runs one query on a node published at 127.0.0.1:port as the postgres superuser. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are JSON
+export async function sql<T = any>(port: number, password: string, text: string, params: unknown[] = []): Promise<T[]> {
+    const client = new Client(localSuperuser(port, password));
     await client.connect();
     try {
         return (await client.query(text, params)).rows as T[];
