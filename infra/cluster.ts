@@ -30,6 +30,27 @@ import {
     subnetAddress,
 } from "./topology";
 
+/**
+ * Runs on every deployment and preview (an invoke, not a resource), before anything is declared:
+ * refuses a change of `failover` on a stack whose containers were made for the other mode, and in
+ * manual mode refuses when another node than `primaryNode` is the running primary (a failover whose
+ * primaryNode change was not recorded) or a node that may run cannot say whether it accepts writes,
+ * rather than let the deployment treat two nodes as primary (scripts/guard-primary.ts).
+ */
+function deploymentGuard(b: Build): pulumi.Output<string> {
+    return command.local
+        .runOutput({
+            command: nodeScript("scripts/guard-primary.ts"),
+            dir: b.projectRoot,
+            environment: {
+                PGR_CLUSTER: b.prefix,
+                PGR_FAILOVER: b.cfg.failover,
+                ...(b.cfg.failover === "manual" ? { PGR_PRIMARY: b.primarySpec.name } : {}),
+            },
+        })
+        .apply((r) => r.stdout.trim());
+}
+
 /** The one place a failover mode picks its role strategy. */
 const ROLE_STRATEGIES: Record<ClusterConfig["failover"], RoleStrategy> = { manual: manualRoles, patroni: patroniRoles };
 
@@ -120,6 +141,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     constructor(name: string, args: PostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
         const b = PostgresCluster.plan(name, args);
+        const guard = deploymentGuard(b);
 
         this.superuserPassword = pulumi.secret(
             args.superuserPassword ?? generatedPassword(`${name}-superuser-password`, this),
@@ -127,8 +149,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.replicationPassword = pulumi.secret(
             args.replicationPassword ?? generatedPassword(`${name}-replication-password`, this),
         );
-        this.network = this.declareNetwork(b);
-        const roles = this.declareNodes(b);
+        // Nothing is created or changed until the guard agrees (the network and the image wait for it).
+        this.network = this.declareNetwork(b, guard);
+        const roles = this.declareNodes(b, guard);
         this.nodes = roles.nodes
             .map((n) => n.node)
             .sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
@@ -181,11 +204,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /** The bridge network: fixed addresses for every container in the lower half, Docker's own in the upper. */
-    private declareNetwork(b: Build): docker.Network {
+    private declareNetwork(b: Build, guard: pulumi.Output<string>): docker.Network {
         return new docker.Network(
             `${b.name}-network`,
             {
-                name: `${b.prefix}-net`,
+                name: guard.apply(() => `${b.prefix}-net`),
                 driver: "bridge",
                 ipamConfigs: [{ subnet: b.cfg.subnet, ipRange: dynamicAddressRange(b.cfg.subnet) }],
                 labels: dockerLabels(b.labels),
@@ -198,8 +221,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * The image, the WAL archive volume and the node containers on the shared path; the failover
      * mode's role strategy decides which files each node gets and what runs on the primary.
      */
-    private declareNodes(b: Build): RoleOutcome {
-        const imageId = this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage);
+    private declareNodes(b: Build, guard: pulumi.Output<string>): RoleOutcome {
+        const imageId = pulumi
+            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard])
+            .apply(([id]) => id);
         const archive = b.cfg.walArchive
             ? new docker.Volume(
                   `${b.name}-wal-archive`,

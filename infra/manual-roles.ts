@@ -1,10 +1,9 @@
 // failover=manual: roles are decided by configuration (primaryNode) and changed by the day-2
 // commands; the deployment bootstraps them (bootstrap.env), creates the roles and slots on the
-// primary, applies the synchronous policy, and refuses to run against another primary (the guard).
-import * as command from "@pulumi/command";
+// primary and applies the synchronous policy (the deployment guard in infra/cluster.ts refuses to run
+// against another primary).
 import * as pulumi from "@pulumi/pulumi";
 import { NodeFile } from "./node";
-import { nodeScript } from "./node-script";
 import { psqlCommand } from "./psql";
 import {
     renderBootstrapEnv,
@@ -29,21 +28,6 @@ import {
 } from "./sql";
 import { NodeSpec } from "./topology";
 
-/**
- * Runs on every deployment (an invoke, not a resource): refuses when another node than
- * `primary` is the running primary, e.g. after a failover whose primaryNode change was not
- * recorded, rather than let the deployment treat two nodes as primary.
- */
-function primaryGuard(prefix: string, primary: NodeSpec, projectRoot: string): pulumi.Output<string> {
-    return command.local
-        .runOutput({
-            command: nodeScript("scripts/guard-primary.ts"),
-            dir: projectRoot,
-            environment: { PGR_CLUSTER: prefix, PGR_PRIMARY: primary.name },
-        })
-        .apply((r) => r.stdout.trim());
-}
-
 /** The files of a manual-mode node, in upload order; bootstrap.env's changes are ignored (see PostgresNode). */
 function manualFiles(ctx: RoleContext, spec: NodeSpec, pgpass: pulumi.Output<string>): NodeFile[] {
     const cfg = ctx.cfg;
@@ -65,9 +49,8 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
     const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
     const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
 
-    // Nothing runs against the cluster until the guard agrees that primaryNode is the primary.
-    const guard = primaryGuard(prefix, primarySpec, ctx.projectRoot);
-    const image = pulumi.all([ctx.imageId, guard]).apply(([id]) => id);
+    // ctx.imageId waits for the deployment guard (infra/cluster.ts): primaryNode is the primary.
+    const image = ctx.imageId;
     const pgpass = pulumi.secret(
         pulumi.all([ctx.replicationPassword, ctx.superuserPassword]).apply(([repl, su]) =>
             renderPgpass([
@@ -77,7 +60,7 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
         ),
     );
     const primaryNode = ctx.makeNode(primarySpec, image, manualFiles(ctx, primarySpec, pgpass), []);
-    const onPrimary = pulumi.all([primaryNode.containerName, guard]).apply(([c]) => c);
+    const onPrimary = primaryNode.containerName;
 
     const superuser = psqlCommand(
         `${name}-superuser`,

@@ -23,11 +23,21 @@ const PSQL_WHEN_READY = `${untilProbe(
  */
 export const PSQL_FROM_STDIN = `set -eu; docker exec -i -u postgres -e PGR_CONTAINER="$PGR_CONTAINER" "$PGR_CONTAINER" sh -c '${PSQL_WHEN_READY}'`;
 
-/** Sets PGR_CONTAINER to the running node of cluster $PGR_CLUSTER that accepts writes, or to "". */
+/**
+ * Sets PGR_CONTAINER to the node of cluster $PGR_CLUSTER that accepts writes (the last one found),
+ * PGR_WRITABLE to how many do, and PGR_UNKNOWN to the nodes that are listed by `docker ps` (running,
+ * paused or restarting: not certainly stopped) but do not answer pg_is_in_recovery(): one of them may
+ * be a second primary, so callers must not read them as "not primary".
+ */
 const FIND_PRIMARY = [
-    "PGR_CONTAINER=",
+    "PGR_CONTAINER=; PGR_WRITABLE=0; PGR_UNKNOWN=",
     "for c in $(docker ps --filter \"label=pg-replication.cluster=$PGR_CLUSTER\" --filter label=pg-replication.node --format '{{.Names}}'); do",
-    '  if [ "$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c \'SELECT pg_is_in_recovery()\' 2>/dev/null)" = f ]; then PGR_CONTAINER=$c; break; fi',
+    "  a=$(docker exec -u postgres \"$c\" psql -X -A -t -q -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || a=",
+    '  case "$a" in',
+    "    f) PGR_CONTAINER=$c; PGR_WRITABLE=$((PGR_WRITABLE+1)) ;;",
+    "    t) ;;",
+    '    *) PGR_UNKNOWN="$PGR_UNKNOWN $c" ;;',
+    "  esac",
     "done",
 ].join("\n");
 
@@ -41,9 +51,11 @@ export const PSQL_ON_CURRENT_PRIMARY = [
     "i=0",
     "while :; do",
     FIND_PRIMARY,
-    '  [ -n "$PGR_CONTAINER" ] && break',
+    // Patroni holds the leader key: only its leader accepts writes, so an unanswering replica cannot
+    // be a second primary here; two writable nodes still wait (and fail after a minute).
+    '  [ "$PGR_WRITABLE" -eq 1 ] && break',
     "  i=$((i+1))",
-    '  if [ "$i" -ge 60 ]; then echo "pg-replication: no node of $PGR_CLUSTER accepts writes" >&2; exit 1; fi',
+    '  if [ "$i" -ge 60 ]; then echo "pg-replication: $PGR_WRITABLE nodes of $PGR_CLUSTER accept writes, not one" >&2; exit 1; fi',
     "  sleep 1",
     "done",
     PSQL,
@@ -54,12 +66,21 @@ export const PSQL_ON_CURRENT_PRIMARY = [
  * primary now, found by its labels and pg_is_in_recovery(), not on the node that was primary when
  * the resource was created: after a failover that one is a read-only standby (DROP ROLE there
  * fails). With no running primary (the cluster is being destroyed, or is down) there is nothing to
- * undo: the data goes with the volumes.
+ * undo: the data goes with the volumes. Refuses on two writable nodes, or on one that may run but
+ * does not answer.
  */
 export function psqlOnDelete(sql: string): string {
     return [
         "set -eu",
         FIND_PRIMARY,
+        // Fails closed: undo SQL on the wrong one of two primaries, or beside a node that may be one,
+        // would leave the other with what was to be undone.
+        'if [ "$PGR_WRITABLE" -gt 1 ]; then',
+        '  echo "pg-replication: split brain in cluster $PGR_CLUSTER: $PGR_WRITABLE nodes accept writes; nothing undone (npm run lag -- --stack $PGR_CLUSTER shows them)" >&2; exit 1',
+        "fi",
+        'if [ -n "$PGR_UNKNOWN" ]; then',
+        '  echo "pg-replication: cannot tell whether$PGR_UNKNOWN accept writes (paused, restarting or not answering); nothing undone. docker unpause or docker stop each, then run again" >&2; exit 1',
+        "fi",
         'if [ -z "$PGR_CONTAINER" ]; then',
         '  echo "pg-replication: no running primary in cluster $PGR_CLUSTER; nothing to undo" >&2; exit 0',
         "fi",

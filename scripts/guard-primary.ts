@@ -1,39 +1,67 @@
-// Deployment guard, run by the stack program on every `pulumi up` (PGR_CLUSTER = name prefix,
-// PGR_PRIMARY = the configured primaryNode). Refuses when a running node other than primaryNode
-// accepts writes: deploying then would treat the wrong node as primary (split brain). Prints
-// nothing else on stdout than "ok <primaryNode>".
+// Deployment guard, run by the stack program on every `pulumi up` and preview, before anything is
+// declared (PGR_CLUSTER = name prefix, PGR_FAILOVER = the configured failover mode, PGR_PRIMARY = the
+// configured primaryNode in manual mode). Refuses when the stack's containers were made for the other
+// failover mode (switching in place breaks the primary), and in manual mode when a node other than
+// primaryNode accepts writes or a node that may run cannot say whether it does (split brain). Prints
+// nothing else on stdout than "ok <primaryNode>" (or "ok patroni").
 import { command, runCommand } from "./lib/cli";
-import { listNodes, psql } from "./lib/cluster-discovery";
+import { deployedFailoverMode, listNodes, probeListed, unknownRoleHint, unknownRoles } from "./lib/cluster-discovery";
 
 const GUARD_PRIMARY = command({
     name: "guard-primary",
     invocation: "node -r ./scripts/register-ts.js scripts/guard-primary.ts",
-    synopsis: "(no arguments; PGR_CLUSTER and PGR_PRIMARY in the environment)",
+    synopsis: "(no arguments; PGR_CLUSTER, PGR_FAILOVER and PGR_PRIMARY in the environment)",
     description:
-        "Refuses (exit 1) when a running node of cluster PGR_CLUSTER other than PGR_PRIMARY accepts writes:\n" +
+        "Refuses (exit 1) when the containers of cluster PGR_CLUSTER were made for another failover mode than\n" +
+        "PGR_FAILOVER; and, with PGR_FAILOVER=manual, when a running node of cluster PGR_CLUSTER other than PGR_PRIMARY accepts writes, or\n" +
+        "when a node that is not certainly stopped (paused, restarting, not answering) cannot say whether it does:\n" +
         'deploying then would treat the wrong node as primary. Prints "ok PGR_PRIMARY" otherwise. The stack\n' +
         "program runs it on every pulumi up.",
     options: {},
-    examples: ["PGR_CLUSTER=local PGR_PRIMARY=pg1 node -r ./scripts/register-ts.js scripts/guard-primary.ts"],
+    examples: [
+        "PGR_CLUSTER=local PGR_FAILOVER=manual PGR_PRIMARY=pg1 node -r ./scripts/register-ts.js scripts/guard-primary.ts",
+    ],
 });
+
+/** Why a change of failover mode in place is refused, and the two supported paths. */
+function failoverModeRefusal(cluster: string, wanted: string, deployed: string): string {
+    return (
+        `pg-replication: refusing to deploy: pg-replication:failover is ${wanted} but stack ${cluster} runs ` +
+        `failover=${deployed} (its containers were made for it; changing the mode in place would re-create the ` +
+        `primary without the files it needs). Keep failover=${deployed} (pulumi config set pg-replication:failover ` +
+        `${deployed}; live harness: npm run live -- up --stack ${cluster} --config failover=${deployed}), or move ` +
+        `to ${wanted} through a new cluster: dump the data (pg_dumpall), pulumi destroy (npm run live -- down ` +
+        `--stack ${cluster}), set failover ${wanted}, deploy, and restore the dump. Nothing was changed.\n`
+    );
+}
 
 async function main(): Promise<number> {
     GUARD_PRIMARY.parse(process.argv.slice(2));
     const cluster = process.env.PGR_CLUSTER ?? "";
     const configured = process.env.PGR_PRIMARY ?? "";
-    const nodes = await listNodes(cluster);
+    const mode = process.env.PGR_FAILOVER ?? "manual";
+    const deployed = await deployedFailoverMode(cluster);
+    if (deployed !== undefined && deployed !== mode) {
+        process.stderr.write(failoverModeRefusal(cluster, mode, deployed));
+        return 1;
+    }
+    if (mode === "patroni") {
+        // Patroni decides who is primary; the leader key in etcd is its split-brain guard.
+        process.stdout.write("ok patroni\n");
+        return 0;
+    }
     // Asked all at once: the guard runs before anything else of every `up`.
-    const answers = await Promise.all(
-        nodes
-            .filter((x) => x.running)
-            // A node that does not answer (starting, crashed) cannot be a second primary right now.
-            .map(async (n) => ({
-                node: n.node,
-                answer: await psql(n.container, "SELECT pg_is_in_recovery()", 10_000).catch(() => ""),
-            })),
-    );
-    const writable = answers.filter((a) => a.answer === "f").map((a) => a.node);
-    const others = writable.filter((n) => n !== configured);
+    const nodes = await probeListed(await listNodes(cluster));
+    // Fails closed: a node that may be running but does not answer could be a second primary.
+    const unknown = unknownRoles(nodes);
+    if (unknown.length > 0) {
+        process.stderr.write(
+            `pg-replication: refusing to deploy: cannot tell whether ${unknown.map((n) => n.node).join(", ")} ` +
+                `accept${unknown.length === 1 ? "s" : ""} writes. ${unknown.map(unknownRoleHint).join("; ")}; then deploy again.\n`,
+        );
+        return 1;
+    }
+    const others = nodes.filter((n) => n.inRecovery === false && n.node !== configured).map((n) => n.node);
     if (others.length > 0) {
         process.stderr.write(
             `pg-replication: refusing to deploy: ${others.join(", ")} ${others.length === 1 ? "is" : "are"} the running primary ` +

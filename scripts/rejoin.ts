@@ -4,6 +4,7 @@
 // Its entrypoint does the work on start; this repairs its slot, asks for the rejoin, restarts the
 // node, waits until it streams and says what happened, including what pg_rewind discarded.
 import {
+    refusingUnless,
     describeRejoin,
     ensureSlots,
     findNode,
@@ -25,13 +26,12 @@ runCommand(REJOIN, async () => {
     // failover=patroni: Patroni rewinds a restarted member itself; POST /reinitialize when it cannot.
     if (cfg.failover === "patroni") return patroniRejoin(args, name, log);
     const node = findNode(nodes, name);
-    const primaries = nodes.filter((n) => n.node !== name && n.running && n.inRecovery === false);
-    if (primaries.length !== 1) {
-        throw new Error(
-            `refusing to rejoin ${name}: expected one other running primary, found ${primaries.map((n) => n.node).join(", ") || "none"}`,
-        );
-    }
-    const primary = primaries[0];
+    // The node to rejoin may be down or confused; every other node must say what it is.
+    const primary = refusingUnless(
+        `rejoin ${name}`,
+        args.stack,
+        nodes.filter((n) => n.node !== name),
+    );
     const timings = new Timings();
     log(`rejoin of ${name} to ${primary.node} (stack ${args.stack})`);
     const repaired = await ensureSlots(primary, [name], cfg);

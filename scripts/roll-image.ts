@@ -7,9 +7,9 @@
 // The tutorial's "upgrade replicas first, then fail over", with no acknowledged commit lost.
 import { clusterNodes } from "../infra/topology";
 import { execProgram, psql } from "./lib/cluster-discovery";
-import { findNode, probeNodes, Timings, waitStreaming } from "./lib/ops";
+import { refusingUnless, findNode, probeNodes, Timings, waitStreaming } from "./lib/ops";
 import { command, runCommand, UsageError } from "./lib/cli";
-import { COMMON_OPTIONS, commandLine, parseArgs, stackConfig } from "./lib/topology-change";
+import { COMMON_OPTIONS, parseArgs, stackConfig } from "./lib/topology-change";
 import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-backends";
 
 const ROLL_IMAGE = command({
@@ -78,11 +78,7 @@ runCommand(ROLL_IMAGE, async () => {
 
     const cluster = clusterNodes(args.stack, before);
     let nodes = await probeNodes(args.stack);
-    const primary = nodes.find((n) => n.running && n.inRecovery === false);
-    if (!primary)
-        throw new Error(
-            `no running primary in stack ${args.stack}; run ${commandLine(args, "failover", "--to", "pgN")} first`,
-        );
+    const primary = refusingUnless("roll the image", args.stack, nodes);
     const rolled: string[] = [];
     for (const replica of nodes.filter((n) => n.node !== primary.node)) {
         if ((await containerImage(replica.container)) === image) continue;

@@ -4,6 +4,7 @@
 // checkpoint, and the old primary rejoins as a replica of pgN.
 import { clusterNodes, nodeAddressMap } from "../infra/topology";
 import {
+    refusingUnless,
     fence,
     findNode,
     lastRejoin,
@@ -27,8 +28,8 @@ runCommand(SWITCHOVER, async () => {
     const { args, subject: target, log, cfg, nodes } = await openCommand(SWITCHOVER, "to");
     // failover=patroni: Patroni moves the role (POST /switchover); see scripts/lib/patroni-ops.ts.
     if (cfg.failover === "patroni") return patroniRoleChange("switchover", args, cfg, target, log);
-    const primary = nodes.find((n) => n.running && n.inRecovery === false);
-    if (!primary) throw new Error(`refusing to switch over: no running primary (use npm run failover)`);
+    // Fails closed: split brain, or a node that may run but cannot say whether it accepts writes.
+    const primary = refusingUnless("switch over", args.stack, nodes);
     const refusal = promotionRefusal(nodes, target, true);
     if (refusal) throw new Error(`refusing to switch over to ${target}: ${refusal}`);
     const t = findNode(nodes, target);

@@ -20,8 +20,10 @@ export interface ClusterNode {
     node: string;
     /** Docker container name. */
     container: string;
-    /** Whether the container is running. */
+    /** Whether the container is running (not paused, restarting or stopped): SQL can be sent to it. */
     running: boolean;
+    /** Docker's state: running, paused, restarting, exited, created, dead or removing. */
+    state: string;
     /** pg_is_in_recovery(); null when the container is stopped or the server did not answer. */
     inRecovery: boolean | null;
     /** Why inRecovery is null for a running container (the server is starting, crashed, …). */
@@ -115,14 +117,44 @@ export function compareNodes(a: string, b: string): number {
 /** Go template for `docker ps --format`: tab-separated name, state and node label. */
 export const PS_FORMAT = `{{.Names}}\t{{.State}}\t{{.Label "${NODE_LABEL}"}}`;
 
+/** A node as Docker lists it. */
+export type ListedNode = Pick<ClusterNode, "node" | "container" | "running" | "state">;
+
 /** Parses `docker ps --format PS_FORMAT` output; containers without a node label are not nodes. */
-export function parseDockerPs(text: string): Array<Pick<ClusterNode, "node" | "container" | "running">> {
+export function parseDockerPs(text: string): ListedNode[] {
     return text
         .split("\n")
         .map((line) => line.trim().split("\t"))
         .filter((f) => f.length === 3 && f[0] !== "" && f[2] !== "")
-        .map(([container, state, node]) => ({ node, container, running: state === "running" }))
+        .map(([container, state, node]) => ({ node, container, running: state === "running", state }))
         .sort((a, b) => compareNodes(a.node, b.node));
+}
+
+/**
+ * Whether Docker says the container certainly runs no server: exited, created (never started), dead or
+ * being removed. A paused or restarting container may serve writes again at any moment.
+ */
+export function certainlyStopped(n: Pick<ClusterNode, "state">): boolean {
+    return ["exited", "created", "dead", "removing"].includes(n.state);
+}
+
+/**
+ * Nodes whose role cannot be told: not certainly stopped, yet no answer to pg_is_in_recovery(). A
+ * decision about who is primary must not read them as "not primary" (one may be a second primary).
+ */
+export function unknownRoles(nodes: ClusterNode[]): ClusterNode[] {
+    return nodes.filter((n) => !certainlyStopped(n) && n.inRecovery === null);
+}
+
+/** What to check about a node of unknown role, with the exact commands that settle it. */
+export function unknownRoleHint(n: Pick<ClusterNode, "node" | "container" | "state" | "error">): string {
+    const c = n.container;
+    if (n.state === "paused")
+        return `${n.node} (${c}) is paused: docker unpause ${c} lets it answer, docker stop ${c} takes it out of the cluster`;
+    return (
+        `${n.node} (${c}) is ${n.state} but does not answer pg_is_in_recovery() (${n.error ?? "no answer"}): ` +
+        `read docker logs --tail 50 ${c}, and docker stop ${c} if it must stay out of the cluster`
+    );
 }
 
 /** "pg1", "pg1 and pg2", "pg1, pg2 and pg3". */
@@ -139,14 +171,14 @@ export function pickPrimary(stack: string, nodes: ClusterNode[]): ClusterNode {
             `split brain: ${joinNames(names)} ${names.length === 2 ? "both" : "all"} accept writes (stack ${stack})`,
         );
     }
-    if (writable.length === 0) {
-        const why = nodes.map((n) =>
-            !n.running
-                ? `${n.node} not running`
-                : n.inRecovery
-                  ? `${n.node} in recovery`
-                  : `${n.node} unreachable (${n.error ?? "no answer"})`,
+    const unknown = unknownRoles(nodes);
+    if (unknown.length > 0) {
+        throw new DiscoveryError(
+            `cannot tell which node of stack ${stack} is primary: ${unknown.map(unknownRoleHint).join("; ")}`,
         );
+    }
+    if (writable.length === 0) {
+        const why = nodes.map((n) => (!n.running ? `${n.node} not running` : `${n.node} in recovery`));
         throw new DiscoveryError(`no primary in stack ${stack}: ${why.join(", ")}`);
     }
     return writable[0];
@@ -250,7 +282,7 @@ export const dockerSql: SqlRunner = {
 };
 
 /** The containers labelled with the stack, in node order (running or not). */
-export async function listNodes(stack: string): Promise<Array<Pick<ClusterNode, "node" | "container" | "running">>> {
+export async function listNodes(stack: string): Promise<ListedNode[]> {
     if (!STACK_NAME.test(stack)) throw new DiscoveryError(`invalid stack name ${JSON.stringify(stack)}`);
     const res = await execProgram([
         "docker",
@@ -270,6 +302,33 @@ export async function listNodes(stack: string): Promise<Array<Pick<ClusterNode, 
     return parseDockerPs(res.stdout);
 }
 
+/** Label every etcd member of a failover=patroni cluster carries; see infra/etcd.ts. */
+export const ETCD_LABEL = "pg-replication.etcd";
+
+/**
+ * The failover mode a stack's existing containers were made for: `patroni` when any etcd member
+ * exists (running or not), `manual` when only nodes do, undefined when the stack has no container.
+ * Read from Docker, not from the configuration: the configuration is what is about to change.
+ */
+export async function deployedFailoverMode(stack: string): Promise<"manual" | "patroni" | undefined> {
+    if (!STACK_NAME.test(stack)) throw new DiscoveryError(`invalid stack name ${JSON.stringify(stack)}`);
+    const res = await execProgram([
+        "docker",
+        "ps",
+        "-a",
+        "--filter",
+        `label=${CLUSTER_LABEL}=${stack}`,
+        "--format",
+        `{{.Label "${NODE_LABEL}"}}\t{{.Label "${ETCD_LABEL}"}}`,
+    ]);
+    if (res.code !== 0)
+        throw new DiscoveryError(`cannot list containers: docker ps exited ${res.code}: ${res.stderr.trim()}`);
+    const rows = res.stdout.split("\n").map((l) => l.split("\t"));
+    if (rows.some(([, etcd]) => (etcd ?? "") !== "")) return "patroni";
+    if (rows.some(([node]) => node.trim() !== "")) return "manual";
+    return undefined;
+}
+
 /** A node with its WAL positions, as failover and switchover compare candidates. */
 export interface ProbedNode extends ClusterNode {
     /** Last WAL position received from a primary (standbys), or the current position (primary). */
@@ -285,10 +344,15 @@ export async function probeNodes(stack: string, sql: SqlRunner = dockerSql): Pro
     if (listed.length === 0) {
         throw new DiscoveryError(`no containers labelled ${CLUSTER_LABEL}=${stack}: is stack ${stack} up?`);
     }
+    return probeListed(listed, sql);
+}
+
+/** Asks each listed node that runs whether it is in recovery and where its WAL stands. */
+export function probeListed(listed: ListedNode[], sql: SqlRunner = dockerSql): Promise<ProbedNode[]> {
     return Promise.all(
         listed.map(async (n): Promise<ProbedNode> => {
             const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
-            if (!n.running) return blank;
+            if (!n.running) return certainlyStopped(n) ? blank : { ...blank, error: `container ${n.state}` };
             try {
                 const rows = await sql.rows<{
                     r: boolean;

@@ -8,7 +8,16 @@ import { ClusterConfig } from "../../infra/config";
 import { primaryConninfo } from "../../infra/render";
 import { createSlotSql, invalidSlotSql, quoteLiteral, syncPolicySql } from "../../infra/sql";
 import { NodeSpec, PATHS } from "../../infra/topology";
-import { compareNodes, dockerSql, execProgram, ProbedNode, probeNodes, psql, SqlRunner } from "./cluster-discovery";
+import {
+    compareNodes,
+    dockerSql,
+    execProgram,
+    pickPrimary,
+    ProbedNode,
+    probeNodes,
+    psql,
+    SqlRunner,
+} from "./cluster-discovery";
 
 /** A node as failover sees it. */
 export type NodeState = ProbedNode;
@@ -19,6 +28,21 @@ export class OpsError extends Error {}
 
 /** Parses an LSN such as 0/5000028 into a comparable number. */
 export const lsnValue = parseLsn;
+
+/**
+ * The one node that accepts writes, for an operation that needs a sound cluster; refuses (naming the
+ * nodes and the commands that settle them) on split brain, no primary, or a node that may run but does
+ * not say whether it accepts writes: an unknown answer is never read as "not primary".
+ */
+export function refusingUnless(action: string, stack: string, nodes: NodeState[]): NodeState {
+    try {
+        return pickPrimary(stack, nodes) as NodeState;
+    } catch (err) {
+        const noPrimary = /^no primary/.test((err as Error).message);
+        const hint = noPrimary ? ` (npm run failover -- --stack ${stack} --to pgN promotes one)` : "";
+        throw new OpsError(`refusing to ${action}: ${(err as Error).message}${hint}`);
+    }
+}
 
 export function findNode(nodes: NodeState[], name: string): NodeState {
     const node = nodes.find((n) => n.node === name);

@@ -5,6 +5,7 @@ import {
     ClusterView,
     DiscoveryError,
     parseDockerPs,
+    unknownRoles,
     pickPrimary,
 } from "../../scripts/lib/cluster-discovery";
 import {
@@ -185,6 +186,7 @@ const node = (n: number, over: Partial<ClusterNode> = {}): ClusterNode => ({
     node: `pg${n}`,
     container: `s-pg${n}`,
     running: true,
+    state: over.running === false ? "exited" : "running",
     inRecovery: n !== 1,
     ...over,
 });
@@ -193,9 +195,9 @@ describe("discovery helpers", () => {
     test("parseDockerPs keeps labelled nodes in natural order", () => {
         const text = "s-pg10\trunning\tpg10\ns-pg2\texited\tpg2\ns-other\trunning\t\ns-pg1\trunning\tpg1\n";
         expect(parseDockerPs(text)).toEqual([
-            { node: "pg1", container: "s-pg1", running: true },
-            { node: "pg2", container: "s-pg2", running: false },
-            { node: "pg10", container: "s-pg10", running: true },
+            { node: "pg1", container: "s-pg1", running: true, state: "running" },
+            { node: "pg2", container: "s-pg2", running: false, state: "exited" },
+            { node: "pg10", container: "s-pg10", running: true, state: "running" },
         ]);
     });
 
@@ -217,13 +219,25 @@ describe("discovery helpers", () => {
     });
 
     test("pickPrimary: none, with why each node is not it", () => {
+        expect(() => pickPrimary("s", [node(1, { running: false, inRecovery: null }), node(2), node(3)])).toThrow(
+            "no primary in stack s: pg1 not running, pg2 in recovery, pg3 in recovery",
+        );
+    });
+
+    test("pickPrimary fails closed: a node that may run but does not answer is never read as not primary", () => {
+        // A primary answers, pg3's server does not: pg3 could be a second primary.
+        expect(() => pickPrimary("s", [node(1), node(2), node(3, { inRecovery: null, error: "starting up" })])).toThrow(
+            "cannot tell which node of stack s is primary: pg3 (s-pg3) is running but does not answer " +
+                "pg_is_in_recovery() (starting up): read docker logs --tail 50 s-pg3, and docker stop s-pg3 if it must stay out of the cluster",
+        );
+        // Paused: Docker does not call it running, yet it may hold writes the moment it is unpaused.
         expect(() =>
-            pickPrimary("s", [
-                node(1, { running: false, inRecovery: null }),
-                node(2),
-                node(3, { inRecovery: null, error: "starting up" }),
-            ]),
-        ).toThrow("no primary in stack s: pg1 not running, pg2 in recovery, pg3 unreachable (starting up)");
+            pickPrimary("s", [node(1), node(2, { running: false, state: "paused", inRecovery: null })]),
+        ).toThrow("pg2 (s-pg2) is paused: docker unpause s-pg2 lets it answer, docker stop s-pg2 takes it out");
+        for (const state of ["restarting", "paused"])
+            expect(unknownRoles([node(1), node(2, { running: false, state, inRecovery: null })])).toHaveLength(1);
+        for (const state of ["exited", "created", "dead"])
+            expect(unknownRoles([node(1), node(2, { running: false, state, inRecovery: null })])).toEqual([]);
     });
 });
 
