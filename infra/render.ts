@@ -68,8 +68,12 @@ export function primaryConninfo(replicationUser: string, node: string, primary: 
 export function archiveCommands(cfg: ClusterConfig): { archiveCommand: string; restoreCommand: string } {
     const archive = `${PATHS.archiveDir}/%f`;
     return {
+        // A segment already in the archive is success when its contents are identical: PostgreSQL
+        // archives a segment again after a crash between the copy and its status update, and a
+        // command that fails then would stall archiving for ever (the documentation requires this).
+        // Different contents stay a failure: never overwrite an archived segment.
         archiveCommand: cfg.walArchive
-            ? `test ! -f ${archive} && cp %p ${archive}.part && mv ${archive}.part ${archive}`
+            ? `if test -f ${archive}; then cmp -s %p ${archive}; else cp %p ${archive}.part && mv ${archive}.part ${archive}; fi`
             : "",
         // test first: a missing segment is normal during recovery and need not fill the log.
         restoreCommand: cfg.walArchive ? `test -f ${archive} && cp ${archive} %p` : "",

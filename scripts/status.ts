@@ -11,7 +11,9 @@ const STATUS = command({
     description:
         "Shows every member of the cluster with its role (Patroni's roles under failover=patroni: leader,\n" +
         "sync_standby, quorum_standby, replica), state, timeline and replay lag in bytes, and which node the\n" +
-        "read-write and read-only endpoints reach now.",
+        "read-write and read-only endpoints reach now. Exits 1, with a PROBLEM line and its next step each, on\n" +
+        "split brain, no primary, a node that may run but does not say whether it accepts writes, or failing\n" +
+        "WAL archiving.",
     options: COMMON_OPTIONS,
     examples: ["npm run status -- --stack local --live --json"],
 });
@@ -28,4 +30,7 @@ runCommand(STATUS, async () => {
     }
     const status = await clusterStatus(args.stack, cfg, password);
     process.stdout.write((args.json ? JSON.stringify(status) : formatStatus(status)) + "\n");
+    // Non-zero for split brain, no primary, a node of unknown role or failing archiving: a script
+    // or a person watching a failover must not read "0" as "sound".
+    return status.problems.length > 0 ? 1 : 0;
 });

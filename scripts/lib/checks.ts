@@ -6,6 +6,7 @@ import {
     expectedSyncStates,
     PatroniCheckSpec,
 } from "../../infra/check-spec";
+import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
 import { execProgram } from "./cluster-discovery";
 import { patroniRest, PatroniCluster } from "./patroni";
 
@@ -235,6 +236,19 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
                 }),
             );
         }
+
+        t0 = Date.now();
+        const archiveAt = { node: spec.primary.node, container: `${spec.stack ?? "<stack>"}-${spec.primary.node}` };
+        record(
+            "archiving",
+            spec.primary.node,
+            t0,
+            // Until the deadline: one failed attempt that the archiver's next retry repairs is no fault.
+            await until(deadline, async () => {
+                const { rows } = await query<ArchiverState>(spec.primary, ARCHIVER_SQL);
+                return archiveTrouble(rows[0], archiveAt) ?? true;
+            }),
+        );
 
         for (const r of spec.replicas) {
             t0 = Date.now();

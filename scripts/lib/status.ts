@@ -4,7 +4,15 @@
 import { Client } from "pg";
 import { ClusterConfig } from "../../infra/config";
 import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../../infra/topology";
-import { probeNodes, psqlRows } from "./cluster-discovery";
+import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
+import {
+    certainlyStopped,
+    ClusterNode,
+    probeNodes,
+    psqlRows,
+    unknownRoleHint,
+    unknownRoles,
+} from "./cluster-discovery";
 import { patroniCluster } from "./patroni";
 
 /** One member's line. */
@@ -27,6 +35,30 @@ export interface ClusterStatus {
     members: MemberStatus[];
     /** Node each endpoint reaches now (or an error), when the endpoints are on. */
     endpoints?: { rw: string; ro: string };
+    /** What is wrong, each with its next step: split brain, no primary, a node of unknown role, failing archiving. `status` exits 1 when any. */
+    problems: string[];
+}
+
+/**
+ * What the members say is wrong, judged on what PostgreSQL answered (not on Patroni's view, which
+ * keeps a dead leader's key until it expires): two primaries, none, or a node that may run but
+ * does not say whether it accepts writes.
+ */
+export function roleProblems(stack: string, probed: ClusterNode[]): string[] {
+    const writable = probed.filter((n) => n.inRecovery === false).map((n) => n.node);
+    const unknown = unknownRoles(probed);
+    const problems = unknown.map((n) => `role unknown: ${unknownRoleHint(n)}`);
+    if (writable.length > 1)
+        problems.push(
+            `split brain: ${writable.join(" and ")} accept writes; npm run lag -- --stack ${stack} shows both, ` +
+                `and npm run rejoin -- --stack ${stack} --node NODE turns the one to give up back into a replica`,
+        );
+    if (writable.length === 0 && unknown.length === 0)
+        problems.push(
+            `no primary: no node accepts writes; npm run failover -- --stack ${stack} --to pgN promotes one ` +
+                "(under failover=patroni, Patroni elects one once etcd has a quorum)",
+        );
+    return problems;
 }
 
 /** Fixed-width table: one line per member, then the endpoints. */
@@ -48,6 +80,7 @@ export function formatStatus(s: ClusterStatus): string {
             .trimEnd();
     const out = [`stack ${s.stack} (failover=${s.failover})`, line(header), ...rows.map(line)];
     if (s.endpoints) out.push(`endpoints: read-write -> ${s.endpoints.rw}; read-only -> ${s.endpoints.ro}`);
+    out.push(...s.problems.map((p) => `PROBLEM: ${p}`));
     return out.join("\n");
 }
 
@@ -115,20 +148,30 @@ export async function clusterStatus(
     let members: MemberStatus[] = probed.map((n) => ({
         node: n.node,
         container: n.container,
-        role: !n.running ? "down" : n.inRecovery === false ? "primary" : n.inRecovery ? "replica" : "unknown",
-        state: !n.running ? "stopped" : n.inRecovery === false ? "running" : (n.walReceiver ?? "not streaming"),
+        role: certainlyStopped(n) ? "down" : n.inRecovery === false ? "primary" : n.inRecovery ? "replica" : "unknown",
+        state: !n.running ? n.state : n.inRecovery === false ? "running" : (n.walReceiver ?? "not streaming"),
         timeline: timelines.get(n.node) ?? null,
         lagBytes: n.inRecovery === false ? 0 : (lag.get(n.node) ?? null),
     }));
     if (cfg.failover === "patroni") {
-        // Patroni's own view: leader, sync_standby / quorum_standby / replica, and its states.
+        // Patroni's own view: leader, sync_standby / quorum_standby / replica, and its states. Where
+        // the container is not running, Docker's word wins: Patroni keeps a dead leader's key until
+        // its ttl expires.
         const { cluster } = await patroniCluster(stack).catch(() => ({ cluster: { members: [] } }));
-        members = members.map((m) => {
+        members = members.map((m, i) => {
             const p = cluster.members.find((x) => x.name === m.node);
-            return p ? { ...m, role: p.role, state: p.state, timeline: p.timeline ?? m.timeline } : m;
+            if (!p) return m;
+            if (!probed[i].running) return { ...m, state: `${m.state} (patroni still lists it as ${p.role})` };
+            return { ...m, role: p.role, state: p.state, timeline: p.timeline ?? m.timeline };
         });
     }
-    const status: ClusterStatus = { stack, failover: cfg.failover, members };
+    const problems = roleProblems(stack, probed);
+    if (primary) {
+        const [archiver] = await psqlRows<ArchiverState>(primary.container, ARCHIVER_SQL).catch(() => []);
+        const trouble = archiver ? archiveTrouble(archiver, primary) : null;
+        if (trouble !== null) problems.push(trouble);
+    }
+    const status: ClusterStatus = { stack, failover: cfg.failover, members, problems };
     if (cfg.pooler) {
         const host = clientHost(cfg);
         const byAddress = new Map(Object.entries(nodeAddressMap(cfg.subnet)).map(([node, ip]) => [ip, node]));

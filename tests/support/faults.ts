@@ -131,7 +131,7 @@ export async function docker(args: string[], timeoutMs = 60_000): Promise<string
     return res.stdout.trim();
 }
 
-export type Script = "failover" | "switchover" | "rejoin" | "lag";
+export type Script = "failover" | "switchover" | "rejoin" | "lag" | "status";
 
 /** Runs scripts/<name>.ts with exactly these arguments (as `npm run -s <name> -- …`). */
 export function script(name: Script, argv: string[], timeoutMs = 60_000): Promise<ExecResult> {
@@ -144,7 +144,7 @@ export function script(name: Script, argv: string[], timeoutMs = 60_000): Promis
 /** Runs a topology command on the cluster: `--stack S --live --json …`. */
 export function ops(
     c: FaultCluster,
-    name: Exclude<Script, "lag">,
+    name: Exclude<Script, "lag" | "status">,
     args: string[],
     timeoutMs = 150_000,
 ): Promise<ExecResult> {

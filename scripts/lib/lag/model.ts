@@ -100,9 +100,9 @@ export interface SyncRepWaiting {
     oldestSeconds: number | null;
 }
 
-/** Something wrong: a replica outside a threshold, a stalled commit, an invalidated slot. */
+/** Something wrong: a replica outside a threshold, a stalled commit, an invalidated slot, failing archiving. */
 export interface Breach {
-    /** The replica, or for sync-rep-wait the primary (where the commits wait). */
+    /** The replica, or for sync-rep-wait and archive-failing the primary. */
     node: string;
     reason:
         | "lag-bytes"
@@ -112,7 +112,8 @@ export interface Breach {
         | "position-unknown"
         | "sync-rep-wait"
         | "slot-invalidated"
-        | "slot-unreserved";
+        | "slot-unreserved"
+        | "archive-failing";
     /** warning: not broken yet (slot-unreserved); critical: everything else. Both are breaches (exit 1). */
     severity: "critical" | "warning";
     /** The measured value (bytes or seconds); null for disconnected / position-unknown / slot-*. */

@@ -1,5 +1,6 @@
 // Sampling: the one query on the primary and the report built from its answer.
-import { ClusterView, compareNodes, discoverCluster, psqlJson } from "../cluster-discovery";
+import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "../archive";
+import { ClusterView, compareNodes, discoverCluster, psqlJson, psqlRows } from "../cluster-discovery";
 import { Thresholds } from "./args";
 import { evaluateReport } from "./evaluate";
 import { LagReport, normaliseLagSeconds, ReplicaLag, SlotInfo, slotLost } from "./model";
@@ -174,5 +175,16 @@ export async function collectLag(stack: string, thresholds: Thresholds, live = f
         maxReplyAgeSeconds: thresholds.maxReplyAgeSeconds ?? null,
     };
     report.breaches = evaluateReport(report, thresholds, { stack, live });
+    const [archiver] = await psqlRows<ArchiverState>(cluster.primary.container, ARCHIVER_SQL);
+    const trouble = archiveTrouble(archiver, cluster.primary);
+    if (trouble !== null)
+        report.breaches.push({
+            node: cluster.primary.node,
+            reason: "archive-failing",
+            severity: "critical",
+            value: archiver.ready,
+            limit: null,
+            message: trouble,
+        });
     return report;
 }

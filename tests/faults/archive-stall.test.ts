@@ -1,0 +1,130 @@
+// Fault suite, WAL archiving (issue 21 item 5), on a real manual-mode cluster:
+// - PostgreSQL archives a segment again after a crash between the copy and the status update
+//   (reproduced by turning the newest archive_status/*.done back into .ready): the archive_command
+//   succeeds for identical contents and the backlog drains (it used to fail for ever: failed_count
+//   21 → 48, pg_wal growing, while everything exited 0);
+// - an archive that refuses writes is flagged: `status` and `lag` exit 1 naming the failure and
+//   the command that shows why; once it accepts writes again both exit 0.
+// Own stack, subnet 172.29.100.0/24, ports 24332+.
+import {
+    containerOf,
+    deploy,
+    docker,
+    eventually,
+    faultCluster,
+    psqlIn,
+    script,
+    teardown,
+    waitHealthy,
+} from "../support/faults";
+
+jest.setTimeout(300_000);
+
+const C = faultCluster({
+    stack: `fa${process.pid}`,
+    subnet: "172.29.100.0/24",
+    base: 24332,
+    password: `fa-super-${process.pid}-Lp3`,
+    replPassword: `fa-repl-${process.pid}-Hy6`,
+    replicas: 1,
+    config: ["syncMode=async", "pooler=false", "metrics=false"],
+});
+const PG1 = containerOf(C, "pg1");
+const ARCHIVE_DIR = "/var/lib/postgresql/wal_archive";
+
+interface Archiver {
+    failed: number;
+    archived: string;
+    ready: number;
+}
+
+async function archiver(): Promise<Archiver> {
+    const out = await psqlIn(
+        PG1,
+        "SELECT failed_count || '|' || coalesce(last_archived_wal, '') || '|' || " +
+            "(SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHERE f LIKE '%.ready') FROM pg_stat_archiver",
+    );
+    const [failed, archived, ready] = out.split("|");
+    return { failed: Number(failed), archived, ready: Number(ready) };
+}
+
+/** Writes a little and finishes the current segment, so the archiver has one to archive. */
+async function switchSegment(): Promise<void> {
+    await psqlIn(
+        PG1,
+        "CREATE TABLE IF NOT EXISTS archive_probe (t timestamptz); INSERT INTO archive_probe VALUES (now())",
+    );
+    await psqlIn(PG1, "SELECT pg_switch_wal()");
+}
+
+function status() {
+    return script("status", ["--stack", C.stack, "--live"], 60_000);
+}
+
+function lag() {
+    return script("lag", ["--stack", C.stack, "--live"], 60_000);
+}
+
+describe(`fault: WAL archiving (stack ${C.stack})`, () => {
+    beforeAll(async () => {
+        await teardown(C);
+        await deploy(C);
+        await waitHealthy(C, 60_000, "pg1");
+    }, 300_000);
+    afterAll(async () => {
+        await docker(["exec", "-u", "root", PG1, "chmod", "0700", ARCHIVE_DIR]).catch(() => undefined);
+        await teardown(C);
+    }, 180_000);
+
+    test("a segment archived again after a crash between copy and status succeeds; the backlog drains", async () => {
+        await switchSegment();
+        let first = await archiver();
+        await eventually("a segment archived", 60_000, async () => {
+            first = await archiver();
+            return first.archived !== "" && first.ready === 0 ? true : JSON.stringify(first);
+        });
+        // What a crash between the copy and the .done rename leaves: the segment ready again.
+        await docker([
+            "exec",
+            "-u",
+            "postgres",
+            PG1,
+            "sh",
+            "-c",
+            `cd /var/lib/postgresql/data/pg_wal/archive_status && mv ${first.archived}.done ${first.archived}.ready`,
+        ]);
+        await switchSegment();
+        let after = first;
+        await eventually("the re-archived segment and the next one done", 90_000, async () => {
+            after = await archiver();
+            return after.ready === 0 && after.archived !== first.archived ? true : JSON.stringify(after);
+        });
+        expect(after.failed).toBe(first.failed);
+        const st = await status();
+        expect(st.stdout).not.toContain("PROBLEM");
+        expect(st.code).toBe(0);
+    });
+
+    test("an archive that refuses writes: status and lag exit 1 naming it; both recover with it", async () => {
+        const before = await archiver();
+        await docker(["exec", "-u", "root", PG1, "chmod", "0555", ARCHIVE_DIR]);
+        await switchSegment();
+        await eventually("an archive failure recorded", 90_000, async () =>
+            (await archiver()).failed > before.failed ? true : "no failure yet",
+        );
+        const st = await status();
+        expect(st.code).toBe(1);
+        expect(st.stdout).toMatch(/PROBLEM: archiving fails on pg1: \d+ failed attempts/);
+        expect(st.stdout).toContain(`docker logs --tail 50 ${PG1} 2>&1 | grep -i archive`);
+        const lg = await lag();
+        expect(lg.code).toBe(1);
+        expect(lg.stdout + lg.stderr).toContain("archiving fails on pg1");
+
+        await docker(["exec", "-u", "root", PG1, "chmod", "0700", ARCHIVE_DIR]);
+        await switchSegment();
+        await eventually("archiving recovered", 120_000, async () =>
+            (await status()).code === 0 ? true : "status still exits non-zero",
+        );
+        expect((await lag()).code).toBe(0);
+    });
+});
