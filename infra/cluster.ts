@@ -131,6 +131,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     public readonly roConnectionString?: pulumi.Output<string>;
     /** Base URL of the metrics exporter's multi-target /probe endpoint; undefined when `metrics` is false. */
     public readonly metricsEndpoint?: pulumi.Output<string>;
+    /** Password of the `prometheus` user the exporter's port requires (basic auth; secret); undefined when `metrics` is false. */
+    public readonly metricsPassword?: pulumi.Output<string>;
     /** The post-deploy checks' JSON report. */
     public readonly checkReport: pulumi.Output<unknown>;
     /** The postgres superuser's password (secret). */
@@ -156,7 +158,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
             .map((n) => n.node)
             .sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
         this.replicationMode = roles.replicationMode;
-        if (b.cfg.metrics) this.metricsEndpoint = this.declareMetrics(b, roles);
+        if (b.cfg.metrics) {
+            this.metricsPassword = pulumi.secret(generatedPassword(`${name}-metrics-scrape-password`, this));
+            this.metricsEndpoint = this.declareMetrics(b, roles, this.metricsPassword);
+        }
 
         this.primary = this.nodeEndpoint(b, roles, b.primarySpec);
         this.replicas = pulumi.all(b.replicaSpecs.map((s) => this.nodeEndpoint(b, roles, s)));
@@ -182,6 +187,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             rwConnectionString: this.rwConnectionString,
             roConnectionString: this.roConnectionString,
             metricsEndpoint: this.metricsEndpoint,
+            metricsPassword: this.metricsPassword,
         });
     }
 
@@ -273,7 +279,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /** The monitoring role (created on the primary) and the exporter; returns the /probe base URL. */
-    private declareMetrics(b: Build, roles: RoleOutcome): pulumi.Output<string> {
+    private declareMetrics(b: Build, roles: RoleOutcome, scrapePassword: pulumi.Output<string>): pulumi.Output<string> {
         const monitorPassword = generatedPassword(`${b.name}-monitor-password`, this);
         const monitorRole = psqlCommand(
             `${b.name}-monitor-user`,
@@ -302,6 +308,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 user: MONITOR_ROLE_DEFAULT,
                 password: monitorPassword,
                 labels: b.labels,
+                nodes: b.specs.map((s) => s.name),
+                scrapePassword,
             },
             { parent: this, dependsOn: [monitorRole] },
         );

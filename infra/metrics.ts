@@ -10,13 +10,20 @@ import { renderFile } from "./render";
 export const METRICS_PATHS = {
     dir: "/etc/pg-replication/exporter",
     config: "/etc/pg-replication/exporter/postgres_exporter.yml",
+    haproxyConfig: "/etc/pg-replication/exporter/haproxy.cfg",
     entrypoint: "/etc/pg-replication/exporter/entrypoint.sh",
 } as const;
+
+/** The user Prometheus authenticates as (basic auth) on the exporter's port. */
+export const METRICS_USER = "prometheus";
+
+/** Port the exporter itself listens on, on the container's loopback only: HAProxy is in front. */
+const EXPORTER_LOOPBACK_PORT = 9188;
 
 /** The auth module Prometheus names in its /probe requests. */
 export const METRICS_AUTH_MODULE = "pgreplication";
 
-/** Port the exporter listens on inside its container. */
+/** Port HAProxy, in front of the exporter, listens on inside its container. */
 export const METRICS_PORT = 9187;
 
 /** A YAML double-quoted string. */
@@ -42,7 +49,35 @@ export function renderExporterConfig(user: string, password: string): string {
  * but has Debian's repositories, which do: install it on first start there.
  */
 export function renderExporterEntrypoint(): string {
-    return renderFile("exporter-entrypoint.sh.tmpl", { config: METRICS_PATHS.config, port: String(METRICS_PORT) });
+    return renderFile("exporter-entrypoint.sh.tmpl", {
+        config: METRICS_PATHS.config,
+        haproxyConfig: METRICS_PATHS.haproxyConfig,
+        exporterPort: String(EXPORTER_LOOPBACK_PORT),
+    });
+}
+
+/**
+ * The only /probe query strings let through, decoded: the cluster's auth module and one of its
+ * nodes, in the order Prometheus sends them (url.Values.Encode sorts the keys).
+ */
+export function allowedProbeQueries(nodes: string[]): string[] {
+    return nodes.map((n) => `auth_module=${METRICS_AUTH_MODULE}&target=${n}:5432/postgres`);
+}
+
+/**
+ * HAProxy in front of the exporter: basic auth for everything, /metrics, and /probe only for this
+ * cluster's nodes (the exporter connects to any target it is given and has no allow-list).
+ * HAProxy reads `insecure-password` from a 0600 file only the container's postgres user reads.
+ */
+export function renderExporterHaproxy(nodes: string[], user: string, password: string): string {
+    if (!/^[A-Za-z0-9_.~-]+$/.test(password)) throw new Error("the metrics password must be URL-safe base64");
+    return renderFile("metrics-haproxy.cfg.tmpl", {
+        user,
+        password,
+        port: String(METRICS_PORT),
+        exporterPort: String(EXPORTER_LOOPBACK_PORT),
+        allowedQueries: allowedProbeQueries(nodes).join(" "),
+    });
 }
 
 /** Arguments of a {@link PostgresExporter}. */
@@ -65,12 +100,23 @@ export interface PostgresExporterArgs {
     password: pulumi.Input<string>;
     /** Labels on the container. @default none */
     labels?: Record<string, string>;
+    /** The cluster's nodes (pg1 …): the only /probe targets let through. */
+    nodes: string[];
+    /** Password of {@link METRICS_USER}, who alone may read the exporter's port (secret). */
+    scrapePassword: pulumi.Input<string>;
 }
 
-/** Probe: the exporter listens on 9187 (0x23E3), read from /proc: the image may have no HTTP client. */
-export const EXPORTER_LISTENING = "grep -qE ':23E3 0+:0000 0A' /proc/net/tcp /proc/net/tcp6";
+/**
+ * Probe: HAProxy listens on 9187 (0x23E3) and the exporter on the loopback's 9188 (0x23E4), read
+ * from /proc: the image may have no HTTP client.
+ */
+export const EXPORTER_LISTENING =
+    "grep -qE ':23E3 0+:0000 0A' /proc/net/tcp /proc/net/tcp6 && grep -qE '0100007F:23E4 0+:0000 0A' /proc/net/tcp";
 
-/** prometheus-postgres-exporter for every node of the cluster, through its multi-target /probe endpoint. */
+/**
+ * prometheus-postgres-exporter for every node of the cluster, through its multi-target /probe
+ * endpoint, behind HAProxy: basic auth, and only this cluster's nodes as targets.
+ */
 export class PostgresExporter extends pulumi.ComponentResource {
     /** The exporter's container. */
     public readonly container: docker.Container;
@@ -80,15 +126,19 @@ export class PostgresExporter extends pulumi.ComponentResource {
     constructor(name: string, args: PostgresExporterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresExporter", name, {}, opts);
         const config = pulumi.secret(pulumi.output(args.password).apply((pw) => renderExporterConfig(args.user, pw)));
+        const front = pulumi.secret(
+            pulumi.output(args.scrapePassword).apply((pw) => renderExporterHaproxy(args.nodes, METRICS_USER, pw)),
+        );
         this.container = new docker.Container(
             `${name}-container`,
             {
                 name: args.containerName,
                 image: args.image,
-                entrypoints: ["/bin/sh", METRICS_PATHS.entrypoint],
+                entrypoints: ["/bin/bash", METRICS_PATHS.entrypoint],
                 uploads: [
                     { file: METRICS_PATHS.entrypoint, content: renderExporterEntrypoint(), executable: true },
                     { file: METRICS_PATHS.config, content: config, permissions: "0600" },
+                    { file: METRICS_PATHS.haproxyConfig, content: front, permissions: "0600" },
                 ],
                 networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
                 ports: [

@@ -96,14 +96,16 @@ describe(`live cluster (stack ${STACK})`, () => {
     });
 
     test("the metrics exporter scrapes every node through /probe", async () => {
-        const base = (await stackOutputs(STACK)).metricsEndpoint;
+        const out = await stackOutputs(STACK);
+        const base = out.metricsEndpoint;
         expect(base).toBe(`http://127.0.0.1:${PORT + 12}/probe?auth_module=pgreplication&target=`);
+        const auth = { Authorization: `Basic ${Buffer.from(`prometheus:${out.metricsPassword}`).toString("base64")}` };
         for (const [node, replica] of [
             ["pg1", 0],
             ["pg2", 1],
             ["pg3", 1],
         ] as const) {
-            const body = await (await fetch(`${base}${node}:5432/postgres`)).text();
+            const body = await (await fetch(`${base}${node}:5432/postgres`, { headers: auth })).text();
             expect(body).toMatch(/^pg_up 1$/m);
             expect(body).toMatch(new RegExp(`^pg_replication_is_replica ${replica}$`, "m"));
         }

@@ -400,6 +400,16 @@ describe("configuration changes under mocks", () => {
         expect(run.outputs.metricsEndpoint.value).toBe(
             "http://127.0.0.1:15444/probe?auth_module=pgreplication&target=",
         );
+        // HAProxy in front: basic auth with the generated scrape password, this cluster's targets only.
+        const front = exporter.inputs.uploads.find((u: { file: string }) => u.file.endsWith("haproxy.cfg"));
+        expect(front.permissions).toBe("0600");
+        expect(front.content).toContain("user prometheus insecure-password generated-pg-metrics-scrape-password");
+        expect(front.content).toContain(
+            "acl allowed_query query,url_dec -m str auth_module=pgreplication&target=pg1:5432/postgres " +
+                "auth_module=pgreplication&target=pg2:5432/postgres\n",
+        );
+        expect(front.content).toContain("server exporter 127.0.0.1:9188");
+        expect(run.outputs.metricsPassword).toEqual({ value: "generated-pg-metrics-scrape-password", secret: true });
         const off = await runProgramWithMocks({ replicas: "1" });
         expect(off.resources.some((r) => r.name.includes("metrics"))).toBe(false);
     });
