@@ -24,6 +24,7 @@ import {
     clientHost,
     clusterNodes,
     dynamicAddressRange,
+    MAX_NODES,
     nodeAddressMap,
     NodeSpec,
     publishedPorts,
@@ -308,7 +309,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 user: MONITOR_ROLE_DEFAULT,
                 password: monitorPassword,
                 labels: b.labels,
-                nodes: b.specs.map((s) => s.name),
+                // Every name a node of this cluster can have, not only today's: a change of `replicas`
+                // then leaves the exporter untouched (a name with no node scrapes as pg_up 0).
+                nodes: Array.from({ length: MAX_NODES }, (_, i) => `pg${i + 1}`),
                 scrapePassword,
             },
             { parent: this, dependsOn: [monitorRole] },

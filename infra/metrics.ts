@@ -100,7 +100,7 @@ export interface PostgresExporterArgs {
     password: pulumi.Input<string>;
     /** Labels on the container. @default none */
     labels?: Record<string, string>;
-    /** The cluster's nodes (pg1 …): the only /probe targets let through. */
+    /** The names the cluster's nodes may have (pg1 …): the only /probe targets let through. */
     nodes: string[];
     /** Password of {@link METRICS_USER}, who alone may read the exporter's port (secret). */
     scrapePassword: pulumi.Input<string>;

@@ -15,6 +15,8 @@ import {
     formatOutputs,
     keyOfError,
     parseLiveArgs,
+    secretFromStdin,
+    secretOnCommandLineNote,
     upSummary,
     withoutKey,
     withValue,
@@ -316,7 +318,9 @@ describe("config verbs on a stack's state", () => {
             state,
         );
         expect(secret.stderr).toBe(
-            "stack S: superuserPassword = [secret]; apply it with npm run live -- up --stack S\n",
+            "stack S: superuserPassword = [secret]; apply it with npm run live -- up --stack S\n" +
+                "note: superuserPassword given on the command line: the value is in your shell history and was visible " +
+                "in the process list; next time: npm run -s live -- config set --secret superuserPassword --stack S < password-file\n",
         );
     });
 });
@@ -346,4 +350,62 @@ describe("the CLI itself (never reaches Docker)", () => {
         expect(up.stderr).not.toContain("live harness (test support");
         expect(fs.existsSync(stateFile)).toBe(false);
     }, 60_000);
+
+    test("config set --secret reads the value from standard input: recorded, masked, never on the command line", () => {
+        const value = `Stdin-Secret-${process.pid}`;
+        const set = spawnSync(
+            process.execPath,
+            [
+                "-r",
+                "./scripts/register-ts.js",
+                "tests/support/live/cli.ts",
+                "config",
+                "set",
+                "--secret",
+                "superuserPassword",
+                "--stack",
+                stack,
+            ],
+            { cwd: ROOT, encoding: "utf8", input: `${value}\n` },
+        );
+        expect(set.status).toBe(0);
+        expect(set.stderr).toBe(
+            `stack ${stack}: superuserPassword = [secret]; apply it with npm run live -- up --stack ${stack}\n`,
+        );
+        expect(run("config", "--stack", stack).stdout).toMatch(/^superuserPassword\s+\[secret\]\s+set$/m);
+        expect(run("config", "--stack", stack, "--show-secrets").stdout).toMatch(
+            new RegExp(`^superuserPassword\\s+${value}\\s+set$`, "m"),
+        );
+        // Given on the command line instead: recorded as asked, with the way that keeps it off.
+        const plain = run("config", "set", "superuserPassword", "abcdefgh12", "--stack", stack);
+        expect(plain.status).toBe(0);
+        expect(plain.stderr).toContain(
+            `note: superuserPassword given on the command line: the value is in your shell history and was visible in the process list; ` +
+                `next time: npm run -s live -- config set --secret superuserPassword --stack ${stack} < password-file`,
+        );
+    }, 60_000);
+});
+
+describe("config set --secret", () => {
+    test("takes one KEY; a value on the command line or empty input is refused", () => {
+        expect(parseLiveArgs(["config", "set", "--secret", "superuserPassword", "--stack", "s"])).toEqual({
+            verb: "config-set",
+            stack: "s",
+            key: "superuserPassword",
+            value: "",
+            fromStdin: true,
+        });
+        expect(usageError(["config", "set", "--secret", "superuserPassword", "pw", "--stack", "s"])).toMatch(
+            /^config set --secret takes one KEY and reads the value from standard input \(got 2 arguments\)/,
+        );
+        expect(usageError(["up", "--secret"])).toBe("--secret does not apply to up");
+        expect(secretFromStdin("pw-1\n", "k")).toBe("pw-1");
+        expect(() => secretFromStdin("\n", "superuserPassword")).toThrow(
+            "config set --secret superuserPassword: standard input is empty; pipe the value in",
+        );
+        expect(secretOnCommandLineNote("s", ["syncMode", "pg-replication:replicationPassword"])).toContain(
+            "note: replicationPassword given on the command line",
+        );
+        expect(secretOnCommandLineNote("s", ["syncMode"])).toBe("");
+    });
 });

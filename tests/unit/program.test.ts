@@ -406,8 +406,10 @@ describe("configuration changes under mocks", () => {
         expect(front.content).toContain("user prometheus insecure-password generated-pg-metrics-scrape-password");
         expect(front.content).toContain(
             "acl allowed_query query,url_dec -m str auth_module=pgreplication&target=pg1:5432/postgres " +
-                "auth_module=pgreplication&target=pg2:5432/postgres\n",
+                "auth_module=pgreplication&target=pg2:5432/postgres ",
         );
+        expect(front.content).toContain(" auth_module=pgreplication&target=pg10:5432/postgres\n");
+        expect(front.content).not.toContain("pg11");
         expect(front.content).toContain("server exporter 127.0.0.1:9188");
         expect(run.outputs.metricsPassword).toEqual({ value: "generated-pg-metrics-scrape-password", secret: true });
         const off = await runProgramWithMocks({ replicas: "1" });

@@ -25,6 +25,8 @@ commands:
   output [NAME]           the stack's outputs, or only NAME's value (like pulumi stack output)
   config                  every config key with its value and where it comes from
   config set KEY VALUE    record a value for later runs (checked against Pulumi.yaml and infra/config.ts)
+  config set --secret KEY record a value read from standard input: a password given on a command line
+                          stays in the shell history, npm's banner and the process list
   config rm KEY           remove a recorded value (also one that is misspelt or invalid)`,
     options: {
         stack: stackOption("local", "the stack; Pulumi.NAME.yaml is read when it exists", "NAME"),
@@ -37,6 +39,10 @@ commands:
         },
         json: { type: "boolean", help: "output, config: JSON on stdout; up: the outputs as JSON on stdout at the end" },
         "show-secrets": { type: "boolean", help: "output, config: show secret values instead of [secret]" },
+        secret: {
+            type: "boolean",
+            help: "config set: read the value from standard input (one line), as pulumi config set --secret does",
+        },
     },
     positionals: true,
     notes: "Config comes from Pulumi.yaml's defaults, then Pulumi.NAME.yaml, then the values recorded here.",
@@ -45,6 +51,7 @@ commands:
         "npm run live -- up --stack nc1 --config subnet=172.29.75.0/24 --config hostPortBase=52432",
         "npm run live -- output primaryConnectionString --stack local --show-secrets",
         "npm run live -- config set syncMode sync --stack local",
+        "npm run -s live -- config set --secret superuserPassword --stack local < password-file",
         "npm run live -- config rm replica --stack local",
         "npm run live -- down --stack local",
     ],
@@ -55,7 +62,7 @@ export type LiveArgs =
     | { verb: "down"; stack: string }
     | { verb: "output"; stack: string; name?: string; json: boolean; showSecrets: boolean }
     | { verb: "config"; stack: string; json: boolean; showSecrets: boolean }
-    | { verb: "config-set"; stack: string; key: string; value: string }
+    | { verb: "config-set"; stack: string; key: string; value: string; fromStdin?: boolean }
     | { verb: "config-rm"; stack: string; key: string };
 
 /** Parses the harness's command line; throws {@link UsageError} naming the wrong argument, or {@link HelpRequest}. */
@@ -73,6 +80,7 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
             ...(config.length > 0 ? ["--config"] : []),
             ...(json ? ["--json"] : []),
             ...(showSecrets ? ["--show-secrets"] : []),
+            ...(values.secret ? ["--secret"] : []),
         ].filter((o) => !allowed.includes(o));
         if (given.length > 0) {
             const hint =
@@ -90,6 +98,7 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
     switch (verb) {
         case "up":
             noMore(rest);
+            only(["--config", "--json", "--show-secrets"]);
             for (const pair of config) {
                 const eq = pair.indexOf("=");
                 if (eq <= 0) throw new UsageError(`--config expects KEY=VALUE, got ${JSON.stringify(pair)}`);
@@ -113,7 +122,15 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
                 return { verb: "config", stack, json, showSecrets };
             }
             if (sub === "set") {
-                only([]);
+                only(["--secret"]);
+                if (values.secret) {
+                    if (args.length !== 1)
+                        throw new UsageError(
+                            `config set --secret takes one KEY and reads the value from standard input (got ${args.length} arguments), ` +
+                                `e.g. npm run -s live -- config set --secret superuserPassword --stack ${stack} < password-file`,
+                        );
+                    return { verb: "config-set", stack, key: bareKey(args[0]), value: "", fromStdin: true };
+                }
                 if (args.length !== 2) {
                     throw new UsageError(
                         `config set takes KEY VALUE (got ${args.length} argument${args.length === 1 ? "" : "s"}), e.g. config set replicas 3`,
@@ -352,6 +369,29 @@ export interface CommandResult {
     save: boolean;
 }
 
+/**
+ * The value `config set --secret` read from standard input: its first line (a trailing newline, as
+ * `echo` or a file leaves, is not part of it). Refuses an empty value.
+ */
+export function secretFromStdin(text: string, key: string): string {
+    const value = text.split(/\r?\n/)[0];
+    if (value === "") throw new UsageError(`config set --secret ${key}: standard input is empty; pipe the value in`);
+    return value;
+}
+
+/**
+ * A note for secret keys given on a command line (`up --config superuserPassword=…`, `config set
+ * superuserPassword …`): the value is recorded as asked, and the way that keeps it off the command line said.
+ */
+export function secretOnCommandLineNote(stack: string, keys: string[]): string {
+    const secret = keys.map(bareKey).filter((k) => SECRET_KEYS.has(k));
+    if (secret.length === 0) return "";
+    return (
+        `note: ${secret.join(", ")} given on the command line: the value is in your shell history and was visible in ` +
+        `the process list; next time: npm run -s live -- config set --secret ${secret[0]} --stack ${stack} < password-file\n`
+    );
+}
+
 /** `config`, `config set KEY VALUE`, `config rm KEY` on a stack's state (changes `state.config` in place). */
 export function configCommand(
     root: string,
@@ -385,9 +425,10 @@ export function configCommand(
             if (bad) return { stdout: "", stderr: `error: ${bad}\n`, code: 1, save: false };
             state.config = next;
             const shown = SECRET_KEYS.has(args.key) ? "[secret]" : args.value;
+            const note = args.fromStdin ? "" : secretOnCommandLineNote(args.stack, [args.key]);
             return {
                 stdout: "",
-                stderr: `stack ${args.stack}: ${args.key} = ${shown}; ${upHint}\n`,
+                stderr: `stack ${args.stack}: ${args.key} = ${shown}; ${upHint}\n${note}`,
                 code: 0,
                 save: true,
             };

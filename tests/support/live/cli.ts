@@ -5,6 +5,7 @@
 // be downloaded on our build machines, so this runs the real program (infra/) with the real Pulumi
 // SDK in mock mode and performs each docker and command resource for real against the local Docker
 // engine, keeping its own state in .live-state/<stack>.json. Users deploy with `npm run up`.
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import {
@@ -14,6 +15,8 @@ import {
     LIVE,
     LiveArgs,
     parseLiveArgs,
+    secretFromStdin,
+    secretOnCommandLineNote,
     upSummary,
     withValue,
 } from "./cli-lib";
@@ -99,6 +102,8 @@ async function main(): Promise<number> {
         case "config":
         case "config-set":
         case "config-rm": {
+            if (args.verb === "config-set" && args.fromStdin)
+                args.value = secretFromStdin(fs.readFileSync(0, "utf8"), args.key);
             const res = configCommand(ROOT, args, state);
             if (res.save) saveState(file, state);
             process.stdout.write(res.stdout);
@@ -107,8 +112,15 @@ async function main(): Promise<number> {
         }
     }
     // Refused before Docker is touched or anything recorded: a misspelt --config key never reaches the state.
-    if (args.verb === "up")
+    if (args.verb === "up") {
         checkOrExplain(ROOT, args.stack, upConfig(args, state), state.config, "nothing was recorded or deployed");
+        process.stderr.write(
+            secretOnCommandLineNote(
+                args.stack,
+                args.config.map((p) => p.slice(0, p.indexOf("="))),
+            ),
+        );
+    }
     const log = (line: string) => process.stderr.write(line + "\n");
     // A failed resource rejects the outputs of everything that depends on it; the engine has
     // already recorded the failure, so keep running until the rest settles.
