@@ -1,4 +1,4 @@
-import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS } from "./parameters";
+import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS, parameterValueProblem } from "./parameters";
 
 /** Replication mode of the cluster. */
 export type SyncMode = "async" | "sync";
@@ -243,6 +243,9 @@ function validateSettings(value: string | undefined): Record<string, string> {
         } else {
             throw new ConfigError(key, v, "expected a non-empty single-line string, a number or a boolean");
         }
+        // Judged as the server would: a value it refuses would keep the node from starting.
+        const problem = parameterValueProblem(name, out[name]);
+        if (problem !== undefined) throw new ConfigError(key, v, problem);
     }
     return out;
 }

@@ -45,7 +45,8 @@ build="$(sed -nE 's/^postgres \(PostgreSQL\) [^ ]+ \((.*)\)$/\1/p' <<<"$version_
     pg_ctl -D /tmp/pgdata -l /tmp/server.log -o "-c listen_addresses= -k /tmp" -w start >/dev/null \
         || { cat /tmp/server.log >&2; exit 1; }
     psql -X -h /tmp -U postgres -d postgres -v ON_ERROR_STOP=1 -AtF "$(printf "\t")" \
-        -c "SELECT name, context FROM pg_settings ORDER BY name"
+        -c "SELECT name, context, vartype, concat(unit), concat(min_val), concat(max_val),
+                   concat(array_to_string(enumvals, chr(44))) FROM pg_settings ORDER BY name"
     pg_ctl -D /tmp/pgdata -m fast -w stop >/dev/null
 ' >"$work/settings.tsv"
 
@@ -55,7 +56,7 @@ n_settings="$(wc -l <"$work/settings.tsv")"
 ((n_settings > 200)) || die "pg_settings listed only $n_settings parameters"
 
 # Union, lowercase, without custom (dotted) names; the first source wins on a context disagreement.
-cat "$work/describe.tsv" "$work/settings.tsv" \
+cut -f1,2 "$work/settings.tsv" | cat "$work/describe.tsv" - \
     | awk -F'\t' '{ n = tolower($1) } n !~ /\./ && !(n in seen) { seen[n] = 1; print n "\t" $2 }' \
     | LC_ALL=C sort -t$'\t' -k1,1 >"$work/all.tsv"
 
@@ -69,15 +70,36 @@ n_all="$(wc -l <"$work/all.tsv")"
     echo "// Sources: \`postgres --describe-config\` ($n_describe parameters) and pg_settings ($n_settings) of the same"
     echo "// server; $n_all built-in parameters in all. Custom \`extension.name\` parameters are not listed."
     echo
-    echo "/** Every built-in PostgreSQL $version parameter name, lowercase. */"
-    echo "export const POSTGRES_PARAMETERS: ReadonlySet<string> = new Set(["
-    awk -F'\t' '{ printf "    \"%s\",\n", $1 }' "$work/all.tsv"
-    echo "]);"
+    echo "/** A built-in parameter: when it can change, and the values it takes (pg_settings of the same server). */"
+    echo "export interface ParameterSpec {"
+    echo "    /** pg_settings.context: postmaster, sighup, user, superuser, internal, backend, superuser-backend. */"
+    echo "    context: string;"
+    echo "    type: \"bool\" | \"integer\" | \"real\" | \"string\" | \"enum\";"
+    echo "    /** The unit a bare number is in (8kB, kB, MB, B, ms, s, min). */"
+    echo "    unit?: string;"
+    echo "    min?: number;"
+    echo "    max?: number;"
+    echo "    /** The values an enum takes. */"
+    echo "    values?: readonly string[];"
+    echo "}"
     echo
-    echo "/** When each parameter can change (pg_settings.context): postmaster, sighup, user, superuser, internal, backend, superuser-backend. */"
-    echo "export const PARAMETER_CONTEXT: Readonly<Record<string, string>> = {"
-    awk -F'\t' '{ printf "    %s: \"%s\",\n", $1, $2 }' "$work/all.tsv"
+    echo "/** Every built-in PostgreSQL $version parameter, by lowercase name: the one list of them. */"
+    echo "export const PARAMETERS: Readonly<Record<string, ParameterSpec>> = {"
+    # name and context from the union (describe-config first); type, unit, range and values from pg_settings.
+    awk -F'\t' 'NR == FNR { spec[tolower($1)] = $0; next }
+        {
+            split(spec[$1], f, "\t")
+            line = "    " $1 ": { context: \"" $2 "\", type: \"" f[3] "\""
+            if (f[4] != "") line = line ", unit: \"" f[4] "\""
+            if (f[5] != "") line = line ", min: " f[5]
+            if (f[6] != "") line = line ", max: " f[6]
+            if (f[7] != "") { v = f[7]; gsub(/,/, "\", \"", v); line = line ", values: [\"" v "\"]" }
+            print line " },"
+        }' "$work/settings.tsv" "$work/all.tsv"
     echo "};"
+    echo
+    echo "/** Every built-in PostgreSQL $version parameter name, lowercase. */"
+    echo "export const POSTGRES_PARAMETERS: ReadonlySet<string> = new Set(Object.keys(PARAMETERS));"
     echo
     echo "export const POSTGRES_PARAMETERS_VERSION = \"$version\";"
 } >"$work/postgres-parameters.ts"

@@ -95,6 +95,18 @@ describe("validateConfig", () => {
         [{ settings: '{"work_mem":""}' }, "settings.work_mem", "non-empty single-line"],
         [{ settings: '{"work_mem":"4MB\\nfsync = off"}' }, "settings.work_mem", "single-line"],
         [{ settings: '{"work_mem":null}' }, "settings.work_mem", "a number or a boolean"],
+        // Judged as the image's PostgreSQL would (type, unit, range, enum values): a value the server
+        // refuses kept the primary from starting for six minutes.
+        [
+            { settings: '{"shared_buffers":"lots"}' },
+            'pg-replication:settings.shared_buffers = "lots" is invalid: not a number; shared_buffers takes an integer in 8kB, or with a unit (B, kB, MB, GB, TB) from 16 to 1073741823 (8kB)',
+        ],
+        [{ settings: '{"shared_buffers":"8kB"}' }, "settings.shared_buffers", "1 × 8kB is out of range"],
+        [{ settings: '{"work_mem":"4mb"}' }, "settings.work_mem", '"mb" is not a unit of this parameter'],
+        [{ settings: '{"checkpoint_timeout":"10"}' }, "settings.checkpoint_timeout", "from 30 to 86400 (s)"],
+        [{ settings: '{"jit":"maybe"}' }, "settings.jit", "jit is a boolean: on or off"],
+        [{ settings: '{"log_min_messages":"loud"}' }, "settings.log_min_messages", "takes one of debug5, debug4"],
+        [{ settings: '{"random_page_cost":-1}' }, "settings.random_page_cost", "-1 is out of range"],
         [{ replica: "3" }, "pg-replication:replica", "not a known key", "did you mean replicas?"],
         [{ superuserPassword: "short" }, "superuserPassword", "[secret]", "at least 8"],
         [{ failover: "auto" }, "pg-replication:failover", '"auto"', "manual, patroni"],
