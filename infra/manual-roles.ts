@@ -2,8 +2,11 @@
 // commands; the deployment bootstraps them (bootstrap.env), creates the roles and slots on the
 // primary and applies the synchronous policy (the deployment guard in infra/cluster.ts refuses to run
 // against another primary).
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { NodeFile } from "./node";
+import { NodeFile, PostgresNode } from "./node";
+import { nodeScript } from "./node-script";
+import { nodeStarts } from "./node-starts";
 import { psqlCommand } from "./psql";
 import {
     renderBootstrapEnv,
@@ -13,6 +16,7 @@ import {
     renderPgIdent,
     renderPgpass,
     renderPostgresqlConf,
+    renderSettingsConf,
 } from "./render";
 import { RoleContext, RoleOutcome } from "./roles";
 import { roleVerifier } from "./scram";
@@ -40,7 +44,36 @@ function manualFiles(ctx: RoleContext, spec: NodeSpec, pgpass: pulumi.Output<str
         { name: "pg_hba.conf", content: renderPgHba(cfg) },
         { name: "pg_ident.conf", content: renderPgIdent() },
         { name: "pgpass", content: pgpass, permissions: "0600" },
+        // Read only after initdb; later changes of `settings` are applied online (settingsOnline).
+        { name: "settings.conf", content: renderSettingsConf(cfg), ignoreChanges: true },
     ];
+}
+
+/**
+ * The stack's `settings`, applied online on every node (scripts/apply-settings.ts): ALTER SYSTEM and
+ * a reload, the replicas restarted one at a time for what needs a restart, never the primary (the
+ * command fails naming the switchover that applies it). No node's inputs hold them (settings.conf's
+ * changes are ignored), so changing a setting never re-creates a node. With settings, it runs again
+ * whenever a node has restarted, so a node that was down when they changed gets them.
+ */
+function settingsOnline(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.Resource[]): command.local.Command {
+    const hasSettings = Object.keys(ctx.cfg.settings).length > 0;
+    return new command.local.Command(
+        `${ctx.name}-settings`,
+        {
+            create: nodeScript("scripts/apply-settings.ts"),
+            dir: ctx.projectRoot,
+            environment: {
+                PGR_CLUSTER: ctx.prefix,
+                PGR_SETTINGS: JSON.stringify(ctx.cfg.settings),
+                // Every node's container: it runs once all exist, and again on a re-created one.
+                PGR_CONTAINER_IDS: pulumi.all(nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
+                ...(hasSettings ? { PGR_NODE_STARTS: nodeStarts(nodes.map((n) => n.container.id)) } : {}),
+            },
+            logging: "stderr",
+        },
+        { parent: ctx.parent, dependsOn: [...nodes, ...after] },
+    );
 }
 
 /** The manual strategy: today's bootstrap, role, slot and sync commands and the primary guard. */
@@ -123,11 +156,13 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
         },
         { parent, dependsOn: cfg.syncMode === "sync" ? replicas.map((r) => r.node) : [] },
     );
+    const allNodes = [primaryNode, ...replicas.map((r) => r.node)];
+    const settings = settingsOnline(ctx, allNodes, [syncPolicy]);
     return {
         image,
         nodes: [{ spec: primarySpec, node: primaryNode }, ...replicas.map((r) => ({ spec: r.spec, node: r.node }))],
         superuserReady: [superuser],
-        settled: [syncPolicy, superuser, ...replicas.flatMap((r) => (r.slot ? [r.slot] : []))],
+        settled: [syncPolicy, superuser, settings, ...replicas.flatMap((r) => (r.slot ? [r.slot] : []))],
         replicationMode: pulumi.output(
             cfg.syncMode === "async"
                 ? "async"

@@ -38,9 +38,20 @@ export function confValue(value: string): string {
     return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 }
 
-function settingsBlock(settings: Record<string, string>): string {
-    const names = Object.keys(settings).sort();
-    return names.length === 0 ? "# (none)" : names.map((n) => `${n} = ${confValue(settings[n])}`).join("\n");
+/**
+ * settings.conf: the stack's `settings` as a new cluster starts with them. The entrypoint appends it
+ * to postgresql.auto.conf right after initdb (a replica clones that file), so the first start runs
+ * with them; later changes are applied online with ALTER SYSTEM (scripts/apply-settings.ts), never
+ * by re-creating a node (the file's changes are ignored).
+ */
+export function renderSettingsConf(cfg: ClusterConfig): string {
+    const names = Object.keys(cfg.settings).sort();
+    return [
+        "# The stack's settings at bootstrap (pg-replication).",
+        ...names.map((n) => `${n} = ${confValue(cfg.settings[n])}`),
+    ]
+        .join("\n")
+        .concat("\n");
 }
 
 /** libpq options of every connection a node opens to another node; `host=` comes first, per target. */
@@ -93,7 +104,6 @@ export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string
         restoreCommand,
         // The node's own slot name: used on the primary by whichever node streams as this one.
         slotName: cfg.slots ? node.name : "",
-        settings: settingsBlock(cfg.settings),
     });
 }
 

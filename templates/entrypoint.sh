@@ -249,6 +249,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         log "initialising a new cluster in $PGDATA"
         $AS_POSTGRES initdb -D "$PGDATA" --username=postgres --auth-local=peer \
             --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 --data-checksums >/dev/null
+        # The stack's settings from the first start on; replicas clone them with the data directory.
+        cat "$CONF_DIR/settings.conf" >> "$PGDATA/postgresql.auto.conf"
     else
         find "$PGDATA" -mindepth 1 -delete
         clone

@@ -221,6 +221,8 @@ describe(`live cluster (stack ${STACK})`, () => {
             "replaced pg-pooler-ro",
             "replaced pg-pooler-ro-ready",
             "updated pg-checks",
+            // Runs on every node set (a new node gets the settings); with none it asks no node anything.
+            "updated pg-settings",
         ]);
         expect(await identities([1, 2, 3])).toEqual(before);
         expect(Object.keys(await replicationRows())).toEqual(["pg2", "pg3", "pg4"]);
@@ -240,6 +242,8 @@ describe(`live cluster (stack ${STACK})`, () => {
             "replaced pg-pooler-ro",
             "replaced pg-pooler-ro-ready",
             "updated pg-checks",
+            // Runs on every node set (a new node gets the settings); with none it asks no node anything.
+            "updated pg-settings",
         ]);
         expect(await identities([1, 2])).toEqual(before.slice(0, 2));
         const slots = await sql<{ slot_name: string }>(

@@ -47,6 +47,7 @@ describe("the stack program under mocks", () => {
             "pg-pooler-ro-ready",
             "pg-pooler-rw-ready",
             "pg-replication-user",
+            "pg-settings",
             "pg-slot-pg2",
             "pg-slot-pg3",
             "pg-superuser",
@@ -74,11 +75,16 @@ describe("the stack program under mocks", () => {
                 containerPath: "/var/lib/postgresql/data",
             });
             expect(c.deleteBeforeReplace).toBe(true);
-            // bootstrap.env, found by its path in the container, is the one upload whose changes are ignored.
+            // bootstrap.env and settings.conf, found by their paths in the container, are the uploads whose
+            // changes are ignored: both are read only on an empty volume (a changed setting is applied online).
             const bootstrap = c.inputs.uploads.findIndex((u: { file: string }) => u.file === BOOTSTRAP_ENV);
+            const settings = c.inputs.uploads.findIndex(
+                (u: { file: string }) => u.file === "/etc/pg-replication/settings.conf",
+            );
             expect(bootstrap).toBeGreaterThanOrEqual(0);
+            expect(settings).toBeGreaterThanOrEqual(0);
             // The healthcheck is set at creation (infra/healthcheck.ts HEALTHCHECK_SET_AT_CREATION).
-            expect(c.ignoreChanges).toEqual(["image", "healthcheck", `uploads[${bootstrap}]`]);
+            expect(c.ignoreChanges).toEqual(["image", "healthcheck", `uploads[${bootstrap}]`, `uploads[${settings}]`]);
             expect(c.inputs.destroyGraceSeconds).toBe(60);
         });
     });
@@ -151,6 +157,7 @@ describe("the stack program under mocks", () => {
                     "pg_ident.conf",
                     "pgpass",
                     "postgresql.conf",
+                    "settings.conf",
                 ].map((f) => `/etc/pg-replication/${f}`),
             );
             expect(c.inputs.volumes.every((v: { hostPath?: string }) => v.hostPath === undefined)).toBe(true);
@@ -279,6 +286,7 @@ describe("the stack program under mocks", () => {
         );
         expect(checks.inputs.environment.PGPASSWORD).toBe("super-secret-pw");
         expect([...checks.dependsOn].sort()).toEqual([
+            `${COMMAND}::pg-settings`,
             `${COMMAND}::pg-slot-pg2`,
             `${COMMAND}::pg-slot-pg3`,
             `${COMMAND}::pg-superuser`,

@@ -9,6 +9,7 @@ import {
     renderPgIdent,
     renderPgpass,
     renderPostgresqlConf,
+    renderSettingsConf,
     renderTemplate,
     TEMPLATE_DIR,
 } from "../../infra/render";
@@ -155,14 +156,15 @@ describe("postgresql.conf", () => {
         expect(p.archive_mode).toBe("off");
     });
 
-    test("extra settings are rendered quoted, sorted, with quotes escaped", () => {
+    test("extra settings are not in postgresql.conf (changing them re-creates no node); settings.conf carries them quoted, sorted", () => {
         const cfg = validateConfig({
             settings: JSON.stringify({ work_mem: "64MB", application_name: "it's", max_connections: 200 }),
         });
-        const p = params(renderPostgresqlConf(cfg, primary));
-        expect(p.work_mem).toBe("'64MB'");
-        expect(p.max_connections).toBe("'200'");
-        expect(p.application_name).toBe("'it''s'");
+        expect(renderPostgresqlConf(cfg, primary)).toBe(renderPostgresqlConf(DEFAULTS, primary));
+        expect(renderSettingsConf(cfg)).toBe(
+            "# The stack's settings at bootstrap (pg-replication).\n" +
+                "application_name = 'it''s'\nmax_connections = '200'\nwork_mem = '64MB'\n",
+        );
     });
 });
 
