@@ -55,13 +55,15 @@ export async function ordersExample(primary: NodeConfig, replicas: NodeConfig[])
  */
 export function stackNodes(outputs: Record<string, unknown>): { primary: NodeConfig; replicas: NodeConfig[] } {
     const primary = outputs.primary as { node: string } | undefined;
-    const url = outputs.primaryConnectionString;
+    // The read-write endpoint follows every failover; a node's own URL is the primary only while it is.
+    const rw = outputs.rwConnectionString;
+    const url = typeof rw === "string" ? rw : outputs.primaryConnectionString;
     if (!primary || typeof url !== "string")
         throw new Error("the stack has no primary / primaryConnectionString output: deploy it first");
     const nodes = (outputs.replicas ?? []) as Array<{ node: string }>;
     const urls = (outputs.replicaConnectionStrings ?? []) as string[];
     return {
-        primary: { connectionString: url, name: primary.node },
+        primary: { connectionString: url, name: typeof rw === "string" ? "rw" : primary.node },
         replicas: urls.map((connectionString, i) => ({ connectionString, name: nodes[i]?.node ?? `replica${i + 1}` })),
     };
 }

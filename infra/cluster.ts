@@ -61,6 +61,8 @@ export interface NodeEndpoint {
     container: string;
     host: string;
     port: number;
+    /** failover=patroni: when the node's role was read from Patroni (ISO 8601); Patroni may move it since. */
+    roleReadAt?: string;
 }
 
 /**
@@ -116,11 +118,18 @@ export class PostgresCluster extends pulumi.ComponentResource {
     public readonly network: docker.Network;
     /** One node per server, in node order (pg1, pg2, …). */
     public readonly nodes: PostgresNode[];
-    /** Where the configured primary (`primaryNode`) is reachable from the Docker host. */
+    /**
+     * Where the primary is reachable from the Docker host: the configured `primaryNode` (manual), or
+     * the leader the checks read from Patroni at deploy time, with `roleReadAt` (patroni).
+     */
     public readonly primary: pulumi.Output<NodeEndpoint>;
     /** Where each other node is reachable from the Docker host, in node order. */
     public readonly replicas: pulumi.Output<NodeEndpoint[]>;
-    /** postgresql:// URL of the configured primary as the postgres superuser (secret). */
+    /**
+     * postgresql:// URL of the primary as the postgres superuser (secret): the configured primary's
+     * port (manual), or the read-write endpoint under failover=patroni with the pooler on (it follows
+     * every election; without the pooler, the leader at deploy time).
+     */
     public readonly primaryConnectionString: pulumi.Output<string>;
     /** postgresql:// URLs of the other nodes (secret). */
     public readonly replicaConnectionStrings: pulumi.Output<string[]>;
@@ -164,19 +173,31 @@ export class PostgresCluster extends pulumi.ComponentResource {
             this.metricsEndpoint = this.declareMetrics(b, roles, this.metricsPassword);
         }
 
-        this.primary = this.nodeEndpoint(b, roles, b.primarySpec);
-        this.replicas = pulumi.all(b.replicaSpecs.map((s) => this.nodeEndpoint(b, roles, s)));
-        this.primaryConnectionString = this.superuserUrl(b.host, b.primarySpec.hostPort);
-        this.replicaConnectionStrings = pulumi.secret(
-            pulumi.all(b.replicaSpecs.map((s) => this.superuserUrl(b.host, s.hostPort))),
-        );
-
         const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles) : undefined;
         this.rwConnectionString = pooled?.rw;
         this.roConnectionString = pooled?.ro;
         this.checkReport = b.cfg.checks
             ? this.declareChecks(b, roles, pooled?.resource)
             : pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
+
+        // Manual mode: the configured primary (failover and switchover record a new one). Patroni
+        // mode: no configured node is the primary after a failover, so the roles are the ones the
+        // checks read from Patroni at deploy time (with when), and the way to the primary is the
+        // read-write endpoint, which follows every election.
+        const roleAt = b.cfg.failover === "patroni" ? this.rolesAtDeploy(b) : undefined;
+        const primarySpec = roleAt ? roleAt.apply((r) => r.primary) : pulumi.output(b.primarySpec);
+        const replicaSpecs = roleAt ? roleAt.apply((r) => r.replicas) : pulumi.output(b.replicaSpecs);
+        this.primary = pulumi
+            .all([primarySpec, roleAt])
+            .apply(([spec, r]) => this.endpointOf(b, spec, r?.readAt));
+        this.replicas = pulumi
+            .all([replicaSpecs, roleAt])
+            .apply(([specs, r]) => specs.map((s) => this.endpointOf(b, s, r?.readAt)));
+        this.primaryConnectionString =
+            roleAt && pooled ? pooled.rw : primarySpec.apply((s) => this.superuserUrl(b.host, s.hostPort));
+        this.replicaConnectionStrings = pulumi.secret(
+            replicaSpecs.apply((specs) => pulumi.all(specs.map((s) => this.superuserUrl(b.host, s.hostPort)))),
+        );
 
         this.registerOutputs({
             primary: this.primary,
@@ -319,15 +340,28 @@ export class PostgresCluster extends pulumi.ComponentResource {
         return pulumi.output(metricsProbeUrl(b.host, metricsPort));
     }
 
-    /** Where node `spec` is reachable from the Docker host. */
-    private nodeEndpoint(b: Build, roles: RoleOutcome, spec: NodeSpec): pulumi.Output<NodeEndpoint> {
-        const node = roles.nodes.find((n) => n.spec === spec)?.node as PostgresNode;
-        return node.containerName.apply((container) => ({
+    /** Where node `spec` is reachable from the Docker host; `readAt` when its role was read from Patroni. */
+    private endpointOf(b: Build, spec: NodeSpec, readAt: string | undefined): NodeEndpoint {
+        return {
             node: spec.name,
-            container,
+            container: spec.containerName,
             host: b.host,
             port: spec.hostPort,
-        }));
+            ...(readAt ? { roleReadAt: readAt } : {}),
+        };
+    }
+
+    /**
+     * failover=patroni: the leader and replicas as the checks found them through Patroni's REST API
+     * at deploy time, and when; the bootstrap layout when the checks are off or said nothing.
+     */
+    private rolesAtDeploy(b: Build): pulumi.Output<{ primary: NodeSpec; replicas: NodeSpec[]; readAt?: string }> {
+        return this.checkReport.apply((raw) => {
+            const report = raw as { primary?: string; checkedAt?: string };
+            const leader = b.specs.find((s) => s.name === report.primary);
+            if (!leader) return { primary: b.primarySpec, replicas: b.replicaSpecs };
+            return { primary: leader, replicas: b.specs.filter((s) => s !== leader), readAt: report.checkedAt };
+        });
     }
 
     /** postgresql:// URL of the superuser at a published port (secret). */

@@ -27,6 +27,8 @@ export interface CheckReport {
     syncMode: string;
     checks: CheckResult[];
     durationMs: number;
+    /** When the checks started (ISO 8601): under Patroni, when `primary` was read. */
+    checkedAt: string;
 }
 
 /** Thrown when a check fails: names the check and the node. */
@@ -93,6 +95,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
         syncMode: spec.syncMode,
         checks: [...patroniChecks],
         durationMs: 0,
+        checkedAt: new Date(started).toISOString(),
     };
     const failed = patroniChecks.find((c) => !c.ok);
     if (failed) {

@@ -269,8 +269,29 @@ describe(`failover=patroni (stack ${STACK})`, () => {
 
     test("up after the automatic failover changes no container: the checks run again (a node was started), then nothing changes", async () => {
         // The killed leader was started again, so its start time moved (infra/node-starts.ts).
-        expect(changed(await up("syncMode=sync", "syncMethod=any"))).toEqual(["updated pg-checks"]);
-        expect((await stackOutputs(STACK)).checkReport.ok).toBe(true);
+        const res = await up("syncMode=sync", "syncMethod=any");
+        expect(changed(res)).toEqual(["updated pg-checks"]);
+        const out = await stackOutputs(STACK);
+        expect(out.checkReport.ok).toBe(true);
+        // Outputs and hints tell the truth after the failover: the leader Patroni elected, when it was
+        // read, the others as replicas, and a primaryConnectionString that takes writes (it used to
+        // name the old leader, read-only now).
+        const now = await leader();
+        expect(now).not.toBe(killed);
+        expect(out.primary).toMatchObject({ node: now, container: `${STACK}-${now}` });
+        expect(Date.parse(out.primary.roleReadAt)).toBeGreaterThan(Date.now() - 120_000);
+        expect(out.replicas.map((r: { node: string }) => r.node).sort()).toEqual(NODES.filter((n) => n !== now));
+        expect(res.stderr).toContain(`primary: ${now} (${STACK}-${now}, 127.0.0.1:`);
+        expect(res.stderr).toContain("as Patroni said at");
+        expect(res.stderr).toContain(`connect: psql "$(npm run -s live -- output rwConnectionString --stack ${STACK}`);
+        const c = new Client({ connectionString: out.primaryConnectionString, connectionTimeoutMillis: 5000 });
+        await c.connect();
+        try {
+            await c.query("CREATE TABLE IF NOT EXISTS outputs_tell_truth (id int)");
+            await c.query("INSERT INTO outputs_tell_truth VALUES (1)");
+        } finally {
+            await c.end();
+        }
         expect(changed(await up("syncMode=sync", "syncMethod=any"))).toEqual([]);
     });
 

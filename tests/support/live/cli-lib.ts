@@ -319,7 +319,7 @@ export function upSummary(stack: string, outputs: Record<string, StackOutput>): 
     const report = outputs.checkReport?.value as
         { ok?: boolean; checks?: Array<{ ok: boolean }>; durationMs?: number } | undefined;
     const primary = outputs.primary?.value as
-        { node?: string; container?: string; host?: string; port?: number } | undefined;
+        { node?: string; container?: string; host?: string; port?: number; roleReadAt?: string } | undefined;
     const lines: string[] = [];
     if (report && typeof report.ok === "boolean") {
         const n = report.checks?.length ?? 0;
@@ -329,7 +329,19 @@ export function upSummary(stack: string, outputs: Record<string, StackOutput>): 
     } else {
         lines.push("checkReport: none (checks is off)");
     }
-    if (primary?.container) {
+    if (primary?.container && primary.roleReadAt) {
+        // failover=patroni: the leader is whoever Patroni elected; say when it was read and connect
+        // through what follows it.
+        const via = outputs.rwConnectionString ? "rwConnectionString" : "primaryConnectionString";
+        lines.push(
+            `primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port}) as Patroni said at ` +
+                `${primary.roleReadAt}; Patroni moves it, now: npm run status -- --stack ${stack} --live`,
+        );
+        lines.push(
+            `connect: psql "$(npm run -s live -- output ${via} --stack ${stack} --show-secrets)"` +
+                (via === "rwConnectionString" ? "   (the read-write endpoint follows the leader)" : ""),
+        );
+    } else if (primary?.container) {
         lines.push(`primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port})`);
         lines.push(`connect: docker exec -it ${primary.container} psql -U postgres`);
         lines.push(
