@@ -187,9 +187,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const roleAt = b.cfg.failover === "patroni" ? this.rolesAtDeploy(b) : undefined;
         const primarySpec = roleAt ? roleAt.apply((r) => r.primary) : pulumi.output(b.primarySpec);
         const replicaSpecs = roleAt ? roleAt.apply((r) => r.replicas) : pulumi.output(b.replicaSpecs);
-        this.primary = pulumi
-            .all([primarySpec, roleAt])
-            .apply(([spec, r]) => this.endpointOf(b, spec, r?.readAt));
+        this.primary = pulumi.all([primarySpec, roleAt]).apply(([spec, r]) => this.endpointOf(b, spec, r?.readAt));
         this.replicas = pulumi
             .all([replicaSpecs, roleAt])
             .apply(([specs, r]) => specs.map((s) => this.endpointOf(b, s, r?.readAt)));
