@@ -66,7 +66,8 @@ async function main(): Promise<number> {
         process.stderr.write(
             `pg-replication: refusing to deploy: ${others.join(", ")} ${others.length === 1 ? "is" : "are"} the running primary ` +
                 `but pg-replication:primaryNode is ${configured}. After a failover or switchover record the new primary ` +
-                `(pulumi config set primaryNode ${others[0]}; npm run failover does it for you) and deploy again; ` +
+                `(pulumi config set primaryNode ${others[0]}; live harness: npm run live -- config set primaryNode ` +
+                `${others[0]} --stack ${cluster}; npm run failover does it for you) and deploy again; ` +
                 `to make ${configured} primary again use npm run switchover -- --to ${configured}.\n`,
         );
         return 1;

@@ -26,6 +26,11 @@ runCommand(REJOIN, async () => {
     // failover=patroni: Patroni rewinds a restarted member itself; POST /reinitialize when it cannot.
     if (cfg.failover === "patroni") return patroniRejoin(args, name, log);
     const node = findNode(nodes, name);
+    if (node.inRecovery === false)
+        throw new Error(
+            `refusing to rejoin ${name}: it is the running primary, not a replica to bring back; to make it a replica, ` +
+                `switch over first: npm run switchover -- --stack ${args.stack} --to pgN${args.live ? " --live" : ""}`,
+        );
     // The node to rejoin may be down or confused; every other node must say what it is.
     const primary = refusingUnless(
         `rejoin ${name}`,

@@ -3,6 +3,10 @@
 import { clusterStatus, formatStatus } from "./lib/status";
 import { readOutputs } from "./lib/stack-backends";
 import { command, runCommand } from "./lib/cli";
+
+/** Exit statuses, as lag's: 0 sound, 1 a PROBLEM line, 2 the cluster could not be read. */
+const EXIT_PROBLEM = 1;
+const EXIT_ERROR = 2;
 import { COMMON_OPTIONS, parseArgs, stackConfig } from "./lib/topology-change";
 
 const STATUS = command({
@@ -13,24 +17,31 @@ const STATUS = command({
         "sync_standby, quorum_standby, replica), state, timeline and replay lag in bytes, and which node the\n" +
         "read-write and read-only endpoints reach now. Exits 1, with a PROBLEM line and its next step each, on\n" +
         "split brain, no primary, a node that may run but does not say whether it accepts writes, or failing\n" +
-        "WAL archiving.",
+        "WAL archiving; exits 2 when the cluster cannot be read at all (no such stack, no Docker engine), as lag does.",
     options: COMMON_OPTIONS,
     examples: ["npm run status -- --stack local --live --json"],
 });
 
-runCommand(STATUS, async () => {
-    const args = parseArgs(STATUS, process.argv.slice(2));
-    const cfg = stackConfig(args);
-    let password: string | undefined;
-    try {
-        const out = readOutputs(args).superuserPassword;
-        password = typeof out === "string" ? out : undefined;
-    } catch {
-        password = undefined;
-    }
-    const status = await clusterStatus(args.stack, cfg, password);
-    process.stdout.write((args.json ? JSON.stringify(status) : formatStatus(status)) + "\n");
-    // Non-zero for split brain, no primary, a node of unknown role or failing archiving: a script
-    // or a person watching a failover must not read "0" as "sound".
-    return status.problems.length > 0 ? 1 : 0;
-});
+runCommand(
+    STATUS,
+    async () => {
+        const args = parseArgs(STATUS, process.argv.slice(2));
+        const cfg = stackConfig(args);
+        let password: string | undefined;
+        try {
+            const out = readOutputs(args).superuserPassword;
+            password = typeof out === "string" ? out : undefined;
+        } catch {
+            password = undefined;
+        }
+        const status = await clusterStatus(args.stack, cfg, password);
+        process.stdout.write((args.json ? JSON.stringify(status) : formatStatus(status)) + "\n");
+        // Non-zero for split brain, no primary, a node of unknown role or failing archiving: a script
+        // or a person watching a failover must not read "0" as "sound".
+        return status.problems.length > 0 ? EXIT_PROBLEM : 0;
+    },
+    (err) => {
+        process.stderr.write(`status: ${err.message}\n`);
+        return EXIT_ERROR;
+    },
+);

@@ -28,7 +28,11 @@ interface HarnessState {
 
 function readHarnessState(stack: string): HarnessState {
     const file = harnessStateFile(stack);
-    if (!fs.existsSync(file)) throw new Error(`no live harness stack ${stack} (${file} does not exist)`);
+    if (!fs.existsSync(file))
+        throw new Error(
+            `no live harness stack ${stack} (${file} does not exist): name the stack with --stack NAME ` +
+                `(ls .live-state lists them), or deploy this one: npm run live -- up --stack ${stack}`,
+        );
     return JSON.parse(fs.readFileSync(file, "utf8")) as HarnessState;
 }
 

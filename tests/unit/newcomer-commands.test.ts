@@ -86,3 +86,23 @@ describe("hints after a role change", () => {
         expect(staleOutputsNote({ stack: "nc1", live: true }, "pg1", true, outputs)).toBeUndefined();
     });
 });
+
+describe("a stack that does not exist", () => {
+    const script = (name: string, ...args: string[]) =>
+        spawnSync(process.execPath, ["-r", "./scripts/register-ts.js", `scripts/${name}.ts`, ...args], {
+            cwd: ROOT,
+            encoding: "utf8",
+        });
+
+    test("status and lag both exit 2, and the message names --stack and the command that deploys it", () => {
+        const stack = `nostack${process.pid}`;
+        const status = script("status", "--stack", stack, "--live");
+        expect(status.status).toBe(2);
+        expect(status.stderr).toContain(`no live harness stack ${stack} (`);
+        expect(status.stderr).toContain(
+            `name the stack with --stack NAME (ls .live-state lists them), or deploy this one: npm run live -- up --stack ${stack}`,
+        );
+        const lag = script("lag", "--stack", stack, "--live");
+        expect(lag.status).toBe(2);
+    }, 60_000);
+});
