@@ -393,7 +393,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
                           image: roles.image,
                           network: this.network.name,
                           address: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy),
-                          servers: b.specs.map((s) => ({ name: s.name, address: s.address })),
+                          // Every node the cluster may have (pg1 … pg10), not only today's: a change of
+                          // `replicas` then leaves HAProxy, and the sessions through it, untouched (a
+                          // name with no node fails its check and takes no traffic).
+                          servers: Object.entries(nodeAddressMap(cfg.subnet)).map(([name, address]) => ({
+                              name,
+                              address,
+                          })),
                           bindAddress: cfg.bindAddress,
                           rwPort,
                           roPort,

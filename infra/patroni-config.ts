@@ -43,7 +43,8 @@ export interface PatroniSecrets {
 /**
  * The PostgreSQL parameters of a node: the values manual mode renders into postgresql.conf
  * (templates/postgresql.conf.tmpl), minus what Patroni owns (listen_addresses, port, cluster_name,
- * primary_conninfo, primary_slot_name, synchronous_*), plus the stack's `settings`.
+ * primary_conninfo, primary_slot_name, synchronous_*). The stack's `settings` are not here: they go to
+ * Patroni's dynamic configuration online (scripts/apply-settings.ts), so changing them re-creates no node.
  */
 export function patroniParameters(cfg: ClusterConfig, node: NodeSpec): Record<string, string> {
     const { archiveCommand } = archiveCommands(cfg);
@@ -72,7 +73,16 @@ export function patroniParameters(cfg: ClusterConfig, node: NodeSpec): Record<st
     };
     // Without slots keep WAL for a briefly disconnected replica; with them Patroni's floor (128MB) applies.
     if (!cfg.slots) params.wal_keep_size = "1GB";
-    return { ...params, ...cfg.settings };
+    return params;
+}
+
+/**
+ * The parameters pg-replication sets itself under Patroni: every one of {@link patroniParameters} and
+ * synchronous_commit. The settings command (scripts/apply-settings.ts) never removes these from
+ * Patroni's dynamic configuration, only parameters that `settings` once set and no longer does.
+ */
+export function patroniOwnParameters(cfg: ClusterConfig, node: NodeSpec): string[] {
+    return [...Object.keys(patroniParameters(cfg, node)), "synchronous_commit"].sort();
 }
 
 /** Patroni's dynamic configuration that decides roles: applied with PATCH /config, online. */

@@ -4,8 +4,10 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdCluster } from "./etcd";
-import { NodeFile } from "./node";
-import { patroniDynamicConfig, renderPatroniYml } from "./patroni-config";
+import { NodeFile, PostgresNode } from "./node";
+import { nodeScript } from "./node-script";
+import { nodeStarts } from "./node-starts";
+import { patroniDynamicConfig, patroniOwnParameters, renderPatroniYml } from "./patroni-config";
 import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "./patroni-rest";
 import { renderFile, renderPgHba, renderPgIdent } from "./render";
 import { RoleContext, RoleOutcome } from "./roles";
@@ -32,6 +34,34 @@ function requirePatroniImage(
         { parent },
     );
     return check.stdout.apply((out) => out.trim());
+}
+
+/**
+ * The stack's `settings` in Patroni's dynamic configuration (PATCH /config, online; parameters no
+ * longer set are removed), then the members whose new values wait for a restart restarted through
+ * Patroni (replicas; the leader only on a new cluster: otherwise the command fails naming the
+ * switchover that applies it): scripts/apply-settings.ts. No node's patroni.yml holds them, so
+ * changing a setting re-creates no node.
+ */
+function patroniSettings(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.Resource): command.local.Command {
+    const hasSettings = Object.keys(ctx.cfg.settings).length > 0;
+    return new command.local.Command(
+        `${ctx.name}-patroni-settings`,
+        {
+            create: nodeScript("scripts/apply-settings.ts"),
+            dir: ctx.projectRoot,
+            environment: {
+                PGR_CLUSTER: ctx.prefix,
+                PGR_FAILOVER: "patroni",
+                PGR_SETTINGS: JSON.stringify(ctx.cfg.settings),
+                PGR_OWN_PARAMETERS: JSON.stringify(patroniOwnParameters(ctx.cfg, ctx.specs[0])),
+                PGR_CONTAINER_IDS: pulumi.all(nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
+                ...(hasSettings ? { PGR_NODE_STARTS: nodeStarts(nodes.map((n) => n.container.id)) } : {}),
+            },
+            logging: "stderr",
+        },
+        { parent: ctx.parent, dependsOn: [...nodes, after] },
+    );
 }
 
 /** The patroni strategy: etcd, patroni.yml per node, the dynamic configuration applied online. */
@@ -99,13 +129,15 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
         { parent, dependsOn: cfg.syncMode === "sync" ? replicas.map((r) => r.node) : [primaryNode] },
     );
 
+    const settings = patroniSettings(ctx, [primaryNode, ...replicas.map((r) => r.node)], dynamicConfig);
+
     const sync = cfg.syncMode === "sync";
     return {
         image,
         nodes: [{ spec: primarySpec, node: primaryNode }, ...replicas],
         // Patroni sets the superuser's password at bootstrap.
         superuserReady: [primaryNode],
-        settled: [dynamicConfig, ...etcd.ready],
+        settled: [dynamicConfig, settings, ...etcd.ready],
         replicationMode: pulumi.output(
             sync
                 ? `sync (patroni): synchronous_mode ${cfg.syncMethod === "any" ? "quorum" : "on"}, synchronous_node_count ${cfg.syncCount}, synchronous_commit=${cfg.synchronousCommit}`

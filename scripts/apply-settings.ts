@@ -1,20 +1,24 @@
-// Applies the stack's `settings` to a running failover=manual cluster online; run by the stack
-// program's settings command resource on create and whenever `settings` changes (PGR_CLUSTER = the
-// stack, PGR_SETTINGS = the wanted settings as JSON, PULUMI_COMMAND_STDOUT = what the last run
-// printed: the settings applied then). Prints the applied settings as JSON on stdout.
+// Applies the stack's `settings` to a running cluster online; run by the stack program's settings
+// command resource on create and whenever `settings` changes (PGR_CLUSTER = the stack, PGR_SETTINGS =
+// the wanted settings as JSON, PULUMI_COMMAND_STDOUT = what the last run printed: the settings
+// applied then). failover=manual: ALTER SYSTEM on every node (scripts/lib/settings-online.ts);
+// PGR_FAILOVER=patroni: Patroni's dynamic configuration (scripts/lib/settings-patroni.ts, with
+// PGR_OWN_PARAMETERS, the parameters pg-replication sets itself). Prints the applied settings as JSON.
 import { command, runCommand } from "./lib/cli";
 import { dockerSql, execProgram, pickPrimary, ProbedNode, probeNodes } from "./lib/cluster-discovery";
 import { waitFor } from "./lib/ops";
 import { applyOnNode, inversePlan, NodeOutcome, SettingsPlan, settingsPlan } from "./lib/settings-online";
+import { applyPatroniSettings } from "./lib/settings-patroni";
 
 const APPLY_SETTINGS = command({
     name: "apply-settings",
     invocation: "node -r ./scripts/register-ts.js scripts/apply-settings.ts",
     synopsis: "(no arguments; PGR_CLUSTER and PGR_SETTINGS in the environment)",
     description:
-        "Applies PGR_SETTINGS (JSON: parameter → value) to every node of cluster PGR_CLUSTER with ALTER SYSTEM and a\n" +
-        "reload, replicas first; restarts the replicas whose new values wait for a restart, one at a time, each\n" +
-        "streaming again before the next; never restarts the primary: when it needs a restart, exits 1 with the\n" +
+        "Applies PGR_SETTINGS (JSON: parameter → value) to every node of cluster PGR_CLUSTER online: ALTER SYSTEM\n" +
+        "and a reload, replicas first (with PGR_FAILOVER=patroni: Patroni's dynamic configuration, restarts\n" +
+        "through its REST API). Restarts the replicas whose new values wait for a restart, one at a time, each\n" +
+        "running again before the next; never restarts the primary of a running cluster: then exits 1 with the\n" +
         "switchover that applies it. A value the server refuses is rolled back. The stack program runs it.",
     options: {},
     examples: [
@@ -79,6 +83,16 @@ async function main(): Promise<number> {
     };
     // Nothing asked and nothing to undo: no node need be asked anything.
     if (Object.keys(desired).length === 0 && plan.reset.length === 0) return done();
+    if (process.env.PGR_FAILOVER === "patroni") {
+        const own = JSON.parse(process.env.PGR_OWN_PARAMETERS ?? "[]") as string[];
+        const newCluster = process.env.PULUMI_COMMAND_STDOUT === undefined;
+        const leaderWaits = await applyPatroniSettings(stack, desired, own, newCluster, (line) =>
+            process.stderr.write(line + "\n"),
+        );
+        if (leaderWaits === null) return done();
+        process.stderr.write(`pg-replication: ${leaderWaits}.\n`);
+        return 1;
+    }
 
     const nodes = await probeNodes(stack);
     const primary = pickPrimary(stack, nodes) as ProbedNode; // fails closed: split brain, unknown roles

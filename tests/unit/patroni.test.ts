@@ -4,6 +4,7 @@ import { renderHaproxyCfg } from "../../infra/haproxy";
 import {
     etcdHosts,
     PATRONI_CMDLINE_PARAMETERS,
+    patroniOwnParameters,
     patroniDynamicConfig,
     patroniParameters,
     renderPatroniYml,
@@ -12,6 +13,7 @@ import { archiveCommands, renderPgHba } from "../../infra/render";
 import { tcpListening } from "../../infra/probes";
 import { clusterNodes } from "../../infra/topology";
 import { expectedPatroniRoles } from "../../infra/check-spec";
+import { parametersPatch } from "../../scripts/lib/settings-patroni";
 import { containsSecret } from "../support/live/secrets";
 import { runProgramWithMocks } from "../support/mock-program";
 
@@ -42,7 +44,7 @@ describe("patroni.yml", () => {
         expect(y.watchdog.mode).toBe("off");
     });
 
-    test("parameters: the manual mode's values and settings, our pg_hba/pg_ident, restart-only ones in bootstrap.dcs", () => {
+    test("parameters: the manual mode's values, our pg_hba/pg_ident, restart-only ones in bootstrap.dcs; settings in no file", () => {
         const cfg = patroni({
             settings: JSON.stringify({ work_mem: "64MB", max_connections: 200 }),
             maxSlotWalKeepSize: "512MB",
@@ -57,7 +59,6 @@ describe("patroni.yml", () => {
             max_slot_wal_keep_size: "512MB",
             archive_mode: "on",
             archive_command: archiveCommands(cfg).archiveCommand,
-            work_mem: "64MB",
             hot_standby_feedback: "on",
         });
         for (const name of Object.keys(local)) expect(PATRONI_CMDLINE_PARAMETERS.has(name)).toBe(false);
@@ -67,10 +68,25 @@ describe("patroni.yml", () => {
             max_replication_slots: "16",
             wal_log_hints: "on",
             hot_standby: "on",
-            max_connections: "200",
         });
+        // The settings go to Patroni's dynamic configuration online: patroni.yml does not change with them.
+        expect(renderPatroniYml(cfg, clusterNodes("dev", cfg)[0], "dev", SECRETS)).toBe(
+            renderPatroniYml(patroni({ maxSlotWalKeepSize: "512MB" }), clusterNodes("dev", cfg)[0], "dev", SECRETS),
+        );
         expect(y.postgresql.recovery_conf).toEqual({ restore_command: archiveCommands(cfg).restoreCommand });
         expect(y.bootstrap.dcs.postgresql.use_pg_rewind).toBe(true);
+    });
+
+    test("the settings PATCH: changed values, null for what settings no longer set, never pg-replication's own", () => {
+        const own = patroniOwnParameters(patroni(), clusterNodes("dev", patroni())[0]);
+        expect(own).toEqual(expect.arrayContaining(["archive_command", "max_wal_senders", "synchronous_commit"]));
+        expect(
+            parametersPatch(
+                { work_mem: "8MB", jit: "off", max_connections: 200, archive_command: "x", synchronous_commit: "on" },
+                { work_mem: "16MB", max_connections: "200", shared_buffers: "256MB" },
+                own,
+            ),
+        ).toEqual({ work_mem: "16MB", shared_buffers: "256MB", jit: null });
     });
 
     test("no slots: use_slots false and wal_keep_size 1GB; no archive: no restore_command", () => {
@@ -206,6 +222,7 @@ describe("the stack program with failover=patroni (mocks)", () => {
             "pg-patroni-config",
             "pg-patroni-image",
             "pg-patroni-rest-password",
+            "pg-patroni-settings",
             "pg-pg1-ready",
             "pg-pg2-ready",
             "pg-pg3-ready",
@@ -217,6 +234,13 @@ describe("the stack program with failover=patroni (mocks)", () => {
             run.get(CONTAINER, "haproxy-container").inputs.ports.map((p: { external: number }) => p.external),
         ).toEqual([15442, 15443]);
         expect(run.get(CONTAINER, "haproxy-container").inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.8");
+        // Every node the cluster may have is a server, so a change of `replicas` re-creates no HAProxy.
+        const haproxyCfg = run.get(CONTAINER, "haproxy-container").inputs.uploads[0].content as string;
+        expect(haproxyCfg).toContain("server pg10 172.20.0.20:5432 check port 8008");
+        const fewer = await runProgramWithMocks({ ...config, replicas: "1" });
+        expect(fewer.get(CONTAINER, "haproxy-container").inputs).toEqual(
+            run.get(CONTAINER, "haproxy-container").inputs,
+        );
 
         const pg1 = run.get(CONTAINER, "pg1-container");
         expect(pg1.inputs.uploads.map((u: { file: string }) => u.file)).toEqual(
