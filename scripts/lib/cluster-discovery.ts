@@ -281,8 +281,8 @@ export const dockerSql: SqlRunner = {
     },
 };
 
-/** The containers labelled with the stack, in node order (running or not). */
-export async function listNodes(stack: string): Promise<ListedNode[]> {
+/** `docker ps -a` of the containers labelled with the stack, one `format` line each. */
+async function stackContainers(stack: string, format: string): Promise<string> {
     if (!STACK_NAME.test(stack)) throw new DiscoveryError(`invalid stack name ${JSON.stringify(stack)}`);
     const res = await execProgram([
         "docker",
@@ -291,7 +291,7 @@ export async function listNodes(stack: string): Promise<ListedNode[]> {
         "--filter",
         `label=${CLUSTER_LABEL}=${stack}`,
         "--format",
-        PS_FORMAT,
+        format,
     ]);
     if (res.code !== 0) {
         throw new DiscoveryError(
@@ -299,7 +299,12 @@ export async function listNodes(stack: string): Promise<ListedNode[]> {
                 "(is a Docker engine running? bash scripts/start-docker.sh starts one)",
         );
     }
-    return parseDockerPs(res.stdout);
+    return res.stdout;
+}
+
+/** The containers labelled with the stack, in node order (running or not). */
+export async function listNodes(stack: string): Promise<ListedNode[]> {
+    return parseDockerPs(await stackContainers(stack, PS_FORMAT));
 }
 
 /** Label every etcd member of a failover=patroni cluster carries; see infra/etcd.ts. */
@@ -311,19 +316,8 @@ export const ETCD_LABEL = "pg-replication.etcd";
  * Read from Docker, not from the configuration: the configuration is what is about to change.
  */
 export async function deployedFailoverMode(stack: string): Promise<"manual" | "patroni" | undefined> {
-    if (!STACK_NAME.test(stack)) throw new DiscoveryError(`invalid stack name ${JSON.stringify(stack)}`);
-    const res = await execProgram([
-        "docker",
-        "ps",
-        "-a",
-        "--filter",
-        `label=${CLUSTER_LABEL}=${stack}`,
-        "--format",
-        `{{.Label "${NODE_LABEL}"}}\t{{.Label "${ETCD_LABEL}"}}`,
-    ]);
-    if (res.code !== 0)
-        throw new DiscoveryError(`cannot list containers: docker ps exited ${res.code}: ${res.stderr.trim()}`);
-    const rows = res.stdout.split("\n").map((l) => l.split("\t"));
+    const listed = await stackContainers(stack, `{{.Label "${NODE_LABEL}"}}\t{{.Label "${ETCD_LABEL}"}}`);
+    const rows = listed.split("\n").map((l) => l.split("\t"));
     if (rows.some(([, etcd]) => (etcd ?? "") !== "")) return "patroni";
     if (rows.some(([node]) => node.trim() !== "")) return "manual";
     return undefined;
