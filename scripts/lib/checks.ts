@@ -74,6 +74,25 @@ async function until(deadline: number, probe: () => Promise<string | true>): Pro
 }
 
 /**
+ * What is wrong with Patroni's member list for the configured nodes, or undefined: each configured
+ * node registered, and the leader one of them. Members beyond them are the ones a scale-down removes
+ * (the deployment deletes them after the checks), so they are no fault; a leader among them is: the
+ * deletion would take the primary away, so a switchover must come first.
+ */
+export function membershipProblem(cluster: PatroniCluster, configured: string[], stack: string): string | undefined {
+    const leader = cluster.members.find((m) => m.role === "leader");
+    if (leader && !configured.includes(leader.name))
+        return (
+            `the leader ${leader.name} is not among the configured nodes (${configured.join(", ")}): this deployment would ` +
+            `remove it; move the role first: npm run switchover -- --stack ${stack} --to ${configured[0]} (add --live for a live-harness stack)`
+        );
+    const missing = configured.filter((n) => !cluster.members.some((m) => m.name === n));
+    if (missing.length > 0)
+        return `${configured.length - missing.length} of ${configured.length} members registered (missing: ${missing.join(", ")})`;
+    return undefined;
+}
+
+/**
  * Proves the cluster replicates: roles, streaming rows, sync states, a canary row read back on
  * every replica, read-only replicas and active slots. Throws {@link CheckFailure} at the first
  * failed check; returns the report otherwise.
@@ -406,9 +425,13 @@ async function patroniTopology(
             const leaders = cluster.members.filter((m) => m.role === "leader");
             if (leaders.length !== 1)
                 return `expected one leader, found ${leaders.map((m) => m.name).join(", ") || "none"} (${last})`;
-            return cluster.members.length === patroni.nodes.length
-                ? true
-                : `${cluster.members.length} of ${patroni.nodes.length} members registered`;
+            return (
+                membershipProblem(
+                    cluster,
+                    patroni.nodes.map((n) => n.node),
+                    spec.stack ?? patroni.cluster,
+                ) ?? true
+            );
         }),
     );
     if (!out[out.length - 1].ok) return { primary: spec.primary, replicas: spec.replicas };
@@ -425,10 +448,14 @@ async function patroniTopology(
                 10_000,
             ).catch(() => undefined);
             if (res?.status === 200) cluster = res.body;
-            const others = cluster.members.filter((m) => m.role !== "leader");
+            const configured = new Set(patroni.nodes.map((n) => n.node));
+            const others = cluster.members.filter((m) => m.role !== "leader" && configured.has(m.name));
             const notStreaming = others.filter((m) => m.state !== "streaming");
             if (notStreaming.length > 0)
                 return `not streaming: ${notStreaming.map((m) => `${m.name} (${m.state})`).join(", ")}`;
+            // Members this deployment removes (scale-down: Pulumi deletes them after the checks) may
+            // still hold synchronous roles; the configured ones' roles settle once they are gone.
+            if (cluster.members.some((m) => !configured.has(m.name))) return true;
             const roles = others.map((m) => m.role).sort();
             return JSON.stringify(roles) === JSON.stringify(expected)
                 ? true

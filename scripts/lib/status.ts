@@ -5,9 +5,11 @@ import { Client } from "pg";
 import { ClusterConfig } from "../../infra/config";
 import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../../infra/topology";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
+import { checkSpec } from "../../infra/check-spec";
 import {
     certainlyStopped,
     ClusterNode,
+    execProgram,
     probeNodes,
     psqlRows,
     unknownRoleHint,
@@ -35,6 +37,8 @@ export interface ClusterStatus {
     members: MemberStatus[];
     /** Node each endpoint reaches now (or an error), when the endpoints are on. */
     endpoints?: { rw: string; ro: string };
+    /** failover=patroni: etcd members that answer `etcdctl endpoint health`, of how many. */
+    etcd?: { healthy: number; members: number };
     /** What is wrong, each with its next step: split brain, no primary, a node of unknown role, failing archiving. `status` exits 1 when any. */
     problems: string[];
 }
@@ -80,8 +84,49 @@ export function formatStatus(s: ClusterStatus): string {
             .trimEnd();
     const out = [`stack ${s.stack} (failover=${s.failover})`, line(header), ...rows.map(line)];
     if (s.endpoints) out.push(`endpoints: read-write -> ${s.endpoints.rw}; read-only -> ${s.endpoints.ro}`);
+    if (s.etcd) out.push(`etcd: ${s.etcd.healthy} of ${s.etcd.members} members healthy`);
     out.push(...s.problems.map((p) => `PROBLEM: ${p}`));
     return out.join("\n");
+}
+
+/**
+ * etcd without a quorum: Patroni cannot keep or take the leader key, so every node is read-only
+ * until a majority of the members answers again.
+ */
+export function etcdProblem(stack: string, etcd: { healthy: number; members: number }): string | undefined {
+    const quorum = Math.floor(etcd.members / 2) + 1;
+    if (etcd.healthy >= quorum) return undefined;
+    const names = Array.from({ length: etcd.members }, (_, i) => `${stack}-etcd${i + 1}`).join(" ");
+    return (
+        `etcd has no quorum (${etcd.healthy} of ${etcd.members} members healthy, ${quorum} needed): Patroni holds no ` +
+        `leader key, so every node is read-only; start the stopped members: docker start ${names}`
+    );
+}
+
+/** How many etcd members answer, asked through each member's container in turn (any running one will do). */
+async function etcdHealth(stack: string, cfg: ClusterConfig): Promise<{ healthy: number; members: number }> {
+    const spec = checkSpec(stack, cfg, "pg1", []).patroni;
+    const members = cfg.etcdMembers;
+    if (!spec) return { healthy: 0, members };
+    for (const container of spec.etcdContainers) {
+        const res = await execProgram(
+            [
+                "docker",
+                "exec",
+                container,
+                "etcdctl",
+                `--endpoints=${spec.etcdEndpoints.join(",")}`,
+                "--command-timeout=2s",
+                "endpoint",
+                "health",
+            ],
+            15_000,
+        );
+        const text = res.stdout + res.stderr;
+        if (/is (un)?healthy|failed to commit/.test(text))
+            return { healthy: text.split("\n").filter((l) => / is healthy/.test(l)).length, members };
+    }
+    return { healthy: 0, members };
 }
 
 /** The node a published endpoint reaches now, named by the server's fixed address. */
@@ -172,6 +217,11 @@ export async function clusterStatus(
         if (trouble !== null) problems.push(trouble);
     }
     const status: ClusterStatus = { stack, failover: cfg.failover, members, problems };
+    if (cfg.failover === "patroni") {
+        status.etcd = await etcdHealth(stack, cfg);
+        const trouble = etcdProblem(stack, status.etcd);
+        if (trouble !== undefined) problems.push(trouble);
+    }
     if (cfg.pooler) {
         const host = clientHost(cfg);
         const byAddress = new Map(Object.entries(nodeAddressMap(cfg.subnet)).map(([node, ip]) => [ip, node]));

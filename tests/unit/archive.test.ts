@@ -11,7 +11,7 @@ import { archiveCommands } from "../../infra/render";
 import { PATHS } from "../../infra/topology";
 import { ArchiverState, archiveTrouble, READY_BACKLOG_LIMIT } from "../../scripts/lib/archive";
 import { ClusterNode } from "../../scripts/lib/cluster-discovery";
-import { ClusterStatus, formatStatus, roleProblems } from "../../scripts/lib/status";
+import { ClusterStatus, etcdProblem, formatStatus, roleProblems } from "../../scripts/lib/status";
 
 /** Runs the rendered archive_command for one segment (%p, %f substituted) in `dir`; its exit code. */
 function archiveSegment(dir: string, segment: string): number {
@@ -156,6 +156,26 @@ describe("status problems", () => {
             "MEMBER  CONTAINER  ROLE     STATE    TL  LAG",
             "pg1     s-pg1      primary  running  1   0 B",
             "PROBLEM: archiving fails on pg1: …",
+        ]);
+    });
+
+    test("Patroni: an etcd line, and a problem once a majority of members does not answer", () => {
+        expect(etcdProblem("s", { healthy: 2, members: 3 })).toBeUndefined();
+        expect(etcdProblem("s", { healthy: 1, members: 1 })).toBeUndefined();
+        expect(etcdProblem("s", { healthy: 1, members: 3 })).toBe(
+            "etcd has no quorum (1 of 3 members healthy, 2 needed): Patroni holds no leader key, so every node is " +
+                "read-only; start the stopped members: docker start s-etcd1 s-etcd2 s-etcd3",
+        );
+        const s: ClusterStatus = {
+            stack: "s",
+            failover: "patroni",
+            members: [],
+            etcd: { healthy: 1, members: 3 },
+            problems: [etcdProblem("s", { healthy: 1, members: 3 }) as string],
+        };
+        expect(formatStatus(s).split("\n").slice(-2)).toEqual([
+            "etcd: 1 of 3 members healthy",
+            `PROBLEM: ${s.problems[0]}`,
         ]);
     });
 });

@@ -13,6 +13,7 @@ import { archiveCommands, renderPgHba } from "../../infra/render";
 import { tcpListening } from "../../infra/probes";
 import { clusterNodes } from "../../infra/topology";
 import { expectedPatroniRoles } from "../../infra/check-spec";
+import { membershipProblem } from "../../scripts/lib/checks";
 import { parametersPatch } from "../../scripts/lib/settings-patroni";
 import { containsSecret } from "../support/live/secrets";
 import { runProgramWithMocks } from "../support/mock-program";
@@ -307,5 +308,30 @@ describe("the stack program with failover=patroni (mocks)", () => {
             .map((r) => r.name)
             .sort();
         expect(differ).toEqual(["pg-checks", "pg-patroni-config"]);
+    });
+});
+
+describe("Patroni membership the checks accept", () => {
+    const member = (name: string, role = "replica") => ({ name, role, state: "streaming" });
+    test("the configured nodes, and members a scale-down is about to remove", () => {
+        expect(membershipProblem({ members: [member("pg1", "leader"), member("pg2")] }, ["pg1", "pg2"], "s")).toBe(
+            undefined,
+        );
+        expect(
+            membershipProblem(
+                { members: [member("pg1", "leader"), member("pg2"), member("pg3"), member("pg4")] },
+                ["pg1", "pg2"],
+                "s",
+            ),
+        ).toBe(undefined);
+    });
+    test("a configured node missing, or a leader the deployment would remove, with the switchover", () => {
+        expect(membershipProblem({ members: [member("pg1", "leader")] }, ["pg1", "pg2"], "s")).toBe(
+            "1 of 2 members registered (missing: pg2)",
+        );
+        expect(membershipProblem({ members: [member("pg1"), member("pg3", "leader")] }, ["pg1", "pg2"], "s")).toBe(
+            "the leader pg3 is not among the configured nodes (pg1, pg2): this deployment would remove it; move the role " +
+                "first: npm run switchover -- --stack s --to pg1 (add --live for a live-harness stack)",
+        );
     });
 });

@@ -1,0 +1,115 @@
+// Fault suite, scaling a failover=patroni stack (issue 22 items 4 and 5): `replicas` 2 → 3 → 1 in one
+// `up` each. Scale-down used to fail (`check patroni-one-leader failed: 4 of 2 members registered`: the
+// checks ran before the deletions) and left the removed members' slots on the leader for 30 min; every
+// change of `replicas` re-created HAProxy, dropping the read-write sessions.
+// Now: both directions complete, the removed members leave /cluster, HAProxy is
+// the same container throughout and a session held open through the read-write endpoint keeps
+// writing, with every row it wrote still there.
+// Own stack, subnet 172.29.104.0/24, ports 24732+.
+import { Client } from "pg";
+import { patroniCluster } from "../../scripts/lib/patroni";
+import { containerIdentity, live, LiveResult } from "../support/live-client";
+import {
+    containerOf,
+    deploy,
+    eventually,
+    faultCluster,
+    psqlIn,
+    teardown,
+    upArgs,
+    withDeadline,
+} from "../support/faults";
+
+jest.setTimeout(300_000);
+
+const C = faultCluster({
+    stack: `fk${process.pid}`,
+    subnet: "172.29.104.0/24",
+    base: 24732,
+    password: `fk-super-${process.pid}-Vn3`,
+    replPassword: `fk-repl-${process.pid}-Gs8`,
+    replicas: 2,
+    config: ["failover=patroni", "etcdMembers=1", "syncMode=async", "pooler=true", "metrics=false"],
+});
+const RW = C.base + 10;
+
+function up(replicas: number): Promise<LiveResult> {
+    return withDeadline(`live up ${C.stack}`, 280_000, live(upArgs({ ...C, replicas })));
+}
+
+/** Nodes streaming from the leader (pg1), by name. */
+function streaming(): Promise<string> {
+    return psqlIn(
+        containerOf(C, "pg1"),
+        "SELECT coalesce(string_agg(application_name, ',' ORDER BY application_name), '') FROM pg_stat_replication",
+    );
+}
+
+/** Member names in Patroni's /cluster. */
+async function members(): Promise<string> {
+    const { cluster } = await patroniCluster(C.stack);
+    return cluster.members
+        .map((m) => m.name)
+        .sort()
+        .join(",");
+}
+
+describe(`fault: scaling a Patroni stack (stack ${C.stack})`, () => {
+    let session: Client;
+    let written = 0;
+    const write = async () => {
+        await session.query("INSERT INTO scale_rows VALUES ($1)", [++written]);
+    };
+
+    beforeAll(async () => {
+        await teardown(C);
+        await deploy(C, [], 280_000);
+        session = new Client({
+            host: "127.0.0.1",
+            port: RW,
+            user: "postgres",
+            password: C.password,
+            database: "postgres",
+            connectionTimeoutMillis: 5000,
+            query_timeout: 10_000,
+        });
+        await session.connect();
+        await session.query("CREATE TABLE scale_rows (id int PRIMARY KEY)");
+        await write();
+    }, 300_000);
+    afterAll(async () => {
+        await session?.end().catch(() => undefined);
+        await teardown(C);
+    }, 180_000);
+
+    test("2 → 3: the new member streams; HAProxy and the session through it are untouched", async () => {
+        const haproxy = await containerIdentity(`${C.stack}-haproxy`);
+        const res = await up(3);
+        expect(res.code).toBe(0);
+        expect(await containerIdentity(`${C.stack}-haproxy`)).toBe(haproxy);
+        await write();
+        await eventually("pg2, pg3 and pg4 streaming", 60_000, async () =>
+            (await streaming()) === "pg2,pg3,pg4" ? true : await streaming(),
+        );
+        expect(await members()).toBe("pg1,pg2,pg3,pg4");
+    });
+
+    test("3 → 1: completes in one up; the removed members leave /cluster; the session kept writing", async () => {
+        const haproxy = await containerIdentity(`${C.stack}-haproxy`);
+        const res = await up(1);
+        expect(res.stderr).not.toContain("members registered");
+        expect(res.code).toBe(0);
+        expect(await containerIdentity(`${C.stack}-haproxy`)).toBe(haproxy);
+        await write();
+        // Patroni drops a member's key ttl (20 s) after it stops. Its slot stays on the leader for
+        // Patroni 4's member_slots_ttl (30 min; 0s broke streaming after a failover here): not asserted.
+        await eventually("only pg1 and pg2 in /cluster, only pg2 streaming", 90_000, async () => {
+            const [m, st] = [await members(), await streaming()];
+            return m === "pg1,pg2" && st === "pg2" ? true : `members ${m}; streaming ${st}`;
+        });
+        const [{ count }] = (await session.query<{ count: number }>("SELECT count(*)::int AS count FROM scale_rows"))
+            .rows;
+        expect(count).toBe(written);
+        expect(Number(await psqlIn(containerOf(C, "pg2"), "SELECT count(*) FROM scale_rows"))).toBe(written);
+    });
+});
