@@ -46,6 +46,8 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
             environment: {
                 PGR_CLUSTER: b.prefix,
                 PGR_FAILOVER: b.cfg.failover,
+                PGR_IMAGE: b.cfg.image,
+                PGR_PULL_IMAGE: String(b.cfg.pullImage),
                 ...(b.cfg.failover === "manual" ? { PGR_PRIMARY: b.primarySpec.name } : {}),
             },
         })
@@ -161,9 +163,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.replicationPassword = pulumi.secret(
             args.replicationPassword ?? generatedPassword(`${name}-replication-password`, this),
         );
-        // Nothing is created or changed until the guard agrees (the network and the image wait for it).
-        this.network = this.declareNetwork(b, guard);
-        const roles = this.declareNodes(b, guard);
+        // Nothing is created or changed until the guard agrees and the image is there (pulled, or found
+        // on the engine): the network, the volumes and the containers all wait for both.
+        const imageId = pulumi
+            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard])
+            .apply(([id]) => id);
+        this.network = this.declareNetwork(b, imageId);
+        const roles = this.declareNodes(b, imageId);
         this.nodes = roles.nodes
             .map((n) => n.node)
             .sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
@@ -230,11 +236,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /** The bridge network: fixed addresses for every container in the lower half, Docker's own in the upper. */
-    private declareNetwork(b: Build, guard: pulumi.Output<string>): docker.Network {
+    private declareNetwork(b: Build, gate: pulumi.Output<string>): docker.Network {
         return new docker.Network(
             `${b.name}-network`,
             {
-                name: guard.apply(() => `${b.prefix}-net`),
+                name: gate.apply(() => `${b.prefix}-net`),
                 driver: "bridge",
                 ipamConfigs: [{ subnet: b.cfg.subnet, ipRange: dynamicAddressRange(b.cfg.subnet) }],
                 labels: dockerLabels(b.labels),
@@ -247,14 +253,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * The image, the WAL archive volume and the node containers on the shared path; the failover
      * mode's role strategy decides which files each node gets and what runs on the primary.
      */
-    private declareNodes(b: Build, guard: pulumi.Output<string>): RoleOutcome {
-        const imageId = pulumi
-            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard])
-            .apply(([id]) => id);
+    private declareNodes(b: Build, imageId: pulumi.Output<string>): RoleOutcome {
         const archive = b.cfg.walArchive
             ? new docker.Volume(
                   `${b.name}-wal-archive`,
-                  { name: `${b.prefix}-wal-archive`, labels: dockerLabels(b.labels) },
+                  { name: imageId.apply(() => `${b.prefix}-wal-archive`), labels: dockerLabels(b.labels) },
                   { parent: this, deleteBeforeReplace: true },
               )
             : undefined;
@@ -269,7 +272,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 `${b.name}-${spec.name}`,
                 {
                     node: spec.name,
-                    containerName: spec.containerName,
+                    // Known once the image is: the node's volume and container wait for it.
+                    containerName: pulumi.output(image).apply(() => spec.containerName),
                     image,
                     network: this.network.name,
                     address: spec.address,

@@ -5,7 +5,14 @@
 // primaryNode accepts writes or a node that may run cannot say whether it does (split brain). Prints
 // nothing else on stdout than "ok <primaryNode>" (or "ok patroni").
 import { command, runCommand } from "./lib/cli";
-import { deployedFailoverMode, listNodes, probeListed, unknownRoleHint, unknownRoles } from "./lib/cluster-discovery";
+import {
+    deployedFailoverMode,
+    execProgram,
+    listNodes,
+    probeListed,
+    unknownRoleHint,
+    unknownRoles,
+} from "./lib/cluster-discovery";
 
 const GUARD_PRIMARY = command({
     name: "guard-primary",
@@ -22,6 +29,22 @@ const GUARD_PRIMARY = command({
         "PGR_CLUSTER=local PGR_FAILOVER=manual PGR_PRIMARY=pg1 node -r ./scripts/register-ts.js scripts/guard-primary.ts",
     ],
 });
+
+/**
+ * With pullImage false the image must exist on this engine: said here, before anything is created,
+ * with the exact fix, rather than by a failed container create after the network and volumes exist.
+ */
+async function missingLocalImage(image: string | undefined, pull: string | undefined): Promise<string | undefined> {
+    if (image === undefined || pull !== "false") return undefined;
+    const res = await execProgram(["docker", "image", "inspect", "--format", "{{.Id}}", image], 20_000);
+    if (res.code === 0) return undefined;
+    return (
+        `pg-replication: refusing to deploy: image ${image} does not exist on this Docker engine and ` +
+        `pg-replication:pullImage is false. Build the local image (npm run build-image) and deploy with ` +
+        `--config image=pg-replication/postgres:17-local --config pullImage=false, or set pullImage true to pull ${image}. ` +
+        "Nothing was created.\n"
+    );
+}
 
 /** Why a change of failover mode in place is refused, and the two supported paths. */
 function failoverModeRefusal(cluster: string, wanted: string, deployed: string): string {
@@ -40,6 +63,11 @@ async function main(): Promise<number> {
     const cluster = process.env.PGR_CLUSTER ?? "";
     const configured = process.env.PGR_PRIMARY ?? "";
     const mode = process.env.PGR_FAILOVER ?? "manual";
+    const missing = await missingLocalImage(process.env.PGR_IMAGE, process.env.PGR_PULL_IMAGE);
+    if (missing !== undefined) {
+        process.stderr.write(missing);
+        return 1;
+    }
     const deployed = await deployedFailoverMode(cluster);
     if (deployed !== undefined && deployed !== mode) {
         process.stderr.write(failoverModeRefusal(cluster, mode, deployed));

@@ -5,9 +5,11 @@
 //   primary" and `up` reported success beside a possible second primary;
 // - a change of `failover` on a deployed stack is refused before anything is touched (it used to
 //   re-create the primary without the files its new mode needs, writes down for minutes);
-// - once the paused node answers again, `up` goes on and changes nothing.
+// - once the paused node answers again, `up` goes on and changes nothing;
+// - a missing local image (pullImage false) is refused before any network or volume exists (issue 22
+//   item 8: a network and volumes used to be left behind).
 // Own stack, subnet 172.29.99.0/24, ports 24232+.
-import { containerIdentity, LiveResult, live } from "../support/live-client";
+import { containerIdentity, dockerNames, LiveResult, live } from "../support/live-client";
 import { containerOf, deploy, docker, faultCluster, nodes, teardown, upArgs, withDeadline } from "../support/faults";
 
 jest.setTimeout(300_000);
@@ -109,5 +111,29 @@ describe(`fault: the deployment guard fails closed (stack ${C.stack})`, () => {
         expect(res.stderr).not.toContain("refusing");
         expect(res.code).toBe(0);
         expect(await identities()).toEqual(before);
+    });
+
+    test("a new stack whose local image is missing is refused before anything is created, with the fix", async () => {
+        const other = faultCluster({ ...C, stack: `${C.stack}img`, subnet: "172.29.106.0/24", base: 24932 });
+        try {
+            const res = await withDeadline(
+                `live up ${other.stack}`,
+                120_000,
+                live(upArgs(other, ["image=pg-replication/does-not-exist:1"])),
+            );
+            expect(res.code).toBe(1);
+            expect(res.stderr).toContain(
+                "refusing to deploy: image pg-replication/does-not-exist:1 does not exist on this Docker engine and " +
+                    "pg-replication:pullImage is false. Build the local image (npm run build-image) and deploy with " +
+                    "--config image=pg-replication/postgres:17-local --config pullImage=false",
+            );
+            expect(res.actions).toEqual([]);
+            const left = await Promise.all(
+                (["container", "volume", "network"] as const).map((k) => dockerNames(k, `${other.stack}-`)),
+            );
+            expect(left.flat()).toEqual([]);
+        } finally {
+            await teardown(other);
+        }
     });
 });
