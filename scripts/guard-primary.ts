@@ -1,7 +1,8 @@
 // Deployment guard, run by the stack program on every `pulumi up` and preview, before anything is
 // declared (PGR_CLUSTER = name prefix, PGR_FAILOVER = the configured failover mode, PGR_PRIMARY = the
-// configured primaryNode in manual mode). Refuses when the stack's containers were made for the other
-// failover mode (switching in place breaks the primary), and in manual mode when a node other than
+// configured primaryNode in manual mode, PGR_IMAGE / PGR_PULL_IMAGE = the image keys). Refuses when a
+// local-only image is missing, when the stack's containers were made for the other failover mode
+// (switching in place breaks the primary), and in manual mode when a node other than
 // primaryNode accepts writes or a node that may run cannot say whether it does (split brain). Prints
 // nothing else on stdout than "ok <primaryNode>" (or "ok patroni").
 import { command, runCommand } from "./lib/cli";
@@ -17,13 +18,14 @@ import {
 const GUARD_PRIMARY = command({
     name: "guard-primary",
     invocation: "node -r ./scripts/register-ts.js scripts/guard-primary.ts",
-    synopsis: "(no arguments; PGR_CLUSTER, PGR_FAILOVER and PGR_PRIMARY in the environment)",
+    synopsis: "(no arguments; PGR_CLUSTER, PGR_FAILOVER, PGR_PRIMARY, PGR_IMAGE and PGR_PULL_IMAGE in the environment)",
     description:
-        "Refuses (exit 1) when the containers of cluster PGR_CLUSTER were made for another failover mode than\n" +
-        "PGR_FAILOVER; and, with PGR_FAILOVER=manual, when a running node of cluster PGR_CLUSTER other than PGR_PRIMARY accepts writes, or\n" +
-        "when a node that is not certainly stopped (paused, restarting, not answering) cannot say whether it does:\n" +
-        'deploying then would treat the wrong node as primary. Prints "ok PGR_PRIMARY" otherwise. The stack\n' +
-        "program runs it on every pulumi up.",
+        "Refuses (exit 1) when PGR_PULL_IMAGE is false and PGR_IMAGE is not on this Docker engine; when the\n" +
+        "containers of cluster PGR_CLUSTER were made for another failover mode than PGR_FAILOVER; and, with\n" +
+        "PGR_FAILOVER=manual, when a running node other than PGR_PRIMARY accepts writes, or a node that is not\n" +
+        "certainly stopped (paused, restarting, not answering) cannot say whether it does: deploying then would\n" +
+        'treat the wrong node as primary. Prints "ok PGR_PRIMARY" otherwise. The stack program runs it on every\n' +
+        "pulumi up and preview, before anything is declared.",
     options: {},
     examples: [
         "PGR_CLUSTER=local PGR_FAILOVER=manual PGR_PRIMARY=pg1 node -r ./scripts/register-ts.js scripts/guard-primary.ts",
