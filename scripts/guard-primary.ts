@@ -6,14 +6,7 @@
 // primaryNode accepts writes or a node that may run cannot say whether it does (split brain). Prints
 // nothing else on stdout than "ok <primaryNode>" (or "ok patroni").
 import { command, runCommand } from "./lib/cli";
-import {
-    deployedFailoverMode,
-    execProgram,
-    listNodes,
-    probeListed,
-    unknownRoleHint,
-    unknownRoles,
-} from "./lib/cluster-discovery";
+import { execProgram, probeListed, stackInventory, unknownRoleHint, unknownRoles } from "./lib/cluster-discovery";
 
 const GUARD_PRIMARY = command({
     name: "guard-primary",
@@ -70,9 +63,9 @@ async function main(): Promise<number> {
         process.stderr.write(missing);
         return 1;
     }
-    const deployed = await deployedFailoverMode(cluster);
-    if (deployed !== undefined && deployed !== mode) {
-        process.stderr.write(failoverModeRefusal(cluster, mode, deployed));
+    const inventory = await stackInventory(cluster);
+    if (inventory.failover !== undefined && inventory.failover !== mode) {
+        process.stderr.write(failoverModeRefusal(cluster, mode, inventory.failover));
         return 1;
     }
     if (mode === "patroni") {
@@ -81,7 +74,7 @@ async function main(): Promise<number> {
         return 0;
     }
     // Asked all at once: the guard runs before anything else of every `up`.
-    const nodes = await probeListed(await listNodes(cluster));
+    const nodes = await probeListed(inventory.nodes);
     // Fails closed: a node that may be running but does not answer could be a second primary.
     const unknown = unknownRoles(nodes);
     if (unknown.length > 0) {

@@ -7,8 +7,7 @@ import {
     PatroniCheckSpec,
 } from "../../infra/check-spec";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
-import { execProgram } from "./cluster-discovery";
-import { patroniRest, PatroniCluster } from "./patroni";
+import { etcdEndpointHealth, patroniRest, PatroniCluster } from "./patroni";
 
 /** One check's outcome. */
 export interface CheckResult {
@@ -377,22 +376,10 @@ async function patroniTopology(
         patroni.etcdContainers.join(","),
         t0,
         await until(deadline, async () => {
-            const res = await execProgram(
-                [
-                    "docker",
-                    "exec",
-                    patroni.etcdContainers[0],
-                    "etcdctl",
-                    `--endpoints=${patroni.etcdEndpoints.join(",")}`,
-                    "endpoint",
-                    "health",
-                ],
-                15_000,
-            );
-            const healthy = (res.stdout + res.stderr).split("\n").filter((l) => / is healthy/.test(l)).length;
+            const { healthy, stderr } = await etcdEndpointHealth(patroni.etcdContainers[0], patroni.etcdEndpoints);
             return healthy === patroni.etcdEndpoints.length
                 ? true
-                : `${healthy} of ${patroni.etcdEndpoints.length} etcd members healthy: ${res.stderr.trim()}`;
+                : `${healthy} of ${patroni.etcdEndpoints.length} etcd members healthy: ${stderr.trim()}`;
         }),
     );
     if (!out[out.length - 1].ok) return { primary: spec.primary, replicas: spec.replicas };

@@ -310,17 +310,25 @@ export async function listNodes(stack: string): Promise<ListedNode[]> {
 /** Label every etcd member of a failover=patroni cluster carries; see infra/etcd.ts. */
 export const ETCD_LABEL = "pg-replication.etcd";
 
-/**
- * The failover mode a stack's existing containers were made for: `patroni` when any etcd member
- * exists (running or not), `manual` when only nodes do, undefined when the stack has no container.
- * Read from Docker, not from the configuration: the configuration is what is about to change.
- */
-export async function deployedFailoverMode(stack: string): Promise<"manual" | "patroni" | undefined> {
-    const listed = await stackContainers(stack, `{{.Label "${NODE_LABEL}"}}\t{{.Label "${ETCD_LABEL}"}}`);
-    const rows = listed.split("\n").map((l) => l.split("\t"));
-    if (rows.some(([, etcd]) => (etcd ?? "") !== "")) return "patroni";
-    if (rows.some(([node]) => node.trim() !== "")) return "manual";
-    return undefined;
+/** What a stack has on the engine: its nodes, and the failover mode its containers were made for. */
+export interface StackInventory {
+    nodes: ListedNode[];
+    /**
+     * `patroni` when any etcd member exists (running or not), `manual` when only nodes do, undefined
+     * when the stack has no container. Read from Docker, not from the configuration: the
+     * configuration is what is about to change.
+     */
+    failover: "manual" | "patroni" | undefined;
+}
+
+/** The stack's nodes and deployed failover mode from one `docker ps` (the deployment guard runs it on every up). */
+export async function stackInventory(stack: string): Promise<StackInventory> {
+    const rows = (await stackContainers(stack, `${PS_FORMAT}\t{{.Label "${ETCD_LABEL}"}}`))
+        .split("\n")
+        .map((l) => l.split("\t"));
+    const nodes = parseDockerPs(rows.map((f) => f.slice(0, 3).join("\t")).join("\n"));
+    const etcd = rows.some((f) => (f[3] ?? "").trim() !== "");
+    return { nodes, failover: etcd ? "patroni" : nodes.length > 0 ? "manual" : undefined };
 }
 
 /** A node with its WAL positions, as failover and switchover compare candidates. */

@@ -70,3 +70,39 @@ export function leaderOf(cluster: PatroniCluster): PatroniMember | undefined {
     const leaders = cluster.members.filter((m) => m.role === "leader");
     return leaders.length === 1 ? leaders[0] : undefined;
 }
+
+/** What `etcdctl endpoint health` of every member said, asked from inside one member's container. */
+export interface EtcdHealth {
+    /** Members that answered healthy. */
+    healthy: number;
+    /** Whether etcdctl ran there and judged the members (healthy or not); false when the container cannot be asked. */
+    answered: boolean;
+    stderr: string;
+}
+
+/** `etcdctl endpoint health` against every endpoint, run in `container`; the checks and `status` share it. */
+export async function etcdEndpointHealth(
+    container: string,
+    endpoints: string[],
+    commandTimeout?: string,
+): Promise<EtcdHealth> {
+    const res = await execProgram(
+        [
+            "docker",
+            "exec",
+            container,
+            "etcdctl",
+            `--endpoints=${endpoints.join(",")}`,
+            ...(commandTimeout ? [`--command-timeout=${commandTimeout}`] : []),
+            "endpoint",
+            "health",
+        ],
+        15_000,
+    );
+    const text = res.stdout + res.stderr;
+    return {
+        healthy: text.split("\n").filter((l) => / is healthy/.test(l)).length,
+        answered: /is (un)?healthy|failed to commit/.test(text),
+        stderr: res.stderr,
+    };
+}

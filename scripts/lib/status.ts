@@ -9,13 +9,12 @@ import { checkSpec } from "../../infra/check-spec";
 import {
     certainlyStopped,
     ClusterNode,
-    execProgram,
     probeNodes,
     psqlRows,
     unknownRoleHint,
     unknownRoles,
 } from "./cluster-discovery";
-import { patroniCluster } from "./patroni";
+import { etcdEndpointHealth, patroniCluster } from "./patroni";
 
 /** One member's line. */
 export interface MemberStatus {
@@ -109,22 +108,8 @@ async function etcdHealth(stack: string, cfg: ClusterConfig): Promise<{ healthy:
     const members = cfg.etcdMembers;
     if (!spec) return { healthy: 0, members };
     for (const container of spec.etcdContainers) {
-        const res = await execProgram(
-            [
-                "docker",
-                "exec",
-                container,
-                "etcdctl",
-                `--endpoints=${spec.etcdEndpoints.join(",")}`,
-                "--command-timeout=2s",
-                "endpoint",
-                "health",
-            ],
-            15_000,
-        );
-        const text = res.stdout + res.stderr;
-        if (/is (un)?healthy|failed to commit/.test(text))
-            return { healthy: text.split("\n").filter((l) => / is healthy/.test(l)).length, members };
+        const health = await etcdEndpointHealth(container, spec.etcdEndpoints, "2s");
+        if (health.answered) return { healthy: health.healthy, members };
     }
     return { healthy: 0, members };
 }
