@@ -2,7 +2,15 @@
 // the day-2 commands after a role change, scripts/lib/topology-change.ts) and the checks that run
 // them (scripts/check-cluster.ts, scripts/lib/checks.ts): one builder, so both ask the same.
 import { ClusterConfig } from "./config";
-import { clientHost, clusterNodes, etcdAddress, nodeHostPort, PATRONI_PORTS, publishedPorts } from "./topology";
+import {
+    clientHost,
+    clusterNodes,
+    etcdAddress,
+    nodeAddressMap,
+    nodeHostPort,
+    PATRONI_PORTS,
+    publishedPorts,
+} from "./topology";
 
 /** How long replication may take to converge before a check fails. */
 export const CHECK_DEADLINE_SECONDS = 60;
@@ -26,6 +34,12 @@ export interface CheckSpec {
     slots: boolean;
     /** How long replication may take to converge (streaming rows, canary, sync_state). */
     deadlineSeconds: number;
+    /**
+     * Every node's container and the fixed address it must have on the cluster network: a node
+     * reconnected without it (`docker network connect` without `--ip`) is refused replication by
+     * pg_hba.conf and would wait for ever; the checks name it at once.
+     */
+    addresses?: { network: string; nodes: Array<{ node: string; container: string; address: string }> };
     /** The PgBouncer endpoints, when the pooler is on. */
     endpoints?: { rw: { host: string; port: number }; ro: { host: string; port: number } };
     /**
@@ -90,6 +104,14 @@ export function checkSpec(stack: string, cfg: ClusterConfig, primary: string, re
         syncCount: cfg.syncCount,
         slots: cfg.slots,
         deadlineSeconds: CHECK_DEADLINE_SECONDS,
+        addresses: {
+            network: `${stack}-net`,
+            nodes: [primary, ...replicas].map((node) => ({
+                node,
+                container: `${stack}-${node}`,
+                address: nodeAddressMap(cfg.subnet)[node],
+            })),
+        },
         endpoints: cfg.pooler ? { rw: { host, port: ports.poolerRw }, ro: { host, port: ports.poolerRo } } : undefined,
         // failover=patroni: the leader is whoever Patroni elected; primary and replicas are only a hint.
         patroni: cfg.failover === "patroni" ? patroniCheckSpec(stack, cfg, host) : undefined,

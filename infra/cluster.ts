@@ -121,16 +121,17 @@ export class PostgresCluster extends pulumi.ComponentResource {
     /** One node per server, in node order (pg1, pg2, …). */
     public readonly nodes: PostgresNode[];
     /**
-     * Where the primary is reachable from the Docker host: the configured `primaryNode` (manual), or
-     * the leader the checks read from Patroni at deploy time, with `roleReadAt` (patroni).
+     * Where the primary is reachable from the Docker host, as the checks found it at deploy time
+     * (`roleReadAt`; under Patroni the leader its REST API named); the configured `primaryNode` when
+     * the checks are off. A failover or switchover since moves it: `npm run status` shows it now.
      */
     public readonly primary: pulumi.Output<NodeEndpoint>;
     /** Where each other node is reachable from the Docker host, in node order. */
     public readonly replicas: pulumi.Output<NodeEndpoint[]>;
     /**
-     * postgresql:// URL of the primary as the postgres superuser (secret): the configured primary's
-     * port (manual), or the read-write endpoint under failover=patroni with the pooler on (it follows
-     * every election; without the pooler, the leader at deploy time).
+     * postgresql:// URL of the primary as the postgres superuser (secret): the read-write endpoint
+     * when the pooler is on (every failover and switchover re-points it, so it stays true); without
+     * the pooler, the port of the primary at deploy time.
      */
     public readonly primaryConnectionString: pulumi.Output<string>;
     /** postgresql:// URLs of the other nodes (secret). */
@@ -186,19 +187,21 @@ export class PostgresCluster extends pulumi.ComponentResource {
             ? this.declareChecks(b, roles, pooled?.resource)
             : pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
 
-        // Manual mode: the configured primary (failover and switchover record a new one). Patroni
-        // mode: no configured node is the primary after a failover, so the roles are the ones the
-        // checks read from Patroni at deploy time (with when), and the way to the primary is the
-        // read-write endpoint, which follows every election.
-        const roleAt = b.cfg.failover === "patroni" ? this.rolesAtDeploy(b) : undefined;
+        // The roles are the ones the checks found at deploy time, with when (roleReadAt): after a
+        // failover or switchover (a command in manual mode, an election under Patroni) no output
+        // recorded earlier can name the primary, so none claims to be "now". The way to the primary
+        // is the read-write endpoint, which every failover re-points; without the pooler, the
+        // deployed primary's own port. With the checks off: the configured layout.
+        const roleAt = b.cfg.checks ? this.rolesAtDeploy(b) : undefined;
         const primarySpec = roleAt ? roleAt.apply((r) => r.primary) : pulumi.output(b.primarySpec);
         const replicaSpecs = roleAt ? roleAt.apply((r) => r.replicas) : pulumi.output(b.replicaSpecs);
         this.primary = pulumi.all([primarySpec, roleAt]).apply(([spec, r]) => this.endpointOf(b, spec, r?.readAt));
         this.replicas = pulumi
             .all([replicaSpecs, roleAt])
             .apply(([specs, r]) => specs.map((s) => this.endpointOf(b, s, r?.readAt)));
-        this.primaryConnectionString =
-            roleAt && pooled ? pooled.rw : primarySpec.apply((s) => this.superuserUrl(b.host, s.hostPort));
+        this.primaryConnectionString = pooled
+            ? pooled.rw
+            : primarySpec.apply((s) => this.superuserUrl(b.host, s.hostPort));
         this.replicaConnectionStrings = pulumi.secret(
             replicaSpecs.apply((specs) => pulumi.all(specs.map((s) => this.superuserUrl(b.host, s.hostPort)))),
         );
@@ -354,8 +357,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /**
-     * failover=patroni: the leader and replicas as the checks found them through Patroni's REST API
-     * at deploy time, and when; the bootstrap layout when the checks are off or said nothing.
+     * The primary and replicas as the checks found them at deploy time (under Patroni through its
+     * REST API), and when; the configured layout when the checks said nothing.
      */
     private rolesAtDeploy(b: Build): pulumi.Output<{ primary: NodeSpec; replicas: NodeSpec[]; readAt?: string }> {
         return this.checkReport.apply((raw) => {
@@ -429,6 +432,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                           roPort,
                           superuserPassword: this.superuserPassword,
                           labels: b.labels,
+                          projectRoot: b.projectRoot,
                       },
                       after,
                   );

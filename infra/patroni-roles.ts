@@ -13,6 +13,32 @@ import { renderFile, renderPgHba, renderPgIdent } from "./render";
 import { RoleContext, RoleOutcome } from "./roles";
 import { NodeSpec } from "./topology";
 import { generatedPassword } from "./generated-password";
+import { checkSpec } from "./check-spec";
+
+/**
+ * Runs whenever the set of nodes changes (scripts/remove-patroni-members.ts): a scale-down stops the
+ * removed members, deletes their keys and has the leader drop their slots, which Patroni 4 would
+ * otherwise keep for member_slots_ttl (30 min), holding WAL. Pulumi deletes the removed containers
+ * after it; a scale-up, and `pulumi destroy`, ask nothing of it.
+ */
+function patroniMembers(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.Resource): command.local.Command {
+    const etcd = checkSpec(ctx.prefix, ctx.cfg, ctx.specs[0].name, []).patroni;
+    return new command.local.Command(
+        `${ctx.name}-patroni-members`,
+        {
+            create: nodeScript("scripts/remove-patroni-members.ts"),
+            dir: ctx.projectRoot,
+            environment: {
+                PGR_CLUSTER: ctx.prefix,
+                PGR_MEMBERS: ctx.specs.map((s) => s.name).join(","),
+                PGR_ETCD_CONTAINERS: (etcd?.etcdContainers ?? []).join(","),
+                PGR_ETCD_ENDPOINTS: (etcd?.etcdEndpoints ?? []).join(","),
+            },
+            logging: "stderr",
+        },
+        { parent: ctx.parent, dependsOn: [...nodes, after] },
+    );
+}
 
 /** Fails the deployment early, naming what is missing, when the image lacks Patroni, etcd or HAProxy. */
 function requirePatroniImage(
@@ -130,6 +156,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
     );
 
     const settings = patroniSettings(ctx, [primaryNode, ...replicas.map((r) => r.node)], dynamicConfig);
+    const members = patroniMembers(ctx, [primaryNode, ...replicas.map((r) => r.node)], dynamicConfig);
 
     const sync = cfg.syncMode === "sync";
     return {
@@ -137,7 +164,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
         nodes: [{ spec: primarySpec, node: primaryNode }, ...replicas],
         // Patroni sets the superuser's password at bootstrap.
         superuserReady: [primaryNode],
-        settled: [dynamicConfig, settings, ...etcd.ready],
+        settled: [dynamicConfig, settings, members, ...etcd.ready],
         replicationMode: pulumi.output(
             sync
                 ? `sync (patroni): synchronous_mode ${cfg.syncMethod === "any" ? "quorum" : "on"}, synchronous_node_count ${cfg.syncCount}, synchronous_commit=${cfg.synchronousCommit}`

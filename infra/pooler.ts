@@ -1,8 +1,10 @@
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
+import { nodeScript } from "./node-script";
 import {
     POOLER_HEALTHCHECK,
     POOLER_LISTENING,
@@ -47,12 +49,20 @@ export interface PgBouncerPoolArgs {
     labels?: Record<string, string>;
     /** Seconds to wait for each container to accept connections (installing PgBouncer first, where the image lacks it). @default 240 */
     waitTimeoutSeconds?: number;
+    /** Directory the targets command runs scripts/repoint-pooler.ts from. @default the process's working directory */
+    projectRoot?: string;
 }
+
+/** Index of pgbouncer.ini in each container's uploads: its later changes are ignored (see below). */
+const INI_UPLOAD = 1;
 
 /**
  * Stable endpoints of the cluster through PgBouncer: a read-write one that follows the primary and
  * a read-only one over the replicas. After a failover, scripts/lib/pooler.ts re-points the running
- * containers in place; no PostgreSQL node and no pooler restarts.
+ * containers in place; no PostgreSQL node and no pooler restarts. A deployment does the same: each
+ * container's pgbouncer.ini is uploaded once, at creation, and a command re-points the running
+ * endpoints whenever the primary or the replicas change (a failover recorded in the stack, a new
+ * replica), so no such change re-creates an endpoint and drops the sessions through it.
  */
 export class PgBouncerPool extends pulumi.ComponentResource {
     /** The read-write endpoint's container. */
@@ -63,6 +73,8 @@ export class PgBouncerPool extends pulumi.ComponentResource {
     public readonly rwContainerName: pulumi.Output<string>;
     /** Name of the read-only endpoint's container, known once it accepts connections. */
     public readonly roContainerName: pulumi.Output<string>;
+    /** Re-points both running endpoints at the declared primary and replicas (scripts/repoint-pooler.ts). */
+    public readonly targets: command.local.Command;
 
     constructor(name: string, args: PgBouncerPoolArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PgBouncerPool", name, {}, opts);
@@ -121,8 +133,13 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                     stopTimeout: 10,
                     labels: dockerLabels(labels),
                 },
-                // Fixed container names and host ports: the old container must go first.
-                { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
+                // Fixed container names and host ports: the old container must go first. The ini's
+                // later changes are the targets command's job (below), applied without a restart.
+                {
+                    parent: this,
+                    deleteBeforeReplace: true,
+                    ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, `uploads[${INI_UPLOAD}]`],
+                },
             );
             // Up as soon as PgBouncer listens, probed every 100 ms (infra/container-ready.ts).
             const ready = containerReady(
@@ -139,8 +156,26 @@ export class PgBouncerPool extends pulumi.ComponentResource {
         });
         this.rwContainer = rw;
         this.roContainer = ro;
-        this.rwContainerName = pulumi.all([rw.name, rwReady.id]).apply(([n]) => n);
-        this.roContainerName = pulumi.all([ro.name, roReady.id]).apply(([n]) => n);
+        // Runs on create, whenever the topology changes and after either container is re-created
+        // (which may have kept an older ini): the endpoints then send sessions where the stack says.
+        this.targets = new command.local.Command(
+            `${name}-targets`,
+            {
+                create: nodeScript("scripts/repoint-pooler.ts"),
+                dir: args.projectRoot,
+                environment: {
+                    PGR_CLUSTER: args.namePrefix,
+                    PGR_PRIMARY: args.primaryNode,
+                    PGR_REPLICAS: replicas.join(","),
+                    PGR_NODE_HOSTS: JSON.stringify(args.nodeHosts ?? {}),
+                    PGR_CONTAINER_IDS: pulumi.all([rw.id, ro.id]).apply((ids) => ids.join(",")),
+                },
+                logging: "stderr",
+            },
+            { parent: this, dependsOn: [rwReady, roReady] },
+        );
+        this.rwContainerName = pulumi.all([rw.name, rwReady.id, this.targets.id]).apply(([n]) => n);
+        this.roContainerName = pulumi.all([ro.name, roReady.id, this.targets.id]).apply(([n]) => n);
         this.registerOutputs({ rwContainerName: this.rwContainerName, roContainerName: this.roContainerName });
     }
 }

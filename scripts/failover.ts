@@ -92,8 +92,11 @@ runCommand(FAILOVER, async () => {
     );
     if (warning) warnings.push(warning);
     if (cfg.syncMode === "async") {
+        // Only a node seen taking writes, or the recorded primary, can have acknowledged commits; a
+        // stopped replica is fenced too (it cannot say its role) but never took any.
+        const writers = oldPrimaries.filter((n) => n.inRecovery === false || n === configured).map((n) => n.node);
         warnings.push(
-            `warning: syncMode is async: commits ${oldPrimaries.map((n) => n.node).join(", ") || "the old primary"} acknowledged but had not sent to ${target} ` +
+            `warning: syncMode is async: commits ${writers.join(", ") || "the old primary"} acknowledged but had not sent to ${target} ` +
                 `may be lost; rejoining reports what pg_rewind discarded`,
         );
     }

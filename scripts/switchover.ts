@@ -22,7 +22,14 @@ import { repointPooler } from "./lib/pooler";
 import { runCommand } from "./lib/cli";
 import { SWITCHOVER } from "./lib/topology-commands";
 import { patroniRoleChange } from "./lib/patroni-ops";
-import { checkTopology, openCommand, recordPrimary, staleOutputsNote, takeOver } from "./lib/topology-change";
+import {
+    checkTopology,
+    commandLine,
+    openCommand,
+    recordPrimary,
+    staleOutputsNote,
+    takeOver,
+} from "./lib/topology-change";
 
 runCommand(SWITCHOVER, async () => {
     const { args, subject: target, log, cfg, nodes } = await openCommand(SWITCHOVER, "to");
@@ -40,7 +47,15 @@ runCommand(SWITCHOVER, async () => {
     log(`switchover of stack ${args.stack}: ${primary.node} -> ${target}`);
     await psql(primary.container, "CHECKPOINT", 120_000); // keeps the shutdown checkpoint short
     await fence(primary);
-    const shutdownLsn = await stoppedCheckpointLsn(primary.container);
+    const shutdownLsn = await stoppedCheckpointLsn(primary.container).catch((err: Error) => {
+        // It died while stopping (killed, crashed): stopped and fenced, but its last commits may
+        // not have reached anyone, so a switchover's promise (nothing lost) no longer holds.
+        throw new Error(
+            `${err.message}: ${primary.node} stopped without a clean shutdown, so ${target} may lack its last commits; ` +
+                `nothing was promoted and ${primary.node} stays fenced (stopped). Next, fail over (it refuses ` +
+                `when another replica received more): ${commandLine(args, "failover", "--to", target)}`,
+        );
+    });
     timings.mark(`${primary.node} shut down cleanly at ${shutdownLsn}`, log);
     await waitFor(`${target} replaying up to ${shutdownLsn}`, 60_000, async () => {
         const replay = await psql(t.container, "SELECT pg_last_wal_replay_lsn()");

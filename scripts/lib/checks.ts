@@ -6,7 +6,9 @@ import {
     expectedSyncStates,
     PatroniCheckSpec,
 } from "../../infra/check-spec";
+import { CLUSTER_ALIAS } from "../../infra/topology";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
+import { execProgram } from "./cluster-discovery";
 import { etcdEndpointHealth, patroniRest, PatroniCluster } from "./patroni";
 
 /** One check's outcome. */
@@ -92,6 +94,61 @@ export function membershipProblem(cluster: PatroniCluster, configured: string[],
 }
 
 /**
+ * A running container's address on `network`: "" when it is not connected; undefined when it cannot
+ * be inspected or is not running (a stopped container has no address on any network).
+ */
+async function addressOn(container: string, network: string): Promise<string | undefined> {
+    const res = await execProgram(
+        ["docker", "inspect", "-f", "{{.State.Running}} {{json .NetworkSettings.Networks}}", container],
+        15_000,
+    );
+    if (res.code !== 0 || !res.stdout.startsWith("true ")) return undefined;
+    const networks = JSON.parse(res.stdout.slice("true ".length)) as Record<string, { IPAddress?: string }> | null;
+    return networks?.[network]?.IPAddress ?? "";
+}
+
+/** Why node `n` is not where the cluster reaches it, with the commands that put it back; undefined when it is. */
+export function addressProblem(
+    n: { node: string; container: string; address: string },
+    network: string,
+    found: string | undefined,
+): string | undefined {
+    // Not inspectable (gone) or stopped with no address: the other checks judge it.
+    if (found === undefined || found === n.address) return undefined;
+    const connect = `docker network connect --ip ${n.address} --alias ${n.node} --alias ${CLUSTER_ALIAS} ${network} ${n.container}`;
+    if (found === "")
+        return `${n.container} is not connected to ${network}; connect it at its fixed address: ${connect}`;
+    return (
+        `${n.container} is on ${found}, not its fixed address ${n.address} on ${network} (reconnected without --ip?): ` +
+        `the nodes' pg_hba.conf admit replication only from the fixed addresses, so it cannot stream. ` +
+        `Put it back: docker network disconnect ${network} ${n.container} && ${connect}`
+    );
+}
+
+/**
+ * Each node on its fixed address, checked first and at once: one that is not (reconnected to the
+ * network without `--ip`) is refused replication by pg_hba.conf and would otherwise only show up as
+ * a replica that never streams, after the whole deadline.
+ */
+/** Every node's {@link addressProblem}, for `status`. */
+export async function addressProblems(addresses: NonNullable<CheckSpec["addresses"]>): Promise<string[]> {
+    const found = await Promise.all(addresses.nodes.map((n) => addressOn(n.container, addresses.network)));
+    return addresses.nodes.flatMap((n, i) => addressProblem(n, addresses.network, found[i]) ?? []);
+}
+
+async function addressChecks(spec: CheckSpec): Promise<CheckResult[]> {
+    if (!spec.addresses) return [];
+    const { network, nodes } = spec.addresses;
+    return Promise.all(
+        nodes.map(async (n): Promise<CheckResult> => {
+            const t0 = Date.now();
+            const problem = addressProblem(n, network, await addressOn(n.container, network));
+            return { check: "fixed-address", node: n.node, ok: !problem, detail: problem ?? "ok", ms: Date.now() - t0 };
+        }),
+    );
+}
+
+/**
  * Proves the cluster replicates: roles, streaming rows, sync states, a canary row read back on
  * every replica, read-only replicas and active slots. Throws {@link CheckFailure} at the first
  * failed check; returns the report otherwise.
@@ -100,7 +157,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
     const started = Date.now();
     const deadline = started + configured.deadlineSeconds * 1000;
     const patroni = configured.patroni;
-    const patroniChecks: CheckResult[] = [];
+    const patroniChecks: CheckResult[] = await addressChecks(configured);
     let spec = configured;
     if (patroni) {
         const found = await patroniTopology(configured, patroni, deadline, patroniChecks);

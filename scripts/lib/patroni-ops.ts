@@ -5,7 +5,7 @@
 import { ClusterConfig } from "../../infra/config";
 import { execProgram, listNodes } from "./cluster-discovery";
 import { patroniCluster, PatroniCluster, PatroniMember, patroniRest } from "./patroni";
-import { checkTopology, CommonArgs } from "./topology-change";
+import { checkTopology, commandLine, CommonArgs } from "./topology-change";
 
 type Log = (line: string) => void;
 
@@ -53,6 +53,38 @@ async function container(stack: string, node: string): Promise<{ container: stri
 }
 
 /**
+ * Why Patroni should not be asked at all: the target is no member or its container is not running;
+ * a switchover without a leader, or whose leader's container is not running (Patroni would be asked
+ * to move a role from a node that cannot hand it over).
+ */
+export function roleChangeRefusal(
+    kind: "switchover" | "failover",
+    args: CommonArgs,
+    cluster: PatroniCluster,
+    listed: Array<{ node: string; container: string; running: boolean; state: string }>,
+    target: string,
+): string | undefined {
+    const members = cluster.members.map((m) => m.name).join(", ");
+    const node = listed.find((n) => n.node === target);
+    if (!node || !cluster.members.some((m) => m.name === target))
+        return `refusing to ${kind} to ${target}: it is not a member of Patroni's cluster ${args.stack} (members: ${members || "none"})`;
+    if (!node.running)
+        return `refusing to ${kind} to ${target}: its container ${node.container} is ${node.state}; start it first: ${commandLine(args, "rejoin", "--node", target)}`;
+    if (kind === "failover") return undefined;
+    const leader = cluster.members.find((m) => m.role === "leader");
+    if (!leader)
+        return `refusing to switch over: no leader; choose one: ${commandLine(args, "failover", "--to", target)}`;
+    const held = listed.find((n) => n.node === leader.name);
+    if (held && !held.running)
+        return (
+            `refusing to switch over from ${leader.name}: its container ${held.container} is ${held.state}, so it cannot hand ` +
+            `the role over. Patroni elects a new leader once its key expires (npm run status -- --stack ${args.stack}` +
+            `${args.live ? " --live" : ""} says when), or choose now: ${commandLine(args, "failover", "--to", target)}`
+        );
+    return undefined;
+}
+
+/**
  * Switchover (planned, `--to` a streaming replica) or failover (`--to` any healthy member, even
  * with no leader) through Patroni, then the checks. Patroni refuses a candidate that is not
  * eligible (e.g. not synchronous in sync mode); its answer is the error.
@@ -71,9 +103,11 @@ export async function patroniRoleChange(
         log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${step}`);
     };
     const { container: asked, cluster } = await patroniCluster(args.stack);
+    const listed = await listNodes(args.stack);
     const leader: PatroniMember | undefined = cluster.members.find((m) => m.role === "leader");
     if (leader?.name === target) throw new Error(`refusing to ${kind} to ${target}: it is already the leader`);
-    if (kind === "switchover" && !leader) throw new Error(`refusing to switch over: no leader (use npm run failover)`);
+    const refusal = roleChangeRefusal(kind, args, cluster, listed, target);
+    if (refusal) throw new Error(refusal);
     const body = kind === "switchover" ? { leader: leader?.name, candidate: target } : { candidate: target };
     log(`${kind} of stack ${args.stack} (failover=patroni): ${leader?.name ?? "no leader"} -> ${target}`);
     const res = await patroniRest(asked, { method: "POST", path: `/${kind}`, body, timeoutSeconds: 60 }, 90_000);
@@ -81,6 +115,14 @@ export async function patroniRoleChange(
         throw new Error(`Patroni refused the ${kind} to ${target} (HTTP ${res.status}): ${JSON.stringify(res.body)}`);
     mark(`Patroni: ${typeof res.body === "string" ? res.body.trim() : JSON.stringify(res.body)}`);
     await waitCluster(args.stack, `${target} leading with every other member streaming`, 120_000, leaderIs(target));
+    // A member that died meanwhile is simply missing from /cluster: name it, and how it comes back.
+    const gone = (await listNodes(args.stack)).filter((n) => !n.running);
+    if (gone.length > 0)
+        throw new Error(
+            `${target} leads and every running member streams, but ${gone.map((n) => `${n.node} (${n.container}, ${n.state})`).join(", ")} ` +
+                `stopped during the ${kind}; bring ${gone.length === 1 ? "it" : "each"} back as a replica: ` +
+                gone.map((n) => commandLine(args, "rejoin", "--node", n.node)).join("; "),
+        );
     mark(`${target} is the leader; every other member streams`);
     const report = await checkTopology(
         args,

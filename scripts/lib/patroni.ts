@@ -1,5 +1,6 @@
 // Patroni's REST API from the Docker host, through `docker exec` into a node (the API listens on
 // the cluster network only; its password never leaves the node's patroni.yml).
+import { PATRONI_NAMESPACE } from "../../infra/patroni-config";
 import { PATRONI_REST_PY, PatroniRequest } from "../../infra/patroni-rest";
 import { execProgram, listNodes } from "./cluster-discovery";
 
@@ -105,4 +106,52 @@ export async function etcdEndpointHealth(
         answered: /is (un)?healthy|failed to commit/.test(text),
         stderr: res.stderr,
     };
+}
+
+/** Who holds a Patroni cluster's leader key and how long its lease has left. */
+export interface LeaderKey {
+    holder: string;
+    /** Seconds until etcd expires the key unless the holder renews it (a dead holder cannot). */
+    expiresInSeconds: number;
+}
+
+/**
+ * The leader key of cluster `scope` as etcd holds it (Patroni's etcd3 DCS: `<namespace><scope>/leader`,
+ * bound to a lease of `ttl`): its holder and the lease's time to live. Asked through the first etcd
+ * member's container that answers; undefined when there is no key or no member answers.
+ */
+export async function leaderKey(
+    etcdContainers: string[],
+    endpoints: string[],
+    scope: string,
+): Promise<LeaderKey | undefined> {
+    const etcdctl = (container: string, ...args: string[]) =>
+        execProgram(
+            [
+                "docker",
+                "exec",
+                container,
+                "etcdctl",
+                `--endpoints=${endpoints.join(",")}`,
+                "--command-timeout=2s",
+                ...args,
+            ],
+            10_000,
+        );
+    for (const container of etcdContainers) {
+        const got = await etcdctl(container, "get", `${PATRONI_NAMESPACE}${scope}/leader`, "-w", "json");
+        if (got.code !== 0) continue;
+        const kv = (JSON.parse(got.stdout) as { kvs?: Array<{ value: string }> }).kvs?.[0];
+        // The lease id is a 64-bit integer: read from the text, JSON.parse would round it.
+        const lease = /"lease":(\d+)/.exec(got.stdout)?.[1];
+        if (!kv || !lease) return undefined;
+        const ttl = await etcdctl(container, "lease", "timetolive", BigInt(lease).toString(16), "-w", "json");
+        if (ttl.code !== 0) continue;
+        return {
+            holder: Buffer.from(kv.value, "base64").toString("utf8"),
+            // `etcdctl lease timetolive -w json`: {"id":…,"ttl":19,"granted-ttl":20,…}
+            expiresInSeconds: Math.max(0, (JSON.parse(ttl.stdout) as { ttl: number }).ttl),
+        };
+    }
+    return undefined;
 }

@@ -5,6 +5,7 @@ import { Client } from "pg";
 import { ClusterConfig } from "../../infra/config";
 import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../../infra/topology";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
+import { addressProblems } from "./checks";
 import { checkSpec } from "../../infra/check-spec";
 import {
     certainlyStopped,
@@ -14,7 +15,7 @@ import {
     unknownRoleHint,
     unknownRoles,
 } from "./cluster-discovery";
-import { etcdEndpointHealth, patroniCluster } from "./patroni";
+import { etcdEndpointHealth, leaderKey, patroniCluster } from "./patroni";
 
 /** One member's line. */
 export interface MemberStatus {
@@ -188,14 +189,32 @@ export async function clusterStatus(
         // the container is not running, Docker's word wins: Patroni keeps a dead leader's key until
         // its ttl expires.
         const { cluster } = await patroniCluster(stack).catch(() => ({ cluster: { members: [] } }));
+        const spec = checkSpec(stack, cfg, "pg1", []).patroni;
+        // A leader whose node is gone keeps its key until the lease runs out: say when that is.
+        const deadLeader = cluster.members.some(
+            (p) => p.role === "leader" && !probed.find((n) => n.node === p.name)?.running,
+        );
+        const key = deadLeader && spec ? await leaderKey(spec.etcdContainers, spec.etcdEndpoints, stack) : undefined;
         members = members.map((m, i) => {
             const p = cluster.members.find((x) => x.name === m.node);
             if (!p) return m;
-            if (!probed[i].running) return { ...m, state: `${m.state} (patroni still lists it as ${p.role})` };
+            if (!probed[i].running) {
+                const expiry =
+                    key && key.holder === m.node ? `; its leader key expires in ${key.expiresInSeconds} s` : "";
+                return { ...m, state: `${m.state} (patroni still lists it as ${p.role}${expiry})` };
+            }
             return { ...m, role: p.role, state: p.state, timeline: p.timeline ?? m.timeline };
         });
     }
     const problems = roleProblems(stack, probed);
+    // A node off its fixed address cannot stream (pg_hba.conf) and nothing else would say why.
+    const addresses = checkSpec(
+        stack,
+        cfg,
+        probed[0]?.node ?? "pg1",
+        probed.slice(1).map((n) => n.node),
+    ).addresses;
+    if (addresses && probed.length > 0) problems.push(...(await addressProblems(addresses)));
     if (primary) {
         const [archiver] = await psqlRows<ArchiverState>(primary.container, ARCHIVER_SQL).catch(() => []);
         const trouble = archiver ? archiveTrouble(archiver, primary) : null;

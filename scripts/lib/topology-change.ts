@@ -143,9 +143,10 @@ export function upCommand(ref: StackRef): string {
 }
 
 /**
- * After a role change the stack outputs are the last deployment's: `primary` and
- * `primaryConnectionString` name the old primary until the stack is deployed again. Undefined when
- * they already name `newPrimary`.
+ * After a role change the stack outputs are the last deployment's. With the pooler,
+ * `primaryConnectionString` is the read-write endpoint, re-pointed already, and only `primary` /
+ * `replicas` (stamped `roleReadAt`) describe the past; without it `primaryConnectionString` names
+ * the old primary's port too. Undefined when the outputs already name `newPrimary`.
  */
 export function staleOutputsNote(
     ref: StackRef,
@@ -153,10 +154,19 @@ export function staleOutputsNote(
     pooler: boolean,
     outputs: Record<string, unknown> = readOutputs(ref),
 ): string | undefined {
-    const named = (outputs.primary as { node?: string } | undefined)?.node;
+    const recorded = outputs.primary as { node?: string; roleReadAt?: string } | undefined;
+    const named = recorded?.node;
     if (named === undefined || named === newPrimary) return undefined;
+    const when = recorded?.roleReadAt ? ` (roles read at ${recorded.roleReadAt})` : "";
+    const now = `npm run status -- --stack ${ref.stack}${ref.live ? " --live" : ""}`;
+    if (pooler)
+        return (
+            `note: primaryConnectionString and rwConnectionString (the read-write endpoint) reach ${newPrimary} now; ` +
+            `the outputs primary and replicas still describe the last deployment${when}: ${now} shows the roles now, ` +
+            `the next deployment records them: ${upCommand(ref)}`
+        );
     return (
-        `note: ${pooler ? `rwConnectionString (the read-write endpoint) reaches ${newPrimary} now` : `connect to ${newPrimary} directly`}; ` +
-        `the stack outputs primary and primaryConnectionString still name ${named} until the next deployment: ${upCommand(ref)}`
+        `note: connect to ${newPrimary} directly; the stack outputs primary and primaryConnectionString ` +
+        `still name ${named}${when} until the next deployment: ${upCommand(ref)}`
     );
 }

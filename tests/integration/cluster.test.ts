@@ -1,5 +1,7 @@
 // The cluster for real: the stack program run by the live harness against the local Docker engine.
 // Its own stack name, subnet and ports, so that it never touches a dev or local cluster.
+import { POOLER_PATHS, renderPgBouncerIni } from "../../infra/pooler-config";
+import { nodeAddressMap } from "../../infra/topology";
 import { run } from "../support/live/docker-api";
 import {
     containerIdentity,
@@ -16,6 +18,7 @@ import {
 jest.setTimeout(420_000);
 
 const STACK = `it${process.pid}`;
+const SUBNET = "172.29.77.0/24";
 const PORT = 26432; // pg1; pgN is PORT + N - 1
 const ARGS = [
     "--stack",
@@ -25,7 +28,7 @@ const ARGS = [
     "--config",
     "pullImage=false",
     "--config",
-    "subnet=172.29.77.0/24",
+    `subnet=${SUBNET}`,
     "--config",
     `hostPortBase=${PORT}`,
     "--config",
@@ -54,6 +57,17 @@ async function identities(nodes: number[]): Promise<string[]> {
     return Promise.all(nodes.map((n) => containerIdentity(`${STACK}-pg${n}`)));
 }
 
+/** The two PgBouncer containers' id and start time: a re-created or restarted one differs. */
+async function poolerIdentities(): Promise<string[]> {
+    return Promise.all(["rw", "ro"].map((role) => containerIdentity(`${STACK}-pgbouncer-${role}`)));
+}
+
+/** The read-only endpoint's pgbouncer.ini as PgBouncer reads it. */
+async function roIni(): Promise<string> {
+    const res = await run(["docker", "exec", `${STACK}-pgbouncer-ro`, "cat", POOLER_PATHS.ini]);
+    return res.stdout;
+}
+
 describe(`live cluster (stack ${STACK})`, () => {
     beforeAll(async () => {
         await forceCleanup(STACK);
@@ -70,7 +84,13 @@ describe(`live cluster (stack ${STACK})`, () => {
             /Resources: \d+ created, 0 replaced, 0 updated, 0 deleted, 0 unchanged, 0 failed; [\d.]+s/,
         );
         const out = await stackOutputs(STACK);
-        expect(out.primary).toEqual({ node: "pg1", container: `${STACK}-pg1`, host: "127.0.0.1", port: port(1) });
+        expect(out.primary).toEqual({
+            node: "pg1",
+            container: `${STACK}-pg1`,
+            host: "127.0.0.1",
+            port: port(1),
+            roleReadAt: out.checkReport.checkedAt,
+        });
         expect(out.replicas.map((r: { node: string }) => r.node)).toEqual(["pg2", "pg3"]);
         expect(out.replicationMode).toBe("async");
         expect(out.checkReport.ok).toBe(true);
@@ -92,7 +112,8 @@ describe(`live cluster (stack ${STACK})`, () => {
         });
         const hidden = await live(["output", "--stack", STACK, "--json"]);
         expect(JSON.parse(hidden.stdout).primaryConnectionString).toBe("[secret]");
-        expect(out.primaryConnectionString).toBe(`postgresql://postgres:${PW}@127.0.0.1:${port(1)}/postgres`);
+        // The pooler is on: the read-write endpoint, which every failover and switchover re-points.
+        expect(out.primaryConnectionString).toBe(`postgresql://postgres:${PW}@127.0.0.1:${PORT + 10}/postgres`);
     });
 
     test("the metrics exporter scrapes every node through /probe", async () => {
@@ -209,22 +230,25 @@ describe(`live cluster (stack ${STACK})`, () => {
     });
 
     // Async mode: synchronous_standby_names stays '', so the sync policy has nothing to change. The
-    // read-only endpoint's server list changes, so its PgBouncer container is re-created.
+    // read-only endpoint's server list changes: its pgbouncer.ini is rewritten and reloaded in place
+    // (pg-pooler-targets), neither PgBouncer container is re-created.
     test("scale 2 → 3 → 1: new replica streams, removed replicas' slots are dropped, survivors untouched", async () => {
         const before = await identities([1, 2, 3]);
+        const poolersBefore = await poolerIdentities();
         let res = await up("replicas=3");
         expect(changed(res).sort()).toEqual([
             "created pg-pg4-container",
             "created pg-pg4-data",
             "created pg-pg4-ready",
             "created pg-slot-pg4",
-            "replaced pg-pooler-ro",
-            "replaced pg-pooler-ro-ready",
             "updated pg-checks",
             // Runs on every node set (a new node gets the settings); with none it asks no node anything.
+            "updated pg-pooler-targets",
             "updated pg-settings",
         ]);
         expect(await identities([1, 2, 3])).toEqual(before);
+        expect(await poolerIdentities()).toEqual(poolersBefore);
+        expect(await roIni()).toBe(renderPgBouncerIni("ro", "pg1", ["pg2", "pg3", "pg4"], nodeAddressMap(SUBNET)));
         expect(Object.keys(await replicationRows())).toEqual(["pg2", "pg3", "pg4"]);
         const [{ count }] = await sql(port(4), PW, "SELECT count(*)::int AS count FROM it_data");
         expect(count).toBe(2500);
@@ -239,13 +263,14 @@ describe(`live cluster (stack ${STACK})`, () => {
             "deleted pg-pg4-ready",
             "deleted pg-slot-pg3",
             "deleted pg-slot-pg4",
-            "replaced pg-pooler-ro",
-            "replaced pg-pooler-ro-ready",
             "updated pg-checks",
             // Runs on every node set (a new node gets the settings); with none it asks no node anything.
+            "updated pg-pooler-targets",
             "updated pg-settings",
         ]);
         expect(await identities([1, 2])).toEqual(before.slice(0, 2));
+        expect(await poolerIdentities()).toEqual(poolersBefore);
+        expect(await roIni()).toBe(renderPgBouncerIni("ro", "pg1", ["pg2"], nodeAddressMap(SUBNET)));
         const slots = await sql<{ slot_name: string }>(
             port(1),
             PW,

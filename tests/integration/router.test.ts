@@ -85,6 +85,8 @@ async function whoRead(
 
 /** The router's name for node N's replica: host:port from its connection string. */
 const nameOf = (node: number) => `127.0.0.1:${port(node)}`;
+// primaryConnectionString is the read-write endpoint (the pooler is on): it follows failovers.
+const RW_NAME = `127.0.0.1:${PORT + 10}`;
 const replicaStatus = (node: number, r: ReplicaRouter = theRouter()) => {
     const s = r.status().replicas.find((x) => x.name === nameOf(node));
     if (!s) throw new Error(`no status for pg${node}`);
@@ -159,7 +161,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         expect(isLsn(w.lsn)).toBe(true);
 
         const status = theRouter().status();
-        expect(status.primary).toMatchObject({ name: nameOf(1), healthy: true, reason: "ok" });
+        expect(status.primary).toMatchObject({ name: RW_NAME, healthy: true, reason: "ok" });
         for (const r of status.replicas) {
             expect(r).toMatchObject({ healthy: true, reason: "ok" });
             expect(r.lagBytes).toBeLessThan(16 * 1024 * 1024);
@@ -382,7 +384,7 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
         );
         for (let i = 0; i < 5; i++) {
             const who = await whoRead();
-            expect(who).toMatchObject({ node: "pg1", role: "primary", name: nameOf(1), recovery: false });
+            expect(who).toMatchObject({ node: "pg1", role: "primary", name: RW_NAME, recovery: false });
         }
         const ryw = await theRouter().read<{ n: number }>("SELECT count(*)::int AS n FROM rt_items", [], {
             consistency: "read-your-writes",

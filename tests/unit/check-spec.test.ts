@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { checkSpec } from "../../infra/check-spec";
 import { validateConfig } from "../../infra/config";
+import { addressProblem } from "../../scripts/lib/checks";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -29,9 +30,32 @@ describe("checkSpec", () => {
             syncCount: 2,
             slots: true,
             deadlineSeconds: 60,
+            addresses: {
+                network: "s1-net",
+                nodes: [
+                    { node: "pg2", container: "s1-pg2", address: "172.20.0.12" },
+                    { node: "pg1", container: "s1-pg1", address: "172.20.0.11" },
+                    { node: "pg3", container: "s1-pg3", address: "172.20.0.13" },
+                ],
+            },
             endpoints: { rw: { host: "127.0.0.1", port: 20010 }, ro: { host: "127.0.0.1", port: 20011 } },
             patroni: undefined,
         });
+    });
+
+    test("a node off its fixed address is named with the commands that put it back", () => {
+        const n = { node: "pg3", container: "s1-pg3", address: "172.20.0.13" };
+        expect(addressProblem(n, "s1-net", "172.20.0.13")).toBeUndefined();
+        expect(addressProblem(n, "s1-net", undefined)).toBeUndefined(); // gone: the other checks judge it
+        expect(addressProblem(n, "s1-net", "172.20.0.2")).toBe(
+            "s1-pg3 is on 172.20.0.2, not its fixed address 172.20.0.13 on s1-net (reconnected without --ip?): the " +
+                "nodes' pg_hba.conf admit replication only from the fixed addresses, so it cannot stream. Put it back: " +
+                "docker network disconnect s1-net s1-pg3 && docker network connect --ip 172.20.0.13 --alias pg3 --alias pg-cluster s1-net s1-pg3",
+        );
+        expect(addressProblem(n, "s1-net", "")).toBe(
+            "s1-pg3 is not connected to s1-net; connect it at its fixed address: " +
+                "docker network connect --ip 172.20.0.13 --alias pg3 --alias pg-cluster s1-net s1-pg3",
+        );
     });
 
     test("no pooler: no endpoints; failover=patroni: every node, etcd members and their client URLs", () => {

@@ -75,13 +75,15 @@ describe("hints after a role change", () => {
     });
 
     test("the outputs name the old primary until then: said, with the command; nothing when they are current", () => {
-        const outputs = { primary: { node: "pg1", container: "nc1-pg1" } };
+        const outputs = { primary: { node: "pg1", container: "nc1-pg1", roleReadAt: "2026-12-06T10:00:00.000Z" } };
         expect(staleOutputsNote({ stack: "nc1", live: true }, "pg2", true, outputs)).toBe(
-            "note: rwConnectionString (the read-write endpoint) reaches pg2 now; " +
-                "the stack outputs primary and primaryConnectionString still name pg1 until the next deployment: npm run live -- up --stack nc1",
+            "note: primaryConnectionString and rwConnectionString (the read-write endpoint) reach pg2 now; " +
+                "the outputs primary and replicas still describe the last deployment (roles read at 2026-12-06T10:00:00.000Z): " +
+                "npm run status -- --stack nc1 --live shows the roles now, the next deployment records them: npm run live -- up --stack nc1",
         );
         expect(staleOutputsNote({ stack: "dev", live: false }, "pg2", false, outputs)).toBe(
-            "note: connect to pg2 directly; the stack outputs primary and primaryConnectionString still name pg1 until the next deployment: npm run up",
+            "note: connect to pg2 directly; the stack outputs primary and primaryConnectionString still name pg1 " +
+                "(roles read at 2026-12-06T10:00:00.000Z) until the next deployment: npm run up",
         );
         expect(staleOutputsNote({ stack: "nc1", live: true }, "pg1", true, outputs)).toBeUndefined();
     });

@@ -15,6 +15,8 @@ import {
     formatOutputs,
     keyOfError,
     parseLiveArgs,
+    removeStackRefusal,
+    downNote,
     secretFromStdin,
     secretOnCommandLineNote,
     upSummary,
@@ -36,6 +38,24 @@ const usageError = (argv: string[]): string => {
     }
     throw new Error(`no usage error for ${argv.join(" ")}`);
 };
+
+describe("live down keeps the recorded config; live rm forgets an empty stack", () => {
+    test("rm parses like down and refuses while resources remain, naming down", () => {
+        expect(parseLiveArgs(["rm", "--stack", "nc1"])).toEqual({ verb: "rm", stack: "nc1" });
+        expect(usageError(["rm", "extra"])).toMatch(/unexpected argument "extra" after rm/);
+        expect(removeStackRefusal("nc1", 3)).toBe(
+            "stack nc1 still has 3 resources; delete them first: npm run live -- down --stack nc1",
+        );
+        expect(removeStackRefusal("nc1", 0)).toBeUndefined();
+    });
+
+    test("down says what it kept and the command that forgets it", () => {
+        expect(downNote("nc1")).toBe(
+            "the stack's recorded config stays (.live-state/nc1.json, as pulumi destroy keeps Pulumi.nc1.yaml): " +
+                "a later up reuses it; forget it with npm run live -- rm --stack nc1",
+        );
+    });
+});
 
 describe("live CLI arguments", () => {
     test("--help, -h and `help` are help requests with every command, option, default and an example", () => {
@@ -67,7 +87,7 @@ describe("live CLI arguments", () => {
     });
 
     test("usage errors name the argument that was wrong", () => {
-        expect(usageError([])).toMatch(/a command is required: up, down, output, config/);
+        expect(usageError([])).toMatch(/a command is required: up, down, rm, output, config/);
         expect(usageError(["up", "--bogus"])).toBe("unknown option --bogus");
         expect(usageError(["deploy"])).toMatch(/unknown command "deploy"/);
         expect(usageError(["up", "extra"])).toMatch(/unexpected argument "extra" after up/);

@@ -129,6 +129,6 @@ describe("README examples and decisions", () => {
     });
 
     test("the stale outputs after a failover are said in the README", () => {
-        expect(README).toContain("still name pg1 until the next deployment: npm run live -- up --stack speedfo1\n");
+        expect(README).toContain("the next deployment records them: npm run live -- up --stack speedfo1\n");
     });
 });

@@ -14,6 +14,7 @@ import { tcpListening } from "../../infra/probes";
 import { clusterNodes } from "../../infra/topology";
 import { expectedPatroniRoles } from "../../infra/check-spec";
 import { membershipProblem } from "../../scripts/lib/checks";
+import { roleChangeRefusal } from "../../scripts/lib/patroni-ops";
 import { parametersPatch } from "../../scripts/lib/settings-patroni";
 import { containsSecret } from "../support/live/secrets";
 import { runProgramWithMocks } from "../support/mock-program";
@@ -222,6 +223,7 @@ describe("the stack program with failover=patroni (mocks)", () => {
             "pg-haproxy-ready",
             "pg-patroni-config",
             "pg-patroni-image",
+            "pg-patroni-members",
             "pg-patroni-rest-password",
             "pg-patroni-settings",
             "pg-pg1-ready",
@@ -333,5 +335,55 @@ describe("Patroni membership the checks accept", () => {
             "the leader pg3 is not among the configured nodes (pg1, pg2): this deployment would remove it; move the role " +
                 "first: npm run switchover -- --stack s --to pg1 (add --live for a live-harness stack)",
         );
+    });
+});
+
+describe("Patroni switchover and failover: refused before Patroni is asked", () => {
+    const args = { stack: "nc1", live: true, json: false, values: {}, flags: new Set<string>() };
+    const cluster = {
+        members: [
+            { name: "pg1", role: "leader", state: "running" },
+            { name: "pg2", role: "replica", state: "streaming" },
+            { name: "pg3", role: "replica", state: "streaming" },
+        ],
+    };
+    const node = (n: string, running = true) => ({
+        node: n,
+        container: `nc1-${n}`,
+        running,
+        state: running ? "running" : "exited",
+    });
+    const listed = [node("pg1"), node("pg2"), node("pg3")];
+
+    test("a target that is no member, before printing a plan", () => {
+        expect(roleChangeRefusal("switchover", args, cluster, listed, "pg9")).toBe(
+            "refusing to switchover to pg9: it is not a member of Patroni's cluster nc1 (members: pg1, pg2, pg3)",
+        );
+    });
+
+    test("a target whose container is not running names the rejoin", () => {
+        expect(
+            roleChangeRefusal("failover", args, cluster, [node("pg1"), node("pg2"), node("pg3", false)], "pg3"),
+        ).toBe(
+            "refusing to failover to pg3: its container nc1-pg3 is exited; start it first: npm run rejoin -- --node pg3 --stack nc1 --live",
+        );
+    });
+
+    test("a switchover from a leader whose container is gone names the failover instead", () => {
+        expect(
+            roleChangeRefusal("switchover", args, cluster, [node("pg1", false), node("pg2"), node("pg3")], "pg2"),
+        ).toBe(
+            "refusing to switch over from pg1: its container nc1-pg1 is exited, so it cannot hand the role over. Patroni " +
+                "elects a new leader once its key expires (npm run status -- --stack nc1 --live says when), or choose now: " +
+                "npm run failover -- --to pg2 --stack nc1 --live",
+        );
+        // A failover needs no leader.
+        expect(
+            roleChangeRefusal("failover", args, cluster, [node("pg1", false), node("pg2"), node("pg3")], "pg2"),
+        ).toBe(undefined);
+    });
+
+    test("a healthy cluster is not refused", () => {
+        expect(roleChangeRefusal("switchover", args, cluster, listed, "pg2")).toBeUndefined();
     });
 });

@@ -3,6 +3,7 @@ import { CONTAINER_READY } from "../../infra/container-ready";
 import { nodeAddressMap } from "../../infra/topology";
 import {
     POOLER_LISTENING,
+    POOLER_PATHS,
     poolerConnstr,
     renderPgBouncerIni,
     renderPoolerEntrypoint,
@@ -88,6 +89,7 @@ interface Declared {
     inputs: Json;
     parent?: string;
     deleteBeforeReplace?: boolean;
+    ignoreChanges?: string[];
 }
 
 /** Declares a PgBouncerPool under Pulumi's mocks; returns the registrations and resolved outputs. */
@@ -98,7 +100,7 @@ async function declarePool(
     const outputs: Record<string, unknown> = {};
     await jest.isolateModulesAsync(async () => {
         const pulumi: typeof PulumiModule = await import("@pulumi/pulumi");
-        const opts = new Map<string, { parent?: string; deleteBeforeReplace?: boolean }>();
+        const opts = new Map<string, { parent?: string; deleteBeforeReplace?: boolean; ignoreChanges?: string[] }>();
         await pulumi.runtime.setMocks(
             {
                 newResource(args) {
@@ -126,6 +128,7 @@ async function declarePool(
                 opts.set(`${t.type}::${t.name}`, {
                     parent: parent?.__pulumiType,
                     deleteBeforeReplace: (t.opts as PulumiModule.CustomResourceOptions).deleteBeforeReplace,
+                    ignoreChanges: t.opts.ignoreChanges,
                 });
                 return undefined;
             });
@@ -165,6 +168,7 @@ describe("PgBouncerPool under mocks", () => {
                 .filter((t) => t !== "pulumi:pulumi:Stack")
                 .sort(),
         ).toEqual([
+            "command:local:Command",
             "command:local:Command",
             "command:local:Command",
             "docker:index/container:Container",
@@ -234,6 +238,23 @@ describe("PgBouncerPool under mocks", () => {
         expect(upload(ro, "pgbouncer.ini").content).toBe(renderPgBouncerIni("ro", "pg1", ["pg2", "pg3"]));
     });
 
+    test("the ini is uploaded at creation only; the targets command re-points both endpoints in place", () => {
+        for (const c of containers()) {
+            const ini = c.inputs.uploads.findIndex((u: { file: string }) => u.file.endsWith("pgbouncer.ini"));
+            expect(c.ignoreChanges).toContain(`uploads[${ini}]`);
+        }
+        const targets = declared.find((d) => d.name === "pool-targets")!;
+        expect(targets.parent).toBe("pg-replication:index:PgBouncerPool");
+        expect(targets.inputs.create).toBe("node -r ./scripts/register-ts.js scripts/repoint-pooler.ts");
+        expect(targets.inputs.environment).toEqual({
+            PGR_CLUSTER: "unit",
+            PGR_PRIMARY: "pg1",
+            PGR_REPLICAS: "pg2,pg3",
+            PGR_NODE_HOSTS: "{}",
+            PGR_CONTAINER_IDS: "pool-rw-id,pool-ro-id",
+        });
+    });
+
     test("without replicas the read-only endpoint serves from the primary", async () => {
         const { declared: alone } = await declarePool([]);
         const ro = alone.find((d) => d.inputs.name === "unit-pgbouncer-ro")!;
@@ -288,6 +309,15 @@ describe("repointPooler", () => {
         const reload = fake.calls.find((c) => c.includes("RELOAD"))!;
         expect(reload.slice(0, 5)).toEqual(["docker", "exec", "-u", "postgres", "st-pgbouncer-rw"]);
         expect(fake.calls.some((c) => c.includes("restart") || c.includes("stop"))).toBe(false);
+    });
+
+    test("leaves an endpoint whose file already holds the targets alone: no write, no reload", async () => {
+        const fake = fakeDocker({});
+        fake.files.set("st-pgbouncer-rw", renderPgBouncerIni("rw", "pg2", ["pg3"]));
+        const res = await repointPooler("st", "pg2", ["pg3"], { run: fake.run, drainTimeoutMs: 0 });
+        expect(res.map((r) => r.reload)).toEqual(["unchanged", "console"]);
+        const rwCalls = fake.calls.filter((c) => c.includes("st-pgbouncer-rw") && c[1] !== "inspect");
+        expect(rwCalls).toEqual([["docker", "exec", "st-pgbouncer-rw", "cat", POOLER_PATHS.ini]]);
     });
 
     test("kills the clients of sessions still on an old target after the drain time", async () => {

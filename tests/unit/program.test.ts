@@ -46,6 +46,7 @@ describe("the stack program under mocks", () => {
             "pg-pg3-ready",
             "pg-pooler-ro-ready",
             "pg-pooler-rw-ready",
+            "pg-pooler-targets",
             "pg-replication-user",
             "pg-settings",
             "pg-slot-pg2",
@@ -224,8 +225,9 @@ describe("the stack program under mocks", () => {
         ]) {
             expect(run.outputs[key].secret).toBe(true);
         }
+        // The pooler is on: the read-write endpoint, which follows every failover.
         expect(run.outputs.primaryConnectionString.value).toBe(
-            "postgresql://postgres:super-secret-pw@127.0.0.1:15432/postgres",
+            "postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres",
         );
         expect(run.outputs.rwConnectionString.value).toBe(
             "postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres",
@@ -278,6 +280,14 @@ describe("the stack program under mocks", () => {
             syncCount: 1,
             slots: true,
             deadlineSeconds: 60,
+            addresses: {
+                network: "unit-net",
+                nodes: [1, 2, 3].map((k) => ({
+                    node: `pg${k}`,
+                    container: `unit-pg${k}`,
+                    address: `172.20.0.${10 + k}`,
+                })),
+            },
             endpoints: { rw: { host: "127.0.0.1", port: 15442 }, ro: { host: "127.0.0.1", port: 15443 } },
         });
         // Re-run whenever a node's container is re-created: the ids of every node, in node order.

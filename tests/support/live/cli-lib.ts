@@ -21,7 +21,9 @@ deploy with npm run up). State: .live-state/NAME.json (holds secrets, mode 0600)
 
 commands:
   up                      refresh, preview (changes nothing), then apply: as pulumi up with refresh: always
-  down                    delete everything the stack made (containers, volumes: data!, network)
+  down                    delete everything the stack made (containers, volumes: data!, network); the
+                          recorded config stays, as pulumi destroy keeps Pulumi.NAME.yaml
+  rm                      forget a stack that down emptied: its recorded config and secrets (pulumi stack rm)
   output [NAME]           the stack's outputs, or only NAME's value (like pulumi stack output)
   config                  every config key with its value and where it comes from
   config set KEY VALUE    record a value for later runs (checked against Pulumi.yaml and infra/config.ts)
@@ -54,12 +56,14 @@ commands:
         "npm run -s live -- config set --secret superuserPassword --stack local < password-file",
         "npm run live -- config rm replica --stack local",
         "npm run live -- down --stack local",
+        "npm run live -- rm --stack local",
     ],
 });
 
 export type LiveArgs =
     | { verb: "up"; stack: string; config: string[]; json: boolean; showSecrets: boolean }
     | { verb: "down"; stack: string }
+    | { verb: "rm"; stack: string }
     | { verb: "output"; stack: string; name?: string; json: boolean; showSecrets: boolean }
     | { verb: "config"; stack: string; json: boolean; showSecrets: boolean }
     | { verb: "config-set"; stack: string; key: string; value: string; fromStdin?: boolean }
@@ -69,7 +73,7 @@ export type LiveArgs =
 export function parseLiveArgs(argv: string[]): LiveArgs {
     const { values, positionals } = LIVE.parse(argv);
     const [verb, ...rest] = positionals;
-    if (verb === undefined) throw new UsageError("a command is required: up, down, output, config");
+    if (verb === undefined) throw new UsageError("a command is required: up, down, rm, output, config");
     if (verb === "help") throw new HelpRequest(LIVE.usage);
     const stack = values.stack;
     const json = values.json;
@@ -105,6 +109,7 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
             }
             return { verb, stack, config, json, showSecrets };
         case "down":
+        case "rm":
             noMore(rest);
             only([]);
             return { verb, stack };
@@ -149,7 +154,7 @@ export function parseLiveArgs(argv: string[]): LiveArgs {
             );
         }
         default:
-            throw new UsageError(`unknown command ${JSON.stringify(verb)}: expected up, down, output or config`);
+            throw new UsageError(`unknown command ${JSON.stringify(verb)}: expected up, down, rm, output or config`);
     }
 }
 
@@ -330,16 +335,16 @@ export function upSummary(stack: string, outputs: Record<string, StackOutput>): 
         lines.push("checkReport: none (checks is off)");
     }
     if (primary?.container && primary.roleReadAt) {
-        // failover=patroni: the leader is whoever Patroni elected; say when it was read and connect
-        // through what follows it.
+        // The primary as the checks found it (under Patroni: whoever was elected): say when it was
+        // read, and connect through what follows it.
         const via = outputs.rwConnectionString ? "rwConnectionString" : "primaryConnectionString";
         lines.push(
-            `primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port}) as Patroni said at ` +
-                `${primary.roleReadAt}; Patroni moves it, now: npm run status -- --stack ${stack} --live`,
+            `primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port}) as the checks found it at ` +
+                `${primary.roleReadAt}; a failover moves it, now: npm run status -- --stack ${stack} --live`,
         );
         lines.push(
             `connect: psql "$(npm run -s live -- output ${via} --stack ${stack} --show-secrets)"` +
-                (via === "rwConnectionString" ? "   (the read-write endpoint follows the leader)" : ""),
+                (via === "rwConnectionString" ? "   (the read-write endpoint follows every failover)" : ""),
         );
     } else if (primary?.container) {
         lines.push(`primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port})`);
@@ -466,4 +471,25 @@ export function configCommand(
             };
         }
     }
+}
+
+/**
+ * `live rm`: what `pulumi stack rm` does for a harness stack. Refuses while the stack still has
+ * resources (they would be left with nothing that knows them); otherwise the state file, with the
+ * recorded config and secrets, is what goes.
+ */
+export function removeStackRefusal(stack: string, resources: number): string | undefined {
+    if (resources === 0) return undefined;
+    return (
+        `stack ${stack} still has ${resources} resource${resources === 1 ? "" : "s"}; delete them first: ` +
+        `npm run live -- down --stack ${stack}`
+    );
+}
+
+/** What `live down` says at the end: the config it kept, and how to forget it. */
+export function downNote(stack: string): string {
+    return (
+        `the stack's recorded config stays (.live-state/${stack}.json, as pulumi destroy keeps Pulumi.${stack}.yaml): ` +
+        `a later up reuses it; forget it with npm run live -- rm --stack ${stack}`
+    );
 }

@@ -10,11 +10,13 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import {
     checkOrExplain,
+    downNote,
     configCommand,
     formatOutputs,
     LIVE,
     LiveArgs,
     parseLiveArgs,
+    removeStackRefusal,
     secretFromStdin,
     secretOnCommandLineNote,
     upSummary,
@@ -91,6 +93,16 @@ async function main(): Promise<number> {
     const file = statePath(ROOT, args.stack);
     const state = loadState(file, args.stack);
     switch (args.verb) {
+        case "rm": {
+            const refusal = removeStackRefusal(args.stack, state.resources.length);
+            if (refusal) {
+                process.stderr.write(`error: ${refusal}\n`);
+                return 1;
+            }
+            if (fs.existsSync(file)) fs.rmSync(file);
+            process.stderr.write(`stack ${args.stack} removed: its recorded config and state are gone (${file})\n`);
+            return 0;
+        }
         case "output":
             if (args.name === undefined && Object.keys(state.outputs).length === 0) {
                 process.stderr.write(
@@ -149,6 +161,7 @@ async function main(): Promise<number> {
         log(`error: ${args.verb} failed:\n${engine.errors.map((e) => `  ${e}`).join("\n")}`);
         return 1;
     }
+    if (args.verb === "down") log(downNote(args.stack));
     if (args.verb === "up") {
         for (const line of upSummary(args.stack, state.outputs)) log(line);
         if (args.json)

@@ -1,0 +1,124 @@
+// Completes a Patroni scale-down: run by the stack program's members command (infra/patroni-roles.ts)
+// whenever the set of nodes changes (PGR_CLUSTER = the stack, PGR_MEMBERS = the nodes the stack
+// keeps, PGR_ETCD_CONTAINERS / PGR_ETCD_ENDPOINTS = where etcd answers). Patroni 4 keeps the slot of
+// a member that left for `member_slots_ttl` (30 min by default) and carries it to every new leader,
+// so a removed replica's slot held WAL on the leader for half an hour. The deployment deletes the
+// removed nodes' containers after this runs (Pulumi deletes last), so this stops them itself
+// (Patroni stops its postgres cleanly), deletes their member keys, lowers `member_slots_ttl` to 1 s
+// until the leader (and the replicas' copies) dropped their slots, then gives it back its default.
+// Nodes the stack keeps are never touched: their keys are renewed every loop, so a 1 s retention
+// does not concern them. Prints the members kept as JSON.
+import { PATRONI_NAMESPACE } from "../infra/patroni-config";
+import { command, runCommand } from "./lib/cli";
+import { compareNodes, execOrFail, execProgram, listNodes, psqlRows } from "./lib/cluster-discovery";
+import { waitFor } from "./lib/ops";
+import { leaderOf, patroniCluster, patroniRest } from "./lib/patroni";
+
+const REMOVE_MEMBERS = command({
+    name: "remove-patroni-members",
+    invocation: "node -r ./scripts/register-ts.js scripts/remove-patroni-members.ts",
+    synopsis: "(no arguments; PGR_CLUSTER, PGR_MEMBERS, PGR_ETCD_CONTAINERS and PGR_ETCD_ENDPOINTS in the environment)",
+    description:
+        "Takes the Patroni members of cluster PGR_CLUSTER that are not in PGR_MEMBERS out of the cluster: stops\n" +
+        "their containers, deletes their member keys in etcd and has the leader drop their replication slots\n" +
+        "(member_slots_ttl lowered to 1 s until they are gone, then back to Patroni's default). Refuses, touching\n" +
+        "nothing, when one of them is the leader: a switchover to a kept node comes first. The stack program runs it.",
+    options: {},
+    examples: [
+        "PGR_CLUSTER=dev PGR_MEMBERS=pg1,pg2 PGR_ETCD_CONTAINERS=dev-etcd1 PGR_ETCD_ENDPOINTS=172.20.0.5:2379 node -r ./scripts/register-ts.js scripts/remove-patroni-members.ts",
+    ],
+});
+
+/** Member slots are named after the nodes (Patroni's slot_name_from_member_name of pgN is pgN). */
+const MEMBER_SLOT = /^pg\d+$/;
+
+/** PATCH /config through a kept node; `null` removes the key (Patroni's default applies again). */
+async function setMemberSlotsTtl(container: string, value: number | null): Promise<void> {
+    const res = await patroniRest(container, {
+        method: "PATCH",
+        path: "/config",
+        body: { member_slots_ttl: value },
+        timeoutSeconds: 5,
+    });
+    if (res.status !== 200) throw new Error(`PATCH /config member_slots_ttl=${value} answered ${res.status}`);
+}
+
+/** Physical slots named like members on `container`'s server. */
+async function memberSlots(container: string): Promise<string[]> {
+    const rows = await psqlRows<{ slot_name: string }>(
+        container,
+        "SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'",
+    );
+    return rows.map((r) => r.slot_name).filter((s) => MEMBER_SLOT.test(s));
+}
+
+async function main(): Promise<number> {
+    REMOVE_MEMBERS.parse(process.argv.slice(2));
+    const stack = process.env.PGR_CLUSTER ?? "";
+    const keep = new Set((process.env.PGR_MEMBERS ?? "").split(",").filter((m) => m !== ""));
+    const etcdContainers = (process.env.PGR_ETCD_CONTAINERS ?? "").split(",").filter((c) => c !== "");
+    const etcdEndpoints = process.env.PGR_ETCD_ENDPOINTS ?? "";
+    if (stack === "" || keep.size === 0) throw new Error("PGR_CLUSTER and PGR_MEMBERS must be set");
+    const done = () => (process.stdout.write(JSON.stringify({ members: [...keep].sort(compareNodes) }) + "\n"), 0);
+
+    const { container: asked, cluster } = await patroniCluster(stack);
+    const leader = leaderOf(cluster);
+    if (!leader)
+        throw new Error(`Patroni names no leader in ${stack} now (asked ${asked}); run pulumi up again once it does`);
+    const leaderContainer = `${stack}-${leader.name}`;
+    const listed = await listNodes(stack);
+    const leaving = new Set([
+        ...cluster.members.map((m) => m.name).filter((m) => !keep.has(m)),
+        ...(await memberSlots(leaderContainer)).filter((s) => !keep.has(s)),
+        ...listed.filter((n) => !keep.has(n.node)).map((n) => n.node),
+    ]);
+    if (leaving.size === 0) return done();
+    if (leaving.has(leader.name)) {
+        const to = [...keep].sort(compareNodes)[0];
+        throw new Error(
+            `${leader.name} leads the cluster but the stack no longer keeps it: switch over first ` +
+                `(npm run switchover -- --stack ${stack} --to ${to}, add --live for a live-harness stack), then pulumi up again`,
+        );
+    }
+    const names = [...leaving].sort(compareNodes);
+    process.stderr.write(`pg-replication: taking ${names.join(", ")} out of Patroni's cluster ${stack}\n`);
+    for (const n of listed.filter((l) => leaving.has(l.node) && l.running))
+        await execOrFail(["docker", "stop", "-t", "60", n.container], 90_000);
+    for (const name of names) {
+        const key = `${PATRONI_NAMESPACE}${stack}/members/${name}`;
+        let deleted = false;
+        for (const c of etcdContainers) {
+            const res = await execProgram(
+                ["docker", "exec", c, "etcdctl", `--endpoints=${etcdEndpoints}`, "--command-timeout=3s", "del", key],
+                15_000,
+            );
+            if (res.code === 0) {
+                deleted = true;
+                break;
+            }
+        }
+        if (!deleted) throw new Error(`could not delete ${key} in etcd through ${etcdContainers.join(", ")}`);
+    }
+    const kept = listed.filter((n) => keep.has(n.node) && n.running).map((n) => n.container);
+    try {
+        await setMemberSlotsTtl(leaderContainer, 1);
+        await waitFor(`the slots of ${names.join(", ")} dropped on every kept node`, 120_000, async () => {
+            const left: string[] = [];
+            for (const c of kept)
+                left.push(...(await memberSlots(c)).filter((s) => leaving.has(s)).map((s) => `${s}@${c}`));
+            if (left.length === 0) return true;
+            // Another run may have restored the default meanwhile: say it again while slots remain.
+            await setMemberSlotsTtl(leaderContainer, 1);
+            return `still there: ${left.join(", ")}`;
+        });
+    } finally {
+        await setMemberSlotsTtl(leaderContainer, null);
+    }
+    process.stderr.write(`pg-replication: ${names.join(", ")} left the cluster; their slots are dropped\n`);
+    return done();
+}
+
+runCommand(REMOVE_MEMBERS, main, (err) => {
+    process.stderr.write(`pg-replication: members not removed: ${err.message}\n`);
+    return 1;
+});
