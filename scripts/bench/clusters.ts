@@ -1,6 +1,6 @@
 // The two clusters every case compares: ours (the Pulumi program, deployed by the live harness) and a
 // bare lower bound on the same image (docker run, trust auth, pg_basebackup, no checks).
-import * as path from "path";
+import { harnessArgv } from "../../harness";
 import { execOrFail, execProgram, psql } from "../lib/cluster-discovery";
 import { waitFor } from "../lib/ops";
 import { BENCH_TIMEOUT_MS, IMAGE, removeByPrefix, ROOT, waitPortsFree } from "./host";
@@ -77,13 +77,7 @@ export function oursConfig(o: OursOptions): string[] {
 
 /** The live harness CLI, as `npm run live` runs it (without npm's own start-up). */
 export function liveArgv(args: string[]): string[] {
-    return [
-        process.execPath,
-        "-r",
-        path.join(ROOT, "scripts", "register-ts.js"),
-        path.join(ROOT, "tests", "support", "live", "cli.ts"),
-        ...args,
-    ];
+    return harnessArgv(args);
 }
 
 /** The live harness's slowest resource lines (`  created   TYPE   NAME (1.2s)`), slowest first. */

@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { spawnSync } from "child_process";
+import { harnessArgv } from "../../harness";
 import { execProgram } from "./cluster-discovery";
 import { ConfigMap, loadStackConfig } from "./stack-config";
 
@@ -92,15 +93,7 @@ export function readOutputs(ref: StackRef): Record<string, unknown> {
  */
 export async function deployStack(ref: StackRef, log: (line: string) => void): Promise<void> {
     const argv = ref.live
-        ? [
-              process.execPath,
-              "-r",
-              path.join(PROJECT_ROOT, "scripts", "register-ts.js"),
-              path.join(PROJECT_ROOT, "tests", "support", "live", "cli.ts"),
-              "up",
-              "--stack",
-              ref.stack,
-          ]
+        ? harnessArgv(["up", "--stack", ref.stack])
         : ["bash", path.join(PROJECT_ROOT, "scripts", "pulumi.sh"), ref.stack, "up", "--yes", "--skip-preview"];
     const res = await execProgram(argv, 900_000, { cwd: PROJECT_ROOT });
     const summary = res.stderr.split("\n").find((l) => l.startsWith("Resources:"));

@@ -1,6 +1,6 @@
 // The live harness against the real engine's order of steps (issue 8), on a real cluster:
 // - `pulumi up` previews before it changes anything, so a refusal (the primary guard) leaves Docker
-//   untouched (pulumi/pulumi: the preview is a DryRun deployment; tests/support/live/preview.ts);
+//   untouched (pulumi/pulumi: the preview is a DryRun deployment; harness/preview.ts);
 // - a container whose create fails after it exists stays in state with an init error, and the next
 //   `up` goes on with it as it is, starting it in place (pulumi-terraform-bridge provider.go Create
 //   → initializationError; pulumi/pulumi step.go RefreshStep keeps only the Read's init errors;
@@ -10,7 +10,7 @@
 import * as fs from "fs";
 import * as net from "net";
 import { containerIdentity, dockerNames, live, LiveResult, ROOT, stackOutputs } from "../support/live-client";
-import { statePath } from "../support/live/state";
+import { statePath } from "../../harness/state";
 import {
     containerOf,
     docker,

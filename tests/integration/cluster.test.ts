@@ -2,7 +2,7 @@
 // Its own stack name, subnet and ports, so that it never touches a dev or local cluster.
 import { POOLER_PATHS, renderPgBouncerIni } from "../../infra/pooler-config";
 import { nodeAddressMap } from "../../infra/topology";
-import { run } from "../support/live/docker-api";
+import { run } from "../../harness/docker-api";
 import {
     containerIdentity,
     dockerNames,

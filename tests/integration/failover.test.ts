@@ -1,7 +1,7 @@
 // Day-2 operations for real: failover under writes, a deployment after it, the guard, switchover
 // and rejoin, on a cluster the live harness deploys. Own stack name, subnet and ports.
 import { Client } from "pg";
-import { run } from "../support/live/docker-api";
+import { run } from "../../harness/docker-api";
 import {
     containerIdentity,
     eventually,

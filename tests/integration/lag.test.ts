@@ -3,7 +3,7 @@
 // 172.29.81.0/24, 28432+), and a synchronous FIRST 1 one with max_slot_wal_keep_size = 64MB for the
 // stalled-standby and lost-slot cases (lagsync<pid>, 172.29.86.0/24, 28632+).
 import { Client } from "pg";
-import { run } from "../support/live/docker-api";
+import { run } from "../../harness/docker-api";
 import {
     eventually,
     forceCleanup,

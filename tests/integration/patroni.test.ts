@@ -2,7 +2,7 @@
 // harness. Its own stack name, subnet and ports.
 import { Client } from "pg";
 import { AckWriter } from "../../scripts/lib/ack-writer";
-import { run } from "../support/live/docker-api";
+import { run } from "../../harness/docker-api";
 import {
     containerIdentity,
     dockerNames,

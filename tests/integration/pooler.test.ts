@@ -8,9 +8,9 @@ import { Client } from "pg";
 import { renderPgBouncerIni } from "../../infra/pooler-config";
 import { nodeAddressMap } from "../../infra/topology";
 import { repointPooler, RepointResult } from "../../scripts/lib/pooler";
-import { run } from "../support/live/docker-api";
-import { LiveEngine } from "../support/live/engine";
-import { loadState } from "../support/live/state";
+import { run } from "../../harness/docker-api";
+import { LiveEngine } from "../../harness/engine";
+import { loadState } from "../../harness/state";
 import {
     containerIdentity,
     eventually,

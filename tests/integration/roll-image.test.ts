@@ -2,7 +2,7 @@
 // (replicas one by one, a switchover, then the old primary) with no acknowledged commit lost.
 // Two locally built tags of the local image; own stack name, subnet and ports.
 import { Client } from "pg";
-import { run } from "../support/live/docker-api";
+import { run } from "../../harness/docker-api";
 import {
     containerIdentity,
     eventually,

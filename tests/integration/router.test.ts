@@ -3,7 +3,7 @@
 // Which server answered is proven with inet_server_addr(): connections arrive through published
 // ports, but the server sees its own address on the cluster network, which is unique per node.
 import { isLsn, NoHealthyReplicaError, ReplicaRouter, ReplicaRouterOptions } from "../../client";
-import { run } from "../support/live/docker-api";
+import { run } from "../../harness/docker-api";
 import { eventually, forceCleanup, live, liveOk, sql, stackOutputs, testStackArgs } from "../support/live-client";
 
 jest.setTimeout(420_000);

@@ -2,7 +2,7 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import { Client, ClientConfig } from "pg";
-import { run } from "./live/docker-api";
+import { run } from "../../harness/docker-api";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -39,14 +39,10 @@ export function testStackArgs(opts: {
 /** Runs `npm run live -- <args>` as npm does, through the transpile cache (without npm, to keep output clean). */
 export function live(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<LiveResult> {
     return new Promise((resolve, reject) => {
-        const child = spawn(
-            process.execPath,
-            ["-r", "./scripts/register-ts.js", "tests/support/live/cli.ts", ...args],
-            {
-                cwd: ROOT,
-                env,
-            },
-        );
+        const child = spawn(process.execPath, ["-r", "./scripts/register-ts.js", "harness/cli.ts", ...args], {
+            cwd: ROOT,
+            env,
+        });
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));

@@ -2,7 +2,7 @@
 // Each call loads fresh copies of the SDK and the program, so runs do not share runtime state.
 import * as path from "path";
 import type * as PulumiModule from "@pulumi/pulumi";
-import { Json, unwrapSecrets } from "./live/secrets";
+import { Json, unwrapSecrets } from "../../harness/secrets";
 
 /** One registered resource. */
 export interface Registered {

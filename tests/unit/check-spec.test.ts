@@ -84,6 +84,22 @@ describe("checkSpec", () => {
         expect(() => checkSpec("s1", validateConfig({}), "db1", [])).toThrow(/not a node name/);
     });
 
+    test("nothing in the program, the commands or the harness reaches into tests/", () => {
+        const offenders: string[] = [];
+        const walk = (dir: string): void => {
+            for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+                const rel = path.join(dir, entry.name);
+                if (entry.isDirectory()) walk(rel);
+                else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) {
+                    const text = fs.readFileSync(path.join(ROOT, rel), "utf8");
+                    if (/from "(\.\.\/)+tests\/|"tests", "support"|tests\/support\//.test(text)) offenders.push(rel);
+                }
+            }
+        };
+        for (const dir of ["infra", "scripts", "harness", "client"]) walk(dir);
+        expect(offenders).toEqual([]);
+    });
+
     test("dependencies point down: nothing in infra/ imports from scripts/", () => {
         const infra = path.join(ROOT, "infra");
         const offenders = fs

@@ -22,10 +22,10 @@ import {
     upSummary,
     withoutKey,
     withValue,
-} from "../support/live/cli-lib";
+} from "../../harness/cli-lib";
 import { HelpRequest, UsageError } from "../../scripts/lib/cli";
-import { dockerObjectName, progressLine } from "../support/live/engine";
-import type { StackOutput } from "../support/live/state";
+import { dockerObjectName, progressLine } from "../../harness/engine";
+import type { StackOutput } from "../../harness/state";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -349,7 +349,7 @@ describe("the CLI itself (never reaches Docker)", () => {
     const stack = `ncunit${process.pid}`;
     const stateFile = path.join(ROOT, ".live-state", `${stack}.json`);
     const run = (...args: string[]) =>
-        spawnSync(process.execPath, ["-r", "./scripts/register-ts.js", "tests/support/live/cli.ts", ...args], {
+        spawnSync(process.execPath, ["-r", "./scripts/register-ts.js", "harness/cli.ts", ...args], {
             cwd: ROOT,
             encoding: "utf8",
         });
@@ -378,7 +378,7 @@ describe("the CLI itself (never reaches Docker)", () => {
             [
                 "-r",
                 "./scripts/register-ts.js",
-                "tests/support/live/cli.ts",
+                "harness/cli.ts",
                 "config",
                 "set",
                 "--secret",

@@ -3,7 +3,7 @@
 // is the runnable file's own text; decisions it documents are in force.
 import * as fs from "fs";
 import * as path from "path";
-import { parseLiveArgs } from "../support/live/cli-lib";
+import { parseLiveArgs } from "../../harness/cli-lib";
 import { HelpRequest } from "../../scripts/lib/cli";
 import { parseLagArgs } from "../../scripts/lib/lag";
 import { FAILOVER, REJOIN, SWITCHOVER } from "../../scripts/lib/topology-commands";

@@ -16,7 +16,7 @@ import { expectedPatroniRoles } from "../../infra/check-spec";
 import { membershipProblem } from "../../scripts/lib/checks";
 import { roleChangeRefusal } from "../../scripts/lib/patroni-ops";
 import { parametersPatch } from "../../scripts/lib/settings-patroni";
-import { containsSecret } from "../support/live/secrets";
+import { containsSecret } from "../../harness/secrets";
 import { runProgramWithMocks } from "../support/mock-program";
 
 const SECRETS = { superuser: "su-pw-123456", replication: "repl-pw-123456", rest: "rest-pw-123456" };

@@ -12,7 +12,7 @@ import {
 import { roleVerifier } from "../../infra/scram";
 import { setPasswordSql } from "../../infra/sql";
 import { repointPooler, RunResult } from "../../scripts/lib/pooler";
-import { containsSecret, Json, unwrapSecrets } from "../support/live/secrets";
+import { containsSecret, Json, unwrapSecrets } from "../../harness/secrets";
 
 const PW = "pool-secret-pw";
 

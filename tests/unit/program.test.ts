@@ -1,6 +1,6 @@
 import * as path from "path";
 import { CONTAINER_READY } from "../../infra/container-ready";
-import { containsSecret } from "../support/live/secrets";
+import { containsSecret } from "../../harness/secrets";
 import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
 
 const CONTAINER = "docker:index/container:Container";

@@ -42,7 +42,7 @@ export async function settle(engine: ProgramEngine): Promise<void> {
  * so that a second pass evaluates the program afresh against the new runtime settings.
  */
 function forgetProgram(root: string): void {
-    const harness = path.join(root, "tests", "support", "live") + path.sep;
+    const harness = path.join(root, "harness") + path.sep;
     for (const file of Object.keys(require.cache)) {
         if (
             file.startsWith(root + path.sep) &&

@@ -8,15 +8,15 @@ import {
     normalHealthcheck,
     splitReference,
     startIntervalRefusal,
-} from "../support/live/docker-double";
-import { apiAtLeast, healthTiming } from "../../infra/healthcheck";
-import { commandNeedsReplace } from "../support/live/command-double";
-import { partialCreateHint } from "../support/live/engine";
-import { hasUnknown, knownProperties, planStep } from "../support/live/preview";
+} from "./docker-double";
+import { apiAtLeast, healthTiming } from "../infra/healthcheck";
+import { commandNeedsReplace } from "./command-double";
+import { partialCreateHint } from "./engine";
+import { hasUnknown, knownProperties, planStep } from "./preview";
 import * as pulumi from "@pulumi/pulumi";
-import { loadStackConfig } from "../../scripts/lib/stack-config";
+import { loadStackConfig } from "../scripts/lib/stack-config";
 import * as path from "path";
-import { runProgramWithMocks } from "../support/mock-program";
+import { runProgramWithMocks } from "../tests/support/mock-program";
 
 describe("Go durations, as the provider writes healthchecks back into state", () => {
     test.each([
@@ -103,7 +103,7 @@ describe("the program under the provider's read-back", () => {
 });
 
 describe("harness details the real CLI and providers have", () => {
-    const root = path.resolve(__dirname, "..", "..");
+    const root = path.resolve(__dirname, "..");
     test("declared config types are checked as the CLI does", () => {
         expect(() => loadStackConfig(root, "t", ["replicas=two"])).toThrow(
             "Stack 't' with configuration key 'pg-replication:replicas' must be of type 'integer' (got \"two\")",

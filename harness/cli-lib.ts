@@ -4,9 +4,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { validateConfig } from "../../../infra/config";
-import { command, HelpRequest, stackOption, UsageError } from "../../../scripts/lib/cli";
-import { loadStackConfig } from "../../../scripts/lib/stack-config";
+import { validateConfig } from "../infra/config";
+import { command, HelpRequest, stackOption, UsageError } from "../scripts/lib/cli";
+import { loadStackConfig } from "../scripts/lib/stack-config";
 import type { StackOutput } from "./state";
 
 export const PROJECT = "pg-replication";

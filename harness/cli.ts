@@ -23,14 +23,14 @@ import {
     withValue,
 } from "./cli-lib";
 import { requireDocker } from "./docker-api";
-import { runCommand } from "../../../scripts/lib/cli";
+import { runCommand } from "../scripts/lib/cli";
 import { LiveEngine } from "./engine";
 import { PreviewEngine } from "./preview";
 import { runProgram } from "./run-program";
-import { loadStackConfig } from "../../../scripts/lib/stack-config";
+import { loadStackConfig } from "../scripts/lib/stack-config";
 import { loadState, saveState, StackState, statePath } from "./state";
 
-const ROOT = path.resolve(__dirname, "..", "..", "..");
+const ROOT = path.resolve(__dirname, "..");
 const BANNER = "live harness (test support, not `pulumi up`): real Pulumi SDK in mock mode, real Docker resources";
 
 type UpArgs = Extract<LiveArgs, { verb: "up" }>;
