@@ -141,7 +141,7 @@ export function decideReplicaHealth(
         };
     }
     // Without a primary position the lag cannot be bounded; the replica stays usable so that
-    // reads survive a primary outage (documented in the README).
+    // reads survive a primary outage (documented in docs/operations.md).
     const reason = lagBytes === null ? "ok (lag unknown: the primary has not been reachable yet)" : "ok";
     return { healthy: true, reason, ...lag };
 }

@@ -1,5 +1,5 @@
 // ReplicaRouter: writes to the primary, reads round-robin over healthy replicas, optional
-// read-your-writes by WAL position. Semantics are documented in the README ("Read scaling from
+// read-your-writes by WAL position. Semantics are documented in docs/operations.md ("Read scaling from
 // applications"); options and result types are in options.ts, the pure parts in lsn.ts, health.ts,
 // select.ts and errors.ts.
 import { Pool, PoolClient, QueryResult, QueryResultRow } from "pg";

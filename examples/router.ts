@@ -1,4 +1,4 @@
-// Runnable example of the read-scaling library (client/), shown in README.md ("Read scaling from
+// Runnable example of the read-scaling library (client/), shown in docs/operations.md ("Read scaling from
 // applications"). Run it against a deployed stack:
 //
 //   npx ts-node --transpile-only examples/router.ts --stack local --live   # a live-harness stack

@@ -1,6 +1,6 @@
 // The live harness CLI's pure parts: arguments (the shared parser, scripts/lib/cli.ts), output and config formatting,
 // and the config checks that `config set` and `up --config` make before anything is stored.
-// cli.ts does the I/O; tests/unit/newcomer-live-cli.test.ts tests these.
+// cli.ts does the I/O; tests/unit/live-cli.test.ts tests these.
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";

@@ -23,7 +23,7 @@ examples:
   bash scripts/pulumi.sh dev config set replicas 3
 
 Without internet the CLI cannot be downloaded; use the local image and the live harness instead
-(README: Offline): npm run build-image && npm run live -- up --stack local   (npm run live -- --help)
+(docs/harness.md): npm run build-image && npm run live -- up --stack local   (npm run live -- --help)
 EOF
 }
 
@@ -85,7 +85,7 @@ if ! npx --no-install pulumi stack select --create "$stack" >/dev/null 2>"$err_f
             sed 's/^/  /' "$err_file"
             echo "error: the Pulumi CLI is not installed and could not be downloaded (the \`pulumi\` npm package"
             echo "fetches it on first use; this machine has no internet access). Nothing was deployed or changed."
-            echo "Offline, the live harness does the same with the local image (README: Offline). Run instead:"
+            echo "Offline, the live harness does the same with the local image (docs/harness.md). Run instead:"
             echo "  $(offline_command "$@")"
             if [ -f ".live-state/$stack.json" ]; then
                 echo "Stack $stack is a live-harness stack (.live-state/$stack.json): day-2 commands need --live,"

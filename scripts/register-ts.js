@@ -7,7 +7,7 @@
 //
 // Why not ts-node: it loads the compiler (8 MB of JavaScript) and transpiles every imported file on
 // each start, 1.3-1.7 s of a failover's wall time here against 0.15-0.2 s for node on precompiled
-// JavaScript; with a warm cache this hook starts as fast as precompiled JavaScript (README,
+// JavaScript; with a warm cache this hook starts as fast as precompiled JavaScript (docs/benchmarks.md,
 // Benchmarks), with no build step to forget and __dirname still the source directory (templates are
 // read relative to it).
 // Plain JavaScript on purpose: it is what makes TypeScript loadable.

@@ -16,7 +16,9 @@ set -eu
 # Paths, flag files and libpq options come from node.env (infra/render.ts renderNodeEnv), which the
 # day-2 commands share through infra/topology.ts PATHS: nothing here spells them a second time.
 CONF_DIR=$(dirname "$0")
+# shellcheck source=/dev/null # rendered per node at deploy time (infra/render.ts)
 . "$CONF_DIR/node.env"
+# shellcheck source=/dev/null # rendered per stack at deploy time (infra/manual-roles.ts)
 . "$CONF_DIR/bootstrap.env"
 PGDATA="$PGR_DATA_DIR"
 CONNECT="$PGR_CONNECT"
@@ -94,7 +96,10 @@ wal_available() {
     end=$(local_wal_end)
     [ -n "$end" ] || return 0
     NEEDED_SEGMENT=$(segment_of "$end")
-    if [ -d "$PGR_ARCHIVE_DIR" ] && ls "$PGR_ARCHIVE_DIR" 2>/dev/null | grep -qE "^[0-9A-F]{8}$NEEDED_SEGMENT\$"; then return 0; fi
+    # Any timeline's copy of the segment: eight hex digits, then the segment's name.
+    for f in "$PGR_ARCHIVE_DIR"/[0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F]"$NEEDED_SEGMENT"; do
+        [ -e "$f" ] && return 0
+    done
     OLDEST_SEGMENT=$(on_primary "SELECT coalesce(min(substr(name, 9)), '') FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}\$'" 2>/dev/null) || return 0
     [ -n "$OLDEST_SEGMENT" ] || return 0
     [ "$(printf '%s\n%s\n' "$OLDEST_SEGMENT" "$NEEDED_SEGMENT" | sort | head -1)" = "$OLDEST_SEGMENT" ]
@@ -150,7 +155,7 @@ clone() {
     slot_args=""
     if [ -n "$PGR_SLOT" ]; then slot_args="--slot=$PGR_SLOT"; fi
     until $AS_POSTGRES pg_basebackup --pgdata="$PGDATA" --wal-method=stream --checkpoint=fast \
-            --no-password $slot_args \
+            --no-password ${slot_args:+"$slot_args"} \
             --dbname="host=$PRIMARY $PGR_STANDBY_CONNECT"; do
         if [ "$attempt" -ge 30 ]; then
             log "pg_basebackup failed $attempt times; giving up"

@@ -1,5 +1,5 @@
 // The command lines of failover, switchover and rejoin, declared once: the scripts parse with them
-// and the tests check the README's command lines against the same declarations.
+// and the tests check the command lines in README.md and docs/ against the same declarations.
 import { command } from "./cli";
 import { COMMON_OPTIONS } from "./topology-change";
 

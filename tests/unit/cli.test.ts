@@ -1,5 +1,5 @@
 // The one command-line parser (scripts/lib/cli.ts): what every command's --help and usage errors
-// are made of. The commands' own tests (ops-args, lag, bench, newcomer-live-cli) pin their messages.
+// are made of. The commands' own tests (ops-args, lag, bench, live-cli) pin their messages.
 import { command, HelpRequest, integerOption, stackOption, UsageError } from "../../scripts/lib/cli";
 
 const DEMO = command({

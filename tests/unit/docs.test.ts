@@ -10,12 +10,27 @@ import { FAILOVER, REJOIN, SWITCHOVER } from "../../scripts/lib/topology-command
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+/** README.md and every page under docs/, and the harness's README: file (from the root) → text. */
+const PAGES: Record<string, string> = Object.fromEntries(
+    ["README.md", "harness/README.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`)]
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => [f, fs.readFileSync(path.join(ROOT, f), "utf8")]),
+);
+const DOCS = Object.values(PAGES).join("\n");
+const page = (name: string) => PAGES[`docs/${name}.md`];
 
-/** Command lines `npm run [-s] SCRIPT -- ARGS` in the README (code blocks and inline code), ARGS split on spaces. */
+/** GitHub's anchor of a heading. */
+const slug = (heading: string) =>
+    heading
+        .toLowerCase()
+        .replace(/[^a-z0-9 -]/g, "")
+        .replace(/ /g, "-");
+
+/** Command lines `npm run [-s] SCRIPT -- ARGS` in README and docs (code blocks and inline code), ARGS split on spaces. */
 function commandLines(script: string): string[][] {
     const found: string[][] = [];
     const re = new RegExp(`npm run (?:-s )?${script}(?: -- ([^\`\\n#)"|]*))?`, "g");
-    for (const m of README.matchAll(re)) {
+    for (const m of DOCS.matchAll(re)) {
         const args = (m[1] ?? "").trim();
         // Placeholders ([--json], …) are syntax summaries, not commands to copy.
         if (/[[…<]/.test(args)) continue;
@@ -25,7 +40,11 @@ function commandLines(script: string): string[][] {
 }
 
 describe("README first screen", () => {
-    const firstScreen = README.slice(0, README.indexOf("\n## What it creates"));
+    const firstScreen = README.slice(0, README.indexOf("\n## What you get"));
+
+    test("README is short: what it is, the routes, how to tell it worked, connect, features, links", () => {
+        expect(README.split("\n").length).toBeLessThanOrEqual(250);
+    });
 
     test("comes first, with both routes, how to tell it worked and how to connect", () => {
         expect(firstScreen.split("\n").length).toBeLessThan(60);
@@ -45,21 +64,30 @@ describe("README first screen", () => {
             expect(firstScreen).toContain(want);
         }
     });
+});
 
-    test("its links lead to sections that exist", () => {
-        const slugs = new Set(
-            [...README.matchAll(/^#{2,3} (.+)$/gm)].map((m) =>
-                m[1]
-                    .toLowerCase()
-                    .replace(/[^a-z0-9 -]/g, "")
-                    .replace(/ /g, "-"),
-            ),
-        );
-        for (const m of firstScreen.matchAll(/\]\(#([^)]+)\)/g)) expect(slugs).toContain(m[1]);
+describe("links in README and docs", () => {
+    test("every relative link leads to a file that exists, and its #anchor to a heading there", () => {
+        let checked = 0;
+        for (const [file, text] of Object.entries(PAGES)) {
+            for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+                const target = m[1];
+                if (/^[a-z]+:/.test(target)) continue; // http(s): not followed here
+                const [rel, anchor] = target.split("#");
+                const dest = rel === "" ? file : path.normalize(path.join(path.dirname(file), rel));
+                expect([file, target, fs.existsSync(path.join(ROOT, dest))]).toEqual([file, target, true]);
+                if (anchor && dest.endsWith(".md")) {
+                    const headings = [...fs.readFileSync(path.join(ROOT, dest), "utf8").matchAll(/^#{1,4} (.+)$/gm)];
+                    expect([file, target, headings.some((h) => slug(h[1]) === anchor)]).toEqual([file, target, true]);
+                }
+                checked++;
+            }
+        }
+        expect(checked).toBeGreaterThan(30);
     });
 });
 
-describe("README command lines parse", () => {
+describe("README and docs command lines parse", () => {
     test("every npm run live line", () => {
         const lines = commandLines("live");
         expect(lines.length).toBeGreaterThan(15);
@@ -104,8 +132,8 @@ describe("README examples and decisions", () => {
             file.indexOf("// README:end"),
         );
         expect(region.length).toBeGreaterThan(500);
-        expect(README).toContain(region);
-        expect(README).toContain("examples/router.ts");
+        expect(page("operations")).toContain(region);
+        expect(page("operations")).toContain("examples/router.ts");
         expect(region).toContain("CREATE TABLE IF NOT EXISTS orders");
     });
 
@@ -115,7 +143,8 @@ describe("README examples and decisions", () => {
     });
 
     test("the read-only endpoint's spreading is explained where users look", () => {
-        const section = README.slice(README.indexOf("### Stable endpoints"), README.indexOf("### Lag monitoring"));
+        const ops = page("operations");
+        const section = ops.slice(ops.indexOf("### Stable endpoints"), ops.indexOf("### Lag monitoring"));
         expect(section).toMatch(/\*\*concurrent\*\* sessions over the\s+replicas, not \*\*sequential\*\* ones/);
         expect(section).toContain("that is not a bug");
     });
@@ -125,10 +154,10 @@ describe("README examples and decisions", () => {
             allowScripts?: Record<string, boolean>;
         };
         expect(pkg.allowScripts).toEqual({ "@pulumi/command": false, protobufjs: false });
-        expect(README).toContain("`package.json`'s `allowScripts`");
+        expect(DOCS).toContain("`package.json`'s `allowScripts`");
     });
 
-    test("the stale outputs after a failover are said in the README", () => {
-        expect(README).toContain("the next deployment records them: npm run live -- up --stack speedfo1\n");
+    test("the stale outputs after a failover are said where failover is described", () => {
+        expect(page("operations")).toContain("the next deployment records them: npm run live -- up --stack speedfo1\n");
     });
 });
