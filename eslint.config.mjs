@@ -4,6 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 import prettier from "eslint-config-prettier";
+import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
 export default tseslint.config(
     { ignores: ["node_modules/", "build/", "bench/results/", "**/*.js", "**/*.mjs"] },
@@ -12,10 +13,19 @@ export default tseslint.config(
     {
         languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
         linterOptions: { reportUnusedDisableDirectives: "error" },
-        plugins: { "@pulumi": pulumi },
+        plugins: { "@pulumi": pulumi, "import-x": importX },
+        // Relative imports name TypeScript files without their extension.
+        settings: {
+            "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".js", ".json"] })],
+            // Imported TypeScript modules are parsed too (no-cycle follows them).
+            "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
+            "import-x/extensions": [".ts", ".js"],
+        },
         rules: {
             "@pulumi/no-output-in-template-literal": "error",
             "@pulumi/no-output-instance-in-template-literal": "error",
+            // Import circles hide which module is the lower layer; none is allowed.
+            "import-x/no-cycle": "error",
         },
     },
     {

@@ -7,6 +7,7 @@ import { runCommand } from "./lib/cli";
 import { BENCH, BenchArgs, CaseName, parseBenchArgs } from "./bench/args";
 import { CaseContext } from "./bench/context";
 import { failover } from "./bench/cases/failover";
+import { failoverPatroni } from "./bench/cases/failover-patroni";
 import { lag } from "./bench/cases/lag";
 import { provision } from "./bench/cases/provision";
 import { reads } from "./bench/cases/reads";
@@ -19,7 +20,8 @@ const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
     provision,
     "sync-cost": syncCost,
     lag,
-    failover,
+    // --mode patroni measures Patroni's own failover against the same bare promotion.
+    failover: (ctx) => (ctx.args.mode === "patroni" ? failoverPatroni(ctx) : failover(ctx)),
     reads,
 };
 

@@ -13,7 +13,6 @@ import { execOrFail, execProgram, psql } from "../../lib/cluster-discovery";
 import { waitFor } from "../../lib/ops";
 import { BENCH_TIMEOUT_MS, removeByPrefix, ROOT } from "../host";
 import { lsnToBytes } from "../stats";
-import { failoverPatroni } from "./failover-patroni";
 
 /** The failover command as `npm run failover` runs it (without npm's own start-up). */
 const failoverArgv = (...args: string[]) => [
@@ -157,7 +156,6 @@ export async function killUnderLoad(
 }
 
 export async function failover(ctx: CaseContext): Promise<void> {
-    if (ctx.args.mode === "patroni") return failoverPatroni(ctx);
     // As after npm ci (its prepare step): the commands' transpile cache is filled.
     await execOrFail([process.execPath, "scripts/register-ts.js"], 120_000, { cwd: ROOT });
     const out = { ours: [] as Outcome[], bare: [] as Outcome[] };
