@@ -3,6 +3,8 @@
 // Which server answered is proven with inet_server_addr(): connections arrive through published
 // ports, but the server sees its own address on the cluster network, which is unique per node.
 import { isLsn, NoHealthyReplicaError, ReplicaRouter, ReplicaRouterOptions } from "../../client";
+import { ordersExample, stackNodes } from "../../examples/router";
+import { readOutputs } from "../../scripts/lib/stack-backends";
 import { run } from "../../harness/docker-api";
 import { eventually, forceCleanup, live, liveOk, sql, stackOutputs, testStackArgs } from "../support/live-client";
 
@@ -402,6 +404,21 @@ describe(`ReplicaRouter on a live cluster (stack ${STACK})`, () => {
                 .replicas.every((s) => s.healthy),
         );
         expect(Object.keys(await readsFrom(10)).sort()).toEqual(["pg2", "pg3"]);
+    });
+
+    test("examples/router.ts runs against this stack, as docs/operations.md shows it", async () => {
+        const nodes = stackNodes(readOutputs({ stack: STACK, live: true }));
+        // The pooler is on: the example writes through the read-write endpoint.
+        expect(nodes.primary).toEqual({ connectionString: outputs.rwConnectionString, name: "rw" });
+        const lines = await ordersExample(nodes.primary, nodes.replicas);
+        expect(lines[0]).toMatch(
+            /^order 42 \(total 9.5\) written at [0-9A-F]+\/[0-9A-F]+, read back from (replica pg\d+|primary rw)$/,
+        );
+        expect(lines[1]).toMatch(/^\d+ order\(s\), counted on (replica pg\d+|primary rw)$/);
+        expect(lines.slice(2).map((l) => l.replace(/, \d+ bytes behind$/, ""))).toEqual([
+            "replica pg2: in rotation (ok)",
+            "replica pg3: in rotation (ok)",
+        ]);
     });
 
     test("a promoted replica leaves rotation (not in recovery)", async () => {
