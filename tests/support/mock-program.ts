@@ -32,11 +32,33 @@ const ROOT = path.resolve(__dirname, "..", "..");
 // Every fresh copy of the SDK adds its own process exit listener.
 process.setMaxListeners(100);
 
+/** When the fake checks say they ran. */
+export const FAKE_CHECKED_AT = "2026-01-02T03:04:05.000Z";
+
+/**
+ * What scripts/check-cluster.ts would print for the spec the program gave it: the roles it was asked to
+ * check, passed, at {@link FAKE_CHECKED_AT}; so a test sees the program's outputs derived from the report.
+ */
+function fakeCheckReport(inputs: Json): Record<string, unknown> {
+    const env = (inputs.environment ?? {}) as Record<string, string>;
+    const spec = JSON.parse(env.PGR_CHECK_SPEC ?? "{}") as {
+        primary?: { node: string };
+        replicas?: Array<{ node: string }>;
+    };
+    return {
+        ok: true,
+        primary: spec.primary?.node,
+        replicas: (spec.replicas ?? []).map((r) => r.node),
+        checks: [],
+        checkedAt: FAKE_CHECKED_AT,
+    };
+}
+
 /** What the fake providers answer for resources whose outputs the program reads. */
 function fakeOutputs(type: string, name: string, inputs: Json): Record<string, unknown> {
     if (type === "command:local:Command") {
         if (name.endsWith("-image")) return { stdout: "sha256:0123456789abcdef" };
-        if (name.endsWith("-checks")) return { stdout: JSON.stringify({ ok: true, checks: [] }) };
+        if (name.endsWith("-checks")) return { stdout: JSON.stringify(fakeCheckReport(inputs)) };
         if (name.endsWith("-password")) return { stdout: `generated-${name}` };
         return { stdout: "" };
     }

@@ -1,7 +1,7 @@
 import * as path from "path";
 import { CONTAINER_READY } from "../../infra/container-ready";
 import { containsSecret } from "../../harness/secrets";
-import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
+import { FAKE_CHECKED_AT, MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
 
 const CONTAINER = "docker:index/container:Container";
 const COMMAND = "command:local:Command";
@@ -241,6 +241,7 @@ describe("the stack program under mocks", () => {
             container: "unit-pg1",
             host: "127.0.0.1",
             port: 15432,
+            roleReadAt: FAKE_CHECKED_AT,
         });
     });
 
@@ -258,8 +259,8 @@ describe("the stack program under mocks", () => {
 
     test("outputs: replicas and replication mode", () => {
         expect(run.outputs.replicas.value).toEqual([
-            { node: "pg2", container: "unit-pg2", host: "127.0.0.1", port: 15433 },
-            { node: "pg3", container: "unit-pg3", host: "127.0.0.1", port: 15434 },
+            { node: "pg2", container: "unit-pg2", host: "127.0.0.1", port: 15433, roleReadAt: FAKE_CHECKED_AT },
+            { node: "pg3", container: "unit-pg3", host: "127.0.0.1", port: 15434, roleReadAt: FAKE_CHECKED_AT },
         ]);
         expect(run.outputs.replicationMode.value).toBe("async");
     });
@@ -307,8 +308,19 @@ describe("the stack program under mocks", () => {
             "pg-replication:index:PostgresNode::pg-pg2",
             "pg-replication:index:PostgresNode::pg-pg3",
         ]);
-        // The report is what the checks print, parsed (the mock prints {"ok":true,"checks":[]}).
-        expect(run.outputs.checkReport.value).toEqual({ ok: true, checks: [] });
+        // The report is what the checks print, parsed; the roles in the outputs are the report's, with its time.
+        expect(run.outputs.checkReport.value).toEqual({
+            ok: true,
+            primary: "pg1",
+            replicas: ["pg2", "pg3"],
+            checks: [],
+            checkedAt: FAKE_CHECKED_AT,
+        });
+        expect(run.outputs.primary.value).toMatchObject({ node: "pg1", roleReadAt: FAKE_CHECKED_AT });
+        expect((run.outputs.replicas.value as Array<{ node: string; roleReadAt: string }>).map((r) => r.node)).toEqual([
+            "pg2",
+            "pg3",
+        ]);
     });
 });
 
