@@ -113,10 +113,12 @@ describe(`fault: async failover loss counted, replica catch-up through its slot 
                 }),
             );
             if (r.failover.code !== 0) throw new Error(describeRun(`failover --to ${r.promoted}`, r.failover));
-            // The loss is computed: acknowledged minus present on the new primary.
-            expect(r.acked).toBeGreaterThan(0);
-            expect(r.lost).toBe(r.acked - r.present);
-            expect(r.lost).toBeGreaterThanOrEqual(0);
+            // Async mode may lose what the old primary acknowledged just before it died, nothing else:
+            // no commit the new primary acknowledged is missing, and every lost one was acknowledged
+            // within the last seconds before the kill (the promoted standby had the most WAL).
+            expect(r.acked).toBeGreaterThan(1000);
+            expect(r.lostAckedAfterKill).toEqual([]);
+            if (r.lostWindowMs !== null) expect(r.lostWindowMs).toBeLessThan(10_000);
             expect(r.splitBrain).toEqual([]);
 
             // Failover in async mode says that acknowledged commits may be lost: on stderr and in --json.
@@ -133,6 +135,9 @@ describe(`fault: async failover loss counted, replica catch-up through its slot 
             if (r.rejoin?.code !== 0) throw new Error(describeRun(`rejoin --node ${r.killed}`, r.rejoin!));
             expect(r.healthyAfter).toBe(r.promoted);
             expect(rejoinJson).toBeDefined();
+            // A killed primary rewinds; a re-clone is allowed only with the reason the entrypoint recorded.
+            if (rejoinJson?.rejoin?.method !== "pg_rewind")
+                expect(rejoinJson?.rejoin?.recloneReason).toEqual(expect.stringMatching(/\S/));
             if (rejoinJson?.rejoin?.method === "pg_rewind") {
                 expect(discarded).toBeDefined();
                 expect(discarded!.fromLsn).toMatch(LSN);

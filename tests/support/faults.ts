@@ -456,6 +456,10 @@ export interface RoundResult {
     present: number;
     lost: number;
     lostIds: number[];
+    /** Lost ids whose acknowledgement came after the kill: from the new primary. Must be none. */
+    lostAckedAfterKill: number[];
+    /** How long before the kill the earliest lost commit was acknowledged; null when none was lost. */
+    lostWindowMs: number | null;
     failover: ExecResult;
     failoverMs: number;
     /** From the SIGKILL to the first write acknowledged by the new primary. */
@@ -494,6 +498,8 @@ export async function killFailoverRejoinRound(
         present: 0,
         lost: 0,
         lostIds: [],
+        lostAckedAfterKill: [],
+        lostWindowMs: null,
         failover: { code: -1, stdout: "", stderr: "", ms: 0, timedOut: false },
         failoverMs: 0,
         writeGapMs: null,
@@ -503,6 +509,7 @@ export async function killFailoverRejoinRound(
         writerErrors: 0,
         healthyAfter: "",
     };
+    let killedAt = Number.POSITIVE_INFINITY;
     try {
         writer.start(() => target, 100_000, 180_000);
         await eventually(
@@ -511,7 +518,7 @@ export async function killFailoverRejoinRound(
             () => writer.acked.length >= 1000 || `acked ${writer.acked.length} (${writer.lastError})`,
         );
         await docker(["kill", containerOf(c, killed)]);
-        const killedAt = Date.now();
+        killedAt = Date.now();
         // The standbys have all they will get from a killed primary once their positions stop moving.
         let candidates = await standbysByReceivedLsn(c, [killed]);
         for (let i = 0; i < 10; i++) {
@@ -553,6 +560,11 @@ export async function killFailoverRejoinRound(
         result.present = writer.acked.length - lostIds.length;
         result.lost = lostIds.length;
         result.lostIds = lostIds.slice(0, 50);
+        // When each lost commit was acknowledged: only the old primary, before it died, can have lost one.
+        const ackedAt = new Map(writer.acked.map((id, i) => [id, writer.ackedAt[i]]));
+        const lostAt = lostIds.map((id) => ackedAt.get(id) as number);
+        result.lostAckedAfterKill = lostIds.filter((_, i) => lostAt[i] > killedAt);
+        result.lostWindowMs = lostAt.length === 0 ? null : killedAt - Math.min(...lostAt);
 
         result.rejoin = await ops(c, "rejoin", ["--node", killed], 120_000);
         result.rejoinMs = result.rejoin.ms;
@@ -583,6 +595,7 @@ export function roundFigures(
         acked: r.acked,
         present: r.present,
         lost: r.lost,
+        lostWindowMs: r.lostWindowMs,
         failoverExit: r.failover.code,
         failoverMs: r.failoverMs,
         writeGapMs: r.writeGapMs,
