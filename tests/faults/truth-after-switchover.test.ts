@@ -10,7 +10,18 @@
 // Own stack, subnet 172.29.107.0/24, ports 25032+.
 import { Client } from "pg";
 import { containerIdentity, eventually, stackOutputs } from "../support/live-client";
-import { containerOf, deploy, docker, expectOk, faultCluster, ops, psqlIn, script, teardown } from "../support/faults";
+import {
+    clientFor,
+    containerOf,
+    deploy,
+    docker,
+    expectOk,
+    faultCluster,
+    ops,
+    psqlIn,
+    script,
+    teardown,
+} from "../support/faults";
 
 jest.setTimeout(300_000);
 
@@ -57,16 +68,7 @@ describe(`fault: what a manual stack says after a switchover (stack ${C.stack})`
 
     /** A session through the read-write endpoint; errors of a dropped one surface on its next query. */
     async function openSession(): Promise<void> {
-        session = new Client({
-            host: "127.0.0.1",
-            port: RW,
-            user: "postgres",
-            password: C.password,
-            database: "postgres",
-            connectionTimeoutMillis: 5000,
-            query_timeout: 10_000,
-        });
-        session.on("error", () => undefined);
+        session = clientFor(RW, C.password, { connectionTimeoutMillis: 5000, query_timeout: 10_000 });
         await session.connect();
     }
 
