@@ -1,4 +1,5 @@
 // Pure statistics for the benchmarks: percentiles, medians, spreads and ratios to a lower bound.
+import { parseLsn } from "../../client/lsn";
 
 /** The p-th percentile (0..100) of `values`, linear interpolation between closest ranks (R type 7,
  *  numpy's default). Throws on an empty list or a p outside 0..100. */
@@ -74,9 +75,7 @@ export function round(v: number | null, digits = 3): number | null {
     return Math.round(v * f) / f;
 }
 
-/** PostgreSQL LSN text ("16/B374D848") as a number of bytes. */
+/** PostgreSQL LSN text ("16/B374D848") as a number of bytes (client/lsn.ts parses it). */
 export function lsnToBytes(lsn: string): number {
-    const m = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+)$/.exec(lsn.trim());
-    if (!m) throw new Error(`not an LSN: ${JSON.stringify(lsn)}`);
-    return parseInt(m[1], 16) * 2 ** 32 + parseInt(m[2], 16);
+    return Number(parseLsn(lsn));
 }

@@ -5,6 +5,7 @@
 import { ClusterConfig } from "../../infra/config";
 import { execProgram, listNodes } from "./cluster-discovery";
 import { patroniCluster, PatroniCluster, PatroniMember, patroniRest } from "./patroni";
+import { waitFor } from "./ops";
 import { checkTopology, commandLine, CommonArgs } from "./topology-change";
 
 type Log = (line: string) => void;
@@ -15,27 +16,26 @@ interface Step {
     ms: number;
 }
 
-/** Polls Patroni's /cluster until `done` says true, or fails with its last answer. */
+/** Polls Patroni's /cluster (ops.ts waitFor, every 500 ms) until `done` says true, or fails with its last answer. */
 async function waitCluster(
     stack: string,
     what: string,
     timeoutMs: number,
     done: (c: PatroniCluster) => true | string,
 ): Promise<PatroniCluster> {
-    const deadline = Date.now() + timeoutMs;
-    let last: string;
-    for (;;) {
-        try {
+    let seen: PatroniCluster | undefined;
+    await waitFor(
+        what,
+        timeoutMs,
+        async () => {
             const { cluster } = await patroniCluster(stack);
             const verdict = done(cluster);
-            if (verdict === true) return cluster;
-            last = verdict;
-        } catch (err) {
-            last = (err as Error).message;
-        }
-        if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s: ${last}`);
-        await new Promise((r) => setTimeout(r, 500));
-    }
+            if (verdict === true) seen = cluster;
+            return verdict;
+        },
+        500,
+    );
+    return seen as PatroniCluster;
 }
 
 const describe = (c: PatroniCluster) => c.members.map((m) => `${m.name} ${m.role} ${m.state}`).join(", ");

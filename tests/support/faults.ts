@@ -3,6 +3,7 @@
 // that watches for a second primary, and network facts read from Docker. Every wait has a deadline.
 import { spawn } from "child_process";
 import { Client, ClientConfig } from "pg";
+import { parseLsn } from "../../client/lsn";
 import { eventually, forceCleanup, live, localSuperuser, ROOT } from "./live-client";
 
 export const IMAGE = "pg-replication/postgres:17-local";
@@ -302,10 +303,8 @@ export async function standbysByReceivedLsn(
     return out.sort((a, b) => (a.value === b.value ? 0 : a.value > b.value ? -1 : 1));
 }
 
-export function lsnValue(lsn: string): bigint {
-    const [hi, lo] = lsn.split("/");
-    return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
-}
+/** An LSN's 64-bit position (client/lsn.ts: the one parser). */
+export const lsnValue = parseLsn;
 
 export const LSN = /^[0-9A-F]+\/[0-9A-F]+$/;
 

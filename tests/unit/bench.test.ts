@@ -88,7 +88,7 @@ describe("median, spread and ratio", () => {
     test("lsnToBytes", () => {
         expect(lsnToBytes("0/3000060")).toBe(0x3000060);
         expect(lsnToBytes("1/0")).toBe(2 ** 32);
-        expect(() => lsnToBytes("nope")).toThrow("not an LSN");
+        expect(() => lsnToBytes("nope")).toThrow("invalid LSN");
     });
     test("alternate puts ours first on odd runs", () => {
         expect(alternate(1, "o", "b")).toEqual(["o", "b"]);
