@@ -82,6 +82,8 @@ export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>
     valued: keyof O & string,
     direct = false,
 ) {
+    // When the command's own code started (its modules loaded): the failover reports it as "loaded".
+    const loadedMs = performance.now();
     const args = parseArgs(cmd, process.argv.slice(2));
     const subject = args.values[valued];
     if (!subject) throw new UsageError(`--${valued} is required`);
@@ -90,8 +92,11 @@ export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>
     const log = (line: string) => process.stderr.write(line + "\n");
     const cfg = stackConfig(args);
     const sql = direct && cfg.failover === "manual" ? nodeSessions(args, cfg) : dockerSql;
-    return { args, subject, log, cfg, sql, nodes: await probeNodes(args.stack, sql) };
+    return { args, subject, log, cfg, sql, loadedMs, nodes: await probeNodes(args.stack, sql) };
 }
+
+/** What {@link openCommand} found: the command line, the stack's config and its nodes as probed. */
+export type OpenedCommand = Awaited<ReturnType<typeof openCommand>>;
 
 /** Connections to the stack's nodes over their published ports, as the superuser (password from the outputs). */
 export function nodeSessions(ref: StackRef, cfg: ClusterConfig): NodeSessions {
