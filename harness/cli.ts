@@ -1,8 +1,8 @@
-// `npm run live -- up|down|output [NAME]|config [set KEY VALUE|rm KEY] [--stack NAME] [--config key=value]...
+// `npm run live -- up|down|rm|output [NAME]|config [set KEY VALUE|rm KEY] [--stack NAME] [--config key=value]...
 //                  [--json] [--show-secrets]`   (--help: every option, with examples; see cli-lib.ts)
 //
-// TEST SUPPORT, NOT A REPLACEMENT FOR `pulumi up`. The Pulumi CLI and its provider plugins cannot
-// be downloaded on our build machines, so this runs the real program (infra/) with the real Pulumi
+// NOT A REPLACEMENT FOR `pulumi up`: the offline route and what the Docker tests deploy with. The Pulumi
+// CLI and its provider plugins cannot be downloaded on our build machines, so this runs the real program (infra/) with the real Pulumi
 // SDK in mock mode and performs each docker and command resource for real against the local Docker
 // engine, keeping its own state in .live-state/<stack>.json. Users deploy with `npm run up`.
 import * as fs from "fs";
@@ -94,6 +94,10 @@ async function main(): Promise<number> {
     const state = loadState(file, args.stack);
     switch (args.verb) {
         case "rm": {
+            if (!fs.existsSync(file)) {
+                process.stderr.write(`error: no live harness stack ${args.stack} (${file} does not exist)\n`);
+                return 1;
+            }
             const refusal = removeStackRefusal(args.stack, state.resources.length);
             if (refusal) {
                 process.stderr.write(`error: ${refusal}\n`);

@@ -6,8 +6,8 @@
 // removed nodes' containers after this runs (Pulumi deletes last), so this stops them itself
 // (Patroni stops its postgres cleanly), deletes their member keys, lowers `member_slots_ttl` to 1 s
 // until the leader (and the replicas' copies) dropped their slots, then gives it back its default.
-// Nodes the stack keeps are never touched: their keys are renewed every loop, so a 1 s retention
-// does not concern them. Prints the members kept as JSON.
+// A running kept node renews its key every loop, so a 1 s retention does not concern it; with a kept
+// node stopped, the retention is not lowered (it would lose its slot too). Prints the members kept as JSON.
 import { PATRONI_NAMESPACE } from "../infra/patroni-config";
 import { command, runCommand } from "./lib/cli";
 import { compareNodes, execOrFail, execProgram, listNodes, psqlRows } from "./lib/cluster-discovery";
@@ -43,6 +43,39 @@ async function setMemberSlotsTtl(container: string, value: number | null): Promi
     if (res.status !== 200) throw new Error(`PATCH /config member_slots_ttl=${value} answered ${res.status}`);
 }
 
+/** Deletes a member key through the first etcd member's container that answers. */
+async function deleteMemberKey(etcdContainers: string[], endpoints: string, key: string): Promise<void> {
+    for (const c of etcdContainers) {
+        const res = await execProgram(
+            ["docker", "exec", c, "etcdctl", `--endpoints=${endpoints}`, "--command-timeout=3s", "del", key],
+            15_000,
+        );
+        if (res.code === 0) return;
+    }
+    throw new Error(`could not delete ${key} in etcd through ${etcdContainers.join(", ")}`);
+}
+
+/**
+ * Runs `work` with member_slots_ttl at `seconds`, then removes the setting again (Patroni's default).
+ * A failure to restore is reported without hiding the error `work` threw.
+ */
+async function withMemberSlotsTtl(container: string, seconds: number, work: () => Promise<void>): Promise<void> {
+    await setMemberSlotsTtl(container, seconds);
+    let failed: Error | undefined;
+    try {
+        await work();
+    } catch (err) {
+        failed = err as Error;
+    }
+    try {
+        await setMemberSlotsTtl(container, null);
+    } catch (err) {
+        if (failed === undefined) throw err;
+        process.stderr.write(`pg-replication: member_slots_ttl not restored: ${(err as Error).message}\n`);
+    }
+    if (failed !== undefined) throw failed;
+}
+
 /** Physical slots named like members on `container`'s server. */
 async function memberSlots(container: string): Promise<string[]> {
     const rows = await psqlRows<{ slot_name: string }>(
@@ -63,57 +96,60 @@ async function main(): Promise<number> {
 
     const { container: asked, cluster } = await patroniCluster(stack);
     const leader = leaderOf(cluster);
-    if (!leader)
-        throw new Error(`Patroni names no leader in ${stack} now (asked ${asked}); run pulumi up again once it does`);
-    const leaderContainer = `${stack}-${leader.name}`;
+    const leaderContainer = leader ? `${stack}-${leader.name}` : undefined;
     const listed = await listNodes(stack);
     const leaving = new Set([
         ...cluster.members.map((m) => m.name).filter((m) => !keep.has(m)),
-        ...(await memberSlots(leaderContainer)).filter((s) => !keep.has(s)),
+        ...(leaderContainer ? await memberSlots(leaderContainer) : []).filter((s) => !keep.has(s)),
         ...listed.filter((n) => !keep.has(n.node)).map((n) => n.node),
     ]);
+    // A scale-up, or a deployment that changes nothing here, needs no leader.
     if (leaving.size === 0) return done();
+    if (!leader || !leaderContainer)
+        throw new Error(
+            `Patroni names no leader in ${stack} now (asked ${asked}), so no member can be removed; ` +
+                `deploy again once npm run status -- --stack ${stack} shows one`,
+        );
     if (leaving.has(leader.name)) {
-        const to = [...keep].sort(compareNodes)[0];
+        const to = cluster.members.find((m) => keep.has(m.name) && m.state === "streaming")?.name ?? "pgN";
         throw new Error(
             `${leader.name} leads the cluster but the stack no longer keeps it: switch over first ` +
-                `(npm run switchover -- --stack ${stack} --to ${to}, add --live for a live-harness stack), then pulumi up again`,
+                `(npm run switchover -- --stack ${stack} --to ${to}, add --live for a live-harness stack), then deploy again`,
         );
     }
     const names = [...leaving].sort(compareNodes);
     process.stderr.write(`pg-replication: taking ${names.join(", ")} out of Patroni's cluster ${stack}\n`);
     for (const n of listed.filter((l) => leaving.has(l.node) && l.running))
         await execOrFail(["docker", "stop", "-t", "60", n.container], 90_000);
-    for (const name of names) {
-        const key = `${PATRONI_NAMESPACE}${stack}/members/${name}`;
-        let deleted = false;
-        for (const c of etcdContainers) {
-            const res = await execProgram(
-                ["docker", "exec", c, "etcdctl", `--endpoints=${etcdEndpoints}`, "--command-timeout=3s", "del", key],
-                15_000,
-            );
-            if (res.code === 0) {
-                deleted = true;
-                break;
-            }
-        }
-        if (!deleted) throw new Error(`could not delete ${key} in etcd through ${etcdContainers.join(", ")}`);
+    for (const name of names)
+        await deleteMemberKey(etcdContainers, etcdEndpoints, `${PATRONI_NAMESPACE}${stack}/members/${name}`);
+    // A kept member that is stopped has no key either: a 1 s retention would drop its slot with the
+    // others, and the WAL it needs when it comes back. Then the removed slots expire on Patroni's own
+    // schedule (member_slots_ttl, 30 min), and the deployment says so.
+    const keptDown = listed.filter((n) => keep.has(n.node) && !n.running).map((n) => n.node);
+    if (keptDown.length > 0) {
+        process.stderr.write(
+            `pg-replication: ${names.join(", ")} left the cluster; their slots stay until Patroni's member_slots_ttl ` +
+                `(30 min) expires them, because ${keptDown.join(", ")} ${keptDown.length === 1 ? "is" : "are"} stopped and ` +
+                `would lose ${keptDown.length === 1 ? "its slot" : "their slots"} too\n`,
+        );
+        return done();
     }
-    const kept = listed.filter((n) => keep.has(n.node) && n.running).map((n) => n.container);
-    try {
-        await setMemberSlotsTtl(leaderContainer, 1);
-        await waitFor(`the slots of ${names.join(", ")} dropped on every kept node`, 120_000, async () => {
-            const left: string[] = [];
-            for (const c of kept)
-                left.push(...(await memberSlots(c)).filter((s) => leaving.has(s)).map((s) => `${s}@${c}`));
-            if (left.length === 0) return true;
-            // Another run may have restored the default meanwhile: say it again while slots remain.
-            await setMemberSlotsTtl(leaderContainer, 1);
-            return `still there: ${left.join(", ")}`;
-        });
-    } finally {
-        await setMemberSlotsTtl(leaderContainer, null);
-    }
+    const kept = listed.filter((n) => keep.has(n.node)).map((n) => n.container);
+    await withMemberSlotsTtl(leaderContainer, 1, () =>
+        // Patroni drops them on its next HA loop (loop_wait), on the leader and on the replicas' copies.
+        waitFor(
+            `the slots of ${names.join(", ")} dropped on every kept node`,
+            120_000,
+            async () => {
+                const left: string[] = [];
+                for (const c of kept)
+                    left.push(...(await memberSlots(c)).filter((s) => leaving.has(s)).map((s) => `${s}@${c}`));
+                return left.length === 0 ? true : `still there: ${left.join(", ")}`;
+            },
+            1000,
+        ),
+    );
     process.stderr.write(`pg-replication: ${names.join(", ")} left the cluster; their slots are dropped\n`);
     return done();
 }

@@ -14,8 +14,8 @@ const REPOINT_POOLER = command({
     synopsis: "(no arguments; PGR_CLUSTER, PGR_PRIMARY, PGR_REPLICAS and PGR_NODE_HOSTS in the environment)",
     description:
         "Rewrites the pgbouncer.ini of cluster PGR_CLUSTER's read-write and read-only endpoints for primary\n" +
-        "PGR_PRIMARY and replicas PGR_REPLICAS and reloads PgBouncer (RELOAD on its admin console); an endpoint\n" +
-        "whose file is already right is left alone. Sessions on a server an endpoint no longer targets are closed\n" +
+        "PGR_PRIMARY and replicas PGR_REPLICAS and reloads PgBouncer (RELOAD on its admin console; the same file\n" +
+        "again moves no session). Sessions on a server an endpoint no longer targets are closed\n" +
         "when idle and killed after 5 s. Neither the pooler nor a PostgreSQL node restarts. The stack program runs it.",
     options: {},
     examples: [

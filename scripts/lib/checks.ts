@@ -125,17 +125,17 @@ export function addressProblem(
     );
 }
 
-/**
- * Each node on its fixed address, checked first and at once: one that is not (reconnected to the
- * network without `--ip`) is refused replication by pg_hba.conf and would otherwise only show up as
- * a replica that never streams, after the whole deadline.
- */
 /** Every node's {@link addressProblem}, for `status`. */
 export async function addressProblems(addresses: NonNullable<CheckSpec["addresses"]>): Promise<string[]> {
     const found = await Promise.all(addresses.nodes.map((n) => addressOn(n.container, addresses.network)));
     return addresses.nodes.flatMap((n, i) => addressProblem(n, addresses.network, found[i]) ?? []);
 }
 
+/**
+ * Each node on its fixed address, checked first and at once: one that is not (reconnected to the
+ * network without `--ip`) is refused replication by pg_hba.conf and would otherwise only show up as
+ * a replica that never streams, after the whole deadline.
+ */
 async function addressChecks(spec: CheckSpec): Promise<CheckResult[]> {
     if (!spec.addresses) return [];
     const { network, nodes } = spec.addresses;
@@ -159,7 +159,8 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
     const patroni = configured.patroni;
     const patroniChecks: CheckResult[] = await addressChecks(configured);
     let spec = configured;
-    if (patroni) {
+    // A node off its address fails now, not after Patroni's roles have waited out the deadline.
+    if (patroni && patroniChecks.every((c) => c.ok)) {
         const found = await patroniTopology(configured, patroni, deadline, patroniChecks);
         spec = { ...configured, primary: found.primary, replicas: found.replicas };
     }

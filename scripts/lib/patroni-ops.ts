@@ -116,7 +116,9 @@ export async function patroniRoleChange(
     mark(`Patroni: ${typeof res.body === "string" ? res.body.trim() : JSON.stringify(res.body)}`);
     await waitCluster(args.stack, `${target} leading with every other member streaming`, 120_000, leaderIs(target));
     // A member that died meanwhile is simply missing from /cluster: name it, and how it comes back.
-    const gone = (await listNodes(args.stack)).filter((n) => !n.running);
+    // Only those that ran when the change began: a dead leader failed over from was already down.
+    const ranBefore = new Set(listed.filter((n) => n.running).map((n) => n.node));
+    const gone = (await listNodes(args.stack)).filter((n) => !n.running && ranBefore.has(n.node));
     if (gone.length > 0)
         throw new Error(
             `${target} leads and every running member streams, but ${gone.map((n) => `${n.node} (${n.container}, ${n.state})`).join(", ")} ` +

@@ -37,11 +37,8 @@ export interface RepointResult {
     container: string;
     /** The nodes the endpoint now sends new sessions to. */
     targets: string[];
-    /**
-     * `console`: RELOAD on the admin console, drain checked; `sighup`: the image has no psql, reload not
-     * confirmed; `unchanged`: the file already held these targets, nothing was written or reloaded.
-     */
-    reload: "console" | "sighup" | "unchanged";
+    /** `console`: RELOAD on the admin console, drain checked; `sighup`: the image has no psql, reload not confirmed. */
+    reload: "console" | "sighup";
     /** Clients killed because their session was still on an old target when the drain time was up. */
     killedClients: number;
 }
@@ -59,7 +56,7 @@ type Row = Record<string, string>;
 class Endpoint {
     constructor(
         readonly container: string,
-        readonly run: Runner,
+        private readonly run: Runner,
     ) {}
 
     async must(argv: string[], what: string, stdin?: string): Promise<RunResult> {
@@ -118,10 +115,6 @@ async function repointOne(
     opts: Required<RepointOptions>,
 ): Promise<RepointResult> {
     const ep = new Endpoint(poolerContainerName(prefix, role), opts.run);
-    // Every deployment runs this (infra/pooler.ts): when nothing changed, no reload and no drain.
-    const current = await ep.run(["docker", "exec", ep.container, "cat", POOLER_PATHS.ini]);
-    if (current.code === 0 && current.stdout === ini)
-        return { role, container: ep.container, targets, reload: "unchanged", killedClients: 0 };
     // Written beside the old file and renamed over it, so PgBouncer never reads half a file.
     await ep.must(
         [

@@ -3,7 +3,6 @@ import { CONTAINER_READY } from "../../infra/container-ready";
 import { nodeAddressMap } from "../../infra/topology";
 import {
     POOLER_LISTENING,
-    POOLER_PATHS,
     poolerConnstr,
     renderPgBouncerIni,
     renderPoolerEntrypoint,
@@ -309,15 +308,6 @@ describe("repointPooler", () => {
         const reload = fake.calls.find((c) => c.includes("RELOAD"))!;
         expect(reload.slice(0, 5)).toEqual(["docker", "exec", "-u", "postgres", "st-pgbouncer-rw"]);
         expect(fake.calls.some((c) => c.includes("restart") || c.includes("stop"))).toBe(false);
-    });
-
-    test("leaves an endpoint whose file already holds the targets alone: no write, no reload", async () => {
-        const fake = fakeDocker({});
-        fake.files.set("st-pgbouncer-rw", renderPgBouncerIni("rw", "pg2", ["pg3"]));
-        const res = await repointPooler("st", "pg2", ["pg3"], { run: fake.run, drainTimeoutMs: 0 });
-        expect(res.map((r) => r.reload)).toEqual(["unchanged", "console"]);
-        const rwCalls = fake.calls.filter((c) => c.includes("st-pgbouncer-rw") && c[1] !== "inspect");
-        expect(rwCalls).toEqual([["docker", "exec", "st-pgbouncer-rw", "cat", POOLER_PATHS.ini]]);
     });
 
     test("kills the clients of sessions still on an old target after the drain time", async () => {
