@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { validateConfig } from "../infra/config";
+import { SECRET_CONFIG_KEYS, validateConfig } from "../infra/config";
 import { command, HelpRequest, stackOption, UsageError } from "../scripts/lib/cli";
 import { loadStackConfig } from "../scripts/lib/stack-config";
 import type { StackOutput } from "./state";
@@ -198,7 +198,7 @@ export function formatOutputs(
         .join("");
 }
 
-const SECRET_KEYS = new Set(["superuserPassword", "replicationPassword"]);
+const SECRET_KEYS = new Set(SECRET_CONFIG_KEYS);
 
 export interface ConfigEntry {
     key: string;

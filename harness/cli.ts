@@ -35,6 +35,20 @@ const BANNER = "live harness (test support, not `pulumi up`): real Pulumi SDK in
 
 type UpArgs = Extract<LiveArgs, { verb: "up" }>;
 
+/**
+ * All of standard input. Not readFileSync(0): when stdin is a pipe whose writer has not written yet
+ * (`npm run -s live -- output … | npm run -s live -- config set --secret …`), a non-blocking read
+ * fails with EAGAIN.
+ */
+function readStdin(): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        process.stdin.on("data", (c: Buffer) => chunks.push(c));
+        process.stdin.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+        process.stdin.on("error", reject);
+    });
+}
+
 /** Resolves an exported value (Output or plain) with its secretness. */
 async function resolveExport(value: unknown): Promise<{ value: unknown; secret: boolean }> {
     if (!pulumi.Output.isInstance(value)) return { value, secret: false };
@@ -118,8 +132,7 @@ async function main(): Promise<number> {
         case "config":
         case "config-set":
         case "config-rm": {
-            if (args.verb === "config-set" && args.fromStdin)
-                args.value = secretFromStdin(fs.readFileSync(0, "utf8"), args.key);
+            if (args.verb === "config-set" && args.fromStdin) args.value = secretFromStdin(await readStdin(), args.key);
             const res = configCommand(ROOT, args, state);
             if (res.save) saveState(file, state);
             process.stdout.write(res.stdout);

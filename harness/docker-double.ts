@@ -289,6 +289,8 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
                 ]),
             ),
             RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 },
+            // resourceDockerContainerCreate (v4.5.0): `hostConfig.Init = &init`, false when unset.
+            Init: p.init === true,
             NetworkMode: networks[0]?.name ?? p.networkMode ?? "bridge",
         },
         NetworkingConfig: {

@@ -21,6 +21,22 @@ import {
 } from "./docker-double";
 import { containsSecret, Json, secretWrap, unwrapSecrets } from "./secrets";
 import { ResourceRecord, StackState, saveState } from "./state";
+import {
+    createCertRequest,
+    createLocallySignedCert,
+    createPrivateKey,
+    createSelfSignedCert,
+    isTlsType,
+    refreshTls,
+    TLS_CERT_REQUEST,
+    TLS_LOCALLY_SIGNED_CERT,
+    TLS_PRIVATE_KEY,
+    TLS_SELF_SIGNED_CERT,
+    tlsNeedsReplace,
+    tlsPlanReplaces,
+    updateTls,
+    withTlsDefaults,
+} from "./tls-double";
 
 /** Stable JSON for comparing inputs. */
 export function canonical(v: Json): string {
@@ -40,6 +56,7 @@ export interface CapturedOptions {
     deleteBeforeReplace?: boolean;
     additionalSecretOutputs?: string[];
     ignoreChanges?: string[];
+    retainOnDelete?: boolean;
 }
 
 /** Splits a property path such as `uploads[2].content` into keys and indices. */
@@ -73,9 +90,26 @@ interface Handler {
     update?(id: string, inputs: Props, previous: Props): Promise<{ id: string; state: Props }>;
     remove(id: string, previous: Props): Promise<void>;
     needsReplace(oldInputs: Props, newInputs: Props): boolean;
+    /** The provider's own plan asks for a replacement although no input changed (a tls certificate due for renewal). */
+    planReplaces?(previousOutputs: Props, inputs: Props): boolean;
+    /** Refresh of a resource whose provider reads nothing but the state (tls): new outputs and why, or undefined. */
+    refresh?(outputs: Props): { outputs: Props; note: string } | undefined;
 }
 
 const always = () => true;
+
+/** A tls resource: created in process, deleted by forgetting it (every tls Delete is a no-op). */
+function tlsHandler(type: string, create: Handler["create"]): Handler {
+    return {
+        create,
+        update: (id, inputs, previous) => updateTls(type, id, inputs, previous),
+        remove: () => Promise.resolve(),
+        needsReplace: (oldInputs, newInputs) => tlsNeedsReplace(type, oldInputs, newInputs),
+        planReplaces: (previousOutputs, inputs) => tlsPlanReplaces(type, previousOutputs, inputs),
+        refresh: (outputs) => refreshTls(type, outputs),
+    };
+}
+
 const HANDLERS: Record<string, Handler> = {
     "docker:index/network:Network": { create: createNetwork, remove: (id) => deleteNetwork(id), needsReplace: always },
     "docker:index/volume:Volume": { create: createVolume, remove: (id) => deleteVolume(id), needsReplace: always },
@@ -96,6 +130,10 @@ const HANDLERS: Record<string, Handler> = {
         remove: (_, p) => deleteCommand(p),
         needsReplace: commandNeedsReplace,
     },
+    [TLS_PRIVATE_KEY]: tlsHandler(TLS_PRIVATE_KEY, createPrivateKey),
+    [TLS_SELF_SIGNED_CERT]: tlsHandler(TLS_SELF_SIGNED_CERT, createSelfSignedCert),
+    [TLS_CERT_REQUEST]: tlsHandler(TLS_CERT_REQUEST, createCertRequest),
+    [TLS_LOCALLY_SIGNED_CERT]: tlsHandler(TLS_LOCALLY_SIGNED_CERT, createLocallySignedCert),
 };
 
 /**
@@ -119,17 +157,24 @@ export function needsReplace(type: string, oldInputs: Props, newInputs: Props): 
     return !handler?.update || handler.needsReplace(oldInputs, newInputs);
 }
 
+/** Whether the provider's plan replaces a resource whatever its inputs (a tls certificate due for renewal). */
+export function planReplaces(type: string, previousOutputs: Props, inputs: Props): boolean {
+    return HANDLERS[type]?.planReplaces?.(previousOutputs, inputs) ?? false;
+}
+
 /**
  * The inputs a registration declares, as the engine compares them with the state: secrets
  * unwrapped, the provider's schema defaults filled in (so that the state read back from Docker
- * compares equal), and ignoreChanges applied against the previous inputs.
+ * compares equal, and an unset tls input equals its default, as the provider plans it), and
+ * ignoreChanges applied against the previous inputs.
  */
 export function effectiveInputs(
     args: pulumi.runtime.MockResourceArgs,
     previous: ResourceRecord | undefined,
     opts: CapturedOptions,
 ): Props {
-    const declared = unwrapSecrets(args.inputs) as Props;
+    const unwrapped = unwrapSecrets(args.inputs) as Props;
+    const declared = isTlsType(args.type) ? withTlsDefaults(args.type, unwrapped) : unwrapped;
     if (args.type === "docker:index/container:Container" && declared.healthcheck)
         declared.healthcheck = normalHealthcheck(declared.healthcheck);
     return previous && opts.ignoreChanges
@@ -258,6 +303,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 outputs,
                 seq,
                 secretOutputs: opts.additionalSecretOutputs ?? [],
+                ...(opts.retainOnDelete ? { retainOnDelete: true } : {}),
                 ...(initErrors ? { initErrors } : {}),
             };
             this.state.resources = this.state.resources.filter((r) => r.key !== key).concat(record);
@@ -265,10 +311,12 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             return { id, state: outputsFor(outputs, [...secretInputs, ...record.secretOutputs]), action };
         };
 
-        if (previous && canonical(previous.inputs) === canonical(inputs)) {
+        // A tls certificate due for renewal is replaced whatever its inputs (the provider's ModifyPlan).
+        const renew = previous !== undefined && (handler.planReplaces?.(previous.outputs, inputs) ?? false);
+        if (previous && !renew && canonical(previous.inputs) === canonical(inputs)) {
             return finish("unchanged", previous.id, previous.outputs, previous.seq);
         }
-        if (previous && handler.update && !handler.needsReplace(previous.inputs as Props, inputs)) {
+        if (previous && !renew && handler.update && !handler.needsReplace(previous.inputs as Props, inputs)) {
             const res = await handler.update(previous.id, inputs, previous.outputs);
             return finish("updated", res.id, res.state, previous.seq);
         }
@@ -288,8 +336,11 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         };
         if (previous) {
             // Replacement: delete first only when asked to (deleteBeforeReplace), as Pulumi does.
+            // The old one is deleted by the same DeleteStep as in a destroy: retainOnDelete leaves it.
+            const removeOld = () =>
+                previous.retainOnDelete ? Promise.resolve() : handler.remove(previous.id, previous.outputs);
             if (opts.deleteBeforeReplace) {
-                await handler.remove(previous.id, previous.outputs);
+                await removeOld();
                 this.state.resources = this.state.resources.filter((r) => r.key !== key);
                 saveState(this.statePath, this.state);
                 return create("replaced");
@@ -304,7 +355,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 if (err instanceof PartialCreateError) await handler.remove(err.id, err.state).catch(() => undefined);
                 throw err;
             }
-            await handler.remove(previous.id, previous.outputs);
+            await removeOld();
             return finish("replaced", res.id, res.state, this.nextSeq++);
         }
         return create("created");
@@ -327,6 +378,11 @@ export class LiveEngine implements pulumi.runtime.Mocks {
      */
     async refresh(): Promise<void> {
         for (const record of [...this.state.resources]) {
+            const handler = HANDLERS[record.type];
+            if (handler?.refresh) {
+                this.refreshFromState(record, handler);
+                continue;
+            }
             const { verdict, healthcheck, image } = await refreshVerdict(
                 record.type,
                 record.id,
@@ -375,13 +431,25 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         }
     }
 
+    /** Refresh of a resource whose Read reads only its state (tls): records what that Read returns. */
+    private refreshFromState(record: ResourceRecord, handler: Handler): void {
+        const changed = handler.refresh?.(record.outputs as Props);
+        if (!changed) return;
+        record.outputs = changed.outputs;
+        saveState(this.statePath, this.state);
+        this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (${changed.note})`);
+    }
+
     /** Deletes resources not declared in this run (all of them for `down`), newest first. */
     async deleteUndeclared(all = false): Promise<void> {
         const doomed = this.state.resources.filter((r) => all || !this.seen.has(r.key)).sort((a, b) => b.seq - a.seq);
         for (const record of doomed) {
             const started = Date.now();
             try {
-                await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs));
+                // retainOnDelete: forgotten, never deleted (pulumi/pulumi pkg/resource/deploy/step.go,
+                // DeleteStep.Apply: "Deleting a 'drop on delete' is a no-op").
+                if (!record.retainOnDelete)
+                    await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs));
                 this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
                 saveState(this.statePath, this.state);
                 this.print("deleted", record.key, started, dockerObjectName(record.type, record.inputs));

@@ -15,7 +15,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { invokeLocalRun } from "./command-double";
 import { Props } from "./docker-double";
-import { CapturedOptions, canonical, effectiveInputs, needsReplace, outputsFor, secretInputKeys } from "./engine";
+import {
+    CapturedOptions,
+    canonical,
+    effectiveInputs,
+    needsReplace,
+    outputsFor,
+    planReplaces,
+    secretInputKeys,
+} from "./engine";
 import { Json } from "./secrets";
 import { StackState } from "./state";
 
@@ -35,14 +43,20 @@ export function knownProperties(inputs: Record<string, Json>): Record<string, Js
     return Object.fromEntries(Object.entries(inputs).filter(([, v]) => !hasUnknown(v)));
 }
 
-/** Plans one registration against its previous record: what `pulumi preview` would show for it. */
+/**
+ * Plans one registration against its previous record: what `pulumi preview` would show for it.
+ * `previousOutputs` lets the provider's own plan replace it whatever its inputs (a tls certificate
+ * due for renewal, the provider's ModifyPlan).
+ */
 export function planStep(
     type: string,
     previousInputs: Props | undefined,
     inputs: Props,
     unknownInputs: boolean,
+    previousOutputs?: Props,
 ): PlannedStep {
     if (previousInputs === undefined) return "create";
+    if (previousOutputs && planReplaces(type, previousOutputs, inputs)) return "replace";
     if (!unknownInputs && canonical(previousInputs) === canonical(inputs)) return "same";
     return needsReplace(type, previousInputs, inputs) ? "replace" : "update";
 }
@@ -68,7 +82,13 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
         const unknownInputs = hasUnknown(args.inputs);
         const known = knownProperties(args.inputs ?? {});
         const inputs = effectiveInputs({ ...args, inputs: known }, previous, opts);
-        const step = planStep(args.type, previous?.inputs as Props | undefined, inputs, unknownInputs);
+        const step = planStep(
+            args.type,
+            previous?.inputs as Props | undefined,
+            inputs,
+            unknownInputs,
+            previous?.outputs,
+        );
         this.planned[step]++;
         const secret = [...secretInputKeys(args.inputs), ...(opts.additionalSecretOutputs ?? [])];
         if (previous && step === "same") return { id: previous.id, state: outputsFor(previous.outputs, secret) };

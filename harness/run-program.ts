@@ -54,6 +54,24 @@ function forgetProgram(root: string): void {
     }
 }
 
+/**
+ * Records, for each resource the program declares, the options the engine honours, as a stack
+ * transformation sees them: after the resource's own constructor merged in its defaults (the
+ * additionalSecretOutputs an SDK class such as @pulumi/tls's PrivateKey adds). Call it inside the stack.
+ */
+export function captureOptions(engine: ProgramEngine): void {
+    pulumi.runtime.registerStackTransformation((t) => {
+        const opts = t.opts as pulumi.CustomResourceOptions;
+        engine.options.set(`${t.type}::${t.name}`, {
+            deleteBeforeReplace: opts.deleteBeforeReplace,
+            additionalSecretOutputs: opts.additionalSecretOutputs,
+            ignoreChanges: opts.ignoreChanges,
+            retainOnDelete: opts.retainOnDelete,
+        });
+        return undefined;
+    });
+}
+
 /** Runs the program against `engine` (preview = dry run); returns its exports, or throws the program's error. */
 export async function runProgram(
     root: string,
@@ -67,15 +85,7 @@ export async function runProgram(
     let programError: Error | undefined;
     await pulumi.runtime
         .runInPulumiStack(async () => {
-            pulumi.runtime.registerStackTransformation((t) => {
-                const opts = t.opts as pulumi.CustomResourceOptions;
-                engine.options.set(`${t.type}::${t.name}`, {
-                    deleteBeforeReplace: opts.deleteBeforeReplace,
-                    additionalSecretOutputs: opts.additionalSecretOutputs,
-                    ignoreChanges: opts.ignoreChanges,
-                });
-                return undefined;
-            });
+            captureOptions(engine);
             try {
                 exported = { ...(await import(path.join(root, "infra"))) };
             } catch (err) {

@@ -18,6 +18,8 @@ export interface ResourceRecord {
     /** Creation order; deletion runs in reverse. */
     seq: number;
     secretOutputs: string[];
+    /** The resource option retainOnDelete: a delete forgets it and leaves the object. */
+    retainOnDelete?: boolean;
     /**
      * Why its create failed after it existed (the engine's `initErrors`): the deployment failed, the
      * object stays. The next refresh clears them when it can read the object, as the engine's

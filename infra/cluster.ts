@@ -4,8 +4,14 @@ import * as pulumi from "@pulumi/pulumi";
 import { dockerLabels } from "./labels";
 import { generatedPassword } from "./generated-password";
 import * as path from "path";
+import { renderNodeBackupConf } from "./backup-config";
+import { BackupRepository } from "./backup-repository";
+import { IssuedCertificate, StackCertificates } from "./certificates";
 import { checkSpec } from "./check-spec";
-import { ClusterConfig, configFromValues } from "./config";
+import { renderFile } from "./render";
+import { renderRestoreEnv, renderRestoreSourceConf, RESTORE_FAILED_FILE, RESTORE_SOURCE_PATH } from "./restore";
+import { parseRestoreTarget } from "./restore-target";
+import { ClusterConfig, ConfigError, configFromValues, missingRestorePassphrase } from "./config";
 import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
@@ -21,6 +27,7 @@ import { roleVerifier } from "./scram";
 import { dropRoleSql, monitorRoleSql } from "./sql";
 import {
     ADDRESS_OFFSETS,
+    BACKUP_CLIENT_CN,
     clientHost,
     clusterNodes,
     dynamicAddressRange,
@@ -54,6 +61,29 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
         .apply((r) => r.stdout.trim());
 }
 
+/**
+ * restoreFrom: before anything is created, checks that the source's repository is on this engine,
+ * opens with the passphrase, holds a backup, and that the target lies in its restore window
+ * (scripts/check-restore-source.ts); nothing once this stack's bootstrap node has data.
+ */
+function restorePreflight(b: Build): pulumi.Output<string> {
+    return command.local
+        .runOutput({
+            command: nodeScript("scripts/check-restore-source.ts"),
+            dir: b.projectRoot,
+            environment: {
+                PGR_STACK: b.prefix,
+                PGR_RESTORE_FROM: b.cfg.restoreFrom,
+                PGR_RESTORE_TARGET: b.cfg.restoreTarget,
+                PGR_BOOTSTRAP_VOLUME: `${b.primarySpec.containerName}-data`,
+                PGR_IMAGE: b.cfg.image,
+            },
+            // The passphrase on standard input: never in an environment or on a command line.
+            stdin: pulumi.secret(pulumi.output(b.restoreCipherPass ?? "")),
+        })
+        .apply((r) => r.stdout.trim());
+}
+
 /** The one place a failover mode picks its role strategy. */
 const ROLE_STRATEGIES: Record<ClusterConfig["failover"], RoleStrategy> = { manual: manualRoles, patroni: patroniRoles };
 
@@ -78,6 +108,8 @@ export interface PostgresClusterArgs extends Partial<ClusterConfig> {
     superuserPassword?: pulumi.Input<string>;
     /** Password of the replication role. @default generated once and kept in the stack state */
     replicationPassword?: pulumi.Input<string>;
+    /** restoreFrom: the source stack's repository passphrase (its output backupCipherPass). @default none (required with restoreFrom) */
+    restoreCipherPass?: pulumi.Input<string>;
     /** Directory holding scripts/ and node_modules, where the checks and the primary guard run. @default this project's root */
     projectRoot?: string;
 }
@@ -98,6 +130,18 @@ interface Build {
     /** The address a client on the Docker host reaches the published ports at. */
     host: string;
     labels: Record<string, string>;
+    /** restoreFrom: the source repository's passphrase (secret). */
+    restoreCipherPass?: pulumi.Input<string>;
+}
+
+/** The TLS material of the backup wiring: the stack CA, and a certificate per node and for the repository. */
+interface BackupTls {
+    caCertPem: pulumi.Output<string>;
+    /** The repository container's fixed address. */
+    repoAddress: string;
+    repo: IssuedCertificate;
+    /** By node name. */
+    nodes: Record<string, IssuedCertificate>;
 }
 
 /** The endpoints that follow the primary: their container resource and connection strings. */
@@ -152,6 +196,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
     public readonly superuserPassword: pulumi.Output<string>;
     /** The replication role's password (secret). */
     public readonly replicationPassword: pulumi.Output<string>;
+    /**
+     * The backup repository's cipher passphrase (secret); undefined when `backups` is false. A stack
+     * restored from this one needs it (restoreCipherPass): save it before a destroy with keepBackups.
+     */
+    public readonly backupCipherPass?: pulumi.Output<string>;
 
     constructor(name: string, args: PostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
@@ -166,11 +215,22 @@ export class PostgresCluster extends pulumi.ComponentResource {
         );
         // Nothing is created or changed until the guard agrees and the image is there (pulled, or found
         // on the engine): the network, the volumes and the containers all wait for both.
+        const preflight = b.cfg.restoreFrom !== "" ? restorePreflight(b) : pulumi.output("");
         const imageId = pulumi
-            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard])
+            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard, preflight])
             .apply(([id]) => id);
         this.network = this.declareNetwork(b, imageId);
-        const roles = this.declareNodes(b, imageId);
+        if (b.cfg.backups) {
+            this.backupCipherPass = pulumi.secret(generatedPassword(`${name}-backup-cipher-pass`, this));
+        }
+        const backupTls = b.cfg.backups ? this.declareBackupTls(b) : undefined;
+        // The repository first, and every node depends on its container: a destroy stops the nodes
+        // (whose last archiving needs it) before the repository goes.
+        const repository =
+            backupTls && this.backupCipherPass
+                ? this.declareRepository(b, imageId, backupTls, this.backupCipherPass)
+                : undefined;
+        const roles = this.declareNodes(b, imageId, backupTls, repository);
         this.nodes = roles.nodes
             .map((n) => n.node)
             .sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
@@ -180,11 +240,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
             this.metricsEndpoint = this.declareMetrics(b, roles, this.metricsPassword);
         }
 
+        const backups = repository
+            ? repository.firstBackup(`${b.name}-backup-first`, [...roles.settled, ...this.nodes])
+            : undefined;
         const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles) : undefined;
         this.rwConnectionString = pooled?.rw;
         this.roConnectionString = pooled?.ro;
         this.checkReport = b.cfg.checks
-            ? this.declareChecks(b, roles, pooled?.resource)
+            ? this.declareChecks(b, roles, [...(pooled ? [pooled.resource] : []), ...(backups ? [backups] : [])])
             : pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
 
         // The roles are the ones the checks found at deploy time, with when (roleReadAt): after a
@@ -217,6 +280,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             roConnectionString: this.roConnectionString,
             metricsEndpoint: this.metricsEndpoint,
             metricsPassword: this.metricsPassword,
+            backupCipherPass: this.backupCipherPass,
         });
     }
 
@@ -224,12 +288,21 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private static plan(name: string, args: PostgresClusterArgs): Build {
         const cfg = configFromValues(args);
         const prefix = pulumi.getStack();
+        if (cfg.restoreFrom === prefix)
+            throw new ConfigError(
+                "restoreFrom",
+                cfg.restoreFrom,
+                "a stack never restores onto itself (a restore must not overwrite a running cluster); restore into a new stack",
+            );
+        if (cfg.restoreFrom !== "" && args.restoreCipherPass === undefined)
+            throw missingRestorePassphrase(cfg.restoreFrom);
         const specs = clusterNodes(prefix, cfg);
         return {
             name,
             prefix,
             cfg,
             projectRoot: args.projectRoot ?? path.resolve(__dirname, ".."),
+            restoreCipherPass: args.restoreCipherPass,
             specs,
             primarySpec: specs.find((s) => s.role === "primary") as NodeSpec,
             replicaSpecs: specs.filter((s) => s.role === "replica"),
@@ -253,17 +326,16 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /**
-     * The image, the WAL archive volume and the node containers on the shared path; the failover
-     * mode's role strategy decides which files each node gets and what runs on the primary.
+     * The image and the node containers on the shared path; the failover mode's role strategy
+     * decides which files each node gets and what runs on the primary. With backups, every node
+     * also gets its pgBackRest configuration and TLS files.
      */
-    private declareNodes(b: Build, imageId: pulumi.Output<string>): RoleOutcome {
-        const archive = b.cfg.walArchive
-            ? new docker.Volume(
-                  `${b.name}-wal-archive`,
-                  { name: imageId.apply(() => `${b.prefix}-wal-archive`), labels: dockerLabels(b.labels) },
-                  { parent: this, deleteBeforeReplace: true },
-              )
-            : undefined;
+    private declareNodes(
+        b: Build,
+        imageId: pulumi.Output<string>,
+        backupTls?: BackupTls,
+        repository?: BackupRepository,
+    ): RoleOutcome {
         const makeNode = (
             spec: NodeSpec,
             image: pulumi.Input<string>,
@@ -280,15 +352,31 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     image,
                     network: this.network.name,
                     address: spec.address,
-                    archiveVolume: archive?.name,
                     bindAddress: b.cfg.bindAddress,
                     hostPort: spec.hostPort,
-                    files,
+                    files: [
+                        ...files,
+                        ...(backupTls ? this.backupNodeFiles(b, spec, backupTls) : []),
+                        ...this.restoreFiles(b),
+                    ],
+                    extraVolumes: b.cfg.restoreFrom
+                        ? [
+                              {
+                                  volumeName: `${b.cfg.restoreFrom}-backup-repo`,
+                                  containerPath: RESTORE_SOURCE_PATH,
+                                  readOnly: true,
+                              },
+                          ]
+                        : [],
+                    // A restore replays the source's WAL before the node first answers: allow an hour,
+                    // and fail at once when the entrypoint says the restore failed.
+                    waitTimeoutSeconds: b.cfg.restoreFrom ? 3600 : undefined,
+                    failProbe: b.cfg.restoreFrom ? `cat ${RESTORE_FAILED_FILE}` : undefined,
                     stopSignal: extra?.stopSignal,
                     fastResolver: extra?.fastResolver,
                     labels: { ...b.labels, "pg-replication.node": spec.name },
                 },
-                { parent: this, dependsOn },
+                { parent: this, dependsOn: [...dependsOn, ...(repository ? [repository.container] : [])] },
             );
         return ROLE_STRATEGIES[b.cfg.failover]({
             name: b.name,
@@ -303,6 +391,87 @@ export class PostgresCluster extends pulumi.ComponentResource {
             replicationPassword: this.replicationPassword,
             makeNode,
         });
+    }
+
+    /** The stack's CA and the certificates of the nodes' and the repository's pgBackRest TLS servers. */
+    private declareBackupTls(b: Build): BackupTls {
+        const ca = new StackCertificates(`${b.name}-ca`, { stack: b.prefix }, { parent: this });
+        const issue = (name: string, container: string, address: string, extraNames: string[]) =>
+            ca.issue(`${b.name}-${name}-backup-tls`, {
+                commonName: BACKUP_CLIENT_CN,
+                dnsNames: [container, ...extraNames],
+                ipAddresses: [address],
+            });
+        return {
+            caCertPem: ca.caCertPem,
+            repoAddress: subnetAddress(b.cfg.subnet, ADDRESS_OFFSETS.backupRepo),
+            repo: issue("repo", `${b.prefix}-backup`, subnetAddress(b.cfg.subnet, ADDRESS_OFFSETS.backupRepo), []),
+            nodes: Object.fromEntries(
+                b.specs.map((s) => [s.name, issue(s.name, s.containerName, s.address, [s.name])]),
+            ),
+        };
+    }
+
+    /**
+     * restoreFrom: what the bootstrap node restores with (the entrypoint reads them only on an empty
+     * volume, so their changes re-create nothing). Every node gets them and the source volume,
+     * read-only: whichever node bootstraps, a later failover changes no node's container.
+     */
+    private restoreFiles(b: Build): NodeFile[] {
+        if (b.cfg.restoreFrom === "" || b.restoreCipherPass === undefined) return [];
+        return [
+            {
+                name: "restore.env",
+                content: renderRestoreEnv(b.cfg.restoreFrom, parseRestoreTarget(b.cfg.restoreTarget)),
+                ignoreChanges: true,
+            },
+            {
+                name: "restore-source.conf",
+                content: pulumi.secret(pulumi.output(b.restoreCipherPass).apply(renderRestoreSourceConf)),
+                permissions: "0600",
+                ignoreChanges: true,
+            },
+        ];
+    }
+
+    /** What a node needs for pgBackRest: the setup its entrypoint sources, its configuration, TLS files. */
+    private backupNodeFiles(b: Build, spec: NodeSpec, tls: BackupTls): NodeFile[] {
+        const cert = tls.nodes[spec.name];
+        return [
+            { name: "backup-node-setup.sh", content: renderFile("backup-node-setup.sh") },
+            { name: "pgbackrest.conf", content: renderNodeBackupConf(spec, tls.repoAddress) },
+            { name: "backup-ca.crt", content: tls.caCertPem },
+            { name: "backup.crt", content: cert.certPem },
+            { name: "backup.key", content: cert.keyPem, permissions: "0600" },
+        ];
+    }
+
+    /**
+     * The backup repository (its own container and volume), made before the nodes; its host list
+     * and schedule are written by a command, so that scaling or a new schedule re-creates nothing.
+     */
+    private declareRepository(
+        b: Build,
+        imageId: pulumi.Output<string>,
+        tls: BackupTls,
+        cipherPass: pulumi.Output<string>,
+    ): BackupRepository {
+        return new BackupRepository(
+            `${b.name}-backup`,
+            {
+                containerName: `${b.prefix}-backup`,
+                image: imageId,
+                network: this.network.name,
+                address: tls.repoAddress,
+                cfg: b.cfg,
+                nodes: b.specs,
+                cipherPass,
+                caCertPem: tls.caCertPem,
+                certificate: tls.repo,
+                labels: b.labels,
+            },
+            { parent: this },
+        );
     }
 
     /** The monitoring role (created on the primary) and the exporter; returns the /probe base URL. */
@@ -440,14 +609,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /**
-     * The post-deploy checks (scripts/check-cluster.ts), once roles, slots, the synchronous policy
-     * and the endpoints are in place; re-run whenever a node's container is re-created or started again.
+     * The post-deploy checks (scripts/check-cluster.ts), once roles, slots, the synchronous policy,
+     * the endpoints and the first backup are in place; re-run whenever a node's container is re-created or started again.
      */
-    private declareChecks(
-        b: Build,
-        roles: RoleOutcome,
-        endpoints: pulumi.Resource | undefined,
-    ): pulumi.Output<unknown> {
+    private declareChecks(b: Build, roles: RoleOutcome, after: pulumi.Resource[]): pulumi.Output<unknown> {
         const spec = checkSpec(
             b.prefix,
             b.cfg,
@@ -470,7 +635,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 parent: this,
                 // Every node explicitly: in async mode nothing in `settled` waits for the replicas.
-                dependsOn: [...roles.settled, ...this.nodes, ...(endpoints ? [endpoints] : [])],
+                dependsOn: [...roles.settled, ...this.nodes, ...after],
             },
         );
         return checks.stdout.apply((out) => JSON.parse(out) as unknown);

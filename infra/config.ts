@@ -1,3 +1,5 @@
+import { cronProblem, firstCommonMinute, parseCron } from "./cron";
+import { parseRestoreTarget } from "./restore-target";
 import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS, parameterValueProblem } from "./parameters";
 
 /** Replication mode of the cluster. */
@@ -6,6 +8,8 @@ export type SyncMode = "async" | "sync";
 export type SyncMethod = "any" | "first";
 /** The synchronous_commit levels that wait for standbys. */
 export type SynchronousCommit = "on" | "remote_write" | "remote_apply";
+/** Whether backups may be taken from a standby: `prefer` one when it streams, `always` (fail without one), `never`. */
+export type BackupStandby = "prefer" | "always" | "never";
 /** Who decides roles: a person with the day-2 commands (`manual`), or Patroni with etcd (`patroni`). */
 export type FailoverMode = "manual" | "patroni";
 
@@ -40,8 +44,34 @@ export interface ClusterConfig {
     slots: boolean;
     /** max_slot_wal_keep_size: WAL a lagging slot may retain, or -1 for no cap. @default "2GB" */
     maxSlotWalKeepSize: string;
-    /** archive_mode on, archiving into a named volume every node mounts. @default true */
-    walArchive: boolean;
+    /**
+     * pgBackRest backups: a repository container of its own (TLS server, encrypted), WAL archived
+     * into it asynchronously, a full backup by the end of every `up` that finds none, scheduled
+     * backups and retention. false: archive_mode off, no repository. @default true
+     */
+    backups: boolean;
+    /** Cron schedule (5 fields, UTC) of full backups; "" for none. @default "0 1 * * 0" (Sundays 01:00) */
+    backupFullSchedule: string;
+    /** Cron schedule of differential backups; "" for none. @default "0 1 * * 1-6" (Monday to Saturday 01:00) */
+    backupDiffSchedule: string;
+    /** Cron schedule of incremental backups; "" for none. @default "" */
+    backupIncrSchedule: string;
+    /** Full backups kept (1..99); older ones expire with the WAL before the oldest kept backup. @default 2 */
+    backupRetentionFull: number;
+    /** archive_timeout in seconds: the longest an idle cluster's last commit waits to be archived (0 off, else 10..86400). @default 60 */
+    archiveTimeout: number;
+    /** Take backups from a standby (the primary still starts and stops them). @default "prefer" */
+    backupStandby: BackupStandby;
+    /** The repository volume outlives `pulumi destroy` (restore a destroyed cluster from it). @default false */
+    keepBackups: boolean;
+    /**
+     * Bootstrap this (new) stack by restoring another stack's backup: that stack's name, whose
+     * repository volume `<name>-backup-repo` is on this Docker engine; its cipher passphrase is the
+     * secret `restoreCipherPass`. Read only while the bootstrap node's volume is empty. @default "" (initdb)
+     */
+    restoreFrom: string;
+    /** Where the restore's recovery stops: latest, time=…, lsn=…, xid=… or name=…. @default "latest" */
+    restoreTarget: string;
     /**
      * Further postgresql.conf parameters (name → value); parameters pg-replication manages are
      * refused. Not declared in Pulumi.yaml: an object has no default there. @default {} (none)
@@ -84,7 +114,16 @@ export const DEFAULTS: ClusterConfig = {
     replicationUser: "replicator",
     slots: true,
     maxSlotWalKeepSize: "2GB",
-    walArchive: true,
+    backups: true,
+    backupFullSchedule: "0 1 * * 0",
+    backupDiffSchedule: "0 1 * * 1-6",
+    backupIncrSchedule: "",
+    backupRetentionFull: 2,
+    archiveTimeout: 60,
+    backupStandby: "prefer",
+    keepBackups: false,
+    restoreFrom: "",
+    restoreTarget: "latest",
     settings: {},
     checks: true,
     primaryNode: "pg1",
@@ -101,8 +140,11 @@ export const DEFAULTS: ClusterConfig = {
     patroniRetryTimeout: 5,
 };
 
+/** The keys whose values are secrets (read with getSecret, never shown). */
+export const SECRET_CONFIG_KEYS: readonly string[] = ["superuserPassword", "replicationPassword", "restoreCipherPass"];
+
 /** Every key this project reads (without the `pg-replication:` namespace). */
-export const CONFIG_KEYS = [...Object.keys(DEFAULTS), "superuserPassword", "replicationPassword"];
+export const CONFIG_KEYS = [...Object.keys(DEFAULTS), ...SECRET_CONFIG_KEYS];
 
 export const MAX_REPLICAS = 9;
 
@@ -257,6 +299,7 @@ function validateSettings(value: string | undefined): Record<string, string> {
 export function validateConfig(raw: RawConfig): ClusterConfig {
     const known = new Set(CONFIG_KEYS);
     for (const key of Object.keys(raw)) {
+        if (key in REPLACED_KEYS) throw new ConfigError(key, raw[key], REPLACED_KEYS[key]);
         if (!known.has(key)) {
             throw new UnknownKeyError(key);
         }
@@ -322,7 +365,7 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         );
     }
 
-    for (const key of ["superuserPassword", "replicationPassword"]) {
+    for (const key of SECRET_CONFIG_KEYS) {
         const pw = raw[key];
         if (pw !== undefined && (pw.length < 8 || /[\n\r\0]/.test(pw))) {
             throw new ConfigError(key, "[secret]", "expected at least 8 characters on one line");
@@ -367,7 +410,8 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         replicationUser,
         slots: boolean(raw, "slots"),
         maxSlotWalKeepSize,
-        walArchive: boolean(raw, "walArchive"),
+        ...backupConfig(raw),
+        ...restoreConfig(raw, failover),
         settings: validateSettings(raw.settings),
         checks: boolean(raw, "checks"),
         primaryNode,
@@ -382,6 +426,103 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     };
 }
 
+/** Keys an earlier version read, and what replaced them. */
+const REPLACED_KEYS: Record<string, string> = {
+    walArchive:
+        "walArchive was replaced by backups: pgBackRest archives WAL into the backup repository (set backups false for no archive)",
+};
+
+const SCHEDULE_KEYS = ["backupFullSchedule", "backupDiffSchedule", "backupIncrSchedule"] as const;
+
+function schedule(raw: RawConfig, key: (typeof SCHEDULE_KEYS)[number]): string {
+    const value = raw[key] ?? DEFAULTS[key];
+    if (value.trim() === "") return "";
+    const problem = cronProblem(value);
+    if (problem !== undefined) {
+        throw new ConfigError(
+            key,
+            value,
+            `expected a cron schedule such as "0 1 * * 0" (UTC) or "" for none: ${problem}`,
+        );
+    }
+    return value.trim().split(/\s+/).join(" ");
+}
+
+/** The backup keys, validated together: two backup types may not start in the same minute. */
+function backupConfig(raw: RawConfig): Pick<ClusterConfig, BackupKey> {
+    const schedules = SCHEDULE_KEYS.map((key) => ({ key, value: schedule(raw, key) }));
+    const set = schedules.filter((s) => s.value !== "");
+    for (let i = 0; i < set.length; i++) {
+        for (let j = i + 1; j < set.length; j++) {
+            const clash = firstCommonMinute(parseCron(set[i].value), parseCron(set[j].value));
+            if (clash) {
+                throw new ConfigError(
+                    set[j].key,
+                    set[j].value,
+                    `it starts in the same minute as ${set[i].key} "${set[i].value}" (first at ${clash.toISOString().slice(0, 16)}Z ` +
+                        "in 2027); pgBackRest runs one backup at a time, so give each type its own minutes or days",
+                );
+            }
+        }
+    }
+    const archiveTimeout = integer(raw, "archiveTimeout", 0, 86400);
+    if (archiveTimeout > 0 && archiveTimeout < 10) {
+        throw new ConfigError(
+            "archiveTimeout",
+            raw.archiveTimeout,
+            "expected 0 (off) or 10..86400 seconds: each timeout archives a 16 MB segment",
+        );
+    }
+    return {
+        backups: boolean(raw, "backups"),
+        backupFullSchedule: schedules[0].value,
+        backupDiffSchedule: schedules[1].value,
+        backupIncrSchedule: schedules[2].value,
+        backupRetentionFull: integer(raw, "backupRetentionFull", 1, 99),
+        archiveTimeout,
+        backupStandby: oneOf<BackupStandby>(raw, "backupStandby", ["prefer", "always", "never"]),
+        keepBackups: boolean(raw, "keepBackups"),
+    };
+}
+
+const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/**
+ * The restore keys: a source stack and a target recovery can reach; manual mode only for now. The
+ * source's passphrase (restoreCipherPass, a secret) is checked where the secrets arrive
+ * ({@link missingRestorePassphrase}).
+ */
+function restoreConfig(raw: RawConfig, failover: FailoverMode): Pick<ClusterConfig, "restoreFrom" | "restoreTarget"> {
+    const restoreFrom = raw.restoreFrom ?? "";
+    const restoreTarget = text(raw, "restoreTarget");
+    try {
+        parseRestoreTarget(restoreTarget);
+    } catch (err) {
+        throw new ConfigError("restoreTarget", restoreTarget, (err as Error).message);
+    }
+    if (restoreFrom === "") return { restoreFrom, restoreTarget };
+    if (!STACK_NAME.test(restoreFrom))
+        throw new ConfigError("restoreFrom", restoreFrom, "expected a stack name (letters, digits, _ . -) or empty");
+    if (failover === "patroni")
+        throw new ConfigError(
+            "restoreFrom",
+            restoreFrom,
+            "restoring is supported with failover manual only (Patroni's bootstrap from a backup is not wired yet); " +
+                "restore with failover manual, or leave restoreFrom empty",
+        );
+    return { restoreFrom, restoreTarget };
+}
+
+type BackupKey =
+    | "backups"
+    | "backupFullSchedule"
+    | "backupDiffSchedule"
+    | "backupIncrSchedule"
+    | "backupRetentionFull"
+    | "archiveTimeout"
+    | "backupStandby"
+    | "keepBackups";
+
 /**
  * Validates typed values (a component's arguments) by the rules of {@link validateConfig}: each
  * value is handed over as the CLI hands stack config to a program, so no rule exists twice.
@@ -394,4 +535,15 @@ export function configFromValues(values: Partial<ClusterConfig>): ClusterConfig 
         if (value !== undefined) raw[key] = typeof value === "object" ? JSON.stringify(value) : String(value);
     }
     return validateConfig(raw);
+}
+
+/** The error for restoreFrom without the source's passphrase, with the commands that set it. */
+export function missingRestorePassphrase(restoreFrom: string): ConfigError {
+    return new ConfigError(
+        "restoreCipherPass",
+        "[not set]",
+        `restoreFrom ${restoreFrom} needs the source repository's passphrase, the source stack's secret output backupCipherPass: ` +
+            `npm run -s live -- output backupCipherPass --stack ${restoreFrom} --show-secrets | npm run -s live -- config set --secret restoreCipherPass --stack NEW ` +
+            `(Pulumi: pulumi stack output backupCipherPass --show-secrets --stack ${restoreFrom} | pulumi config set --secret restoreCipherPass --stack NEW)`,
+    );
 }

@@ -23,6 +23,12 @@ export const CONTAINER_READY = [
     "set -u",
     "end=$(( $(date +%s) + PGR_READY_TIMEOUT ))",
     `until docker exec -e PGR_READY_PROBE "$PGR_CONTAINER" sh -c '${untilProbe('eval "$PGR_READY_PROBE"', 20, "exit 1")}' 2>/dev/null; do`,
+    // A container that says it gave up (PGR_READY_FAIL succeeds and prints why) fails at once.
+    '  if [ -n "${PGR_READY_FAIL:-}" ] && docker exec "$PGR_CONTAINER" sh -c "$PGR_READY_FAIL" >&2 2>/dev/null; then',
+    '    echo "pg-replication: $PGR_CONTAINER gave up (above); its last log lines:" >&2',
+    '    docker logs --tail 30 "$PGR_CONTAINER" >&2 || true',
+    "    exit 1",
+    "  fi",
     '  if [ "$(date +%s)" -ge "$end" ]; then',
     '    echo "pg-replication: $PGR_CONTAINER was not ready within ${PGR_READY_TIMEOUT}s ($PGR_READY_PROBE never succeeded); its last log lines:" >&2',
     '    docker logs --tail 30 "$PGR_CONTAINER" >&2 || true',
@@ -42,6 +48,8 @@ export interface ContainerReadyArgs {
     probe: string;
     /** Seconds to wait before failing. */
     timeoutSeconds: number;
+    /** Shell command run inside the container that succeeds (printing why) once it has given up: fail at once. @default none */
+    failProbe?: string;
 }
 
 /** The command that completes once the container's server accepts connections. */
@@ -58,6 +66,7 @@ export function containerReady(
                 PGR_CONTAINER: args.containerName,
                 PGR_READY_PROBE: args.probe,
                 PGR_READY_TIMEOUT: String(args.timeoutSeconds),
+                ...(args.failProbe ? { PGR_READY_FAIL: args.failProbe } : {}),
             },
             triggers: [args.containerId],
         },

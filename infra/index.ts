@@ -8,6 +8,7 @@ const cluster = new PostgresCluster("pg", {
     ...config,
     superuserPassword: secrets.superuserPassword,
     replicationPassword: secrets.replicationPassword,
+    restoreCipherPass: secrets.restoreCipherPass,
 });
 
 export const primary = cluster.primary;
@@ -22,3 +23,4 @@ export const metricsEndpoint = cluster.metricsEndpoint;
 export const metricsPassword = cluster.metricsPassword;
 export const superuserPassword = cluster.superuserPassword;
 export const replicationPassword = cluster.replicationPassword;
+export const backupCipherPass = cluster.backupCipherPass;

@@ -33,8 +33,8 @@ export interface PostgresNodeArgs {
     network: pulumi.Input<string>;
     /** The node's fixed IPv4 address on that network (infra/topology.ts nodeAddress). */
     address: string;
-    /** Name of the WAL archive volume, mounted at /var/lib/postgresql/wal_archive. @default no archive volume */
-    archiveVolume?: pulumi.Input<string>;
+    /** Further volumes to mount (restoreFrom: the source repository, read-only). @default none */
+    extraVolumes?: Array<{ volumeName: string; containerPath: string; readOnly?: boolean }>;
     /** Host address the port is published on. @default "127.0.0.1" */
     bindAddress?: string;
     /** Host port published for the node's 5432. */
@@ -55,6 +55,8 @@ export interface PostgresNodeArgs {
     labels?: Record<string, string>;
     /** Seconds to wait for PostgreSQL in the new container to accept connections. @default 360 */
     waitTimeoutSeconds?: number;
+    /** Shell command that succeeds (printing why) once the node has given up starting: the deployment fails at once. @default none */
+    failProbe?: string;
 }
 
 /** One PostgreSQL server: its data volume and its container. */
@@ -85,10 +87,8 @@ export class PostgresNode extends pulumi.ComponentResource {
 
         const volumes: docker.types.input.ContainerVolume[] = [
             { volumeName: this.volume.name, containerPath: PATHS.dataDir },
+            ...(args.extraVolumes ?? []),
         ];
-        if (args.archiveVolume !== undefined) {
-            volumes.push({ volumeName: args.archiveVolume, containerPath: PATHS.archiveDir });
-        }
         const conf = PATHS.confDir;
         this.container = new docker.Container(
             `${name}-container`,
@@ -97,6 +97,12 @@ export class PostgresNode extends pulumi.ComponentResource {
                 hostname: args.node,
                 image: args.image,
                 entrypoints: ["/bin/sh", `${conf}/entrypoint.sh`],
+                // Docker's init as PID 1 reaps what detaches from the server: pgBackRest's TLS
+                // server and its asynchronous archive-push. Were the postmaster PID 1, it would
+                // reap such orphans as its own children, and an exit status other than 0 or 1
+                // counts as a crashed backend there: every session ends and the server recovers
+                // (postmaster.c CleanupBackend).
+                init: true,
                 uploads: args.files.map((f) => ({
                     file: `${conf}/${f.name}`,
                     content: f.content,
@@ -157,6 +163,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 containerId: this.container.id,
                 probe: pgAccepting("127.0.0.1"),
                 timeoutSeconds: args.waitTimeoutSeconds ?? 360,
+                failProbe: args.failProbe,
             },
             { parent: this },
         );

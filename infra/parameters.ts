@@ -8,6 +8,7 @@ export const MANAGED_PARAMETERS: ReadonlySet<string> = new Set([
     "archive_command",
     "archive_library",
     "archive_mode",
+    "archive_timeout",
     "config_file",
     "data_directory",
     "hba_file",

@@ -3,7 +3,7 @@
 // (the cluster's settings, archive commands, pg_hba.conf and pg_ident.conf).
 import { ClusterConfig } from "./config";
 import { archiveCommands, renderFile } from "./render";
-import { etcdAddress, NodeSpec, PATHS, PATRONI_PORTS } from "./topology";
+import { etcdAddress, NodeSpec, PATHS, PATRONI_PORTS, STANZA } from "./topology";
 
 /** The user Patroni's REST API authenticates changes (PATCH, POST) with. */
 export const PATRONI_REST_USER = "patroni";
@@ -64,8 +64,9 @@ export function patroniParameters(cfg: ClusterConfig, node: NodeSpec): Record<st
         // As in manual mode: a stalled standby is dropped after 5 s, not 60 s.
         wal_sender_timeout: "5s",
         wal_receiver_timeout: "5s",
-        archive_mode: cfg.walArchive ? "on" : "off",
+        archive_mode: cfg.backups ? "on" : "off",
         archive_command: archiveCommand,
+        archive_timeout: `${cfg.archiveTimeout}s`,
         logging_collector: "off",
         log_line_prefix: `%m [%p] ${node.name} %q%u@%d `,
         log_replication_commands: "on",
@@ -159,7 +160,16 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
             rewind: { username: "postgres", password: secrets.superuser },
         }),
         parameters: json(local),
-        recoveryConf: json(cfg.walArchive ? { restore_command: restoreCommand } : {}),
+        recoveryConf: json(cfg.backups ? { restore_command: restoreCommand } : {}),
+        // A new member restores the latest backup from the repository and streams the rest (the
+        // leader only serves WAL since that backup); pg_basebackup from the leader when there is no
+        // backup yet or the restore fails (docs/replica_bootstrap.rst).
+        createReplicaMethods: json(cfg.backups ? ["pgbackrest", "basebackup"] : ["basebackup"]),
+        pgbackrestMethod: json(
+            cfg.backups
+                ? { command: `pgbackrest --stanza=${STANZA} --delta restore`, keep_data: true, no_params: true }
+                : {},
+        ),
         basebackup: json([{ checkpoint: "fast" }]),
     });
 }

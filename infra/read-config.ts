@@ -8,6 +8,8 @@ import { ClusterConfig, RawConfig, validateConfig } from "./config";
 export interface ClusterSecrets {
     superuserPassword?: pulumi.Output<string>;
     replicationPassword?: pulumi.Output<string>;
+    /** restoreFrom: the source repository's cipher passphrase. */
+    restoreCipherPass?: pulumi.Output<string>;
 }
 
 /** Reads the stack configuration of the current Pulumi program and validates it. */
@@ -27,6 +29,7 @@ export function readConfig(): { config: ClusterConfig; secrets: ClusterSecrets }
         secrets: {
             superuserPassword: stackConfig.getSecret("superuserPassword"),
             replicationPassword: stackConfig.getSecret("replicationPassword"),
+            restoreCipherPass: stackConfig.getSecret("restoreCipherPass"),
         },
     };
 }

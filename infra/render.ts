@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ClusterConfig } from "./config";
-import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS } from "./topology";
+import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS, STANZA } from "./topology";
 
 /**
  * Where every file the cluster's containers receive is written down: configuration and entrypoints,
@@ -73,21 +73,17 @@ export function primaryConninfo(replicationUser: string, node: string, primary: 
 }
 
 /**
- * archive_command and restore_command over the shared archive volume (empty when `walArchive` is
- * off); one builder for both failover modes.
+ * archive_command and restore_command through pgBackRest (empty when `backups` is off); one
+ * builder for both failover modes.
  */
 export function archiveCommands(cfg: ClusterConfig): { archiveCommand: string; restoreCommand: string } {
-    const archive = `${PATHS.archiveDir}/%f`;
+    if (!cfg.backups) return { archiveCommand: "", restoreCommand: "" };
     return {
-        // A segment already in the archive is success when its contents are identical: PostgreSQL
-        // archives a segment again after a crash between the copy and its status update, and a
-        // command that fails then would stall archiving for ever (the documentation requires this).
-        // Different contents stay a failure: never overwrite an archived segment.
-        archiveCommand: cfg.walArchive
-            ? `if test -f ${archive}; then cmp -s %p ${archive}; else cp %p ${archive}.part && mv ${archive}.part ${archive}; fi`
-            : "",
-        // test first: a missing segment is normal during recovery and need not fill the log.
-        restoreCommand: cfg.walArchive ? `test -f ${archive} && cp ${archive} %p` : "",
+        // archive-push succeeds for a segment the repository already holds with the same checksum
+        // (PostgreSQL archives a segment again after a crash between the push and its status
+        // update) and fails for different contents: nothing archived is ever overwritten.
+        archiveCommand: `pgbackrest --stanza=${STANZA} archive-push %p`,
+        restoreCommand: `pgbackrest --stanza=${STANZA} archive-get %f "%p"`,
     };
 }
 
@@ -99,9 +95,10 @@ export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string
         maxSlotWalKeepSize: cfg.maxSlotWalKeepSize,
         // Without slots, keep some WAL so that a briefly disconnected replica can still catch up.
         walKeepSize: cfg.slots ? "0" : "1GB",
-        archiveMode: cfg.walArchive ? "on" : "off",
+        archiveMode: cfg.backups ? "on" : "off",
         archiveCommand,
         restoreCommand,
+        archiveTimeout: `${cfg.archiveTimeout}s`,
         // The node's own slot name: used on the primary by whichever node streams as this one.
         slotName: cfg.slots ? node.name : "",
     });
@@ -152,7 +149,7 @@ export function renderNodeEnv(cfg: ClusterConfig, node: NodeSpec): string {
         PGR_NODE: node.name,
         PGR_CLUSTER_ALIAS: CLUSTER_ALIAS,
         PGR_SLOT: cfg.slots ? node.name : "",
-        PGR_ARCHIVE_DIR: PATHS.archiveDir,
+        PGR_STANZA: cfg.backups ? STANZA : "",
         PGR_BASEBACKUP_TIMEOUT: String(BASEBACKUP_TIMEOUT_SECONDS),
         PGR_DATA_DIR: PATHS.dataDir,
         PGR_PGPASS: PATHS.pgpass,

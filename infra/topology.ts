@@ -27,7 +27,6 @@ const DATA_DIR = "/var/lib/postgresql/data";
 export const PATHS = {
     confDir: "/etc/pg-replication",
     dataDir: DATA_DIR,
-    archiveDir: "/var/lib/postgresql/wal_archive",
     pgpass: "/var/lib/postgresql/.pgpass",
     /** Left by failover and rejoin: the node's next start rewinds (or re-clones) it onto the primary. */
     rejoinFlag: `${DATA_DIR}/pg-replication.rejoin`,
@@ -36,6 +35,36 @@ export const PATHS = {
     /** What the last rejoin or re-clone did, written by the entrypoint, read by `npm run rejoin`. */
     lastRejoin: `${DATA_DIR}/pg-replication.last-rejoin`,
 } as const;
+
+/**
+ * The pgBackRest stanza of every stack: each stack has a repository of its own, so one name serves
+ * all, and a restore into a new stack reads the source's repository by the same name.
+ */
+export const STANZA = "main";
+
+/** Paths of pgBackRest's files in the nodes and in the repository container. */
+export const BACKUP_PATHS = {
+    /** pgBackRest's default configuration file (the entrypoints install it from /etc/pg-replication). */
+    config: "/etc/pgbackrest/pgbackrest.conf",
+    /** CA, certificate and key of the TLS server and client. */
+    tlsDir: "/etc/pgbackrest/tls",
+    /** The repository, on its own volume. */
+    repo: "/var/lib/pgbackrest",
+    /** The repository's logs, beside it so that they outlive the container. */
+    repoLog: "/var/lib/pgbackrest/log",
+    /** The asynchronous archive's spool in a node: status files only, the WAL stays in pg_wal until pushed. */
+    spool: "/var/spool/pgbackrest",
+    /** The source repository's configuration in a node that bootstraps by restoring (infra/restore.ts). */
+    restoreConfig: "/etc/pgbackrest/restore-source.conf",
+    /** crontabs of the repository's crond (busybox), one file per user. */
+    crontabs: "/etc/pg-replication/crontabs",
+} as const;
+
+/** pgBackRest's TLS server port (its default) in the nodes and the repository container. */
+export const BACKUP_TLS_PORT = 8432;
+
+/** The client certificates' common name, which every TLS server authorises for the stanza. */
+export const BACKUP_CLIENT_CN = "pgbackrest-client";
 
 /**
  * Network alias every node carries. It resolves to all nodes, and libpq tries each address in
@@ -103,6 +132,7 @@ export const ADDRESS_OFFSETS = {
     poolerRo: 6,
     metrics: 7,
     haproxy: 8,
+    backupRepo: 9,
     firstNode: 11,
     firstEtcd: 21,
 } as const;

@@ -9,7 +9,7 @@
 # 999 as there), /var/run/postgresql for sockets, no cluster created by postgresql-common,
 # CMD ["postgres"] and STOPSIGNAL SIGINT. It also carries pgbench, pgbouncer,
 # prometheus-postgres-exporter, setpriv (util-linux; the server refuses to run as root), procps, and
-# for failover=patroni: patroni, etcd (server and etcdctl) and haproxy. postgresql-common's default
+# for failover=patroni: patroni, etcd (server and etcdctl) and haproxy; for backups: pgbackrest and busybox (crond). postgresql-common's default
 # cluster is never created (Patroni would otherwise find a stray 17/main), and PATH puts the
 # PostgreSQL 17 binaries before /usr/bin (Debian's pg_wrapper psql).
 #
@@ -37,6 +37,8 @@ readonly PACKAGES=(
     etcd-server                      # failover=patroni: the DCS members
     etcd-client                      # etcdctl, for the etcd health checks
     haproxy                          # failover=patroni: endpoints that follow the leader (REST health checks)
+    pgbackrest                       # backups: the repository host (TLS server), archive-push/-get, restore
+    busybox                          # backups: crond runs the schedule in the repository container (Debian cron pulls in systemd)
 )
 readonly DEFAULT_IMAGE="pg-replication/postgres:17-local"
 readonly HASH_LABEL="pg-replication.build-hash"
@@ -183,7 +185,7 @@ server_version="$(in_root "/usr/lib/postgresql/$PG_MAJOR/bin/postgres" --version
 for bin in postgres initdb pg_ctl pg_basebackup pg_rewind pgbench pg_isready psql; do
     [[ -x "$ROOT/usr/lib/postgresql/$PG_MAJOR/bin/$bin" ]] || die "$bin is missing from the image"
 done
-for bin in pgbouncer prometheus-postgres-exporter setpriv ps patroni patronictl etcd etcdctl haproxy; do
+for bin in pgbouncer prometheus-postgres-exporter setpriv ps patroni patronictl etcd etcdctl haproxy pgbackrest busybox; do
     in_root sh -c "command -v $bin" >/dev/null || die "$bin is missing from the image"
 done
 

@@ -35,8 +35,9 @@ fi
 mkdir -p "$PGDATA" /var/run/postgresql
 chown postgres:postgres "$PGDATA" /var/run/postgresql
 chmod 0700 "$PGDATA"
-if [ -d "$PGR_ARCHIVE_DIR" ]; then
-    chown postgres:postgres "$PGR_ARCHIVE_DIR"
+if [ -n "$PGR_STANZA" ]; then
+    # shellcheck source=/dev/null # uploaded beside this file (templates/backup-node-setup.sh)
+    . "$CONF_DIR/backup-node-setup.sh"
 fi
 # Passwords reach the node as an uploaded root-only file, never as environment variables.
 if [ -f "$CONF_DIR/pgpass" ]; then
@@ -90,15 +91,31 @@ local_wal_end() {
     echo "${end:-$redo}"
 }
 
+# Succeeds when the backup repository holds WAL file $1 (timeline and segment, 24 hex digits):
+# fetched once into a scratch file, synchronously (the async spool is for recovery).
+archive_has() {
+    [ -n "$PGR_STANZA" ] || return 1
+    probe=/tmp/pg-replication-wal-probe
+    rm -f "$probe"
+    if $AS_POSTGRES pgbackrest --stanza="$PGR_STANZA" --no-archive-async archive-get "$1" "$probe" >/dev/null 2>&1; then
+        rm -f "$probe"
+        return 0
+    fi
+    rm -f "$probe"
+    return 1
+}
+
 # Succeeds when the WAL this standby needs next is still somewhere: on the primary (pg_wal holds
-# every segment from its oldest on) or in the archive. Sets NEEDED_SEGMENT and OLDEST_SEGMENT.
+# every segment from its oldest on) or in the backup repository (on this node's timeline or the
+# primary's). Sets NEEDED_SEGMENT and OLDEST_SEGMENT.
 wal_available() {
     end=$(local_wal_end)
     [ -n "$end" ] || return 0
     NEEDED_SEGMENT=$(segment_of "$end")
-    # Any timeline's copy of the segment: eight hex digits, then the segment's name.
-    for f in "$PGR_ARCHIVE_DIR"/[0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F]"$NEEDED_SEGMENT"; do
-        [ -e "$f" ] && return 0
+    own_tli=$(printf '%08X' "$(control_field "Latest checkpoint's TimeLineID")")
+    primary_tli=$(on_primary "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)" 2>/dev/null || true)
+    for tli in $own_tli $primary_tli; do
+        archive_has "$tli$NEEDED_SEGMENT" && return 0
     done
     OLDEST_SEGMENT=$(on_primary "SELECT coalesce(min(substr(name, 9)), '') FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}\$'" 2>/dev/null) || return 0
     [ -n "$OLDEST_SEGMENT" ] || return 0
@@ -205,9 +222,9 @@ rejoin() {
     link_config
     started=$(date +%s)
     discarded=$(discarded_wal)
-    # Fetch WAL the rewind needs from the archive, when there is one.
+    # Fetch WAL the rewind needs from the backup repository (restore_command), when there is one.
     restore_arg=""
-    if [ -d "$PGR_ARCHIVE_DIR" ]; then restore_arg="--restore-target-wal"; fi
+    if [ -n "$PGR_STANZA" ]; then restore_arg="--restore-target-wal"; fi
     if $AS_POSTGRES pg_rewind --target-pgdata="$PGDATA" $restore_arg \
             --source-server="host=$PRIMARY $CONNECT user=postgres dbname=postgres"; then
         method=pg_rewind
@@ -242,8 +259,64 @@ find_any_node() {
     return 1
 }
 
+# The recovery settings pgBackRest's restore writes into postgresql.auto.conf: removed once the
+# restored server is promoted, or a later standby of this node would stop replaying at the target.
+RECOVERY_SETTINGS="restore_command recovery_target recovery_target_time recovery_target_lsn recovery_target_xid recovery_target_name recovery_target_action recovery_target_inclusive"
+
+# Bootstraps this stack from another stack's backup (restoreFrom, restore.env): restores the newest
+# backup before the target from the source's repository (mounted read-only), replays its WAL to the
+# target with the server on its socket only, waits for the promotion, removes the recovery settings
+# and stops it again; the normal start follows. A failure leaves the volume empty, records why and
+# waits (no restart loop): the deployment fails at once with it; nothing of the source is written to.
+restore_failed() {
+    find "$PGDATA" -mindepth 1 -delete
+    log "$1; the volume is left empty. Remove this stack (npm run live -- down, or pulumi destroy), correct restoreTarget or restoreFrom, and deploy again"
+    echo "restore from $PGR_RESTORE_FROM failed: $1" > "$PGR_RESTORE_FAILED"
+    exec sleep infinity
+}
+
+restore_from_backup() {
+    # shellcheck source=/dev/null # rendered per stack at deploy time (infra/restore.ts)
+    . "$CONF_DIR/restore.env"
+    install -d -o postgres -g postgres -m 0750 "$(dirname "$PGR_RESTORE_CONFIG")"
+    install -o postgres -g postgres -m 0600 "$CONF_DIR/restore-source.conf" "$PGR_RESTORE_CONFIG"
+    log "restoring stack $PGR_RESTORE_FROM's backup, recovery target: $PGR_RESTORE_TYPE ${PGR_RESTORE_TARGET:-(end of the archived WAL)}"
+    find "$PGDATA" -mindepth 1 -delete
+    set -- --config="$PGR_RESTORE_CONFIG" --stanza=main restore
+    if [ "$PGR_RESTORE_TYPE" != default ]; then
+        set -- "$@" --type="$PGR_RESTORE_TYPE" --target="$PGR_RESTORE_TARGET" --target-action=promote
+    fi
+    rm -f "$PGR_RESTORE_FAILED"
+    if ! restored=$($AS_POSTGRES pgbackrest "$@" 2>&1); then
+        echo "$restored" >&2
+        restore_failed "pgbackrest restore: $(echo "$restored" | grep -E 'ERROR' | tail -1)"
+    fi
+    echo "$restored" >&2
+    cat "$CONF_DIR/settings.conf" >> "$PGDATA/postgresql.auto.conf"
+    link_config
+    recovery_log=/tmp/pg-replication-restore.log
+    if ! $AS_POSTGRES pg_ctl -D "$PGDATA" -w -t 3600 -o "-c listen_addresses=''" -l "$recovery_log" start; then
+        cat "$recovery_log" >&2
+        restore_failed "recovery failed: $(grep -E 'FATAL|PANIC' "$recovery_log" | tail -1)"
+    fi
+    until [ "$($AS_POSTGRES psql -XAtqc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
+        if ! $AS_POSTGRES pg_ctl -D "$PGDATA" status >/dev/null 2>&1; then
+            cat "$recovery_log" >&2
+            restore_failed "recovery stopped before the promotion: $(grep -E 'FATAL|PANIC' "$recovery_log" | tail -1)"
+        fi
+        sleep 0.5
+    done
+    for setting in $RECOVERY_SETTINGS; do
+        $AS_POSTGRES psql -XAtqc "ALTER SYSTEM RESET $setting" >/dev/null
+    done
+    log "restored and promoted at $($AS_POSTGRES psql -XAtqc 'SELECT pg_current_wal_lsn()') (WAL $($AS_POSTGRES psql -XAtqc 'SELECT pg_walfile_name(pg_current_wal_lsn())'))"
+    $AS_POSTGRES pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+}
+
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    if [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && ! find_primary && find_any_node; then
+    if [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && [ -f "$CONF_DIR/restore.env" ] && ! find_primary && ! find_any_node; then
+        restore_from_backup
+    elif [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && ! find_primary && find_any_node; then
         # The bootstrap node lost its volume while standbys of the cluster still run: a new
         # cluster here would make them re-clone an empty one. Wait for a primary instead.
         log "refusing to initialise a new cluster: $ANSWERING holds this cluster's data and none accepts writes;" \

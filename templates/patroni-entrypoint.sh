@@ -1,17 +1,18 @@
 #!/bin/sh
 # Entrypoint of a pg-replication node in failover=patroni. Patroni decides everything about the
 # role (bootstrap, clone, rewind, promote, follow); this only prepares directories, hands the
-# root-only patroni.yml to the postgres user and runs Patroni as PID 1 (it reaps its children).
+# root-only patroni.yml to the postgres user and runs Patroni (under Docker's init, which reaps
+# what Patroni and pgBackRest leave).
 set -eu
 CONF_DIR=/etc/pg-replication
 PGDATA=/var/lib/postgresql/data
-ARCHIVE_DIR=/var/lib/postgresql/wal_archive
 
 mkdir -p "$PGDATA" /var/run/postgresql
 chown postgres:postgres "$PGDATA" /var/run/postgresql
 chmod 0700 "$PGDATA"
-if [ -d "$ARCHIVE_DIR" ]; then
-    chown postgres:postgres "$ARCHIVE_DIR"
+if [ -f "$CONF_DIR/backup-node-setup.sh" ]; then
+    # shellcheck source=/dev/null # uploaded beside this file when backups are on (templates/backup-node-setup.sh)
+    . "$CONF_DIR/backup-node-setup.sh"
 fi
 install -o postgres -g postgres -m 0600 "$CONF_DIR/patroni.yml" /var/lib/postgresql/patroni.yml
 

@@ -3,6 +3,8 @@
 // `status` and `lag`. A failing archive_command is retried for ever while pg_wal grows (no slot cap
 // bounds it), so it must be seen before the disk fills. Pure but for the SQL text.
 
+import { STANZA } from "../../infra/topology";
+
 /** The archiver's state on the primary, as {@link ARCHIVER_SQL} returns it. */
 export interface ArchiverState {
     /** archive_mode: off, on or always. */
@@ -52,7 +54,8 @@ export function archiveTrouble(a: ArchiverState, where: ArchiveContext): string 
     if (a.archive_mode === "off") return null;
     const failing = a.failed_age !== null && (a.archived_age === null || a.failed_age < a.archived_age);
     const next =
-        `the reason is in the log: docker logs --tail 50 ${where.container} 2>&1 | grep -i archive; ` +
+        `the reason is in the log: docker logs --tail 50 ${where.container} 2>&1 | grep -i archive ` +
+        `(pgBackRest's: docker exec ${where.container} tail -n 20 /var/log/pgbackrest/${STANZA}-archive-push-async.log); ` +
         "PostgreSQL retries by itself once the archive accepts the segment, and pg_wal shrinks again";
     if (failing) {
         const since =

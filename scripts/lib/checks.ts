@@ -8,6 +8,7 @@ import {
 } from "../../infra/check-spec";
 import { CLUSTER_ALIAS } from "../../infra/topology";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
+import { backupReady } from "./backups";
 import { execProgram } from "./cluster-discovery";
 import { etcdEndpointHealth, patroniRest, PatroniCluster } from "./patroni";
 
@@ -328,6 +329,17 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
                 return archiveTrouble(rows[0], archiveAt) ?? true;
             }),
         );
+
+        if (spec.backups && spec.stack) {
+            t0 = Date.now();
+            const stack = spec.stack;
+            record(
+                "backup",
+                spec.primary.node,
+                t0,
+                await until(deadline, () => backupReady(stack, archiveAt.container)),
+            );
+        }
 
         for (const r of spec.replicas) {
             t0 = Date.now();

@@ -5,6 +5,7 @@ import { Client } from "pg";
 import { ClusterConfig } from "../../infra/config";
 import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../../infra/topology";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
+import { backupSummaryLine, readRepository, repositoryProblem } from "./backups";
 import { addressProblems } from "./checks";
 import { checkSpec } from "../../infra/check-spec";
 import {
@@ -16,6 +17,7 @@ import {
     unknownRoles,
 } from "./cluster-discovery";
 import { etcdEndpointHealth, leaderKey, patroniCluster } from "./patroni";
+import { formatTable } from "./table";
 
 /** One member's line. */
 export interface MemberStatus {
@@ -37,6 +39,8 @@ export interface ClusterStatus {
     members: MemberStatus[];
     /** Node each endpoint reaches now (or an error), when the endpoints are on. */
     endpoints?: { rw: string; ro: string };
+    /** backups on: the repository's summary line (count, last backup and its age, archived WAL range). */
+    backups?: string;
     /** failover=patroni: etcd members that answer `etcdctl endpoint health`, of how many. */
     etcd?: { healthy: number; members: number };
     /** What is wrong, each with its next step: split brain, no primary, a node of unknown role, failing archiving. `status` exits 1 when any. */
@@ -76,15 +80,10 @@ export function formatStatus(s: ClusterStatus): string {
         m.timeline === null ? "-" : String(m.timeline),
         m.lagBytes === null ? "-" : `${m.lagBytes} B`,
     ]);
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-    const line = (cells: string[]) =>
-        cells
-            .map((c, i) => c.padEnd(widths[i]))
-            .join("  ")
-            .trimEnd();
-    const out = [`stack ${s.stack} (failover=${s.failover})`, line(header), ...rows.map(line)];
+    const out = [`stack ${s.stack} (failover=${s.failover})`, ...formatTable(header, rows)];
     if (s.endpoints) out.push(`endpoints: read-write -> ${s.endpoints.rw}; read-only -> ${s.endpoints.ro}`);
     if (s.etcd) out.push(`etcd: ${s.etcd.healthy} of ${s.etcd.members} members healthy`);
+    if (s.backups) out.push(s.backups);
     out.push(...s.problems.map((p) => `PROBLEM: ${p}`));
     return out.join("\n");
 }
@@ -225,6 +224,17 @@ export async function clusterStatus(
         status.etcd = await etcdHealth(stack, cfg);
         const trouble = etcdProblem(stack, status.etcd);
         if (trouble !== undefined) problems.push(trouble);
+    }
+    if (cfg.backups) {
+        const repo = await readRepository(stack).catch((err: Error) => err);
+        if (repo instanceof Error) {
+            status.backups = "backups: the repository cannot be read";
+            problems.push(repo.message);
+        } else {
+            status.backups = backupSummaryLine(repo, new Date());
+            const trouble = repositoryProblem(stack, repo);
+            if (trouble !== undefined) problems.push(trouble);
+        }
     }
     if (cfg.pooler) {
         const host = clientHost(cfg);

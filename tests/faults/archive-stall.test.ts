@@ -1,10 +1,13 @@
-// Fault suite, WAL archiving (issue 21 item 5), on a real manual-mode cluster:
-// - PostgreSQL archives a segment again after a crash between the copy and the status update
-//   (reproduced by turning the newest archive_status/*.done back into .ready): the archive_command
-//   succeeds for identical contents and the backlog drains (it used to fail for ever: failed_count
-//   21 → 48, pg_wal growing, while everything exited 0);
-// - an archive that refuses writes is flagged: `status` and `lag` exit 1 naming the failure and
-//   the command that shows why; once it accepts writes again both exit 0.
+// Fault suite, WAL archiving through pgBackRest (issues 21 item 5 and 17), on a real manual-mode
+// cluster:
+// - PostgreSQL archives a segment again after a crash between the push and the status update
+//   (reproduced by turning the newest archive_status/*.done back into .ready): archive-push
+//   succeeds for what the repository already holds and the backlog drains (the first `cp` archive
+//   failed for ever: failed_count 21 → 48, pg_wal growing, while everything exited 0);
+// - the repository container stopped under a writer: every write still commits (pg_wal holds the
+//   segments), `status` and `lag` exit 1 naming the failing archive and the commands that show why;
+//   once it is started again the backlog drains into the repository, both exit 0 and pgBackRest's
+//   own check passes.
 // Own stack, subnet 172.29.100.0/24, ports 24332+.
 import {
     containerOf,
@@ -30,7 +33,7 @@ const C = faultCluster({
     config: ["syncMode=async", "pooler=false", "metrics=false"],
 });
 const PG1 = containerOf(C, "pg1");
-const ARCHIVE_DIR = "/var/lib/postgresql/wal_archive";
+const REPO = `${C.stack}-backup`;
 
 interface Archiver {
     failed: number;
@@ -72,7 +75,6 @@ describe(`fault: WAL archiving (stack ${C.stack})`, () => {
         await waitHealthy(C, 60_000, "pg1");
     }, 300_000);
     afterAll(async () => {
-        await docker(["exec", "-u", "root", PG1, "chmod", "0700", ARCHIVE_DIR]).catch(() => undefined);
         await teardown(C);
     }, 180_000);
 
@@ -105,26 +107,41 @@ describe(`fault: WAL archiving (stack ${C.stack})`, () => {
         expect(st.code).toBe(0);
     });
 
-    test("an archive that refuses writes: status and lag exit 1 naming it; both recover with it", async () => {
+    test("the repository stopped under a writer: writes go on, status and lag exit 1 naming it; the backlog drains after", async () => {
         const before = await archiver();
-        await docker(["exec", "-u", "root", PG1, "chmod", "0555", ARCHIVE_DIR]);
-        await switchSegment();
-        await eventually("an archive failure recorded", 90_000, async () =>
-            (await archiver()).failed > before.failed ? true : "no failure yet",
-        );
-        const st = await status();
-        expect(st.code).toBe(1);
-        expect(st.stdout).toMatch(/PROBLEM: archiving fails on pg1: \d+ failed attempts/);
-        expect(st.stdout).toContain(`docker logs --tail 50 ${PG1} 2>&1 | grep -i archive`);
-        const lg = await lag();
-        expect(lg.code).toBe(1);
-        expect(lg.stdout + lg.stderr).toContain("archiving fails on pg1");
-
-        await docker(["exec", "-u", "root", PG1, "chmod", "0700", ARCHIVE_DIR]);
+        await docker(["stop", REPO]);
+        try {
+            // Writes commit while nothing can be archived: pg_wal keeps every segment until it is.
+            for (let i = 0; i < 3; i++) await switchSegment();
+            expect(Number(await psqlIn(PG1, "SELECT count(*) FROM archive_probe"))).toBeGreaterThanOrEqual(4);
+            await eventually("an archive failure recorded", 90_000, async () =>
+                (await archiver()).failed > before.failed ? true : "no failure yet",
+            );
+            const st = await status();
+            expect(st.code).toBe(1);
+            expect(st.stdout).toMatch(/PROBLEM: archiving fails on pg1: \d+ failed attempts/);
+            expect(st.stdout).toContain(`docker logs --tail 50 ${PG1} 2>&1 | grep -i archive`);
+            expect(st.stdout).toContain(
+                `docker exec ${PG1} tail -n 20 /var/log/pgbackrest/main-archive-push-async.log`,
+            );
+            expect(st.stdout).toContain(`the repository container is not running: docker start ${REPO}`);
+            const lg = await lag();
+            expect(lg.code).toBe(1);
+            expect(lg.stdout + lg.stderr).toContain("archiving fails on pg1");
+        } finally {
+            await docker(["start", REPO]);
+        }
+        const pending = await psqlIn(PG1, "SELECT pg_walfile_name(pg_current_wal_lsn())");
         await switchSegment();
         await eventually("archiving recovered", 120_000, async () =>
             (await status()).code === 0 ? true : "status still exits non-zero",
         );
         expect((await lag()).code).toBe(0);
+        // Every segment written while the repository was away is in it now.
+        const info = JSON.parse(
+            await docker(["exec", "-u", "postgres", REPO, "pgbackrest", "--stanza=main", "info", "--output=json"]),
+        ) as Array<{ archive: Array<{ max: string }> }>;
+        expect(info[0].archive[0].max >= pending).toBe(true);
+        await docker(["exec", "-u", "postgres", REPO, "pgbackrest", "--stanza=main", "check"]);
     });
 });

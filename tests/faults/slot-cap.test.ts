@@ -1,5 +1,5 @@
 // Fault suite, a slot past its cap (issue 7 items 4 and 5): a stopped replica's slot goes past
-// maxSlotWalKeepSize (64MB) and is invalidated (wal_status 'lost'). With the WAL archive, `rejoin`
+// maxSlotWalKeepSize (64MB) and is invalidated (wal_status 'lost'). With backups (the archive), `rejoin`
 // repairs the slot and the replica restores what it missed and streams again; without it the WAL the
 // replica needs is gone, so `rejoin` must re-clone promptly (within 120 s, not the 300 s streaming
 // wait) and say so. Either way pg2 ends streaming through a healthy, active slot with every row.
@@ -31,7 +31,7 @@ const CASES = [
     { archive: false, stack: "fn", subnet: "172.29.93.0/24", base: 23732 },
 ];
 
-describe.each(CASES)("fault: slot past its cap, walArchive $archive", ({ archive, stack, subnet, base }) => {
+describe.each(CASES)("fault: slot past its cap, backups $archive", ({ archive, stack, subnet, base }) => {
     const C = faultCluster({
         stack: `${stack}${process.pid}`,
         subnet,
@@ -39,7 +39,7 @@ describe.each(CASES)("fault: slot past its cap, walArchive $archive", ({ archive
         password: `${stack}-slot-super-${process.pid}-Vb2`,
         replPassword: `${stack}-slot-repl-${process.pid}-Mx5`,
         replicas: 1,
-        config: ["maxSlotWalKeepSize=64MB", `walArchive=${archive}`, "pooler=false"],
+        config: ["maxSlotWalKeepSize=64MB", `backups=${archive}`, "pooler=false"],
     });
 
     beforeAll(async () => {

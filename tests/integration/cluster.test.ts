@@ -236,11 +236,18 @@ describe(`live cluster (stack ${STACK})`, () => {
         const before = await identities([1, 2, 3]);
         const poolersBefore = await poolerIdentities();
         let res = await up("replicas=3");
+        // The backup repository names every node it backs up through: its host list is rewritten in
+        // the running container (pg-backup-config), nothing is re-created.
+        const backupRepo = ["updated pg-backup-config"];
         expect(changed(res).sort()).toEqual([
+            "created pg-pg4-backup-tls-cert",
+            "created pg-pg4-backup-tls-csr",
+            "created pg-pg4-backup-tls-key",
             "created pg-pg4-container",
             "created pg-pg4-data",
             "created pg-pg4-ready",
             "created pg-slot-pg4",
+            ...backupRepo,
             "updated pg-checks",
             // Runs on every node set (a new node gets the settings); with none it asks no node anything.
             "updated pg-pooler-targets",
@@ -255,14 +262,21 @@ describe(`live cluster (stack ${STACK})`, () => {
 
         res = await up("replicas=1");
         expect(changed(res).sort()).toEqual([
+            "deleted pg-pg3-backup-tls-cert",
+            "deleted pg-pg3-backup-tls-csr",
+            "deleted pg-pg3-backup-tls-key",
             "deleted pg-pg3-container",
             "deleted pg-pg3-data",
             "deleted pg-pg3-ready",
+            "deleted pg-pg4-backup-tls-cert",
+            "deleted pg-pg4-backup-tls-csr",
+            "deleted pg-pg4-backup-tls-key",
             "deleted pg-pg4-container",
             "deleted pg-pg4-data",
             "deleted pg-pg4-ready",
             "deleted pg-slot-pg3",
             "deleted pg-slot-pg4",
+            ...backupRepo,
             "updated pg-checks",
             // Runs on every node set (a new node gets the settings); with none it asks no node anything.
             "updated pg-pooler-targets",
@@ -279,6 +293,7 @@ describe(`live cluster (stack ${STACK})`, () => {
         expect(slots.map((s) => s.slot_name)).toEqual(["pg2"]);
         expect(await replicationRows()).toEqual({ pg2: { state: "streaming", sync_state: "async" } });
         expect((await dockerNames("container", `${STACK}-`)).sort()).toEqual([
+            `${STACK}-backup`,
             `${STACK}-metrics`,
             `${STACK}-pg1`,
             `${STACK}-pg2`,
@@ -286,9 +301,9 @@ describe(`live cluster (stack ${STACK})`, () => {
             `${STACK}-pgbouncer-rw`,
         ]);
         expect((await dockerNames("volume", `${STACK}-`)).sort()).toEqual([
+            `${STACK}-backup-repo`,
             `${STACK}-pg1-data`,
             `${STACK}-pg2-data`,
-            `${STACK}-wal-archive`,
         ]);
     });
 

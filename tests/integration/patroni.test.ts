@@ -159,7 +159,7 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         expect(checks.some((c: string) => c.startsWith("etcd-healthy@"))).toBe(true);
         expect(await leader()).toBe("pg1");
         expect((await dockerNames("container", `${STACK}-`)).sort()).toEqual(
-            ["etcd1", "etcd2", "etcd3", "haproxy", "pg1", "pg2", "pg3"].map((n) => `${STACK}-${n}`),
+            ["backup", "etcd1", "etcd2", "etcd3", "haproxy", "pg1", "pg2", "pg3"].map((n) => `${STACK}-${n}`),
         );
         // Nothing of Patroni's or etcd's is published; only PostgreSQL and the two endpoints are.
         const ports = await run([
@@ -300,6 +300,45 @@ describe(`failover=patroni (stack ${STACK})`, () => {
             await c.end();
         }
         expect(changed(await up("syncMode=sync", "syncMethod=any"))).toEqual([]);
+    });
+
+    test("backups follow the election: the new leader archives on its timeline, a backup succeeds, a lost member is restored from it", async () => {
+        const now = (await leader()) as string;
+        const walFile = await run([
+            "docker",
+            "exec",
+            "-u",
+            "postgres",
+            `${STACK}-${now}`,
+            "psql",
+            "-XAtqc",
+            "CREATE TABLE IF NOT EXISTS backup_probe (t timestamptz); INSERT INTO backup_probe VALUES (now()); SELECT pg_walfile_name(pg_switch_wal())",
+        ]);
+        const timeline = walFile.stdout.trim().slice(0, 8);
+        expect(timeline).not.toBe("00000001");
+        const b = await runScript("backup", ["--stack", STACK, "--live", "--json", "--type", "incr"]);
+        expect(b.code).toBe(0);
+        expect(JSON.parse(b.stdout).backup.walStart.slice(0, 8)).toBe(timeline);
+
+        // A replica whose volume is lost: Patroni creates it again from the repository's backup
+        // (create_replica_methods: pgbackrest first) and it streams the rest from the leader.
+        const victim = NODES.find((n) => n !== now) as string;
+        await run(["docker", "rm", "-f", `${STACK}-${victim}`]);
+        await run(["docker", "volume", "rm", "-f", `${STACK}-${victim}-data`]);
+        await up("syncMode=sync", "syncMethod=any");
+        await eventually(`${victim} streaming again`, 120_000, async () => {
+            const m = (await members()).find((x) => x.name === victim);
+            return m?.state === "streaming" ? true : JSON.stringify(m);
+        });
+        const logs = await run(["docker", "logs", `${STACK}-${victim}`]);
+        expect(logs.stdout + logs.stderr).toContain("replica has been created using pgbackrest");
+        expect(
+            Number(
+                (
+                    await sql<{ n: string }>(PORT + NODES.indexOf(victim), PW, "SELECT count(*) AS n FROM backup_probe")
+                )[0].n,
+            ),
+        ).toBeGreaterThan(0);
     });
 
     test("one etcd member of three stopped: leader and writes unchanged", async () => {

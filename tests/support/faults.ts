@@ -132,7 +132,7 @@ export async function docker(args: string[], timeoutMs = 60_000): Promise<string
     return res.stdout.trim();
 }
 
-export type Script = "failover" | "switchover" | "rejoin" | "lag" | "status";
+export type Script = "failover" | "switchover" | "rejoin" | "lag" | "status" | "backup" | "backups" | "restore-point";
 
 /** Runs scripts/<name>.ts with exactly these arguments (as `npm run -s <name> -- …`). */
 export function script(name: Script, argv: string[], timeoutMs = 60_000): Promise<ExecResult> {

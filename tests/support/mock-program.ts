@@ -59,9 +59,14 @@ function fakeOutputs(type: string, name: string, inputs: Json): Record<string, u
     if (type === "command:local:Command") {
         if (name.endsWith("-image")) return { stdout: "sha256:0123456789abcdef" };
         if (name.endsWith("-checks")) return { stdout: JSON.stringify(fakeCheckReport(inputs)) };
-        if (name.endsWith("-password")) return { stdout: `generated-${name}` };
+        if (name.endsWith("-password") || name.endsWith("-pass")) return { stdout: `generated-${name}` };
         return { stdout: "" };
     }
+    // @pulumi/tls: recognisable PEM stand-ins (harness/tls-double.ts makes real ones).
+    if (type === "tls:index/privateKey:PrivateKey") return { privateKeyPem: `fake-key-of-${name}` };
+    if (type === "tls:index/certRequest:CertRequest") return { certRequestPem: `fake-csr-of-${name}` };
+    if (type === "tls:index/selfSignedCert:SelfSignedCert" || type === "tls:index/locallySignedCert:LocallySignedCert")
+        return { certPem: `fake-cert-of-${name}` };
     if (type === "docker:index/remoteImage:RemoteImage") return { imageId: `sha256:image-of-${inputs.name}` };
     return {};
 }

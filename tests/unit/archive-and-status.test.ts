@@ -1,64 +1,21 @@
-// WAL archiving (issue 21 item 5): the rendered archive_command, run by /bin/sh as PostgreSQL runs
-// it, succeeds again for a segment already archived with the same contents (it used to fail for
-// ever), refuses different contents without overwriting; and archiveTrouble / roleProblems /
-// formatStatus flag failing archiving, split brain, no primary and nodes of unknown role.
-import { execFileSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+// WAL archiving: the rendered archive_command and restore_command go through pgBackRest (what a
+// re-archived segment does is proven against the real repository in
+// tests/faults/archive-stall.test.ts); archiveTrouble / roleProblems / formatStatus flag failing
+// archiving, split brain, no primary and nodes of unknown role.
 import { DEFAULTS } from "../../infra/config";
 import { archiveCommands } from "../../infra/render";
-import { PATHS } from "../../infra/topology";
+import { STANZA } from "../../infra/topology";
 import { ArchiverState, archiveTrouble, READY_BACKLOG_LIMIT } from "../../scripts/lib/archive";
 import { ClusterNode } from "../../scripts/lib/cluster-discovery";
 import { ClusterStatus, etcdProblem, formatStatus, roleProblems } from "../../scripts/lib/status";
 
-/** Runs the rendered archive_command for one segment (%p, %f substituted) in `dir`; its exit code. */
-function archiveSegment(dir: string, segment: string): number {
-    const cmd = archiveCommands(DEFAULTS)
-        .archiveCommand.split(PATHS.archiveDir)
-        .join(path.join(dir, "archive"))
-        .replace(/%p/g, path.join("pg_wal", segment))
-        .replace(/%f/g, segment);
-    try {
-        execFileSync("/bin/sh", ["-c", cmd], { cwd: dir, stdio: "pipe" });
-        return 0;
-    } catch (err) {
-        return (err as { status: number }).status;
-    }
-}
-
 describe("archive_command", () => {
-    let dir: string;
-    beforeEach(() => {
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgr-archive-"));
-        fs.mkdirSync(path.join(dir, "pg_wal"));
-        fs.mkdirSync(path.join(dir, "archive"));
-    });
-    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-    const SEG = "000000010000000000000003";
-    const write = (where: string, text: string) => fs.writeFileSync(path.join(dir, where, SEG), text);
-    const archived = () => fs.readFileSync(path.join(dir, "archive", SEG), "utf8");
-
-    test("archives a new segment, with no partial file left", () => {
-        write("pg_wal", "segment contents");
-        expect(archiveSegment(dir, SEG)).toBe(0);
-        expect(archived()).toBe("segment contents");
-        expect(fs.readdirSync(path.join(dir, "archive"))).toEqual([SEG]);
-    });
-
-    test("a segment archived again with identical contents succeeds (a crash between copy and status)", () => {
-        write("pg_wal", "segment contents");
-        expect(archiveSegment(dir, SEG)).toBe(0);
-        expect(archiveSegment(dir, SEG)).toBe(0);
-    });
-
-    test("different contents under an archived name fail, and the archived copy is kept", () => {
-        write("archive", "what was archived first");
-        write("pg_wal", "something else");
-        expect(archiveSegment(dir, SEG)).not.toBe(0);
-        expect(archived()).toBe("what was archived first");
+    test("pushes through pgBackRest's stanza and fetches with archive-get; nothing with backups off", () => {
+        expect(archiveCommands(DEFAULTS)).toEqual({
+            archiveCommand: `pgbackrest --stanza=${STANZA} archive-push %p`,
+            restoreCommand: `pgbackrest --stanza=${STANZA} archive-get %f "%p"`,
+        });
+        expect(archiveCommands({ ...DEFAULTS, backups: false })).toEqual({ archiveCommand: "", restoreCommand: "" });
     });
 });
 
@@ -97,7 +54,8 @@ describe("archiveTrouble", () => {
         );
         expect(msg).toBe(
             "archiving fails on pg1: 48 failed attempts, the last for 00000001000000000000000F 2 s ago (last success 90 s ago); " +
-                "17 segments wait in pg_wal; the reason is in the log: docker logs --tail 50 s-pg1 2>&1 | grep -i archive; " +
+                "17 segments wait in pg_wal; the reason is in the log: docker logs --tail 50 s-pg1 2>&1 | grep -i archive " +
+                "(pgBackRest's: docker exec s-pg1 tail -n 20 /var/log/pgbackrest/main-archive-push-async.log); " +
                 "PostgreSQL retries by itself once the archive accepts the segment, and pg_wal shrinks again",
         );
         expect(archiveTrouble({ ...healthy, failed_count: 1, failed_age: 1, archived_age: null }, at)).toContain(

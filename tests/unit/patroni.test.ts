@@ -76,6 +76,14 @@ describe("patroni.yml", () => {
             renderPatroniYml(patroni({ maxSlotWalKeepSize: "512MB" }), clusterNodes("dev", cfg)[0], "dev", SECRETS),
         );
         expect(y.postgresql.recovery_conf).toEqual({ restore_command: archiveCommands(cfg).restoreCommand });
+        // New members restore the latest backup and stream the rest; pg_basebackup when there is none.
+        expect(y.postgresql.create_replica_methods).toEqual(["pgbackrest", "basebackup"]);
+        expect(y.postgresql.pgbackrest).toEqual({
+            command: "pgbackrest --stanza=main --delta restore",
+            keep_data: true,
+            no_params: true,
+        });
+        expect(y.postgresql.parameters.archive_timeout).toBe("60s");
         expect(y.bootstrap.dcs.postgresql.use_pg_rewind).toBe(true);
     });
 
@@ -92,11 +100,12 @@ describe("patroni.yml", () => {
     });
 
     test("no slots: use_slots false and wal_keep_size 1GB; no archive: no restore_command", () => {
-        const y = yml(patroni({ slots: "false", walArchive: "false" }));
+        const y = yml(patroni({ slots: "false", backups: "false" }));
         expect(y.bootstrap.dcs.postgresql.use_slots).toBe(false);
         expect(y.bootstrap.dcs.postgresql.parameters.wal_keep_size).toBe("1GB");
         expect(y.postgresql.parameters.archive_mode).toBe("off");
         expect(y.postgresql.recovery_conf).toEqual({});
+        expect(y.postgresql.create_replica_methods).toEqual(["basebackup"]);
         expect(patroniParameters(patroni(), clusterNodes("dev", patroni())[0]).wal_keep_size).toBeUndefined();
     });
 
@@ -202,6 +211,7 @@ describe("the stack program with failover=patroni (mocks)", () => {
         const run = await runProgramWithMocks(config);
         const containers = run.resources.filter((r) => r.type === CONTAINER);
         expect(containers.map((c) => c.inputs.name).sort()).toEqual([
+            "unit-backup",
             "unit-etcd1",
             "unit-etcd2",
             "unit-etcd3",
@@ -216,6 +226,10 @@ describe("the stack program with failover=patroni (mocks)", () => {
                 .map((r) => r.name)
                 .sort(),
         ).toEqual([
+            "pg-backup-cipher-pass",
+            "pg-backup-config",
+            "pg-backup-first",
+            "pg-backup-ready",
             "pg-checks",
             "pg-etcd-etcd1-ready",
             "pg-etcd-etcd2-ready",
@@ -247,7 +261,17 @@ describe("the stack program with failover=patroni (mocks)", () => {
 
         const pg1 = run.get(CONTAINER, "pg1-container");
         expect(pg1.inputs.uploads.map((u: { file: string }) => u.file)).toEqual(
-            ["entrypoint.sh", "patroni.yml", "pg_hba.conf", "pg_ident.conf"].map((f) => `/etc/pg-replication/${f}`),
+            [
+                "entrypoint.sh",
+                "patroni.yml",
+                "pg_hba.conf",
+                "pg_ident.conf",
+                "backup-node-setup.sh",
+                "pgbackrest.conf",
+                "backup-ca.crt",
+                "backup.crt",
+                "backup.key",
+            ].map((f) => `/etc/pg-replication/${f}`),
         );
         const yml = pg1.inputs.uploads.find((u: { file: string }) => u.file === "/etc/pg-replication/patroni.yml");
         expect(yml.permissions).toBe("0600");
@@ -256,7 +280,10 @@ describe("the stack program with failover=patroni (mocks)", () => {
         expect(pg1.inputs.stopSignal).toBe("SIGTERM");
         for (const c of containers) expect(JSON.stringify(c.inputs.envs ?? [])).not.toMatch(/secret-pw/);
         // primaryNode bootstraps: the other nodes wait for its container.
-        expect(run.get(CONTAINER, "pg2-container").dependsOn).toEqual(["pg-replication:index:PostgresNode::pg-pg1"]);
+        expect(run.get(CONTAINER, "pg2-container").dependsOn).toEqual([
+            "pg-replication:index:PostgresNode::pg-pg1",
+            `${CONTAINER}::pg-backup-container`,
+        ]);
         const patch = run.get(COMMAND, "patroni-config");
         expect(JSON.parse(patch.inputs.stdin)).toMatchObject({
             method: "PATCH",
@@ -281,9 +308,10 @@ describe("the stack program with failover=patroni (mocks)", () => {
         expect(run.get(COMMAND, "etcd1-ready").inputs.environment.PGR_READY_PROBE).toBe(
             `${etcdHealth} --dial-timeout=1s --command-timeout=1s`,
         );
-        expect(run.get(CONTAINER, "pg1-container").dependsOn).toEqual(
-            [1, 2, 3].map((k) => `command:local:Command::pg-etcd-etcd${k}-ready`),
-        );
+        expect(run.get(CONTAINER, "pg1-container").dependsOn).toEqual([
+            ...[1, 2, 3].map((k) => `command:local:Command::pg-etcd-etcd${k}-ready`),
+            `${CONTAINER}::pg-backup-container`,
+        ]);
         // HAProxy is up once both ports listen; the checks come after it.
         expect(run.get(CONTAINER, "haproxy-container").inputs.wait).toBeUndefined();
         expect(run.get(COMMAND, "haproxy-ready").inputs.environment.PGR_READY_PROBE).toBe(

@@ -12,6 +12,9 @@ const BOOTSTRAP_ENV = "/etc/pg-replication/bootstrap.env";
 const containers = (run: MockRun) =>
     run.resources.filter((r) => r.type === CONTAINER && /-pg\d+-container$/.test(r.name));
 const byName = (run: MockRun) => new Map(run.resources.map((r) => [r.name, r]));
+/** The content a container receives at `file`. */
+const uploadOf = (c: Registered, file: string): string =>
+    c.inputs.uploads.find((u: { file: string }) => u.file === file).content;
 
 describe("the stack program under mocks", () => {
     let run: MockRun;
@@ -26,20 +29,24 @@ describe("the stack program under mocks", () => {
         const count = (type: string) => run.resources.filter((r) => r.type === type).length;
         expect(count("docker:index/network:Network")).toBe(1);
         expect(count("docker:index/remoteImage:RemoteImage")).toBe(1);
-        expect(count(VOLUME)).toBe(4); // three data volumes and the WAL archive
-        expect(count(CONTAINER)).toBe(5); // three nodes and the two PgBouncer endpoints
+        expect(count(VOLUME)).toBe(4); // three data volumes and the backup repository's
+        expect(count(CONTAINER)).toBe(6); // three nodes, the two PgBouncer endpoints, the backup repository
         expect(
             run.resources
                 .filter((r) => r.type === CONTAINER)
                 .map((r) => r.inputs.name)
                 .sort(),
-        ).toEqual(["unit-pg1", "unit-pg2", "unit-pg3", "unit-pgbouncer-ro", "unit-pgbouncer-rw"]);
+        ).toEqual(["unit-backup", "unit-pg1", "unit-pg2", "unit-pg3", "unit-pgbouncer-ro", "unit-pgbouncer-rw"]);
         expect(
             run.resources
                 .filter((r) => r.type === COMMAND)
                 .map((r) => r.name)
                 .sort(),
         ).toEqual([
+            "pg-backup-cipher-pass",
+            "pg-backup-config",
+            "pg-backup-first",
+            "pg-backup-ready",
             "pg-checks",
             "pg-pg1-ready",
             "pg-pg2-ready",
@@ -151,11 +158,16 @@ describe("the stack program under mocks", () => {
             const files = c.inputs.uploads.map((u: { file: string }) => u.file).sort();
             expect(files).toEqual(
                 [
+                    "backup-ca.crt",
+                    "backup-node-setup.sh",
+                    "backup.crt",
+                    "backup.key",
                     "bootstrap.env",
                     "entrypoint.sh",
                     "node.env",
                     "pg_hba.conf",
                     "pg_ident.conf",
+                    "pgbackrest.conf",
                     "pgpass",
                     "postgresql.conf",
                     "settings.conf",
@@ -173,10 +185,12 @@ describe("the stack program under mocks", () => {
         for (const dep of ["pg-slot-pg2", "pg-replication-user", "pg-superuser"]) {
             expect(run.resources.indexOf(names.get(dep)!)).toBeLessThan(pg2Node);
         }
+        // …and on the backup repository's container, so that a destroy stops it after the nodes.
         expect(pg2!.dependsOn).toEqual([
             `${COMMAND}::pg-replication-user`,
             `${COMMAND}::pg-slot-pg2`,
             `${COMMAND}::pg-superuser`,
+            `${CONTAINER}::pg-backup-container`,
         ]);
         // Made alongside the roles (a slot needs none), and in async mode the policy names no standby.
         expect(names.get("pg-slot-pg2")!.dependsOn).toEqual([]);
@@ -196,6 +210,66 @@ describe("the stack program under mocks", () => {
             rw: { host: "127.0.0.1", port: 15442 },
             ro: { host: "127.0.0.1", port: 15443 },
         });
+    });
+
+    test("backups: the repository gets the cipher passphrase only in a secret root-only file; nodes their own TLS key", () => {
+        const repo = run.get(CONTAINER, "pg-backup-container");
+        const conf = uploadOf(repo, "/etc/pg-replication/pgbackrest.conf");
+        expect(conf).toContain("repo1-cipher-pass=generated-pg-backup-cipher-pass\n");
+        expect(conf).toContain("repo1-retention-full=2\n");
+        expect(conf).toContain("pg1-host=172.20.0.11\n");
+        expect(conf).toContain("pg3-host=172.20.0.13\n");
+        expect(containsSecret(repo.rawInputs.uploads)).toBe(true);
+        expect(repo.inputs.uploads.find((u: { file: string }) => u.file.endsWith("pgbackrest.conf")).permissions).toBe(
+            "0600",
+        );
+        expect(repo.inputs.envs).toBeUndefined();
+        expect(repo.inputs.init).toBe(true);
+        expect(repo.inputs.networksAdvanced).toEqual([{ name: "unit-net", ipv4Address: "172.20.0.9" }]);
+        // Elsewhere only on the standard input of the command that rewrites it in place, as a secret.
+        const config = run.get(COMMAND, "pg-backup-config");
+        expect(config.inputs.stdin).toBe(conf);
+        expect(containsSecret(config.rawInputs.stdin)).toBe(true);
+        expect(JSON.stringify(config.inputs.environment)).not.toContain("generated-pg-backup-cipher-pass");
+        expect(
+            JSON.stringify(run.resources.filter((r) => r !== repo && r !== config).map((r) => r.inputs)),
+        ).not.toContain("generated-pg-backup-cipher-pass");
+        for (const c of containers(run)) {
+            const node = c.inputs.hostname;
+            expect(uploadOf(c, "/etc/pg-replication/backup.key")).toBe(`fake-key-of-pg-${node}-backup-tls-key`);
+            expect(uploadOf(c, "/etc/pg-replication/backup.crt")).toBe(`fake-cert-of-pg-${node}-backup-tls-cert`);
+            expect(uploadOf(c, "/etc/pg-replication/backup-ca.crt")).toBe("fake-cert-of-pg-ca-ca");
+            expect(uploadOf(c, "/etc/pg-replication/pgbackrest.conf")).toContain("repo1-host=172.20.0.9\n");
+            expect(c.inputs.init).toBe(true);
+        }
+        // Each certificate names the node's container, the node and its fixed address.
+        expect(run.get("tls:index/certRequest:CertRequest", "pg-pg2-backup-tls-csr").inputs).toMatchObject({
+            subject: { commonName: "pgbackrest-client" },
+            dnsNames: ["unit-pg2", "pg2"],
+            ipAddresses: ["172.20.0.12"],
+        });
+        expect(run.get(VOLUME, "pg-backup-volume").inputs.name).toBe("unit-backup-repo");
+        expect(run.get(COMMAND, "pg-backup-first").dependsOn).toEqual(
+            expect.arrayContaining([
+                `${COMMAND}::pg-backup-ready`,
+                `${COMMAND}::pg-superuser`,
+                "pg-replication:index:PostgresNode::pg-pg1",
+                "pg-replication:index:PostgresNode::pg-pg3",
+            ]),
+        );
+    });
+
+    test("backups false: no repository, no certificates, archive_mode off", async () => {
+        const off = await runProgramWithMocks({
+            replicas: "1",
+            backups: "false",
+            superuserPassword: "pw-123456",
+            replicationPassword: "pw-654321",
+        });
+        expect(off.resources.filter((r) => r.type.startsWith("tls:") || /backup/.test(r.name))).toEqual([]);
+        for (const c of containers(off)) {
+            expect(uploadOf(c, "/etc/pg-replication/postgresql.conf")).toContain("archive_mode = off\n");
+        }
     });
 
     test("secrets stay secret: uploads, role SQL, checks environment, outputs", () => {
@@ -271,6 +345,7 @@ describe("the stack program under mocks", () => {
         expect(checks.inputs.dir).toBe(path.resolve(__dirname, "..", ".."));
         expect(JSON.parse(checks.inputs.environment.PGR_CHECK_SPEC)).toEqual({
             stack: "unit",
+            backups: true,
             primary: { node: "pg1", host: "127.0.0.1", port: 15432 },
             replicas: [
                 { node: "pg2", host: "127.0.0.1", port: 15433 },
@@ -297,6 +372,7 @@ describe("the stack program under mocks", () => {
         );
         expect(checks.inputs.environment.PGPASSWORD).toBe("super-secret-pw");
         expect([...checks.dependsOn].sort()).toEqual([
+            `${COMMAND}::pg-backup-first`,
             `${COMMAND}::pg-settings`,
             `${COMMAND}::pg-slot-pg2`,
             `${COMMAND}::pg-slot-pg3`,
@@ -404,8 +480,28 @@ describe("configuration changes under mocks", () => {
             .filter((r) => !before.has(r.name))
             .map((r) => r.name)
             .sort();
-        expect(added).toEqual(["pg-pg4-container", "pg-pg4-data", "pg-pg4-ready", "pg-slot-pg4"]);
+        expect(added).toEqual([
+            "pg-pg4-backup-tls-cert",
+            "pg-pg4-backup-tls-csr",
+            "pg-pg4-backup-tls-key",
+            "pg-pg4-container",
+            "pg-pg4-data",
+            "pg-pg4-ready",
+            "pg-slot-pg4",
+        ]);
         for (const c of containers(two)) expect(byName(three).get(c.name)!.inputs).toEqual(c.inputs);
+        // The repository takes backups through every node, so its host list names the new one: written
+        // into the running container by a command (its upload is ignored), so the repository container,
+        // which every node depends on, is not re-created.
+        const repoConf = (r: MockRun) => r.get(COMMAND, "pg-backup-config").inputs.stdin as string;
+        expect(repoConf(two)).not.toContain("pg4-host=");
+        expect(repoConf(three)).toContain("pg4-host=172.20.0.14\npg4-host-type=tls");
+        expect(three.get(CONTAINER, "pg-backup-container").ignoreChanges).toEqual(
+            expect.arrayContaining(["uploads[1]", "uploads[5]"]),
+        );
+        expect(three.get(CONTAINER, "pg-pg4-container").dependsOn).toContain(
+            "docker:index/container:Container::pg-backup-container",
+        );
     });
 
     test("metrics: an exporter with the monitoring role's password in a secret file, never in env", async () => {

@@ -1,5 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
+import { renderRestoreEnv } from "../../infra/restore";
 import { DEFAULTS, validateConfig } from "../../infra/config";
 import {
     primaryConninfo,
@@ -112,7 +113,9 @@ describe("postgresql.conf", () => {
             max_slot_wal_keep_size: "2GB",
             password_encryption: "'scram-sha-256'",
         });
-        expect(p.archive_command).toContain("/var/lib/postgresql/wal_archive/%f");
+        expect(p.archive_command).toBe("'pgbackrest --stanza=main archive-push %p'");
+        expect(p.restore_command).toBe(`'pgbackrest --stanza=main archive-get %f "%p"'`);
+        expect(p.archive_timeout).toBe("60s");
     });
 
     test("one file per node, whatever its role: a failover changes no node's files", () => {
@@ -149,7 +152,7 @@ describe("postgresql.conf", () => {
     });
 
     test("slots off: no slot name, WAL kept instead; archive off", () => {
-        const cfg = validateConfig({ slots: "false", walArchive: "false" });
+        const cfg = validateConfig({ slots: "false", backups: "false" });
         const p = params(renderPostgresqlConf(cfg, clusterNodes("dev", cfg)[1]));
         expect(p.primary_slot_name).toBe("''");
         expect(p.wal_keep_size).toBe("1GB");
@@ -207,6 +210,7 @@ describe("other rendered files", () => {
         const defined = new Set([
             ...Object.keys(shellEnv(renderNodeEnv(DEFAULTS, replica))),
             ...Object.keys(shellEnv(renderBootstrapEnv(DEFAULTS))),
+            ...Object.keys(shellEnv(renderRestoreEnv("src", { type: "time", target: "2026-12-07T03:00:00Z" }))),
         ]);
         const used = new Set([...code.matchAll(/\$\{?(PGR_[A-Z_]+)/g)].map((m) => m[1]));
         expect([...used].filter((v) => !defined.has(v))).toEqual([]);

@@ -1,0 +1,187 @@
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { renderCrontab, renderRepoConf } from "./backup-config";
+import { ClusterConfig } from "./config";
+import { IssuedCertificate } from "./certificates";
+import { containerReady } from "./container-ready";
+import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
+import { dockerLabels } from "./labels";
+import { renderFile } from "./render";
+import { tcpListening } from "./probes";
+import { BACKUP_PATHS, BACKUP_TLS_PORT, NodeSpec, PATHS, STANZA } from "./topology";
+
+/**
+ * Writes pgbackrest.conf (stdin) and the postgres user's crontab ($PGR_CRONTAB) into repository
+ * container $PGR_REPO, each replaced in one rename: the source under /etc/pg-replication (which a
+ * restart installs again) and pgBackRest's copy. pgBackRest reads its configuration on every
+ * command; busybox crond notices the crontab directory's change within a minute.
+ */
+export const REWRITE_CONFIG = [
+    "set -eu",
+    `docker exec -i "$PGR_REPO" sh -c 'umask 077; cat > ${PATHS.confDir}/pgbackrest.conf.new && ` +
+        `mv ${PATHS.confDir}/pgbackrest.conf.new ${PATHS.confDir}/pgbackrest.conf && ` +
+        `install -o postgres -g postgres -m 0600 ${PATHS.confDir}/pgbackrest.conf ${BACKUP_PATHS.config}'`,
+    `printf '%s' "$PGR_CRONTAB" | docker exec -i "$PGR_REPO" sh -c 'cat > ${PATHS.confDir}/crontab.new && ` +
+        `mv ${PATHS.confDir}/crontab.new ${BACKUP_PATHS.crontabs}/postgres'`,
+].join("\n");
+
+/** Arguments of a {@link BackupRepository}. */
+export interface BackupRepositoryArgs {
+    /** Docker container name; its volume is `<containerName>-repo`. */
+    containerName: string;
+    /** Image with pgbackrest and busybox (the local image carries both). */
+    image: pulumi.Input<string>;
+    /** Name of the cluster's Docker network. */
+    network: pulumi.Input<string>;
+    /** The container's fixed address on that network (host number 9). */
+    address: string;
+    /** The validated stack configuration: retention, schedules, backupStandby, keepBackups. */
+    cfg: ClusterConfig;
+    /** The nodes the repository takes backups through (their TLS servers), in node order. */
+    nodes: NodeSpec[];
+    /** The repository's cipher passphrase (secret). */
+    cipherPass: pulumi.Output<string>;
+    /** The stack CA's certificate. */
+    caCertPem: pulumi.Input<string>;
+    /** The repository's own certificate and key, from the stack's CA. */
+    certificate: IssuedCertificate;
+    /** Labels put on the volume and the container. @default none */
+    labels?: Record<string, string>;
+}
+
+/**
+ * The backup repository: a container of its own running pgBackRest's TLS server (the nodes push
+ * WAL to it and fetch WAL from it) and busybox crond (the backup schedule), on a volume of its own,
+ * so that losing any node's volume, or every node, loses no backup. `firstBackup` creates the stanza
+ * and takes the first full backup.
+ */
+export class BackupRepository extends pulumi.ComponentResource {
+    /** The repository's volume; with keepBackups it outlives `pulumi destroy`. */
+    public readonly volume: docker.Volume;
+    /** The repository container. */
+    public readonly container: docker.Container;
+    /** Done once the TLS server listens. */
+    public readonly ready: command.local.Command;
+    /** Writes the current pgbackrest.conf and crontab into the running container. */
+    public readonly config: command.local.Command;
+
+    constructor(name: string, args: BackupRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pg-replication:index:BackupRepository", name, {}, opts);
+        const labels = dockerLabels(args.labels);
+        this.volume = new docker.Volume(
+            `${name}-volume`,
+            { name: `${args.containerName}-repo`, labels },
+            // keepBackups: destroy leaves the volume (and every backup in it) behind on purpose.
+            { parent: this, deleteBeforeReplace: true, retainOnDelete: args.cfg.keepBackups },
+        );
+        const conf = PATHS.confDir;
+        this.container = new docker.Container(
+            `${name}-container`,
+            {
+                name: args.containerName,
+                hostname: "backup",
+                image: args.image,
+                // Docker's init reaps what crond's jobs and the TLS server's children leave.
+                init: true,
+                entrypoints: ["/bin/sh", `${conf}/entrypoint.sh`],
+                uploads: [
+                    {
+                        file: `${conf}/entrypoint.sh`,
+                        content: renderFile("backup-repo-entrypoint.sh"),
+                        executable: true,
+                    },
+                    {
+                        file: `${conf}/pgbackrest.conf`,
+                        content: pulumi.secret(
+                            args.cipherPass.apply((pass) => renderRepoConf(args.cfg, args.nodes, pass)),
+                        ),
+                        permissions: "0600",
+                    },
+                    { file: `${conf}/backup-ca.crt`, content: args.caCertPem },
+                    { file: `${conf}/backup.crt`, content: args.certificate.certPem },
+                    { file: `${conf}/backup.key`, content: args.certificate.keyPem, permissions: "0600" },
+                    { file: `${BACKUP_PATHS.crontabs}/postgres`, content: renderCrontab(args.cfg) },
+                ],
+                networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
+                volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_PATHS.repo }],
+                // Healthy while the TLS server listens; read later (docker ps, monitoring): `ready`
+                // below decides when the repository is up.
+                healthcheck: {
+                    tests: ["CMD-SHELL", tcpListening(BACKUP_TLS_PORT)],
+                    interval: HEALTH_INTERVAL,
+                    timeout: "5s",
+                    retries: 5,
+                    startPeriod: "30s",
+                },
+                restart: "unless-stopped",
+                labels,
+            },
+            {
+                parent: this,
+                deleteBeforeReplace: true,
+                // pgbackrest.conf (its host list) and the crontab matter at creation only: the
+                // `config` command below writes every later change into the running container, so a
+                // change of `replicas` or of a schedule re-creates nothing (the nodes depend on this
+                // container, and re-creating it would re-create them).
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "uploads[1]", "uploads[5]"],
+            },
+        );
+        this.ready = containerReady(
+            `${name}-ready`,
+            {
+                containerName: this.container.name,
+                containerId: this.container.id,
+                probe: tcpListening(BACKUP_TLS_PORT),
+                timeoutSeconds: 60,
+            },
+            { parent: this },
+        );
+        this.config = new command.local.Command(
+            `${name}-config`,
+            {
+                create: REWRITE_CONFIG,
+                environment: { PGR_REPO: this.container.name, PGR_CRONTAB: renderCrontab(args.cfg) },
+                // The passphrase on standard input, never in an environment or on a command line.
+                stdin: pulumi.secret(args.cipherPass.apply((pass) => renderRepoConf(args.cfg, args.nodes, pass))),
+                // A re-created container starts from its upload: write the current files again.
+                triggers: [this.container.id],
+                logging: "stderr",
+            },
+            { parent: this, dependsOn: [this.ready] },
+        );
+        this.registerOutputs({});
+    }
+
+    /**
+     * Creates the stanza and, when the repository holds no backup yet, takes a full one, so that
+     * point-in-time recovery works from the first minute; run after the nodes are up (`after`).
+     * Again whenever the repository container is re-created (both steps are idempotent).
+     */
+    public firstBackup(name: string, after: pulumi.Resource[]): command.local.Command {
+        const stanza = `pgbackrest --stanza=${STANZA}`;
+        return new command.local.Command(
+            name,
+            {
+                create: [
+                    "set -eu",
+                    // Exit 50 is pgBackRest's lock-acquire error: the nodes' archive-push holds the
+                    // repository's archive lock for moments at a time (more often right after the
+                    // container is re-created, while they catch up); retry for up to a minute.
+                    'run() { i=0; until docker exec -u postgres "$PGR_REPO" ' +
+                        stanza +
+                        ' "$@"; do rc=$?; ' +
+                        'if [ "$rc" -ne 50 ] || [ "$i" -ge 60 ]; then return "$rc"; fi; i=$((i+1)); sleep 1; done; }',
+                    "run --log-level-console=warn stanza-create",
+                    // info's JSON lists backups as "backup":[…]; an empty list means none yet.
+                    `if docker exec -u postgres "$PGR_REPO" ${stanza} info --output=json | grep -q '"backup":\\[\\]'; then`,
+                    `  run backup --type=full --log-level-console=warn`,
+                    "fi",
+                ].join("\n"),
+                environment: { PGR_REPO: this.container.name },
+                triggers: [this.container.id],
+            },
+            { parent: this, dependsOn: [this.ready, this.config, ...after] },
+        );
+    }
+}

@@ -1,0 +1,88 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+
+/** A certificate and its private key, PEM-encoded; the key is a secret. */
+export interface IssuedCertificate {
+    certPem: pulumi.Output<string>;
+    keyPem: pulumi.Output<string>;
+}
+
+/** What a certificate the stack's CA issues is for. */
+export interface CertificateRequest {
+    /** Subject common name; pgBackRest's TLS server authorises clients by it (tls-server-auth). */
+    commonName: string;
+    /** DNS names it is valid for (container names, node names). */
+    dnsNames: string[];
+    /** IPv4 addresses it is valid for (fixed addresses on the cluster network). */
+    ipAddresses: string[];
+}
+
+/** Arguments of a {@link StackCertificates}. */
+export interface StackCertificatesArgs {
+    /** The stack, named in the CA's subject. */
+    stack: string;
+    /** Hours an issued certificate is valid. @default 43800 (5 years) */
+    validityHours?: number;
+}
+
+/** Hours the CA is valid: 10 years; it signs every certificate of the stack. */
+const CA_VALIDITY_HOURS = 87600;
+
+/**
+ * A certificate authority per stack, made once and kept in the stack's state (its key a Pulumi
+ * secret), and the certificates it issues to the stack's servers. ECDSA P-256 throughout: what
+ * CloudNativePG issues, and every client here (OpenSSL 3 in pgBackRest, libpq) speaks it.
+ */
+export class StackCertificates extends pulumi.ComponentResource {
+    /** The CA certificate (PEM): what every server and client trusts. */
+    public readonly caCertPem: pulumi.Output<string>;
+    private readonly caKeyPem: pulumi.Output<string>;
+    private readonly validityHours: number;
+
+    constructor(name: string, args: StackCertificatesArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pg-replication:index:StackCertificates", name, {}, opts);
+        this.validityHours = args.validityHours ?? 43800;
+        const key = new tls.PrivateKey(`${name}-ca-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
+        const ca = new tls.SelfSignedCert(
+            `${name}-ca`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: `pg-replication ${args.stack} CA`, organization: "pg-replication" },
+                isCaCertificate: true,
+                validityPeriodHours: CA_VALIDITY_HOURS,
+                allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+            },
+            { parent: this },
+        );
+        this.caCertPem = ca.certPem;
+        this.caKeyPem = pulumi.secret(key.privateKeyPem);
+        this.registerOutputs({ caCertPem: this.caCertPem });
+    }
+
+    /** Issues a certificate for server and client use: its own key, a request, the CA's signature. */
+    public issue(name: string, req: CertificateRequest): IssuedCertificate {
+        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
+        const csr = new tls.CertRequest(
+            `${name}-csr`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: req.commonName, organization: "pg-replication" },
+                dnsNames: req.dnsNames,
+                ipAddresses: req.ipAddresses,
+            },
+            { parent: this },
+        );
+        const cert = new tls.LocallySignedCert(
+            `${name}-cert`,
+            {
+                certRequestPem: csr.certRequestPem,
+                caPrivateKeyPem: this.caKeyPem,
+                caCertPem: this.caCertPem,
+                validityPeriodHours: this.validityHours,
+                allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+            },
+            { parent: this },
+        );
+        return { certPem: cert.certPem, keyPem: pulumi.secret(key.privateKeyPem) };
+    }
+}

@@ -1,0 +1,211 @@
+// Point-in-time recovery into new stacks (issue 17), manual mode, through the live harness: a source
+// stack commits marker rows around a recorded time, a recorded LSN and a named restore point
+// (`npm run restore-point`), then drops the table; new stacks restored from its repository to each
+// target hold exactly the markers before it, the table intact, a streaming replica, green checks and
+// a backup chain of their own, and the source's repository is untouched. Targets outside the restore
+// window, a missing source, a wrong passphrase and a restore onto itself are refused before anything
+// is created. Own stacks, subnets 172.29.109.0/24 (source) and 172.29.110-111.0/24; each stack uses 13
+// ports from its base: 25060 (source), 25080 and 25100 (restored).
+import {
+    deploy,
+    docker,
+    eventually,
+    exec,
+    faultCluster,
+    FaultCluster,
+    IMAGE,
+    jsonOf,
+    psqlIn,
+    script,
+    teardown,
+    upArgs,
+    waitHealthy,
+} from "../support/faults";
+import { dockerNames, live, stackOutputs } from "../support/live-client";
+
+jest.setTimeout(600_000);
+
+const cluster = (stack: string, subnet: string, base: number, config: string[] = []): FaultCluster =>
+    faultCluster({
+        stack,
+        subnet,
+        base,
+        password: `rs-super-${process.pid}-Zx4`,
+        replPassword: `rs-repl-${process.pid}-Cv5`,
+        replicas: 1,
+        config: ["syncMode=async", "metrics=false", ...config],
+    });
+
+const SRC = cluster(`rs${process.pid}`, "172.29.109.0/24", 25060);
+const SRC_PG1 = `${SRC.stack}-pg1`;
+const SRC_REPO = `${SRC.stack}-backup-repo`;
+
+/** Every file in the source's repository volume, read through a throw-away read-only mount. */
+function sourceFiles(): Promise<string> {
+    return docker([
+        "run",
+        "--rm",
+        "-v",
+        `${SRC_REPO}:/r:ro`,
+        "--entrypoint",
+        "sh",
+        IMAGE,
+        "-c",
+        "cd /r && find . -type f | sort",
+    ]);
+}
+
+/** Markers committed in phases around the targets: which ids each target must bring back. */
+const PHASES = { beforeTime: [1, 2, 3], beforeLsn: [4, 5, 6], beforeName: [7, 8, 9], after: [10, 11, 12] };
+
+async function insert(ids: number[]): Promise<void> {
+    for (const id of ids) await psqlIn(SRC_PG1, `INSERT INTO markers VALUES (${id})`);
+}
+
+/** The new stack `dst` gets the source's passphrase the way the docs say: output piped into config set --secret. */
+async function givePassphrase(dst: string): Promise<void> {
+    const r = await exec(
+        [
+            "sh",
+            "-c",
+            `npm run -s live -- output backupCipherPass --stack ${SRC.stack} --show-secrets | ` +
+                `npm run -s live -- config set --secret restoreCipherPass --stack ${dst}`,
+        ],
+        60_000,
+    );
+    if (r.code !== 0) throw new Error(`passphrase: ${r.stderr}`);
+    expect(r.stdout + r.stderr).toContain("restoreCipherPass = [secret]");
+}
+
+/** A deployment of `c` that must be refused; returns its error output after checking nothing was made. */
+async function refused(c: FaultCluster, extra: string[]): Promise<string> {
+    const r = await live(upArgs(c, extra));
+    expect(r.code).not.toBe(0);
+    expect(await dockerNames("container", `${c.stack}-`)).toEqual([]);
+    expect(await dockerNames("volume", `${c.stack}-`)).toEqual([]);
+    return r.stderr;
+}
+
+describe(`restore into a new stack (source ${SRC.stack})`, () => {
+    let time = "";
+    let lsn = "";
+    const point = `before-phase-d-${process.pid}`;
+    let sourceInfo = "";
+    const targets: FaultCluster[] = [];
+
+    beforeAll(async () => {
+        await teardown(SRC);
+        await deploy(SRC);
+        await waitHealthy(SRC, 60_000, "pg1");
+        await psqlIn(SRC_PG1, "CREATE TABLE markers (id int PRIMARY KEY)");
+        await insert(PHASES.beforeTime);
+        // The time between two commits, on the server's clock.
+        await new Promise((r) => setTimeout(r, 300));
+        time = await psqlIn(
+            SRC_PG1,
+            `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        await insert(PHASES.beforeLsn);
+        lsn = await psqlIn(SRC_PG1, "SELECT pg_current_wal_lsn()");
+        await insert(PHASES.beforeName);
+        const rp = await script("restore-point", ["--stack", SRC.stack, "--live", "--json", "--name", point], 60_000);
+        expect(rp.code).toBe(0);
+        expect(jsonOf(rp)).toMatchObject({ name: point, node: "pg1" });
+        await insert(PHASES.after);
+        await psqlIn(SRC_PG1, "DROP TABLE markers");
+        const last = await psqlIn(SRC_PG1, "SELECT pg_walfile_name(pg_switch_wal())");
+        await eventually("the source's last segment archived", 90_000, async () => {
+            const r = jsonOf(await script("backups", ["--stack", SRC.stack, "--live", "--json"], 60_000));
+            return (r?.archive?.max ?? "") >= last ? true : `archive ends at ${r?.archive?.max}`;
+        });
+        sourceInfo = await sourceFiles();
+    }, 300_000);
+    afterAll(async () => {
+        for (const c of targets) await teardown(c);
+        await teardown(SRC);
+    }, 300_000);
+
+    test.each([
+        ["time", () => `time=${time}`, PHASES.beforeTime],
+        ["lsn", () => `lsn=${lsn}`, [...PHASES.beforeTime, ...PHASES.beforeLsn]],
+        ["name", () => `name=${point}`, [...PHASES.beforeTime, ...PHASES.beforeLsn, ...PHASES.beforeName]],
+    ])(
+        "restoreTarget %s: every marker before it, none after, the table intact, a replica streaming, checks green",
+        async (kind, target, expected) => {
+            const c = cluster(
+                `rd${kind}${process.pid}`,
+                kind === "lsn" ? "172.29.111.0/24" : "172.29.110.0/24",
+                kind === "lsn" ? 25080 : 25100,
+            );
+            targets.push(c);
+            await teardown(c);
+            await givePassphrase(c.stack);
+            await deploy(c, [`restoreFrom=${SRC.stack}`, `restoreTarget=${target()}`], 300_000);
+            const ids = (await psqlIn(`${c.stack}-pg1`, "SELECT string_agg(id::text, ',' ORDER BY id) FROM markers"))
+                .split(",")
+                .map(Number);
+            expect(ids).toEqual(expected);
+            await eventually("the replica has the markers", 60_000, async () =>
+                (await psqlIn(`${c.stack}-pg2`, "SELECT count(*) FROM markers")) === String(expected.length)
+                    ? true
+                    : "not yet",
+            );
+            const out = await stackOutputs(c.stack);
+            expect(out.checkReport.ok).toBe(true);
+            // The new stack's own chain: a backup of its new timeline in its own repository.
+            const own = jsonOf(await script("backups", ["--stack", c.stack, "--live", "--json"], 60_000));
+            expect(own?.backups).toHaveLength(1);
+            expect(own?.backups[0].walStart.slice(0, 8)).not.toBe("00000001");
+            await teardown(c);
+        },
+    );
+
+    test("nothing of the restored stacks reached the source's repository (mounted read-only)", async () => {
+        const now = await sourceFiles();
+        // The source goes on archiving its own WAL (timeline 1); the restored stacks promoted to
+        // timeline 2 and wrote only into their own repositories: no timeline-2 file, no history file,
+        // the same backups.
+        expect(now.split("\n").filter((f) => /\/00000002|\/[0-9A-F]{8}\.history/.test(f))).toEqual([]);
+        const backups = (list: string) => list.split("\n").filter((f) => f.startsWith("./backup/"));
+        expect(backups(now)).toEqual(backups(sourceInfo));
+    });
+
+    test("refused before anything is created: targets outside the window, a missing source, a wrong passphrase, itself", async () => {
+        const c = cluster(`rn${process.pid}`, "172.29.110.0/24", 25100);
+        targets.push(c);
+        await teardown(c);
+        await givePassphrase(c.stack);
+        const src = `restoreFrom=${SRC.stack}`;
+        expect(await refused(c, [src, "restoreTarget=time=2020-01-01T00:00:00Z"])).toContain(
+            `pg-replication:restoreTarget = "time=2020-01-01T00:00:00Z" is invalid: it is before the end of the earliest backup; the restore window is`,
+        );
+        expect(await refused(c, [src, "restoreTarget=lsn=FF/0"])).toContain(
+            "is invalid: it is after the latest archived WAL",
+        );
+        expect(await refused(c, [src, "restoreTarget=time=2099-01-01T00:00:00Z"])).toContain("is in the future");
+        expect(await refused(c, [src, "restoreTarget=yesterday"])).toContain(
+            'pg-replication:restoreTarget = "yesterday" is invalid: expected latest, time=',
+        );
+        expect(await refused(c, ["restoreFrom=no-such-stack"])).toContain(
+            'pg-replication:restoreFrom = "no-such-stack" is invalid: there is no backup repository volume no-such-stack-backup-repo',
+        );
+        const wrong = await exec(
+            [
+                "sh",
+                "-c",
+                `printf wrong-passphrase | npm run -s live -- config set --secret restoreCipherPass --stack ${c.stack}`,
+            ],
+            60_000,
+        );
+        expect(wrong.code).toBe(0);
+        expect(await refused(c, [src])).toContain(
+            'pg-replication:restoreCipherPass = "[secret]" is invalid: it does not open',
+        );
+        const self = await live(upArgs(SRC, [`restoreFrom=${SRC.stack}`]));
+        expect(self.code).not.toBe(0);
+        expect(self.stderr).toContain(
+            `pg-replication:restoreFrom = "${SRC.stack}" is invalid: a stack never restores onto itself`,
+        );
+    });
+});
