@@ -422,18 +422,23 @@ function withPrivateKey(pem: string, summary: string): ReturnType<typeof parsePr
     }
 }
 
+/**
+ * The inputs with the schema's defaults and the resource's own private key parsed (self-signed
+ * certificates and requests): both refuse the write-only key inputs first, as the provider does.
+ */
+function inputsWithOwnKey(p: Props, schema: Parameters<typeof withTlsDefaults>[0]) {
+    refuseWriteOnly(p);
+    const inputs = withTlsDefaults(schema, p);
+    return { inputs, ...withPrivateKey(requireString(inputs, "privateKeyPem"), "Failed to parse private key PEM") };
+}
+
 /** resource_self_signed_cert.go Create: the key's own certificate, issuer = subject. */
 export function createSelfSignedCert(p: Props): Promise<{ id: string; state: Props }> {
     return settled(() => selfSignedCert(p));
 }
 
 function selfSignedCert(p: Props): { id: string; state: Props } {
-    refuseWriteOnly(p);
-    const inputs = withTlsDefaults(TLS_SELF_SIGNED_CERT, p);
-    const { key, algorithm } = withPrivateKey(
-        requireString(inputs, "privateKeyPem"),
-        "Failed to parse private key PEM",
-    );
+    const { inputs, key, algorithm } = inputsWithOwnKey(p, TLS_SELF_SIGNED_CERT);
     const plan = certPlanFrom(inputs, TLS_SELF_SIGNED_CERT);
     const subject = nameFromSubject(inputs.subject);
     const base = { subject, subjectIsEmpty: isEmptyName(subject), ...altNamesFrom(inputs) };
@@ -545,12 +550,7 @@ export function createCertRequest(p: Props): Promise<{ id: string; state: Props 
 }
 
 function certRequest(p: Props): { id: string; state: Props } {
-    refuseWriteOnly(p);
-    const inputs = withTlsDefaults(TLS_CERT_REQUEST, p);
-    const { key, algorithm } = withPrivateKey(
-        requireString(inputs, "privateKeyPem"),
-        "Failed to parse private key PEM",
-    );
+    const { inputs, key, algorithm } = inputsWithOwnKey(p, TLS_CERT_REQUEST);
     let der: Buffer;
     try {
         der = createCertificateRequest(nameFromSubject(inputs.subject), altNamesFrom(inputs), key);

@@ -124,7 +124,9 @@ export class BackupRepository extends pulumi.ComponentResource {
                 // `config` command below writes every later change into the running container, so a
                 // change of `replicas` or of a schedule re-creates nothing (the nodes depend on this
                 // container, and re-creating it would re-create them).
-                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "uploads[1]", "uploads[5]"],
+                // A new image replaces no container at once (npm run roll-image moves the nodes; the
+                // repository takes the image when it is next created: docker rm -f, then up).
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "image", "uploads[1]", "uploads[5]"],
             },
         );
         this.ready = containerReady(
@@ -165,13 +167,14 @@ export class BackupRepository extends pulumi.ComponentResource {
             {
                 create: [
                     "set -eu",
-                    // Exit 50 is pgBackRest's lock-acquire error: the nodes' archive-push holds the
-                    // repository's archive lock for moments at a time (more often right after the
-                    // container is re-created, while they catch up); retry for up to a minute.
+                    // Retried for up to a minute, on pgBackRest's transient errors only: 50 lock-acquire
+                    // (the nodes' archive-push holds the repository's archive lock for moments at a
+                    // time), 49 host-connect and 56 db-connect (a node's TLS server or a standby that
+                    // has just started and does not take connections yet).
                     'run() { i=0; until docker exec -u postgres "$PGR_REPO" ' +
                         stanza +
-                        ' "$@"; do rc=$?; ' +
-                        'if [ "$rc" -ne 50 ] || [ "$i" -ge 60 ]; then return "$rc"; fi; i=$((i+1)); sleep 1; done; }',
+                        ' "$@"; do rc=$?; case "$rc" in 49|50|56) ;; *) return "$rc";; esac; ' +
+                        '[ "$i" -lt 60 ] || return "$rc"; i=$((i+1)); sleep 1; done; }',
                     "run --log-level-console=warn stanza-create",
                     // info's JSON lists backups as "backup":[…]; an empty list means none yet.
                     `if docker exec -u postgres "$PGR_REPO" ${stanza} info --output=json | grep -q '"backup":\\[\\]'; then`,

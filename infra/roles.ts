@@ -24,7 +24,7 @@ export interface RoleContext {
     imageId: pulumi.Output<string>;
     superuserPassword: pulumi.Output<string>;
     replicationPassword: pulumi.Output<string>;
-    /** Makes a node container on the shared path (volume, archive, port, healthcheck, labels). */
+    /** Makes a node container on the shared path (volume, port, healthcheck, labels, backup files). */
     makeNode(
         spec: NodeSpec,
         image: pulumi.Input<string>,

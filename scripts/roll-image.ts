@@ -11,6 +11,7 @@ import { refusingUnless, findNode, probeNodes, Timings, waitStreaming } from "./
 import { command, runCommand, UsageError } from "./lib/cli";
 import { COMMON_OPTIONS, parseArgs, stackConfig } from "./lib/topology-change";
 import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-backends";
+import { repositoryContainer } from "./lib/backups";
 
 const ROLL_IMAGE = command({
     name: "roll-image",
@@ -103,6 +104,15 @@ runCommand(ROLL_IMAGE, async () => {
         await waitStreaming(cluster, newPrimary, [primary.node], 300_000);
         rolled.push(primary.node);
         t.mark(`${primary.node} re-created on ${image}, rejoined and streaming from ${target.node}`, log);
+    }
+    // The backup repository last: pgBackRest speaks one protocol version between the nodes and it.
+    if (before.backups) {
+        const repo = repositoryContainer(args.stack);
+        if ((await containerImage(repo).catch(() => image)) !== image) {
+            await removeContainer(repo);
+            await deployStack(args, log);
+            t.mark(`backup repository re-created on ${image}`, log);
+        }
     }
     // Every node answers on the new image.
     for (const n of await probeNodes(args.stack)) {

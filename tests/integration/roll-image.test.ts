@@ -137,6 +137,9 @@ describe(`rolling image changes (stack ${STACK})`, () => {
         );
         for (const n of nodes)
             expect(await docker("inspect", "-f", "{{.Config.Image}}", `${STACK}-pg${n}`)).toBe(TAG_B);
+        // The backup repository last, on the same image (one pgBackRest version on both sides).
+        expect(steps.at(-1)).toBe(`backup repository re-created on ${TAG_B}`);
+        expect(await docker("inspect", "-f", "{{.Config.Image}}", `${STACK}-backup`)).toBe(TAG_B);
 
         const primaryPort = port(2);
         expect((await sql(primaryPort, PW, "SELECT pg_is_in_recovery() AS r"))[0].r).toBe(false);
