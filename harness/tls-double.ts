@@ -443,20 +443,7 @@ function selfSignedCert(p: Props): { id: string; state: Props } {
     const subject = nameFromSubject(inputs.subject);
     const base = { subject, subjectIsEmpty: isEmptyName(subject), ...altNamesFrom(inputs) };
     const cert = issueCertificate(plan, base, "self", publicOf(key), key);
-    return {
-        id: cert.id,
-        state: {
-            ...inputs,
-            keyAlgorithm: algorithm,
-            certPem: cert.certPem,
-            validityStartTime: cert.validityStartTime,
-            validityEndTime: cert.validityEndTime,
-            readyForRenewal: plannedReadyForRenewal(
-                plan.validityPeriodHours,
-                optInteger(inputs, "earlyRenewalHours") ?? 0,
-            ),
-        },
-    };
+    return certificateState(cert, inputs, plan, { keyAlgorithm: algorithm });
 }
 
 /** resource_locally_signed_cert.go decodePEM: the first block, of the expected type. */
@@ -528,11 +515,21 @@ function locallySignedCert(p: Props): { id: string; state: Props } {
     };
     const issuer: Issuer = { subjectDer: ca.subjectDer, subjectKeyId: ca.subjectKeyId, publicKey: ca.publicKey };
     const cert = issueCertificate(plan, base, issuer, request.publicKey, caKey);
+    return certificateState(cert, inputs, plan, { caKeyAlgorithm: algorithm });
+}
+
+/** A certificate resource's state: its inputs, the key algorithm field, the PEM, validity and renewal plan. */
+function certificateState(
+    cert: ReturnType<typeof issueCertificate>,
+    inputs: Props,
+    plan: ReturnType<typeof certPlanFrom>,
+    algorithmField: Props,
+): { id: string; state: Props } {
     return {
         id: cert.id,
         state: {
             ...inputs,
-            caKeyAlgorithm: algorithm,
+            ...algorithmField,
             certPem: cert.certPem,
             validityStartTime: cert.validityStartTime,
             validityEndTime: cert.validityEndTime,

@@ -3,13 +3,13 @@
 // usable; the next backup succeeds; `pgbackrest verify` passes over everything the repository holds.
 // Own stack, subnet 172.29.112.0/24, ports 25120+.
 import {
+    backupListing,
     containerOf,
     deploy,
     docker,
     eventually,
     exec,
     faultCluster,
-    jsonOf,
     script,
     teardown,
     waitHealthy,
@@ -29,8 +29,7 @@ const C = faultCluster({
 const REPO = `${C.stack}-backup`;
 
 async function labels(): Promise<string[]> {
-    const r = jsonOf(await script("backups", ["--stack", C.stack, "--live", "--json"], 60_000));
-    return ((r?.backups ?? []) as Array<{ label: string }>).map((b) => b.label);
+    return (await backupListing(C.stack)).backups.map((b) => b.label);
 }
 
 /** The backup directories in the repository (a backup in progress has one before info lists it). */

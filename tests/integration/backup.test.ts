@@ -7,6 +7,7 @@
 // - the commands' usage errors; destroy removes the repository unless keepBackups says otherwise.
 // Own stack, subnet 172.29.108.0/24, ports 25040+.
 import {
+    backupListing,
     containerOf,
     deploy,
     docker,
@@ -36,24 +37,7 @@ const C = faultCluster({
 const REPO = `${C.stack}-backup`;
 const REPO_VOLUME = `${REPO}-repo`;
 
-interface InfoBackup {
-    label: string;
-    type: string;
-    walStart: string;
-    walStop: string;
-}
-interface Listing {
-    backups: InfoBackup[];
-    archive?: { min: string; max: string };
-    restoreWindow: { earliest: string | null; latest: string | null };
-}
-
-async function listing(): Promise<Listing> {
-    const r = await script("backups", ["--stack", C.stack, "--live", "--json"], 60_000);
-    const parsed = jsonOf(r);
-    if (!parsed) throw new Error(`backups printed no JSON (exit ${r.code}): ${r.stderr}`);
-    return parsed as Listing;
-}
+const listing = () => backupListing(C.stack);
 
 /** Writes a little on `node` and finishes the segment, so the archive moves on. */
 async function writeAndSwitch(node: string): Promise<string> {

@@ -7,6 +7,7 @@
 // is created. Own stacks, subnets 172.29.109.0/24 (source) and 172.29.110-111.0/24; each stack uses 13
 // ports from its base: 25060 (source), 25080 and 25100 (restored).
 import {
+    backupListing,
     deploy,
     docker,
     eventually,
@@ -116,8 +117,8 @@ describe(`restore into a new stack (source ${SRC.stack})`, () => {
         await psqlIn(SRC_PG1, "DROP TABLE markers");
         const last = await psqlIn(SRC_PG1, "SELECT pg_walfile_name(pg_switch_wal())");
         await eventually("the source's last segment archived", 90_000, async () => {
-            const r = jsonOf(await script("backups", ["--stack", SRC.stack, "--live", "--json"], 60_000));
-            return (r?.archive?.max ?? "") >= last ? true : `archive ends at ${r?.archive?.max}`;
+            const max = (await backupListing(SRC.stack)).archive?.max ?? "";
+            return max >= last ? true : `archive ends at ${max}`;
         });
         sourceInfo = await sourceFiles();
     }, 300_000);
@@ -154,9 +155,9 @@ describe(`restore into a new stack (source ${SRC.stack})`, () => {
             const out = await stackOutputs(c.stack);
             expect(out.checkReport.ok).toBe(true);
             // The new stack's own chain: a backup of its new timeline in its own repository.
-            const own = jsonOf(await script("backups", ["--stack", c.stack, "--live", "--json"], 60_000));
-            expect(own?.backups).toHaveLength(1);
-            expect(own?.backups[0].walStart.slice(0, 8)).not.toBe("00000001");
+            const own = await backupListing(c.stack);
+            expect(own.backups).toHaveLength(1);
+            expect(own.backups[0].walStart.slice(0, 8)).not.toBe("00000001");
             await teardown(c);
         },
     );

@@ -678,3 +678,18 @@ export function jsonOf(r: ExecResult): Record<string, any> | undefined {
         return undefined;
     }
 }
+
+/** What `npm run backups -- --json` says about a live stack's repository. */
+export interface BackupListing {
+    backups: Array<{ label: string; type: string; walStart: string; walStop: string }>;
+    archive?: { min: string; max: string };
+    restoreWindow: { earliest: string | null; latest: string | null };
+}
+
+/** The backups of live stack `stack` (`npm run backups -- --json`); fails when it prints no JSON. */
+export async function backupListing(stack: string): Promise<BackupListing> {
+    const r = await script("backups", ["--stack", stack, "--live", "--json"], 60_000);
+    const parsed = jsonOf(r);
+    if (!parsed) throw new Error(`backups printed no JSON (exit ${r.code}): ${r.stderr}`);
+    return parsed as BackupListing;
+}
