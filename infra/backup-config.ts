@@ -2,10 +2,13 @@
 // node, and the repository's crontab. No Pulumi: the program and the day-2 commands share them.
 import { BackupStandby, ClusterConfig } from "./config";
 import { renderFile } from "./render";
-import { BACKUP_CLIENT_CN, BACKUP_PATHS, BACKUP_TLS_PORT, NodeSpec, PATHS, STANZA } from "./topology";
+import { BACKUP_CLIENT_CN, BACKUP_PATHS, BACKUP_TLS_PORT, NodeSpec, PATHS, STANZA, TLS_PATHS } from "./topology";
 
 /** pgBackRest's word for each `backupStandby` value. */
 const STANDBY_OPTION: Record<BackupStandby, string> = { prefer: "prefer", always: "y", never: "n" };
+
+/** The TLS files both pgbackrest.conf templates name. */
+const TLS_FILE_VARS = { tlsCa: TLS_PATHS.ca, tlsCert: TLS_PATHS.cert, tlsKey: TLS_PATHS.key };
 
 /** The backup types a schedule may start, with their config keys. */
 export const SCHEDULED_TYPES = [
@@ -23,9 +26,9 @@ function pgHostLines(nodes: Array<Pick<NodeSpec, "address">>): string {
                 `${k}-host=${n.address}`,
                 `${k}-host-type=tls`,
                 `${k}-host-port=${BACKUP_TLS_PORT}`,
-                `${k}-host-ca-file=${BACKUP_PATHS.tlsDir}/ca.crt`,
-                `${k}-host-cert-file=${BACKUP_PATHS.tlsDir}/server.crt`,
-                `${k}-host-key-file=${BACKUP_PATHS.tlsDir}/server.key`,
+                `${k}-host-ca-file=${TLS_PATHS.ca}`,
+                `${k}-host-cert-file=${TLS_PATHS.cert}`,
+                `${k}-host-key-file=${TLS_PATHS.key}`,
                 `${k}-path=${PATHS.dataDir}`,
                 `${k}-socket-path=/var/run/postgresql`,
             ];
@@ -48,7 +51,7 @@ export function renderRepoConf(
         tlsPort: String(BACKUP_TLS_PORT),
         clientCn: BACKUP_CLIENT_CN,
         stanza: STANZA,
-        tlsDir: BACKUP_PATHS.tlsDir,
+        ...TLS_FILE_VARS,
         pgHosts: pgHostLines(nodes),
     });
 }
@@ -59,7 +62,7 @@ export function renderNodeBackupConf(node: Pick<NodeSpec, "name">, repoHost: str
         node: node.name,
         repoHost,
         tlsPort: String(BACKUP_TLS_PORT),
-        tlsDir: BACKUP_PATHS.tlsDir,
+        ...TLS_FILE_VARS,
         spoolPath: BACKUP_PATHS.spool,
         clientCn: BACKUP_CLIENT_CN,
         stanza: STANZA,

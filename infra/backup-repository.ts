@@ -3,7 +3,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { renderCrontab, renderRepoConf } from "./backup-config";
 import { ClusterConfig } from "./config";
-import { IssuedCertificate } from "./certificates";
+import { IssuedCertificate, tlsUploads } from "./certificates";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
@@ -98,10 +98,12 @@ export class BackupRepository extends pulumi.ComponentResource {
                         ),
                         permissions: "0600",
                     },
-                    { file: `${conf}/backup-ca.crt`, content: args.caCertPem },
-                    { file: `${conf}/backup.crt`, content: args.certificate.certPem },
-                    { file: `${conf}/backup.key`, content: args.certificate.keyPem, permissions: "0600" },
                     { file: `${BACKUP_PATHS.crontabs}/postgres`, content: renderCrontab(args.cfg) },
+                    ...tlsUploads(args.caCertPem, args.certificate).map((f) => ({
+                        file: `${conf}/${f.name}`,
+                        content: f.content,
+                        permissions: f.permissions,
+                    })),
                 ],
                 networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
                 volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_PATHS.repo }],
@@ -126,7 +128,7 @@ export class BackupRepository extends pulumi.ComponentResource {
                 // container, and re-creating it would re-create them).
                 // A new image replaces no container at once (npm run roll-image moves the nodes; the
                 // repository takes the image when it is next created: docker rm -f, then up).
-                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "image", "uploads[1]", "uploads[5]"],
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "image", "uploads[1]", "uploads[2]"],
             },
         );
         this.ready = containerReady(

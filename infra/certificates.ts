@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { renderTlsSetup } from "./render";
 
 /** A certificate and its private key, PEM-encoded; the key is a secret. */
 export interface IssuedCertificate {
@@ -85,4 +86,35 @@ export class StackCertificates extends pulumi.ComponentResource {
         );
         return { certPem: cert.certPem, keyPem: pulumi.secret(key.privateKeyPem) };
     }
+}
+
+/** A file a container receives for TLS, uploaded into its /etc/pg-replication. */
+export interface TlsUpload {
+    name: string;
+    content: pulumi.Input<string>;
+    permissions?: string;
+}
+
+/**
+ * What a container with a certificate receives: the stack's CA, its certificate and key, and the
+ * setup its entrypoint sources (templates/tls-setup.sh) to hand them to the user its server runs as.
+ */
+export function tlsUploads(caCertPem: pulumi.Input<string>, cert: IssuedCertificate): TlsUpload[] {
+    return [
+        { name: "tls-setup.sh", content: renderTlsSetup() },
+        { name: "tls-ca.crt", content: caCertPem },
+        { name: "tls.crt", content: cert.certPem },
+        { name: "tls.key", content: cert.keyPem, permissions: "0600" },
+    ];
+}
+
+/**
+ * The addresses a server published on the Docker host is reached at besides its own: loopback
+ * (`localhost`, 127.0.0.1) and `bindAddress` when that is one address, so that a client on the host
+ * verifies the name it connected to (sslmode=verify-full).
+ */
+export function publishedNames(bindAddress: string): { dnsNames: string[]; ipAddresses: string[] } {
+    const ips = ["127.0.0.1"];
+    if (bindAddress !== "0.0.0.0" && !ips.includes(bindAddress)) ips.push(bindAddress);
+    return { dnsNames: ["localhost"], ipAddresses: ips };
 }

@@ -40,6 +40,8 @@ export interface CheckSpec {
      * pg_hba.conf and would wait for ever; the checks name it at once.
      */
     addresses?: { network: string; nodes: Array<{ node: string; container: string; address: string }> };
+    /** tls required: every walsender must use TLS (pg_stat_ssl). */
+    tls?: boolean;
     /** backups on: pgBackRest's `check` passes through the repository and it holds a usable backup. */
     backups?: boolean;
     /** The PgBouncer endpoints, when the pooler is on. */
@@ -116,6 +118,7 @@ export function checkSpec(stack: string, cfg: ClusterConfig, primary: string, re
         },
         endpoints: cfg.pooler ? { rw: { host, port: ports.poolerRw }, ro: { host, port: ports.poolerRo } } : undefined,
         backups: cfg.backups,
+        tls: cfg.tls === "required",
         // failover=patroni: the leader is whoever Patroni elected; primary and replicas are only a hint.
         patroni: cfg.failover === "patroni" ? patroniCheckSpec(stack, cfg, host) : undefined,
     };

@@ -6,7 +6,7 @@ import { generatedPassword } from "./generated-password";
 import * as path from "path";
 import { renderNodeBackupConf } from "./backup-config";
 import { BackupRepository } from "./backup-repository";
-import { IssuedCertificate, StackCertificates } from "./certificates";
+import { IssuedCertificate, publishedNames, StackCertificates, tlsUploads } from "./certificates";
 import { checkSpec } from "./check-spec";
 import { renderFile } from "./render";
 import { renderRestoreEnv, renderRestoreSourceConf, RESTORE_FAILED_FILE, RESTORE_SOURCE_PATH } from "./restore";
@@ -20,7 +20,8 @@ import { nodeScript } from "./node-script";
 import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
-import { PgBouncerPool } from "./pooler";
+import { PgBouncerPool, PoolerTls } from "./pooler";
+import { poolerContainerName, PoolerRole } from "./pooler-config";
 import { psqlCommand } from "./psql";
 import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
 import { roleVerifier } from "./scram";
@@ -28,6 +29,7 @@ import { dropRoleSql, monitorRoleSql } from "./sql";
 import {
     ADDRESS_OFFSETS,
     BACKUP_CLIENT_CN,
+    CLUSTER_ALIAS,
     clientHost,
     clusterNodes,
     dynamicAddressRange,
@@ -134,14 +136,27 @@ interface Build {
     restoreCipherPass?: pulumi.Input<string>;
 }
 
-/** The TLS material of the backup wiring: the stack CA, and a certificate per node and for the repository. */
-interface BackupTls {
+/**
+ * The stack's TLS material (made when `tls` is required or backups are on): the CA, which later
+ * certificates (endpoints) are issued from, and a certificate per node, whose names cover every way
+ * the node is reached; the repository's when backups are on.
+ */
+interface StackTls {
+    ca: StackCertificates;
     caCertPem: pulumi.Output<string>;
-    /** The repository container's fixed address. */
-    repoAddress: string;
-    repo: IssuedCertificate;
     /** By node name. */
     nodes: Record<string, IssuedCertificate>;
+    repo?: IssuedCertificate;
+}
+
+/** A file path in a URI query: each segment percent-encoded, the slashes kept (readable, and both libpq and node-postgres decode it). */
+function uriPath(file: string): string {
+    return file.split("/").map(encodeURIComponent).join("/");
+}
+
+/** The backup repository container's fixed address. */
+function repoAddress(cfg: ClusterConfig): string {
+    return subnetAddress(cfg.subnet, ADDRESS_OFFSETS.backupRepo);
 }
 
 /** The endpoints that follow the primary: their container resource and connection strings. */
@@ -202,9 +217,20 @@ export class PostgresCluster extends pulumi.ComponentResource {
      */
     public readonly backupCipherPass?: pulumi.Output<string>;
 
+    /**
+     * The stack CA's certificate (PEM), which every server's certificate chains to: what a client
+     * verifies with `sslmode=verify-full`. Undefined when `tls` is off.
+     */
+    public readonly caCert?: pulumi.Output<string>;
+    /** Where `up` wrote {@link caCert} (the connection strings' sslrootcert); undefined when `tls` is off. */
+    public readonly caCertFile?: pulumi.Output<string>;
+    /** The `tls` policy deployed: `required` or `off`. */
+    public readonly tls: string;
+
     constructor(name: string, args: PostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
         const b = PostgresCluster.plan(name, args);
+        this.tls = b.cfg.tls;
         const guard = deploymentGuard(b);
 
         this.superuserPassword = pulumi.secret(
@@ -223,27 +249,31 @@ export class PostgresCluster extends pulumi.ComponentResource {
         if (b.cfg.backups) {
             this.backupCipherPass = pulumi.secret(generatedPassword(`${name}-backup-cipher-pass`, this));
         }
-        const backupTls = b.cfg.backups ? this.declareBackupTls(b) : undefined;
+        const stackTls = b.cfg.backups || b.cfg.tls === "required" ? this.declareTls(b) : undefined;
         // The repository first, and every node depends on its container: a destroy stops the nodes
         // (whose last archiving needs it) before the repository goes.
         const repository =
-            backupTls && this.backupCipherPass
-                ? this.declareRepository(b, imageId, backupTls, this.backupCipherPass)
+            stackTls?.repo && this.backupCipherPass
+                ? this.declareRepository(b, imageId, stackTls.caCertPem, stackTls.repo, this.backupCipherPass)
                 : undefined;
-        const roles = this.declareNodes(b, imageId, backupTls, repository);
+        const roles = this.declareNodes(b, imageId, stackTls, repository);
+        // What clients must verify: undefined with tls off (the CA then serves pgBackRest alone).
+        const serverTls = b.cfg.tls === "required" ? stackTls : undefined;
+        this.caCert = serverTls?.caCertPem;
+        this.caCertFile = serverTls && this.writeCaCertFile(b, serverTls.caCertPem);
         this.nodes = roles.nodes
             .map((n) => n.node)
             .sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
         this.replicationMode = roles.replicationMode;
         if (b.cfg.metrics) {
             this.metricsPassword = pulumi.secret(generatedPassword(`${name}-metrics-scrape-password`, this));
-            this.metricsEndpoint = this.declareMetrics(b, roles, this.metricsPassword);
+            this.metricsEndpoint = this.declareMetrics(b, roles, this.metricsPassword, serverTls?.caCertPem);
         }
 
         const backups = repository
             ? repository.firstBackup(`${b.name}-backup-first`, [...roles.settled, ...this.nodes])
             : undefined;
-        const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles) : undefined;
+        const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles, serverTls) : undefined;
         this.rwConnectionString = pooled?.rw;
         this.roConnectionString = pooled?.ro;
         this.checkReport = b.cfg.checks
@@ -281,6 +311,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             metricsEndpoint: this.metricsEndpoint,
             metricsPassword: this.metricsPassword,
             backupCipherPass: this.backupCipherPass,
+            caCert: this.caCert,
+            caCertFile: this.caCertFile,
+            tls: this.tls,
         });
     }
 
@@ -333,7 +366,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private declareNodes(
         b: Build,
         imageId: pulumi.Output<string>,
-        backupTls?: BackupTls,
+        stackTls?: StackTls,
         repository?: BackupRepository,
     ): RoleOutcome {
         const makeNode = (
@@ -356,7 +389,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     hostPort: spec.hostPort,
                     files: [
                         ...files,
-                        ...(backupTls ? this.backupNodeFiles(b, spec, backupTls) : []),
+                        ...(stackTls ? tlsUploads(stackTls.caCertPem, stackTls.nodes[spec.name]) : []),
+                        ...(b.cfg.backups ? this.backupNodeFiles(b, spec) : []),
                         ...this.restoreFiles(b),
                     ],
                     extraVolumes: b.cfg.restoreFrom
@@ -393,23 +427,28 @@ export class PostgresCluster extends pulumi.ComponentResource {
         });
     }
 
-    /** The stack's CA and the certificates of the nodes' and the repository's pgBackRest TLS servers. */
-    private declareBackupTls(b: Build): BackupTls {
+    /**
+     * The stack's CA and the certificates of the nodes (PostgreSQL and pgBackRest's TLS server) and
+     * of the repository. A node's names: its container, its node name, the cluster alias, its fixed
+     * address, and how the Docker host reaches its published port.
+     */
+    private declareTls(b: Build): StackTls {
         const ca = new StackCertificates(`${b.name}-ca`, { stack: b.prefix }, { parent: this });
-        const issue = (name: string, container: string, address: string, extraNames: string[]) =>
-            ca.issue(`${b.name}-${name}-backup-tls`, {
-                commonName: BACKUP_CLIENT_CN,
-                dnsNames: [container, ...extraNames],
-                ipAddresses: [address],
-            });
-        return {
-            caCertPem: ca.caCertPem,
-            repoAddress: subnetAddress(b.cfg.subnet, ADDRESS_OFFSETS.backupRepo),
-            repo: issue("repo", `${b.prefix}-backup`, subnetAddress(b.cfg.subnet, ADDRESS_OFFSETS.backupRepo), []),
-            nodes: Object.fromEntries(
-                b.specs.map((s) => [s.name, issue(s.name, s.containerName, s.address, [s.name])]),
-            ),
-        };
+        const published = publishedNames(b.cfg.bindAddress);
+        const issue = (name: string, dnsNames: string[], ipAddresses: string[]) =>
+            ca.issue(`${b.name}-${name}-tls`, { commonName: BACKUP_CLIENT_CN, dnsNames, ipAddresses });
+        const nodes = Object.fromEntries(
+            b.specs.map((s) => [
+                s.name,
+                issue(
+                    s.name,
+                    [s.containerName, s.name, CLUSTER_ALIAS, ...published.dnsNames],
+                    [s.address, ...published.ipAddresses],
+                ),
+            ]),
+        );
+        const repo = b.cfg.backups ? issue("repo", [`${b.prefix}-backup`], [repoAddress(b.cfg)]) : undefined;
+        return { ca, caCertPem: ca.caCertPem, nodes, repo };
     }
 
     /**
@@ -434,15 +473,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
         ];
     }
 
-    /** What a node needs for pgBackRest: the setup its entrypoint sources, its configuration, TLS files. */
-    private backupNodeFiles(b: Build, spec: NodeSpec, tls: BackupTls): NodeFile[] {
-        const cert = tls.nodes[spec.name];
+    /** What a node needs for pgBackRest (its TLS files are the node's own): the setup its entrypoint sources, its configuration. */
+    private backupNodeFiles(b: Build, spec: NodeSpec): NodeFile[] {
         return [
             { name: "backup-node-setup.sh", content: renderFile("backup-node-setup.sh") },
-            { name: "pgbackrest.conf", content: renderNodeBackupConf(spec, tls.repoAddress) },
-            { name: "backup-ca.crt", content: tls.caCertPem },
-            { name: "backup.crt", content: cert.certPem },
-            { name: "backup.key", content: cert.keyPem, permissions: "0600" },
+            { name: "pgbackrest.conf", content: renderNodeBackupConf(spec, repoAddress(b.cfg)) },
         ];
     }
 
@@ -453,7 +488,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private declareRepository(
         b: Build,
         imageId: pulumi.Output<string>,
-        tls: BackupTls,
+        caCertPem: pulumi.Output<string>,
+        certificate: IssuedCertificate,
         cipherPass: pulumi.Output<string>,
     ): BackupRepository {
         return new BackupRepository(
@@ -462,12 +498,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 containerName: `${b.prefix}-backup`,
                 image: imageId,
                 network: this.network.name,
-                address: tls.repoAddress,
+                address: repoAddress(b.cfg),
                 cfg: b.cfg,
                 nodes: b.specs,
                 cipherPass,
-                caCertPem: tls.caCertPem,
-                certificate: tls.repo,
+                caCertPem,
+                certificate,
                 labels: b.labels,
             },
             { parent: this },
@@ -475,7 +511,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /** The monitoring role (created on the primary) and the exporter; returns the /probe base URL. */
-    private declareMetrics(b: Build, roles: RoleOutcome, scrapePassword: pulumi.Output<string>): pulumi.Output<string> {
+    private declareMetrics(
+        b: Build,
+        roles: RoleOutcome,
+        scrapePassword: pulumi.Output<string>,
+        caCertPem: pulumi.Output<string> | undefined,
+    ): pulumi.Output<string> {
         const monitorPassword = generatedPassword(`${b.name}-monitor-password`, this);
         const monitorRole = psqlCommand(
             `${b.name}-monitor-user`,
@@ -508,10 +549,29 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 // then leaves the exporter untouched (a name with no node scrapes as pg_up 0).
                 nodes: Array.from({ length: MAX_NODES }, (_, i) => `pg${i + 1}`),
                 scrapePassword,
+                caCertPem,
             },
             { parent: this, dependsOn: [monitorRole] },
         );
         return pulumi.output(metricsProbeUrl(b.host, metricsPort));
+    }
+
+    /** The endpoints' certificates: their container, alias and address, and the Docker host's names. */
+    private poolerTls(b: Build, tls: StackTls): PoolerTls {
+        const published = publishedNames(b.cfg.bindAddress);
+        const certificate = (role: PoolerRole, offset: number) =>
+            tls.ca.issue(`${b.name}-pgbouncer-${role}-tls`, {
+                commonName: poolerContainerName(b.prefix, role),
+                dnsNames: [poolerContainerName(b.prefix, role), `pgbouncer-${role}`, ...published.dnsNames],
+                ipAddresses: [subnetAddress(b.cfg.subnet, offset), ...published.ipAddresses],
+            });
+        return {
+            caCertPem: tls.caCertPem,
+            certificates: {
+                rw: certificate("rw", ADDRESS_OFFSETS.poolerRw),
+                ro: certificate("ro", ADDRESS_OFFSETS.poolerRo),
+            },
+        };
     }
 
     /** Where node `spec` is reachable from the Docker host; `readAt` when its role was read from Patroni. */
@@ -538,18 +598,44 @@ export class PostgresCluster extends pulumi.ComponentResource {
         });
     }
 
-    /** postgresql:// URL of the superuser at a published port (secret). */
+    /**
+     * postgresql:// URL of the superuser at a published port (secret); with TLS it verifies the
+     * server against the CA file written beside the project (libpq and node-postgres both read it).
+     */
     private superuserUrl(host: string, port: number): pulumi.Output<string> {
+        const query = this.caCertFile
+            ? pulumi.interpolate`?sslmode=verify-full&sslrootcert=${this.caCertFile.apply(uriPath)}`
+            : "";
         return pulumi.secret(
-            pulumi.interpolate`postgresql://postgres:${this.superuserPassword.apply(encodeURIComponent)}@${host}:${port}/postgres`,
+            pulumi.interpolate`postgresql://postgres:${this.superuserPassword.apply(encodeURIComponent)}@${host}:${port}/postgres${query}`,
         );
+    }
+
+    /**
+     * Writes the CA certificate to `.pg-replication/<stack>-ca.crt` in the project directory, where
+     * the connection strings' sslrootcert points: what `pulumi up` prints then works as printed.
+     * Removed by a destroy. The certificate is public; only keys are secret.
+     */
+    private writeCaCertFile(b: Build, caCertPem: pulumi.Output<string>): pulumi.Output<string> {
+        const file = path.join(b.projectRoot, ".pg-replication", `${b.prefix}-ca.crt`);
+        const written = new command.local.Command(
+            `${b.name}-ca-file`,
+            {
+                create: `mkdir -p "$(dirname "$PGR_CA_FILE")" && cat > "$PGR_CA_FILE"`,
+                delete: `rm -f "$PGR_CA_FILE"`,
+                environment: { PGR_CA_FILE: file },
+                stdin: caCertPem,
+            },
+            { parent: this },
+        );
+        return written.stdout.apply(() => file);
     }
 
     /**
      * The read-write and read-only endpoints: PgBouncer (re-pointed by the day-2 commands) or
      * HAProxy (on Patroni's health checks), as the role strategy says.
      */
-    private declareEndpoints(b: Build, roles: RoleOutcome): PooledEndpoints {
+    private declareEndpoints(b: Build, roles: RoleOutcome, tls: StackTls | undefined): PooledEndpoints {
         const { cfg, name, prefix } = b;
         const { poolerRw: rwPort, poolerRo: roPort } = publishedPorts(cfg);
         const poolerImage =
@@ -602,6 +688,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                           superuserPassword: this.superuserPassword,
                           labels: b.labels,
                           projectRoot: b.projectRoot,
+                          tls: tls && this.poolerTls(b, tls),
                       },
                       after,
                   );
@@ -629,6 +716,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     PGR_CONTAINER_IDS: pulumi.all(this.nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
                     PGR_NODE_STARTS: nodeStarts(this.nodes.map((n) => n.container.id)),
                     PGPASSWORD: this.superuserPassword,
+                    // The CA is public; the checks verify every server against it (tls required).
+                    PGR_TLS_CA: this.caCert ?? "",
                 },
                 logging: "stderr",
             },

@@ -10,6 +10,8 @@ export type SyncMethod = "any" | "first";
 export type SynchronousCommit = "on" | "remote_write" | "remote_apply";
 /** Whether backups may be taken from a standby: `prefer` one when it streams, `always` (fail without one), `never`. */
 export type BackupStandby = "prefer" | "always" | "never";
+/** Encryption in transit: `required` (TLS on every network connection, plain text refused) or `off`. */
+export type TlsPolicy = "required" | "off";
 /** Who decides roles: a person with the day-2 commands (`manual`), or Patroni with etcd (`patroni`). */
 export type FailoverMode = "manual" | "patroni";
 
@@ -50,6 +52,13 @@ export interface ClusterConfig {
      * backups and retention. false: archive_mode off, no repository. @default true
      */
     backups: boolean;
+    /**
+     * Encryption in transit. `required`: every network connection to PostgreSQL, PgBouncer and
+     * between nodes uses TLS 1.3 with certificates of the stack's own CA, verified by name
+     * (`sslmode=verify-full`); a plain-text network connection is refused (the unix socket stays).
+     * `off`: plain text, as before TLS existed. @default "required"
+     */
+    tls: TlsPolicy;
     /** Cron schedule (5 fields, UTC) of full backups; "" for none. @default "0 1 * * 0" (Sundays 01:00) */
     backupFullSchedule: string;
     /** Cron schedule of differential backups; "" for none. @default "0 1 * * 1-6" (Monday to Saturday 01:00) */
@@ -115,6 +124,7 @@ export const DEFAULTS: ClusterConfig = {
     slots: true,
     maxSlotWalKeepSize: "2GB",
     backups: true,
+    tls: "required",
     backupFullSchedule: "0 1 * * 0",
     backupDiffSchedule: "0 1 * * 1-6",
     backupIncrSchedule: "",
@@ -410,6 +420,7 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         replicationUser,
         slots: boolean(raw, "slots"),
         maxSlotWalKeepSize,
+        tls: oneOf<TlsPolicy>(raw, "tls", ["required", "off"]),
         ...backupConfig(raw),
         ...restoreConfig(raw, failover),
         settings: validateSettings(raw.settings),

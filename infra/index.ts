@@ -24,3 +24,6 @@ export const metricsPassword = cluster.metricsPassword;
 export const superuserPassword = cluster.superuserPassword;
 export const replicationPassword = cluster.replicationPassword;
 export const backupCipherPass = cluster.backupCipherPass;
+export const caCert = cluster.caCert;
+export const caCertFile = cluster.caCertFile;
+export const tls = cluster.tls;

@@ -12,6 +12,8 @@ export const METRICS_PATHS = {
     config: "/etc/pg-replication/exporter/postgres_exporter.yml",
     haproxyConfig: "/etc/pg-replication/exporter/haproxy.cfg",
     entrypoint: "/etc/pg-replication/exporter/entrypoint.sh",
+    /** The stack's CA, which the exporter verifies each node with (tls required). */
+    caCert: "/etc/pg-replication/exporter/ca.crt",
 } as const;
 
 /** The user Prometheus authenticates as (basic auth) on the exporter's port. */
@@ -36,11 +38,19 @@ function yamlString(value: string): string {
  * `/probe?target=pgN:5432/postgres&auth_module=pgreplication` scrapes any node without a password
  * in a URL, an environment variable or Prometheus' config.
  */
-export function renderExporterConfig(user: string, password: string): string {
+export function renderExporterConfig(user: string, password: string, tls: boolean): string {
+    // lib/pq, which the exporter uses, reads these as libpq does: verify-full checks the node's
+    // certificate names the target (pgN).
+    const options = tls
+        ? { sslmode: "verify-full", sslrootcert: METRICS_PATHS.caCert }
+        : ({ sslmode: "disable" } as Record<string, string>);
     return renderFile("postgres_exporter.yml.tmpl", {
         authModule: METRICS_AUTH_MODULE,
         username: yamlString(user),
         password: yamlString(password),
+        options: Object.entries(options)
+            .map(([k, v]) => `      ${k}: ${yamlString(v)}`)
+            .join("\n"),
     });
 }
 
@@ -104,6 +114,8 @@ export interface PostgresExporterArgs {
     nodes: string[];
     /** Password of {@link METRICS_USER}, who alone may read the exporter's port (secret). */
     scrapePassword: pulumi.Input<string>;
+    /** The stack's CA certificate: the exporter then connects with TLS, verifying each node. @default undefined (plain text) */
+    caCertPem?: pulumi.Input<string>;
 }
 
 /**
@@ -125,7 +137,11 @@ export class PostgresExporter extends pulumi.ComponentResource {
 
     constructor(name: string, args: PostgresExporterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresExporter", name, {}, opts);
-        const config = pulumi.secret(pulumi.output(args.password).apply((pw) => renderExporterConfig(args.user, pw)));
+        const config = pulumi.secret(
+            pulumi
+                .output(args.password)
+                .apply((pw) => renderExporterConfig(args.user, pw, args.caCertPem !== undefined)),
+        );
         const front = pulumi.secret(
             pulumi.output(args.scrapePassword).apply((pw) => renderExporterHaproxy(args.nodes, METRICS_USER, pw)),
         );
@@ -139,6 +155,7 @@ export class PostgresExporter extends pulumi.ComponentResource {
                     { file: METRICS_PATHS.entrypoint, content: renderExporterEntrypoint(), executable: true },
                     { file: METRICS_PATHS.config, content: config, permissions: "0600" },
                     { file: METRICS_PATHS.haproxyConfig, content: front, permissions: "0600" },
+                    ...(args.caCertPem ? [{ file: METRICS_PATHS.caCert, content: args.caCertPem }] : []),
                 ],
                 networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
                 ports: [

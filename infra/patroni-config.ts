@@ -2,8 +2,8 @@
 // with PATCH /config, and the postgresql parameters, from the same sources as manual mode
 // (the cluster's settings, archive commands, pg_hba.conf and pg_ident.conf).
 import { ClusterConfig } from "./config";
-import { archiveCommands, renderFile } from "./render";
-import { etcdAddress, NodeSpec, PATHS, PATRONI_PORTS, STANZA } from "./topology";
+import { archiveCommands, renderFile, tlsParameters } from "./render";
+import { etcdAddress, NodeSpec, PATHS, PATRONI_PORTS, STANZA, TLS_PATHS } from "./topology";
 
 /** The user Patroni's REST API authenticates changes (PATCH, POST) with. */
 export const PATRONI_REST_USER = "patroni";
@@ -71,6 +71,7 @@ export function patroniParameters(cfg: ClusterConfig, node: NodeSpec): Record<st
         log_line_prefix: `%m [%p] ${node.name} %q%u@%d `,
         log_replication_commands: "on",
         log_checkpoints: "on",
+        ...tlsParameters(cfg),
     };
     // Without slots keep WAL for a briefly disconnected replica; with them Patroni's floor (128MB) applies.
     if (!cfg.slots) params.wal_keep_size = "1GB";
@@ -135,6 +136,9 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
     const local = Object.fromEntries(Object.entries(params).filter(([k]) => !PATRONI_CMDLINE_PARAMETERS.has(k)));
     const restAuth = { username: PATRONI_REST_USER, password: secrets.rest };
     const { restoreCommand } = archiveCommands(cfg);
+    // Patroni hands these to libpq for every connection to another member (clone, stream, rewind);
+    // libpq ignores them on the unix socket it uses locally.
+    const verifyServer = cfg.tls === "required" ? { sslmode: "verify-full", sslrootcert: TLS_PATHS.ca } : {};
     return renderFile("patroni.yml.tmpl", {
         scope: json(scope),
         namespace: json(PATRONI_NAMESPACE),
@@ -155,9 +159,9 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
         dataDir: json(PATHS.dataDir),
         pgpass: json("/var/lib/postgresql/.pgpass.patroni"),
         authentication: json({
-            superuser: { username: "postgres", password: secrets.superuser },
-            replication: { username: cfg.replicationUser, password: secrets.replication },
-            rewind: { username: "postgres", password: secrets.superuser },
+            superuser: { username: "postgres", password: secrets.superuser, ...verifyServer },
+            replication: { username: cfg.replicationUser, password: secrets.replication, ...verifyServer },
+            rewind: { username: "postgres", password: secrets.superuser, ...verifyServer },
         }),
         parameters: json(local),
         recoveryConf: json(cfg.backups ? { restore_command: restoreCommand } : {}),

@@ -2,6 +2,7 @@
 // by scripts/lib/pooler.ts, which re-points a running pooler: both must produce identical files.
 import { renderFile } from "./render";
 import { tcpListening } from "./probes";
+import { TLS_PATHS } from "./topology";
 
 /** `rw` sends every session to the primary; `ro` spreads sessions over the replicas. */
 export type PoolerRole = "rw" | "ro";
@@ -24,6 +25,8 @@ export const POOLER_PATHS = {
     ini: "/etc/pg-replication/pgbouncer/pgbouncer.ini",
     userlist: "/etc/pg-replication/pgbouncer/userlist.txt",
     entrypoint: "/etc/pg-replication/pgbouncer/entrypoint.sh",
+    /** The TLS settings, included by pgbouncer.ini: re-pointing rewrites pgbouncer.ini only. */
+    tlsIni: "/etc/pg-replication/pgbouncer/tls.ini",
     /** unix_socket_dir: where the admin console listens. */
     socketDir: "/tmp",
 } as const;
@@ -89,7 +92,18 @@ export function renderPgBouncerIni(
         connstr: poolerConnstr(role, primary, replicas, hosts),
         port: String(POOLER_PORT),
         authFile: POOLER_PATHS.userlist,
+        tlsIni: POOLER_PATHS.tlsIni,
     });
+}
+
+/**
+ * tls.ini: with TLS, clients must use TLS 1.3 with the endpoint's certificate, and PgBouncer
+ * verifies every node it connects to against the stack's CA (verify-ca: see the template).
+ */
+export function renderPoolerTlsIni(tls: boolean): string {
+    if (!tls)
+        return "; tls off: plain text on both sides\nclient_tls_sslmode = disable\nserver_tls_sslmode = disable\n";
+    return renderFile("pgbouncer-tls.ini.tmpl", { ca: TLS_PATHS.ca, cert: TLS_PATHS.cert, key: TLS_PATHS.key });
 }
 
 /** A userlist.txt line per role. Only SCRAM verifiers are accepted: a plaintext password never lands in the file. */

@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { IssuedCertificate, tlsUploads } from "./certificates";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
@@ -17,6 +18,7 @@ import {
     NodeHosts,
     renderPgBouncerIni,
     renderPoolerEntrypoint,
+    renderPoolerTlsIni,
     renderUserlist,
 } from "./pooler-config";
 import { roleVerifier } from "./scram";
@@ -49,8 +51,19 @@ export interface PgBouncerPoolArgs {
     labels?: Record<string, string>;
     /** Seconds to wait for each container to accept connections (installing PgBouncer first, where the image lacks it). @default 240 */
     waitTimeoutSeconds?: number;
+    /**
+     * TLS on both sides: clients must use TLS 1.3 to the endpoint (its own certificate), and PgBouncer
+     * verifies each node's certificate against the stack's CA. @default undefined (plain text)
+     */
+    tls?: PoolerTls;
     /** Directory the targets command runs scripts/repoint-pooler.ts from. @default the process's working directory */
     projectRoot?: string;
+}
+
+/** The CA and each endpoint's certificate. */
+export interface PoolerTls {
+    caCertPem: pulumi.Input<string>;
+    certificates: Record<PoolerRole, IssuedCertificate>;
 }
 
 /** Index of pgbouncer.ini in each container's uploads: its later changes are ignored (see below). */
@@ -108,6 +121,13 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                             content: renderPgBouncerIni(role, args.primaryNode, replicas, args.nodeHosts),
                         },
                         { file: POOLER_PATHS.userlist, content: userlist, permissions: "0600" },
+                        // Included by pgbouncer.ini; only a new container changes it.
+                        { file: POOLER_PATHS.tlsIni, content: renderPoolerTlsIni(args.tls !== undefined) },
+                        ...(args.tls ? tlsUploads(args.tls.caCertPem, args.tls.certificates[role]) : []).map((f) => ({
+                            file: `/etc/pg-replication/${f.name}`,
+                            content: f.content,
+                            permissions: f.permissions,
+                        })),
                     ],
                     networksAdvanced: [
                         { name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] },

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ClusterConfig } from "./config";
-import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS, STANZA } from "./topology";
+import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS, STANZA, TLS_PATHS } from "./topology";
 
 /**
  * Where every file the cluster's containers receive is written down: configuration and entrypoints,
@@ -54,22 +54,45 @@ export function renderSettingsConf(cfg: ClusterConfig): string {
         .concat("\n");
 }
 
-/** libpq options of every connection a node opens to another node; `host=` comes first, per target. */
-export function nodeConnectOptions(): string {
-    return `port=5432 connect_timeout=3 passfile=${PATHS.pgpass}`;
+/**
+ * libpq options of every connection a node opens to another node; `host=` comes first, per target.
+ * With TLS the server must prove it is that node (verify-full against the stack's CA).
+ */
+export function nodeConnectOptions(cfg: Pick<ClusterConfig, "tls">): string {
+    const tls = cfg.tls === "required" ? ` sslmode=verify-full sslrootcert=${TLS_PATHS.ca}` : "";
+    return `port=5432 connect_timeout=3 passfile=${PATHS.pgpass}${tls}`;
 }
 
 /** What follows `host=<primary>` in the connection string a standby clones and streams with. */
-export function standbyConnectOptions(replicationUser: string, node: string): string {
-    return `${nodeConnectOptions()} user=${replicationUser} application_name=${node}`;
+export function standbyConnectOptions(cfg: Pick<ClusterConfig, "tls" | "replicationUser">, node: string): string {
+    return `${nodeConnectOptions(cfg)} user=${cfg.replicationUser} application_name=${node}`;
 }
 
 /**
  * libpq connection string a standby streams from `primary` with: failover and rejoin set it; the
  * entrypoint builds the same from node.env's PGR_STANDBY_CONNECT.
  */
-export function primaryConninfo(replicationUser: string, node: string, primary: string): string {
-    return `host=${primary} ${standbyConnectOptions(replicationUser, node)}`;
+export function primaryConninfo(
+    cfg: Pick<ClusterConfig, "tls" | "replicationUser">,
+    node: string,
+    primary: string,
+): string {
+    return `host=${primary} ${standbyConnectOptions(cfg, node)}`;
+}
+
+/**
+ * PostgreSQL's TLS parameters under the stack's policy, in both failover modes: TLS 1.3 only,
+ * with the node's certificate; `ssl_ca_file` lets a client certificate be checked.
+ */
+export function tlsParameters(cfg: Pick<ClusterConfig, "tls">): Record<string, string> {
+    if (cfg.tls === "off") return { ssl: "off" };
+    return {
+        ssl: "on",
+        ssl_cert_file: TLS_PATHS.cert,
+        ssl_key_file: TLS_PATHS.key,
+        ssl_ca_file: TLS_PATHS.ca,
+        ssl_min_protocol_version: "TLSv1.3",
+    };
 }
 
 /**
@@ -101,6 +124,9 @@ export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string
         archiveTimeout: `${cfg.archiveTimeout}s`,
         // The node's own slot name: used on the primary by whichever node streams as this one.
         slotName: cfg.slots ? node.name : "",
+        tlsSettings: Object.entries(tlsParameters(cfg))
+            .map(([k, v]) => `${k} = '${v}'`)
+            .join("\n"),
     });
 }
 
@@ -113,14 +139,23 @@ export function renderPgHba(cfg: ClusterConfig): string {
     // failover=patroni: Patroni also opens a replication connection to its own server over
     // loopback, to read a replica's timeline (patroni/postgresql/__init__.py get_replica_timeline).
     const loopback = cfg.failover === "patroni" ? ["127.0.0.1"] : [];
+    // tls required: only TLS connections match an accepting line; a plain one falls through to the
+    // `host … reject` lines below them.
+    const accept = cfg.tls === "required" ? "hostssl" : "host   ";
     const replicationSources = [...allNodeAddresses(cfg.subnet), ...loopback]
-        .map((ip) => `host    replication  ${cfg.replicationUser}  ${ip}/32  scram-sha-256`)
+        .map((ip) => `${accept} replication  ${cfg.replicationUser}  ${ip}/32  scram-sha-256`)
         .join("\n");
     return renderFile("pg_hba.conf.tmpl", {
         replicationUser: cfg.replicationUser,
         subnet: cfg.subnet,
         replicationSources,
+        accept,
     });
+}
+
+/** The TLS setup every entrypoint with a certificate sources (templates/tls-setup.sh.tmpl). */
+export function renderTlsSetup(): string {
+    return renderFile("tls-setup.sh.tmpl", { ...TLS_PATHS });
 }
 
 /** pg_ident.conf: root and postgres may use the postgres role over the local socket. */
@@ -153,8 +188,9 @@ export function renderNodeEnv(cfg: ClusterConfig, node: NodeSpec): string {
         PGR_BASEBACKUP_TIMEOUT: String(BASEBACKUP_TIMEOUT_SECONDS),
         PGR_DATA_DIR: PATHS.dataDir,
         PGR_PGPASS: PATHS.pgpass,
-        PGR_CONNECT: nodeConnectOptions(),
-        PGR_STANDBY_CONNECT: standbyConnectOptions(cfg.replicationUser, node.name),
+        PGR_HOME: PATHS.home,
+        PGR_CONNECT: nodeConnectOptions(cfg),
+        PGR_STANDBY_CONNECT: standbyConnectOptions(cfg, node.name),
         PGR_REJOIN_FLAG: PATHS.rejoinFlag,
         PGR_RECLONE_FLAG: PATHS.recloneFlag,
         PGR_LAST_REJOIN: PATHS.lastRejoin,

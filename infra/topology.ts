@@ -27,6 +27,8 @@ const DATA_DIR = "/var/lib/postgresql/data";
 export const PATHS = {
     confDir: "/etc/pg-replication",
     dataDir: DATA_DIR,
+    /** The postgres user's home: libpq looks for client certificates in its .postgresql. */
+    home: "/var/lib/postgresql",
     pgpass: "/var/lib/postgresql/.pgpass",
     /** Left by failover and rejoin: the node's next start rewinds (or re-clones) it onto the primary. */
     rejoinFlag: `${DATA_DIR}/pg-replication.rejoin`,
@@ -46,8 +48,6 @@ export const STANZA = "main";
 export const BACKUP_PATHS = {
     /** pgBackRest's default configuration file (the entrypoints install it from /etc/pg-replication). */
     config: "/etc/pgbackrest/pgbackrest.conf",
-    /** CA, certificate and key of the TLS server and client. */
-    tlsDir: "/etc/pgbackrest/tls",
     /** The repository, on its own volume. */
     repo: "/var/lib/pgbackrest",
     /** The repository's logs, beside it so that they outlive the container. */
@@ -58,6 +58,18 @@ export const BACKUP_PATHS = {
     restoreConfig: "/etc/pgbackrest/restore-source.conf",
     /** crontabs of the repository's crond (busybox), one file per user. */
     crontabs: "/etc/pg-replication/crontabs",
+} as const;
+
+/**
+ * Where every container of a stack keeps the stack's CA and its own certificate and key, owned by
+ * the user its server runs as (templates/tls-setup.sh installs them from the root-only uploads).
+ * PostgreSQL, PgBouncer, pgBackRest and the exporter all read the same three files.
+ */
+export const TLS_PATHS = {
+    dir: "/etc/ssl/pg-replication",
+    ca: "/etc/ssl/pg-replication/ca.crt",
+    cert: "/etc/ssl/pg-replication/server.crt",
+    key: "/etc/ssl/pg-replication/server.key",
 } as const;
 
 /** pgBackRest's TLS server port (its default) in the nodes and the repository container. */

@@ -8,7 +8,7 @@
 // - acknowledged commits lost: ids the writer saw acknowledged that the new leader lacks.
 import { clientHost, PORT_OFFSETS } from "../infra/topology";
 import { LeaderLossRound, leaderLossRound, prepareTable, settledLeader } from "./lib/patroni-leader-loss";
-import { readOutputs } from "./lib/stack-backends";
+import { readLogin } from "./lib/login";
 import { command, integerOption, runCommand } from "./lib/cli";
 import { COMMON_OPTIONS, stackConfig } from "./lib/topology-change";
 
@@ -40,13 +40,12 @@ runCommand(BENCH_PATRONI, async () => {
     const cfg = stackConfig(args);
     if (cfg.failover !== "patroni" || !cfg.pooler)
         throw new Error(`stack ${args.stack} is not failover=patroni with the endpoints on`);
-    const password = String(readOutputs(args).superuserPassword);
     const host = clientHost(cfg);
     const rw = cfg.hostPortBase + PORT_OFFSETS.poolerRw;
     const log = (l: string) => process.stderr.write(l + "\n");
     const members = cfg.replicas + 1;
 
-    const target = { stack: args.stack, members, host, rwPort: rw, password, table: TABLE };
+    const target = { stack: args.stack, members, host, rwPort: rw, ...readLogin(args), table: TABLE };
     await prepareTable(target);
     const rounds: LeaderLossRound[] = [];
     let nextId = 1;

@@ -1,6 +1,6 @@
 // Post-deploy replication checks. Run by the cluster's checks command resource with
-// PGR_CHECK_SPEC (JSON, see infra/check-spec.ts) and PGPASSWORD (the superuser's) in its
-// environment; prints the JSON report on stdout, or names the failed check and node on stderr.
+// PGR_CHECK_SPEC (JSON, see infra/check-spec.ts), PGPASSWORD (the superuser's) and, with tls
+// required, PGR_TLS_CA (the stack's CA certificate) in its environment; prints the JSON report on stdout, or names the failed check and node on stderr.
 import { CheckSpec } from "../infra/check-spec";
 import { CheckFailure, runChecks } from "./lib/checks";
 import { command, runCommand } from "./lib/cli";
@@ -11,7 +11,8 @@ const CHECK_CLUSTER = command({
     synopsis: "(no arguments; PGR_CHECK_SPEC and PGPASSWORD in the environment)",
     description:
         "Runs the deployment's replication checks described by PGR_CHECK_SPEC (JSON, infra/check-spec.ts)\n" +
-        "with the superuser password in PGPASSWORD; prints the JSON report on stdout, or names the failed check\n" +
+        "with the superuser password in PGPASSWORD and, with tls required, the stack's CA certificate (PEM) in\n" +
+        "PGR_TLS_CA, against which every server is verified; prints the JSON report on stdout, or names the failed check\n" +
         "and node on stderr (exit 1). The cluster's checks command resource runs it after every deployment.",
     options: {},
     examples: [
@@ -27,7 +28,10 @@ async function main(): Promise<void> {
         throw new Error("PGR_CHECK_SPEC and PGPASSWORD must be set");
     }
     try {
-        const report = await runChecks(JSON.parse(specText) as CheckSpec, password);
+        const report = await runChecks(JSON.parse(specText) as CheckSpec, {
+            password,
+            ca: process.env.PGR_TLS_CA || undefined,
+        });
         process.stdout.write(JSON.stringify(report) + "\n");
     } catch (err) {
         if (err instanceof CheckFailure) {

@@ -11,6 +11,7 @@ import { renderExporterEntrypoint } from "../infra/metrics";
 import { patroniRestCommand } from "../infra/patroni-rest";
 import { renderPoolerEntrypoint } from "../infra/pooler-config";
 import { PSQL_FROM_STDIN, PSQL_ON_CURRENT_PRIMARY, psqlOnDelete } from "../infra/psql";
+import { renderTlsSetup } from "../infra/render";
 import { command, runCommand } from "./lib/cli";
 
 const LINT_SHELL = command({
@@ -42,6 +43,7 @@ function renderedScripts(): Record<string, string> {
     return {
         "exporter-entrypoint.sh": renderExporterEntrypoint(),
         "pgbouncer-entrypoint.sh": renderPoolerEntrypoint(),
+        "tls-setup.sh": sh(renderTlsSetup()),
         "psql-from-stdin.sh": sh(PSQL_FROM_STDIN),
         "psql-on-current-primary.sh": sh(PSQL_ON_CURRENT_PRIMARY),
         "psql-on-delete.sh": sh(psqlOnDelete("SELECT 1;")),

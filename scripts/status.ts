@@ -1,7 +1,7 @@
 // npm run status -- [--stack S] [--live] [--json]
 // Members, roles, states, timelines, lag, and which node each endpoint reaches, in both failover modes.
 import { clusterStatus, formatStatus } from "./lib/status";
-import { readOutputs } from "./lib/stack-backends";
+import { readLogin, SuperuserLogin } from "./lib/login";
 import { command, runCommand } from "./lib/cli";
 
 /** Exit statuses, as lag's: 0 sound, 1 a PROBLEM line, 2 the cluster could not be read. */
@@ -27,14 +27,13 @@ runCommand(
     async () => {
         const args = parseArgs(STATUS, process.argv.slice(2));
         const cfg = stackConfig(args);
-        let password: string | undefined;
+        let login: SuperuserLogin | undefined;
         try {
-            const out = readOutputs(args).superuserPassword;
-            password = typeof out === "string" ? out : undefined;
+            login = readLogin(args);
         } catch {
-            password = undefined;
+            login = undefined;
         }
-        const status = await clusterStatus(args.stack, cfg, password);
+        const status = await clusterStatus(args.stack, cfg, login);
         process.stdout.write((args.json ? JSON.stringify(status) : formatStatus(status)) + "\n");
         // Non-zero for split brain, no primary, a node of unknown role or failing archiving: a script
         // or a person watching a failover must not read "0" as "sound".

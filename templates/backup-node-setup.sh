@@ -4,9 +4,7 @@
 # through which the repository takes backups. Detached (a subshell that exits at once): its parent
 # becomes Docker's init, never the postmaster or Patroni the entrypoint turns into (the postmaster
 # takes an unknown child's non-zero exit for a crashed backend).
-install -d -o postgres -g postgres -m 0750 /etc/pgbackrest /etc/pgbackrest/tls /var/spool/pgbackrest
+# Its TLS files are the node's own (templates/tls-setup.sh, sourced before this).
+install -d -o postgres -g postgres -m 0750 /etc/pgbackrest /var/spool/pgbackrest
 install -o postgres -g postgres -m 0600 /etc/pg-replication/pgbackrest.conf /etc/pgbackrest/pgbackrest.conf
-install -o postgres -g postgres -m 0644 /etc/pg-replication/backup-ca.crt /etc/pgbackrest/tls/ca.crt
-install -o postgres -g postgres -m 0644 /etc/pg-replication/backup.crt /etc/pgbackrest/tls/server.crt
-install -o postgres -g postgres -m 0600 /etc/pg-replication/backup.key /etc/pgbackrest/tls/server.key
 (setsid setpriv --reuid=postgres --regid=postgres --init-groups pgbackrest server </dev/null &)

@@ -7,11 +7,10 @@ set -eu
 CONF_DIR=/etc/pg-replication
 REPO=/var/lib/pgbackrest
 
-install -d -o postgres -g postgres -m 0750 "$REPO" "$REPO/log" /etc/pgbackrest /etc/pgbackrest/tls
+install -d -o postgres -g postgres -m 0750 "$REPO" "$REPO/log" /etc/pgbackrest
 install -o postgres -g postgres -m 0600 "$CONF_DIR/pgbackrest.conf" /etc/pgbackrest/pgbackrest.conf
-install -o postgres -g postgres -m 0644 "$CONF_DIR/backup-ca.crt" /etc/pgbackrest/tls/ca.crt
-install -o postgres -g postgres -m 0644 "$CONF_DIR/backup.crt" /etc/pgbackrest/tls/server.crt
-install -o postgres -g postgres -m 0600 "$CONF_DIR/backup.key" /etc/pgbackrest/tls/server.key
+# shellcheck source=/dev/null # uploaded beside this file (templates/tls-setup.sh.tmpl)
+. "$CONF_DIR/tls-setup.sh"
 # A volume made by an earlier container may hold files of another owner.
 chown -R postgres:postgres "$REPO"
 

@@ -25,7 +25,10 @@ CONNECT="$PGR_CONNECT"
 
 log() { echo "pg-replication[$PGR_NODE]: $*" >&2; }
 
-# Run a command as the postgres OS user (gosu in the official image, setpriv elsewhere).
+# Run a command as the postgres OS user (gosu in the official image, setpriv elsewhere). HOME
+# is the postgres user's: libpq looks for a client certificate in ~/.postgresql and fails a TLS
+# connection when it may not read /root's.
+export HOME="$PGR_HOME"
 if command -v gosu >/dev/null 2>&1; then
     AS_POSTGRES="gosu postgres"
 else
@@ -35,6 +38,10 @@ fi
 mkdir -p "$PGDATA" /var/run/postgresql
 chown postgres:postgres "$PGDATA" /var/run/postgresql
 chmod 0700 "$PGDATA"
+if [ -f "$CONF_DIR/tls-setup.sh" ]; then
+    # shellcheck source=/dev/null # uploaded beside this file (templates/tls-setup.sh.tmpl)
+    . "$CONF_DIR/tls-setup.sh"
+fi
 if [ -n "$PGR_STANZA" ]; then
     # shellcheck source=/dev/null # uploaded beside this file (templates/backup-node-setup.sh)
     . "$CONF_DIR/backup-node-setup.sh"

@@ -10,11 +10,18 @@ PGDATA=/var/lib/postgresql/data
 mkdir -p "$PGDATA" /var/run/postgresql
 chown postgres:postgres "$PGDATA" /var/run/postgresql
 chmod 0700 "$PGDATA"
+if [ -f "$CONF_DIR/tls-setup.sh" ]; then
+    # shellcheck source=/dev/null # uploaded beside this file (templates/tls-setup.sh.tmpl)
+    . "$CONF_DIR/tls-setup.sh"
+fi
 if [ -f "$CONF_DIR/backup-node-setup.sh" ]; then
     # shellcheck source=/dev/null # uploaded beside this file when backups are on (templates/backup-node-setup.sh)
     . "$CONF_DIR/backup-node-setup.sh"
 fi
 install -o postgres -g postgres -m 0600 "$CONF_DIR/patroni.yml" /var/lib/postgresql/patroni.yml
+# The postgres user's HOME: libpq (Patroni's connections, pg_rewind, pg_basebackup) looks for a
+# client certificate in ~/.postgresql and fails a TLS connection when it may not read /root's.
+export HOME=/var/lib/postgresql
 
 if command -v gosu >/dev/null 2>&1; then
     exec gosu postgres patroni /var/lib/postgresql/patroni.yml

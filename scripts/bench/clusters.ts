@@ -2,6 +2,7 @@
 // bare lower bound on the same image (docker run, trust auth, pg_basebackup, no checks).
 import { harnessArgv } from "../../harness";
 import { execOrFail, execProgram, psql } from "../lib/cluster-discovery";
+import { readLogin, SuperuserLogin } from "../lib/login";
 import { waitFor } from "../lib/ops";
 import { BENCH_TIMEOUT_MS, IMAGE, removeByPrefix, ROOT, waitPortsFree } from "./host";
 
@@ -33,6 +34,11 @@ export interface Cluster {
 }
 
 const REPLICAS = 2;
+
+/** How the bench logs in to a cluster's published ports: ours from its outputs (with its CA under tls required), bare with trust. */
+export function clusterLogin(c: Cluster): SuperuserLogin {
+    return c.kind === "ours" ? readLogin({ stack: c.name, live: true }) : { password: c.password ?? "" };
+}
 
 function subnetHost(subnet: string, host: number): string {
     return subnet.replace(/\.0\/24$/, `.${host}`);

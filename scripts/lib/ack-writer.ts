@@ -4,12 +4,12 @@
 // scripts/lib/patroni-leader-loss.ts (npm run bench-patroni-failover, npm run bench -- failover --mode
 // patroni) and tests/integration/patroni.test.ts.
 import { Client } from "pg";
+import { superuserClient, SuperuserLogin } from "./login";
 
 /** Where and how the writer connects. */
-export interface AckWriterTarget {
+export interface AckWriterTarget extends SuperuserLogin {
     host: string;
     port: number;
-    password: string;
     /** Table with an `id bigint PRIMARY KEY` column. */
     table: string;
 }
@@ -51,11 +51,7 @@ export class AckWriter {
     private async loop(): Promise<void> {
         while (!this.stopped) {
             const c = new Client({
-                host: this.target.host,
-                port: this.target.port,
-                user: "postgres",
-                password: this.target.password,
-                database: "postgres",
+                ...superuserClient(this.target, this.target.host, this.target.port),
                 connectionTimeoutMillis: 2000,
                 // A killed node sends no RST: give up on its socket instead of hanging (patroni-notes).
                 query_timeout: 3000,

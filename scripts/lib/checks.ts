@@ -11,6 +11,7 @@ import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
 import { backupReady } from "./backups";
 import { execProgram } from "./cluster-discovery";
 import { etcdEndpointHealth, patroniRest, PatroniCluster } from "./patroni";
+import { superuserClient, SuperuserLogin } from "./login";
 
 /** One check's outcome. */
 export interface CheckResult {
@@ -43,13 +44,9 @@ export class CheckFailure extends Error {
     }
 }
 
-async function connect(ep: CheckEndpoint, password: string): Promise<Client> {
+async function connect(ep: CheckEndpoint, login: SuperuserLogin): Promise<Client> {
     const client = new Client({
-        host: ep.host,
-        port: ep.port,
-        user: "postgres",
-        database: "postgres",
-        password,
+        ...superuserClient(login, ep.host, ep.port),
         connectionTimeoutMillis: 5000,
         // No check may hang: a statement that cannot finish (e.g. a commit waiting for synchronous
         // standbys that are not there) fails the check instead. Client-side, because PgBouncer
@@ -154,7 +151,7 @@ async function addressChecks(spec: CheckSpec): Promise<CheckResult[]> {
  * every replica, read-only replicas and active slots. Throws {@link CheckFailure} at the first
  * failed check; returns the report otherwise.
  */
-export async function runChecks(configured: CheckSpec, password: string): Promise<CheckReport> {
+export async function runChecks(configured: CheckSpec, login: SuperuserLogin): Promise<CheckReport> {
     const started = Date.now();
     const deadline = started + configured.deadlineSeconds * 1000;
     const patroni = configured.patroni;
@@ -197,7 +194,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
     const client = async (ep: CheckEndpoint) => {
         const existing = clients.get(ep.node);
         if (existing) return existing;
-        const c = await connect(ep, password);
+        const c = await connect(ep, login);
         clients.set(ep.node, c);
         return c;
     };
@@ -240,14 +237,16 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
                 r.node,
                 t0,
                 await until(deadline, async () => {
-                    const { rows } = await query<{ state: string; sync_state: string }>(
+                    const { rows } = await query<{ state: string; ssl: boolean | null }>(
                         spec.primary,
-                        "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = $1",
+                        "SELECT r.state, s.ssl FROM pg_stat_replication r LEFT JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = $1",
                         [r.node],
                     );
                     if (rows.length !== 1)
                         return `expected one pg_stat_replication row for ${r.node}, found ${rows.length}`;
-                    return rows[0].state === "streaming" ? true : `state is ${rows[0].state}`;
+                    if (rows[0].state !== "streaming") return `state is ${rows[0].state}`;
+                    // tls required: a walsender without TLS means WAL crosses the network in clear.
+                    return !spec.tls || rows[0].ssl === true ? true : "streams without TLS (tls is required)";
                 }),
             );
             // Under Patroni the synchronous roles are checked through /cluster (patroni-roles).
@@ -397,7 +396,7 @@ export async function runChecks(configured: CheckSpec, password: string): Promis
                     ep.node,
                     t0,
                     await until(deadline, async () => {
-                        const c = await connect(ep, password);
+                        const c = await connect(ep, login);
                         try {
                             const { rows } = await c.query<{ r: boolean; node: string; addr: string }>(
                                 "SELECT pg_is_in_recovery() AS r, current_setting('cluster_name') AS node, host(inet_server_addr()) AS addr",

@@ -6,13 +6,13 @@
 // checks; what needs no password or no server (fencing, files) stays with Docker.
 import { Client, QueryConfig, QueryResult } from "pg";
 import { NodeRef, SqlRunner } from "./cluster-discovery";
+import { superuserClient, SuperuserLogin } from "./login";
 
-/** Where a node's published port is, and the superuser password. */
-export interface SessionTarget {
+/** Where a node's published port is, and the superuser's login. */
+export interface SessionTarget extends SuperuserLogin {
     host: string;
     /** The host port node `pgK` publishes. */
     port: (node: string) => number;
-    password: string;
 }
 
 export class NodeSessions implements SqlRunner {
@@ -25,11 +25,7 @@ export class NodeSessions implements SqlRunner {
         const open = this.clients.get(node);
         if (open) return open;
         const c = new Client({
-            host: this.target.host,
-            port: this.target.port(node),
-            user: "postgres",
-            password: this.target.password,
-            database: "postgres",
+            ...superuserClient(this.target, this.target.host, this.target.port(node)),
             application_name: "pg-replication-scripts",
             connectionTimeoutMillis: Math.min(timeoutMs, 5000),
         });

@@ -257,7 +257,7 @@ export async function repoint(
     sql: SqlRunner = dockerSql,
 ): Promise<void> {
     await sql.exec(replica, [
-        `ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(primaryConninfo(cfg.replicationUser, replica.node, primary))}`,
+        `ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(primaryConninfo(cfg, replica.node, primary))}`,
         "SELECT pg_reload_conf()",
     ]);
 }

@@ -8,16 +8,16 @@
 import { Client } from "pg";
 import { AckWriter } from "./ack-writer";
 import { execProgram } from "./cluster-discovery";
+import { superuserClient, SuperuserLogin } from "./login";
 import { leaderOf, patroniCluster } from "./patroni";
 
-/** Where the writer goes: the stack's read-write endpoint. */
-export interface LeaderLossTarget {
+/** Where the writer goes: the stack's read-write endpoint, as the superuser. */
+export interface LeaderLossTarget extends SuperuserLogin {
     stack: string;
     /** Members (nodes) in the stack. */
     members: number;
     host: string;
     rwPort: number;
-    password: string;
     /** Table with an `id bigint PRIMARY KEY` column, created by {@link prepareTable}. */
     table: string;
 }
@@ -45,11 +45,7 @@ async function docker(...argv: string[]): Promise<void> {
 
 async function query<T>(t: LeaderLossTarget, text: string): Promise<T[]> {
     const c = new Client({
-        host: t.host,
-        port: t.rwPort,
-        user: "postgres",
-        password: t.password,
-        database: "postgres",
+        ...superuserClient(t, t.host, t.rwPort),
         connectionTimeoutMillis: 3000,
         query_timeout: 10_000,
     });
@@ -95,7 +91,7 @@ export async function leaderLossRound(
 ): Promise<{ round: LeaderLossRound; nextId: number }> {
     const leader = await settledLeader(t.stack, t.members - 1);
     const container = `${t.stack}-${leader}`;
-    const writer = new AckWriter({ host: t.host, port: t.rwPort, password: t.password, table: t.table }, firstId);
+    const writer = new AckWriter({ ...t, port: t.rwPort }, firstId);
     writer.start();
     let allStreamingMs: number | null = null;
     let newLeader: string | null = null;

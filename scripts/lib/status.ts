@@ -1,6 +1,7 @@
 // What `npm run status` reports, in both failover modes: every member with its role, state,
 // timeline and lag, and which node each endpoint reaches. Gathering and formatting are separate so
 // that the table is tested without a cluster.
+import { superuserClient, SuperuserLogin } from "./login";
 import { Client } from "pg";
 import { ClusterConfig } from "../../infra/config";
 import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../../infra/topology";
@@ -118,16 +119,12 @@ async function etcdHealth(stack: string, cfg: ClusterConfig): Promise<{ healthy:
 async function endpointNode(
     host: string,
     port: number,
-    password: string | undefined,
+    login: SuperuserLogin | undefined,
     byAddress: Map<string, string>,
 ): Promise<string> {
-    if (password === undefined) return "unknown (no superuserPassword output)";
+    if (login === undefined) return "unknown (no superuserPassword output)";
     const c = new Client({
-        host,
-        port,
-        user: "postgres",
-        password,
-        database: "postgres",
+        ...superuserClient(login, host, port),
         connectionTimeoutMillis: 3000,
         query_timeout: 3000,
     });
@@ -150,7 +147,7 @@ async function endpointNode(
 export async function clusterStatus(
     stack: string,
     cfg: ClusterConfig,
-    password: string | undefined,
+    login: SuperuserLogin | undefined,
 ): Promise<ClusterStatus> {
     const probed = await probeNodes(stack);
     const primary = probed.find((n) => n.running && n.inRecovery === false);
@@ -240,8 +237,8 @@ export async function clusterStatus(
         const host = clientHost(cfg);
         const byAddress = new Map(Object.entries(nodeAddressMap(cfg.subnet)).map(([node, ip]) => [ip, node]));
         status.endpoints = {
-            rw: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRw, password, byAddress),
-            ro: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRo, password, byAddress),
+            rw: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRw, login, byAddress),
+            ro: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRo, login, byAddress),
         };
     }
     return status;

@@ -7,6 +7,7 @@ import { CheckReport, runChecks } from "./checks";
 import { Command, OptionSpecs, stackOption, UsageError } from "./cli";
 import { dockerSql, SqlRunner } from "./cluster-discovery";
 import { NodeSessions } from "./node-sessions";
+import { readLogin } from "./login";
 import { firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
 import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-backends";
 
@@ -58,18 +59,15 @@ export function recordPrimary(ref: StackRef, node: string): void {
     setConfigValue(ref, "primaryNode", node);
 }
 
-/** Runs the deployment's checks against the new topology, with the superuser password from the outputs. */
+/** Runs the deployment's checks against the new topology, with the superuser login from the outputs. */
 export async function checkTopology(
     ref: StackRef,
     cfg: ClusterConfig,
     primary: string,
     replicas: string[],
 ): Promise<CheckReport> {
-    const outputs = readOutputs(ref);
-    const password = outputs.superuserPassword;
-    if (typeof password !== "string") throw new Error(`stack ${ref.stack} has no superuserPassword output`);
     const spec = checkSpec(ref.stack, cfg, primary, replicas);
-    return runChecks(spec, password);
+    return runChecks(spec, readLogin(ref));
 }
 
 /**
@@ -98,11 +96,9 @@ export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>
 /** What {@link openCommand} found: the command line, the stack's config and its nodes as probed. */
 export type OpenedCommand = Awaited<ReturnType<typeof openCommand>>;
 
-/** Connections to the stack's nodes over their published ports, as the superuser (password from the outputs). */
+/** Connections to the stack's nodes over their published ports, as the superuser (login from the outputs). */
 export function nodeSessions(ref: StackRef, cfg: ClusterConfig): NodeSessions {
-    const password = readOutputs(ref).superuserPassword;
-    if (typeof password !== "string") throw new Error(`stack ${ref.stack} has no superuserPassword output`);
-    return new NodeSessions({ host: clientHost(cfg), port: (node) => nodeHostPort(cfg, node), password });
+    return new NodeSessions({ host: clientHost(cfg), port: (node) => nodeHostPort(cfg, node), ...readLogin(ref) });
 }
 
 /**

@@ -9,7 +9,7 @@
 // Own stack, subnet 172.29.104.0/24, ports 24732+.
 import { Client } from "pg";
 import { patroniCluster, patroniRest } from "../../scripts/lib/patroni";
-import { containerIdentity, live, LiveResult } from "../support/live-client";
+import { containerIdentity, live, LiveResult, localSuperuser } from "../support/live-client";
 import {
     containerOf,
     deploy,
@@ -79,15 +79,7 @@ describe(`fault: scaling a Patroni stack (stack ${C.stack})`, () => {
     beforeAll(async () => {
         await teardown(C);
         await deploy(C, [], 280_000);
-        session = new Client({
-            host: "127.0.0.1",
-            port: RW,
-            user: "postgres",
-            password: C.password,
-            database: "postgres",
-            connectionTimeoutMillis: 5000,
-            query_timeout: 10_000,
-        });
+        session = new Client(localSuperuser(RW, C.password, { query_timeout: 10_000 }));
         await session.connect();
         await session.query("CREATE TABLE scale_rows (id int PRIMARY KEY)");
         await write();

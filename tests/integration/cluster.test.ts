@@ -11,6 +11,7 @@ import {
     live,
     liveOk,
     LiveResult,
+    ROOT,
     sql,
     stackOutputs,
 } from "../support/live-client";
@@ -113,7 +114,10 @@ describe(`live cluster (stack ${STACK})`, () => {
         const hidden = await live(["output", "--stack", STACK, "--json"]);
         expect(JSON.parse(hidden.stdout).primaryConnectionString).toBe("[secret]");
         // The pooler is on: the read-write endpoint, which every failover and switchover re-points.
-        expect(out.primaryConnectionString).toBe(`postgresql://postgres:${PW}@127.0.0.1:${PORT + 10}/postgres`);
+        // tls required (the default): it verifies the server against the CA file `up` wrote.
+        expect(out.primaryConnectionString).toBe(
+            `postgresql://postgres:${PW}@127.0.0.1:${PORT + 10}/postgres?sslmode=verify-full&sslrootcert=${ROOT}/.pg-replication/${STACK}-ca.crt`,
+        );
     });
 
     test("the metrics exporter scrapes every node through /probe", async () => {

@@ -1,8 +1,12 @@
 // Drives the live harness CLI from integration tests, and reads what Docker and PostgreSQL say.
 import { spawn } from "child_process";
+import * as fs from "fs";
 import * as path from "path";
 import { Client, ClientConfig } from "pg";
+import { ConnectionOptions } from "tls";
 import { run } from "../../harness/docker-api";
+import { STATE_DIR, StackState } from "../../harness/state";
+import { TLS_SELF_SIGNED_CERT } from "../../harness/tls-double";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -114,11 +118,39 @@ export async function forceCleanup(stack: string): Promise<void> {
     for (const v of await dockerNames("volume", `${stack}-`)) await run(["docker", "volume", "rm", "-f", v]);
     for (const n of await dockerNames("network", `${stack}-`)) await run(["docker", "network", "rm", n]);
     await run(["rm", "-f", path.join(ROOT, ".live-state", `${stack}.json`)]);
+    // The CA file `up` writes for the connection strings (infra/cluster.ts writeCaCertFile).
+    await run(["rm", "-f", path.join(ROOT, ".pg-replication", `${stack}-ca.crt`)]);
+}
+
+/** A `--config` value of a stack's harness state, or `fallback` when the stack does not set it. */
+function configValue(state: StackState, key: string, fallback: string): string {
+    const pair = state.config.find((p) => p.startsWith(`${key}=`));
+    return pair === undefined ? fallback : pair.slice(key.length + 1);
+}
+
+/**
+ * How a test connects to 127.0.0.1:port: verifying the server against the CA of the stack that
+ * publishes the port (read from the harness's state, so a re-created stack's new CA is used), as a
+ * user would with sslmode=verify-full; plain text when that stack runs with tls off or none does.
+ */
+export function tlsForPort(port: number): ConnectionOptions | false {
+    const dir = path.join(ROOT, STATE_DIR);
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".json")) : [];
+    for (const file of files) {
+        const state = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as StackState;
+        const base = Number(configValue(state, "hostPortBase", "15432"));
+        if (port < base || port > base + 12 || state.resources.length === 0) continue;
+        if (configValue(state, "tls", "required") === "off") return false;
+        const ca = state.resources.find((r) => r.type === TLS_SELF_SIGNED_CERT);
+        if (typeof ca?.outputs.certPem === "string") return { ca: ca.outputs.certPem, rejectUnauthorized: true };
+    }
+    return false;
 }
 
 /**
  * The postgres superuser on a node or endpoint published at 127.0.0.1:port, database postgres, with a
- * 5 s connect deadline; `extra` adds or overrides settings (deadlines, application_name).
+ * 5 s connect deadline and the TLS its stack asks for ({@link tlsForPort}); `extra` adds or
+ * overrides settings (deadlines, application_name, ssl).
  */
 export function localSuperuser(port: number, password: string, extra: Partial<ClientConfig> = {}): ClientConfig {
     return {
@@ -128,6 +160,7 @@ export function localSuperuser(port: number, password: string, extra: Partial<Cl
         password,
         database: "postgres",
         connectionTimeoutMillis: 5000,
+        ssl: tlsForPort(port),
         ...extra,
     };
 }

@@ -21,6 +21,7 @@ describe("checkSpec", () => {
         expect(checkSpec("s1", cfg, "pg2", ["pg1", "pg3"])).toEqual({
             stack: "s1",
             backups: true,
+            tls: true,
             primary: { node: "pg2", host: "127.0.0.1", port: 20001 },
             replicas: [
                 { node: "pg1", host: "127.0.0.1", port: 20000 },

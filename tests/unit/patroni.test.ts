@@ -38,10 +38,12 @@ describe("patroni.yml", () => {
         expect(y.etcd3.hosts).toEqual(["172.20.0.21:2379", "172.20.0.22:2379", "172.20.0.23:2379"]);
         expect(etcdHosts(patroni({ etcdMembers: "1" }))).toEqual(["172.20.0.21:2379"]);
         expect(y.postgresql.connect_address).toBe("172.20.0.12:5432");
+        // tls required: every connection to another member verifies it against the stack's CA.
+        const verifyFull = { sslmode: "verify-full", sslrootcert: "/etc/ssl/pg-replication/ca.crt" };
         expect(y.postgresql.authentication).toEqual({
-            superuser: { username: "postgres", password: "su-pw-123456" },
-            replication: { username: "replicator", password: "repl-pw-123456" },
-            rewind: { username: "postgres", password: "su-pw-123456" },
+            superuser: { username: "postgres", password: "su-pw-123456", ...verifyFull },
+            replication: { username: "replicator", password: "repl-pw-123456", ...verifyFull },
+            rewind: { username: "postgres", password: "su-pw-123456", ...verifyFull },
         });
         expect(y.watchdog.mode).toBe("off");
     });
@@ -180,7 +182,7 @@ describe("pg_hba.conf and haproxy.cfg", () => {
         const manual = renderPgHba(DEFAULTS);
         const withPatroni = renderPgHba(patroni());
         const added = withPatroni.split("\n").filter((l) => !manual.split("\n").includes(l));
-        expect(added).toEqual(["host    replication  replicator  127.0.0.1/32  scram-sha-256"]);
+        expect(added).toEqual(["hostssl replication  replicator  127.0.0.1/32  scram-sha-256"]);
         const active = withPatroni.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("#"));
         expect(active.filter((l) => /\btrust\b|\bmd5\b/.test(l))).toEqual([]);
     });
@@ -230,6 +232,7 @@ describe("the stack program with failover=patroni (mocks)", () => {
             "pg-backup-config",
             "pg-backup-first",
             "pg-backup-ready",
+            "pg-ca-file",
             "pg-checks",
             "pg-etcd-etcd1-ready",
             "pg-etcd-etcd2-ready",
@@ -266,11 +269,12 @@ describe("the stack program with failover=patroni (mocks)", () => {
                 "patroni.yml",
                 "pg_hba.conf",
                 "pg_ident.conf",
+                "tls-setup.sh",
+                "tls-ca.crt",
+                "tls.crt",
+                "tls.key",
                 "backup-node-setup.sh",
                 "pgbackrest.conf",
-                "backup-ca.crt",
-                "backup.crt",
-                "backup.key",
             ].map((f) => `/etc/pg-replication/${f}`),
         );
         const yml = pg1.inputs.uploads.find((u: { file: string }) => u.file === "/etc/pg-replication/patroni.yml");

@@ -224,7 +224,9 @@ describe("PgBouncerPool under mocks", () => {
     test("uploads: entrypoint, the endpoint's ini and the userlist, which is secret", () => {
         for (const c of containers()) {
             expect(c.inputs.uploads.map((u: { file: string }) => u.file)).toEqual(
-                ["entrypoint.sh", "pgbouncer.ini", "userlist.txt"].map((f) => `/etc/pg-replication/pgbouncer/${f}`),
+                ["entrypoint.sh", "pgbouncer.ini", "userlist.txt", "tls.ini"].map(
+                    (f) => `/etc/pg-replication/pgbouncer/${f}`,
+                ),
             );
             expect(upload(c, "userlist.txt").content).toBe(`"postgres" "${roleVerifier(PW, "postgres")}"\n`);
             expect(upload(c, "userlist.txt").permissions).toBe("0600");

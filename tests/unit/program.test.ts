@@ -47,6 +47,7 @@ describe("the stack program under mocks", () => {
             "pg-backup-config",
             "pg-backup-first",
             "pg-backup-ready",
+            "pg-ca-file",
             "pg-checks",
             "pg-pg1-ready",
             "pg-pg2-ready",
@@ -158,10 +159,7 @@ describe("the stack program under mocks", () => {
             const files = c.inputs.uploads.map((u: { file: string }) => u.file).sort();
             expect(files).toEqual(
                 [
-                    "backup-ca.crt",
                     "backup-node-setup.sh",
-                    "backup.crt",
-                    "backup.key",
                     "bootstrap.env",
                     "entrypoint.sh",
                     "node.env",
@@ -171,6 +169,10 @@ describe("the stack program under mocks", () => {
                     "pgpass",
                     "postgresql.conf",
                     "settings.conf",
+                    "tls-ca.crt",
+                    "tls-setup.sh",
+                    "tls.crt",
+                    "tls.key",
                 ].map((f) => `/etc/pg-replication/${f}`),
             );
             expect(c.inputs.volumes.every((v: { hostPath?: string }) => v.hostPath === undefined)).toBe(true);
@@ -236,17 +238,18 @@ describe("the stack program under mocks", () => {
         ).not.toContain("generated-pg-backup-cipher-pass");
         for (const c of containers(run)) {
             const node = c.inputs.hostname;
-            expect(uploadOf(c, "/etc/pg-replication/backup.key")).toBe(`fake-key-of-pg-${node}-backup-tls-key`);
-            expect(uploadOf(c, "/etc/pg-replication/backup.crt")).toBe(`fake-cert-of-pg-${node}-backup-tls-cert`);
-            expect(uploadOf(c, "/etc/pg-replication/backup-ca.crt")).toBe("fake-cert-of-pg-ca-ca");
+            expect(uploadOf(c, "/etc/pg-replication/tls.key")).toBe(`fake-key-of-pg-${node}-tls-key`);
+            expect(uploadOf(c, "/etc/pg-replication/tls.crt")).toBe(`fake-cert-of-pg-${node}-tls-cert`);
+            expect(uploadOf(c, "/etc/pg-replication/tls-ca.crt")).toBe("fake-cert-of-pg-ca-ca");
             expect(uploadOf(c, "/etc/pg-replication/pgbackrest.conf")).toContain("repo1-host=172.20.0.9\n");
             expect(c.inputs.init).toBe(true);
         }
-        // Each certificate names the node's container, the node and its fixed address.
-        expect(run.get("tls:index/certRequest:CertRequest", "pg-pg2-backup-tls-csr").inputs).toMatchObject({
+        // Each certificate names every way the node is reached: its container, the node, the cluster
+        // alias and its fixed address on the network; localhost and 127.0.0.1 from the Docker host.
+        expect(run.get("tls:index/certRequest:CertRequest", "pg-pg2-tls-csr").inputs).toMatchObject({
             subject: { commonName: "pgbackrest-client" },
-            dnsNames: ["unit-pg2", "pg2"],
-            ipAddresses: ["172.20.0.12"],
+            dnsNames: ["unit-pg2", "pg2", "pg-cluster", "localhost"],
+            ipAddresses: ["172.20.0.12", "127.0.0.1"],
         });
         expect(run.get(VOLUME, "pg-backup-volume").inputs.name).toBe("unit-backup-repo");
         expect(run.get(COMMAND, "pg-backup-first").dependsOn).toEqual(
@@ -259,16 +262,18 @@ describe("the stack program under mocks", () => {
         );
     });
 
-    test("backups false: no repository, no certificates, archive_mode off", async () => {
+    test("backups false and tls off: no repository, no certificates, archive_mode off, ssl off", async () => {
         const off = await runProgramWithMocks({
             replicas: "1",
             backups: "false",
+            tls: "off",
             superuserPassword: "pw-123456",
             replicationPassword: "pw-654321",
         });
         expect(off.resources.filter((r) => r.type.startsWith("tls:") || /backup/.test(r.name))).toEqual([]);
         for (const c of containers(off)) {
             expect(uploadOf(c, "/etc/pg-replication/postgresql.conf")).toContain("archive_mode = off\n");
+            expect(uploadOf(c, "/etc/pg-replication/postgresql.conf")).toContain("ssl = 'off'\n");
         }
     });
 
@@ -300,15 +305,19 @@ describe("the stack program under mocks", () => {
             expect(run.outputs[key].secret).toBe(true);
         }
         // The pooler is on: the read-write endpoint, which follows every failover.
+        // tls required: each verifies the server against the CA file `up` writes beside the project.
+        const verify = `?sslmode=verify-full&sslrootcert=${path.resolve(__dirname, "..", "..")}/.pg-replication/unit-ca.crt`;
         expect(run.outputs.primaryConnectionString.value).toBe(
-            "postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres",
+            `postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres${verify}`,
         );
         expect(run.outputs.rwConnectionString.value).toBe(
-            "postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres",
+            `postgresql://postgres:super-secret-pw@127.0.0.1:15442/postgres${verify}`,
         );
         expect(run.outputs.roConnectionString.value).toBe(
-            "postgresql://postgres:super-secret-pw@127.0.0.1:15443/postgres",
+            `postgresql://postgres:super-secret-pw@127.0.0.1:15443/postgres${verify}`,
         );
+        expect(run.outputs.caCert).toEqual({ value: "fake-cert-of-pg-ca-ca", secret: false });
+        expect(run.outputs.tls).toEqual({ value: "required", secret: false });
         expect(run.outputs.primary.secret).toBe(false);
         expect(run.outputs.primary.value).toEqual({
             node: "pg1",
@@ -346,6 +355,7 @@ describe("the stack program under mocks", () => {
         expect(JSON.parse(checks.inputs.environment.PGR_CHECK_SPEC)).toEqual({
             stack: "unit",
             backups: true,
+            tls: true,
             primary: { node: "pg1", host: "127.0.0.1", port: 15432 },
             replicas: [
                 { node: "pg2", host: "127.0.0.1", port: 15433 },
@@ -481,12 +491,12 @@ describe("configuration changes under mocks", () => {
             .map((r) => r.name)
             .sort();
         expect(added).toEqual([
-            "pg-pg4-backup-tls-cert",
-            "pg-pg4-backup-tls-csr",
-            "pg-pg4-backup-tls-key",
             "pg-pg4-container",
             "pg-pg4-data",
             "pg-pg4-ready",
+            "pg-pg4-tls-cert",
+            "pg-pg4-tls-csr",
+            "pg-pg4-tls-key",
             "pg-slot-pg4",
         ]);
         for (const c of containers(two)) expect(byName(three).get(c.name)!.inputs).toEqual(c.inputs);
@@ -497,7 +507,7 @@ describe("configuration changes under mocks", () => {
         expect(repoConf(two)).not.toContain("pg4-host=");
         expect(repoConf(three)).toContain("pg4-host=172.20.0.14\npg4-host-type=tls");
         expect(three.get(CONTAINER, "pg-backup-container").ignoreChanges).toEqual(
-            expect.arrayContaining(["uploads[1]", "uploads[5]"]),
+            expect.arrayContaining(["uploads[1]", "uploads[2]"]),
         );
         expect(three.get(CONTAINER, "pg-pg4-container").dependsOn).toContain(
             "docker:index/container:Container::pg-backup-container",

@@ -64,7 +64,7 @@ describe("pg_hba.conf", () => {
         // pg1 … pg10 at host numbers 11 … 20, whatever `replicas` is: scaling never changes the file.
         expect(accepting).toEqual(
             Array.from({ length: 10 }, (_, i) => [
-                "host",
+                "hostssl",
                 "replication",
                 "replicator",
                 `172.20.0.${11 + i}/32`,
@@ -76,7 +76,7 @@ describe("pg_hba.conf", () => {
         const upperHalf = (cidr: string) => Number(cidr.split(".")[2]) >= 128; // of 172.20.0.0/16
         expect(accepting.filter((f) => upperHalf(f[3]) || !f[3].endsWith("/32"))).toEqual([]);
         const custom = active(renderPgHba(validateConfig({ replicationUser: "streamer", subnet: "10.1.0.0/24" })));
-        expect(custom).toContain("host    replication  streamer  10.1.0.11/32  scram-sha-256");
+        expect(custom).toContain("hostssl replication  streamer  10.1.0.11/32  scram-sha-256");
         expect(renderPgHba(validateConfig({ replicas: "5" }))).toBe(renderPgHba(DEFAULTS));
     });
 
@@ -133,7 +133,11 @@ describe("postgresql.conf", () => {
         expect(p.primary_slot_name).toBe("'pg2'");
         expect(p.cluster_name).toBe("'pg2'");
         expect(p.primary_conninfo).toBeUndefined();
-        expect(primaryConninfo("replicator", "pg2", "pg1")).toBe(
+        expect(primaryConninfo(DEFAULTS, "pg2", "pg1")).toBe(
+            "host=pg1 port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass " +
+                "sslmode=verify-full sslrootcert=/etc/ssl/pg-replication/ca.crt user=replicator application_name=pg2",
+        );
+        expect(primaryConninfo({ ...DEFAULTS, tls: "off" }, "pg2", "pg1")).toBe(
             "host=pg1 port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass user=replicator application_name=pg2",
         );
     });
@@ -187,8 +191,10 @@ describe("other rendered files", () => {
         expect(env.PGR_DATA_DIR).toBe("/var/lib/postgresql/data");
         expect(env.PGR_PGPASS).toBe("/var/lib/postgresql/.pgpass");
         // The entrypoint writes primary_conninfo as host=$PRIMARY $PGR_STANDBY_CONNECT: the same string failover sets.
-        expect(`host=pg1 ${env.PGR_STANDBY_CONNECT}`).toBe(primaryConninfo("replicator", "pg2", "pg1"));
-        expect(env.PGR_CONNECT).toBe("port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass");
+        expect(`host=pg1 ${env.PGR_STANDBY_CONNECT}`).toBe(primaryConninfo(DEFAULTS, "pg2", "pg1"));
+        expect(env.PGR_CONNECT).toBe(
+            "port=5432 connect_timeout=3 passfile=/var/lib/postgresql/.pgpass sslmode=verify-full sslrootcert=/etc/ssl/pg-replication/ca.crt",
+        );
     });
 
     test("the entrypoint spells no path or flag itself, and reads only variables its env files define", () => {

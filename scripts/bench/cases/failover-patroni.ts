@@ -5,6 +5,7 @@
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
 import { bareCluster, bareUp, oursUp } from "../clusters";
 import { psql } from "../../lib/cluster-discovery";
+import { readLogin } from "../../lib/login";
 import { waitFor } from "../../lib/ops";
 import { removeByPrefix } from "../host";
 import { PORT_OFFSETS } from "../../../infra/topology";
@@ -25,7 +26,7 @@ export async function failoverPatroni(ctx: CaseContext): Promise<void> {
         members: 3,
         host: "127.0.0.1",
         rwPort: PORT_OURS + PORT_OFFSETS.poolerRw,
-        password: "bench-super-pw",
+        ...readLogin({ stack: oursOpts.stack, live: true }),
         table: "bench_fo",
     };
     await prepareTable(target);

@@ -6,10 +6,11 @@ import * as fs from "fs";
 import * as os from "os";
 import { Client } from "pg";
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
-import { bareCluster, bareUp, Cluster, oursCluster, oursUp } from "../clusters";
+import { bareCluster, bareUp, Cluster, clusterLogin, oursCluster, oursUp } from "../clusters";
 import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
 import { execOrFail, execProgram, psql } from "../../lib/cluster-discovery";
+import { superuserClient, SuperuserLogin } from "../../lib/login";
 import { waitFor } from "../../lib/ops";
 import { BENCH_TIMEOUT_MS, removeByPrefix, ROOT } from "../host";
 import { lsnToBytes } from "../stats";
@@ -41,7 +42,11 @@ export class Writer {
     target = 1;
     private stopped = false;
     private done: Promise<void> = Promise.resolve();
-    constructor(private readonly c: Cluster) {}
+    private readonly login: SuperuserLogin;
+
+    constructor(private readonly c: Cluster) {
+        this.login = clusterLogin(c);
+    }
 
     start(): void {
         this.done = (async () => {
@@ -49,11 +54,7 @@ export class Writer {
             while (!this.stopped) {
                 const node = this.target;
                 const client = new Client({
-                    host: "127.0.0.1",
-                    port: this.c.hostPort(node),
-                    user: "postgres",
-                    password: this.c.password,
-                    database: "postgres",
+                    ...superuserClient(this.login, "127.0.0.1", this.c.hostPort(node)),
                     connectionTimeoutMillis: 1000,
                     query_timeout: 2000,
                 });

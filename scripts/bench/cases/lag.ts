@@ -2,7 +2,8 @@
 import * as path from "path";
 import { Client } from "pg";
 import { alternate, CaseContext } from "../context";
-import { Cluster } from "../clusters";
+import { Cluster, clusterLogin } from "../clusters";
+import { superuserClient } from "../../lib/login";
 import { pgbench } from "../pgbench";
 import { LagSample, writeLagPng } from "../plot";
 import { setTimeout as sleep } from "timers/promises";
@@ -22,11 +23,7 @@ export function sampler(c: Cluster, everyMs: number): { stop: () => Promise<LagS
     const started = performance.now();
     const done = (async () => {
         const client = new Client({
-            host: "127.0.0.1",
-            port: c.hostPort(1),
-            user: "postgres",
-            password: c.password,
-            database: "postgres",
+            ...superuserClient(clusterLogin(c), "127.0.0.1", c.hostPort(1)),
             connectionTimeoutMillis: 5000,
         });
         client.on("error", () => undefined);

@@ -1,0 +1,269 @@
+// Encryption in transit for real (issue 18): a manual-mode stack with `tls` required (the default)
+// and a control stack with `tls` off, both through the live harness. Every walsender and every
+// client through both endpoints uses TLS 1.3; a plain-text client, and one that trusts another CA,
+// is refused; the connection strings the stack prints connect as printed; and a capture on the
+// cluster's bridge never holds a marker a client wrote, where the control stack's does.
+import { spawn, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Client, ClientConfig } from "pg";
+import { TLSSocket } from "tls";
+import { run } from "../../harness/docker-api";
+import {
+    eventually,
+    forceCleanup,
+    liveOk,
+    localSuperuser,
+    ROOT,
+    stackOutputs,
+    testStackArgs,
+} from "../support/live-client";
+
+jest.setTimeout(600_000);
+
+const STACK = `tl${process.pid}`;
+const OFF = `to${process.pid}`;
+const BASE = 25140;
+const OFF_BASE = 25160;
+const PW = "tl-super-pw-1";
+
+/** The TLS socket under a connected node-postgres client. */
+function tlsSocket(c: Client): TLSSocket {
+    const stream = (c as unknown as { connection: { stream: unknown } }).connection.stream;
+    if (!(stream instanceof TLSSocket)) throw new Error("the connection is not TLS");
+    return stream;
+}
+
+/** Connects, runs one query and closes; the error message when the connection is refused. */
+async function attempt(config: ClientConfig, text = "SELECT 1 AS one"): Promise<string> {
+    const c = new Client(config);
+    c.on("error", () => undefined);
+    try {
+        await c.connect();
+        await c.query(text);
+        return "connected";
+    } catch (err) {
+        return (err as Error).message;
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+}
+
+/** A CA of nobody's: a self-signed certificate made with openssl, which signs none of the stack's servers. */
+function strangerCa(dir: string): string {
+    const res = spawnSync(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=stranger CA",
+            "-days",
+            "1",
+            "-keyout",
+            path.join(dir, "stranger.key"),
+            "-out",
+            path.join(dir, "stranger.crt"),
+        ],
+        { encoding: "utf8" },
+    );
+    if (res.status !== 0) throw new Error(`openssl: ${res.stderr}`);
+    return fs.readFileSync(path.join(dir, "stranger.crt"), "utf8");
+}
+
+/** The Linux bridge of a Docker network: `br-` and the first 12 characters of its id. */
+async function bridgeOf(network: string): Promise<string> {
+    const res = await run(["docker", "network", "inspect", "-f", "{{.Id}}", network]);
+    if (res.code !== 0) throw new Error(`docker network inspect ${network}: ${res.stderr}`);
+    return `br-${res.stdout.trim().slice(0, 12)}`;
+}
+
+/**
+ * Captures every packet on the stack's bridge (client to endpoint, endpoint to node, primary to
+ * replicas) while `write` inserts `marker` and it replicates; returns whether the capture holds it.
+ */
+async function markerOnTheWire(stack: string, port: number, marker: string): Promise<boolean> {
+    const file = path.join(os.tmpdir(), `${stack}-capture.pcap`);
+    const bridge = await bridgeOf(`${stack}-net`);
+    // --immediate-mode: each packet reaches tcpdump as it arrives (not when the kernel's buffer
+    // fills), -U: and is written at once. Stopped by the SIGINT below, or after 60 s whatever happens.
+    const tcpdump = spawn("tcpdump", ["-i", bridge, "--immediate-mode", "-U", "-s", "0", "-w", file, "tcp"], {
+        stdio: ["ignore", "ignore", "pipe"],
+    });
+    const bound = setTimeout(() => tcpdump.kill("SIGKILL"), 60_000);
+    let stderr = "";
+    tcpdump.stderr.on("data", (d) => (stderr += String(d)));
+    const exited = new Promise<void>((resolve) => tcpdump.on("exit", () => resolve()));
+    try {
+        await eventually("tcpdump listening", 10_000, () => Promise.resolve(stderr.includes("listening on")));
+        // Through the read-write endpoint: client -> PgBouncer -> primary -> WAL to both replicas.
+        const c = new Client(localSuperuser(port + 10, PW));
+        await c.connect();
+        try {
+            await c.query("CREATE TABLE IF NOT EXISTS wire (note text)");
+            await c.query("INSERT INTO wire VALUES ($1)", [marker]);
+        } finally {
+            await c.end();
+        }
+        // Until both replicas have replayed it, so its WAL crossed the bridge.
+        for (const replica of [2, 3]) {
+            await eventually(`pg${replica} has the marker`, 30_000, async () => {
+                const r = new Client(localSuperuser(port + replica - 1, PW));
+                await r.connect();
+                try {
+                    return (await r.query("SELECT 1 FROM wire WHERE note = $1", [marker])).rowCount === 1;
+                } finally {
+                    await r.end();
+                }
+            });
+        }
+    } finally {
+        tcpdump.kill("SIGINT");
+        await exited;
+        clearTimeout(bound);
+    }
+    const captured = fs.readFileSync(file);
+    fs.rmSync(file, { force: true });
+    if (captured.length < 1000) throw new Error(`the capture on ${bridge} is empty: ${stderr}`);
+    return captured.includes(Buffer.from(marker));
+}
+
+describe("tls required (manual mode)", () => {
+    let tmp: string;
+
+    beforeAll(async () => {
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tls-test-"));
+        await forceCleanup(STACK);
+        await liveOk([
+            "up",
+            ...testStackArgs({
+                stack: STACK,
+                subnet: "172.29.113.0/24",
+                port: BASE,
+                password: PW,
+                extra: ["backups=false"],
+            }),
+        ]);
+    });
+    afterAll(async () => {
+        await forceCleanup(STACK);
+        fs.rmSync(tmp, { recursive: true, force: true });
+    });
+
+    test("every walsender streams over TLS 1.3", async () => {
+        const c = new Client(localSuperuser(BASE, PW));
+        await c.connect();
+        try {
+            const { rows } = await c.query(
+                "SELECT application_name AS node, s.ssl, s.version FROM pg_stat_replication JOIN pg_stat_ssl s USING (pid) ORDER BY 1",
+            );
+            expect(rows).toEqual([
+                { node: "pg2", ssl: true, version: "TLSv1.3" },
+                { node: "pg3", ssl: true, version: "TLSv1.3" },
+            ]);
+        } finally {
+            await c.end();
+        }
+    });
+
+    test("clients through both endpoints: TLS 1.3 to PgBouncer with its certificate, TLS from PgBouncer to the node", async () => {
+        for (const [role, port] of [
+            ["rw", BASE + 10],
+            ["ro", BASE + 11],
+        ] as const) {
+            const c = new Client(localSuperuser(port, PW));
+            await c.connect();
+            try {
+                const socket = tlsSocket(c);
+                expect(socket.getProtocol()).toBe("TLSv1.3");
+                expect(socket.authorized).toBe(true);
+                expect(socket.getPeerCertificate().subject.CN).toBe(`${STACK}-pgbouncer-${role}`);
+                // The server session PgBouncer opened for this client.
+                const { rows } = await c.query("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+                expect(rows).toEqual([{ ssl: true, version: "TLSv1.3" }]);
+            } finally {
+                await c.end();
+            }
+        }
+    });
+
+    test("a plain-text client is refused by a node and by both endpoints", async () => {
+        expect(await attempt(localSuperuser(BASE, PW, { ssl: false }))).toMatch(
+            /pg_hba\.conf rejects connection .* no encryption/,
+        );
+        for (const port of [BASE + 10, BASE + 11]) {
+            expect(await attempt(localSuperuser(port, PW, { ssl: false }))).toMatch(/SSL required/);
+        }
+    });
+
+    test("a client that trusts another CA is refused; the stack's CA with name checks connects", async () => {
+        const stranger = strangerCa(tmp);
+        for (const port of [BASE, BASE + 10, BASE + 11]) {
+            expect(
+                await attempt(localSuperuser(port, PW, { ssl: { ca: stranger, rejectUnauthorized: true } })),
+            ).toMatch(/self-signed certificate in certificate chain|unable to verify/);
+        }
+        // A name the certificate does not carry: verify-full checks it.
+        const out = await stackOutputs(STACK);
+        expect(
+            await attempt(localSuperuser(BASE, PW, { ssl: { ca: out.caCert, servername: "elsewhere.example" } })),
+        ).toMatch(/Hostname\/IP does not match certificate's altnames|not in the cert's altnames/);
+    });
+
+    test("the connection strings the stack prints connect as printed, verifying the server", async () => {
+        const out = await stackOutputs(STACK);
+        const caFile = path.join(ROOT, ".pg-replication", `${STACK}-ca.crt`);
+        expect(out.tls).toBe("required");
+        expect(out.caCertFile).toBe(caFile);
+        expect(fs.readFileSync(caFile, "utf8")).toBe(out.caCert);
+        expect(out.primaryConnectionString).toBe(
+            `postgresql://postgres:${PW}@127.0.0.1:${BASE + 10}/postgres?sslmode=verify-full&sslrootcert=${caFile}`,
+        );
+        for (const url of [out.primaryConnectionString, out.roConnectionString, ...out.replicaConnectionStrings]) {
+            const c = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+            await c.connect();
+            try {
+                expect(tlsSocket(c).authorized).toBe(true);
+            } finally {
+                await c.end();
+            }
+        }
+    });
+
+    test("a marker a client writes never crosses the cluster's bridge in clear", async () => {
+        expect(await markerOnTheWire(STACK, BASE, `tls-marker-${process.pid}-on`)).toBe(false);
+    });
+});
+
+describe("tls off (control)", () => {
+    beforeAll(async () => {
+        await forceCleanup(OFF);
+        await liveOk([
+            "up",
+            ...testStackArgs({
+                stack: OFF,
+                subnet: "172.29.114.0/24",
+                port: OFF_BASE,
+                password: PW,
+                extra: ["backups=false", "tls=off"],
+            }),
+        ]);
+    });
+    afterAll(async () => {
+        await forceCleanup(OFF);
+    });
+
+    test("plain text: the same marker is in the capture, and the stack prints no CA", async () => {
+        expect(await markerOnTheWire(OFF, OFF_BASE, `tls-marker-${process.pid}-off`)).toBe(true);
+        const out = await stackOutputs(OFF);
+        expect(out.tls).toBe("off");
+        expect(out.caCert).toBeUndefined();
+        expect(out.primaryConnectionString).toBe(`postgresql://postgres:${PW}@127.0.0.1:${OFF_BASE + 10}/postgres`);
+    });
+});
