@@ -3,7 +3,8 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { renderCrontab, renderRepoConf } from "./backup-config";
 import { ClusterConfig } from "./config";
-import { IssuedCertificate, tlsUploads } from "./certificates";
+import { IssuedCertificate, tlsDockerUploads } from "./certificates";
+import { tlsFilesCommand } from "./tls-files";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
@@ -76,6 +77,7 @@ export class BackupRepository extends pulumi.ComponentResource {
             { parent: this, deleteBeforeReplace: true, retainOnDelete: args.cfg.keepBackups },
         );
         const conf = PATHS.confDir;
+        const tlsFiles = tlsDockerUploads(conf, args.caCertPem, args.certificate, 3);
         this.container = new docker.Container(
             `${name}-container`,
             {
@@ -99,11 +101,7 @@ export class BackupRepository extends pulumi.ComponentResource {
                         permissions: "0600",
                     },
                     { file: `${BACKUP_PATHS.crontabs}/postgres`, content: renderCrontab(args.cfg) },
-                    ...tlsUploads(args.caCertPem, args.certificate).map((f) => ({
-                        file: `${conf}/${f.name}`,
-                        content: f.content,
-                        permissions: f.permissions,
-                    })),
+                    ...tlsFiles.uploads,
                 ],
                 networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
                 volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_PATHS.repo }],
@@ -128,7 +126,7 @@ export class BackupRepository extends pulumi.ComponentResource {
                 // container, and re-creating it would re-create them).
                 // A new image replaces no container at once (npm run roll-image moves the nodes; the
                 // repository takes the image when it is next created: docker rm -f, then up).
-                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "image", "uploads[1]", "uploads[2]"],
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "image", "uploads[1]", "uploads[2]", ...tlsFiles.ignore],
             },
         );
         this.ready = containerReady(
@@ -153,6 +151,21 @@ export class BackupRepository extends pulumi.ComponentResource {
                 logging: "stderr",
             },
             { parent: this, dependsOn: [this.ready] },
+        );
+        // A new certificate: pgBackRest's TLS server reads it only at start, and it serves no
+        // client session, so the repository restarts (after the config command, never during it).
+        tlsFilesCommand(
+            `${name}-tls-files`,
+            {
+                containerName: this.container.name,
+                containerId: this.container.id,
+                caCertPem: args.caCertPem,
+                certificate: args.certificate,
+                owner: "postgres",
+                reload: "true",
+                restart: true,
+            },
+            { parent: this, dependsOn: [this.ready, this.config] },
         );
         this.registerOutputs({});
     }

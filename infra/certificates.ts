@@ -24,7 +24,15 @@ export interface StackCertificatesArgs {
     stack: string;
     /** Hours an issued certificate is valid. @default 43800 (5 years) */
     validityHours?: number;
+    /**
+     * The stack's `tlsRotation`: a new value names every issued key and certificate anew, so that
+     * `up` creates new ones (and deletes the old) while the CA stays. @default 0
+     */
+    rotation?: number;
 }
+
+/** Hours before its end that an issued certificate is re-issued by `up` (30 days). */
+export const EARLY_RENEWAL_HOURS = 720;
 
 /** Hours the CA is valid: 10 years; it signs every certificate of the stack. */
 const CA_VALIDITY_HOURS = 87600;
@@ -39,10 +47,12 @@ export class StackCertificates extends pulumi.ComponentResource {
     public readonly caCertPem: pulumi.Output<string>;
     private readonly caKeyPem: pulumi.Output<string>;
     private readonly validityHours: number;
+    private readonly rotation: number;
 
     constructor(name: string, args: StackCertificatesArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:StackCertificates", name, {}, opts);
         this.validityHours = args.validityHours ?? 43800;
+        this.rotation = args.rotation ?? 0;
         const key = new tls.PrivateKey(`${name}-ca-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
         const ca = new tls.SelfSignedCert(
             `${name}-ca`,
@@ -61,7 +71,8 @@ export class StackCertificates extends pulumi.ComponentResource {
     }
 
     /** Issues a certificate for server and client use: its own key, a request, the CA's signature. */
-    public issue(name: string, req: CertificateRequest): IssuedCertificate {
+    public issue(certName: string, req: CertificateRequest): IssuedCertificate {
+        const name = this.rotation > 0 ? `${certName}-r${this.rotation}` : certName;
         const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" }, { parent: this });
         const csr = new tls.CertRequest(
             `${name}-csr`,
@@ -80,6 +91,9 @@ export class StackCertificates extends pulumi.ComponentResource {
                 caPrivateKeyPem: this.caKeyPem,
                 caCertPem: this.caCertPem,
                 validityPeriodHours: this.validityHours,
+                // Within 30 days of its end, the provider's refresh marks it for renewal and the next
+                // `up` issues a new one; `status` and the checks warn from 7 days before.
+                earlyRenewalHours: EARLY_RENEWAL_HOURS,
                 allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
             },
             { parent: this },
@@ -88,11 +102,28 @@ export class StackCertificates extends pulumi.ComponentResource {
     }
 }
 
+/** The stack's CA as the components that need certificates see it (tls required). */
+export interface ClusterTls {
+    caCertPem: pulumi.Output<string>;
+    /** Issues a certificate (its key a secret) named `name` in the stack. */
+    issue(name: string, req: CertificateRequest): IssuedCertificate;
+}
+
 /** A file a container receives for TLS, uploaded into its /etc/pg-replication. */
 export interface TlsUpload {
     name: string;
     content: pulumi.Input<string>;
     permissions?: string;
+    /** A certificate or key: its later changes reach the running container by a command (infra/tls-files.ts), not by re-creating it. */
+    ignoreChanges?: boolean;
+}
+
+/** Names of the uploaded CA, certificate and key in /etc/pg-replication. */
+export const TLS_UPLOAD_NAMES = { ca: "tls-ca.crt", cert: "tls.crt", key: "tls.key" } as const;
+
+/** `uploads[i]` of every upload whose later changes are ignored (ignoreChanges names list elements by index). */
+export function ignoredUploads(uploads: ReadonlyArray<{ ignoreChanges?: boolean }>): string[] {
+    return uploads.flatMap((u, i) => (u.ignoreChanges ? [`uploads[${i}]`] : []));
 }
 
 /**
@@ -102,10 +133,27 @@ export interface TlsUpload {
 export function tlsUploads(caCertPem: pulumi.Input<string>, cert: IssuedCertificate): TlsUpload[] {
     return [
         { name: "tls-setup.sh", content: renderTlsSetup() },
-        { name: "tls-ca.crt", content: caCertPem },
-        { name: "tls.crt", content: cert.certPem },
-        { name: "tls.key", content: cert.keyPem, permissions: "0600" },
+        { name: TLS_UPLOAD_NAMES.ca, content: caCertPem, ignoreChanges: true },
+        { name: TLS_UPLOAD_NAMES.cert, content: cert.certPem, ignoreChanges: true },
+        { name: TLS_UPLOAD_NAMES.key, content: cert.keyPem, permissions: "0600", ignoreChanges: true },
     ];
+}
+
+/**
+ * A container's TLS files as Docker uploads into `dir`, placed after `before` other uploads, and the
+ * `uploads[i]` paths to ignore (the certificate and key: later ones are written by infra/tls-files.ts).
+ */
+export function tlsDockerUploads(
+    dir: string,
+    caCertPem: pulumi.Input<string>,
+    cert: IssuedCertificate,
+    before: number,
+): { uploads: Array<{ file: string; content: pulumi.Input<string>; permissions?: string }>; ignore: string[] } {
+    const files = tlsUploads(caCertPem, cert);
+    return {
+        uploads: files.map((f) => ({ file: `${dir}/${f.name}`, content: f.content, permissions: f.permissions })),
+        ignore: ignoredUploads(files).map((p) => p.replace(/\d+/, (i) => String(Number(i) + before))),
+    };
 }
 
 /**

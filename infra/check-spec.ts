@@ -138,7 +138,8 @@ function patroniCheckSpec(stack: string, cfg: ClusterConfig, host: string): Patr
         etcdContainers: Array.from({ length: cfg.etcdMembers }, (_, i) => `${stack}-etcd${i + 1}`),
         etcdEndpoints: Array.from(
             { length: cfg.etcdMembers },
-            (_, i) => `http://${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`,
+            (_, i) =>
+                `${cfg.tls === "required" ? "https" : "http"}://${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`,
         ),
     };
 }

@@ -21,6 +21,7 @@ import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
 import { PgBouncerPool, PoolerTls } from "./pooler";
+import { tlsFilesCommand } from "./tls-files";
 import { poolerContainerName, PoolerRole } from "./pooler-config";
 import { psqlCommand } from "./psql";
 import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
@@ -36,6 +37,7 @@ import {
     MAX_NODES,
     nodeAddressMap,
     NodeSpec,
+    PATHS,
     publishedPorts,
     subnetAddress,
 } from "./topology";
@@ -154,6 +156,28 @@ function uriPath(file: string): string {
     return file.split("/").map(encodeURIComponent).join("/");
 }
 
+/**
+ * How a node's servers take a new certificate without a restart: PostgreSQL re-reads its
+ * certificate files on a reload; Patroni its REST API's on SIGHUP (patroni/__main__.py
+ * reload_config with sighup, api.py reload_local_certificate); pgBackRest's TLS server only at
+ * start, so it is started again (a backup through it at that moment fails and is retried).
+ */
+function nodeTlsReload(cfg: ClusterConfig): string {
+    const lines = ["psql -U postgres -XAtqc 'SELECT pg_reload_conf()' >/dev/null"];
+    if (cfg.failover === "patroni") {
+        // Anchored: the pattern must not match this script's own `sh -c` command line.
+        lines.push("pkill -HUP -f '^[^ ]*python3 [^ ]*/patroni '");
+    }
+    if (cfg.backups) {
+        // Every descriptor to /dev/null: a server holding `docker exec`'s output would keep it open.
+        lines.push(
+            "pkill -f '^pgbackrest server' || true",
+            `. ${PATHS.confDir}/backup-node-setup.sh </dev/null >/dev/null 2>&1`,
+        );
+    }
+    return lines.join("\n");
+}
+
 /** The backup repository container's fixed address. */
 function repoAddress(cfg: ClusterConfig): string {
     return subnetAddress(cfg.subnet, ADDRESS_OFFSETS.backupRepo);
@@ -256,9 +280,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             stackTls?.repo && this.backupCipherPass
                 ? this.declareRepository(b, imageId, stackTls.caCertPem, stackTls.repo, this.backupCipherPass)
                 : undefined;
-        const roles = this.declareNodes(b, imageId, stackTls, repository);
         // What clients must verify: undefined with tls off (the CA then serves pgBackRest alone).
         const serverTls = b.cfg.tls === "required" ? stackTls : undefined;
+        const roles = this.declareNodes(b, imageId, stackTls, repository);
         this.caCert = serverTls?.caCertPem;
         this.caCertFile = serverTls && this.writeCaCertFile(b, serverTls.caCertPem);
         this.nodes = roles.nodes
@@ -375,8 +399,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             files: NodeFile[],
             dependsOn: pulumi.Resource[],
             extra?: NodeExtras,
-        ) =>
-            new PostgresNode(
+        ) => {
+            const node = new PostgresNode(
                 `${b.name}-${spec.name}`,
                 {
                     node: spec.name,
@@ -412,6 +436,22 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [...dependsOn, ...(repository ? [repository.container] : [])] },
             );
+            if (stackTls) {
+                tlsFilesCommand(
+                    `${b.name}-${spec.name}-tls-files`,
+                    {
+                        containerName: node.containerName,
+                        containerId: node.container.id,
+                        caCertPem: stackTls.caCertPem,
+                        certificate: stackTls.nodes[spec.name],
+                        owner: "postgres",
+                        reload: nodeTlsReload(b.cfg),
+                    },
+                    { parent: this, dependsOn: [node.ready] },
+                );
+            }
+            return node;
+        };
         return ROLE_STRATEGIES[b.cfg.failover]({
             name: b.name,
             prefix: b.prefix,
@@ -423,6 +463,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
             imageId,
             superuserPassword: this.superuserPassword,
             replicationPassword: this.replicationPassword,
+            tls:
+                b.cfg.tls === "required" && stackTls
+                    ? { caCertPem: stackTls.caCertPem, issue: (n, req) => stackTls.ca.issue(n, req) }
+                    : undefined,
             makeNode,
         });
     }
@@ -433,7 +477,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * address, and how the Docker host reaches its published port.
      */
     private declareTls(b: Build): StackTls {
-        const ca = new StackCertificates(`${b.name}-ca`, { stack: b.prefix }, { parent: this });
+        const ca = new StackCertificates(
+            `${b.name}-ca`,
+            { stack: b.prefix, rotation: b.cfg.tlsRotation },
+            { parent: this },
+        );
         const published = publishedNames(b.cfg.bindAddress);
         const issue = (name: string, dnsNames: string[], ipAddresses: string[]) =>
             ca.issue(`${b.name}-${name}-tls`, { commonName: BACKUP_CLIENT_CN, dnsNames, ipAddresses });
@@ -666,6 +714,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
                           rwPort,
                           roPort,
                           labels: b.labels,
+                          tls: tls && {
+                              caCertPem: tls.caCertPem,
+                              certificate: tls.ca.issue(`${name}-haproxy-tls`, {
+                                  commonName: `${prefix}-haproxy`,
+                                  dnsNames: [`${prefix}-haproxy`],
+                                  ipAddresses: [subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy)],
+                              }),
+                          },
                       },
                       after,
                   )

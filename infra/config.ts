@@ -59,6 +59,12 @@ export interface ClusterConfig {
      * `off`: plain text, as before TLS existed. @default "required"
      */
     tls: TlsPolicy;
+    /**
+     * Raise it (0..1000000) to issue new keys and certificates for every server of the stack (the CA
+     * stays); `up` writes them into the running containers and reloads their servers, restarting
+     * none that serves clients. @default 0
+     */
+    tlsRotation: number;
     /** Cron schedule (5 fields, UTC) of full backups; "" for none. @default "0 1 * * 0" (Sundays 01:00) */
     backupFullSchedule: string;
     /** Cron schedule of differential backups; "" for none. @default "0 1 * * 1-6" (Monday to Saturday 01:00) */
@@ -125,6 +131,7 @@ export const DEFAULTS: ClusterConfig = {
     maxSlotWalKeepSize: "2GB",
     backups: true,
     tls: "required",
+    tlsRotation: 0,
     backupFullSchedule: "0 1 * * 0",
     backupDiffSchedule: "0 1 * * 1-6",
     backupIncrSchedule: "",
@@ -421,6 +428,7 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         slots: boolean(raw, "slots"),
         maxSlotWalKeepSize,
         tls: oneOf<TlsPolicy>(raw, "tls", ["required", "off"]),
+        tlsRotation: integer(raw, "tlsRotation", 0, 1_000_000),
         ...backupConfig(raw),
         ...restoreConfig(raw, failover),
         settings: validateSettings(raw.settings),

@@ -4,7 +4,38 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
 import { engineApiVersion, HEALTHCHECK_SET_AT_CREATION, healthTiming } from "./healthcheck";
 import { dockerLabels } from "./labels";
-import { etcdAddress, PATRONI_PORTS } from "./topology";
+import { ClusterTls, IssuedCertificate, tlsDockerUploads } from "./certificates";
+import { tlsFilesCommand } from "./tls-files";
+import { renderFile } from "./render";
+import { etcdAddress, PATRONI_PORTS, TLS_PATHS } from "./topology";
+
+/** Where a member's entrypoint is uploaded. */
+const ENTRYPOINT = "/etc/pg-replication/etcd-entrypoint.sh";
+
+/**
+ * etcdctl's TLS, as environment variables of every member's container (paths, no secret): every
+ * `docker exec <member> etcdctl` (the ready probe, the checks, status) then presents the member's
+ * certificate and verifies the server against the stack's CA without spelling it.
+ */
+export const ETCDCTL_TLS_ENV = [
+    `ETCDCTL_CACERT=${TLS_PATHS.ca}`,
+    `ETCDCTL_CERT=${TLS_PATHS.cert}`,
+    `ETCDCTL_KEY=${TLS_PATHS.key}`,
+];
+
+/** etcd's TLS flags: clients and peers on TLS, each side presenting a certificate of the stack's CA. */
+function etcdTlsFlags(): string[] {
+    return [
+        `--cert-file=${TLS_PATHS.cert}`,
+        `--key-file=${TLS_PATHS.key}`,
+        `--trusted-ca-file=${TLS_PATHS.ca}`,
+        "--client-cert-auth",
+        `--peer-cert-file=${TLS_PATHS.cert}`,
+        `--peer-key-file=${TLS_PATHS.key}`,
+        `--peer-trusted-ca-file=${TLS_PATHS.ca}`,
+        "--peer-client-cert-auth",
+    ];
+}
 
 /** Arguments of an {@link EtcdCluster}. */
 export interface EtcdClusterArgs {
@@ -20,12 +51,17 @@ export interface EtcdClusterArgs {
     members?: number;
     /** Labels put on the volumes and containers. @default none */
     labels?: Record<string, string>;
+    /**
+     * The stack's CA: clients and peers then speak TLS, and each must present a certificate of the
+     * stack's CA (a client without one is refused). @default undefined (plain HTTP)
+     */
+    tls?: ClusterTls;
 }
 
 /**
  * The etcd cluster Patroni keeps its leader key and dynamic configuration in: one container and
- * one data volume per member, on fixed addresses of the cluster network, never published. Peers
- * and clients speak plain HTTP on that private network only.
+ * one data volume per member, on fixed addresses of the cluster network, never published. With
+ * `tls`, peers and clients speak TLS with client certificates; without, plain HTTP.
  */
 export class EtcdCluster extends pulumi.ComponentResource {
     /** The members' containers. */
@@ -43,11 +79,14 @@ export class EtcdCluster extends pulumi.ComponentResource {
             name: `etcd${i + 1}`,
             address: etcdAddress(args.subnet, i + 1),
         }));
-        const peerUrl = (ip: string) => `http://${ip}:${PATRONI_PORTS.etcdPeer}`;
+        const scheme = args.tls ? "https" : "http";
+        const peerUrl = (ip: string) => `${scheme}://${ip}:${PATRONI_PORTS.etcdPeer}`;
+        const clientUrl = (ip: string) => `${scheme}://${ip}:${PATRONI_PORTS.etcdClient}`;
         const initialCluster = members.map((m) => `${m.name}=${peerUrl(m.address)}`).join(",");
         this.clientEndpoints = members.map((m) => `${m.address}:${PATRONI_PORTS.etcdClient}`);
 
-        const health = ["etcdctl", `--endpoints=http://127.0.0.1:${PATRONI_PORTS.etcdClient}`, "endpoint", "health"];
+        const health = ["etcdctl", `--endpoints=${clientUrl("127.0.0.1")}`, "endpoint", "health"];
+        const certificates: Array<IssuedCertificate | undefined> = [];
         this.containers = members.map((m) => {
             const volume = new docker.Volume(
                 `${name}-${m.name}-data`,
@@ -55,31 +94,47 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 { name: `${args.namePrefix}-${m.name}-data`, labels },
                 { parent: this, deleteBeforeReplace: true },
             );
+            const certificate = args.tls?.issue(`${name}-${m.name}-tls`, {
+                commonName: `${args.namePrefix}-${m.name}`,
+                dnsNames: [`${args.namePrefix}-${m.name}`, m.name, "localhost"],
+                ipAddresses: [m.address, "127.0.0.1"],
+            });
+            certificates.push(certificate);
+            const tlsFiles =
+                args.tls && certificate
+                    ? tlsDockerUploads("/etc/pg-replication", args.tls.caCertPem, certificate, 1)
+                    : { uploads: [], ignore: [] };
             return new docker.Container(
                 `${name}-${m.name}`,
                 {
                     name: `${args.namePrefix}-${m.name}`,
                     hostname: m.name,
                     image: args.image,
-                    // The Debian package's user; the volume inherits /var/lib/etcd's ownership.
-                    user: "etcd",
-                    entrypoints: ["etcd"],
+                    // Root to hand the TLS files over; the entrypoint runs etcd as the Debian package's
+                    // user (the volume inherits /var/lib/etcd's ownership).
+                    user: "root",
+                    entrypoints: ["/bin/sh", ENTRYPOINT],
+                    uploads: [
+                        { file: ENTRYPOINT, content: renderFile("etcd-entrypoint.sh"), executable: true },
+                        ...tlsFiles.uploads,
+                    ],
                     command: [
                         `--name=${m.name}`,
                         "--data-dir=/var/lib/etcd/data",
                         `--listen-peer-urls=${peerUrl(m.address)}`,
                         `--initial-advertise-peer-urls=${peerUrl(m.address)}`,
-                        `--listen-client-urls=http://${m.address}:${PATRONI_PORTS.etcdClient},http://127.0.0.1:${PATRONI_PORTS.etcdClient}`,
-                        `--advertise-client-urls=http://${m.address}:${PATRONI_PORTS.etcdClient}`,
+                        `--listen-client-urls=${clientUrl(m.address)},${clientUrl("127.0.0.1")}`,
+                        `--advertise-client-urls=${clientUrl(m.address)}`,
                         `--initial-cluster=${initialCluster}`,
                         "--initial-cluster-state=new",
                         `--initial-cluster-token=${args.namePrefix}`,
+                        ...(args.tls ? etcdTlsFlags() : []),
                     ],
                     networksAdvanced: [{ name: args.network, aliases: [m.name], ipv4Address: m.address }],
                     volumes: [{ volumeName: volume.name, containerPath: "/var/lib/etcd" }],
                     // See PostgresNode: a name lookup never waits 5 s on the host's resolver.
                     dnsOpts: ["timeout:1", "attempts:1"],
-                    envs: ["RES_OPTIONS=timeout:1 attempts:1"],
+                    envs: ["RES_OPTIONS=timeout:1 attempts:1", ...(args.tls ? ETCDCTL_TLS_ENV : [])],
                     // For health read later; `ready` below decides when the nodes may start.
                     healthcheck: engineApiVersion().apply((api) => ({
                         tests: ["CMD", ...health],
@@ -91,7 +146,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     restart: "unless-stopped",
                     labels,
                 },
-                { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
+                {
+                    parent: this,
+                    deleteBeforeReplace: true,
+                    ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, ...tlsFiles.ignore],
+                },
             );
         });
         this.ready = this.containers.map((c, i) =>
@@ -107,6 +166,25 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 { parent: this },
             ),
         );
+        this.containers.forEach((c, i) => {
+            const certificate = certificates[i];
+            if (!args.tls || !certificate) return;
+            // etcd reads its certificate files again for every new connection (etcd's
+            // Documentation/op-guide/security.md, "TLS certificates get reloaded on every client
+            // connection" since v3.2): writing them is the whole rotation.
+            tlsFilesCommand(
+                `${name}-${members[i].name}-tls-files`,
+                {
+                    containerName: c.name,
+                    containerId: c.id,
+                    caCertPem: args.tls.caCertPem,
+                    certificate,
+                    owner: "etcd",
+                    reload: "true",
+                },
+                { parent: this, dependsOn: [this.ready[i]] },
+            );
+        });
         this.registerOutputs({ clientEndpoints: this.clientEndpoints });
     }
 }

@@ -6,7 +6,47 @@ import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
 import { renderFile } from "./render";
 import { tcpListening } from "./probes";
-import { PATHS, PATRONI_PORTS } from "./topology";
+import { IssuedCertificate, tlsDockerUploads } from "./certificates";
+import { tlsFilesCommand } from "./tls-files";
+import { PATHS, PATRONI_PORTS, TLS_PATHS } from "./topology";
+
+/** HAProxy's client certificate and key in one file, as `crt` reads them (made by the entrypoint). */
+const CLIENT_PEM = `${TLS_PATHS.dir}/haproxy-client.pem`;
+const CONFIG = `${PATHS.confDir}/haproxy.cfg`;
+const ENTRYPOINT = `${PATHS.confDir}/haproxy-entrypoint.sh`;
+/** The worker's admin socket and where a reload saves the servers' states (`server-state-file`). */
+const ADMIN_SOCKET = "/tmp/haproxy-admin.sock";
+const STATE_FILE = "/tmp/haproxy-servers.state";
+
+/**
+ * Shell: a seamless reload. The servers' states are saved from the running worker (python3 is in
+ * every image with Patroni; no socat), then the master (PID 1, master-worker mode) starts a new
+ * worker from them; the old worker finishes its sessions.
+ */
+export function haproxyReloadCommand(): string {
+    const py = [
+        "import socket, sys",
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'show servers state\\n')",
+        "data = b''",
+        "while True:",
+        "    chunk = s.recv(65536)",
+        "    if not chunk: break",
+        "    data += chunk",
+        "open(sys.argv[2], 'wb').write(data)",
+    ].join("\n");
+    // The master re-reads the configuration as haproxy: the state file must be its to read.
+    return `python3 -c "${py}" ${ADMIN_SOCKET} ${STATE_FILE}\nchown haproxy ${STATE_FILE}\nkill -USR2 1`;
+}
+
+/** Shell: HAProxy's client certificate and key in one file, for the haproxy user (the entrypoint and a rotation). */
+function clientPemCommand(): string {
+    return `(umask 077 && cat ${TLS_PATHS.cert} ${TLS_PATHS.key} > ${CLIENT_PEM}) && chown haproxy ${CLIENT_PEM}`;
+}
+
+/** The entrypoint: TLS files for the haproxy user, then HAProxy as that user. */
+export function renderHaproxyEntrypoint(): string {
+    return renderFile("haproxy-entrypoint.sh.tmpl", { clientPem: clientPemCommand(), config: CONFIG });
+}
 
 /** A node behind the endpoints: its name and fixed address. */
 export interface HaproxyServer {
@@ -14,12 +54,20 @@ export interface HaproxyServer {
     address: string;
 }
 
-/** haproxy.cfg: read-write to the node whose /primary answers 200, read-only over /replica. */
-export function renderHaproxyCfg(servers: HaproxyServer[]): string {
+/**
+ * haproxy.cfg: read-write to the node whose /primary answers 200, read-only over /replica. With
+ * `tls`, the checks reach the REST API over HTTPS, verifying it against the stack's CA and
+ * presenting HAProxy's certificate; the PostgreSQL traffic passes through as it is (the client's
+ * TLS session ends at the node).
+ */
+export function renderHaproxyCfg(servers: HaproxyServer[], tls = false): string {
+    const checkTls = tls ? ` check-ssl verify required ca-file ${TLS_PATHS.ca} crt ${CLIENT_PEM}` : "";
     const lines = servers
-        .map((s) => `    server ${s.name} ${s.address}:5432 check port ${PATRONI_PORTS.rest}`)
+        .map((s) => `    server ${s.name} ${s.address}:5432 check port ${PATRONI_PORTS.rest}${checkTls}`)
         .join("\n");
     return renderFile("haproxy.cfg.tmpl", {
+        adminSocket: ADMIN_SOCKET,
+        stateFile: STATE_FILE,
         rwPort: String(PATRONI_PORTS.haproxyRw),
         roPort: String(PATRONI_PORTS.haproxyRo),
         rwServers: lines,
@@ -47,6 +95,8 @@ export interface HaproxyEndpointsArgs {
     roPort: number;
     /** Labels put on the container. @default none */
     labels?: Record<string, string>;
+    /** The stack's CA and HAProxy's certificate: the health checks then use HTTPS with it. @default undefined (HTTP) */
+    tls?: { caCertPem: pulumi.Input<string>; certificate: IssuedCertificate };
 }
 
 /**
@@ -62,16 +112,23 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
 
     constructor(name: string, args: HaproxyEndpointsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:HaproxyEndpoints", name, {}, opts);
-        const cfgPath = `${PATHS.confDir}/haproxy.cfg`;
         const ip = args.bindAddress ?? "127.0.0.1";
+        const tlsFiles = args.tls
+            ? tlsDockerUploads(PATHS.confDir, args.tls.caCertPem, args.tls.certificate, 2)
+            : { uploads: [], ignore: [] };
         this.container = new docker.Container(
             `${name}-container`,
             {
                 name: args.containerName,
                 image: args.image,
-                user: "haproxy",
-                entrypoints: ["haproxy", "-W", "-db", "-f", cfgPath],
-                uploads: [{ file: cfgPath, content: renderHaproxyCfg(args.servers) }],
+                // Root to hand the TLS files over; the entrypoint runs HAProxy as haproxy.
+                user: "root",
+                entrypoints: ["/bin/sh", ENTRYPOINT],
+                uploads: [
+                    { file: ENTRYPOINT, content: renderHaproxyEntrypoint(), executable: true },
+                    { file: CONFIG, content: renderHaproxyCfg(args.servers, args.tls !== undefined) },
+                    ...tlsFiles.uploads,
+                ],
                 networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
                 ports: [
                     { internal: PATRONI_PORTS.haproxyRw, external: args.rwPort, ip, protocol: "tcp" },
@@ -95,7 +152,11 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                 restart: "unless-stopped",
                 labels: dockerLabels(args.labels),
             },
-            { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
+            {
+                parent: this,
+                deleteBeforeReplace: true,
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, ...tlsFiles.ignore],
+            },
         );
         this.ready = containerReady(
             `${name}-ready`,
@@ -107,6 +168,22 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        if (args.tls) {
+            // The check certificate file again, then a reload of the master process (PID 1,
+            // master-worker mode): new workers read it; the old ones finish their sessions.
+            tlsFilesCommand(
+                `${name}-tls-files`,
+                {
+                    containerName: this.container.name,
+                    containerId: this.container.id,
+                    caCertPem: args.tls.caCertPem,
+                    certificate: args.tls.certificate,
+                    owner: "haproxy",
+                    reload: `${clientPemCommand()}\n${haproxyReloadCommand()}`,
+                },
+                { parent: this, dependsOn: [this.ready] },
+            );
+        }
         this.registerOutputs({});
     }
 }

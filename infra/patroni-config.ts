@@ -130,6 +130,31 @@ export function etcdHosts(cfg: ClusterConfig): string[] {
 
 const json = (v: unknown) => JSON.stringify(v);
 
+/** YAML lines (two-space indent) that extend a section of patroni.yml, each value as JSON. */
+const yamlLines = (fields: Record<string, string>) =>
+    Object.entries(fields)
+        .map(([k, v]) => `\n  ${k}: ${json(v)}`)
+        .join("");
+
+/**
+ * The TLS fields of patroni.yml's restapi, ctl and etcd3 sections (empty with tls off): the REST
+ * API on HTTPS with the node's certificate, requiring a client certificate of the stack's CA; the
+ * node's certificate as the client one when it calls another member or etcd.
+ */
+export function patroniTlsSections(cfg: ClusterConfig): { restTls: string; ctlTls: string; etcdTls: string } {
+    if (cfg.tls === "off") return { restTls: "", ctlTls: "", etcdTls: "" };
+    return {
+        restTls: yamlLines({
+            certfile: TLS_PATHS.cert,
+            keyfile: TLS_PATHS.key,
+            cafile: TLS_PATHS.ca,
+            verify_client: "required",
+        }),
+        ctlTls: yamlLines({ certfile: TLS_PATHS.cert, keyfile: TLS_PATHS.key, cacert: TLS_PATHS.ca }),
+        etcdTls: yamlLines({ protocol: "https", cacert: TLS_PATHS.ca, cert: TLS_PATHS.cert, key: TLS_PATHS.key }),
+    };
+}
+
 /** patroni.yml of a node; `scope` is the cluster's name prefix (the stack). */
 export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: string, secrets: PatroniSecrets): string {
     const params = patroniParameters(cfg, node);
@@ -146,6 +171,7 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
         restListen: json(`${node.address}:${PATRONI_PORTS.rest}`),
         restAuth: json(restAuth),
         etcdHosts: json(etcdHosts(cfg)),
+        ...patroniTlsSections(cfg),
         bootstrapDcs: json(bootstrapDcs(cfg, params)),
         // As manual mode's initdb (templates/entrypoint.sh); checksums let pg_rewind work.
         initdb: json([

@@ -11,17 +11,25 @@ import { PATRONI_CONFIG_PATH } from "./patroni-config";
  * Patroni's own dependencies, so every image with Patroni has them.
  */
 export const PATRONI_REST_PY = [
-    "import base64, json, sys, urllib.request, urllib.error, yaml",
+    "import base64, json, ssl, sys, urllib.request, urllib.error, yaml",
     `cfg = yaml.safe_load(open(${JSON.stringify(PATRONI_CONFIG_PATH)}))`,
     "req = json.load(sys.stdin)",
     "api = cfg['restapi']",
     "auth = api.get('authentication') or {}",
+    // tls required: HTTPS, the server verified against the stack's CA, the node's own certificate
+    // presented (the API requires one), as patronictl would with the ctl section.
+    "ctl = cfg.get('ctl') or {}",
+    "ctx = None",
+    "if api.get('certfile'):",
+    "    ctx = ssl.create_default_context(cafile=ctl['cacert'])",
+    "    ctx.load_cert_chain(ctl['certfile'], ctl['keyfile'])",
+    "scheme = 'https://' if ctx else 'http://'",
     "data = None if req.get('body') is None else json.dumps(req['body']).encode()",
-    "r = urllib.request.Request('http://' + api['connect_address'] + req['path'], data=data, method=req['method'])",
+    "r = urllib.request.Request(scheme + api['connect_address'] + req['path'], data=data, method=req['method'])",
     "r.add_header('Content-Type', 'application/json')",
     "r.add_header('Authorization', 'Basic ' + base64.b64encode((auth.get('username', '') + ':' + auth.get('password', '')).encode()).decode())",
     "try:",
-    "    resp = urllib.request.urlopen(r, timeout=req.get('timeoutSeconds', 10)); status, text = resp.status, resp.read().decode()",
+    "    resp = urllib.request.urlopen(r, timeout=req.get('timeoutSeconds', 10), context=ctx); status, text = resp.status, resp.read().decode()",
     "except urllib.error.HTTPError as e:",
     "    status, text = e.code, e.read().decode()",
     "try:",

@@ -107,6 +107,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
             subnet: cfg.subnet,
             members: cfg.etcdMembers,
             labels: { "pg-replication.cluster": prefix },
+            tls: ctx.tls,
         },
         { parent },
     );

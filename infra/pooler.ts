@@ -1,7 +1,9 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { IssuedCertificate, tlsUploads } from "./certificates";
+import { IssuedCertificate, tlsDockerUploads } from "./certificates";
+import { tlsFilesCommand } from "./tls-files";
+import { PATHS } from "./topology";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "./labels";
@@ -9,6 +11,7 @@ import { nodeScript } from "./node-script";
 import {
     POOLER_HEALTHCHECK,
     POOLER_LISTENING,
+    POOLER_OS_USER,
     POOLER_PATHS,
     POOLER_PORT,
     POOLER_ROLE_NAME,
@@ -66,6 +69,9 @@ export interface PoolerTls {
     certificates: Record<PoolerRole, IssuedCertificate>;
 }
 
+/** Where the TLS files start in each container's uploads (after entrypoint, ini, userlist, tls.ini). */
+const TLS_UPLOAD = 4;
+
 /** Index of pgbouncer.ini in each container's uploads: its later changes are ignored (see below). */
 const INI_UPLOAD = 1;
 
@@ -104,6 +110,9 @@ export class PgBouncerPool extends pulumi.ComponentResource {
         const ports: Record<PoolerRole, number> = { rw: args.rwPort, ro: args.roPort };
         const [[rw, rwReady], [ro, roReady]] = POOLER_ROLES.map((role) => {
             const labels = { "pg-replication.cluster": args.namePrefix, ...args.labels, "pg-replication.pooler": role };
+            const tlsFiles = args.tls
+                ? tlsDockerUploads(PATHS.confDir, args.tls.caCertPem, args.tls.certificates[role], TLS_UPLOAD)
+                : { uploads: [], ignore: [] };
             const container = new docker.Container(
                 `${name}-${role}`,
                 {
@@ -123,11 +132,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                         { file: POOLER_PATHS.userlist, content: userlist, permissions: "0600" },
                         // Included by pgbouncer.ini; only a new container changes it.
                         { file: POOLER_PATHS.tlsIni, content: renderPoolerTlsIni(args.tls !== undefined) },
-                        ...(args.tls ? tlsUploads(args.tls.caCertPem, args.tls.certificates[role]) : []).map((f) => ({
-                            file: `/etc/pg-replication/${f.name}`,
-                            content: f.content,
-                            permissions: f.permissions,
-                        })),
+                        ...tlsFiles.uploads,
                     ],
                     networksAdvanced: [
                         { name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] },
@@ -158,7 +163,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                 {
                     parent: this,
                     deleteBeforeReplace: true,
-                    ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, `uploads[${INI_UPLOAD}]`],
+                    ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, `uploads[${INI_UPLOAD}]`, ...tlsFiles.ignore],
                 },
             );
             // Up as soon as PgBouncer listens, probed every 100 ms (infra/container-ready.ts).
@@ -172,6 +177,22 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
+            if (args.tls) {
+                // A new certificate: RELOAD (SIGHUP to PgBouncer, PID 1) loads the TLS files again;
+                // sessions stay connected.
+                tlsFilesCommand(
+                    `${name}-${role}-tls-files`,
+                    {
+                        containerName: container.name,
+                        containerId: container.id,
+                        caCertPem: args.tls.caCertPem,
+                        certificate: args.tls.certificates[role],
+                        owner: POOLER_OS_USER,
+                        reload: "kill -HUP 1",
+                    },
+                    { parent: this, dependsOn: [ready] },
+                );
+            }
             return [container, ready] as const;
         });
         this.rwContainer = rw;

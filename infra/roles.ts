@@ -3,6 +3,7 @@
 // per mode, chosen in one place (roleStrategy).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import { ClusterTls } from "./certificates";
 import { ClusterConfig } from "./config";
 import { NodeFile, PostgresNode } from "./node";
 import { NodeSpec } from "./topology";
@@ -24,6 +25,8 @@ export interface RoleContext {
     imageId: pulumi.Output<string>;
     superuserPassword: pulumi.Output<string>;
     replicationPassword: pulumi.Output<string>;
+    /** The stack's CA when `tls` is required: certificates for what the strategy adds (etcd). */
+    tls?: ClusterTls;
     /** Makes a node container on the shared path (volume, port, healthcheck, labels, backup files). */
     makeNode(
         spec: NodeSpec,

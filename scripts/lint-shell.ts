@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CONTAINER_READY } from "../infra/container-ready";
+import { renderHaproxyEntrypoint } from "../infra/haproxy";
 import { renderExporterEntrypoint } from "../infra/metrics";
 import { patroniRestCommand } from "../infra/patroni-rest";
 import { renderPoolerEntrypoint } from "../infra/pooler-config";
@@ -44,6 +45,7 @@ function renderedScripts(): Record<string, string> {
         "exporter-entrypoint.sh": renderExporterEntrypoint(),
         "pgbouncer-entrypoint.sh": renderPoolerEntrypoint(),
         "tls-setup.sh": sh(renderTlsSetup()),
+        "haproxy-entrypoint.sh": renderHaproxyEntrypoint(),
         "psql-from-stdin.sh": sh(PSQL_FROM_STDIN),
         "psql-on-current-primary.sh": sh(PSQL_ON_CURRENT_PRIMARY),
         "psql-on-delete.sh": sh(psqlOnDelete("SELECT 1;")),

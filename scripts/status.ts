@@ -7,7 +7,7 @@ import { command, runCommand } from "./lib/cli";
 /** Exit statuses, as lag's: 0 sound, 1 a PROBLEM line, 2 the cluster could not be read. */
 const EXIT_PROBLEM = 1;
 const EXIT_ERROR = 2;
-import { COMMON_OPTIONS, parseArgs, stackConfig } from "./lib/topology-change";
+import { COMMON_OPTIONS, parseArgs, stackConfig, upCommand } from "./lib/topology-change";
 
 const STATUS = command({
     name: "status",
@@ -33,7 +33,7 @@ runCommand(
         } catch {
             login = undefined;
         }
-        const status = await clusterStatus(args.stack, cfg, login);
+        const status = await clusterStatus(args.stack, cfg, login, upCommand(args));
         process.stdout.write((args.json ? JSON.stringify(status) : formatStatus(status)) + "\n");
         // Non-zero for split brain, no primary, a node of unknown role or failing archiving: a script
         // or a person watching a failover must not read "0" as "sound".

@@ -12,6 +12,8 @@ import { backupReady } from "./backups";
 import { execProgram } from "./cluster-discovery";
 import { etcdEndpointHealth, patroniRest, PatroniCluster } from "./patroni";
 import { superuserClient, SuperuserLogin } from "./login";
+import { expiryVerdict, peerCertificateEnd } from "./certificates";
+import { upCommand } from "./stack-backends";
 
 /** One check's outcome. */
 export interface CheckResult {
@@ -338,6 +340,23 @@ export async function runChecks(configured: CheckSpec, login: SuperuserLogin): P
                 t0,
                 await until(deadline, () => backupReady(stack, archiveAt.container)),
             );
+        }
+
+        if (spec.tls) {
+            // The certificate each node presented to these checks' own TLS sessions.
+            const renew =
+                `pulumi up re-issues them (${upCommand({ stack: spec.stack ?? "<stack>", live: false })}; ` +
+                `the live harness: ${upCommand({ stack: spec.stack ?? "<stack>", live: true })})`;
+            for (const ep of [spec.primary, ...spec.replicas]) {
+                t0 = Date.now();
+                const notAfter = peerCertificateEnd(await client(ep));
+                record(
+                    "certificate",
+                    ep.node,
+                    t0,
+                    notAfter ? expiryVerdict(ep.node, notAfter, new Date(), renew) : "the connection is not TLS",
+                );
+            }
         }
 
         for (const r of spec.replicas) {

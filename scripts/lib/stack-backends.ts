@@ -103,3 +103,9 @@ export async function deployStack(ref: StackRef, log: (line: string) => void): P
             `deploying stack ${ref.stack} failed (exit ${res.code}):\n${res.stderr.trim()}\n${res.stdout.trim()}`,
         );
 }
+
+/** The command that deploys the stack again: the live harness's `up`, `npm run up` (dev) or scripts/pulumi.sh. */
+export function upCommand(ref: StackRef): string {
+    if (ref.live) return `npm run live -- up --stack ${ref.stack}`;
+    return ref.stack === "dev" ? "npm run up" : `bash scripts/pulumi.sh ${ref.stack} up`;
+}

@@ -2,6 +2,7 @@
 // timeline and lag, and which node each endpoint reaches. Gathering and formatting are separate so
 // that the table is tested without a cluster.
 import { superuserClient, SuperuserLogin } from "./login";
+import { CertificateEnd, expiryVerdict, installedCertificateEnd, tlsSummaryLine } from "./certificates";
 import { Client } from "pg";
 import { ClusterConfig } from "../../infra/config";
 import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../../infra/topology";
@@ -42,6 +43,8 @@ export interface ClusterStatus {
     endpoints?: { rw: string; ro: string };
     /** backups on: the repository's summary line (count, last backup and its age, archived WAL range). */
     backups?: string;
+    /** tls required: the policy and when the earliest node certificate ends. */
+    tls?: string;
     /** failover=patroni: etcd members that answer `etcdctl endpoint health`, of how many. */
     etcd?: { healthy: number; members: number };
     /** What is wrong, each with its next step: split brain, no primary, a node of unknown role, failing archiving. `status` exits 1 when any. */
@@ -85,6 +88,7 @@ export function formatStatus(s: ClusterStatus): string {
     if (s.endpoints) out.push(`endpoints: read-write -> ${s.endpoints.rw}; read-only -> ${s.endpoints.ro}`);
     if (s.etcd) out.push(`etcd: ${s.etcd.healthy} of ${s.etcd.members} members healthy`);
     if (s.backups) out.push(s.backups);
+    if (s.tls) out.push(s.tls);
     out.push(...s.problems.map((p) => `PROBLEM: ${p}`));
     return out.join("\n");
 }
@@ -148,6 +152,7 @@ export async function clusterStatus(
     stack: string,
     cfg: ClusterConfig,
     login: SuperuserLogin | undefined,
+    renewCommand = `npm run live -- up --stack ${stack}`,
 ): Promise<ClusterStatus> {
     const probed = await probeNodes(stack);
     const primary = probed.find((n) => n.running && n.inRecovery === false);
@@ -221,6 +226,18 @@ export async function clusterStatus(
         status.etcd = await etcdHealth(stack, cfg);
         const trouble = etcdProblem(stack, status.etcd);
         if (trouble !== undefined) problems.push(trouble);
+    }
+    if (cfg.tls === "required") {
+        const ends: CertificateEnd[] = [];
+        for (const n of probed.filter((m) => m.running)) {
+            const notAfter = await installedCertificateEnd(n.container);
+            if (notAfter) ends.push({ node: n.node, notAfter });
+        }
+        status.tls = tlsSummaryLine(ends);
+        for (const e of ends) {
+            const verdict = expiryVerdict(e.node, e.notAfter, new Date(), renewCommand);
+            if (verdict !== true) problems.push(verdict);
+        }
     }
     if (cfg.backups) {
         const repo = await readRepository(stack).catch((err: Error) => err);

@@ -9,7 +9,9 @@ import { dockerSql, SqlRunner } from "./cluster-discovery";
 import { NodeSessions } from "./node-sessions";
 import { readLogin } from "./login";
 import { firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
-import { readOutputs, readRawConfig, setConfigValue, StackRef } from "./stack-backends";
+import { readOutputs, readRawConfig, setConfigValue, StackRef, upCommand } from "./stack-backends";
+
+export { upCommand };
 
 export interface CommonArgs extends StackRef {
     json: boolean;
@@ -135,12 +137,6 @@ export function syncWarning(cfg: ClusterConfig, streaming: string[], absent: str
 /** The exact command line of another day-2 command on the same stack, for hints. */
 export function commandLine(ref: StackRef, script: string, ...args: string[]): string {
     return ["npm run", script, "--", ...args, "--stack", ref.stack, ...(ref.live ? ["--live"] : [])].join(" ");
-}
-
-/** The command that deploys the stack again: the live harness's `up`, `npm run up` (dev) or scripts/pulumi.sh. */
-export function upCommand(ref: StackRef): string {
-    if (ref.live) return `npm run live -- up --stack ${ref.stack}`;
-    return ref.stack === "dev" ? "npm run up" : `bash scripts/pulumi.sh ${ref.stack} up`;
 }
 
 /**

@@ -244,12 +244,13 @@ describe(`live cluster (stack ${STACK})`, () => {
         // the running container (pg-backup-config), nothing is re-created.
         const backupRepo = ["updated pg-backup-config"];
         expect(changed(res).sort()).toEqual([
-            "created pg-pg4-backup-tls-cert",
-            "created pg-pg4-backup-tls-csr",
-            "created pg-pg4-backup-tls-key",
             "created pg-pg4-container",
             "created pg-pg4-data",
             "created pg-pg4-ready",
+            "created pg-pg4-tls-cert",
+            "created pg-pg4-tls-csr",
+            "created pg-pg4-tls-files",
+            "created pg-pg4-tls-key",
             "created pg-slot-pg4",
             ...backupRepo,
             "updated pg-checks",
@@ -266,18 +267,20 @@ describe(`live cluster (stack ${STACK})`, () => {
 
         res = await up("replicas=1");
         expect(changed(res).sort()).toEqual([
-            "deleted pg-pg3-backup-tls-cert",
-            "deleted pg-pg3-backup-tls-csr",
-            "deleted pg-pg3-backup-tls-key",
             "deleted pg-pg3-container",
             "deleted pg-pg3-data",
             "deleted pg-pg3-ready",
-            "deleted pg-pg4-backup-tls-cert",
-            "deleted pg-pg4-backup-tls-csr",
-            "deleted pg-pg4-backup-tls-key",
+            "deleted pg-pg3-tls-cert",
+            "deleted pg-pg3-tls-csr",
+            "deleted pg-pg3-tls-files",
+            "deleted pg-pg3-tls-key",
             "deleted pg-pg4-container",
             "deleted pg-pg4-data",
             "deleted pg-pg4-ready",
+            "deleted pg-pg4-tls-cert",
+            "deleted pg-pg4-tls-csr",
+            "deleted pg-pg4-tls-files",
+            "deleted pg-pg4-tls-key",
             "deleted pg-slot-pg3",
             "deleted pg-slot-pg4",
             ...backupRepo,

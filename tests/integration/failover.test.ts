@@ -167,7 +167,7 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
             "first write accepted on pg2",
             "all replicas streaming from pg2: pg3",
             "stack config: primaryNode = pg2",
-            "checks passed (12)",
+            "checks passed (14)", // with tls required, a certificate check on pg2 and pg3
         ]);
         await eventually("pg2 accepts writes", 30_000, async () => (await inRecovery(2)) === false);
         // Writes acknowledged after the failover went to pg2: the only node that accepts them now.

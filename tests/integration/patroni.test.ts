@@ -2,8 +2,10 @@
 // harness. Its own stack name, subnet and ports.
 import { Client } from "pg";
 import { AckWriter } from "../../scripts/lib/ack-writer";
+import { patroniCluster } from "../../scripts/lib/patroni";
 import { run } from "../../harness/docker-api";
 import {
+    caForPort,
     containerIdentity,
     dockerNames,
     eventually,
@@ -17,6 +19,7 @@ import {
     stackOutputs,
     testStackArgs,
 } from "../support/live-client";
+import { RotationWriter } from "../support/tls";
 
 jest.setTimeout(360_000);
 
@@ -44,22 +47,15 @@ interface Member {
     state: string;
 }
 
-/** GET /cluster through any running node (the REST API is not published). */
+/** Python run in pg2 as postgres (REST API and etcd listen on the cluster network only): its stdout, trimmed. */
+async function pythonInPg2(code: string, ...args: string[]): Promise<string> {
+    const res = await run(["docker", "exec", "-u", "postgres", `${STACK}-pg2`, "python3", "-c", code, ...args]);
+    return res.stdout.trim();
+}
+
+/** GET /cluster through any running node (the REST API is not published), as the day-2 commands ask it (HTTPS with the node's certificate). */
 async function members(): Promise<Member[]> {
-    for (const n of NODES) {
-        const got = await run([
-            "docker",
-            "exec",
-            "-u",
-            "postgres",
-            `${STACK}-${n}`,
-            "python3",
-            "-c",
-            "import json,urllib.request,yaml; c=yaml.safe_load(open('/var/lib/postgresql/patroni.yml')); print(urllib.request.urlopen('http://'+c['restapi']['connect_address']+'/cluster', timeout=3).read().decode())",
-        ]);
-        if (got.code === 0) return (JSON.parse(got.stdout) as { members: Member[] }).members;
-    }
-    throw new Error("no node answered /cluster");
+    return (await patroniCluster(STACK)).cluster.members;
 }
 
 const leader = async () => (await members()).find((m) => m.role === "leader")?.name;
@@ -93,7 +89,7 @@ class Writer extends AckWriter {
 
     /** `firstId`: ids already used by an earlier writer would fail on the primary key, never be acknowledged. */
     constructor(firstId = 1) {
-        super({ host: "127.0.0.1", port: RW, password: PW, table: "pt_writes" }, firstId);
+        super({ host: "127.0.0.1", port: RW, password: PW, ca: caForPort(RW), table: "pt_writes" }, firstId);
     }
 
     start(): void {
@@ -197,6 +193,91 @@ describe(`failover=patroni (stack ${STACK})`, () => {
         await sql(RW, PW, "CREATE TABLE pt_writes (id bigint PRIMARY KEY)");
         const [ro] = await sql(RO, PW, "SELECT pg_is_in_recovery() AS r");
         expect(ro.r).toBe(true);
+    });
+
+    test("tls required: the REST API and etcd refuse plain HTTP and a client without a certificate; walsenders and clients through HAProxy on TLS", async () => {
+        // Asked from inside pg2 (both listen on the cluster network only), with Python's urllib.
+        const ask = async (url: string, withCert: boolean) => {
+            const py = [
+                "import ssl, sys, urllib.request",
+                "ctx = ssl.create_default_context(cafile='/etc/ssl/pg-replication/ca.crt')",
+                "ctx.load_cert_chain('/etc/ssl/pg-replication/server.crt', '/etc/ssl/pg-replication/server.key') if sys.argv[2] == 'cert' else None",
+                "try:",
+                "    print(urllib.request.urlopen(sys.argv[1], timeout=3, context=ctx).status)",
+                "except Exception as e:",
+                "    print(type(e).__name__, e)",
+            ].join("\n");
+            return pythonInPg2(py, url, withCert ? "cert" : "none");
+        };
+        const rest = "172.29.98.11:8008"; // pg1's REST API
+        const etcd = "172.29.98.21:2379"; // etcd1's client port
+        expect(await ask(`https://${rest}/cluster`, true)).toBe("200");
+        expect(await ask(`http://${rest}/cluster`, false)).toMatch(/Connection reset|RemoteDisconnected|BadStatusLine/);
+        expect(await ask(`https://${rest}/cluster`, false)).toMatch(/CERTIFICATE_REQUIRED|certificate required/);
+        expect(await ask(`https://${etcd}/health`, true)).toBe("200");
+        expect(await ask(`http://${etcd}/health`, false)).toMatch(
+            /RemoteDisconnected|BadStatusLine|Connection reset|HTTP Error 400/,
+        );
+        expect(await ask(`https://${etcd}/health`, false)).toMatch(
+            /CERTIFICATE_REQUIRED|certificate required|bad certificate/,
+        );
+        const leaderNode = await leader();
+        const [walsenders] = await sql(
+            Number(leaderNode?.slice(2)) + PORT - 1,
+            PW,
+            "SELECT count(*)::int AS n, bool_and(s.ssl) AS ssl FROM pg_stat_replication JOIN pg_stat_ssl s USING (pid)",
+        );
+        expect(walsenders).toEqual({ n: 2, ssl: true });
+        for (const port of [RW, RO]) {
+            const [mine] = await sql(port, PW, "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+            expect(mine).toEqual({ ssl: true, version: "TLSv1.3" });
+        }
+    });
+
+    test("tlsRotation under a writer through HAProxy: Patroni's REST API, etcd and PostgreSQL serve new certificates, no client failed, no node, etcd member or HAProxy restarted", async () => {
+        const kept = [
+            ...NODES.map((n) => `${STACK}-${n}`),
+            `${STACK}-etcd1`,
+            `${STACK}-etcd2`,
+            `${STACK}-etcd3`,
+            `${STACK}-haproxy`,
+        ];
+        const identities = () => Promise.all(kept.map((c) => containerIdentity(c)));
+        const before = await identities();
+        const serial = (hostPort: string) =>
+            pythonInPg2(
+                [
+                    "import socket, ssl, sys",
+                    "ctx = ssl.create_default_context(cafile='/etc/ssl/pg-replication/ca.crt')",
+                    "ctx.load_cert_chain('/etc/ssl/pg-replication/server.crt', '/etc/ssl/pg-replication/server.key')",
+                    "h, p = sys.argv[1].split(':')",
+                    "with ctx.wrap_socket(socket.create_connection((h, int(p)), 3), server_hostname=h) as t: print(t.getpeercert()['serialNumber'])",
+                ].join("\n"),
+                hostPort,
+            );
+        const ends = ["172.29.98.11:8008", "172.29.98.21:2379", "172.29.98.22:2380"];
+        const serialsBefore = await Promise.all(ends.map(serial));
+        const writer = new RotationWriter(localSuperuser(RW, PW));
+        await writer.start();
+        try {
+            const res = await up("tlsRotation=1");
+            // Only the backup repository restarts (its pgBackRest TLS server reads certificates at start only).
+            expect(
+                res.actions.filter(([a, type]) => a !== "unchanged" && type === "docker:index/container:Container"),
+            ).toEqual([]);
+            // Patroni takes its REST certificate on its next loop after the SIGHUP.
+            await eventually("new certificates served", 20_000, async () => {
+                const now = await Promise.all(ends.map(serial));
+                return now.every((s, i) => s !== "" && s !== serialsBefore[i]);
+            });
+            await eventually("writes after the rotation", 20_000, () =>
+                Promise.resolve(writer.writesAfter(Date.now() - 1000) > 5),
+            );
+        } finally {
+            await writer.stop();
+        }
+        expect(writer.failures).toEqual([]);
+        expect(await identities()).toEqual(before);
     });
 
     test("a second up changes nothing", async () => {

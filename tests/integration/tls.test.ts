@@ -8,14 +8,17 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Client, ClientConfig } from "pg";
-import { TLSSocket } from "tls";
 import { run } from "../../harness/docker-api";
+import { RotationWriter, tlsSocket } from "../support/tls";
 import {
+    containerIdentity,
     eventually,
     forceCleanup,
     liveOk,
     localSuperuser,
     ROOT,
+    runScript,
+    sql,
     stackOutputs,
     testStackArgs,
 } from "../support/live-client";
@@ -28,11 +31,9 @@ const BASE = 25140;
 const OFF_BASE = 25160;
 const PW = "tl-super-pw-1";
 
-/** The TLS socket under a connected node-postgres client. */
-function tlsSocket(c: Client): TLSSocket {
-    const stream = (c as unknown as { connection: { stream: unknown } }).connection.stream;
-    if (!(stream instanceof TLSSocket)) throw new Error("the connection is not TLS");
-    return stream;
+/** `up` of one of this file's stacks (no backups: pgBackRest's TLS is the backup tests' business). */
+function upStack(stack: string, subnet: string, port: number, extra: string[] = []) {
+    return liveOk(["up", ...testStackArgs({ stack, subnet, port, password: PW, extra: ["backups=false", ...extra] })]);
 }
 
 /** Connects, runs one query and closes; the error message when the connection is refused. */
@@ -75,6 +76,21 @@ function strangerCa(dir: string): string {
     );
     if (res.status !== 0) throw new Error(`openssl: ${res.stderr}`);
     return fs.readFileSync(path.join(dir, "stranger.crt"), "utf8");
+}
+
+/** The serial of the certificate each published server presents now (nodes and both endpoints), by port. */
+async function servedSerials(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const port of [BASE, BASE + 1, BASE + 2, BASE + 10, BASE + 11]) {
+        const c = new Client(localSuperuser(port, PW));
+        await c.connect();
+        try {
+            out[String(port)] = tlsSocket(c).getPeerCertificate().serialNumber;
+        } finally {
+            await c.end();
+        }
+    }
+    return out;
 }
 
 /** The Linux bridge of a Docker network: `br-` and the first 12 characters of its id. */
@@ -140,16 +156,7 @@ describe("tls required (manual mode)", () => {
     beforeAll(async () => {
         tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tls-test-"));
         await forceCleanup(STACK);
-        await liveOk([
-            "up",
-            ...testStackArgs({
-                stack: STACK,
-                subnet: "172.29.113.0/24",
-                port: BASE,
-                password: PW,
-                extra: ["backups=false"],
-            }),
-        ]);
+        await upStack(STACK, "172.29.113.0/24", BASE);
     });
     afterAll(async () => {
         await forceCleanup(STACK);
@@ -236,6 +243,65 @@ describe("tls required (manual mode)", () => {
         }
     });
 
+    test("status shows when the certificates end; the checks judged each node's certificate", async () => {
+        const res = await runScript("status", ["--stack", STACK, "--live"]);
+        expect(res.code).toBe(0);
+        // 5 years from now, give or take the day the test runs on.
+        const year = new Date().getUTCFullYear() + 5;
+        expect(res.stdout).toMatch(
+            new RegExp(
+                `^tls: required \\(TLS 1\\.3\\); certificates valid until ${year}-\\d\\d-\\d\\d \\(earliest: pg\\d\\)$`,
+                "m",
+            ),
+        );
+        expect(res.stdout).not.toContain("PROBLEM");
+        const out = await stackOutputs(STACK);
+        const certificates = out.checkReport.checks.filter((c: { check: string }) => c.check === "certificate");
+        expect(certificates.map((c: { node: string; ok: boolean }) => `${c.node}:${c.ok}`)).toEqual([
+            "pg1:true",
+            "pg2:true",
+            "pg3:true",
+        ]);
+    });
+
+    test("tlsRotation: new certificates in every server under a writer, no container restarted, no client failed", async () => {
+        const containers = [1, 2, 3]
+            .map((n) => `${STACK}-pg${n}`)
+            .concat([`${STACK}-pgbouncer-rw`, `${STACK}-pgbouncer-ro`]);
+        const identities = async () => Promise.all(containers.map((c) => containerIdentity(c)));
+        const before = await identities();
+        const serialsBefore = await servedSerials();
+        // A session held open across the rotation, and a new connection (a new TLS handshake) for
+        // every insert, through the read-write endpoint; every failure counted.
+        const writer = new RotationWriter(localSuperuser(BASE + 10, PW));
+        await writer.start();
+        try {
+            const res = await upStack(STACK, "172.29.113.0/24", BASE, ["tlsRotation=1"]);
+            expect(
+                res.actions.filter(([a, type]) => a !== "unchanged" && type === "docker:index/container:Container"),
+            ).toEqual([]);
+            await eventually("writes after the rotation", 20_000, () =>
+                Promise.resolve(writer.writesAfter(Date.now() - 1000) > 5),
+            );
+        } finally {
+            await writer.stop();
+        }
+        expect(writer.failures).toEqual([]);
+        expect(writer.sessionWrites).toBeGreaterThan(10);
+        expect(await identities()).toEqual(before);
+        const serialsAfter = await servedSerials();
+        for (const port of Object.keys(serialsBefore)) {
+            expect(`${port}: ${serialsAfter[port]}`).not.toBe(`${port}: ${serialsBefore[port]}`);
+        }
+        // Replication reconnects with the new certificates whenever it does; it never stopped.
+        const [rows] = await sql(
+            BASE,
+            PW,
+            "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming'",
+        );
+        expect(rows.n).toBe(2);
+    });
+
     test("a marker a client writes never crosses the cluster's bridge in clear", async () => {
         expect(await markerOnTheWire(STACK, BASE, `tls-marker-${process.pid}-on`)).toBe(false);
     });
@@ -244,16 +310,7 @@ describe("tls required (manual mode)", () => {
 describe("tls off (control)", () => {
     beforeAll(async () => {
         await forceCleanup(OFF);
-        await liveOk([
-            "up",
-            ...testStackArgs({
-                stack: OFF,
-                subnet: "172.29.114.0/24",
-                port: OFF_BASE,
-                password: PW,
-                extra: ["backups=false", "tls=off"],
-            }),
-        ]);
+        await upStack(OFF, "172.29.114.0/24", OFF_BASE, ["tls=off"]);
     });
     afterAll(async () => {
         await forceCleanup(OFF);

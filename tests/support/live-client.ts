@@ -134,17 +134,23 @@ function configValue(state: StackState, key: string, fallback: string): string {
  * user would with sslmode=verify-full; plain text when that stack runs with tls off or none does.
  */
 export function tlsForPort(port: number): ConnectionOptions | false {
+    const ca = caForPort(port);
+    return ca === undefined ? false : { ca, rejectUnauthorized: true };
+}
+
+/** The CA certificate of the stack that publishes 127.0.0.1:port; undefined with tls off or no such stack. */
+export function caForPort(port: number): string | undefined {
     const dir = path.join(ROOT, STATE_DIR);
     const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".json")) : [];
     for (const file of files) {
         const state = JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) as StackState;
         const base = Number(configValue(state, "hostPortBase", "15432"));
         if (port < base || port > base + 12 || state.resources.length === 0) continue;
-        if (configValue(state, "tls", "required") === "off") return false;
+        if (configValue(state, "tls", "required") === "off") return undefined;
         const ca = state.resources.find((r) => r.type === TLS_SELF_SIGNED_CERT);
-        if (typeof ca?.outputs.certPem === "string") return { ca: ca.outputs.certPem, rejectUnauthorized: true };
+        if (typeof ca?.outputs.certPem === "string") return ca.outputs.certPem;
     }
-    return false;
+    return undefined;
 }
 
 /**

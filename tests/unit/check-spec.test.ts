@@ -78,7 +78,8 @@ describe("checkSpec", () => {
                 { node: "pg2", host: "127.0.0.1", port: 30001, address: "10.9.0.12", container: "p1-pg2" },
             ],
             etcdContainers: ["p1-etcd1", "p1-etcd2", "p1-etcd3"],
-            etcdEndpoints: ["http://10.9.0.21:2379", "http://10.9.0.22:2379", "http://10.9.0.23:2379"],
+            // tls required: etcd's client URLs are HTTPS.
+            etcdEndpoints: ["https://10.9.0.21:2379", "https://10.9.0.22:2379", "https://10.9.0.23:2379"],
         });
     });
 

@@ -29,13 +29,35 @@ describe("patroni.yml", () => {
     test("names the node, the scope, its REST API on its own fixed address with auth, and etcd by fixed addresses", () => {
         const y = yml(patroni(), 2);
         expect(y).toMatchObject({ scope: "dev", name: "pg2", namespace: "/pg-replication/" });
+        const tlsFiles = {
+            certfile: "/etc/ssl/pg-replication/server.crt",
+            keyfile: "/etc/ssl/pg-replication/server.key",
+        };
+        // tls required: HTTPS with the node's certificate, a client certificate required.
         expect(y.restapi).toEqual({
             listen: "172.20.0.12:8008",
             connect_address: "172.20.0.12:8008",
             authentication: { username: "patroni", password: "rest-pw-123456" },
+            ...tlsFiles,
+            cafile: "/etc/ssl/pg-replication/ca.crt",
+            verify_client: "required",
         });
-        expect(y.ctl.authentication).toEqual(y.restapi.authentication);
-        expect(y.etcd3.hosts).toEqual(["172.20.0.21:2379", "172.20.0.22:2379", "172.20.0.23:2379"]);
+        expect(y.ctl).toEqual({
+            authentication: y.restapi.authentication,
+            ...tlsFiles,
+            cacert: "/etc/ssl/pg-replication/ca.crt",
+        });
+        expect(y.etcd3).toEqual({
+            hosts: ["172.20.0.21:2379", "172.20.0.22:2379", "172.20.0.23:2379"],
+            protocol: "https",
+            cacert: "/etc/ssl/pg-replication/ca.crt",
+            cert: "/etc/ssl/pg-replication/server.crt",
+            key: "/etc/ssl/pg-replication/server.key",
+        });
+        const plain = yml(patroni({ tls: "off" }), 2);
+        expect(plain.restapi.certfile).toBeUndefined();
+        expect(plain.ctl).toEqual({ authentication: plain.restapi.authentication });
+        expect(plain.etcd3).toEqual({ hosts: ["172.20.0.21:2379", "172.20.0.22:2379", "172.20.0.23:2379"] });
         expect(etcdHosts(patroni({ etcdMembers: "1" }))).toEqual(["172.20.0.21:2379"]);
         expect(y.postgresql.connect_address).toBe("172.20.0.12:5432");
         // tls required: every connection to another member verifies it against the stack's CA.
@@ -232,20 +254,28 @@ describe("the stack program with failover=patroni (mocks)", () => {
             "pg-backup-config",
             "pg-backup-first",
             "pg-backup-ready",
+            "pg-backup-tls-files",
             "pg-ca-file",
             "pg-checks",
             "pg-etcd-etcd1-ready",
+            "pg-etcd-etcd1-tls-files",
             "pg-etcd-etcd2-ready",
+            "pg-etcd-etcd2-tls-files",
             "pg-etcd-etcd3-ready",
+            "pg-etcd-etcd3-tls-files",
             "pg-haproxy-ready",
+            "pg-haproxy-tls-files",
             "pg-patroni-config",
             "pg-patroni-image",
             "pg-patroni-members",
             "pg-patroni-rest-password",
             "pg-patroni-settings",
             "pg-pg1-ready",
+            "pg-pg1-tls-files",
             "pg-pg2-ready",
+            "pg-pg2-tls-files",
             "pg-pg3-ready",
+            "pg-pg3-tls-files",
         ]);
         const etcd1 = run.get(CONTAINER, "-etcd1");
         expect(etcd1.inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.21");
@@ -255,8 +285,11 @@ describe("the stack program with failover=patroni (mocks)", () => {
         ).toEqual([15442, 15443]);
         expect(run.get(CONTAINER, "haproxy-container").inputs.networksAdvanced[0].ipv4Address).toBe("172.20.0.8");
         // Every node the cluster may have is a server, so a change of `replicas` re-creates no HAProxy.
-        const haproxyCfg = run.get(CONTAINER, "haproxy-container").inputs.uploads[0].content as string;
-        expect(haproxyCfg).toContain("server pg10 172.20.0.20:5432 check port 8008");
+        const haproxyCfg = run.get(CONTAINER, "haproxy-container").inputs.uploads[1].content as string;
+        // tls required: the REST checks over HTTPS, verified, with HAProxy's own certificate.
+        expect(haproxyCfg).toContain(
+            "server pg10 172.20.0.20:5432 check port 8008 check-ssl verify required ca-file /etc/ssl/pg-replication/ca.crt crt /etc/ssl/pg-replication/haproxy-client.pem",
+        );
         const fewer = await runProgramWithMocks({ ...config, replicas: "1" });
         expect(fewer.get(CONTAINER, "haproxy-container").inputs).toEqual(
             run.get(CONTAINER, "haproxy-container").inputs,
@@ -305,7 +338,16 @@ describe("the stack program with failover=patroni (mocks)", () => {
         expect(etcd1.inputs.healthcheck.startInterval).toBeUndefined();
         // Up once it answers (a ready command probing every 100 ms), not the provider's wait on
         // health; pg1 (which bootstraps) waits for every member's ready check.
-        const etcdHealth = "etcdctl --endpoints=http://127.0.0.1:2379 endpoint health";
+        // tls required: HTTPS, etcdctl's certificate and CA from the container's environment.
+        const etcdHealth = "etcdctl --endpoints=https://127.0.0.1:2379 endpoint health";
+        expect(etcd1.inputs.envs).toEqual(
+            expect.arrayContaining([
+                "ETCDCTL_CACERT=/etc/ssl/pg-replication/ca.crt",
+                "ETCDCTL_CERT=/etc/ssl/pg-replication/server.crt",
+                "ETCDCTL_KEY=/etc/ssl/pg-replication/server.key",
+            ]),
+        );
+        expect(etcd1.inputs.command).toEqual(expect.arrayContaining(["--client-cert-auth", "--peer-client-cert-auth"]));
         expect(etcd1.inputs.wait).toBeUndefined();
         expect(etcd1.inputs.healthcheck.tests).toEqual(["CMD", ...etcdHealth.split(" ")]);
         // Each probe bounded: without a quorum etcdctl would wait 5 s.

@@ -47,13 +47,19 @@ describe("the stack program under mocks", () => {
             "pg-backup-config",
             "pg-backup-first",
             "pg-backup-ready",
+            "pg-backup-tls-files",
             "pg-ca-file",
             "pg-checks",
             "pg-pg1-ready",
+            "pg-pg1-tls-files",
             "pg-pg2-ready",
+            "pg-pg2-tls-files",
             "pg-pg3-ready",
+            "pg-pg3-tls-files",
             "pg-pooler-ro-ready",
+            "pg-pooler-ro-tls-files",
             "pg-pooler-rw-ready",
+            "pg-pooler-rw-tls-files",
             "pg-pooler-targets",
             "pg-replication-user",
             "pg-settings",
@@ -85,15 +91,21 @@ describe("the stack program under mocks", () => {
             });
             expect(c.deleteBeforeReplace).toBe(true);
             // bootstrap.env and settings.conf, found by their paths in the container, are the uploads whose
-            // changes are ignored: both are read only on an empty volume (a changed setting is applied online).
-            const bootstrap = c.inputs.uploads.findIndex((u: { file: string }) => u.file === BOOTSTRAP_ENV);
-            const settings = c.inputs.uploads.findIndex(
-                (u: { file: string }) => u.file === "/etc/pg-replication/settings.conf",
-            );
-            expect(bootstrap).toBeGreaterThanOrEqual(0);
-            expect(settings).toBeGreaterThanOrEqual(0);
+            // changes are ignored: both are read only on an empty volume (a changed setting is applied online);
+            // so are the CA, certificate and key: a new one is written in place (the tls-files command).
+            const at = (file: string) =>
+                `uploads[${c.inputs.uploads.findIndex((u: { file: string }) => u.file === file)}]`;
             // The healthcheck is set at creation (infra/healthcheck.ts HEALTHCHECK_SET_AT_CREATION).
-            expect(c.ignoreChanges).toEqual(["image", "healthcheck", `uploads[${bootstrap}]`, `uploads[${settings}]`]);
+            expect(c.ignoreChanges).toEqual([
+                "image",
+                "healthcheck",
+                at(BOOTSTRAP_ENV),
+                at("/etc/pg-replication/settings.conf"),
+                at("/etc/pg-replication/tls-ca.crt"),
+                at("/etc/pg-replication/tls.crt"),
+                at("/etc/pg-replication/tls.key"),
+            ]);
+            expect(c.ignoreChanges).not.toContain("uploads[-1]");
             expect(c.inputs.destroyGraceSeconds).toBe(60);
         });
     });
@@ -496,6 +508,7 @@ describe("configuration changes under mocks", () => {
             "pg-pg4-ready",
             "pg-pg4-tls-cert",
             "pg-pg4-tls-csr",
+            "pg-pg4-tls-files",
             "pg-pg4-tls-key",
             "pg-slot-pg4",
         ]);
