@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerLabels } from "./labels";
+import { dockerLabels, TLS_LABEL } from "./labels";
 import { generatedPassword } from "./generated-password";
 import * as path from "path";
 import { renderNodeBackupConf } from "./backup-config";
@@ -44,7 +44,8 @@ import {
 
 /**
  * Runs on every deployment and preview (an invoke, not a resource), before anything is declared:
- * refuses a change of `failover` on a stack whose containers were made for the other mode, and in
+ * refuses a change of `failover` on a stack whose containers were made for the other mode (and of
+ * `tls` on one whose nodes run the other policy), and in
  * manual mode refuses when another node than `primaryNode` is the running primary (a failover whose
  * primaryNode change was not recorded) or a node that may run cannot say whether it accepts writes,
  * rather than let the deployment treat two nodes as primary (scripts/guard-primary.ts).
@@ -59,6 +60,7 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
                 PGR_FAILOVER: b.cfg.failover,
                 PGR_IMAGE: b.cfg.image,
                 PGR_PULL_IMAGE: String(b.cfg.pullImage),
+                PGR_TLS: b.cfg.tls,
                 ...(b.cfg.failover === "manual" ? { PGR_PRIMARY: b.primarySpec.name } : {}),
             },
         })
@@ -432,7 +434,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     failProbe: b.cfg.restoreFrom ? `cat ${RESTORE_FAILED_FILE}` : undefined,
                     stopSignal: extra?.stopSignal,
                     fastResolver: extra?.fastResolver,
-                    labels: { ...b.labels, "pg-replication.node": spec.name },
+                    // The tls label: the deployment guard refuses a switch of policy in place.
+                    labels: { ...b.labels, "pg-replication.node": spec.name, [TLS_LABEL]: b.cfg.tls },
                 },
                 { parent: this, dependsOn: [...dependsOn, ...(repository ? [repository.container] : [])] },
             );

@@ -50,10 +50,26 @@ export function tlsInstallScript(reload: string): string {
         `mv "$new/crt" ${at(TLS_UPLOAD_NAMES.cert)}`,
         `mv "$new/key" ${at(TLS_UPLOAD_NAMES.key)}`,
         'rm -rf "$new"',
+        "# shellcheck source=/dev/null # uploaded at creation (templates/tls-setup.sh.tmpl)",
         `. ${at("tls-setup.sh")}`,
         // Its output to stderr: stdout says only whether anything changed.
         `{\n${reload}\n} >&2`,
         "echo changed",
+    ].join("\n");
+}
+
+/** The command's script on the Docker host: refuses a stopped container, writes, restarts when asked. */
+export function tlsFilesScript(restart: boolean): string {
+    return [
+        "set -eu",
+        // A stopped container cannot be written (docker exec): say which and what to do.
+        `if [ "$(docker inspect -f '{{.State.Running}}' "$PGR_TLS_CONTAINER" 2>/dev/null)" != true ]; then`,
+        '    echo "pg-replication: $PGR_TLS_CONTAINER is not running, so its new certificate cannot be written into it: start it (a fenced node: npm run rejoin -- --node pgN) and run up again" >&2',
+        "    exit 1",
+        "fi",
+        'out=$(docker exec -i -e TLS_OWNER="$PGR_TLS_OWNER" "$PGR_TLS_CONTAINER" sh -c "$PGR_TLS_INSTALL")',
+        ...(restart ? ['if [ "$out" = changed ]; then docker restart "$PGR_TLS_CONTAINER" >/dev/null; fi'] : []),
+        'echo "pg-replication: $PGR_TLS_CONTAINER: ${out:-certificate unchanged}" >&2',
     ].join("\n");
 }
 
@@ -70,19 +86,7 @@ export function tlsFilesCommand(
     return new command.local.Command(
         name,
         {
-            create: [
-                "set -eu",
-                // A stopped container cannot be written (docker exec): say which and what to do.
-                `if [ "$(docker inspect -f '{{.State.Running}}' "$PGR_TLS_CONTAINER" 2>/dev/null)" != true ]; then`,
-                '    echo "pg-replication: $PGR_TLS_CONTAINER is not running, so its new certificate cannot be written into it: start it (a fenced node: npm run rejoin -- --node pgN) and run up again" >&2',
-                "    exit 1",
-                "fi",
-                'out=$(docker exec -i -e TLS_OWNER="$PGR_TLS_OWNER" "$PGR_TLS_CONTAINER" sh -c "$PGR_TLS_INSTALL")',
-                ...(args.restart
-                    ? ['if [ "$out" = changed ]; then docker restart "$PGR_TLS_CONTAINER" >/dev/null; fi']
-                    : []),
-                'echo "pg-replication: $PGR_TLS_CONTAINER: ${out:-certificate unchanged}" >&2',
-            ].join("\n"),
+            create: tlsFilesScript(args.restart ?? false),
             environment: {
                 PGR_TLS_CONTAINER: args.containerName,
                 PGR_TLS_CONTAINER_ID: args.containerId,

@@ -12,6 +12,7 @@ import { lag } from "./bench/cases/lag";
 import { provision } from "./bench/cases/provision";
 import { reads } from "./bench/cases/reads";
 import { syncCost } from "./bench/cases/sync-cost";
+import { tlsCost } from "./bench/cases/tls-cost";
 import { figureLine, Phases, table } from "./bench/report";
 import { execProgram } from "./lib/cluster-discovery";
 import { BENCH_TIMEOUT_MS, IMAGE, machine, removeByPrefix } from "./bench/host";
@@ -23,6 +24,7 @@ const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
     // --mode patroni measures Patroni's own failover against the same bare promotion.
     failover: (ctx) => (ctx.args.mode === "patroni" ? failoverPatroni(ctx) : failover(ctx)),
     reads,
+    "tls-cost": tlsCost,
 };
 
 const log = (line: string) => process.stderr.write(line + "\n");

@@ -1,8 +1,8 @@
 // Deployment guard, run by the stack program on every `pulumi up` and preview, before anything is
 // declared (PGR_CLUSTER = name prefix, PGR_FAILOVER = the configured failover mode, PGR_PRIMARY = the
-// configured primaryNode in manual mode, PGR_IMAGE / PGR_PULL_IMAGE = the image keys). Refuses when a
-// local-only image is missing, when the stack's containers were made for the other failover mode
-// (switching in place breaks the primary), and in manual mode when a node other than
+// configured primaryNode in manual mode, PGR_IMAGE / PGR_PULL_IMAGE = the image keys, PGR_TLS = the
+// tls key). Refuses when a local-only image is missing, when the stack's containers were made for
+// the other failover mode (switching in place breaks the primary) or the other tls policy, and in manual mode when a node other than
 // primaryNode accepts writes or a node that may run cannot say whether it does (split brain). Prints
 // nothing else on stdout than "ok <primaryNode>" (or "ok patroni").
 import { command, runCommand } from "./lib/cli";
@@ -11,10 +11,12 @@ import { execProgram, probeListed, stackInventory, unknownRoleHint, unknownRoles
 const GUARD_PRIMARY = command({
     name: "guard-primary",
     invocation: "node -r ./scripts/register-ts.js scripts/guard-primary.ts",
-    synopsis: "(no arguments; PGR_CLUSTER, PGR_FAILOVER, PGR_PRIMARY, PGR_IMAGE and PGR_PULL_IMAGE in the environment)",
+    synopsis:
+        "(no arguments; PGR_CLUSTER, PGR_FAILOVER, PGR_PRIMARY, PGR_IMAGE, PGR_PULL_IMAGE and PGR_TLS in the environment)",
     description:
         "Refuses (exit 1) when PGR_PULL_IMAGE is false and PGR_IMAGE is not on this Docker engine; when the\n" +
-        "containers of cluster PGR_CLUSTER were made for another failover mode than PGR_FAILOVER; and, with\n" +
+        "containers of cluster PGR_CLUSTER were made for another failover mode than PGR_FAILOVER, or its nodes for\n" +
+        "another tls policy than PGR_TLS; and, with\n" +
         "PGR_FAILOVER=manual, when a running node other than PGR_PRIMARY accepts writes, or a node that is not\n" +
         "certainly stopped (paused, restarting, not answering) cannot say whether it does: deploying then would\n" +
         'treat the wrong node as primary. Prints "ok PGR_PRIMARY" otherwise. The stack program runs it on every\n' +
@@ -38,6 +40,21 @@ async function missingLocalImage(image: string | undefined, pull: string | undef
         `pg-replication:pullImage is false. Build the local image (npm run build-image) and deploy with ` +
         `--config image=pg-replication/postgres:17-local --config pullImage=false, or set pullImage true to pull ${image}. ` +
         "Nothing was created.\n"
+    );
+}
+
+/**
+ * Why a change of `tls` on a deployed stack is refused: every node and endpoint would be re-created
+ * at once (their files change), and clients configured for the old policy would fail; never half done.
+ */
+function tlsRefusal(cluster: string, wanted: string, deployed: string): string {
+    return (
+        `pg-replication: refusing to deploy: pg-replication:tls is ${wanted} but stack ${cluster}'s nodes run with ` +
+        `tls ${deployed} (switching in place would restart every node and endpoint at once, and clients set up for ` +
+        `tls ${deployed} would fail). Keep tls ${deployed} (pulumi config set pg-replication:tls ${deployed}; live harness: ` +
+        `npm run live -- up --stack ${cluster} --config tls=${deployed}), or move to tls ${wanted} through a new stack ` +
+        `restored from this one's backups (restoreFrom=${cluster}, tls=${wanted}: docs/backups.md), or dump the data ` +
+        `(pg_dumpall), pulumi destroy, set tls ${wanted}, deploy and restore the dump. Nothing was changed.\n`
     );
 }
 
@@ -66,6 +83,11 @@ async function main(): Promise<number> {
     const inventory = await stackInventory(cluster);
     if (inventory.failover !== undefined && inventory.failover !== mode) {
         process.stderr.write(failoverModeRefusal(cluster, mode, inventory.failover));
+        return 1;
+    }
+    const tls = process.env.PGR_TLS ?? "required";
+    if (inventory.tls !== undefined && inventory.tls !== tls) {
+        process.stderr.write(tlsRefusal(cluster, tls, inventory.tls));
         return 1;
     }
     if (mode === "patroni") {

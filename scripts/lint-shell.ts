@@ -7,7 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CONTAINER_READY } from "../infra/container-ready";
-import { renderHaproxyEntrypoint } from "../infra/haproxy";
+import { haproxyReloadCommand, renderHaproxyEntrypoint } from "../infra/haproxy";
+import { tlsFilesScript, tlsInstallScript } from "../infra/tls-files";
 import { renderExporterEntrypoint } from "../infra/metrics";
 import { patroniRestCommand } from "../infra/patroni-rest";
 import { renderPoolerEntrypoint } from "../infra/pooler-config";
@@ -46,6 +47,8 @@ function renderedScripts(): Record<string, string> {
         "pgbouncer-entrypoint.sh": renderPoolerEntrypoint(),
         "tls-setup.sh": sh(renderTlsSetup()),
         "haproxy-entrypoint.sh": renderHaproxyEntrypoint(),
+        "tls-files.sh": sh(tlsFilesScript(true)),
+        "tls-install.sh": sh(tlsInstallScript(haproxyReloadCommand())),
         "psql-from-stdin.sh": sh(PSQL_FROM_STDIN),
         "psql-on-current-primary.sh": sh(PSQL_ON_CURRENT_PRIMARY),
         "psql-on-delete.sh": sh(psqlOnDelete("SELECT 1;")),

@@ -1,7 +1,7 @@
 // Command line of `npm run bench`: the shared parser (scripts/lib/cli.ts); every usage error names the argument.
 import { checkedOption, command, integerOption, UsageError } from "../lib/cli";
 
-export const CASES = ["provision", "sync-cost", "lag", "failover", "reads"] as const;
+export const CASES = ["provision", "sync-cost", "lag", "failover", "reads", "tls-cost"] as const;
 export type CaseName = (typeof CASES)[number];
 export const MODES = ["manual", "patroni"] as const;
 export type Mode = (typeof MODES)[number];
@@ -38,12 +38,14 @@ cases:
               the leader of a failover=patroni stack and nothing else (Patroni elects), writes through the
               read-write endpoint
   reads       read-only pgbench (-S -c4 -j2 -T<duration>) through the read-only PgBouncer endpoint
-              (hostPortBase+11) against the primary alone`,
+              (hostPortBase+11) against the primary alone
+  tls-cost    tls: required against tls: off, both ours: provisioning (live up), and pgbench -c4 -j2 -T<duration>
+              tps and p99 latency in sync ANY 1 to the primary (PGSSLMODE=require against disable)`,
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
         duration: integerOption(
             "S",
-            "seconds of each pgbench run in sync-cost, lag and reads, 1..120",
+            "seconds of each pgbench run in sync-cost, lag, reads and tls-cost, 1..120",
             DEFAULTS.duration,
             1,
             120,

@@ -41,11 +41,13 @@ export async function pgbench(
     target: { host: string; port: number },
     args: string[],
     timeoutMs: number,
+    /** libpq's sslmode for the client. @default libpq's own (prefer: TLS when the server offers it) */
+    sslmode?: string,
 ): Promise<PgbenchResult> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-pgbench-"));
     fs.chmodSync(dir, 0o777);
     try {
-        const env = { ...process.env, PGPASSWORD: c.password ?? "" };
+        const env = { ...process.env, PGPASSWORD: c.password ?? "", ...(sslmode ? { PGSSLMODE: sslmode } : {}) };
         const res = await execOrFail(
             [
                 "docker",
@@ -57,6 +59,7 @@ export async function pgbench(
                 `${dir}:/out`,
                 "-e",
                 "PGPASSWORD",
+                ...(sslmode ? ["-e", "PGSSLMODE"] : []),
                 IMAGE,
                 "pgbench",
                 "-h",

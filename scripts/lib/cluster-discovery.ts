@@ -2,6 +2,7 @@
 // operational scripts (lag, failover, …): it needs only the Docker CLI, never a password, because
 // every query runs as the postgres OS user over the container's local socket (peer auth).
 import { spawn } from "child_process";
+import { TLS_LABEL } from "../../infra/labels";
 
 /** Label every container of a cluster carries, valued with the stack (name prefix); see infra/cluster.ts. */
 export const CLUSTER_LABEL = "pg-replication.cluster";
@@ -319,16 +320,26 @@ export interface StackInventory {
      * configuration is what is about to change.
      */
     failover: "manual" | "patroni" | undefined;
+    /** The `tls` policy the nodes were made for (`off` for nodes older than the label); undefined without nodes. */
+    tls: "required" | "off" | undefined;
 }
 
 /** The stack's nodes and deployed failover mode from one `docker ps` (the deployment guard runs it on every up). */
 export async function stackInventory(stack: string): Promise<StackInventory> {
-    const rows = (await stackContainers(stack, `${PS_FORMAT}\t{{.Label "${ETCD_LABEL}"}}`))
+    const rows = (await stackContainers(stack, `${PS_FORMAT}\t{{.Label "${ETCD_LABEL}"}}\t{{.Label "${TLS_LABEL}"}}`))
         .split("\n")
         .map((l) => l.split("\t"));
     const nodes = parseDockerPs(rows.map((f) => f.slice(0, 3).join("\t")).join("\n"));
     const etcd = rows.some((f) => (f[3] ?? "").trim() !== "");
-    return { nodes, failover: etcd ? "patroni" : nodes.length > 0 ? "manual" : undefined };
+    // Nodes made before the label existed ran in plain text.
+    const tls = rows
+        .filter((f) => (f[2] ?? "").trim() !== "")
+        .map((f) => ((f[4] ?? "").trim() === "required" ? "required" : "off"));
+    return {
+        nodes,
+        failover: etcd ? "patroni" : nodes.length > 0 ? "manual" : undefined,
+        tls: tls.length === 0 ? undefined : tls.includes("required") ? "required" : "off",
+    };
 }
 
 /** A node with its WAL positions, as failover and switchover compare candidates. */

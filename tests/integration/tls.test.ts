@@ -14,6 +14,7 @@ import {
     containerIdentity,
     eventually,
     forceCleanup,
+    live,
     liveOk,
     localSuperuser,
     ROOT,
@@ -322,5 +323,26 @@ describe("tls off (control)", () => {
         expect(out.tls).toBe("off");
         expect(out.caCert).toBeUndefined();
         expect(out.primaryConnectionString).toBe(`postgresql://postgres:${PW}@127.0.0.1:${OFF_BASE + 10}/postgres`);
+    });
+
+    test("switching the deployed stack to tls required is refused before anything changes", async () => {
+        const before = await containerIdentity(`${OFF}-pg1`);
+        const res = await live([
+            "up",
+            ...testStackArgs({
+                stack: OFF,
+                subnet: "172.29.114.0/24",
+                port: OFF_BASE,
+                password: PW,
+                extra: ["backups=false", "tls=required"],
+            }),
+        ]);
+        expect(res.code).not.toBe(0);
+        expect(res.stderr).toContain(
+            `refusing to deploy: pg-replication:tls is required but stack ${OFF}'s nodes run with tls off`,
+        );
+        expect(res.stderr).toContain("Nothing was changed.");
+        expect(res.actions.filter(([a]) => a !== "unchanged")).toEqual([]);
+        expect(await containerIdentity(`${OFF}-pg1`)).toBe(before);
     });
 });

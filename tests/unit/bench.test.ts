@@ -139,7 +139,7 @@ describe("argument parsing", () => {
         expect(() => parseBenchArgs(["-h", "lag", "--runs", "x"])).toThrow(HelpRequest);
     });
     test("usage errors name the argument", () => {
-        expect(usage([])).toBe("missing case: one of provision, sync-cost, lag, failover, reads");
+        expect(usage([])).toBe("missing case: one of provision, sync-cost, lag, failover, reads, tls-cost");
         expect(usage(["lagg"])).toContain('unknown case "lagg"');
         expect(usage(["lag", "reads"])).toContain('unexpected argument "reads"');
         expect(usage(["lag", "--runs", "0"])).toBe('--runs "0" is invalid: expected an integer 1..50');
