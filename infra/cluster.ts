@@ -172,8 +172,10 @@ function nodeTlsReload(cfg: ClusterConfig): string {
     }
     if (cfg.backups) {
         // Every descriptor to /dev/null: a server holding `docker exec`'s output would keep it open.
+        // The old server must have let go of its port before the new one binds it (bounded: 10 s).
         lines.push(
             "pkill -f '^pgbackrest server' || true",
+            "i=0; while pgrep -f '^pgbackrest server' >/dev/null && [ \"$i\" -lt 100 ]; do i=$((i+1)); sleep 0.1; done",
             `. ${PATHS.confDir}/backup-node-setup.sh </dev/null >/dev/null 2>&1`,
         );
     }
@@ -677,7 +679,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 environment: { PGR_CA_FILE: file },
                 stdin: caCertPem,
             },
-            { parent: this },
+            // The old command's delete removes the same path: it must run before the new one writes.
+            { parent: this, deleteBeforeReplace: true },
         );
         return written.stdout.apply(() => file);
     }

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ClusterConfig } from "./config";
-import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS, STANZA, TLS_PATHS } from "./topology";
+import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS, STANZA, TLS_APPLIED, TLS_PATHS } from "./topology";
 
 /**
  * Where every file the cluster's containers receive is written down: configuration and entrypoints,
@@ -155,7 +155,7 @@ export function renderPgHba(cfg: ClusterConfig): string {
 
 /** The TLS setup every entrypoint with a certificate sources (templates/tls-setup.sh.tmpl). */
 export function renderTlsSetup(): string {
-    return renderFile("tls-setup.sh.tmpl", { ...TLS_PATHS });
+    return renderFile("tls-setup.sh.tmpl", { ...TLS_PATHS, applied: TLS_APPLIED });
 }
 
 /** pg_ident.conf: root and postgres may use the postgres role over the local socket. */

@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { IssuedCertificate, TLS_UPLOAD_NAMES } from "./certificates";
-import { PATHS, TLS_PATHS } from "./topology";
+import { PATHS, TLS_APPLIED } from "./topology";
 
 /** Arguments of {@link tlsFilesCommand}. */
 export interface TlsFilesArgs {
@@ -29,9 +29,10 @@ export interface TlsFilesArgs {
 
 /**
  * Shell run in the container (`sh -c`), the CA, certificate and key on standard input as PEM
- * blocks in that order. When they differ from the installed ones: writes them where the uploads
- * were (so that a restart installs the new ones), installs them for the servers' user, runs the
- * reload and prints `changed`; otherwise changes nothing (a container just created has them).
+ * blocks in that order. When they differ from what the servers took last ({@link TLS_APPLIED}):
+ * writes them where the uploads were (so that a restart installs the new ones), installs them for
+ * the servers' user, runs the reload and prints `changed`; a failed reload forgets what was applied,
+ * so the next `up` tries again. Otherwise changes nothing (a container just created has them).
  */
 export function tlsInstallScript(reload: string): string {
     const at = (f: string) => `${PATHS.confDir}/${f}`;
@@ -43,17 +44,23 @@ export function tlsInstallScript(reload: string): string {
             '/-----BEGIN CERTIFICATE-----/ { n++; out = dir (n == 1 ? "/ca" : "/crt") } ' +
             '/-----BEGIN [A-Z ]*PRIVATE KEY-----/ { out = dir "/key" } ' +
             `out != "" { print > out }' "$new/bundle"`,
-        `if cmp -s "$new/ca" ${TLS_PATHS.ca} && cmp -s "$new/crt" ${TLS_PATHS.cert} && cmp -s "$new/key" ${TLS_PATHS.key}; then`,
+        `if cmp -s "$new/bundle" ${TLS_APPLIED}; then`,
         '    rm -rf "$new"; exit 0',
         "fi",
         `mv "$new/ca" ${at(TLS_UPLOAD_NAMES.ca)}`,
         `mv "$new/crt" ${at(TLS_UPLOAD_NAMES.cert)}`,
         `mv "$new/key" ${at(TLS_UPLOAD_NAMES.key)}`,
-        'rm -rf "$new"',
         "# shellcheck source=/dev/null # uploaded at creation (templates/tls-setup.sh.tmpl)",
         `. ${at("tls-setup.sh")}`,
-        // Its output to stderr: stdout says only whether anything changed.
-        `{\n${reload}\n} >&2`,
+        // A script of its own under `sh -eu`: any failed step fails the reload (inside an `if`,
+        // `set -e` would not stop at it). Its output to stderr: stdout says only whether anything changed.
+        `cat > "$new/reload" <<'RELOAD'\n${reload}\nRELOAD`,
+        'if ! sh -eu "$new/reload" >&2; then',
+        `    rm -rf "$new" ${TLS_APPLIED}`,
+        '    echo "pg-replication: the new certificate is installed but a server did not reload it; the next up tries again" >&2',
+        "    exit 1",
+        "fi",
+        'rm -rf "$new"',
         "echo changed",
     ].join("\n");
 }

@@ -72,6 +72,13 @@ export const TLS_PATHS = {
     key: "/etc/ssl/pg-replication/server.key",
 } as const;
 
+/**
+ * The CA, certificate and key a container's servers took last (written by templates/tls-setup.sh.tmpl
+ * at start and after a successful reload; removed by a failed one): a rotation is done only when
+ * the new files equal it.
+ */
+export const TLS_APPLIED = "/etc/pg-replication/tls-applied.pem";
+
 /** pgBackRest's TLS server port (its default) in the nodes and the repository container. */
 export const BACKUP_TLS_PORT = 8432;
 

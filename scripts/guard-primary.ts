@@ -58,6 +58,21 @@ function tlsRefusal(cluster: string, wanted: string, deployed: string): string {
     );
 }
 
+/**
+ * Why nodes made by a version without TLS are refused: their uploads sit at other positions than
+ * this version's, and the positions whose later changes are ignored (the certificates) would keep
+ * their old files in the re-created containers, which could not start. Never half done.
+ */
+function legacyRefusal(cluster: string): string {
+    return (
+        `pg-replication: refusing to deploy: stack ${cluster}'s nodes were made by a version of pg-replication ` +
+        `without TLS (they carry no pg-replication.tls label), and this version cannot re-create them in place. ` +
+        `Move to this version through a new stack restored from this one's backups (restoreFrom=${cluster}: ` +
+        `docs/backups.md), or dump the data (pg_dumpall), pulumi destroy, deploy and restore the dump. ` +
+        `Nothing was changed.\n`
+    );
+}
+
 /** Why a change of failover mode in place is refused, and the two supported paths. */
 function failoverModeRefusal(cluster: string, wanted: string, deployed: string): string {
     return (
@@ -86,6 +101,10 @@ async function main(): Promise<number> {
         return 1;
     }
     const tls = process.env.PGR_TLS ?? "required";
+    if (inventory.tls === "legacy") {
+        process.stderr.write(legacyRefusal(cluster));
+        return 1;
+    }
     if (inventory.tls !== undefined && inventory.tls !== tls) {
         process.stderr.write(tlsRefusal(cluster, tls, inventory.tls));
         return 1;

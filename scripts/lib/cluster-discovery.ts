@@ -320,8 +320,11 @@ export interface StackInventory {
      * configuration is what is about to change.
      */
     failover: "manual" | "patroni" | undefined;
-    /** The `tls` policy the nodes were made for (`off` for nodes older than the label); undefined without nodes. */
-    tls: "required" | "off" | undefined;
+    /**
+     * The `tls` policy the nodes were made for; `legacy` when any node predates the label (made by a
+     * version without TLS); undefined without nodes.
+     */
+    tls: "required" | "off" | "legacy" | undefined;
 }
 
 /** The stack's nodes and deployed failover mode from one `docker ps` (the deployment guard runs it on every up). */
@@ -331,15 +334,16 @@ export async function stackInventory(stack: string): Promise<StackInventory> {
         .map((l) => l.split("\t"));
     const nodes = parseDockerPs(rows.map((f) => f.slice(0, 3).join("\t")).join("\n"));
     const etcd = rows.some((f) => (f[3] ?? "").trim() !== "");
-    // Nodes made before the label existed ran in plain text.
-    const tls = rows
-        .filter((f) => (f[2] ?? "").trim() !== "")
-        .map((f) => ((f[4] ?? "").trim() === "required" ? "required" : "off"));
-    return {
-        nodes,
-        failover: etcd ? "patroni" : nodes.length > 0 ? "manual" : undefined,
-        tls: tls.length === 0 ? undefined : tls.includes("required") ? "required" : "off",
-    };
+    const labels = rows.filter((f) => (f[2] ?? "").trim() !== "").map((f) => (f[4] ?? "").trim());
+    const tls =
+        labels.length === 0
+            ? undefined
+            : labels.some((l) => l === "")
+              ? "legacy"
+              : labels.includes("required")
+                ? "required"
+                : "off";
+    return { nodes, failover: etcd ? "patroni" : nodes.length > 0 ? "manual" : undefined, tls };
 }
 
 /** A node with its WAL positions, as failover and switchover compare candidates. */
