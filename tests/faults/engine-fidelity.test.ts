@@ -95,6 +95,9 @@ describe(`the harness follows the real engine's steps (stack ${C.stack})`, () =>
             `pg-replication.cluster=${C.stack}`,
             "--label",
             "pg-replication.node=pg2",
+            // As this version labels its nodes: one without the label would be refused as legacy first.
+            "--label",
+            "pg-replication.tls=required",
             "--entrypoint",
             "sh",
             IMAGE,

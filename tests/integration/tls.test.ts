@@ -325,6 +325,44 @@ describe("tls off (control)", () => {
         expect(out.primaryConnectionString).toBe(`postgresql://postgres:${PW}@127.0.0.1:${OFF_BASE + 10}/postgres`);
     });
 
+    test("a node made by a version without TLS (no pg-replication.tls label) is refused, whatever tls says", async () => {
+        // Labelled as an earlier version labelled its nodes; created, never started.
+        const legacy = `${OFF}-pg9`;
+        const created = await run([
+            "docker",
+            "create",
+            "--name",
+            legacy,
+            "--label",
+            `pg-replication.cluster=${OFF}`,
+            "--label",
+            "pg-replication.node=pg9",
+            "--network",
+            "none",
+            "pg-replication/postgres:17-local",
+            "true",
+        ]);
+        expect(created.code).toBe(0);
+        let res;
+        try {
+            res = await live([
+                "up",
+                ...testStackArgs({
+                    stack: OFF,
+                    subnet: "172.29.114.0/24",
+                    port: OFF_BASE,
+                    password: PW,
+                    extra: ["backups=false", "tls=off"],
+                }),
+            ]);
+        } finally {
+            await run(["docker", "rm", "-f", legacy]);
+        }
+        expect(res.code).not.toBe(0);
+        expect(res.stderr).toContain(`stack ${OFF}'s nodes were made by a version of pg-replication without TLS`);
+        expect(res.actions.filter(([a]) => a !== "unchanged")).toEqual([]);
+    });
+
     test("switching the deployed stack to tls required is refused before anything changes", async () => {
         const before = await containerIdentity(`${OFF}-pg1`);
         const res = await live([
