@@ -32,9 +32,14 @@ const BASE = 25140;
 const OFF_BASE = 25160;
 const PW = "tl-super-pw-1";
 
-/** `up` of one of this file's stacks (no backups: pgBackRest's TLS is the backup tests' business). */
+/** `up` arguments of one of this file's stacks (no backups: pgBackRest's TLS is the backup tests' business). */
+function upArgs(stack: string, subnet: string, port: number, extra: string[]): string[] {
+    return ["up", ...testStackArgs({ stack, subnet, port, password: PW, extra: ["backups=false", ...extra] })];
+}
+
+/** {@link upArgs} that must succeed. */
 function upStack(stack: string, subnet: string, port: number, extra: string[] = []) {
-    return liveOk(["up", ...testStackArgs({ stack, subnet, port, password: PW, extra: ["backups=false", ...extra] })]);
+    return liveOk(upArgs(stack, subnet, port, extra));
 }
 
 /** Connects, runs one query and closes; the error message when the connection is refused. */
@@ -345,16 +350,7 @@ describe("tls off (control)", () => {
         expect(created.code).toBe(0);
         let res;
         try {
-            res = await live([
-                "up",
-                ...testStackArgs({
-                    stack: OFF,
-                    subnet: "172.29.114.0/24",
-                    port: OFF_BASE,
-                    password: PW,
-                    extra: ["backups=false", "tls=off"],
-                }),
-            ]);
+            res = await live(upArgs(OFF, "172.29.114.0/24", OFF_BASE, ["tls=off"]));
         } finally {
             await run(["docker", "rm", "-f", legacy]);
         }
@@ -365,16 +361,7 @@ describe("tls off (control)", () => {
 
     test("switching the deployed stack to tls required is refused before anything changes", async () => {
         const before = await containerIdentity(`${OFF}-pg1`);
-        const res = await live([
-            "up",
-            ...testStackArgs({
-                stack: OFF,
-                subnet: "172.29.114.0/24",
-                port: OFF_BASE,
-                password: PW,
-                extra: ["backups=false", "tls=required"],
-            }),
-        ]);
+        const res = await live(upArgs(OFF, "172.29.114.0/24", OFF_BASE, ["tls=required"]));
         expect(res.code).not.toBe(0);
         expect(res.stderr).toContain(
             `refusing to deploy: pg-replication:tls is required but stack ${OFF}'s nodes run with tls off`,
