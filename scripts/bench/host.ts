@@ -37,12 +37,17 @@ export async function removeByPrefix(prefix: string): Promise<string[]> {
         await execProgram(["docker", "network", "rm", n], 30_000);
         removed.push(n);
     }
-    const stateDir = path.join(ROOT, ".live-state");
-    if (fs.existsSync(stateDir)) {
-        for (const f of fs.readdirSync(stateDir)) {
-            if (f.startsWith(prefix) && f.endsWith(".json")) {
-                fs.rmSync(path.join(stateDir, f), { force: true });
-                removed.push(`.live-state/${f}`);
+    // The harness's state, and the CA file `up` writes for the connection strings (tls required).
+    for (const [dir, suffix] of [
+        [".live-state", ".json"],
+        [".pg-replication", "-ca.crt"],
+    ]) {
+        const full = path.join(ROOT, dir);
+        if (!fs.existsSync(full)) continue;
+        for (const f of fs.readdirSync(full)) {
+            if (f.startsWith(prefix) && f.endsWith(suffix)) {
+                fs.rmSync(path.join(full, f), { force: true });
+                removed.push(`${dir}/${f}`);
             }
         }
     }
