@@ -6,6 +6,17 @@ import pulumi from "@pulumi/eslint-plugin";
 import prettier from "eslint-config-prettier";
 import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
+/** Which folder may not import from which: model < infra, ops < harness < scripts < bench < tests; client is a package. */
+const LAYER_ZONES = [
+    { target: "./client", from: ["./model", "./infra", "./ops", "./harness", "./scripts", "./bench", "./tests"] },
+    { target: "./model", from: ["./infra", "./ops", "./harness", "./scripts", "./bench", "./tests"] },
+    { target: "./infra", from: ["./ops", "./harness", "./scripts", "./bench", "./tests"] },
+    { target: "./ops", from: ["./infra", "./scripts", "./bench", "./tests"] },
+    { target: "./harness", from: ["./scripts", "./bench", "./tests"] },
+    { target: "./scripts", from: ["./bench", "./tests"] },
+    { target: "./bench", from: ["./tests"] },
+].map((zone) => ({ ...zone, message: "dependencies point down the layers (docs/architecture.md)" }));
+
 export default tseslint.config(
     { ignores: ["node_modules/", "build/", "bench/results/", "**/*.js", "**/*.mjs"] },
     js.configs.recommended,
@@ -27,6 +38,13 @@ export default tseslint.config(
             // Import circles hide which module is the lower layer; none is allowed.
             "import-x/no-cycle": "error",
         },
+    },
+    {
+        // The layers (docs/architecture.md): each folder's sources import only from the ones below it. A
+        // folder's own tests may use tests/support.
+        files: ["**/*.ts"],
+        ignores: ["**/*.test.ts", "tests/**"],
+        rules: { "import-x/no-restricted-paths": ["error", { zones: LAYER_ZONES }] },
     },
     {
         // Tests read untyped JSON (command output, the Docker API, pg rows) through a few `any` types that each

@@ -10,7 +10,7 @@
 // the router's view of each replica. Type-checked by `npm test` (tsconfig includes examples/).
 import { parseArgs } from "node:util";
 import { NodeConfig, ReplicaRouter } from "../client";
-import { readOutputs } from "../scripts/lib/stack-backends";
+import { readOutputs } from "../ops/stack-backends";
 
 // README:begin
 export async function ordersExample(primary: NodeConfig, replicas: NodeConfig[]): Promise<string[]> {

@@ -1,17 +1,17 @@
-// The live harness CLI's pure parts: arguments (the shared parser, scripts/lib/cli.ts), output and config formatting,
+// The live harness CLI's pure parts: arguments (the shared parser, ops/cli.ts), output and config formatting,
 // and the config checks that `config set` and `up --config` make before anything is stored.
 // cli.ts does the I/O; tests/unit/live-cli.test.ts tests these.
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { SECRET_CONFIG_KEYS, validateConfig } from "../infra/config";
-import { command, HelpRequest, stackOption, UsageError } from "../scripts/lib/cli";
-import { loadStackConfig } from "../scripts/lib/stack-config";
+import { SECRET_CONFIG_KEYS, validateConfig } from "../model/config";
+import { command, HelpRequest, stackOption, UsageError } from "../ops/cli";
+import { loadStackConfig } from "../ops/stack-config";
 import type { StackOutput } from "./state";
 
 export const PROJECT = "pg-replication";
 
-/** The harness's command line, declared once (scripts/lib/cli.ts): its --help and its parser. */
+/** The harness's command line, declared once (ops/cli.ts): its --help and its parser. */
 export const LIVE = command({
     name: "live",
     synopsis: "<command> [--stack NAME] [options]",
@@ -26,7 +26,7 @@ commands:
   rm                      forget a stack that down emptied: its recorded config and secrets (pulumi stack rm)
   output [NAME]           the stack's outputs, or only NAME's value (like pulumi stack output)
   config                  every config key with its value and where it comes from
-  config set KEY VALUE    record a value for later runs (checked against Pulumi.yaml and infra/config.ts)
+  config set KEY VALUE    record a value for later runs (checked against Pulumi.yaml and model/config.ts)
   config set --secret KEY record a value read from standard input: a password given on a command line
                           stays in the shell history, npm's banner and the process list
   config rm KEY           remove a recorded value (also one that is misspelt or invalid)`,
@@ -292,7 +292,7 @@ export function keyOfError(message: string): string | undefined {
 
 /**
  * Checks a stack's config as `up` would see it with these recorded pairs: Pulumi.yaml's declared
- * types (as the Pulumi CLI checks them) and infra/config.ts's validateConfig (unknown keys, ranges,
+ * types (as the Pulumi CLI checks them) and model/config.ts's validateConfig (unknown keys, ranges,
  * combinations). Throws with the program's message.
  */
 export function checkConfig(root: string, stack: string, recorded: string[]): void {

@@ -23,11 +23,11 @@ import {
     withValue,
 } from "./cli-lib";
 import { requireDocker } from "./docker-api";
-import { runCommand } from "../scripts/lib/cli";
+import { runCommand } from "../ops/cli";
 import { LiveEngine } from "./engine";
 import { PreviewEngine } from "./preview";
 import { runProgram } from "./run-program";
-import { loadStackConfig } from "../scripts/lib/stack-config";
+import { loadStackConfig } from "../ops/stack-config";
 import { loadState, saveState, StackState, statePath } from "./state";
 
 const ROOT = path.resolve(__dirname, "..");

@@ -14,7 +14,7 @@ import { commandNeedsReplace } from "./command-double";
 import { partialCreateHint } from "./engine";
 import { hasUnknown, knownProperties, planStep } from "./preview";
 import * as pulumi from "@pulumi/pulumi";
-import { loadStackConfig } from "../scripts/lib/stack-config";
+import { loadStackConfig } from "../ops/stack-config";
 import * as path from "path";
 import { runProgramWithMocks } from "../tests/support/mock-program";
 

@@ -1,5 +1,5 @@
-// The live harness's one entry for code outside it: the commands (scripts/lib/stack-backends.ts) and
-// the benchmarks (scripts/bench/clusters.ts) start it through these, never through a path of their own.
+// The live harness's one entry for code outside it: the commands (ops/stack-backends.ts) and
+// the benchmarks (bench/clusters.ts) start it through these, never through a path of their own.
 // It is the offline route users take (`npm run live`) and what the Docker tests deploy with: the real
 // Pulumi SDK runs infra/ in mock mode while doubles of the docker and command providers perform every
 // resource against the local engine (README.md in this folder: what it models, each behaviour's source).

@@ -1,16 +1,16 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { renderCrontab, renderRepoConf } from "./backup-config";
-import { ClusterConfig } from "./config";
+import { renderCrontab, renderRepoConf } from "../model/backup-config";
+import { ClusterConfig } from "../model/config";
 import { IssuedCertificate, tlsDockerUploads } from "./certificates";
 import { tlsFilesCommand } from "./tls-files";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
-import { dockerLabels } from "./labels";
-import { renderFile } from "./render";
-import { tcpListening } from "./probes";
-import { BACKUP_PATHS, BACKUP_TLS_PORT, NodeSpec, PATHS, STANZA } from "./topology";
+import { dockerLabels } from "../model/labels";
+import { renderFile } from "../model/render";
+import { tcpListening } from "../model/probes";
+import { BACKUP_PATHS, BACKUP_TLS_PORT, NodeSpec, PATHS, STANZA } from "../model/topology";
 
 /**
  * Writes pgbackrest.conf (stdin) and the postgres user's crontab ($PGR_CRONTAB) into repository

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { renderTlsSetup } from "./render";
+import { renderTlsSetup } from "../model/render";
 
 /** A certificate and its private key, PEM-encoded; the key is a secret. */
 export interface IssuedCertificate {

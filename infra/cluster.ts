@@ -1,32 +1,32 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerLabels, TLS_LABEL } from "./labels";
+import { dockerLabels, TLS_LABEL } from "../model/labels";
 import { generatedPassword } from "./generated-password";
 import * as path from "path";
-import { renderNodeBackupConf } from "./backup-config";
+import { renderNodeBackupConf } from "../model/backup-config";
 import { BackupRepository } from "./backup-repository";
 import { IssuedCertificate, publishedNames, StackCertificates, tlsUploads } from "./certificates";
-import { checkSpec } from "./check-spec";
-import { renderFile } from "./render";
-import { renderRestoreEnv, renderRestoreSourceConf, RESTORE_FAILED_FILE, RESTORE_SOURCE_PATH } from "./restore";
-import { parseRestoreTarget } from "./restore-target";
-import { ClusterConfig, ConfigError, configFromValues, missingRestorePassphrase } from "./config";
+import { checkSpec } from "../model/check-spec";
+import { renderFile } from "../model/render";
+import { renderRestoreEnv, renderRestoreSourceConf, RESTORE_FAILED_FILE, RESTORE_SOURCE_PATH } from "../model/restore";
+import { parseRestoreTarget } from "../model/restore-target";
+import { ClusterConfig, ConfigError, configFromValues, missingRestorePassphrase } from "../model/config";
 import { HaproxyEndpoints } from "./haproxy";
 import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeStarts } from "./node-starts";
 import { nodeScript } from "./node-script";
-import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "./metrics-endpoint";
+import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "../model/metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { patroniRoles } from "./patroni-roles";
 import { PgBouncerPool, PoolerTls } from "./pooler";
 import { tlsFilesCommand } from "./tls-files";
-import { poolerContainerName, PoolerRole } from "./pooler-config";
+import { poolerContainerName, PoolerRole } from "../model/pooler-config";
 import { psqlCommand } from "./psql";
 import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
-import { roleVerifier } from "./scram";
-import { dropRoleSql, monitorRoleSql } from "./sql";
+import { roleVerifier } from "../model/scram";
+import { dropRoleSql, monitorRoleSql } from "../model/sql";
 import {
     ADDRESS_OFFSETS,
     BACKUP_CLIENT_CN,
@@ -40,7 +40,7 @@ import {
     PATHS,
     publishedPorts,
     subnetAddress,
-} from "./topology";
+} from "../model/topology";
 
 /**
  * Runs on every deployment and preview (an invoke, not a resource), before anything is declared:
@@ -48,12 +48,12 @@ import {
  * `tls` on one whose nodes run the other policy), and in
  * manual mode refuses when another node than `primaryNode` is the running primary (a failover whose
  * primaryNode change was not recorded) or a node that may run cannot say whether it accepts writes,
- * rather than let the deployment treat two nodes as primary (scripts/guard-primary.ts).
+ * rather than let the deployment treat two nodes as primary (ops/hooks/guard-primary.ts).
  */
 function deploymentGuard(b: Build): pulumi.Output<string> {
     return command.local
         .runOutput({
-            command: nodeScript("scripts/guard-primary.ts"),
+            command: nodeScript("guard-primary"),
             dir: b.projectRoot,
             environment: {
                 PGR_CLUSTER: b.prefix,
@@ -70,12 +70,12 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
 /**
  * restoreFrom: before anything is created, checks that the source's repository is on this engine,
  * opens with the passphrase, holds a backup, and that the target lies in its restore window
- * (scripts/check-restore-source.ts); nothing once this stack's bootstrap node has data.
+ * (ops/hooks/check-restore-source.ts); nothing once this stack's bootstrap node has data.
  */
 function restorePreflight(b: Build): pulumi.Output<string> {
     return command.local
         .runOutput({
-            command: nodeScript("scripts/check-restore-source.ts"),
+            command: nodeScript("check-restore-source"),
             dir: b.projectRoot,
             environment: {
                 PGR_STACK: b.prefix,
@@ -758,7 +758,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     }
 
     /**
-     * The post-deploy checks (scripts/check-cluster.ts), once roles, slots, the synchronous policy,
+     * The post-deploy checks (ops/hooks/check-cluster.ts), once roles, slots, the synchronous policy,
      * the endpoints and the first backup are in place; re-run whenever a node's container is re-created or started again.
      */
     private declareChecks(b: Build, roles: RoleOutcome, after: pulumi.Resource[]): pulumi.Output<unknown> {
@@ -771,7 +771,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const checks = new command.local.Command(
             `${b.name}-checks`,
             {
-                create: nodeScript("scripts/check-cluster.ts"),
+                create: nodeScript("check-cluster"),
                 dir: b.projectRoot,
                 environment: {
                     PGR_CHECK_SPEC: JSON.stringify(spec),

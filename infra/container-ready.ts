@@ -10,7 +10,7 @@
 // for what reads health later (`docker ps`, monitoring).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { untilProbe } from "./probes";
+import { untilProbe } from "../model/probes";
 
 /**
  * Shell script that returns once $PGR_READY_PROBE succeeds inside container $PGR_CONTAINER, or fails

@@ -3,11 +3,11 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
 import { engineApiVersion, HEALTHCHECK_SET_AT_CREATION, healthTiming } from "./healthcheck";
-import { dockerLabels } from "./labels";
+import { dockerLabels } from "../model/labels";
 import { ClusterTls, IssuedCertificate, tlsDockerUploads } from "./certificates";
 import { tlsFilesCommand } from "./tls-files";
-import { renderFile } from "./render";
-import { etcdAddress, PATRONI_PORTS, TLS_PATHS } from "./topology";
+import { renderFile } from "../model/render";
+import { etcdAddress, PATRONI_PORTS, TLS_PATHS } from "../model/topology";
 
 /** Where a member's entrypoint is uploaded. */
 const ENTRYPOINT = "/etc/pg-replication/etcd-entrypoint.sh";

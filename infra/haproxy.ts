@@ -3,12 +3,12 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
-import { dockerLabels } from "./labels";
-import { renderFile } from "./render";
-import { tcpListening } from "./probes";
+import { dockerLabels } from "../model/labels";
+import { renderFile } from "../model/render";
+import { tcpListening } from "../model/probes";
 import { IssuedCertificate, tlsDockerUploads } from "./certificates";
 import { tlsFilesCommand } from "./tls-files";
-import { PATHS, PATRONI_PORTS, TLS_PATHS } from "./topology";
+import { PATHS, PATRONI_PORTS, TLS_PATHS } from "../model/topology";
 
 /** HAProxy's client certificate and key in one file, as `crt` reads them (made by the entrypoint). */
 const CLIENT_PEM = `${TLS_PATHS.dir}/haproxy-client.pem`;

@@ -17,9 +17,9 @@ import {
     renderPgpass,
     renderPostgresqlConf,
     renderSettingsConf,
-} from "./render";
+} from "../model/render";
 import { RoleContext, RoleOutcome } from "./roles";
-import { roleVerifier } from "./scram";
+import { roleVerifier } from "../model/scram";
 import {
     createSlotSql,
     dropRoleSql,
@@ -29,8 +29,8 @@ import {
     setPasswordSql,
     syncPolicySql,
     synchronousStandbyNames,
-} from "./sql";
-import { NodeSpec } from "./topology";
+} from "../model/sql";
+import { NodeSpec } from "../model/topology";
 
 /** The files of a manual-mode node, in upload order; bootstrap.env's changes are ignored (see PostgresNode). */
 function manualFiles(ctx: RoleContext, spec: NodeSpec, pgpass: pulumi.Output<string>): NodeFile[] {
@@ -50,7 +50,7 @@ function manualFiles(ctx: RoleContext, spec: NodeSpec, pgpass: pulumi.Output<str
 }
 
 /**
- * The stack's `settings`, applied online on every node (scripts/apply-settings.ts): ALTER SYSTEM and
+ * The stack's `settings`, applied online on every node (ops/hooks/apply-settings.ts): ALTER SYSTEM and
  * a reload, the replicas restarted one at a time for what needs a restart, never the primary (the
  * command fails naming the switchover that applies it). No node's inputs hold them (settings.conf's
  * changes are ignored), so changing a setting never re-creates a node. With settings, it runs again
@@ -61,7 +61,7 @@ function settingsOnline(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.R
     return new command.local.Command(
         `${ctx.name}-settings`,
         {
-            create: nodeScript("scripts/apply-settings.ts"),
+            create: nodeScript("apply-settings"),
             dir: ctx.projectRoot,
             environment: {
                 PGR_CLUSTER: ctx.prefix,

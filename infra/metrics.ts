@@ -3,8 +3,9 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
-import { dockerLabels } from "./labels";
-import { renderFile } from "./render";
+import { dockerLabels } from "../model/labels";
+import { METRICS_AUTH_MODULE } from "../model/metrics-endpoint";
+import { renderFile } from "../model/render";
 
 /** Where the exporter's files go inside its container. */
 export const METRICS_PATHS = {
@@ -21,9 +22,6 @@ export const METRICS_USER = "prometheus";
 
 /** Port the exporter itself listens on, on the container's loopback only: HAProxy is in front. */
 const EXPORTER_LOOPBACK_PORT = 9188;
-
-/** The auth module Prometheus names in its /probe requests. */
-export const METRICS_AUTH_MODULE = "pgreplication";
 
 /** Port HAProxy, in front of the exporter, listens on inside its container. */
 export const METRICS_PORT = 9187;

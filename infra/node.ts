@@ -2,10 +2,10 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { engineApiVersion, HEALTHCHECK_SET_AT_CREATION, healthTiming } from "./healthcheck";
-import { dockerLabels } from "./labels";
+import { dockerLabels } from "../model/labels";
 import { containerReady } from "./container-ready";
-import { pgAccepting } from "./probes";
-import { CLUSTER_ALIAS, PATHS } from "./topology";
+import { pgAccepting } from "../model/probes";
+import { CLUSTER_ALIAS, PATHS } from "../model/topology";
 
 /** A file uploaded into the node's /etc/pg-replication at container creation. */
 export interface NodeFile {
@@ -31,7 +31,7 @@ export interface PostgresNodeArgs {
     image: pulumi.Input<string>;
     /** Name of the cluster's Docker network. */
     network: pulumi.Input<string>;
-    /** The node's fixed IPv4 address on that network (infra/topology.ts nodeAddress). */
+    /** The node's fixed IPv4 address on that network (model/topology.ts nodeAddress). */
     address: string;
     /** Further volumes to mount (restoreFrom: the source repository, read-only). @default none */
     extraVolumes?: Array<{ volumeName: string; containerPath: string; readOnly?: boolean }>;

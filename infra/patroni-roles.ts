@@ -7,16 +7,16 @@ import { EtcdCluster } from "./etcd";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeScript } from "./node-script";
 import { nodeStarts } from "./node-starts";
-import { patroniDynamicConfig, patroniOwnParameters, renderPatroniYml } from "./patroni-config";
-import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "./patroni-rest";
-import { renderFile, renderPgHba, renderPgIdent } from "./render";
+import { patroniDynamicConfig, patroniOwnParameters, renderPatroniYml } from "../model/patroni-config";
+import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "../model/patroni-rest";
+import { renderFile, renderPgHba, renderPgIdent } from "../model/render";
 import { RoleContext, RoleOutcome } from "./roles";
-import { NodeSpec } from "./topology";
+import { NodeSpec } from "../model/topology";
 import { generatedPassword } from "./generated-password";
-import { checkSpec } from "./check-spec";
+import { checkSpec } from "../model/check-spec";
 
 /**
- * Runs whenever the set of nodes changes (scripts/remove-patroni-members.ts): a scale-down stops the
+ * Runs whenever the set of nodes changes (ops/hooks/remove-patroni-members.ts): a scale-down stops the
  * removed members, deletes their keys and has the leader drop their slots, which Patroni 4 would
  * otherwise keep for member_slots_ttl (30 min), holding WAL. Pulumi deletes the removed containers
  * after it; a scale-up, and `pulumi destroy`, ask nothing of it.
@@ -26,7 +26,7 @@ function patroniMembers(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.R
     return new command.local.Command(
         `${ctx.name}-patroni-members`,
         {
-            create: nodeScript("scripts/remove-patroni-members.ts"),
+            create: nodeScript("remove-patroni-members"),
             dir: ctx.projectRoot,
             environment: {
                 PGR_CLUSTER: ctx.prefix,
@@ -66,7 +66,7 @@ function requirePatroniImage(
  * The stack's `settings` in Patroni's dynamic configuration (PATCH /config, online; parameters no
  * longer set are removed), then the members whose new values wait for a restart restarted through
  * Patroni (replicas; the leader only on a new cluster: otherwise the command fails naming the
- * switchover that applies it): scripts/apply-settings.ts. No node's patroni.yml holds them, so
+ * switchover that applies it): ops/hooks/apply-settings.ts. No node's patroni.yml holds them, so
  * changing a setting re-creates no node.
  */
 function patroniSettings(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.Resource): command.local.Command {
@@ -74,7 +74,7 @@ function patroniSettings(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.
     return new command.local.Command(
         `${ctx.name}-patroni-settings`,
         {
-            create: nodeScript("scripts/apply-settings.ts"),
+            create: nodeScript("apply-settings"),
             dir: ctx.projectRoot,
             environment: {
                 PGR_CLUSTER: ctx.prefix,

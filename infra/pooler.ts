@@ -3,10 +3,10 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { IssuedCertificate, tlsDockerUploads } from "./certificates";
 import { tlsFilesCommand } from "./tls-files";
-import { PATHS } from "./topology";
+import { PATHS } from "../model/topology";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
-import { dockerLabels } from "./labels";
+import { dockerLabels } from "../model/labels";
 import { nodeScript } from "./node-script";
 import {
     POOLER_HEALTHCHECK,
@@ -23,8 +23,8 @@ import {
     renderPoolerEntrypoint,
     renderPoolerTlsIni,
     renderUserlist,
-} from "./pooler-config";
-import { roleVerifier } from "./scram";
+} from "../model/pooler-config";
+import { roleVerifier } from "../model/scram";
 
 /** Arguments of a {@link PgBouncerPool}. */
 export interface PgBouncerPoolArgs {
@@ -59,7 +59,7 @@ export interface PgBouncerPoolArgs {
      * verifies each node's certificate against the stack's CA. @default undefined (plain text)
      */
     tls?: PoolerTls;
-    /** Directory the targets command runs scripts/repoint-pooler.ts from. @default the process's working directory */
+    /** Directory the targets command runs ops/hooks/repoint-pooler.ts from. @default the process's working directory */
     projectRoot?: string;
 }
 
@@ -77,7 +77,7 @@ const INI_UPLOAD = 1;
 
 /**
  * Stable endpoints of the cluster through PgBouncer: a read-write one that follows the primary and
- * a read-only one over the replicas. After a failover, scripts/lib/pooler.ts re-points the running
+ * a read-only one over the replicas. After a failover, ops/pooler.ts re-points the running
  * containers in place; no PostgreSQL node and no pooler restarts. A deployment does the same: each
  * container's pgbouncer.ini is uploaded once, at creation, and a command re-points the running
  * endpoints whenever the primary or the replicas change (a failover recorded in the stack, a new
@@ -92,7 +92,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
     public readonly rwContainerName: pulumi.Output<string>;
     /** Name of the read-only endpoint's container, known once it accepts connections. */
     public readonly roContainerName: pulumi.Output<string>;
-    /** Re-points both running endpoints at the declared primary and replicas (scripts/repoint-pooler.ts). */
+    /** Re-points both running endpoints at the declared primary and replicas (ops/hooks/repoint-pooler.ts). */
     public readonly targets: command.local.Command;
 
     constructor(name: string, args: PgBouncerPoolArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -202,7 +202,7 @@ export class PgBouncerPool extends pulumi.ComponentResource {
         this.targets = new command.local.Command(
             `${name}-targets`,
             {
-                create: nodeScript("scripts/repoint-pooler.ts"),
+                create: nodeScript("repoint-pooler"),
                 dir: args.projectRoot,
                 environment: {
                     PGR_CLUSTER: args.namePrefix,

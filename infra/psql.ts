@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { pgAccepting, untilProbe } from "./probes";
+import { pgAccepting, untilProbe } from "../model/probes";
 
 /** psql as the postgres OS user over the local socket (peer auth: no password needed). */
 const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres';

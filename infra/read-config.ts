@@ -2,7 +2,7 @@
 // validates: the day-2 commands validate config too, and loading the Pulumi SDK costs them about a
 // second of start-up (measured with a require trace: @pulumi/pulumi pulls in @npmcli/arborist & co).
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, RawConfig, validateConfig } from "./config";
+import { ClusterConfig, RawConfig, validateConfig } from "../model/config";
 
 /** Passwords from stack config; undefined means "generate one". */
 export interface ClusterSecrets {

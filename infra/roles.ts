@@ -4,9 +4,9 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterTls } from "./certificates";
-import { ClusterConfig } from "./config";
+import { ClusterConfig } from "../model/config";
 import { NodeFile, PostgresNode } from "./node";
-import { NodeSpec } from "./topology";
+import { NodeSpec } from "../model/topology";
 
 /** What a strategy receives from the cluster: the shared resources and how to make a node. */
 export interface RoleContext {

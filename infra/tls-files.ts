@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { IssuedCertificate, TLS_UPLOAD_NAMES } from "./certificates";
-import { PATHS, TLS_APPLIED } from "./topology";
+import { PATHS, TLS_APPLIED } from "../model/topology";
 
 /** Arguments of {@link tlsFilesCommand}. */
 export interface TlsFilesArgs {

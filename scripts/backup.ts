@@ -1,10 +1,10 @@
 // npm run backup -- [--type full|diff|incr] [--stack S] [--live] [--json]
 // Takes a backup now through the stack's pgBackRest repository. See BACKUP in lib/backup-commands.ts.
-import { BACKUP } from "./lib/backup-commands";
-import { BackupType, takeBackup } from "./lib/backups";
-import { runCommand } from "./lib/cli";
-import { parseArgs, stackConfig } from "./lib/topology-change";
-import { backupsEnabled } from "./lib/backup-stack";
+import { BACKUP } from "../ops/backup-commands";
+import { BackupType, takeBackup } from "../ops/backups";
+import { runCommand } from "../ops/cli";
+import { parseArgs, stackConfig } from "../ops/topology-change";
+import { backupsEnabled } from "../ops/backup-stack";
 
 const TYPE_NAMES: Record<BackupType, string> = { full: "a full", diff: "a differential", incr: "an incremental" };
 

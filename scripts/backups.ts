@@ -1,10 +1,10 @@
 // npm run backups -- [--stack S] [--live] [--json]
 // The stack's backups and the window a restore can reach. See BACKUPS in lib/backup-commands.ts.
-import { BACKUPS } from "./lib/backup-commands";
-import { earliestRestorePoint, formatBackups, lastBackup, readRepository, RepositoryInfo } from "./lib/backups";
-import { runCommand } from "./lib/cli";
-import { parseArgs, stackConfig } from "./lib/topology-change";
-import { backupsEnabled, latestArchivedAt } from "./lib/backup-stack";
+import { BACKUPS } from "../ops/backup-commands";
+import { earliestRestorePoint, formatBackups, lastBackup, readRepository, RepositoryInfo } from "../ops/backups";
+import { runCommand } from "../ops/cli";
+import { parseArgs, stackConfig } from "../ops/topology-change";
+import { backupsEnabled, latestArchivedAt } from "../ops/backup-stack";
 
 const EXIT_NO_BACKUP = 1;
 const EXIT_UNREADABLE = 2;

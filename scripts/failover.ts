@@ -1,13 +1,13 @@
 // npm run failover -- --to pgN [--stack S] [--live] [--force] [--json]
 // The primary is gone or must be abandoned: fence it, promote pgN, re-point the other replicas,
 // record primaryNode in the stack's config, and verify with the deployment's checks.
-import { runCommand } from "./lib/cli";
-import { roleOperations } from "./lib/role-operations";
-import { openCommand } from "./lib/topology-change";
-import { FAILOVER } from "./lib/topology-commands";
+import { runCommand } from "../ops/cli";
+import { roleOperations } from "../ops/role-operations";
+import { openCommand } from "../ops/topology-change";
+import { FAILOVER } from "../ops/topology-commands";
 
 runCommand(FAILOVER, async () => {
-    // direct: SQL over the published ports, not docker exec (scripts/lib/node-sessions.ts).
+    // direct: SQL over the published ports, not docker exec (ops/node-sessions.ts).
     const opened = await openCommand(FAILOVER, "to", true);
     await roleOperations(opened.cfg).failover(opened);
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate infra/postgres-parameters.ts from the PostgreSQL server in the local image.
+# Regenerate model/postgres-parameters.ts from the PostgreSQL server in the local image.
 #
 #   scripts/gen-postgres-parameters.sh [IMAGE]     (IMAGE defaults to $IMAGE, then pg-replication/postgres:17-local)
 #
@@ -17,7 +17,7 @@ IMAGE="${1:-${IMAGE:-$DEFAULT_IMAGE}}"
 die() { printf 'gen-postgres-parameters: error: %s\n' "$*" >&2; exit 1; }
 
 repo_root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
-out="$repo_root/infra/postgres-parameters.ts"
+out="$repo_root/model/postgres-parameters.ts"
 
 if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
     die "the Docker engine is unreachable; run scripts/start-docker.sh"

@@ -3,8 +3,8 @@
 // Replication lag of a stack's cluster, from the primary's point of view, stalled synchronous
 // commits and slot health. See LAG in lib/lag/args.ts.
 // Exit status: 0 fine, 1 a breach, 2 usage error or the cluster could not be read.
-import { runCommand } from "./lib/cli";
-import { collectLag, LAG, LagOptions, LagReport, parseLagArgs, renderTable } from "./lib/lag";
+import { runCommand } from "../ops/cli";
+import { collectLag, LAG, LagOptions, LagReport, parseLagArgs, renderTable } from "../ops/lag";
 
 const EXIT_OK = 0;
 const EXIT_BREACH = 1;

@@ -10,11 +10,11 @@ import { CONTAINER_READY } from "../infra/container-ready";
 import { haproxyReloadCommand, renderHaproxyEntrypoint } from "../infra/haproxy";
 import { tlsFilesScript, tlsInstallScript } from "../infra/tls-files";
 import { renderExporterEntrypoint } from "../infra/metrics";
-import { patroniRestCommand } from "../infra/patroni-rest";
-import { renderPoolerEntrypoint } from "../infra/pooler-config";
+import { patroniRestCommand } from "../model/patroni-rest";
+import { renderPoolerEntrypoint } from "../model/pooler-config";
 import { PSQL_FROM_STDIN, PSQL_ON_CURRENT_PRIMARY, psqlOnDelete } from "../infra/psql";
-import { renderTlsSetup } from "../infra/render";
-import { command, runCommand } from "./lib/cli";
+import { renderTlsSetup } from "../model/render";
+import { command, runCommand } from "../ops/cli";
 
 const LINT_SHELL = command({
     name: "lint-shell",
@@ -22,7 +22,7 @@ const LINT_SHELL = command({
     synopsis: "",
     description:
         "shellcheck on scripts/*.sh, .ci/run, templates/*.sh, the rendered entrypoint templates and the\n" +
-        "shell scripts of the command resources (infra/psql.ts, infra/patroni-rest.ts, infra/container-ready.ts).",
+        "shell scripts of the command resources (infra/psql.ts, model/patroni-rest.ts, infra/container-ready.ts).",
     options: {},
     examples: ["node -r ./scripts/register-ts.js scripts/lint-shell.ts"],
 });

@@ -79,7 +79,7 @@ if (require.main === module) {
         process.stdout.write("register-ts: typescript is not installed (dev dependencies omitted?): no cache filled\n");
         process.exit(0);
     }
-    const files = ["scripts", "infra", "client"].flatMap((d) => sources(path.join(ROOT, d)));
+    const files = ["scripts", "infra", "model", "ops", "client"].flatMap((d) => sources(path.join(ROOT, d)));
     for (const f of files) transpile(fs.readFileSync(f, "utf8"), f);
     process.stdout.write(`register-ts: ${files.length} TypeScript files ready in ${path.relative(ROOT, CACHE_DIR)}\n`);
 } else {

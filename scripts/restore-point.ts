@@ -1,10 +1,10 @@
 // npm run restore-point -- --name NAME [--stack S] [--live] [--json]
 // A named restore point on the primary, archived at once. See RESTORE_POINT in lib/backup-commands.ts.
-import { backupsEnabled } from "./lib/backup-stack";
-import { RESTORE_POINT, RESTORE_POINT_NAME } from "./lib/backup-commands";
-import { runCommand, UsageError } from "./lib/cli";
-import { pickPrimary, probeNodes, psql } from "./lib/cluster-discovery";
-import { parseArgs, stackConfig } from "./lib/topology-change";
+import { backupsEnabled } from "../ops/backup-stack";
+import { RESTORE_POINT, RESTORE_POINT_NAME } from "../ops/backup-commands";
+import { runCommand, UsageError } from "../ops/cli";
+import { pickPrimary, probeNodes, psql } from "../ops/cluster-discovery";
+import { parseArgs, stackConfig } from "../ops/topology-change";
 
 runCommand(RESTORE_POINT, async () => {
     const args = parseArgs(RESTORE_POINT, process.argv.slice(2));

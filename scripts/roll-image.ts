@@ -5,13 +5,13 @@
 // image, then re-creates the replicas one by one on their volumes (each streams again before the
 // next goes), switches over to an upgraded replica, and re-creates the old primary, which rejoins.
 // The tutorial's "upgrade replicas first, then fail over", with no acknowledged commit lost.
-import { clusterNodes } from "../infra/topology";
-import { execProgram, psql } from "./lib/cluster-discovery";
-import { refusingUnless, findNode, probeNodes, Timings, waitStreaming } from "./lib/ops";
-import { command, runCommand, UsageError } from "./lib/cli";
-import { COMMON_OPTIONS, parseArgs, stackConfig } from "./lib/topology-change";
-import { deployStack, PROJECT_ROOT, setConfigValue } from "./lib/stack-backends";
-import { repositoryContainer } from "./lib/backups";
+import { clusterNodes } from "../model/topology";
+import { execProgram, psql } from "../ops/cluster-discovery";
+import { refusingUnless, findNode, probeNodes, Timings, waitStreaming } from "../ops/ops";
+import { command, runCommand, UsageError } from "../ops/cli";
+import { COMMON_OPTIONS, parseArgs, stackConfig } from "../ops/topology-change";
+import { deployStack, PROJECT_ROOT, setConfigValue } from "../ops/stack-backends";
+import { repositoryContainer } from "../ops/backups";
 
 const ROLL_IMAGE = command({
     name: "roll-image",

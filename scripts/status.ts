@@ -1,13 +1,13 @@
 // npm run status -- [--stack S] [--live] [--json]
 // Members, roles, states, timelines, lag, and which node each endpoint reaches, in both failover modes.
-import { clusterStatus, formatStatus } from "./lib/status";
-import { readLogin, SuperuserLogin } from "./lib/login";
-import { command, runCommand } from "./lib/cli";
+import { clusterStatus, formatStatus } from "../ops/status";
+import { readLogin, SuperuserLogin } from "../ops/login";
+import { command, runCommand } from "../ops/cli";
 
 /** Exit statuses, as lag's: 0 sound, 1 a PROBLEM line, 2 the cluster could not be read. */
 const EXIT_PROBLEM = 1;
 const EXIT_ERROR = 2;
-import { COMMON_OPTIONS, parseArgs, stackConfig, upCommand } from "./lib/topology-change";
+import { COMMON_OPTIONS, parseArgs, stackConfig, upCommand } from "../ops/topology-change";
 
 const STATUS = command({
     name: "status",

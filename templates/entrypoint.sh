@@ -13,10 +13,10 @@
 # next WAL no primary and no archive has any more, is re-cloned instead of looping on errors.
 set -eu
 
-# Paths, flag files and libpq options come from node.env (infra/render.ts renderNodeEnv), which the
-# day-2 commands share through infra/topology.ts PATHS: nothing here spells them a second time.
+# Paths, flag files and libpq options come from node.env (model/render.ts renderNodeEnv), which the
+# day-2 commands share through model/topology.ts PATHS: nothing here spells them a second time.
 CONF_DIR=$(dirname "$0")
-# shellcheck source=/dev/null # rendered per node at deploy time (infra/render.ts)
+# shellcheck source=/dev/null # rendered per node at deploy time (model/render.ts)
 . "$CONF_DIR/node.env"
 # shellcheck source=/dev/null # rendered per stack at deploy time (infra/manual-roles.ts)
 . "$CONF_DIR/bootstrap.env"
@@ -283,7 +283,7 @@ restore_failed() {
 }
 
 restore_from_backup() {
-    # shellcheck source=/dev/null # rendered per stack at deploy time (infra/restore.ts)
+    # shellcheck source=/dev/null # rendered per stack at deploy time (model/restore.ts)
     . "$CONF_DIR/restore.env"
     install -d -o postgres -g postgres -m 0750 "$(dirname "$PGR_RESTORE_CONFIG")"
     install -o postgres -g postgres -m 0600 "$CONF_DIR/restore-source.conf" "$PGR_RESTORE_CONFIG"

@@ -8,7 +8,7 @@
 // writing, with every row it wrote still there.
 // Own stack, subnet 172.29.104.0/24, ports 24732+.
 import { Client } from "pg";
-import { patroniCluster, patroniRest } from "../../scripts/lib/patroni";
+import { patroniCluster, patroniRest } from "../../ops/patroni";
 import { containerIdentity, live, LiveResult, localSuperuser } from "../support/live-client";
 import {
     containerOf,

@@ -1,7 +1,7 @@
 // The cluster for real: the stack program run by the live harness against the local Docker engine.
 // Its own stack name, subnet and ports, so that it never touches a dev or local cluster.
-import { POOLER_PATHS, renderPgBouncerIni } from "../../infra/pooler-config";
-import { nodeAddressMap } from "../../infra/topology";
+import { POOLER_PATHS, renderPgBouncerIni } from "../../model/pooler-config";
+import { nodeAddressMap } from "../../model/topology";
 import { run } from "../../harness/docker-api";
 import {
     containerIdentity,

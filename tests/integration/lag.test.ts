@@ -14,8 +14,8 @@ import {
     sql,
     testStackArgs,
 } from "../support/live-client";
-import { psql } from "../../scripts/lib/cluster-discovery";
-import { LagReport, parseLsn, SYNC_REP_STALL_SECONDS } from "../../scripts/lib/lag";
+import { psql } from "../../ops/cluster-discovery";
+import { LagReport, parseLsn, SYNC_REP_STALL_SECONDS } from "../../ops/lag";
 
 jest.setTimeout(300_000);
 

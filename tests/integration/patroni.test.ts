@@ -1,8 +1,8 @@
 // failover=patroni for real: Patroni + etcd + HAProxy from the local image, through the live
 // harness. Its own stack name, subnet and ports.
 import { Client } from "pg";
-import { AckWriter } from "../../scripts/lib/ack-writer";
-import { patroniCluster } from "../../scripts/lib/patroni";
+import { AckWriter } from "../../ops/ack-writer";
+import { patroniCluster } from "../../ops/patroni";
 import { run } from "../../harness/docker-api";
 import {
     caForPort,

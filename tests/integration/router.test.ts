@@ -4,7 +4,7 @@
 // ports, but the server sees its own address on the cluster network, which is unique per node.
 import { isLsn, NoHealthyReplicaError, ReplicaRouter, ReplicaRouterOptions } from "../../client";
 import { ordersExample, stackNodes } from "../../examples/router";
-import { readOutputs } from "../../scripts/lib/stack-backends";
+import { readOutputs } from "../../ops/stack-backends";
 import { run } from "../../harness/docker-api";
 import { eventually, forceCleanup, live, liveOk, sql, stackOutputs, testStackArgs } from "../support/live-client";
 

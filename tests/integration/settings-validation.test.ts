@@ -1,10 +1,10 @@
 // The `settings` validation agrees with the image's PostgreSQL (issue 21 item 3): each value below
 // is given to the real server (`postgres -C NAME -c NAME=VALUE` on a throwaway data directory, one
-// container, no network), and infra/parameters.ts must accept exactly the values the server
+// container, no network), and model/parameters.ts must accept exactly the values the server
 // accepts. A value the validation let through and the server refused kept the primary from
 // starting for six minutes.
 import { spawnSync } from "child_process";
-import { parameterValueProblem } from "../../infra/parameters";
+import { parameterValueProblem } from "../../model/parameters";
 
 const IMAGE = "pg-replication/postgres:17-local";
 

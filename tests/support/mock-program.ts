@@ -36,7 +36,7 @@ process.setMaxListeners(100);
 export const FAKE_CHECKED_AT = "2026-01-02T03:04:05.000Z";
 
 /**
- * What scripts/check-cluster.ts would print for the spec the program gave it: the roles it was asked to
+ * What ops/hooks/check-cluster.ts would print for the spec the program gave it: the roles it was asked to
  * check, passed, at {@link FAKE_CHECKED_AT}; so a test sees the program's outputs derived from the report.
  */
 function fakeCheckReport(inputs: Json): Record<string, unknown> {

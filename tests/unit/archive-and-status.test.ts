@@ -2,12 +2,12 @@
 // re-archived segment does is proven against the real repository in
 // tests/faults/archive-stall.test.ts); archiveTrouble / roleProblems / formatStatus flag failing
 // archiving, split brain, no primary and nodes of unknown role.
-import { DEFAULTS } from "../../infra/config";
-import { archiveCommands } from "../../infra/render";
-import { STANZA } from "../../infra/topology";
-import { ArchiverState, archiveTrouble, READY_BACKLOG_LIMIT } from "../../scripts/lib/archive";
-import { ClusterNode } from "../../scripts/lib/cluster-discovery";
-import { ClusterStatus, etcdProblem, formatStatus, roleProblems } from "../../scripts/lib/status";
+import { DEFAULTS } from "../../model/config";
+import { archiveCommands } from "../../model/render";
+import { STANZA } from "../../model/topology";
+import { ArchiverState, archiveTrouble, READY_BACKLOG_LIMIT } from "../../ops/archive";
+import { ClusterNode } from "../../ops/cluster-discovery";
+import { ClusterStatus, etcdProblem, formatStatus, roleProblems } from "../../ops/status";
 
 describe("archive_command", () => {
     test("pushes through pgBackRest's stanza and fetches with archive-get; nothing with backups off", () => {

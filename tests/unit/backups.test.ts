@@ -3,10 +3,10 @@
 // pgBackRest's answers (a real `pgbackrest info --output=json` of a 2.55.1 repository, a fixture).
 import * as fs from "fs";
 import * as path from "path";
-import { renderCrontab, renderNodeBackupConf, renderRepoConf } from "../../infra/backup-config";
-import { DEFAULTS, validateConfig } from "../../infra/config";
-import { cronFires, firstCommonMinute, parseCron } from "../../infra/cron";
-import { clusterNodes } from "../../infra/topology";
+import { renderCrontab, renderNodeBackupConf, renderRepoConf } from "../../model/backup-config";
+import { DEFAULTS, validateConfig } from "../../model/config";
+import { cronFires, firstCommonMinute, parseCron } from "../../model/cron";
+import { clusterNodes } from "../../model/topology";
 import {
     backupReady,
     backupSummaryLine,
@@ -16,7 +16,7 @@ import {
     parseInfo,
     repositoryProblem,
     takeBackup,
-} from "../../scripts/lib/backups";
+} from "../../ops/backups";
 
 const INFO = fs.readFileSync(path.join(__dirname, "..", "fixtures", "pgbackrest-info.json"), "utf8");
 

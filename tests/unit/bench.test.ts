@@ -1,14 +1,14 @@
 // `npm run bench`'s pure parts: percentiles, medians, spreads, ratios to the lower bound, argument
 // parsing, pgbench output parsing, the table and the plot spec. No Docker needed.
-import { DEFAULTS, parseBenchArgs } from "../../scripts/bench/args";
-import { HelpRequest, UsageError } from "../../scripts/lib/cli";
-import { isPortClash, slowestResources } from "../../scripts/bench/clusters";
-import { alternate } from "../../scripts/bench/context";
-import { parseTps, parseTransactionLog } from "../../scripts/bench/pgbench";
-import { lagSpec } from "../../scripts/bench/plot";
-import { figureLine, table } from "../../scripts/bench/report";
-import { Machine } from "../../scripts/bench/host";
-import { compare, lsnToBytes, median, percentile, ratio, round, summarize } from "../../scripts/bench/stats";
+import { DEFAULTS, parseBenchArgs } from "../../bench/args";
+import { HelpRequest, UsageError } from "../../ops/cli";
+import { isPortClash, slowestResources } from "../../bench/clusters";
+import { alternate } from "../../bench/context";
+import { parseTps, parseTransactionLog } from "../../bench/pgbench";
+import { lagSpec } from "../../bench/plot";
+import { figureLine, table } from "../../bench/report";
+import { Machine } from "../../bench/host";
+import { compare, lsnToBytes, median, percentile, ratio, round, summarize } from "../../bench/stats";
 
 const usage = (argv: string[]): string => {
     try {

@@ -1,5 +1,5 @@
-// Certificate expiry as `status` and the checks judge it (scripts/lib/certificates.ts).
-import { expiryVerdict, EXPIRY_WARNING_DAYS, tlsSummaryLine } from "../../scripts/lib/certificates";
+// Certificate expiry as `status` and the checks judge it (ops/certificates.ts).
+import { expiryVerdict, EXPIRY_WARNING_DAYS, tlsSummaryLine } from "../../ops/certificates";
 
 const NOW = new Date("2026-12-07T06:00:00Z");
 const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000);

@@ -1,6 +1,6 @@
-// The one command-line parser (scripts/lib/cli.ts): what every command's --help and usage errors
+// The one command-line parser (ops/cli.ts): what every command's --help and usage errors
 // are made of. The commands' own tests (ops-args, lag, bench, live-cli) pin their messages.
-import { command, HelpRequest, integerOption, stackOption, UsageError } from "../../scripts/lib/cli";
+import { command, HelpRequest, integerOption, stackOption, UsageError } from "../../ops/cli";
 
 const DEMO = command({
     name: "demo",

@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { commandLine, staleOutputsNote, upCommand } from "../../scripts/lib/topology-change";
+import { commandLine, staleOutputsNote, upCommand } from "../../ops/topology-change";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 

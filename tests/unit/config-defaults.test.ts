@@ -1,9 +1,9 @@
-// DEFAULTS in infra/config.ts repeat the defaults Pulumi.yaml declares (the CLI hands those to the
+// DEFAULTS in model/config.ts repeat the defaults Pulumi.yaml declares (the CLI hands those to the
 // program); they must agree, or the harness, the scripts and `pulumi up` would see different values.
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { DEFAULTS, validateConfig } from "../../infra/config";
+import { DEFAULTS, validateConfig } from "../../model/config";
 
 const project = parse(fs.readFileSync(path.resolve(__dirname, "..", "..", "Pulumi.yaml"), "utf8")) as {
     config: Record<string, { type?: string; default?: unknown }>;
@@ -12,7 +12,7 @@ const project = parse(fs.readFileSync(path.resolve(__dirname, "..", "..", "Pulum
 describe("config defaults", () => {
     const declared = Object.entries(project.config);
 
-    test("every key Pulumi.yaml declares has the same default in infra/config.ts", () => {
+    test("every key Pulumi.yaml declares has the same default in model/config.ts", () => {
         expect(declared.length).toBeGreaterThan(10);
         for (const [key, decl] of declared) {
             expect(`${key} = ${JSON.stringify((DEFAULTS as unknown as Record<string, unknown>)[key])}`).toBe(
@@ -21,7 +21,7 @@ describe("config defaults", () => {
         }
     });
 
-    test("every default of infra/config.ts that Pulumi.yaml can declare is declared (objects cannot be)", () => {
+    test("every default of model/config.ts that Pulumi.yaml can declare is declared (objects cannot be)", () => {
         const undeclared = Object.keys(DEFAULTS).filter((k) => !(k in project.config));
         expect(undeclared).toEqual(["settings"]);
     });

@@ -1,4 +1,4 @@
-import { configFromValues, ConfigError, DEFAULTS, validateConfig } from "../../infra/config";
+import { configFromValues, ConfigError, DEFAULTS, validateConfig } from "../../model/config";
 
 const expectError = (raw: Record<string, string>, ...parts: string[]) => {
     let error: unknown;

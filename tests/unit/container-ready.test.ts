@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CONTAINER_READY } from "../../infra/container-ready";
-import { pgAccepting } from "../../infra/probes";
+import { pgAccepting } from "../../model/probes";
 
 interface Fake {
     dir: string;

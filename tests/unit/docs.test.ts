@@ -4,9 +4,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseLiveArgs } from "../../harness/cli-lib";
-import { HelpRequest } from "../../scripts/lib/cli";
-import { parseLagArgs } from "../../scripts/lib/lag";
-import { FAILOVER, REJOIN, SWITCHOVER } from "../../scripts/lib/topology-commands";
+import { HelpRequest } from "../../ops/cli";
+import { parseLagArgs } from "../../ops/lag";
+import { FAILOVER, REJOIN, SWITCHOVER } from "../../ops/topology-commands";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");

@@ -7,7 +7,7 @@ import {
     parseDockerPs,
     unknownRoles,
     pickPrimary,
-} from "../../scripts/lib/cluster-discovery";
+} from "../../ops/cluster-discovery";
 import {
     alignColumns,
     buildReport,
@@ -28,8 +28,8 @@ import {
     SlotRow,
     StatRow,
     SYNC_REP_STALL_SECONDS,
-} from "../../scripts/lib/lag";
-import { HelpRequest, UsageError } from "../../scripts/lib/cli";
+} from "../../ops/lag";
+import { HelpRequest, UsageError } from "../../ops/cli";
 
 const usageError = (argv: string[], ...parts: string[]) => {
     let error: unknown;

@@ -23,7 +23,7 @@ import {
     withoutKey,
     withValue,
 } from "../../harness/cli-lib";
-import { HelpRequest, UsageError } from "../../scripts/lib/cli";
+import { HelpRequest, UsageError } from "../../ops/cli";
 import { dockerObjectName, progressLine } from "../../harness/engine";
 import type { StackOutput } from "../../harness/state";
 

@@ -1,9 +1,9 @@
-import { HelpRequest, UsageError } from "../../scripts/lib/cli";
-import { commandLine, parseArgs } from "../../scripts/lib/topology-change";
-import { FAILOVER, REJOIN, SWITCHOVER } from "../../scripts/lib/topology-commands";
-import { configuredNode, describeRejoin, parseRejoinRecord } from "../../scripts/lib/ops";
-import { DEFAULTS } from "../../infra/config";
-import { clusterNodes } from "../../infra/topology";
+import { HelpRequest, UsageError } from "../../ops/cli";
+import { commandLine, parseArgs } from "../../ops/topology-change";
+import { FAILOVER, REJOIN, SWITCHOVER } from "../../ops/topology-commands";
+import { configuredNode, describeRejoin, parseRejoinRecord } from "../../ops/ops";
+import { DEFAULTS } from "../../model/config";
+import { clusterNodes } from "../../model/topology";
 
 const parse = (...argv: string[]) => parseArgs(FAILOVER, argv);
 const usageError = (argv: string[]): string => {

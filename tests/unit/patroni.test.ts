@@ -1,5 +1,5 @@
 import { parse } from "yaml";
-import { DEFAULTS, validateConfig } from "../../infra/config";
+import { DEFAULTS, validateConfig } from "../../model/config";
 import { renderHaproxyCfg } from "../../infra/haproxy";
 import {
     etcdHosts,
@@ -8,14 +8,14 @@ import {
     patroniDynamicConfig,
     patroniParameters,
     renderPatroniYml,
-} from "../../infra/patroni-config";
-import { archiveCommands, renderPgHba } from "../../infra/render";
-import { tcpListening } from "../../infra/probes";
-import { clusterNodes } from "../../infra/topology";
-import { expectedPatroniRoles } from "../../infra/check-spec";
-import { membershipProblem } from "../../scripts/lib/checks";
-import { roleChangeRefusal } from "../../scripts/lib/patroni-ops";
-import { parametersPatch } from "../../scripts/lib/settings-patroni";
+} from "../../model/patroni-config";
+import { archiveCommands, renderPgHba } from "../../model/render";
+import { tcpListening } from "../../model/probes";
+import { clusterNodes } from "../../model/topology";
+import { expectedPatroniRoles } from "../../model/check-spec";
+import { membershipProblem } from "../../ops/checks";
+import { roleChangeRefusal } from "../../ops/patroni-ops";
+import { parametersPatch } from "../../ops/settings-patroni";
 import { containsSecret } from "../../harness/secrets";
 import { runProgramWithMocks } from "../support/mock-program";
 

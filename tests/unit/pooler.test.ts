@@ -1,16 +1,16 @@
 import type * as PulumiModule from "@pulumi/pulumi";
 import { CONTAINER_READY } from "../../infra/container-ready";
-import { nodeAddressMap } from "../../infra/topology";
+import { nodeAddressMap } from "../../model/topology";
 import {
     POOLER_LISTENING,
     poolerConnstr,
     renderPgBouncerIni,
     renderPoolerEntrypoint,
     renderUserlist,
-} from "../../infra/pooler-config";
-import { roleVerifier } from "../../infra/scram";
-import { setPasswordSql } from "../../infra/sql";
-import { repointPooler, RunResult } from "../../scripts/lib/pooler";
+} from "../../model/pooler-config";
+import { roleVerifier } from "../../model/scram";
+import { setPasswordSql } from "../../model/sql";
+import { repointPooler, RunResult } from "../../ops/pooler";
 import { containsSecret, Json, unwrapSecrets } from "../../harness/secrets";
 
 const PW = "pool-secret-pw";
@@ -246,7 +246,7 @@ describe("PgBouncerPool under mocks", () => {
         }
         const targets = declared.find((d) => d.name === "pool-targets")!;
         expect(targets.parent).toBe("pg-replication:index:PgBouncerPool");
-        expect(targets.inputs.create).toBe("node -r ./scripts/register-ts.js scripts/repoint-pooler.ts");
+        expect(targets.inputs.create).toBe("node -r ./scripts/register-ts.js ops/hooks/repoint-pooler.ts");
         expect(targets.inputs.environment).toEqual({
             PGR_CLUSTER: "unit",
             PGR_PRIMARY: "pg1",

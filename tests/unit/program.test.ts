@@ -360,9 +360,9 @@ describe("the stack program under mocks", () => {
         expect(run.outputs.replicationMode.value).toBe("async");
     });
 
-    test("the checks run scripts/check-cluster.ts from the project root on the spec the program built", () => {
+    test("the checks run ops/hooks/check-cluster.ts from the project root on the spec the program built", () => {
         const checks = byName(run).get("pg-checks")!;
-        expect(checks.inputs.create).toBe("node -r ./scripts/register-ts.js scripts/check-cluster.ts");
+        expect(checks.inputs.create).toBe("node -r ./scripts/register-ts.js ops/hooks/check-cluster.ts");
         expect(checks.inputs.dir).toBe(path.resolve(__dirname, "..", ".."));
         expect(JSON.parse(checks.inputs.environment.PGR_CHECK_SPEC)).toEqual({
             stack: "unit",

@@ -68,7 +68,7 @@ describe("register-ts preload", () => {
 
     test("the deployment's commands run through it", () => {
         // check-cluster.ts without its environment answers with its own usage error: it loaded.
-        const res = spawnSync(process.execPath, ["-r", PRELOAD, "scripts/check-cluster.ts"], {
+        const res = spawnSync(process.execPath, ["-r", PRELOAD, "ops/hooks/check-cluster.ts"], {
             cwd: ROOT,
             encoding: "utf8",
             env: { ...process.env, PG_REPLICATION_TS_CACHE: cache, PGR_CHECK_SPEC: "", PGPASSWORD: "" },

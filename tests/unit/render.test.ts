@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
-import { renderRestoreEnv } from "../../infra/restore";
-import { DEFAULTS, validateConfig } from "../../infra/config";
+import { renderRestoreEnv } from "../../model/restore";
+import { DEFAULTS, validateConfig } from "../../model/config";
 import {
     primaryConninfo,
     renderBootstrapEnv,
@@ -13,7 +13,7 @@ import {
     renderSettingsConf,
     renderTemplate,
     TEMPLATE_DIR,
-} from "../../infra/render";
+} from "../../model/render";
 import {
     ADDRESS_OFFSETS,
     allNodeAddresses,
@@ -21,7 +21,7 @@ import {
     dynamicAddressRange,
     PATHS,
     subnetAddress,
-} from "../../infra/topology";
+} from "../../model/topology";
 
 const nodes = clusterNodes("dev", DEFAULTS);
 const [primary, replica] = nodes;
@@ -224,12 +224,14 @@ describe("other rendered files", () => {
     });
 
     test("one way to make a file: only render.ts reads templates/, and no component writes a script in TypeScript", () => {
-        const infra = path.resolve(__dirname, "..", "..", "infra");
-        const others = fs.readdirSync(infra).filter((f) => f.endsWith(".ts") && f !== "render.ts");
+        const root = path.resolve(__dirname, "..", "..");
+        const others = ["infra", "model"]
+            .flatMap((dir) => fs.readdirSync(path.join(root, dir)).map((f) => path.join(dir, f)))
+            .filter((f) => f.endsWith(".ts") && f !== path.join("model", "render.ts"));
         const reading = others.filter((f) =>
-            /readFileSync|TEMPLATE_DIR/.test(fs.readFileSync(path.join(infra, f), "utf8")),
+            /readFileSync|TEMPLATE_DIR/.test(fs.readFileSync(path.join(root, f), "utf8")),
         );
-        const scripting = others.filter((f) => /#!\/bin\/(ba)?sh/.test(fs.readFileSync(path.join(infra, f), "utf8")));
+        const scripting = others.filter((f) => /#!\/bin\/(ba)?sh/.test(fs.readFileSync(path.join(root, f), "utf8")));
         expect({ reading, scripting }).toEqual({ reading: [], scripting: [] });
     });
 

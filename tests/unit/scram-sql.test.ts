@@ -1,4 +1,4 @@
-import { derivedSalt, roleVerifier, scramVerifier } from "../../infra/scram";
+import { derivedSalt, roleVerifier, scramVerifier } from "../../model/scram";
 import {
     createSlotSql,
     dropSlotSql,
@@ -7,9 +7,9 @@ import {
     replicationRoleSql,
     synchronousStandbyNames,
     syncPolicySql,
-} from "../../infra/sql";
+} from "../../model/sql";
 import { psqlOnDelete } from "../../infra/psql";
-import { DEFAULTS } from "../../infra/config";
+import { DEFAULTS } from "../../model/config";
 
 describe("SCRAM verifiers", () => {
     test("matches the verifier PostgreSQL 17 stores for the same password and salt", () => {

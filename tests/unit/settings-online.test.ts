@@ -1,13 +1,7 @@
 // settings applied online (issue 21 item 3): what changes between two settings, the ALTER SYSTEM
 // statements, the undo, and what one node is asked, against a fake SQL runner.
-import { NodeRef, SqlRunner } from "../../scripts/lib/cluster-discovery";
-import {
-    alterSystemStatements,
-    applyOnNode,
-    inversePlan,
-    needsRestart,
-    settingsPlan,
-} from "../../scripts/lib/settings-online";
+import { NodeRef, SqlRunner } from "../../ops/cluster-discovery";
+import { alterSystemStatements, applyOnNode, inversePlan, needsRestart, settingsPlan } from "../../ops/settings-online";
 
 describe("settings plans", () => {
     test("changed and new names are set, removed ones reset, unchanged ones left alone", () => {

@@ -1,0 +1,294 @@
+// The two clusters every case compares: ours (the Pulumi program, deployed by the live harness) and a
+// bare lower bound on the same image (docker run, trust auth, pg_basebackup, no checks).
+import { harnessArgv } from "../harness";
+import { execOrFail, execProgram, psql } from "../ops/cluster-discovery";
+import { readLogin, SuperuserLogin } from "../ops/login";
+import { waitFor } from "../ops/ops";
+import { BENCH_TIMEOUT_MS, IMAGE, removeByPrefix, ROOT, waitPortsFree } from "./host";
+
+/** synchronous_standby_names + synchronous_commit on the primary. */
+export interface SyncSetting {
+    label: string;
+    standbyNames: string;
+    commit: "on" | "remote_write" | "remote_apply";
+}
+
+export const SYNC_SETTINGS: SyncSetting[] = [
+    { label: "async", standbyNames: "", commit: "on" },
+    { label: "sync any 1", standbyNames: "ANY 1 (pg2, pg3)", commit: "on" },
+    { label: "sync first 1", standbyNames: "FIRST 1 (pg2, pg3)", commit: "on" },
+    { label: "any 1 remote_write", standbyNames: "ANY 1 (pg2, pg3)", commit: "remote_write" },
+    { label: "any 1 remote_apply", standbyNames: "ANY 1 (pg2, pg3)", commit: "remote_apply" },
+];
+
+export interface Cluster {
+    kind: "ours" | "bare";
+    /** Stack name (ours) or name prefix (bare): every Docker object is named `${name}-…`. */
+    name: string;
+    network: string;
+    replicas: number;
+    password?: string;
+    container(node: number): string;
+    ip(node: number): string;
+    hostPort(node: number): number;
+}
+
+const REPLICAS = 2;
+
+/** How the bench logs in to a cluster's published ports: ours from its outputs (with its CA under tls required), bare with trust. */
+export function clusterLogin(c: Cluster): SuperuserLogin {
+    return c.kind === "ours" ? readLogin({ stack: c.name, live: true }) : { password: c.password ?? "" };
+}
+
+function subnetHost(subnet: string, host: number): string {
+    return subnet.replace(/\.0\/24$/, `.${host}`);
+}
+
+// ---------------------------------------------------------------- ours, through the live harness
+
+export interface OursOptions {
+    stack: string;
+    subnet: string;
+    portBase: number;
+    pooler: boolean;
+    extra?: string[];
+}
+
+export function oursCluster(o: OursOptions): Cluster {
+    return {
+        kind: "ours",
+        name: o.stack,
+        network: `${o.stack}-net`,
+        replicas: REPLICAS,
+        password: "bench-super-pw",
+        container: (n) => `${o.stack}-pg${n}`,
+        ip: (n) => subnetHost(o.subnet, 10 + n),
+        hostPort: (n) => o.portBase + n - 1,
+    };
+}
+
+export function oursConfig(o: OursOptions): string[] {
+    return [
+        `image=${IMAGE}`,
+        "pullImage=false",
+        `subnet=${o.subnet}`,
+        `hostPortBase=${o.portBase}`,
+        "superuserPassword=bench-super-pw",
+        "replicationPassword=bench-repl-pw",
+        `replicas=${REPLICAS}`,
+        `pooler=${o.pooler}`,
+        ...(o.extra ?? []),
+    ];
+}
+
+/** The live harness CLI, as `npm run live` runs it (without npm's own start-up). */
+export function liveArgv(args: string[]): string[] {
+    return harnessArgv(args);
+}
+
+/** The live harness's slowest resource lines (`  created   TYPE   NAME (1.2s)`), slowest first. */
+export function slowestResources(stderr: string, n: number): Array<{ action: string; name: string; seconds: number }> {
+    const rows: Array<{ action: string; name: string; seconds: number }> = [];
+    for (const line of stderr.split("\n")) {
+        const m = /^ {2}(created|replaced|updated|deleted|unchanged|failed)\s+\S+\s+(.+?) \(([0-9.]+)s\)\s*$/.exec(
+            line,
+        );
+        if (m) rows.push({ action: m[1], name: m[2], seconds: Number(m[3]) });
+    }
+    return rows.sort((a, b) => b.seconds - a.seconds).slice(0, n);
+}
+
+function logSlowest(stderr: string, log?: (line: string) => void): void {
+    if (!log) return;
+    const top = slowestResources(stderr, 5);
+    if (top.length) log(`      slowest resources: ${top.map((r) => `${r.action} ${r.name} ${r.seconds}s`).join("; ")}`);
+}
+
+/** `npm run live -- up`: nothing -> verified cluster. Returns the wall time in ms. */
+export async function oursUp(o: OursOptions, log?: (line: string) => void): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+        await waitPortsFree(Array.from({ length: 13 }, (_, i) => o.portBase + i));
+        const res = await execProgram(
+            liveArgv(["up", "--stack", o.stack, ...oursConfig(o).flatMap((c) => ["--config", c])]),
+            170_000,
+            { cwd: ROOT },
+        );
+        if (res.code === 0) {
+            logSlowest(res.stderr, log);
+            return res.ms;
+        }
+        if (attempt === 1 && isPortClash(res.stderr)) {
+            log?.(
+                `      ${o.stack}: a host port was taken between the check and the container start (${portClash(res.stderr)}); tearing down and retrying once, the failed attempt is not counted`,
+            );
+            await execProgram(liveArgv(["down", "--stack", o.stack]), 120_000, { cwd: ROOT });
+            await removeByPrefix(`${o.stack}-`);
+            continue;
+        }
+        throw new Error(`live up --stack ${o.stack} exited ${res.code}: ${res.stderr.trim().slice(-1500)}`);
+    }
+}
+
+/** Host ports 50432+ lie in Linux's ephemeral range (32768-60999): any outgoing connection on this machine
+ *  can hold one as its source port for a moment, and a container publishing it then fails to start. */
+export function isPortClash(stderr: string): boolean {
+    return /bind: address already in use/.test(stderr);
+}
+
+function portClash(stderr: string): string {
+    return /listen tcp4? ([0-9.:]+): bind: address already in use/.exec(stderr)?.[1] ?? "address already in use";
+}
+
+export async function oursDown(stack: string, log?: (line: string) => void): Promise<number> {
+    const res = await execOrFail(liveArgv(["down", "--stack", stack]), 120_000, { cwd: ROOT });
+    logSlowest(res.stderr, log);
+    return res.ms;
+}
+
+// ---------------------------------------------------------------- bare lower bound
+
+export interface BareOptions {
+    prefix: string;
+    subnet: string;
+    portBase: number;
+}
+
+export function bareCluster(o: BareOptions): Cluster {
+    return {
+        kind: "bare",
+        name: o.prefix,
+        network: `${o.prefix}-net`,
+        replicas: REPLICAS,
+        container: (n) => `${o.prefix}-pg${n}`,
+        ip: (n) => subnetHost(o.subnet, 10 + n),
+        hostPort: (n) => o.portBase + n - 1,
+    };
+}
+
+const PRIMARY_SCRIPT = `initdb -D "$PGDATA" -A trust -U postgres >/dev/null
+printf 'host all all 0.0.0.0/0 trust\\nhost replication all 0.0.0.0/0 trust\\n' >> "$PGDATA/pg_hba.conf"
+exec postgres -c listen_addresses='*' -c cluster_name=pg1`;
+
+function replicaScript(primaryIp: string, node: number): string {
+    return `until pg_basebackup -h ${primaryIp} -U postgres -D "$PGDATA" -R -X stream -c fast 2>/dev/null; do rm -rf "$PGDATA"; sleep 0.1; done
+exec postgres -c listen_addresses='*' -c cluster_name=pg${node}`;
+}
+
+/** docker run of a primary and two replicas cloned with pg_basebackup; done when the primary has one
+ *  streaming pg_stat_replication row per replica. Returns the wall time in ms. */
+export async function bareUp(o: BareOptions, log?: (line: string) => void): Promise<number> {
+    try {
+        return await bareUpOnce(o);
+    } catch (err) {
+        if (!isPortClash((err as Error).message)) throw err;
+        log?.(
+            `      ${o.prefix}: a host port was taken (${portClash((err as Error).message)}); removing and retrying once, the failed attempt is not counted`,
+        );
+        await bareDown(o.prefix);
+        return bareUpOnce(o);
+    }
+}
+
+async function bareUpOnce(o: BareOptions): Promise<number> {
+    const c = bareCluster(o);
+    await waitPortsFree([1, 2, 3].map((n) => c.hostPort(n)));
+    const started = performance.now();
+    await execOrFail(["docker", "network", "create", "--subnet", o.subnet, c.network], BENCH_TIMEOUT_MS);
+    const run = (n: number, script: string) =>
+        execOrFail(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                c.container(n),
+                "--network",
+                c.network,
+                "--ip",
+                c.ip(n),
+                "-p",
+                `127.0.0.1:${c.hostPort(n)}:5432`,
+                "--user",
+                "postgres",
+                IMAGE,
+                "sh",
+                "-c",
+                script,
+            ],
+            BENCH_TIMEOUT_MS,
+        );
+    await run(1, PRIMARY_SCRIPT);
+    await Promise.all([2, 3].map((n) => run(n, replicaScript(c.ip(1), n))));
+    await waitFor(
+        `${o.prefix} streaming`,
+        90_000,
+        async () => {
+            const streaming = await psql(
+                c.container(1),
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+            );
+            return streaming === String(REPLICAS) || `${streaming} of ${REPLICAS} replicas streaming`;
+        },
+        100,
+    );
+    return performance.now() - started;
+}
+
+export async function bareDown(prefix: string): Promise<number> {
+    const started = performance.now();
+    const c = bareCluster({ prefix, subnet: "0.0.0.0/24", portBase: 0 });
+    await execProgram(["docker", "rm", "-f", "-v", c.container(1), c.container(2), c.container(3)], 60_000);
+    await execProgram(["docker", "network", "rm", c.network], BENCH_TIMEOUT_MS);
+    return performance.now() - started;
+}
+
+// ---------------------------------------------------------------- both
+
+/** Applies a synchronous setting with ALTER SYSTEM + reload on the primary (pg1), and waits until
+ *  pg_stat_replication shows it. */
+export async function applySync(c: Cluster, s: SyncSetting): Promise<void> {
+    const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    await psql(c.container(1), `ALTER SYSTEM SET synchronous_standby_names = ${quote(s.standbyNames)}`);
+    await psql(c.container(1), `ALTER SYSTEM SET synchronous_commit = ${quote(s.commit)}`);
+    await psql(c.container(1), "SELECT pg_reload_conf()");
+    const want =
+        s.standbyNames === ""
+            ? ["async", "async"]
+            : s.standbyNames.startsWith("ANY")
+              ? ["quorum", "quorum"]
+              : ["potential", "sync"];
+    await waitFor(
+        `${c.name}: ${s.label} in effect`,
+        30_000,
+        async () => {
+            const states = (
+                await psql(
+                    c.container(1),
+                    "SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming' ORDER BY sync_state",
+                )
+            ).split("\n");
+            const commit = await psql(c.container(1), "SHOW synchronous_commit");
+            return (
+                (JSON.stringify(states) === JSON.stringify(want) && commit === s.commit) ||
+                `${states.join(",")} ${commit}`
+            );
+        },
+        100,
+    );
+}
+
+export async function containerIp(name: string): Promise<string> {
+    const res = await execOrFail(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
+        BENCH_TIMEOUT_MS,
+    );
+    return res.stdout.trim();
+}
+
+/** The port inside a container that is published on the host (e.g. PgBouncer's listen_port). */
+export async function containerPort(name: string): Promise<number> {
+    const res = await execOrFail(["docker", "port", name], BENCH_TIMEOUT_MS);
+    const m = /^(\d+)\/tcp/m.exec(res.stdout);
+    if (!m) throw new Error(`${name} publishes no TCP port: ${res.stdout}`);
+    return Number(m[1]);
+}

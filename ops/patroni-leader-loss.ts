@@ -1,0 +1,145 @@
+// One measured loss of the leader on a failover=patroni stack, under a writer that records every
+// acknowledged commit through the read-write endpoint. Nothing is run to fail over: Patroni does it.
+// Shared by bench/patroni-failover.ts (many rounds on a deployed stack) and the bench's
+// `failover --mode patroni` case.
+// - kill: `docker kill` of the leader's container, kept down (restart policy off) as a dead host
+//   would be, then started again after the measurement;
+// - crash: `pkill -9 postgres` inside the leader, Patroni alive.
+import { Client } from "pg";
+import { AckWriter } from "./ack-writer";
+import { execProgram } from "./cluster-discovery";
+import { superuserClient, SuperuserLogin } from "./login";
+import { leaderOf, patroniCluster } from "./patroni";
+
+/** Where the writer goes: the stack's read-write endpoint, as the superuser. */
+export interface LeaderLossTarget extends SuperuserLogin {
+    stack: string;
+    /** Members (nodes) in the stack. */
+    members: number;
+    host: string;
+    rwPort: number;
+    /** Table with an `id bigint PRIMARY KEY` column, created by {@link prepareTable}. */
+    table: string;
+}
+
+/** What one round measured. Times are milliseconds from the start of the kill (or crash). */
+export interface LeaderLossRound {
+    kind: "kill" | "crash";
+    leader: string;
+    newLeader: string | null;
+    /** First acknowledged write begun after the kill, through the read-write endpoint. */
+    firstAckMs: number | null;
+    /** A new leader running and every member still up streaming from it (Patroni's /cluster). */
+    allStreamingMs: number | null;
+    acked: number;
+    /** Acknowledged ids the new leader does not have. */
+    lost: number;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function docker(...argv: string[]): Promise<void> {
+    const res = await execProgram(["docker", ...argv], 60_000);
+    if (res.code !== 0) throw new Error(`docker ${argv.join(" ")}: ${res.stderr.trim()}`);
+}
+
+async function query<T>(t: LeaderLossTarget, text: string): Promise<T[]> {
+    const c = new Client({
+        ...superuserClient(t, t.host, t.rwPort),
+        connectionTimeoutMillis: 3000,
+        query_timeout: 10_000,
+    });
+    c.on("error", () => undefined);
+    await c.connect();
+    try {
+        return (await c.query(text)).rows as T[];
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+}
+
+/** Creates the writer's table (empty) through the read-write endpoint. */
+export async function prepareTable(t: LeaderLossTarget): Promise<void> {
+    await query(t, `CREATE TABLE IF NOT EXISTS ${t.table} (id bigint PRIMARY KEY)`);
+    await query(t, `TRUNCATE ${t.table}`);
+}
+
+/** Waits until Patroni shows one running leader and `streaming` other members streaming; returns the leader. */
+export async function settledLeader(stack: string, streaming: number, timeoutMs = 180_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const c = await patroniCluster(stack).catch(() => undefined);
+        const leader = c && leaderOf(c.cluster);
+        const n = c?.cluster.members.filter((m) => m.state === "streaming").length ?? 0;
+        if (leader && leader.state === "running" && n >= streaming) return leader.name;
+        if (Date.now() > deadline)
+            throw new Error(`stack ${stack} did not settle: ${JSON.stringify(c?.cluster.members ?? [])}`);
+        await sleep(250);
+    }
+}
+
+/**
+ * Kills (or crashes) the settled leader under the writer, waits for the first acknowledged write
+ * after it (at most 120 s) and for the others to stream from the new leader, counts the acknowledged
+ * ids lost, then brings a killed container back and waits until every member streams again.
+ * Ids start at `firstId`; the next free one is returned.
+ */
+export async function leaderLossRound(
+    t: LeaderLossTarget,
+    kind: "kill" | "crash",
+    firstId: number,
+): Promise<{ round: LeaderLossRound; nextId: number }> {
+    const leader = await settledLeader(t.stack, t.members - 1);
+    const container = `${t.stack}-${leader}`;
+    const writer = new AckWriter({ ...t, port: t.rwPort }, firstId);
+    writer.start();
+    let allStreamingMs: number | null = null;
+    let newLeader: string | null = null;
+    try {
+        while (writer.acked.length < 20) await sleep(50);
+        if (kind === "kill") await docker("update", "--restart=no", container);
+        const started = Date.now();
+        if (kind === "kill") await docker("kill", container);
+        else await docker("exec", container, "pkill", "-9", "-x", "postgres");
+        writer.markKill(started, Date.now());
+        // A killed leader stays down: every other member streams; a crashed one comes back as a replica.
+        const expectStreaming = kind === "kill" ? t.members - 2 : t.members - 1;
+        const deadline = Date.now() + 120_000;
+        while ((writer.firstAckAfter === undefined || allStreamingMs === null) && Date.now() < deadline) {
+            if (allStreamingMs === null) {
+                const c = await patroniCluster(t.stack).catch(() => undefined);
+                const l = c && leaderOf(c.cluster);
+                const streaming = c?.cluster.members.filter((m) => m.state === "streaming").length ?? 0;
+                if (l && l.name !== leader && l.state === "running" && streaming >= expectStreaming) {
+                    allStreamingMs = Date.now() - started;
+                    newLeader = l.name;
+                }
+            }
+            await sleep(200);
+        }
+        await sleep(500);
+    } finally {
+        await writer.stop();
+    }
+    const have = new Set((await query<{ id: string }>(t, `SELECT id FROM ${t.table}`)).map((r) => Number(r.id)));
+    const lost = writer.acked.filter((id) => !have.has(id)).length;
+    if (newLeader === null)
+        newLeader =
+            (await patroniCluster(t.stack)
+                .then((c) => leaderOf(c.cluster)?.name)
+                .catch(() => undefined)) ?? null;
+    if (kind === "kill") {
+        await docker("update", "--restart=unless-stopped", container);
+        await docker("start", container);
+    }
+    const round: LeaderLossRound = {
+        kind,
+        leader,
+        newLeader,
+        firstAckMs: writer.firstAckAfter ?? null,
+        allStreamingMs,
+        acked: writer.acked.length,
+        lost,
+    };
+    return { round, nextId: (writer.acked[writer.acked.length - 1] ?? firstId) + 1000 };
+}
