@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerLabels, TLS_LABEL } from "../model/labels";
+import { clusterLabels, dockerLabels, NODE_LABEL, TLS_LABEL } from "../model/labels";
 import { generatedPassword } from "./generated-password";
 import * as path from "path";
 import { renderNodeBackupConf } from "../model/backup-config";
@@ -12,18 +12,15 @@ import { renderFile } from "../model/render";
 import { renderRestoreEnv, renderRestoreSourceConf, RESTORE_FAILED_FILE, RESTORE_SOURCE_PATH } from "../model/restore";
 import { parseRestoreTarget } from "../model/restore-target";
 import { ClusterConfig, ConfigError, configFromValues, missingRestorePassphrase } from "../model/config";
-import { HaproxyEndpoints } from "./haproxy";
-import { manualRoles } from "./manual-roles";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeStarts } from "./node-starts";
 import { nodeScript } from "./node-script";
 import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "../model/metrics-endpoint";
 import { PostgresExporter } from "./metrics";
-import { patroniRoles } from "./patroni-roles";
-import { PgBouncerPool, PoolerTls } from "./pooler";
 import { tlsFilesCommand } from "./tls-files";
-import { poolerContainerName, PoolerRole } from "../model/pooler-config";
 import { psqlCommand } from "./psql";
+import { MANUAL_ROLES } from "./manual-roles";
+import { PATRONI_ROLES } from "./patroni-roles";
 import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
 import { roleVerifier } from "../model/scram";
 import { dropRoleSql, monitorRoleSql } from "../model/sql";
@@ -35,7 +32,6 @@ import {
     clusterNodes,
     dynamicAddressRange,
     MAX_NODES,
-    nodeAddressMap,
     NodeSpec,
     PATHS,
     publishedPorts,
@@ -61,7 +57,7 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
                 PGR_IMAGE: b.cfg.image,
                 PGR_PULL_IMAGE: String(b.cfg.pullImage),
                 PGR_TLS: b.cfg.tls,
-                ...(b.cfg.failover === "manual" ? { PGR_PRIMARY: b.primarySpec.name } : {}),
+                ...b.strategy.guardEnvironment(b.primarySpec),
             },
         })
         .apply((r) => r.stdout.trim());
@@ -91,7 +87,10 @@ function restorePreflight(b: Build): pulumi.Output<string> {
 }
 
 /** The one place a failover mode picks its role strategy. */
-const ROLE_STRATEGIES: Record<ClusterConfig["failover"], RoleStrategy> = { manual: manualRoles, patroni: patroniRoles };
+const ROLE_STRATEGIES: Record<ClusterConfig["failover"], RoleStrategy> = {
+    manual: MANUAL_ROLES,
+    patroni: PATRONI_ROLES,
+};
 
 /** Where a node is reachable from the Docker host. */
 export interface NodeEndpoint {
@@ -136,6 +135,8 @@ interface Build {
     /** The address a client on the Docker host reaches the published ports at. */
     host: string;
     labels: Record<string, string>;
+    /** The failover mode's side of the program. */
+    strategy: RoleStrategy;
     /** restoreFrom: the source repository's passphrase (secret). */
     restoreCipherPass?: pulumi.Input<string>;
 }
@@ -160,17 +161,13 @@ function uriPath(file: string): string {
 
 /**
  * How a node's servers take a new certificate without a restart: PostgreSQL re-reads its
- * certificate files on a reload; Patroni its REST API's on SIGHUP (patroni/__main__.py
- * reload_config with sighup, api.py reload_local_certificate); pgBackRest's TLS server only at
- * start, so it is started again (a backup through it at that moment fails and is retried).
+ * certificate files on a reload; the failover mode's own servers as its strategy says; pgBackRest's
+ * TLS server only at start, so it is started again (a backup through it at that moment fails and is
+ * retried).
  */
-function nodeTlsReload(cfg: ClusterConfig): string {
-    const lines = ["psql -U postgres -XAtqc 'SELECT pg_reload_conf()' >/dev/null"];
-    if (cfg.failover === "patroni") {
-        // Anchored: the pattern must not match this script's own `sh -c` command line.
-        lines.push("pkill -HUP -f '^[^ ]*python3 [^ ]*/patroni '");
-    }
-    if (cfg.backups) {
+function nodeTlsReload(b: Build): string {
+    const lines = ["psql -U postgres -XAtqc 'SELECT pg_reload_conf()' >/dev/null", ...b.strategy.certificateReload];
+    if (b.cfg.backups) {
         // Every descriptor to /dev/null: a server holding `docker exec`'s output would keep it open.
         // The old server must have let go of its port before the new one binds it (bounded: 10 s).
         lines.push(
@@ -259,31 +256,15 @@ export class PostgresCluster extends pulumi.ComponentResource {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
         const b = PostgresCluster.plan(name, args);
         this.tls = b.cfg.tls;
-        const guard = deploymentGuard(b);
-
-        this.superuserPassword = pulumi.secret(
-            args.superuserPassword ?? generatedPassword(`${name}-superuser-password`, this),
-        );
-        this.replicationPassword = pulumi.secret(
-            args.replicationPassword ?? generatedPassword(`${name}-replication-password`, this),
-        );
-        // Nothing is created or changed until the guard agrees and the image is there (pulled, or found
-        // on the engine): the network, the volumes and the containers all wait for both.
-        const preflight = b.cfg.restoreFrom !== "" ? restorePreflight(b) : pulumi.output("");
-        const imageId = pulumi
-            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard, preflight])
-            .apply(([id]) => id);
+        this.superuserPassword = this.password(`${name}-superuser-password`, args.superuserPassword);
+        this.replicationPassword = this.password(`${name}-replication-password`, args.replicationPassword);
+        const imageId = this.gatedImage(b);
         this.network = this.declareNetwork(b, imageId);
-        if (b.cfg.backups) {
-            this.backupCipherPass = pulumi.secret(generatedPassword(`${name}-backup-cipher-pass`, this));
-        }
+        this.backupCipherPass = b.cfg.backups ? this.password(`${name}-backup-cipher-pass`) : undefined;
         const stackTls = b.cfg.backups || b.cfg.tls === "required" ? this.declareTls(b) : undefined;
         // The repository first, and every node depends on its container: a destroy stops the nodes
         // (whose last archiving needs it) before the repository goes.
-        const repository =
-            stackTls?.repo && this.backupCipherPass
-                ? this.declareRepository(b, imageId, stackTls.caCertPem, stackTls.repo, this.backupCipherPass)
-                : undefined;
+        const repository = this.declareRepository(b, imageId, stackTls);
         // What clients must verify: undefined with tls off (the CA then serves pgBackRest alone).
         const serverTls = b.cfg.tls === "required" ? stackTls : undefined;
         const roles = this.declareNodes(b, imageId, stackTls, repository);
@@ -294,39 +275,21 @@ export class PostgresCluster extends pulumi.ComponentResource {
             .sort((x, y) => x.node.localeCompare(y.node, "en", { numeric: true }));
         this.replicationMode = roles.replicationMode;
         if (b.cfg.metrics) {
-            this.metricsPassword = pulumi.secret(generatedPassword(`${name}-metrics-scrape-password`, this));
+            this.metricsPassword = this.password(`${name}-metrics-scrape-password`);
             this.metricsEndpoint = this.declareMetrics(b, roles, this.metricsPassword, serverTls?.caCertPem);
         }
 
-        const backups = repository
-            ? repository.firstBackup(`${b.name}-backup-first`, [...roles.settled, ...this.nodes])
-            : undefined;
+        const backups = repository?.firstBackup(`${b.name}-backup-first`, [...roles.settled, ...this.nodes]);
         const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles, serverTls) : undefined;
         this.rwConnectionString = pooled?.rw;
         this.roConnectionString = pooled?.ro;
-        this.checkReport = b.cfg.checks
-            ? this.declareChecks(b, roles, [...(pooled ? [pooled.resource] : []), ...(backups ? [backups] : [])])
-            : pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
+        this.checkReport = this.declareChecks(b, roles, [pooled?.resource, backups]);
 
-        // The roles are the ones the checks found at deploy time, with when (roleReadAt): after a
-        // failover or switchover (a command in manual mode, an election under Patroni) no output
-        // recorded earlier can name the primary, so none claims to be "now". The way to the primary
-        // is the read-write endpoint, which every failover re-points; without the pooler, the
-        // deployed primary's own port. With the checks off: the configured layout.
-        const roleAt = b.cfg.checks ? this.rolesAtDeploy(b) : undefined;
-        const primarySpec = roleAt ? roleAt.apply((r) => r.primary) : pulumi.output(b.primarySpec);
-        const replicaSpecs = roleAt ? roleAt.apply((r) => r.replicas) : pulumi.output(b.replicaSpecs);
-        this.primary = pulumi.all([primarySpec, roleAt]).apply(([spec, r]) => this.endpointOf(b, spec, r?.readAt));
-        this.replicas = pulumi
-            .all([replicaSpecs, roleAt])
-            .apply(([specs, r]) => specs.map((s) => this.endpointOf(b, s, r?.readAt)));
-        this.primaryConnectionString = pooled
-            ? pooled.rw
-            : primarySpec.apply((s) => this.superuserUrl(b.host, s.hostPort));
-        this.replicaConnectionStrings = pulumi.secret(
-            replicaSpecs.apply((specs) => pulumi.all(specs.map((s) => this.superuserUrl(b.host, s.hostPort)))),
-        );
-
+        const where = this.rolesNow(b, pooled);
+        this.primary = where.primary;
+        this.replicas = where.replicas;
+        this.primaryConnectionString = where.primaryConnectionString;
+        this.replicaConnectionStrings = where.replicaConnectionStrings;
         this.registerOutputs({
             primary: this.primary,
             replicas: this.replicas,
@@ -343,6 +306,52 @@ export class PostgresCluster extends pulumi.ComponentResource {
             caCertFile: this.caCertFile,
             tls: this.tls,
         });
+    }
+
+    /** A password given by the caller, or generated once and kept in the state; secret either way. */
+    private password(resourceName: string, given?: pulumi.Input<string>): pulumi.Output<string> {
+        return pulumi.secret(given ?? generatedPassword(resourceName, this));
+    }
+
+    /**
+     * The image reference, known only once the deployment guard agrees, the restore source checks out
+     * (restoreFrom) and the image is there (pulled, or found on the engine): the network, the volumes
+     * and the containers all wait for it, so nothing is created or changed before.
+     */
+    private gatedImage(b: Build): pulumi.Output<string> {
+        const guard = deploymentGuard(b);
+        const preflight = b.cfg.restoreFrom !== "" ? restorePreflight(b) : pulumi.output("");
+        return pulumi
+            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard, preflight])
+            .apply(([id]) => id);
+    }
+
+    /**
+     * The roles are the ones the checks found at deploy time, with when (roleReadAt): after a
+     * failover or switchover (a command in manual mode, an election under Patroni) no output recorded
+     * earlier can name the primary, so none claims to be "now". The way to the primary is the
+     * read-write endpoint, which every failover re-points; without the pooler, the deployed primary's
+     * own port. With the checks off: the configured layout.
+     */
+    private rolesNow(b: Build, pooled: PooledEndpoints | undefined) {
+        const roleAt = b.cfg.checks ? this.rolesAtDeploy(b) : undefined;
+        const primarySpec = roleAt ? roleAt.apply((r) => r.primary) : pulumi.output(b.primarySpec);
+        const replicaSpecs = roleAt ? roleAt.apply((r) => r.replicas) : pulumi.output(b.replicaSpecs);
+        const readAt = roleAt ? roleAt.apply((r) => r.readAt) : pulumi.output(undefined);
+        return {
+            primary: pulumi.all([primarySpec, readAt]).apply(([spec, at]) => this.endpointOf(b, spec, at)),
+            replicas: pulumi
+                .all([replicaSpecs, readAt])
+                .apply(([specs, at]) => specs.map((spec) => this.endpointOf(b, spec, at))),
+            primaryConnectionString: pooled
+                ? pooled.rw
+                : primarySpec.apply((spec) => this.superuserUrl(b.host, spec.hostPort)),
+            replicaConnectionStrings: pulumi.secret(
+                replicaSpecs.apply((specs) =>
+                    pulumi.all(specs.map((spec) => this.superuserUrl(b.host, spec.hostPort))),
+                ),
+            ),
+        };
     }
 
     /** The validated configuration and the node layout every builder reads; declares nothing. */
@@ -368,7 +377,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             primarySpec: specs.find((s) => s.role === "primary") as NodeSpec,
             replicaSpecs: specs.filter((s) => s.role === "replica"),
             host: clientHost(cfg),
-            labels: { "pg-replication.cluster": prefix },
+            labels: clusterLabels(prefix),
+            strategy: ROLE_STRATEGIES[cfg.failover],
         };
     }
 
@@ -437,7 +447,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     stopSignal: extra?.stopSignal,
                     fastResolver: extra?.fastResolver,
                     // The tls label: the deployment guard refuses a switch of policy in place.
-                    labels: { ...b.labels, "pg-replication.node": spec.name, [TLS_LABEL]: b.cfg.tls },
+                    labels: { ...b.labels, [NODE_LABEL]: spec.name, [TLS_LABEL]: b.cfg.tls },
                 },
                 { parent: this, dependsOn: [...dependsOn, ...(repository ? [repository.container] : [])] },
             );
@@ -450,14 +460,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         caCertPem: stackTls.caCertPem,
                         certificate: stackTls.nodes[spec.name],
                         owner: "postgres",
-                        reload: nodeTlsReload(b.cfg),
+                        reload: nodeTlsReload(b),
                     },
                     { parent: this, dependsOn: [node.ready] },
                 );
             }
             return node;
         };
-        return ROLE_STRATEGIES[b.cfg.failover]({
+        return b.strategy.declare({
             name: b.name,
             prefix: b.prefix,
             cfg: b.cfg,
@@ -541,10 +551,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private declareRepository(
         b: Build,
         imageId: pulumi.Output<string>,
-        caCertPem: pulumi.Output<string>,
-        certificate: IssuedCertificate,
-        cipherPass: pulumi.Output<string>,
-    ): BackupRepository {
+        stackTls: StackTls | undefined,
+    ): BackupRepository | undefined {
+        const certificate = stackTls?.repo;
+        const cipherPass = this.backupCipherPass;
+        if (!stackTls || !certificate || !cipherPass) return undefined;
         return new BackupRepository(
             `${b.name}-backup`,
             {
@@ -555,7 +566,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 cfg: b.cfg,
                 nodes: b.specs,
                 cipherPass,
-                caCertPem,
+                caCertPem: stackTls.caCertPem,
                 certificate,
                 labels: b.labels,
             },
@@ -574,7 +585,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const monitorRole = psqlCommand(
             `${b.name}-monitor-user`,
             {
-                container: roles.primaryContainer,
+                on: roles.primarySql,
                 cluster: b.prefix,
                 sql: pulumi.secret(
                     monitorPassword.apply((pw) =>
@@ -607,24 +618,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
             { parent: this, dependsOn: [monitorRole] },
         );
         return pulumi.output(metricsProbeUrl(b.host, metricsPort));
-    }
-
-    /** The endpoints' certificates: their container, alias and address, and the Docker host's names. */
-    private poolerTls(b: Build, tls: StackTls): PoolerTls {
-        const published = publishedNames(b.cfg.bindAddress);
-        const certificate = (role: PoolerRole, offset: number) =>
-            tls.ca.issue(`${b.name}-pgbouncer-${role}-tls`, {
-                commonName: poolerContainerName(b.prefix, role),
-                dnsNames: [poolerContainerName(b.prefix, role), `pgbouncer-${role}`, ...published.dnsNames],
-                ipAddresses: [subnetAddress(b.cfg.subnet, offset), ...published.ipAddresses],
-            });
-        return {
-            caCertPem: tls.caCertPem,
-            certificates: {
-                rw: certificate("rw", ADDRESS_OFFSETS.poolerRw),
-                ro: certificate("ro", ADDRESS_OFFSETS.poolerRo),
-            },
-        };
     }
 
     /** Where node `spec` is reachable from the Docker host; `readAt` when its role was read from Patroni. */
@@ -690,70 +683,30 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * HAProxy (on Patroni's health checks), as the role strategy says.
      */
     private declareEndpoints(b: Build, roles: RoleOutcome, tls: StackTls | undefined): PooledEndpoints {
-        const { cfg, name, prefix } = b;
+        const { cfg, name } = b;
         const { poolerRw: rwPort, poolerRo: roPort } = publishedPorts(cfg);
-        const poolerImage =
-            cfg.poolerImage === ""
-                ? roles.image
-                : pulumi
-                      .all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), roles.image])
-                      .apply(([id]) => id);
-        // Logins through the endpoints need the superuser's verifier on the server.
-        const after = { parent: this, dependsOn: roles.superuserReady };
-        const resource =
-            roles.endpoints === "haproxy"
-                ? new HaproxyEndpoints(
-                      `${name}-haproxy`,
-                      {
-                          containerName: `${prefix}-haproxy`,
-                          image: roles.image,
-                          network: this.network.name,
-                          address: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy),
-                          // Every node the cluster may have (pg1 … pg10), not only today's: a change of
-                          // `replicas` then leaves HAProxy, and the sessions through it, untouched (a
-                          // name with no node fails its check and takes no traffic).
-                          servers: Object.entries(nodeAddressMap(cfg.subnet)).map(([name, address]) => ({
-                              name,
-                              address,
-                          })),
-                          bindAddress: cfg.bindAddress,
-                          rwPort,
-                          roPort,
-                          labels: b.labels,
-                          tls: tls && {
-                              caCertPem: tls.caCertPem,
-                              certificate: tls.ca.issue(`${name}-haproxy-tls`, {
-                                  commonName: `${prefix}-haproxy`,
-                                  dnsNames: [`${prefix}-haproxy`],
-                                  ipAddresses: [subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy)],
-                              }),
-                          },
-                      },
-                      after,
-                  )
-                : new PgBouncerPool(
-                      `${name}-pooler`,
-                      {
-                          namePrefix: prefix,
-                          image: poolerImage,
-                          network: this.network.name,
-                          primaryNode: b.primarySpec.name,
-                          replicaNodes: b.replicaSpecs.map((s) => s.name),
-                          nodeHosts: nodeAddressMap(cfg.subnet),
-                          addresses: {
-                              rw: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRw),
-                              ro: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRo),
-                          },
-                          bindAddress: cfg.bindAddress,
-                          rwPort,
-                          roPort,
-                          superuserPassword: this.superuserPassword,
-                          labels: b.labels,
-                          projectRoot: b.projectRoot,
-                          tls: tls && this.poolerTls(b, tls),
-                      },
-                      after,
-                  );
+        const resource = roles.endpoints({
+            name,
+            prefix: b.prefix,
+            cfg,
+            projectRoot: b.projectRoot,
+            primarySpec: b.primarySpec,
+            replicaSpecs: b.replicaSpecs,
+            network: this.network,
+            image: roles.image,
+            poolerImage: () =>
+                cfg.poolerImage === ""
+                    ? roles.image
+                    : pulumi
+                          .all([this.image(`${name}-pooler-image`, cfg.poolerImage, cfg.pullImage), roles.image])
+                          .apply(([id]) => id),
+            superuserPassword: this.superuserPassword,
+            rwPort,
+            roPort,
+            tls: tls && { caCertPem: tls.caCertPem, issue: (n, req) => tls.ca.issue(n, req) },
+            // Logins through the endpoints need the superuser's verifier on the server.
+            opts: { parent: this, dependsOn: roles.superuserReady },
+        });
         return { resource, rw: this.superuserUrl(b.host, rwPort), ro: this.superuserUrl(b.host, roPort) };
     }
 
@@ -761,7 +714,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * The post-deploy checks (ops/hooks/check-cluster.ts), once roles, slots, the synchronous policy,
      * the endpoints and the first backup are in place; re-run whenever a node's container is re-created or started again.
      */
-    private declareChecks(b: Build, roles: RoleOutcome, after: pulumi.Resource[]): pulumi.Output<unknown> {
+    private declareChecks(
+        b: Build,
+        roles: RoleOutcome,
+        after: Array<pulumi.Resource | undefined>,
+    ): pulumi.Output<unknown> {
+        if (!b.cfg.checks) return pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
         const spec = checkSpec(
             b.prefix,
             b.cfg,
@@ -786,7 +744,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 parent: this,
                 // Every node explicitly: in async mode nothing in `settled` waits for the replicas.
-                dependsOn: [...roles.settled, ...this.nodes, ...after],
+                dependsOn: [...roles.settled, ...this.nodes, ...after.filter((r) => r !== undefined)],
             },
         );
         return checks.stdout.apply((out) => JSON.parse(out) as unknown);

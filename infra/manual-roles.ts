@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeScript } from "./node-script";
 import { nodeStarts } from "./node-starts";
-import { psqlCommand } from "./psql";
+import { psqlCommand, SqlTarget } from "./psql";
 import {
     renderBootstrapEnv,
     renderEntrypoint,
@@ -18,7 +18,11 @@ import {
     renderPostgresqlConf,
     renderSettingsConf,
 } from "../model/render";
-import { RoleContext, RoleOutcome } from "./roles";
+import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
+import { ClusterTls, publishedNames } from "./certificates";
+import { clusterLabels } from "../model/labels";
+import { poolerContainerName, PoolerRole } from "../model/pooler-config";
+import { PgBouncerPool, PoolerTls } from "./pooler";
 import { roleVerifier } from "../model/scram";
 import {
     createSlotSql,
@@ -30,7 +34,7 @@ import {
     syncPolicySql,
     synchronousStandbyNames,
 } from "../model/sql";
-import { NodeSpec } from "../model/topology";
+import { ADDRESS_OFFSETS, nodeAddressMap, NodeSpec, subnetAddress } from "../model/topology";
 
 /** The files of a manual-mode node, in upload order; bootstrap.env's changes are ignored (see PostgresNode). */
 function manualFiles(ctx: RoleContext, spec: NodeSpec, pgpass: pulumi.Output<string>): NodeFile[] {
@@ -76,8 +80,69 @@ function settingsOnline(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.R
     );
 }
 
+/** A replica's physical slot on the primary; it needs no role, so it is made alongside the roles. */
+function replicaSlot(ctx: RoleContext, spec: NodeSpec, onPrimary: SqlTarget): command.local.Command | undefined {
+    if (!spec.slotName) return undefined;
+    return psqlCommand(
+        `${ctx.name}-slot-${spec.slotName}`,
+        {
+            on: onPrimary,
+            cluster: ctx.prefix,
+            sql: createSlotSql(spec.slotName),
+            deleteSql: dropSlotSql(spec.slotName),
+        },
+        { parent: ctx.parent },
+    );
+}
+
+/** The endpoints' certificates: their container, alias and address, and the Docker host's names. */
+function poolerTls(ctx: EndpointContext, tls: ClusterTls): PoolerTls {
+    const published = publishedNames(ctx.cfg.bindAddress);
+    const certificate = (role: PoolerRole, offset: number) =>
+        tls.issue(`${ctx.name}-pgbouncer-${role}-tls`, {
+            commonName: poolerContainerName(ctx.prefix, role),
+            dnsNames: [poolerContainerName(ctx.prefix, role), `pgbouncer-${role}`, ...published.dnsNames],
+            ipAddresses: [subnetAddress(ctx.cfg.subnet, offset), ...published.ipAddresses],
+        });
+    return {
+        caCertPem: tls.caCertPem,
+        certificates: {
+            rw: certificate("rw", ADDRESS_OFFSETS.poolerRw),
+            ro: certificate("ro", ADDRESS_OFFSETS.poolerRo),
+        },
+    };
+}
+
+/** Manual mode's endpoints: PgBouncer, re-pointed by every failover and switchover (ops/pooler.ts). */
+function pgbouncerEndpoints(ctx: EndpointContext): PgBouncerPool {
+    const { cfg } = ctx;
+    return new PgBouncerPool(
+        `${ctx.name}-pooler`,
+        {
+            namePrefix: ctx.prefix,
+            image: ctx.poolerImage(),
+            network: ctx.network.name,
+            primaryNode: ctx.primarySpec.name,
+            replicaNodes: ctx.replicaSpecs.map((s) => s.name),
+            nodeHosts: nodeAddressMap(cfg.subnet),
+            addresses: {
+                rw: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRw),
+                ro: subnetAddress(cfg.subnet, ADDRESS_OFFSETS.poolerRo),
+            },
+            bindAddress: cfg.bindAddress,
+            rwPort: ctx.rwPort,
+            roPort: ctx.roPort,
+            superuserPassword: ctx.superuserPassword,
+            labels: clusterLabels(ctx.prefix),
+            projectRoot: ctx.projectRoot,
+            tls: ctx.tls && poolerTls(ctx, ctx.tls),
+        },
+        ctx.opts,
+    );
+}
+
 /** The manual strategy: today's bootstrap, role, slot and sync commands and the primary guard. */
-export function manualRoles(ctx: RoleContext): RoleOutcome {
+function manualRoles(ctx: RoleContext): RoleOutcome {
     const { name, prefix, cfg, parent } = ctx;
     const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
     const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
@@ -93,12 +158,12 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
         ),
     );
     const primaryNode = ctx.makeNode(primarySpec, image, manualFiles(ctx, primarySpec, pgpass), []);
-    const onPrimary = primaryNode.containerName;
+    const onPrimary: SqlTarget = { node: primaryNode.containerName };
 
     const superuser = psqlCommand(
         `${name}-superuser`,
         {
-            container: onPrimary,
+            on: onPrimary,
             cluster: prefix,
             sql: pulumi.secret(
                 ctx.superuserPassword.apply((pw) => setPasswordSql("postgres", roleVerifier(pw, "postgres"))),
@@ -109,7 +174,7 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
     const replicationRole = psqlCommand(
         `${name}-replication-user`,
         {
-            container: onPrimary,
+            on: onPrimary,
             cluster: prefix,
             sql: pulumi.secret(
                 ctx.replicationPassword.apply((pw) =>
@@ -122,19 +187,7 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
     );
 
     const replicas = replicaSpecs.map((spec) => {
-        // A physical slot needs no role: it is made alongside the roles, not after them.
-        const slot = spec.slotName
-            ? psqlCommand(
-                  `${name}-slot-${spec.slotName}`,
-                  {
-                      container: onPrimary,
-                      cluster: prefix,
-                      sql: createSlotSql(spec.slotName),
-                      deleteSql: dropSlotSql(spec.slotName),
-                  },
-                  { parent },
-              )
-            : undefined;
+        const slot = replicaSlot(ctx, spec, onPrimary);
         // A new replica logs in as the superuser to find the primary (entrypoint.sh find_primary), then
         // clones through the replication role and its slot: all three exist before it starts, so its
         // first attempt succeeds instead of retrying after a sleep.
@@ -149,7 +202,7 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
     const syncPolicy = psqlCommand(
         `${name}-sync-policy`,
         {
-            container: onPrimary,
+            on: onPrimary,
             cluster: prefix,
             sql: syncPolicySql(cfg, replicaNames),
             deleteSql: resetSyncPolicySql(),
@@ -168,7 +221,14 @@ export function manualRoles(ctx: RoleContext): RoleOutcome {
                 ? "async"
                 : `sync: ${synchronousStandbyNames(cfg, replicaNames)}, synchronous_commit=${cfg.synchronousCommit}`,
         ),
-        primaryContainer: onPrimary,
-        endpoints: "pgbouncer",
+        primarySql: onPrimary,
+        endpoints: pgbouncerEndpoints,
     };
 }
+
+/** failover=manual: the deployment guard holds the configured primary; PostgreSQL is the node's only server. */
+export const MANUAL_ROLES: RoleStrategy = {
+    declare: manualRoles,
+    guardEnvironment: (primary) => ({ PGR_PRIMARY: primary.name }),
+    certificateReload: [],
+};

@@ -4,14 +4,16 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdCluster } from "./etcd";
+import { clusterLabels } from "../model/labels";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeScript } from "./node-script";
 import { nodeStarts } from "./node-starts";
 import { patroniDynamicConfig, patroniOwnParameters, renderPatroniYml } from "../model/patroni-config";
 import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "../model/patroni-rest";
 import { renderFile, renderPgHba, renderPgIdent } from "../model/render";
-import { RoleContext, RoleOutcome } from "./roles";
-import { NodeSpec } from "../model/topology";
+import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
+import { HaproxyEndpoints } from "./haproxy";
+import { ADDRESS_OFFSETS, nodeAddressMap, NodeSpec, subnetAddress } from "../model/topology";
 import { generatedPassword } from "./generated-password";
 import { checkSpec } from "../model/check-spec";
 
@@ -90,8 +92,46 @@ function patroniSettings(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.
     );
 }
 
+/**
+ * failover=patroni's endpoints: one HAProxy whose read-write port reaches whichever node Patroni's REST
+ * API calls the leader.
+ */
+function haproxyEndpoints(ctx: EndpointContext): HaproxyEndpoints {
+    const { cfg, name, prefix } = ctx;
+    const address = subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy);
+    return new HaproxyEndpoints(
+        `${name}-haproxy`,
+        {
+            containerName: `${prefix}-haproxy`,
+            image: ctx.image,
+            network: ctx.network.name,
+            address,
+            // Every node the cluster may have (pg1 … pg10), not only today's: a change of `replicas`
+            // then leaves HAProxy, and the sessions through it, untouched (a name with no node fails
+            // its check and takes no traffic).
+            servers: Object.entries(nodeAddressMap(cfg.subnet)).map(([node, nodeAddress]) => ({
+                name: node,
+                address: nodeAddress,
+            })),
+            bindAddress: cfg.bindAddress,
+            rwPort: ctx.rwPort,
+            roPort: ctx.roPort,
+            labels: clusterLabels(prefix),
+            tls: ctx.tls && {
+                caCertPem: ctx.tls.caCertPem,
+                certificate: ctx.tls.issue(`${name}-haproxy-tls`, {
+                    commonName: `${prefix}-haproxy`,
+                    dnsNames: [`${prefix}-haproxy`],
+                    ipAddresses: [address],
+                }),
+            },
+        },
+        ctx.opts,
+    );
+}
+
 /** The patroni strategy: etcd, patroni.yml per node, the dynamic configuration applied online. */
-export function patroniRoles(ctx: RoleContext): RoleOutcome {
+function patroniRoles(ctx: RoleContext): RoleOutcome {
     const { name, prefix, cfg, parent } = ctx;
     const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
     const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
@@ -106,7 +146,7 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
             network: ctx.network.name,
             subnet: cfg.subnet,
             members: cfg.etcdMembers,
-            labels: { "pg-replication.cluster": prefix },
+            labels: clusterLabels(prefix),
             tls: ctx.tls,
         },
         { parent },
@@ -171,7 +211,18 @@ export function patroniRoles(ctx: RoleContext): RoleOutcome {
                 ? `sync (patroni): synchronous_mode ${cfg.syncMethod === "any" ? "quorum" : "on"}, synchronous_node_count ${cfg.syncCount}, synchronous_commit=${cfg.synchronousCommit}`
                 : "async",
         ),
-        primaryContainer: "current-primary",
-        endpoints: "haproxy",
+        primarySql: { currentPrimary: true },
+        endpoints: haproxyEndpoints,
     };
 }
+
+/**
+ * failover=patroni: the guard needs no primary (Patroni's leader key decides). Patroni re-reads its REST
+ * API's certificate on SIGHUP (patroni/__main__.py reload_config with sighup, api.py
+ * reload_local_certificate); the pattern is anchored so that it does not match the `sh -c` running it.
+ */
+export const PATRONI_ROLES: RoleStrategy = {
+    declare: patroniRoles,
+    guardEnvironment: () => ({}),
+    certificateReload: ["pkill -HUP -f '^[^ ]*python3 [^ ]*/patroni '"],
+};

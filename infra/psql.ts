@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { RUNNING_NODES_SHELL } from "../model/labels";
 import { pgAccepting, untilProbe } from "../model/probes";
 
 /** psql as the postgres OS user over the local socket (peer auth: no password needed). */
@@ -31,7 +32,7 @@ export const PSQL_FROM_STDIN = `set -eu; docker exec -i -u postgres -e PGR_CONTA
  */
 const FIND_PRIMARY = [
     "PGR_CONTAINER=; PGR_WRITABLE=0; PGR_UNKNOWN=",
-    "for c in $(docker ps --filter \"label=pg-replication.cluster=$PGR_CLUSTER\" --filter label=pg-replication.node --format '{{.Names}}'); do",
+    `for c in $(${RUNNING_NODES_SHELL}); do`,
     "  a=$(docker exec -u postgres \"$c\" psql -X -A -t -q -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || a=",
     '  case "$a" in',
     "    f) PGR_CONTAINER=$c; PGR_WRITABLE=$((PGR_WRITABLE+1)) ;;",
@@ -92,10 +93,17 @@ export function psqlOnDelete(sql: string): string {
     ].join("\n");
 }
 
+/**
+ * Where SQL that must run on the primary runs: a node's container (manual mode, where the deployment
+ * guard holds the configured primary), or whichever node accepts writes when the command runs (Patroni,
+ * where the leader is whoever holds the leader key, so the resource names no node).
+ */
+export type SqlTarget = { node: pulumi.Input<string> } | { currentPrimary: true };
+
 /** Arguments of {@link psqlCommand}. */
 export interface PsqlCommandArgs {
-    /** Container (name or id) of the node to run on; "current-primary" finds the node that accepts writes at run time. */
-    container: pulumi.Input<string>;
+    /** Where the SQL runs. */
+    on: SqlTarget;
     /** SQL applied on create and on every change; must be idempotent. May be a secret. */
     sql: pulumi.Input<string>;
     /** SQL that undoes it on delete, run on the cluster's primary at that time. @default nothing is undone */
@@ -113,13 +121,13 @@ export function psqlCommand(
     return new command.local.Command(
         name,
         {
-            create: args.container === "current-primary" ? PSQL_ON_CURRENT_PRIMARY : PSQL_FROM_STDIN,
+            create: "node" in args.on ? PSQL_FROM_STDIN : PSQL_ON_CURRENT_PRIMARY,
             delete: args.deleteSql === undefined ? undefined : psqlOnDelete(args.deleteSql),
             stdin: args.sql,
             environment:
-                args.container === "current-primary"
-                    ? { PGR_CLUSTER: args.cluster }
-                    : { PGR_CONTAINER: args.container, PGR_CLUSTER: args.cluster },
+                "node" in args.on
+                    ? { PGR_CONTAINER: args.on.node, PGR_CLUSTER: args.cluster }
+                    : { PGR_CLUSTER: args.cluster },
             logging: "stderr",
         },
         opts,

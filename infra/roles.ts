@@ -1,9 +1,12 @@
 // The seam between what both failover modes share (network, image, volumes, node containers,
-// rendering, endpoints, exporter, checks: infra/cluster.ts) and what decides roles: one strategy
-// per mode, chosen in one place (roleStrategy).
+// rendering, exporter, checks: infra/cluster.ts) and what decides roles: one strategy per mode
+// (manual-roles.ts, patroni-roles.ts), chosen in one place (ROLE_STRATEGIES in cluster.ts). The
+// shared path never branches on the mode: what differs (the guard's inputs, the node's servers that
+// re-read certificates, where primary-only SQL runs, the endpoints) comes from the strategy.
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterTls } from "./certificates";
+import { SqlTarget } from "./psql";
 import { ClusterConfig } from "../model/config";
 import { NodeFile, PostgresNode } from "./node";
 import { NodeSpec } from "../model/topology";
@@ -43,6 +46,32 @@ export interface NodeExtras {
     fastResolver?: boolean;
 }
 
+/** What a strategy's endpoints are built from: the shared resources and where they listen. */
+export interface EndpointContext {
+    /** The cluster component's name: children's names derive from it. */
+    name: string;
+    /** Docker name prefix (the stack). */
+    prefix: string;
+    cfg: ClusterConfig;
+    projectRoot: string;
+    /** The configured primary and replicas (the endpoints' first targets). */
+    primarySpec: NodeSpec;
+    replicaSpecs: NodeSpec[];
+    network: docker.Network;
+    /** The image the strategy's other containers run ({@link RoleOutcome.image}). */
+    image: pulumi.Output<string>;
+    /** The `poolerImage` to run when it is set, else {@link image}; declared only when asked for. */
+    poolerImage(): pulumi.Output<string>;
+    superuserPassword: pulumi.Output<string>;
+    /** Published ports of the read-write and read-only endpoints. */
+    rwPort: number;
+    roPort: number;
+    /** The stack's CA when `tls` is required. */
+    tls?: ClusterTls;
+    /** Parent and dependencies of the endpoints' resources. */
+    opts: pulumi.CustomResourceOptions & pulumi.ComponentResourceOptions;
+}
+
 /** What a strategy hands back to the shared path. */
 export interface RoleOutcome {
     /** The image id the other containers (pooler, exporter) run, gated as the strategy needs. */
@@ -55,11 +84,21 @@ export interface RoleOutcome {
     settled: pulumi.Resource[];
     /** `async`, or the synchronous policy. */
     replicationMode: pulumi.Output<string>;
-    /** Where SQL that must run on the primary runs: a container, or whichever node accepts writes. */
-    primaryContainer: pulumi.Input<string>;
-    /** Endpoints that follow the primary: PgBouncer re-pointed by the day-2 commands, or HAProxy on Patroni's health checks. */
-    endpoints: "pgbouncer" | "haproxy";
+    /** Where SQL that must run on the primary runs (the exporter's role, …). */
+    primarySql: SqlTarget;
+    /**
+     * Declares the read-write and read-only endpoints that follow the primary: PgBouncer re-pointed by
+     * the day-2 commands, or HAProxy on Patroni's health checks.
+     */
+    endpoints(ctx: EndpointContext): pulumi.Resource;
 }
 
-/** A role strategy: declares what decides roles in one failover mode. */
-export type RoleStrategy = (ctx: RoleContext) => RoleOutcome;
+/** A failover mode's side of the program: what decides roles, and what the shared path asks of it. */
+export interface RoleStrategy {
+    /** Declares the nodes and what decides their roles. */
+    declare(ctx: RoleContext): RoleOutcome;
+    /** What the deployment guard (ops/hooks/guard-primary.ts) is told beside the mode, given the configured primary. */
+    guardEnvironment(primary: NodeSpec): Record<string, string>;
+    /** Shell lines that make the mode's own servers on a node re-read their certificate files (no restart). */
+    certificateReload: string[];
+}

@@ -1,6 +1,7 @@
 // Calls to a node's Patroni REST API from the Docker host, through `docker exec`: the API listens
 // only on the cluster network, and its password stays in the node's root/postgres-only
 // patroni.yml (read inside the container), never on a command line or in an environment.
+import { RUNNING_NODES_SHELL } from "./labels";
 import { PATRONI_CONFIG_PATH } from "./patroni-config";
 
 /**
@@ -60,7 +61,7 @@ export function patroniRestCommand(): string {
         "req=$(cat)",
         "i=0",
         "while :; do",
-        "  for c in $(docker ps --filter \"label=pg-replication.cluster=$PGR_CLUSTER\" --filter label=pg-replication.node --format '{{.Names}}'); do",
+        `  for c in $(${RUNNING_NODES_SHELL}); do`,
         `    if out=$(printf '%s' "$req" | docker exec -i -u postgres "$c" python3 -c "$PGR_REST_PY" 2>&1) && printf '%s' "$out" | grep -q '"status": 200'; then`,
         '      echo "pg-replication: Patroni dynamic configuration applied through $c" >&2; exit 0',
         "    fi",

@@ -2,12 +2,9 @@
 // operational scripts (lag, failover, …): it needs only the Docker CLI, never a password, because
 // every query runs as the postgres OS user over the container's local socket (peer auth).
 import { spawn } from "child_process";
-import { TLS_LABEL } from "../model/labels";
+import { CLUSTER_LABEL, ETCD_LABEL, NODE_LABEL, TLS_LABEL } from "../model/labels";
 
-/** Label every container of a cluster carries, valued with the stack (name prefix); see infra/cluster.ts. */
-export const CLUSTER_LABEL = "pg-replication.cluster";
-/** Label naming the node (pg1 …) a container runs; see infra/cluster.ts. */
-export const NODE_LABEL = "pg-replication.node";
+export { CLUSTER_LABEL, ETCD_LABEL, NODE_LABEL };
 
 /** Stack names as the live harness and Pulumi accept them; anything else cannot have containers. */
 const STACK_NAME = /^[a-zA-Z0-9_.-]+$/;
@@ -307,9 +304,6 @@ async function stackContainers(stack: string, format: string): Promise<string> {
 export async function listNodes(stack: string): Promise<ListedNode[]> {
     return parseDockerPs(await stackContainers(stack, PS_FORMAT));
 }
-
-/** Label every etcd member of a failover=patroni cluster carries; see infra/etcd.ts. */
-export const ETCD_LABEL = "pg-replication.etcd";
 
 /** What a stack has on the engine: its nodes, and the failover mode its containers were made for. */
 export interface StackInventory {

@@ -108,6 +108,19 @@ describe("checkSpec", () => {
     });
 });
 
+describe("the project root as each layer computes it", () => {
+    // A file moved between layers keeps its own `path.resolve(__dirname, …)`: each must still name the root.
+    test("ops, bench, harness and the model's templates all point into this project", async () => {
+        const roots = {
+            ops: (await import("../../ops/stack-backends")).PROJECT_ROOT,
+            bench: (await import("../../bench/host")).ROOT,
+            harness: (await import("../../harness")).PROJECT_ROOT,
+            templates: path.dirname((await import("../../model/render")).TEMPLATE_DIR),
+        };
+        expect(roots).toEqual({ ops: ROOT, bench: ROOT, harness: ROOT, templates: ROOT });
+    });
+});
+
 /** Every non-test TypeScript file under the given top-level folders, relative to the project root. */
 function sourcesUnder(dirs: string[]): string[] {
     const found: string[] = [];
