@@ -11,45 +11,51 @@
 # - otherwise starts as it was: a standby follows whichever node is read-write.
 # A standby whose data belongs to another cluster (a volume left by a destroyed stack), or whose
 # next WAL no primary and no archive has any more, is re-cloned instead of looping on errors.
+#
+# The decisions are functions of the facts they are given (start_action, file_facts, ...), tested
+# by tests/shell/entrypoint.bats, which sources this file with ENTRYPOINT_SOURCED=1: then only
+# the functions are defined, and main, at the end, runs nothing.
 set -eu
 
 # Paths, flag files and libpq options come from node.env (model/render.ts renderNodeEnv), which the
 # day-2 commands share through model/topology.ts PATHS: nothing here spells them a second time.
-CONF_DIR=$(dirname "$0")
-# shellcheck source=/dev/null # rendered per node at deploy time (model/render.ts)
-. "$CONF_DIR/node.env"
-# shellcheck source=/dev/null # rendered per stack at deploy time (infra/manual-roles.ts)
-. "$CONF_DIR/bootstrap.env"
-PGDATA="$PGR_DATA_DIR"
-CONNECT="$PGR_CONNECT"
+load_settings() {
+    # shellcheck source=/dev/null # rendered per node at deploy time (model/render.ts)
+    . "$CONF_DIR/node.env"
+    # shellcheck source=/dev/null # rendered per stack at deploy time (infra/manual-roles.ts)
+    . "$CONF_DIR/bootstrap.env"
+    PGDATA="$PGR_DATA_DIR"
+    CONNECT="$PGR_CONNECT"
+    # Run a command as the postgres OS user (gosu in the official image, setpriv elsewhere). HOME
+    # is the postgres user's: libpq looks for a client certificate in ~/.postgresql and fails a TLS
+    # connection when it may not read /root's.
+    export HOME="$PGR_HOME"
+    if command -v gosu >/dev/null 2>&1; then
+        AS_POSTGRES="gosu postgres"
+    else
+        AS_POSTGRES="setpriv --reuid=postgres --regid=postgres --init-groups"
+    fi
+}
 
 log() { echo "pg-replication[$PGR_NODE]: $*" >&2; }
 
-# Run a command as the postgres OS user (gosu in the official image, setpriv elsewhere). HOME
-# is the postgres user's: libpq looks for a client certificate in ~/.postgresql and fails a TLS
-# connection when it may not read /root's.
-export HOME="$PGR_HOME"
-if command -v gosu >/dev/null 2>&1; then
-    AS_POSTGRES="gosu postgres"
-else
-    AS_POSTGRES="setpriv --reuid=postgres --regid=postgres --init-groups"
-fi
-
-mkdir -p "$PGDATA" /var/run/postgresql
-chown postgres:postgres "$PGDATA" /var/run/postgresql
-chmod 0700 "$PGDATA"
-if [ -f "$CONF_DIR/tls-setup.sh" ]; then
-    # shellcheck source=/dev/null # uploaded beside this file (templates/tls-setup.sh.tmpl)
-    . "$CONF_DIR/tls-setup.sh"
-fi
-if [ -n "$PGR_STANZA" ]; then
-    # shellcheck source=/dev/null # uploaded beside this file (templates/backup-node-setup.sh)
-    . "$CONF_DIR/backup-node-setup.sh"
-fi
-# Passwords reach the node as an uploaded root-only file, never as environment variables.
-if [ -f "$CONF_DIR/pgpass" ]; then
-    install -o postgres -g postgres -m 0600 "$CONF_DIR/pgpass" "$PGR_PGPASS"
-fi
+prepare_node() {
+    mkdir -p "$PGDATA" /var/run/postgresql
+    chown postgres:postgres "$PGDATA" /var/run/postgresql
+    chmod 0700 "$PGDATA"
+    if [ -f "$CONF_DIR/tls-setup.sh" ]; then
+        # shellcheck source=/dev/null # uploaded beside this file (templates/tls-setup.sh.tmpl)
+        . "$CONF_DIR/tls-setup.sh"
+    fi
+    if [ -n "$PGR_STANZA" ]; then
+        # shellcheck source=/dev/null # uploaded beside this file (templates/backup-node-setup.sh)
+        . "$CONF_DIR/backup-node-setup.sh"
+    fi
+    # Passwords reach the node as an uploaded root-only file, never as environment variables.
+    if [ -f "$CONF_DIR/pgpass" ]; then
+        install -o postgres -g postgres -m 0600 "$CONF_DIR/pgpass" "$PGR_PGPASS"
+    fi
+}
 
 # Sets PRIMARY to the node name (cluster_name) of the node that accepts writes, trying every
 # address of the cluster alias: libpq would give up after the first read-only address of a name.
@@ -320,48 +326,157 @@ restore_from_backup() {
     $AS_POSTGRES pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 }
 
-if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    if [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && [ -f "$CONF_DIR/restore.env" ] && ! find_primary && ! find_any_node; then
-        restore_from_backup
-    elif [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && ! find_primary && find_any_node; then
-        # The bootstrap node lost its volume while standbys of the cluster still run: a new
-        # cluster here would make them re-clone an empty one. Wait for a primary instead.
-        log "refusing to initialise a new cluster: $ANSWERING holds this cluster's data and none accepts writes;" \
-            "waiting for a primary to clone (promote one with npm run failover -- --to $ANSWERING)"
-        find "$PGDATA" -mindepth 1 -delete
-        clone
-    elif [ "$PGR_NODE" = "$PGR_INITDB_NODE" ] && [ -z "${PRIMARY:-}" ]; then
-        log "initialising a new cluster in $PGDATA"
-        $AS_POSTGRES initdb -D "$PGDATA" --username=postgres --auth-local=peer \
-            --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 --data-checksums >/dev/null
-        # The stack's settings from the first start on; replicas clone them with the data directory.
-        cat "$CONF_DIR/settings.conf" >> "$PGDATA/postgresql.auto.conf"
-    else
-        find "$PGDATA" -mindepth 1 -delete
-        clone
-    fi
-elif [ -f "$PGR_RECLONE_FLAG" ]; then
-    started=$(date +%s)
-    wait_for_primary
-    reclone "requested"
-    record_rejoin pg_basebackup "- - -"
-elif [ -f "$PGR_REJOIN_FLAG" ]; then
-    log "rejoin requested"
-    rejoin
-elif [ ! -f "$PGDATA/standby.signal" ] && find_primary; then
-    log "this node was a primary but $PRIMARY accepts writes now: rejoining instead of starting a second primary"
-    rejoin
-elif [ -f "$PGDATA/standby.signal" ] && find_primary; then
+
+# A standby that found $PRIMARY (PRIMARY_SYSID) at start: re-cloned when its volume holds another
+# cluster's data or when the WAL it needs next is gone; otherwise it starts as it is.
+check_standby() {
     started=$(date +%s)
     own_sysid=$(control_field "Database system identifier")
-    if [ -n "$own_sysid" ] && [ "$own_sysid" != "$PRIMARY_SYSID" ]; then
+    if holds_other_cluster "$own_sysid" "$PRIMARY_SYSID"; then
         reclone "this volume holds another cluster's data (system identifier $own_sysid, $PRIMARY has $PRIMARY_SYSID)"
         record_rejoin pg_basebackup "- - -"
-    elif repair_slot && ! wal_available; then
+        return 0
+    fi
+    repair_slot
+    if ! wal_available; then
         reclone "it needs WAL segment $NEEDED_SEGMENT, which $PRIMARY (oldest $OLDEST_SEGMENT) and the archive no longer have"
         record_rejoin pg_basebackup "- - -"
     fi
-fi
+}
 
-link_config
-exec $AS_POSTGRES postgres -D "$PGDATA"
+# Succeeds when this node's system identifier $1 is known and is not its primary's, $2: an
+# unreadable control file (empty $1) proves nothing.
+holds_other_cluster() {
+    [ -n "$1" ] && [ "$1" != "$2" ]
+}
+
+# A new cluster on the bootstrap node, with the stack's settings from its first start on (replicas
+# clone them with the data directory).
+init_cluster() {
+    log "initialising a new cluster in $PGDATA"
+    $AS_POSTGRES initdb -D "$PGDATA" --username=postgres --auth-local=peer \
+        --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 --data-checksums >/dev/null
+    cat "$CONF_DIR/settings.conf" >> "$PGDATA/postgresql.auto.conf"
+}
+
+# Prints the facts this node's files tell, one word each: data (PG_VERSION), reclone-requested,
+# rejoin-requested, standby (standby.signal), bootstrap-node (PGR_INITDB_NODE), restore-requested
+# (restore.env, from restoreFrom). A volume without PG_VERSION tells nothing else: whatever it
+# holds is thrown away.
+file_facts() {
+    if [ -s "$PGDATA/PG_VERSION" ]; then
+        echo data
+        if [ -f "$PGR_RECLONE_FLAG" ]; then echo reclone-requested; fi
+        if [ -f "$PGR_REJOIN_FLAG" ]; then echo rejoin-requested; fi
+        if [ -f "$PGDATA/standby.signal" ]; then echo standby; fi
+    fi
+    if [ "$PGR_NODE" = "$PGR_INITDB_NODE" ]; then echo bootstrap-node; fi
+    if [ -f "$CONF_DIR/restore.env" ]; then echo restore-requested; fi
+}
+
+# Prints what this node does at start, given the facts that hold (words, any order): file_facts'
+# and what the probes found, primary-answers or no-primary-answers (find_primary: a node accepts
+# writes) and node-answers or no-node-answers (find_any_node: another node's server answers).
+# A probe is asked for (probe-primary, probe-nodes) only when the action depends on it, and before
+# the next one. Actions: clone, initdb, restore, await-primary (the bootstrap node never starts a
+# new cluster beside standbys that hold this one's data), reclone, rejoin, rejoin-old-primary (no
+# second primary), check-standby, start.
+start_action() {
+    facts=" $* "
+    for fact in "$@"; do
+        case $fact in
+            data | reclone-requested | rejoin-requested | standby | bootstrap-node | restore-requested) ;;
+            primary-answers | no-primary-answers | node-answers | no-node-answers) ;;
+            *) echo "start_action: unknown fact $fact" >&2; return 2 ;;
+        esac
+    done
+    if ! fact_holds data; then
+        if ! fact_holds bootstrap-node; then echo clone
+        elif ! fact_known primary-answers; then echo probe-primary
+        elif fact_holds primary-answers; then echo clone
+        elif ! fact_known node-answers; then echo probe-nodes
+        elif fact_holds node-answers; then echo await-primary
+        elif fact_holds restore-requested; then echo restore
+        else echo initdb
+        fi
+    elif fact_holds reclone-requested; then echo reclone
+    elif fact_holds rejoin-requested; then echo rejoin
+    elif ! fact_known primary-answers; then echo probe-primary
+    elif fact_holds no-primary-answers; then echo start
+    elif fact_holds standby; then echo check-standby
+    else echo rejoin-old-primary
+    fi
+}
+
+# Whether fact $1 is among start_action's $facts; whether $1 or no-$1 is (a probe's answer).
+fact_holds() { case $facts in *" $1 "*) return 0 ;; esac; return 1; }
+fact_known() { fact_holds "$1" || fact_holds "no-$1"; }
+
+# Sets START_ACTION from file_facts, running each probe start_action asks for (find_primary sets
+# PRIMARY and PRIMARY_SYSID, find_any_node ANSWERING, for the action to use).
+decide_start() {
+    known=$(file_facts)
+    while :; do
+        # shellcheck disable=SC2086 # one fact per word
+        START_ACTION=$(start_action $known)
+        case $START_ACTION in
+            probe-primary) if find_primary; then known="$known primary-answers"; else known="$known no-primary-answers"; fi ;;
+            probe-nodes) if find_any_node; then known="$known node-answers"; else known="$known no-node-answers"; fi ;;
+            *) return 0 ;;
+        esac
+    done
+}
+
+# Does what start_action decided; the server starts after it (main).
+start_as() {
+    case $1 in
+        restore) restore_from_backup ;;
+        await-primary)
+            # The bootstrap node lost its volume while standbys of the cluster still run: a new
+            # cluster here would make them re-clone an empty one. Wait for a primary instead.
+            log "refusing to initialise a new cluster: $ANSWERING holds this cluster's data and none accepts writes;" \
+                "waiting for a primary to clone (promote one with npm run failover -- --to $ANSWERING)"
+            find "$PGDATA" -mindepth 1 -delete
+            clone
+            ;;
+        initdb) init_cluster ;;
+        clone)
+            find "$PGDATA" -mindepth 1 -delete
+            clone
+            ;;
+        reclone)
+            started=$(date +%s)
+            wait_for_primary
+            reclone "requested"
+            record_rejoin pg_basebackup "- - -"
+            ;;
+        rejoin)
+            log "rejoin requested"
+            rejoin
+            ;;
+        rejoin-old-primary)
+            log "this node was a primary but $PRIMARY accepts writes now: rejoining instead of starting a second primary"
+            rejoin
+            ;;
+        check-standby) check_standby ;;
+        start) ;;
+        *)
+            log "no start action: $1"
+            exit 1
+            ;;
+    esac
+}
+
+main() {
+    CONF_DIR=$(dirname "$0")
+    load_settings
+    prepare_node
+    decide_start
+    start_as "$START_ACTION"
+    link_config
+    exec $AS_POSTGRES postgres -D "$PGDATA"
+}
+
+if [ "${ENTRYPOINT_SOURCED:-}" != 1 ]; then
+    main "$@"
+fi
