@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Simulated Docker hosts on this one machine, for the several-hosts work and its tests (issue 19).
+# Each host is a network namespace with its own containerd and dockerd (own --data-root, --exec-root,
+# socket and docker0 bridge), joined by a veth pair to one bridge this script creates on a private
+# subnet. Nothing leaves it: the namespaces have no default route. See docs/harness.md
+# ("Simulated hosts") for how to use them and the gotchas this script handles.
+set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+readonly BRIDGE=pgr-sim0
+readonly PREFIX=10.99.0
+readonly BRIDGE_ADDRESS="$PREFIX.1"
+readonly STATE_DIR=/var/lib/pgr-sim-hosts
+readonly RUN_DIR=/run/pgr-sim-hosts
+readonly MAX_HOSTS=9
+readonly START_DEADLINE_SECONDS=60
+DEFAULT_IMAGE=pg-replication/postgres:17-local
+
+usage() {
+    cat <<EOF
+Usage: bash scripts/sim-hosts.sh COMMAND [ARGS]
+
+Simulated Docker hosts: network namespaces pgr-sim-h1 … each running its own containerd and dockerd,
+joined by bridge $BRIDGE on $PREFIX.0/24. Host I is at $PREFIX.(10+I); its engine at
+unix://$RUN_DIR/hI/docker.sock (export DOCKER_HOST to use it).
+
+Commands:
+  up N [--image REF]   start hosts 1..N (1 <= N <= $MAX_HOSTS) and load REF into each engine
+                       (default $DEFAULT_IMAGE; --image none loads nothing); idempotent
+  down                 remove every container, engine, namespace and the bridge; idempotent
+  status               one line per host: address, socket, engine answering or not, link up or down
+  cut H                take host H's link down (the host is cut off; its containers keep running)
+  heal H               bring host H's link up again
+  delay MS             add MS ms of latency to every host's outgoing traffic (0 removes it)
+  engine-stop H        stop host H's dockerd (its containers stop, as on a host whose engine dies)
+  engine-start H       start host H's dockerd again
+  address H            print host H's address
+  socket H             print host H's engine socket (unix://…)
+  --help               this text
+
+Example:
+  bash scripts/sim-hosts.sh up 3 && DOCKER_HOST=\$(bash scripts/sim-hosts.sh socket 2) docker ps
+EOF
+}
+
+log() { printf '[sim-hosts] %s\n' "$*" >&2; }
+die() { printf 'sim-hosts: error: %s\n' "$*" >&2; exit 1; }
+
+namespace() { echo "pgr-sim-h$1"; }
+address() { echo "$PREFIX.$((10 + $1))"; }
+host_state() { echo "$STATE_DIR/h$1"; }
+host_run() { echo "$RUN_DIR/h$1"; }
+socket_path() { echo "$(host_run "$1")/docker.sock"; }
+root_link() { echo "pgrsim$1"; }
+
+# The hosts that exist now (their namespaces), in order.
+existing_hosts() {
+    ip netns list 2>/dev/null | awk '{print $1}' | sed -n 's/^pgr-sim-h\([0-9]\+\)$/\1/p' | sort -n
+}
+
+require_host() {
+    [[ "$1" =~ ^[1-9]$ ]] || die "host must be a number 1..$MAX_HOSTS, not '$1'"
+    ip netns list | awk '{print $1}' | grep -qx "$(namespace "$1")" ||
+        die "host $1 does not exist; start it with: bash scripts/sim-hosts.sh up $1"
+}
+
+# Runs a command in host H's network namespace only. Not `ip netns exec`: it also makes a mount
+# namespace with a fresh /sys, which hides the cgroup mounts, and dockerd then fails with "Devices
+# cgroup isn't mounted".
+in_ns() { local h=$1; shift; nsenter --net="/run/netns/$(namespace "$h")" "$@"; }
+
+# Waits (bounded) until a command succeeds, failing at once when the daemon (pid) has exited.
+wait_until() {
+    local what=$1 pid=$2 deadline=$((SECONDS + START_DEADLINE_SECONDS))
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        kill -0 "$pid" 2>/dev/null || die "$what exited while starting"
+        ((SECONDS < deadline)) || die "$what did not come up within ${START_DEADLINE_SECONDS}s"
+        sleep 0.2
+    done
+}
+
+ensure_bridge() {
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        ip link add "$BRIDGE" type bridge
+        ip addr add "$BRIDGE_ADDRESS/24" dev "$BRIDGE"
+    fi
+    ip link set "$BRIDGE" up
+    # Bridged frames pass the root namespace's iptables FORWARD chain (br_netfilter,
+    # bridge-nf-call-iptables=1), whose policy the main dockerd sets to DROP: without this rule the
+    # hosts cannot reach one another.
+    iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null ||
+        iptables -I FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+}
+
+ensure_link() {
+    local h=$1 ns link
+    ns=$(namespace "$h")
+    link=$(root_link "$h")
+    ip netns list | awk '{print $1}' | grep -qx "$ns" || ip netns add "$ns"
+    if ! ip link show "$link" >/dev/null 2>&1; then
+        ip link add "$link" type veth peer name eth0 netns "$ns"
+        ip link set "$link" master "$BRIDGE" up
+        in_ns "$h" ip addr add "$(address "$h")/24" dev eth0
+    fi
+    in_ns "$h" ip link set lo up
+    in_ns "$h" ip link set eth0 up
+}
+
+start_containerd() {
+    local h=$1 state run
+    state=$(host_state "$h")
+    run=$(host_run "$h")
+    [[ -S "$run/containerd.sock" ]] && in_ns "$h" ctr --address "$run/containerd.sock" version >/dev/null 2>&1 &&
+        return 0
+    mkdir -p "$state/containerd" "$run/containerd"
+    # Its own root, state and sockets: sharing the system's (or the main dockerd's) containerd would
+    # put every engine's containers in one `moby` namespace. CRI is off: nothing here is Kubernetes.
+    cat >"$run/containerd.toml" <<EOF
+version = 2
+root = "$state/containerd"
+state = "$run/containerd"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$run/containerd.sock"
+[ttrpc]
+  address = "$run/containerd.sock.ttrpc"
+[debug]
+  address = ""
+EOF
+    in_ns "$h" setsid nohup containerd --config "$run/containerd.toml" >>"$run/containerd.log" 2>&1 </dev/null &
+    echo $! >"$run/containerd.pid"
+    wait_until "host $h's containerd (log: $run/containerd.log)" "$!" test -S "$run/containerd.sock"
+}
+
+start_dockerd() {
+    local h=$1 state run
+    state=$(host_state "$h")
+    run=$(host_run "$h")
+    docker -H "unix://$(socket_path "$h")" info >/dev/null 2>&1 && return 0
+    mkdir -p "$state/docker" "$run/docker"
+    rm -f "$run/docker.pid"
+    # Containers live in their own cgroup parent, so a host's are told apart from the main engine's.
+    # The label names the host: every engine here reports the same ID (it comes from the shared
+    # /etc/docker/key.json), so the ID cannot tell them apart.
+    in_ns "$h" setsid nohup dockerd \
+        --containerd "$run/containerd.sock" \
+        --data-root "$state/docker" \
+        --exec-root "$run/docker" \
+        --pidfile "$run/docker.pid" \
+        --host "unix://$(socket_path "$h")" \
+        --cgroup-parent "pgr-sim-h$h" \
+        --label "pg-replication.sim-host=h$h" \
+        >>"$run/dockerd.log" 2>&1 </dev/null &
+    wait_until "host $h's dockerd (log: $run/dockerd.log)" "$!" docker -H "unix://$(socket_path "$h")" info
+}
+
+load_image() {
+    local h=$1 image=$2 sock
+    sock="unix://$(socket_path "$h")"
+    [[ "$image" == none ]] && return 0
+    docker image inspect "$image" >/dev/null 2>&1 ||
+        die "image $image is not on this machine's engine; build it with: bash scripts/build-image.sh"
+    local want have
+    want=$(docker image inspect --format '{{.Id}}' "$image")
+    have=$(docker -H "$sock" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
+    if [[ "$want" != "$have" ]]; then
+        log "loading $image into host $h"
+        docker save "$image" | docker -H "$sock" load >/dev/null
+    fi
+}
+
+cmd_up() {
+    local n=${1:-} image=$DEFAULT_IMAGE
+    [[ "$n" =~ ^[1-9]$ ]] || die "up needs a host count 1..$MAX_HOSTS (bash scripts/sim-hosts.sh --help)"
+    shift
+    if [[ "${1:-}" == --image ]]; then
+        [[ -n "${2:-}" ]] || die "--image needs an image reference, or none"
+        image=$2
+    elif [[ -n "${1:-}" ]]; then
+        die "unknown argument '$1' (bash scripts/sim-hosts.sh --help)"
+    fi
+    ensure_bridge
+    local h
+    for ((h = 1; h <= n; h++)); do
+        ensure_link "$h"
+        start_containerd "$h"
+        start_dockerd "$h"
+    done
+    for ((h = 1; h <= n; h++)); do load_image "$h" "$image"; done
+    for ((h = 1; h <= n; h++)); do log "host $h: $(address "$h"), DOCKER_HOST=unix://$(socket_path "$h")"; done
+}
+
+stop_pid_file() {
+    local file=$1 pid
+    [[ -f "$file" ]] || return 0
+    pid=$(cat "$file" 2>/dev/null || true)
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        local deadline=$((SECONDS + 30))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$file"
+}
+
+stop_engine() {
+    stop_pid_file "$(host_run "$1")/docker.pid"
+}
+
+cmd_down() {
+    local h run
+    for h in $(existing_hosts); do
+        run=$(host_run "$h")
+        local sock
+        sock="unix://$(socket_path "$h")"
+        if docker -H "$sock" info >/dev/null 2>&1; then
+            local ids
+            ids=$(docker -H "$sock" ps -aq)
+            # shellcheck disable=SC2086 # one word per container id
+            [[ -z "$ids" ]] || docker -H "$sock" rm -f -v $ids >/dev/null 2>&1 || true
+        fi
+        stop_engine "$h"
+        stop_pid_file "$run/containerd.pid"
+        ip link del "$(root_link "$h")" 2>/dev/null || true
+        ip netns del "$(namespace "$h")" 2>/dev/null || true
+        # What dockerd leaves mounted (overlay layers, the netns files of its containers) would
+        # keep the directories busy.
+        grep -E " ($(host_state "$h")|$run)/" /proc/mounts | awk '{print $2}' | sort -r |
+            xargs -r -n1 umount -l 2>/dev/null || true
+        rm -rf "$(host_state "$h")" "$run"
+        log "host $h removed"
+    done
+    if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+    rmdir "$STATE_DIR" "$RUN_DIR" 2>/dev/null || true
+    while iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do
+        iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
+    done
+}
+
+cmd_status() {
+    local h engine link
+    for h in $(existing_hosts); do
+        engine=down
+        docker -H "unix://$(socket_path "$h")" info >/dev/null 2>&1 && engine=up
+        link=$(in_ns "$h" ip -o link show eth0 2>/dev/null | grep -q 'state UP' && echo up || echo down)
+        printf 'h%s %s unix://%s engine=%s link=%s\n' "$h" "$(address "$h")" "$(socket_path "$h")" "$engine" "$link"
+    done
+}
+
+# Whether this kernel has the netem queueing discipline (CONFIG_NET_SCH_NETEM): tried on a throw-away
+# dummy link in a throw-away namespace, so nothing of the hosts changes.
+netem_available() {
+    local ns=pgr-sim-probe ok=1
+    ip netns add "$ns" 2>/dev/null || true
+    ip netns exec "$ns" ip link add probe0 type dummy 2>/dev/null || true
+    ip netns exec "$ns" tc qdisc add dev probe0 root netem delay 1ms 2>/dev/null || ok=0
+    ip netns del "$ns" 2>/dev/null || true
+    [[ "$ok" == 1 ]]
+}
+
+cmd_delay() {
+    local ms=${1:-} h
+    [[ "$ms" =~ ^[0-9]+$ ]] || die "delay needs a whole number of milliseconds (0 removes it)"
+    if [[ "$ms" != 0 ]] && ! netem_available; then
+        die "this kernel ($(uname -r)) has no netem queueing discipline (CONFIG_NET_SCH_NETEM), so no latency can be added here"
+    fi
+    for h in $(existing_hosts); do
+        if [[ "$ms" == 0 ]]; then
+            in_ns "$h" tc qdisc del dev eth0 root 2>/dev/null || true
+        else
+            in_ns "$h" tc qdisc replace dev eth0 root netem delay "${ms}ms"
+        fi
+    done
+}
+
+main() {
+    [[ $# -gt 0 ]] || { usage >&2; exit 2; }
+    local cmd=$1
+    shift
+    case "$cmd" in
+        -h | --help | help) usage ;;
+        up) cmd_up "$@" ;;
+        down) cmd_down ;;
+        status) cmd_status ;;
+        cut) require_host "${1:-}" && ip link set "$(root_link "$1")" down ;;
+        heal) require_host "${1:-}" && ip link set "$(root_link "$1")" up ;;
+        delay) cmd_delay "$@" ;;
+        engine-stop) require_host "${1:-}" && stop_engine "$1" ;;
+        engine-start) require_host "${1:-}" && start_dockerd "$1" ;;
+        address) require_host "${1:-}" && address "$1" ;;
+        socket) require_host "${1:-}" && echo "unix://$(socket_path "$1")" ;;
+        *) die "unknown command '$cmd' (bash scripts/sim-hosts.sh --help)" ;;
+    esac
+}
+
+[[ "$(id -u)" -eq 0 ]] || [[ "${1:-}" == --help || "${1:-}" == -h ]] || die "needs root (network namespaces, dockerd)"
+main "$@"
