@@ -18,7 +18,7 @@ const LAYER_ZONES = [
 ].map((zone) => ({ ...zone, message: "dependencies point down the layers (docs/architecture.md)" }));
 
 export default tseslint.config(
-    { ignores: ["node_modules/", "build/", "bench/results/", "**/*.js", "**/*.mjs"] },
+    { ignores: ["node_modules/", "build/", "bench/results/", "client/dist/", "**/*.js", "**/*.mjs"] },
     js.configs.recommended,
     ...tseslint.configs.recommendedTypeChecked,
     {

@@ -47,20 +47,35 @@ function classifyOne(err: unknown, depth: number): ErrorKind {
         errors?: unknown;
         cause?: unknown;
     };
-    if (typeof code === "string") {
-        if (SOCKET_CODES.has(code) || code.startsWith("08") || SESSION_LOST_STATES.has(code)) return "connection";
-        if (code === "53300") return "busy"; // too_many_connections
-    }
-    if (typeof message === "string") {
-        if (CONNECTION_MESSAGES.some((re) => re.test(message))) return "connection";
-        if (BUSY_MESSAGES.some((re) => re.test(message))) return "busy";
-    }
-    // Node's happy-eyeballs connect reports an AggregateError of per-address failures.
-    if (Array.isArray(errors)) {
-        const kinds = errors.map((e) => classifyOne(e, depth + 1));
-        if (kinds.length > 0 && kinds.every((k) => k === "connection")) return "connection";
-    }
+    const kind = kindOfCode(code) ?? kindOfMessage(message) ?? kindOfAggregate(errors, depth);
+    if (kind !== undefined) return kind;
     return cause === undefined ? "other" : classifyOne(cause, depth + 1);
+}
+
+/** What a socket error code or SQLSTATE says, if it says anything. */
+function kindOfCode(code: unknown): ErrorKind | undefined {
+    if (typeof code !== "string") return undefined;
+    if (SOCKET_CODES.has(code) || code.startsWith("08") || SESSION_LOST_STATES.has(code)) return "connection";
+    if (code === "53300") return "busy"; // too_many_connections
+    return undefined;
+}
+
+/** What one of pg's or pg-pool's own (code-less) messages says, if it is one. */
+function kindOfMessage(message: unknown): ErrorKind | undefined {
+    if (typeof message !== "string") return undefined;
+    if (CONNECTION_MESSAGES.some((re) => re.test(message))) return "connection";
+    if (BUSY_MESSAGES.some((re) => re.test(message))) return "busy";
+    return undefined;
+}
+
+/**
+ * Node's happy-eyeballs connect reports an AggregateError of per-address failures: it is a
+ * connection error when every address failed to connect.
+ */
+function kindOfAggregate(errors: unknown, depth: number): ErrorKind | undefined {
+    if (!Array.isArray(errors)) return undefined;
+    const kinds = errors.map((e) => classifyOne(e, depth + 1));
+    return kinds.length > 0 && kinds.every((k) => k === "connection") ? "connection" : undefined;
 }
 
 /** Classifies an error thrown by pg / pg-pool (see {@link ErrorKind}). */

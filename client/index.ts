@@ -1,4 +1,6 @@
-// The library applications import: `import { ReplicaRouter } from "<this project>/client"`.
+// The package's entry point (client/package.json: @pg-replication/client, built to dist/index.js):
+// `import { ReplicaRouter } from "@pg-replication/client"`. Inside this repository, import this file
+// (`client/index`), not the directory: the directory resolves to package.json's `main`, the build.
 export { ReplicaRouter } from "./router";
 export { DEFAULTS } from "./options";
 export type {

@@ -1,5 +1,7 @@
 // Runnable example of the read-scaling library (client/), shown in docs/operations.md ("Read scaling from
-// applications"). Run it against a deployed stack:
+// applications"). Here it imports the sources; an application imports the package `@pg-replication/client`
+// (client/README.md), and tests/unit/client-package.test.ts compiles the README region that way. Run it
+// against a deployed stack:
 //
 //   npx ts-node --transpile-only examples/router.ts --stack local --live   # a live-harness stack
 //   npx ts-node --transpile-only examples/router.ts --stack dev            # a Pulumi CLI stack
@@ -9,7 +11,7 @@
 // one row, reads it back with read-your-writes, counts the rows on any healthy replica and prints
 // the router's view of each replica. Type-checked by `npm test` (tsconfig includes examples/).
 import { parseArgs } from "node:util";
-import { NodeConfig, ReplicaRouter } from "../client";
+import { NodeConfig, ReplicaRouter } from "../client/index";
 import { readOutputs } from "../ops/stack-backends";
 
 // README:begin

@@ -2,7 +2,7 @@
 // stack name, subnet and ports, so that it never touches another test's or a developer's cluster.
 // Which server answered is proven with inet_server_addr(): connections arrive through published
 // ports, but the server sees its own address on the cluster network, which is unique per node.
-import { isLsn, NoHealthyReplicaError, ReplicaRouter, ReplicaRouterOptions } from "../../client";
+import { isLsn, NoHealthyReplicaError, ReplicaRouter, ReplicaRouterOptions } from "../../client/index";
 import { ordersExample, stackNodes } from "../../examples/router";
 import { readOutputs } from "../../ops/stack-backends";
 import { run } from "../../harness/docker-api";

@@ -1,7 +1,7 @@
 // The read-scaling library's pure parts: LSNs, round-robin, lag and health decisions, error
 // classification; plus option validation and closed/no-replica behaviour (no server needed:
 // the nodes point at a refused local port).
-import { classifyError, NoHealthyReplicaError, ReplicaRouter, RouterClosedError } from "../../client";
+import { classifyError, NoHealthyReplicaError, ReplicaRouter, RouterClosedError } from "../../client/index";
 import { decideReplicaHealth, LsnSample, recordPrimaryLsn, replicaLag } from "../../client/health";
 import { compareLsn, formatLsn, isLsn, lsnDiff, maxLsn, parseLsn } from "../../client/lsn";
 import { rotation } from "../../client/select";
