@@ -117,26 +117,32 @@ export async function settledNodes(
     }
 }
 
-/** Polls every `everyMs` until `probe` returns true; fails with what it last saw at the deadline. */
-export async function waitFor(
-    what: string,
-    timeoutMs: number,
-    probe: () => true | string | Promise<true | string>,
-    everyMs = 250,
-): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: string;
+/** What a poll asks: true when done, else what it saw (a thrown error counts as what it saw). */
+export type Probe = () => boolean | string | Promise<boolean | string>;
+
+/**
+ * The one poll with a deadline: asks `probe` every `everyMs` until it returns true or `deadline`
+ * (a Date.now() time) has passed, at least once; returns true, or what the probe last said (an error's
+ * message). Never throws: the caller words the timeout (see {@link waitFor}).
+ */
+export async function pollUntil(deadline: number, probe: Probe, everyMs = 250): Promise<true | string> {
     for (;;) {
+        let last: boolean | string;
         try {
-            const r = await probe();
-            if (r === true) return;
-            last = r;
+            last = await probe();
         } catch (err) {
             last = (err as Error).message;
         }
-        if (Date.now() > deadline) throw new OpsError(`${what}: not done within ${timeoutMs / 1000}s (${last})`);
+        if (last === true) return true;
+        if (Date.now() > deadline) return String(last);
         await new Promise((r) => setTimeout(r, everyMs));
     }
+}
+
+/** Polls every `everyMs` until `probe` returns true; fails with what it last saw at the deadline. */
+export async function waitFor(what: string, timeoutMs: number, probe: Probe, everyMs = 250): Promise<void> {
+    const last = await pollUntil(Date.now() + timeoutMs, probe, everyMs);
+    if (last !== true) throw new OpsError(`${what}: not done within ${timeoutMs / 1000}s (${last})`);
 }
 
 async function docker(args: string[], timeoutMs = 180_000): Promise<string> {

@@ -9,6 +9,7 @@ import { Client } from "pg";
 import { AckWriter } from "./ack-writer";
 import { execProgram } from "./cluster-discovery";
 import { superuserClient, SuperuserLogin } from "./login";
+import { pollUntil } from "./ops";
 import { leaderOf, patroniCluster } from "./patroni";
 
 /** Where the writer goes: the stack's read-write endpoint, as the superuser. */
@@ -66,16 +67,16 @@ export async function prepareTable(t: LeaderLossTarget): Promise<void> {
 
 /** Waits until Patroni shows one running leader and `streaming` other members streaming; returns the leader. */
 export async function settledLeader(stack: string, streaming: number, timeoutMs = 180_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    let settled = "";
+    const last = await pollUntil(Date.now() + timeoutMs, async () => {
         const c = await patroniCluster(stack).catch(() => undefined);
         const leader = c && leaderOf(c.cluster);
         const n = c?.cluster.members.filter((m) => m.state === "streaming").length ?? 0;
-        if (leader && leader.state === "running" && n >= streaming) return leader.name;
-        if (Date.now() > deadline)
-            throw new Error(`stack ${stack} did not settle: ${JSON.stringify(c?.cluster.members ?? [])}`);
-        await sleep(250);
-    }
+        if (leader && leader.state === "running" && n >= streaming) settled = leader.name;
+        return settled !== "" || JSON.stringify(c?.cluster.members ?? []);
+    });
+    if (last !== true) throw new Error(`stack ${stack} did not settle: ${last}`);
+    return settled;
 }
 
 /**

@@ -10,7 +10,8 @@ import { bareCluster, bareUp, Cluster, clusterLogin, oursCluster, oursUp } from 
 import * as path from "path";
 import { setTimeout as sleep } from "timers/promises";
 import { execOrFail, execProgram, psql } from "../../ops/cluster-discovery";
-import { superuserClient, SuperuserLogin } from "../../ops/login";
+import { superuserClient } from "../../ops/login";
+import { CommitWriter } from "../../ops/ack-writer";
 import { waitFor } from "../../ops/ops";
 import { BENCH_TIMEOUT_MS, removeByPrefix, ROOT } from "../host";
 import { lsnToBytes } from "../stats";
@@ -36,48 +37,24 @@ export async function barePromote(c: Cluster, best: number, other: number): Prom
     return performance.now() - t;
 }
 
-/** Inserts ids one by one into whichever node `target` names; remembers when each was acknowledged. */
-export class Writer {
-    readonly acked: Array<{ id: number; at: number; node: number }> = [];
-    target = 1;
-    private stopped = false;
-    private done: Promise<void> = Promise.resolve();
-    private readonly login: SuperuserLogin;
-
-    constructor(private readonly c: Cluster) {
-        this.login = clusterLogin(c);
-    }
-
-    start(): void {
-        this.done = (async () => {
-            let id = 0;
-            while (!this.stopped) {
-                const node = this.target;
-                const client = new Client({
-                    ...superuserClient(this.login, "127.0.0.1", this.c.hostPort(node)),
-                    connectionTimeoutMillis: 1000,
-                    query_timeout: 2000,
-                });
-                client.on("error", () => undefined);
-                try {
-                    await client.connect();
-                    while (!this.stopped && this.target === node) {
-                        await client.query("INSERT INTO bench_fo VALUES ($1)", [++id]);
-                        this.acked.push({ id, at: performance.now(), node });
-                    }
-                } catch {
-                    await sleep(20); // killed, fenced, or still read-only: connect again
-                } finally {
-                    await client.end().catch(() => undefined);
-                }
-            }
-        })();
-    }
-
-    async stop(): Promise<void> {
-        this.stopped = true;
-        await this.done;
-    }
+/**
+ * The writer (ops/ack-writer.ts) inserting ids one by one into whichever node `to.node` names: it
+ * follows the promoted node once told. Acknowledgement times are on performance.now().
+ */
+function nodeWriter(c: Cluster, to: { node: number }): CommitWriter<number> {
+    const login = clusterLogin(c);
+    return new CommitWriter({
+        endpoint: () => to.node,
+        client: (node) =>
+            new Client({
+                ...superuserClient(login, "127.0.0.1", c.hostPort(node)),
+                connectionTimeoutMillis: 1000,
+                query_timeout: 2000,
+            }),
+        table: "bench_fo",
+        retryMs: 20, // killed, fenced, or still read-only: connect again soon
+        now: () => performance.now(),
+    });
 }
 
 export interface Outcome {
@@ -99,7 +76,8 @@ export async function killUnderLoad(
     promote: (best: number, other: number) => Promise<number>,
 ): Promise<Outcome> {
     await psql(c.container(1), "CREATE TABLE IF NOT EXISTS bench_fo (id bigint PRIMARY KEY)");
-    const w = new Writer(c);
+    const to = { node: 1 };
+    const w = nodeWriter(c, to);
     w.start();
     try {
         await waitFor("writes flowing", 30_000, () => w.acked.length >= 200 || `${w.acked.length} acknowledged`, 100);
@@ -110,7 +88,7 @@ export async function killUnderLoad(
         const [l2, l3] = await Promise.all([receiveLsn(c, 2), receiveLsn(c, 3)]);
         const best = l3 > l2 ? 3 : 2;
         const other = best === 2 ? 3 : 2;
-        w.target = best;
+        to.node = best;
         let streamingAt = 0;
         const poll = waitFor(
             "the other replica streaming from the new primary",
@@ -132,14 +110,14 @@ export async function killUnderLoad(
         await waitFor(
             "a write on the new primary",
             30_000,
-            () => w.acked.some((a) => a.node === best) || "none yet",
+            () => w.acks.some((a) => a.endpoint === best) || "none yet",
             100,
         );
         await sleep(500);
         await w.stop();
-        const firstAck = w.acked.find((a) => a.at > t0 && a.node === best)!;
+        const firstAck = w.firstAck((a) => a.at > t0 && a.endpoint === best)!;
         const present = new Set((await psql(c.container(best), "SELECT id FROM bench_fo")).split("\n").map(Number));
-        const lost = w.acked.filter((a) => !present.has(a.id)).length;
+        const lost = w.acked.filter((id) => !present.has(id)).length;
         ctx.log(
             `    ${c.kind}: promoted pg${best}; first write ${((firstAck.at - t0) / 1000).toFixed(2)}s, pg${other} streaming ${((streamingAt - t0) / 1000).toFixed(2)}s, ` +
                 `command ${(commandMs / 1000).toFixed(2)}s, ${w.acked.length} acknowledged, ${lost} lost`,

@@ -4,6 +4,7 @@
 import { spawn } from "child_process";
 import { Client, ClientConfig } from "pg";
 import { parseLsn } from "../../client/lsn";
+import { Ack, CommitWriter } from "../../ops/ack-writer";
 import { eventually, forceCleanup, live, localSuperuser, ROOT } from "./live-client";
 
 export const IMAGE = "pg-replication/postgres:17-local";
@@ -309,17 +310,12 @@ export const lsnValue = parseLsn;
 export const LSN = /^[0-9A-F]+\/[0-9A-F]+$/;
 
 /**
- * Inserts autocommit rows with increasing ids into whichever port `target()` names, recording every id
- * whose INSERT returned (acknowledged). Bounded by rows and time; reconnects after errors.
+ * The fault suites' writer (ops/ack-writer.ts's {@link CommitWriter}): autocommit rows with increasing
+ * ids (and this round's number) into whichever port `target()` names, recording every id whose INSERT
+ * returned (acknowledged). Several sessions, bounded by rows and time; reconnects after errors.
  */
 export class Writer {
-    readonly acked: number[] = [];
-    /** Date.now() of each acknowledgement, parallel to {@link acked}. */
-    readonly ackedAt: number[] = [];
-    errors = 0;
-    lastError = "";
-    private stopped = false;
-    private done: Promise<void> = Promise.resolve();
+    private writer?: CommitWriter<number>;
     private nextId: number;
 
     constructor(
@@ -333,47 +329,49 @@ export class Writer {
 
     /** Starts `sessions` concurrent sessions (each one autocommit INSERT at a time), all bounded. */
     start(target: () => number, maxRows = 50_000, maxMs = 120_000, sessions = 4): void {
-        const deadline = Date.now() + maxMs;
-        const more = () => !this.stopped && this.acked.length < maxRows && Date.now() < deadline;
-        const session = async () => {
-            while (more()) {
-                const client = clientFor(target(), this.password, {
-                    connectionTimeoutMillis: 1500,
-                    query_timeout: 10_000,
-                });
-                try {
-                    await client.connect();
-                    while (more()) {
-                        const id = this.nextId++;
-                        await client.query(`INSERT INTO ${this.table} (id, round) VALUES ($1, $2)`, [id, this.round]);
-                        this.acked.push(id);
-                        this.ackedAt.push(Date.now());
-                    }
-                } catch (err) {
-                    this.errors++;
-                    this.lastError = (err as Error).message;
-                    await new Promise((r) => setTimeout(r, 100));
-                } finally {
-                    await endQuietly(client);
-                }
-            }
-        };
-        this.done = Promise.all(Array.from({ length: sessions }, session)).then(() => undefined);
+        this.writer = new CommitWriter({
+            endpoint: target,
+            client: (port) => clientFor(port, this.password, { connectionTimeoutMillis: 1500, query_timeout: 10_000 }),
+            table: this.table,
+            columns: { round: this.round },
+            firstId: this.nextId,
+            sessions,
+            maxRows,
+            maxMs,
+        });
+        this.writer.start();
+    }
+
+    /** Ids the server acknowledged, in order. */
+    get acked(): readonly number[] {
+        return this.writer?.acked ?? [];
+    }
+
+    /** The same acknowledgements with their times (Date.now()), parallel to {@link acked}. */
+    get acks(): readonly Ack<number>[] {
+        return this.writer?.acks ?? [];
+    }
+
+    get errors(): number {
+        return this.writer?.errors ?? 0;
+    }
+
+    get lastError(): string {
+        return this.writer?.lastError ?? "";
     }
 
     /** When the first acknowledgement at or after `t` came, or undefined. */
     firstAckAfter(t: number): number | undefined {
-        return this.ackedAt.find((at) => at >= t);
+        return this.writer?.firstAck((a) => a.at >= t)?.at;
     }
 
     /** Next id the writer would use (ids are never reused, acknowledged or not). */
     get next(): number {
-        return this.nextId;
+        return this.writer?.next ?? this.nextId;
     }
 
     async stop(): Promise<void> {
-        this.stopped = true;
-        await withDeadline("writer stop", 30_000, this.done);
+        await withDeadline("writer stop", 30_000, this.writer?.stop() ?? Promise.resolve());
     }
 }
 
@@ -471,6 +469,40 @@ export interface RoundResult {
     healthyAfter: string;
 }
 
+/** The standbys by received position once their positions stop moving (they have all a killed primary sent). */
+async function settledStandbys(c: FaultCluster, killed: string): Promise<Array<{ node: string; lsn: string }>> {
+    let candidates = await standbysByReceivedLsn(c, [killed]);
+    for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        const again = await standbysByReceivedLsn(c, [killed]);
+        const same =
+            again.length === candidates.length &&
+            again.every((a) => candidates.some((b) => b.node === a.node && b.lsn === a.lsn));
+        candidates = again;
+        if (same) break;
+    }
+    return candidates;
+}
+
+/** Which acknowledged ids the new primary lacks (`present` holds its ids), and when they were acknowledged. */
+function lostCommits(
+    writer: Writer,
+    present: Set<number>,
+    killedAt: number,
+): Pick<RoundResult, "present" | "lost" | "lostIds" | "lostAckedAfterKill" | "lostWindowMs"> {
+    const lostIds = writer.acked.filter((id) => !present.has(id));
+    // When each lost commit was acknowledged: only the old primary, before it died, can have lost one.
+    const ackedAt = new Map(writer.acks.map((a) => [a.id, a.at]));
+    const lostAt = lostIds.map((id) => ackedAt.get(id) as number);
+    return {
+        present: writer.acked.length - lostIds.length,
+        lost: lostIds.length,
+        lostIds: lostIds.slice(0, 50),
+        lostAckedAfterKill: lostIds.filter((_, i) => lostAt[i] > killedAt),
+        lostWindowMs: lostAt.length === 0 ? null : killedAt - Math.min(...lostAt),
+    };
+}
+
 /**
  * One round: a writer on the primary's published port, `docker kill` (SIGKILL) of the primary's
  * container, failover to the most advanced standby, the writer moved there, acknowledged ids
@@ -508,7 +540,6 @@ export async function killFailoverRejoinRound(
         writerErrors: 0,
         healthyAfter: "",
     };
-    let killedAt = Number.POSITIVE_INFINITY;
     try {
         writer.start(() => target, 100_000, 180_000);
         await eventually(
@@ -517,18 +548,8 @@ export async function killFailoverRejoinRound(
             () => writer.acked.length >= 1000 || `acked ${writer.acked.length} (${writer.lastError})`,
         );
         await docker(["kill", containerOf(c, killed)]);
-        killedAt = Date.now();
-        // The standbys have all they will get from a killed primary once their positions stop moving.
-        let candidates = await standbysByReceivedLsn(c, [killed]);
-        for (let i = 0; i < 10; i++) {
-            await new Promise((r) => setTimeout(r, 300));
-            const again = await standbysByReceivedLsn(c, [killed]);
-            const same =
-                again.length === candidates.length &&
-                again.every((a) => candidates.some((b) => b.node === a.node && b.lsn === a.lsn));
-            candidates = again;
-            if (same) break;
-        }
+        const killedAt = Date.now();
+        const candidates = await settledStandbys(c, killed);
         result.candidates = candidates.map(({ node, lsn }) => ({ node, lsn }));
         if (candidates.length === 0) throw new Error(`round ${round}: no standby answers after killing ${killed}`);
         const to = candidates[0].node;
@@ -554,16 +575,7 @@ export async function killFailoverRejoinRound(
         if (result.failover.code !== 0) return result;
 
         const rows = await q<{ id: string }>(c, to, `SELECT id FROM ${table} WHERE round = $1`, [round]);
-        const present = new Set(rows.map((r) => Number(r.id)));
-        const lostIds = writer.acked.filter((id) => !present.has(id));
-        result.present = writer.acked.length - lostIds.length;
-        result.lost = lostIds.length;
-        result.lostIds = lostIds.slice(0, 50);
-        // When each lost commit was acknowledged: only the old primary, before it died, can have lost one.
-        const ackedAt = new Map(writer.acked.map((id, i) => [id, writer.ackedAt[i]]));
-        const lostAt = lostIds.map((id) => ackedAt.get(id) as number);
-        result.lostAckedAfterKill = lostIds.filter((_, i) => lostAt[i] > killedAt);
-        result.lostWindowMs = lostAt.length === 0 ? null : killedAt - Math.min(...lostAt);
+        Object.assign(result, lostCommits(writer, new Set(rows.map((r) => Number(r.id))), killedAt));
 
         result.rejoin = await ops(c, "rejoin", ["--node", killed], 120_000);
         result.rejoinMs = result.rejoin.ms;

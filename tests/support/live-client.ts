@@ -7,6 +7,7 @@ import { ConnectionOptions } from "tls";
 import { run } from "../../harness/docker-api";
 import { STATE_DIR, StackState } from "../../harness/state";
 import { TLS_SELF_SIGNED_CERT } from "../../harness/tls-double";
+import { pollUntil, Probe } from "../../ops/ops";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -183,22 +184,8 @@ export async function sql<T = any>(port: number, password: string, text: string,
     }
 }
 
-/** Polls `probe` until it returns true, failing with its last answer at the deadline. */
-export async function eventually(
-    what: string,
-    timeoutMs: number,
-    probe: () => boolean | string | Promise<boolean | string>,
-): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last: boolean | string = false;
-    while (Date.now() < deadline) {
-        try {
-            last = await probe();
-            if (last === true) return;
-        } catch (err) {
-            last = (err as Error).message;
-        }
-        await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`${what} did not happen within ${timeoutMs} ms (last: ${String(last)})`);
+/** Polls `probe` every 200 ms until it returns true (ops/ops.ts pollUntil), failing with its last answer at the deadline. */
+export async function eventually(what: string, timeoutMs: number, probe: Probe): Promise<void> {
+    const last = await pollUntil(Date.now() + timeoutMs, probe, 200);
+    if (last !== true) throw new Error(`${what} did not happen within ${timeoutMs} ms (last: ${last})`);
 }
