@@ -1,6 +1,6 @@
 // The contract between whoever asks for the post-deploy checks (the deployment, infra/cluster.ts;
 // the day-2 commands after a role change, ops/topology-change.ts) and the checks that run
-// them (ops/hooks/check-cluster.ts, ops/checks.ts): one builder, so both ask the same.
+// them (ops/hooks/check-cluster.ts, ops/checks/): one builder, so both ask the same.
 import { ClusterConfig } from "./config";
 import {
     clientHost,
