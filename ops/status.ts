@@ -13,12 +13,14 @@ import { checkSpec } from "../model/check-spec";
 import {
     certainlyStopped,
     ClusterNode,
+    ProbedNode,
     probeNodes,
     psqlRows,
     unknownRoleHint,
     unknownRoles,
 } from "./cluster-discovery";
-import { etcdEndpointHealth, leaderKey, patroniCluster } from "./patroni";
+import type { EtcdCount } from "./patroni-status";
+import { roleOperations } from "./role-operations";
 import { formatTable } from "./table";
 
 /** One member's line. */
@@ -46,8 +48,24 @@ export interface ClusterStatus {
     /** tls required: the policy and when the earliest node certificate ends. */
     tls?: string;
     /** failover=patroni: etcd members that answer `etcdctl endpoint health`, of how many. */
-    etcd?: { healthy: number; members: number };
+    etcd?: EtcdCount;
     /** What is wrong, each with its next step: split brain, no primary, a node of unknown role, failing archiving. `status` exits 1 when any. */
+    problems: string[];
+}
+
+/** What the failover mode's part of `status` starts from: the stack, and the members as PostgreSQL answered. */
+export interface ModeStatusInput {
+    stack: string;
+    cfg: ClusterConfig;
+    probed: ProbedNode[];
+    /** One per `probed` node, in the same order. */
+    members: MemberStatus[];
+}
+
+/** The failover mode's part of `status` (ops/role-operations.ts picks it): its view of the members, its lines, its problems. */
+export interface ModeStatus {
+    members: MemberStatus[];
+    etcd?: EtcdCount;
     problems: string[];
 }
 
@@ -73,7 +91,18 @@ export function roleProblems(stack: string, probed: ClusterNode[]): string[] {
     return problems;
 }
 
-/** Fixed-width table: one line per member, then the endpoints. */
+/** `status`'s exit statuses, as lag's: 0 sound, 1 a PROBLEM line, 2 the cluster could not be read. */
+export const STATUS_EXIT = { sound: 0, problem: 1, unreadable: 2 } as const;
+
+/**
+ * The exit status of a report: non-zero for split brain, no primary, a node of unknown role or failing
+ * archiving (any PROBLEM line), so that a script or a person watching a failover does not read "0" as "sound".
+ */
+export function statusExit(s: Pick<ClusterStatus, "problems">): number {
+    return s.problems.length > 0 ? STATUS_EXIT.problem : STATUS_EXIT.sound;
+}
+
+/** Fixed-width table: one line per member, then the endpoints, etcd, backups and tls lines, then one PROBLEM line each. */
 export function formatStatus(s: ClusterStatus): string {
     const header = ["MEMBER", "CONTAINER", "ROLE", "STATE", "TL", "LAG"];
     const rows = s.members.map((m) => [
@@ -91,32 +120,6 @@ export function formatStatus(s: ClusterStatus): string {
     if (s.tls) out.push(s.tls);
     out.push(...s.problems.map((p) => `PROBLEM: ${p}`));
     return out.join("\n");
-}
-
-/**
- * etcd without a quorum: Patroni cannot keep or take the leader key, so every node is read-only
- * until a majority of the members answers again.
- */
-export function etcdProblem(stack: string, etcd: { healthy: number; members: number }): string | undefined {
-    const quorum = Math.floor(etcd.members / 2) + 1;
-    if (etcd.healthy >= quorum) return undefined;
-    const names = Array.from({ length: etcd.members }, (_, i) => `${stack}-etcd${i + 1}`).join(" ");
-    return (
-        `etcd has no quorum (${etcd.healthy} of ${etcd.members} members healthy, ${quorum} needed): Patroni holds no ` +
-        `leader key, so every node is read-only; start the stopped members: docker start ${names}`
-    );
-}
-
-/** How many etcd members answer, asked through each member's container in turn (any running one will do). */
-async function etcdHealth(stack: string, cfg: ClusterConfig): Promise<{ healthy: number; members: number }> {
-    const spec = checkSpec(stack, cfg, "pg1", []).patroni;
-    const members = cfg.etcdMembers;
-    if (!spec) return { healthy: 0, members };
-    for (const container of spec.etcdContainers) {
-        const health = await etcdEndpointHealth(container, spec.etcdEndpoints, "2s");
-        if (health.answered) return { healthy: health.healthy, members };
-    }
-    return { healthy: 0, members };
 }
 
 /** The node a published endpoint reaches now, named by the server's fixed address. */
@@ -147,25 +150,21 @@ async function endpointNode(
     }
 }
 
-/** Gathers the status of a deployed stack. */
-export async function clusterStatus(
-    stack: string,
-    cfg: ClusterConfig,
-    login: SuperuserLogin | undefined,
-    renewCommand = `npm run live -- up --stack ${stack}`,
-): Promise<ClusterStatus> {
-    const probed = await probeNodes(stack);
-    const primary = probed.find((n) => n.running && n.inRecovery === false);
-    // Lag and timelines from PostgreSQL itself, the same in both modes.
+/** Bytes each replica's replay is behind the primary's current WAL position, by node. */
+async function replayLag(primary: ClusterNode | undefined): Promise<Map<string, number>> {
     const lag = new Map<string, number>();
-    if (primary) {
-        const rows = await psqlRows<{ name: string; lag: string | null }>(
-            primary.container,
-            "SELECT application_name AS name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag FROM pg_stat_replication",
-        ).catch(() => []);
-        for (const r of rows) if (r.lag !== null) lag.set(r.name, Number(r.lag));
-    }
-    const timelines = new Map<string, number>();
+    if (!primary) return lag;
+    const rows = await psqlRows<{ name: string; lag: string | null }>(
+        primary.container,
+        "SELECT application_name AS name, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag FROM pg_stat_replication",
+    ).catch(() => []);
+    for (const r of rows) if (r.lag !== null) lag.set(r.name, Number(r.lag));
+    return lag;
+}
+
+/** The timeline each running node is on (a standby's: the one it receives), by node. */
+async function timelines(probed: ClusterNode[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
     await Promise.all(
         probed
             .filter((n) => n.running)
@@ -174,89 +173,120 @@ export async function clusterStatus(
                     n.container,
                     "SELECT coalesce((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT timeline_id FROM pg_control_checkpoint())) AS tl",
                 ).catch(() => []);
-                if (rows[0]) timelines.set(n.node, Number(rows[0].tl));
+                if (rows[0]) found.set(n.node, Number(rows[0].tl));
             }),
     );
-    let members: MemberStatus[] = probed.map((n) => ({
+    return found;
+}
+
+/** Every member as PostgreSQL itself answers: role, state, timeline and lag, the same in both modes. */
+async function postgresMembers(probed: ProbedNode[], primary: ProbedNode | undefined): Promise<MemberStatus[]> {
+    const lag = await replayLag(primary);
+    const tls = await timelines(probed);
+    return probed.map((n) => ({
         node: n.node,
         container: n.container,
         role: certainlyStopped(n) ? "down" : n.inRecovery === false ? "primary" : n.inRecovery ? "replica" : "unknown",
         state: !n.running ? n.state : n.inRecovery === false ? "running" : (n.walReceiver ?? "not streaming"),
-        timeline: timelines.get(n.node) ?? null,
+        timeline: tls.get(n.node) ?? null,
         lagBytes: n.inRecovery === false ? 0 : (lag.get(n.node) ?? null),
     }));
-    if (cfg.failover === "patroni") {
-        // Patroni's own view: leader, sync_standby / quorum_standby / replica, and its states. Where
-        // the container is not running, Docker's word wins: Patroni keeps a dead leader's key until
-        // its ttl expires.
-        const { cluster } = await patroniCluster(stack).catch(() => ({ cluster: { members: [] } }));
-        const spec = checkSpec(stack, cfg, "pg1", []).patroni;
-        // A leader whose node is gone keeps its key until the lease runs out: say when that is.
-        const deadLeader = cluster.members.some(
-            (p) => p.role === "leader" && !probed.find((n) => n.node === p.name)?.running,
-        );
-        const key = deadLeader && spec ? await leaderKey(spec.etcdContainers, spec.etcdEndpoints, stack) : undefined;
-        members = members.map((m, i) => {
-            const p = cluster.members.find((x) => x.name === m.node);
-            if (!p) return m;
-            if (!probed[i].running) {
-                const expiry =
-                    key && key.holder === m.node ? `; its leader key expires in ${key.expiresInSeconds} s` : "";
-                return { ...m, state: `${m.state} (patroni still lists it as ${p.role}${expiry})` };
-            }
-            return { ...m, role: p.role, state: p.state, timeline: p.timeline ?? m.timeline };
-        });
-    }
-    const problems = roleProblems(stack, probed);
-    // A node off its fixed address cannot stream (pg_hba.conf) and nothing else would say why.
+}
+
+/** A node off its fixed address cannot stream (pg_hba.conf) and nothing else would say why. */
+async function addressTrouble(stack: string, cfg: ClusterConfig, probed: ClusterNode[]): Promise<string[]> {
     const addresses = checkSpec(
         stack,
         cfg,
         probed[0]?.node ?? "pg1",
         probed.slice(1).map((n) => n.node),
     ).addresses;
-    if (addresses && probed.length > 0) problems.push(...(await addressProblems(addresses)));
-    if (primary) {
-        const [archiver] = await psqlRows<ArchiverState>(primary.container, ARCHIVER_SQL).catch(() => []);
-        const trouble = archiver ? archiveTrouble(archiver, primary) : null;
-        if (trouble !== null) problems.push(trouble);
+    return addresses && probed.length > 0 ? addressProblems(addresses) : [];
+}
+
+/** Failing WAL archiving on the primary, as pg_stat_archiver tells it. */
+async function archiverTrouble(primary: ClusterNode | undefined): Promise<string[]> {
+    if (!primary) return [];
+    const [archiver] = await psqlRows<ArchiverState>(primary.container, ARCHIVER_SQL).catch(() => []);
+    const trouble = archiver ? archiveTrouble(archiver, primary) : null;
+    return trouble === null ? [] : [trouble];
+}
+
+/** A report line and the problems it comes with. */
+interface Part {
+    line: string;
+    problems: string[];
+}
+
+/** tls required: the policy and the earliest end of the running nodes' certificates, and those ending soon. */
+async function certificatePart(probed: ClusterNode[], renewCommand: string): Promise<Part> {
+    const ends: CertificateEnd[] = [];
+    for (const n of probed.filter((m) => m.running)) {
+        const notAfter = await installedCertificateEnd(n.container);
+        if (notAfter) ends.push({ node: n.node, notAfter });
     }
-    const status: ClusterStatus = { stack, failover: cfg.failover, members, problems };
-    if (cfg.failover === "patroni") {
-        status.etcd = await etcdHealth(stack, cfg);
-        const trouble = etcdProblem(stack, status.etcd);
-        if (trouble !== undefined) problems.push(trouble);
+    const problems: string[] = [];
+    for (const e of ends) {
+        const verdict = expiryVerdict(e.node, e.notAfter, new Date(), renewCommand);
+        if (verdict !== true) problems.push(verdict);
     }
+    return { line: tlsSummaryLine(ends), problems };
+}
+
+/** backups on: the repository's summary line, and what is wrong with it (or that it cannot be read). */
+async function backupPart(stack: string): Promise<Part> {
+    const repo = await readRepository(stack).catch((err: Error) => err);
+    if (repo instanceof Error) return { line: "backups: the repository cannot be read", problems: [repo.message] };
+    const trouble = repositoryProblem(stack, repo);
+    return { line: backupSummaryLine(repo, new Date()), problems: trouble === undefined ? [] : [trouble] };
+}
+
+/** pooler on: the node each published endpoint reaches now. */
+async function endpointNodes(
+    cfg: ClusterConfig,
+    login: SuperuserLogin | undefined,
+): Promise<{ rw: string; ro: string }> {
+    const host = clientHost(cfg);
+    const byAddress = new Map(Object.entries(nodeAddressMap(cfg.subnet)).map(([node, ip]) => [ip, node]));
+    return {
+        rw: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRw, login, byAddress),
+        ro: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRo, login, byAddress),
+    };
+}
+
+/**
+ * Gathers the status of a deployed stack: PostgreSQL's view of the members, then the failover mode's
+ * (ops/role-operations.ts: Patroni's roles and etcd's health under failover=patroni), then what the
+ * stack's options add (certificates, backups, endpoints).
+ */
+export async function clusterStatus(
+    stack: string,
+    cfg: ClusterConfig,
+    login: SuperuserLogin | undefined,
+    renewCommand = `npm run live -- up --stack ${stack}`,
+): Promise<ClusterStatus> {
+    const probed = await probeNodes(stack);
+    const primary = probed.find((n) => n.running && n.inRecovery === false);
+    const members = await postgresMembers(probed, primary);
+    const mode = await roleOperations(cfg).status({ stack, cfg, probed, members });
+    const problems = [
+        ...roleProblems(stack, probed),
+        ...(await addressTrouble(stack, cfg, probed)),
+        ...(await archiverTrouble(primary)),
+        ...mode.problems,
+    ];
+    const status: ClusterStatus = { stack, failover: cfg.failover, members: mode.members, problems };
+    if (mode.etcd) status.etcd = mode.etcd;
     if (cfg.tls === "required") {
-        const ends: CertificateEnd[] = [];
-        for (const n of probed.filter((m) => m.running)) {
-            const notAfter = await installedCertificateEnd(n.container);
-            if (notAfter) ends.push({ node: n.node, notAfter });
-        }
-        status.tls = tlsSummaryLine(ends);
-        for (const e of ends) {
-            const verdict = expiryVerdict(e.node, e.notAfter, new Date(), renewCommand);
-            if (verdict !== true) problems.push(verdict);
-        }
+        const certificates = await certificatePart(probed, renewCommand);
+        status.tls = certificates.line;
+        problems.push(...certificates.problems);
     }
     if (cfg.backups) {
-        const repo = await readRepository(stack).catch((err: Error) => err);
-        if (repo instanceof Error) {
-            status.backups = "backups: the repository cannot be read";
-            problems.push(repo.message);
-        } else {
-            status.backups = backupSummaryLine(repo, new Date());
-            const trouble = repositoryProblem(stack, repo);
-            if (trouble !== undefined) problems.push(trouble);
-        }
+        const backups = await backupPart(stack);
+        status.backups = backups.line;
+        problems.push(...backups.problems);
     }
-    if (cfg.pooler) {
-        const host = clientHost(cfg);
-        const byAddress = new Map(Object.entries(nodeAddressMap(cfg.subnet)).map(([node, ip]) => [ip, node]));
-        status.endpoints = {
-            rw: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRw, login, byAddress),
-            ro: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRo, login, byAddress),
-        };
-    }
+    if (cfg.pooler) status.endpoints = await endpointNodes(cfg, login);
     return status;
 }

@@ -74,13 +74,14 @@ export async function checkTopology(
 
 /**
  * A topology command's start: its arguments, the node it acts on, the stack's config and nodes, and
- * how it sends SQL to them: with `direct` (manual mode) over connections to the published ports
- * ({@link NodeSessions}), otherwise through `docker exec`.
+ * how it sends SQL to them: over connections to the published ports ({@link NodeSessions}) when
+ * `direct` says so for the stack's config (the failover passes its mode's choice, ops/role-operations.ts),
+ * otherwise through `docker exec`.
  */
 export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>(
     cmd: Command<O>,
     valued: keyof O & string,
-    direct = false,
+    direct: (cfg: ClusterConfig) => boolean = () => false,
 ) {
     // When the command's own code started (its modules loaded): the failover reports it as "loaded".
     const loadedMs = performance.now();
@@ -91,7 +92,7 @@ export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>
         throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)`);
     const log = (line: string) => process.stderr.write(line + "\n");
     const cfg = stackConfig(args);
-    const sql = direct && cfg.failover === "manual" ? nodeSessions(args, cfg) : dockerSql;
+    const sql = direct(cfg) ? nodeSessions(args, cfg) : dockerSql;
     return { args, subject, log, cfg, sql, loadedMs, nodes: await probeNodes(args.stack, sql) };
 }
 

@@ -2,12 +2,12 @@
 // The primary is gone or must be abandoned: fence it, promote pgN, re-point the other replicas,
 // record primaryNode in the stack's config, and verify with the deployment's checks.
 import { runCommand } from "../ops/cli";
-import { roleOperations } from "../ops/role-operations";
+import { failoverOverPorts, roleOperations } from "../ops/role-operations";
 import { openCommand } from "../ops/topology-change";
 import { FAILOVER } from "../ops/topology-commands";
 
 runCommand(FAILOVER, async () => {
-    // direct: SQL over the published ports, not docker exec (ops/node-sessions.ts).
-    const opened = await openCommand(FAILOVER, "to", true);
+    // In manual mode, SQL over the published ports rather than docker exec (ops/node-sessions.ts).
+    const opened = await openCommand(FAILOVER, "to", failoverOverPorts);
     await roleOperations(opened.cfg).failover(opened);
 });

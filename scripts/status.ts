@@ -1,12 +1,8 @@
 // npm run status -- [--stack S] [--live] [--json]
 // Members, roles, states, timelines, lag, and which node each endpoint reaches, in both failover modes.
-import { clusterStatus, formatStatus } from "../ops/status";
+import { clusterStatus, formatStatus, STATUS_EXIT, statusExit } from "../ops/status";
 import { readLogin, SuperuserLogin } from "../ops/login";
 import { command, runCommand } from "../ops/cli";
-
-/** Exit statuses, as lag's: 0 sound, 1 a PROBLEM line, 2 the cluster could not be read. */
-const EXIT_PROBLEM = 1;
-const EXIT_ERROR = 2;
 import { COMMON_OPTIONS, parseArgs, stackConfig, upCommand } from "../ops/topology-change";
 
 const STATUS = command({
@@ -35,12 +31,10 @@ runCommand(
         }
         const status = await clusterStatus(args.stack, cfg, login, upCommand(args));
         process.stdout.write((args.json ? JSON.stringify(status) : formatStatus(status)) + "\n");
-        // Non-zero for split brain, no primary, a node of unknown role or failing archiving: a script
-        // or a person watching a failover must not read "0" as "sound".
-        return status.problems.length > 0 ? EXIT_PROBLEM : 0;
+        return statusExit(status);
     },
     (err) => {
         process.stderr.write(`status: ${err.message}\n`);
-        return EXIT_ERROR;
+        return STATUS_EXIT.unreadable;
     },
 );

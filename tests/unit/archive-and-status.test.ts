@@ -7,7 +7,8 @@ import { archiveCommands } from "../../model/render";
 import { STANZA } from "../../model/topology";
 import { ArchiverState, archiveTrouble, READY_BACKLOG_LIMIT } from "../../ops/archive";
 import { ClusterNode } from "../../ops/cluster-discovery";
-import { ClusterStatus, etcdProblem, formatStatus, roleProblems } from "../../ops/status";
+import { etcdProblem } from "../../ops/patroni-status";
+import { ClusterStatus, formatStatus, roleProblems } from "../../ops/status";
 
 describe("archive_command", () => {
     test("pushes through pgBackRest's stanza and fetches with archive-get; nothing with backups off", () => {
