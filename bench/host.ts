@@ -8,7 +8,7 @@ import * as path from "path";
 import { execProgram } from "../ops/cluster-discovery";
 import { waitFor } from "../ops/ops";
 
-export const ROOT = path.resolve(__dirname, "..", "..");
+export const ROOT = path.resolve(__dirname, "..");
 export const IMAGE = "pg-replication/postgres:17-local";
 
 /** How long the bench lets a Docker command run when the step names no limit. */

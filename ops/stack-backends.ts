@@ -16,7 +16,7 @@ export interface StackRef {
     live: boolean;
 }
 
-export const PROJECT_ROOT = path.resolve(__dirname, "..", "..");
+export const PROJECT_ROOT = path.resolve(__dirname, "..");
 
 function harnessStateFile(stack: string): string {
     return path.join(PROJECT_ROOT, ".live-state", `${stack}.json`);
