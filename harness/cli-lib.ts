@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { SECRET_CONFIG_KEYS, validateConfig } from "../model/config";
-import { command, HelpRequest, stackOption, UsageError } from "../ops/cli";
+import { command, HelpRequest, stackOption, UsageError, Values } from "../ops/cli";
 import { loadStackConfig } from "../ops/stack-config";
 import type { StackOutput } from "./state";
 
@@ -69,93 +69,117 @@ export type LiveArgs =
     | { verb: "config-set"; stack: string; key: string; value: string; fromStdin?: boolean }
     | { verb: "config-rm"; stack: string; key: string };
 
+/** A command line after the verb: what each verb's parser checks. */
+interface VerbLine {
+    verb: string;
+    rest: string[];
+    values: Values<typeof LIVE.spec.options>;
+}
+
 /** Parses the harness's command line; throws {@link UsageError} naming the wrong argument, or {@link HelpRequest}. */
 export function parseLiveArgs(argv: string[]): LiveArgs {
     const { values, positionals } = LIVE.parse(argv);
     const [verb, ...rest] = positionals;
     if (verb === undefined) throw new UsageError("a command is required: up, down, rm, output, config");
     if (verb === "help") throw new HelpRequest(LIVE.usage);
-    const stack = values.stack;
-    const json = values.json;
+    const line: VerbLine = { verb, rest, values };
+    const { stack, json } = values;
     const showSecrets = values["show-secrets"];
-    const config = values.config;
-    const only = (allowed: string[]) => {
-        const given = [
-            ...(config.length > 0 ? ["--config"] : []),
-            ...(json ? ["--json"] : []),
-            ...(showSecrets ? ["--show-secrets"] : []),
-            ...(values.secret ? ["--secret"] : []),
-        ].filter((o) => !allowed.includes(o));
-        if (given.length > 0) {
-            const hint =
-                given[0] === "--config"
-                    ? ` (record a value with: npm run live -- config set KEY VALUE --stack ${stack})`
-                    : "";
-            throw new UsageError(
-                `${given[0]} does not apply to ${verb === "config" ? ["config", ...rest.slice(0, 1)].join(" ") : verb}${hint}`,
-            );
-        }
-    };
-    const noMore = (args: string[]) => {
-        if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])} after ${verb}`);
-    };
     switch (verb) {
         case "up":
-            noMore(rest);
-            only(["--config", "--json", "--show-secrets"]);
-            for (const pair of config) {
-                const eq = pair.indexOf("=");
-                if (eq <= 0) throw new UsageError(`--config expects KEY=VALUE, got ${JSON.stringify(pair)}`);
-            }
-            return { verb, stack, config, json, showSecrets };
+            return parseUp(line);
         case "down":
         case "rm":
-            noMore(rest);
-            only([]);
+            refuseMoreArguments(verb, rest);
+            refuseOptionsExcept(line, []);
             return { verb, stack };
         case "output":
-            noMore(rest.slice(1));
-            only(["--json", "--show-secrets"]);
+            refuseMoreArguments(verb, rest.slice(1));
+            refuseOptionsExcept(line, ["--json", "--show-secrets"]);
             return rest[0] === undefined
                 ? { verb, stack, json, showSecrets }
                 : { verb, stack, name: rest[0], json, showSecrets };
-        case "config": {
-            const [sub, ...args] = rest;
-            if (sub === undefined || sub === "list" || sub === "ls") {
-                noMore(args);
-                only(["--json", "--show-secrets"]);
-                return { verb: "config", stack, json, showSecrets };
-            }
-            if (sub === "set") {
-                only(["--secret"]);
-                if (values.secret) {
-                    if (args.length !== 1)
-                        throw new UsageError(
-                            `config set --secret takes one KEY and reads the value from standard input (got ${args.length} arguments), ` +
-                                `e.g. npm run -s live -- config set --secret superuserPassword --stack ${stack} < password-file`,
-                        );
-                    return { verb: "config-set", stack, key: bareKey(args[0]), value: "", fromStdin: true };
-                }
-                if (args.length !== 2) {
-                    throw new UsageError(
-                        `config set takes KEY VALUE (got ${args.length} argument${args.length === 1 ? "" : "s"}), e.g. config set replicas 3`,
-                    );
-                }
-                return { verb: "config-set", stack, key: bareKey(args[0]), value: args[1] };
-            }
-            if (sub === "rm" || sub === "remove" || sub === "unset") {
-                only([]);
-                if (args.length !== 1)
-                    throw new UsageError(`config rm takes one KEY (got ${args.length}), e.g. config rm replicas`);
-                return { verb: "config-rm", stack, key: bareKey(args[0]) };
-            }
-            throw new UsageError(
-                `unknown config command ${JSON.stringify(sub)}: expected config, config set KEY VALUE or config rm KEY`,
-            );
-        }
+        case "config":
+            return parseConfig(line);
         default:
             throw new UsageError(`unknown command ${JSON.stringify(verb)}: expected up, down, rm, output or config`);
     }
+}
+
+/** Refuses the options given that the command does not take (`allowed`), naming the first. */
+function refuseOptionsExcept({ verb, rest, values }: VerbLine, allowed: string[]): void {
+    const given = [
+        ...(values.config.length > 0 ? ["--config"] : []),
+        ...(values.json ? ["--json"] : []),
+        ...(values["show-secrets"] ? ["--show-secrets"] : []),
+        ...(values.secret ? ["--secret"] : []),
+    ].filter((o) => !allowed.includes(o));
+    if (given.length === 0) return;
+    const hint =
+        given[0] === "--config"
+            ? ` (record a value with: npm run live -- config set KEY VALUE --stack ${values.stack})`
+            : "";
+    throw new UsageError(
+        `${given[0]} does not apply to ${verb === "config" ? ["config", ...rest.slice(0, 1)].join(" ") : verb}${hint}`,
+    );
+}
+
+/** Refuses arguments after the ones the command takes. */
+function refuseMoreArguments(verb: string, args: string[]): void {
+    if (args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args[0])} after ${verb}`);
+}
+
+/** `up [--config KEY=VALUE]... [--json] [--show-secrets]`. */
+function parseUp(line: VerbLine): LiveArgs {
+    refuseMoreArguments(line.verb, line.rest);
+    refuseOptionsExcept(line, ["--config", "--json", "--show-secrets"]);
+    const { stack, config, json } = line.values;
+    for (const pair of config) {
+        const eq = pair.indexOf("=");
+        if (eq <= 0) throw new UsageError(`--config expects KEY=VALUE, got ${JSON.stringify(pair)}`);
+    }
+    return { verb: "up", stack, config, json, showSecrets: line.values["show-secrets"] };
+}
+
+/** `config [list]`, `config set …`, `config rm KEY`. */
+function parseConfig(line: VerbLine): LiveArgs {
+    const { stack, json } = line.values;
+    const [sub, ...args] = line.rest;
+    if (sub === undefined || sub === "list" || sub === "ls") {
+        refuseMoreArguments(line.verb, args);
+        refuseOptionsExcept(line, ["--json", "--show-secrets"]);
+        return { verb: "config", stack, json, showSecrets: line.values["show-secrets"] };
+    }
+    if (sub === "set") return parseConfigSet(line, args);
+    if (sub === "rm" || sub === "remove" || sub === "unset") {
+        refuseOptionsExcept(line, []);
+        if (args.length !== 1)
+            throw new UsageError(`config rm takes one KEY (got ${args.length}), e.g. config rm replicas`);
+        return { verb: "config-rm", stack, key: bareKey(args[0]) };
+    }
+    throw new UsageError(
+        `unknown config command ${JSON.stringify(sub)}: expected config, config set KEY VALUE or config rm KEY`,
+    );
+}
+
+/** `config set KEY VALUE`, or `config set --secret KEY` with the value on standard input. */
+function parseConfigSet(line: VerbLine, args: string[]): LiveArgs {
+    const stack = line.values.stack;
+    refuseOptionsExcept(line, ["--secret"]);
+    if (line.values.secret) {
+        if (args.length !== 1)
+            throw new UsageError(
+                `config set --secret takes one KEY and reads the value from standard input (got ${args.length} arguments), ` +
+                    `e.g. npm run -s live -- config set --secret superuserPassword --stack ${stack} < password-file`,
+            );
+        return { verb: "config-set", stack, key: bareKey(args[0]), value: "", fromStdin: true };
+    }
+    if (args.length !== 2) {
+        throw new UsageError(
+            `config set takes KEY VALUE (got ${args.length} argument${args.length === 1 ? "" : "s"}), e.g. config set replicas 3`,
+        );
+    }
+    return { verb: "config-set", stack, key: bareKey(args[0]), value: args[1] };
 }
 
 /** `pg-replication:replicas` → `replicas`. */
@@ -228,32 +252,48 @@ const asText = (v: unknown): string => (typeof v === "string" ? v : JSON.stringi
 /** Every key with its effective value and where it comes from, in the order `up` applies them. */
 export function configEntries(root: string, stack: string, recorded: string[]): ConfigEntry[] {
     const entries = new Map<string, ConfigEntry>();
+    // A later source replaces an earlier one's value; the key keeps its first place.
+    for (const e of [...defaultEntries(root), ...stackFileEntries(root, stack), ...recordedEntries(recorded)])
+        entries.set(e.key, e);
+    return [...entries.values()];
+}
+
+/** Pulumi.yaml's defaults: a declaration's `default`, or a bare value. */
+function defaultEntries(root: string): ConfigEntry[] {
     const project = parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as ProjectFile;
+    const entries: ConfigEntry[] = [];
     for (const [key, decl] of Object.entries(project.config ?? {})) {
         const value = decl !== null && typeof decl === "object" && "default" in decl ? decl.default : decl;
         if (value !== undefined)
-            entries.set(key, { key, value: asText(value), source: "default", secret: SECRET_KEYS.has(key) });
+            entries.push({ key, value: asText(value), source: "default", secret: SECRET_KEYS.has(key) });
     }
+    return entries;
+}
+
+/** Pulumi.STACK.yaml's values, when the file exists; encrypted ones are secret and shown as such. */
+function stackFileEntries(root: string, stack: string): ConfigEntry[] {
     const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
-    if (fs.existsSync(stackFile)) {
-        const parsed = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-        for (const [qualified, value] of Object.entries(parsed.config ?? {})) {
-            const key = bareKey(qualified);
-            const secure = value !== null && typeof value === "object" && "secure" in value;
-            entries.set(key, {
-                key,
-                value: secure ? "(encrypted: pass it with config set)" : asText(value),
-                source: `Pulumi.${stack}.yaml`,
-                secret: secure || SECRET_KEYS.has(key),
-            });
-        }
-    }
-    for (const pair of recorded) {
+    if (!fs.existsSync(stackFile)) return [];
+    const parsed = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    return Object.entries(parsed.config ?? {}).map(([qualified, value]) => {
+        const key = bareKey(qualified);
+        const secure = value !== null && typeof value === "object" && "secure" in value;
+        return {
+            key,
+            value: secure ? "(encrypted: pass it with config set)" : asText(value),
+            source: `Pulumi.${stack}.yaml`,
+            secret: secure || SECRET_KEYS.has(key),
+        };
+    });
+}
+
+/** The values recorded by the harness (`key=value`). */
+function recordedEntries(recorded: string[]): ConfigEntry[] {
+    return recorded.map((pair) => {
         const eq = pair.indexOf("=");
         const key = bareKey(pair.slice(0, eq));
-        entries.set(key, { key, value: pair.slice(eq + 1), source: "set", secret: SECRET_KEYS.has(key) });
-    }
-    return [...entries.values()];
+        return { key, value: pair.slice(eq + 1), source: "set", secret: SECRET_KEYS.has(key) };
+    });
 }
 
 export function formatConfig(entries: ConfigEntry[], opts: { json: boolean; showSecrets: boolean }): string {
@@ -321,39 +361,41 @@ export function configFixHint(stack: string, key: string | undefined, recorded: 
  * as commands to copy.
  */
 export function upSummary(stack: string, outputs: Record<string, StackOutput>): string[] {
+    return [checkReportLine(stack, outputs), ...connectLines(stack, outputs)];
+}
+
+/** Whether the checks passed, and how to see their details. */
+function checkReportLine(stack: string, outputs: Record<string, StackOutput>): string {
     const report = outputs.checkReport?.value as
         { ok?: boolean; checks?: Array<{ ok: boolean }>; durationMs?: number } | undefined;
+    if (!report || typeof report.ok !== "boolean") return "checkReport: none (checks is off)";
+    const n = report.checks?.length ?? 0;
+    return `checkReport.ok: ${report.ok} (${n} check${n === 1 ? "" : "s"}${report.ok ? " passed" : ""}; details: npm run live -- output checkReport --stack ${stack} --json)`;
+}
+
+/** The primary and how to connect to it; none without a primary container. */
+function connectLines(stack: string, outputs: Record<string, StackOutput>): string[] {
     const primary = outputs.primary?.value as
         { node?: string; container?: string; host?: string; port?: number; roleReadAt?: string } | undefined;
-    const lines: string[] = [];
-    if (report && typeof report.ok === "boolean") {
-        const n = report.checks?.length ?? 0;
-        lines.push(
-            `checkReport.ok: ${report.ok} (${n} check${n === 1 ? "" : "s"}${report.ok ? " passed" : ""}; details: npm run live -- output checkReport --stack ${stack} --json)`,
-        );
-    } else {
-        lines.push("checkReport: none (checks is off)");
-    }
     if (primary?.container && primary.roleReadAt) {
         // The primary as the checks found it (under Patroni: whoever was elected): say when it was
         // read, and connect through what follows it.
         const via = outputs.rwConnectionString ? "rwConnectionString" : "primaryConnectionString";
-        lines.push(
+        return [
             `primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port}) as the checks found it at ` +
                 `${primary.roleReadAt}; a failover moves it, now: npm run status -- --stack ${stack} --live`,
-        );
-        lines.push(
             `connect: psql "$(npm run -s live -- output ${via} --stack ${stack} --show-secrets)"` +
                 (via === "rwConnectionString" ? "   (the read-write endpoint follows every failover)" : ""),
-        );
-    } else if (primary?.container) {
-        lines.push(`primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port})`);
-        lines.push(`connect: docker exec -it ${primary.container} psql -U postgres`);
-        lines.push(
-            `     or: psql "$(npm run -s live -- output primaryConnectionString --stack ${stack} --show-secrets)"`,
-        );
+        ];
     }
-    return lines;
+    if (primary?.container) {
+        return [
+            `primary: ${primary.node} (${primary.container}, ${primary.host}:${primary.port})`,
+            `connect: docker exec -it ${primary.container} psql -U postgres`,
+            `     or: psql "$(npm run -s live -- output primaryConnectionString --stack ${stack} --show-secrets)"`,
+        ];
+    }
+    return [];
 }
 
 /**

@@ -102,54 +102,86 @@ async function up(
     saveState(file, state);
 }
 
-async function main(): Promise<number> {
-    const args = parseLiveArgs(process.argv.slice(2));
-    const file = statePath(ROOT, args.stack);
-    const state = loadState(file, args.stack);
-    switch (args.verb) {
-        case "rm": {
-            if (!fs.existsSync(file)) {
-                process.stderr.write(`error: no live harness stack ${args.stack} (${file} does not exist)\n`);
-                return 1;
-            }
-            const refusal = removeStackRefusal(args.stack, state.resources.length);
-            if (refusal) {
-                process.stderr.write(`error: ${refusal}\n`);
-                return 1;
-            }
-            if (fs.existsSync(file)) fs.rmSync(file);
-            process.stderr.write(`stack ${args.stack} removed: its recorded config and state are gone (${file})\n`);
-            return 0;
-        }
-        case "output":
-            if (args.name === undefined && Object.keys(state.outputs).length === 0) {
-                process.stderr.write(
-                    `stack ${args.stack} has no outputs (not deployed: npm run live -- up --stack ${args.stack})\n`,
-                );
-            }
-            process.stdout.write(formatOutputs(args.stack, state.outputs, args));
-            return 0;
-        case "config":
-        case "config-set":
-        case "config-rm": {
-            if (args.verb === "config-set" && args.fromStdin) args.value = secretFromStdin(await readStdin(), args.key);
-            const res = configCommand(ROOT, args, state);
-            if (res.save) saveState(file, state);
-            process.stdout.write(res.stdout);
-            process.stderr.write(res.stderr);
-            return res.code;
-        }
+/** `live rm`: forgets an empty stack (its state file, with the recorded config and secrets). */
+function removeStack(stack: string, file: string, state: StackState): number {
+    if (!fs.existsSync(file)) {
+        process.stderr.write(`error: no live harness stack ${stack} (${file} does not exist)\n`);
+        return 1;
     }
-    // Refused before Docker is touched or anything recorded: a misspelt --config key never reaches the state.
-    if (args.verb === "up") {
-        checkOrExplain(ROOT, args.stack, upConfig(args, state), state.config, "nothing was recorded or deployed");
+    const refusal = removeStackRefusal(stack, state.resources.length);
+    if (refusal) {
+        process.stderr.write(`error: ${refusal}\n`);
+        return 1;
+    }
+    if (fs.existsSync(file)) fs.rmSync(file);
+    process.stderr.write(`stack ${stack} removed: its recorded config and state are gone (${file})\n`);
+    return 0;
+}
+
+/** `live output [NAME]`. */
+function printOutputs(args: Extract<LiveArgs, { verb: "output" }>, state: StackState): number {
+    if (args.name === undefined && Object.keys(state.outputs).length === 0) {
         process.stderr.write(
-            secretOnCommandLineNote(
-                args.stack,
-                args.config.map((p) => p.slice(0, p.indexOf("="))),
-            ),
+            `stack ${args.stack} has no outputs (not deployed: npm run live -- up --stack ${args.stack})\n`,
         );
     }
+    process.stdout.write(formatOutputs(args.stack, state.outputs, args));
+    return 0;
+}
+
+/** `live config`, `config set`, `config rm`: the state file is written only when the config changed. */
+async function runConfig(
+    args: Extract<LiveArgs, { verb: "config" | "config-set" | "config-rm" }>,
+    file: string,
+    state: StackState,
+): Promise<number> {
+    if (args.verb === "config-set" && args.fromStdin) args.value = secretFromStdin(await readStdin(), args.key);
+    const res = configCommand(ROOT, args, state);
+    if (res.save) saveState(file, state);
+    process.stdout.write(res.stdout);
+    process.stderr.write(res.stderr);
+    return res.code;
+}
+
+/**
+ * Refuses a config `up` would fail on before Docker is touched or anything recorded (a misspelt
+ * --config key never reaches the state), and notes secrets given on the command line.
+ */
+function checkUpConfig(args: UpArgs, state: StackState): void {
+    checkOrExplain(ROOT, args.stack, upConfig(args, state), state.config, "nothing was recorded or deployed");
+    process.stderr.write(
+        secretOnCommandLineNote(
+            args.stack,
+            args.config.map((p) => p.slice(0, p.indexOf("="))),
+        ),
+    );
+}
+
+/** `live down`: deletes everything the stack made, as pulumi destroy with `refresh: always`. */
+async function down(state: StackState, file: string, engine: LiveEngine): Promise<void> {
+    // `refresh: always` holds for destroy too: what is gone leaves the state first.
+    await engine.refresh();
+    await engine.deleteUndeclared(true);
+    if (engine.errors.length === 0) {
+        state.outputs = {};
+        saveState(file, state);
+    }
+}
+
+/** The counts line every `up` and `down` ends its progress with. */
+function resourcesLine(c: LiveEngine["counts"], started: number): string {
+    return (
+        `Resources: ${c.created} created, ${c.replaced} replaced, ${c.updated} updated, ${c.deleted} deleted, ` +
+        `${c.unchanged} unchanged, ${c.failed} failed; ${((Date.now() - started) / 1000).toFixed(1)}s`
+    );
+}
+
+/** `live up` and `live down` against Docker: progress and the summary on stderr, `up --json`'s outputs on stdout. */
+async function deploy(
+    args: Extract<LiveArgs, { verb: "up" | "down" }>,
+    file: string,
+    state: StackState,
+): Promise<number> {
     const log = (line: string) => process.stderr.write(line + "\n");
     // A failed resource rejects the outputs of everything that depends on it; the engine has
     // already recorded the failure, so keep running until the rest settles.
@@ -158,22 +190,9 @@ async function main(): Promise<number> {
     await requireDocker();
     const started = Date.now();
     const engine = new LiveEngine(state, file, log);
-    if (args.verb === "up") {
-        await up(args, state, file, engine, log);
-    } else {
-        // `refresh: always` holds for destroy too: what is gone leaves the state first.
-        await engine.refresh();
-        await engine.deleteUndeclared(true);
-        if (engine.errors.length === 0) {
-            state.outputs = {};
-            saveState(file, state);
-        }
-    }
-    const c = engine.counts;
-    log(
-        `Resources: ${c.created} created, ${c.replaced} replaced, ${c.updated} updated, ${c.deleted} deleted, ` +
-            `${c.unchanged} unchanged, ${c.failed} failed; ${((Date.now() - started) / 1000).toFixed(1)}s`,
-    );
+    if (args.verb === "up") await up(args, state, file, engine, log);
+    else await down(state, file, engine);
+    log(resourcesLine(engine.counts, started));
     if (engine.errors.length > 0) {
         log(`error: ${args.verb} failed:\n${engine.errors.map((e) => `  ${e}`).join("\n")}`);
         return 1;
@@ -187,6 +206,24 @@ async function main(): Promise<number> {
             );
     }
     return 0;
+}
+
+async function main(): Promise<number> {
+    const args = parseLiveArgs(process.argv.slice(2));
+    const file = statePath(ROOT, args.stack);
+    const state = loadState(file, args.stack);
+    switch (args.verb) {
+        case "rm":
+            return removeStack(args.stack, file, state);
+        case "output":
+            return printOutputs(args, state);
+        case "config":
+        case "config-set":
+        case "config-rm":
+            return runConfig(args, file, state);
+    }
+    if (args.verb === "up") checkUpConfig(args, state);
+    return deploy(args, file, state);
 }
 
 runCommand(LIVE, main);

@@ -250,15 +250,13 @@ export function startIntervalRefusal(hc: Props | undefined, apiVersion: string):
     return `Unable to create container: "specify health-check start interval" requires API version 1.44, but the Docker daemon API version is ${apiVersion}`;
 }
 
-/** Creates, uploads into, starts and (with `wait`) waits for a container, as the provider does. */
-export async function createContainer(p: Props): Promise<{ id: string; state: Props }> {
-    const portKey = (port: Props) => `${port.internal}/${port.protocol ?? "tcp"}`;
+const portKey = (port: Props) => `${port.internal}/${port.protocol ?? "tcp"}`;
+
+/** The Engine API's container create body for the provider's container inputs. */
+export function containerCreateBody(p: Props): Props {
     const ports: Props[] = p.ports ?? [];
     const networks: Props[] = p.networksAdvanced ?? [];
-    const hc: Props | undefined = p.healthcheck;
-    const refusal = startIntervalRefusal(hc, await engineApiVersion());
-    if (refusal) throw new Error(refusal);
-    const body = {
+    return {
         Hostname: p.hostname,
         Image: p.image,
         Entrypoint: p.entrypoints,
@@ -270,29 +268,8 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
         StopSignal: p.stopSignal,
         StopTimeout: p.stopTimeout,
         ExposedPorts: Object.fromEntries(ports.map((port) => [portKey(port), {}])),
-        Healthcheck: hc && {
-            Test: hc.tests,
-            Interval: durationNs(hc.interval),
-            Timeout: durationNs(hc.timeout),
-            StartPeriod: durationNs(hc.startPeriod),
-            StartInterval: durationNs(hc.startInterval),
-            Retries: hc.retries,
-        },
-        HostConfig: {
-            Binds: (p.volumes ?? []).map(
-                (v: Props) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`,
-            ),
-            PortBindings: Object.fromEntries(
-                ports.map((port) => [
-                    portKey(port),
-                    [{ HostIp: port.ip ?? "0.0.0.0", HostPort: String(port.external ?? "") }],
-                ]),
-            ),
-            RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 },
-            // resourceDockerContainerCreate (v4.5.0): `hostConfig.Init = &init`, false when unset.
-            Init: p.init === true,
-            NetworkMode: networks[0]?.name ?? p.networkMode ?? "bridge",
-        },
+        Healthcheck: healthcheckBody(p.healthcheck),
+        HostConfig: hostConfigBody(p, ports, networks),
         NetworkingConfig: {
             EndpointsConfig: Object.fromEntries(
                 networks.map((n) => [
@@ -305,43 +282,92 @@ export async function createContainer(p: Props): Promise<{ id: string; state: Pr
             ),
         },
     };
+}
+
+/** The create body's Healthcheck: durations in nanoseconds; undefined without a healthcheck. */
+function healthcheckBody(hc: Props | undefined): Props | undefined {
+    return (
+        hc && {
+            Test: hc.tests,
+            Interval: durationNs(hc.interval),
+            Timeout: durationNs(hc.timeout),
+            StartPeriod: durationNs(hc.startPeriod),
+            StartInterval: durationNs(hc.startInterval),
+            Retries: hc.retries,
+        }
+    );
+}
+
+/** The create body's HostConfig: binds, published ports, restart policy, init and network mode. */
+function hostConfigBody(p: Props, ports: Props[], networks: Props[]): Props {
+    return {
+        Binds: (p.volumes ?? []).map(
+            (v: Props) => `${v.volumeName ?? v.hostPath}:${v.containerPath}${v.readOnly ? ":ro" : ""}`,
+        ),
+        PortBindings: Object.fromEntries(
+            ports.map((port) => [
+                portKey(port),
+                [{ HostIp: port.ip ?? "0.0.0.0", HostPort: String(port.external ?? "") }],
+            ]),
+        ),
+        RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 },
+        // resourceDockerContainerCreate (v4.5.0): `hostConfig.Init = &init`, false when unset.
+        Init: p.init === true,
+        NetworkMode: networks[0]?.name ?? p.networkMode ?? "bridge",
+    };
+}
+
+/** resourceDockerContainerCreate (v4.5.0): each upload sets exactly one of content, content_base64, source. */
+export function uploadContentError(u: Props): string | undefined {
+    const set = [u.content, u.contentBase64, u.source].filter((v) => v !== undefined && v !== "").length;
+    if (set === 0)
+        return `error with upload content: one of 'content', 'content_base64', or 'source' must be set (${u.file})`;
+    if (set > 1)
+        return `error with upload content: only one of 'content', 'content_base64', or 'source' can be set (${u.file})`;
+    return undefined;
+}
+
+/** The files of the uploads, as the tar archive put into the container holds them. */
+function uploadFiles(uploads: Props[]): Array<{ path: string; content: Buffer; mode: number }> {
+    return uploads.map((u) => ({
+        path: u.file,
+        content:
+            u.contentBase64 !== undefined
+                ? Buffer.from(u.contentBase64, "base64")
+                : Buffer.from(u.content ?? "", "utf8"),
+        mode: u.permissions !== undefined ? parseInt(u.permissions, 8) : u.executable ? 0o744 : 0o644,
+    }));
+}
+
+/** What the provider does once the container exists: uploads, start, and (with `wait`) waiting until healthy. */
+async function uploadAndStart(id: string, p: Props): Promise<void> {
+    const uploads: Props[] = p.uploads ?? [];
+    for (const u of uploads) {
+        const error = uploadContentError(u);
+        if (error !== undefined) throw new Error(error);
+    }
+    if (uploads.length > 0)
+        await dockerApi("PUT", `/containers/${id}/archive?path=/`, undefined, tarArchive(uploadFiles(uploads)));
+    if (p.start ?? true) {
+        await dockerApi("POST", `/containers/${id}/start`).catch((err: Error) => {
+            throw new Error(`Unable to start container: ${err.message}`);
+        });
+        if (p.wait) await waitHealthy(id, p.name, (p.waitTimeout ?? 60) * 1000);
+    }
+}
+
+/** Creates, uploads into, starts and (with `wait`) waits for a container, as the provider does. */
+export async function createContainer(p: Props): Promise<{ id: string; state: Props }> {
+    const refusal = startIntervalRefusal(p.healthcheck, await engineApiVersion());
+    if (refusal) throw new Error(refusal);
     const created = await dockerApi<{ Id: string }>(
         "POST",
         `/containers/create?name=${encodeURIComponent(p.name)}`,
-        body,
+        containerCreateBody(p),
     );
     const id = created.Id;
     try {
-        const uploads: Props[] = p.uploads ?? [];
-        for (const u of uploads) {
-            // resourceDockerContainerCreate (v4.5.0): exactly one of content, content_base64, source.
-            const set = [u.content, u.contentBase64, u.source].filter((v) => v !== undefined && v !== "").length;
-            if (set === 0)
-                throw new Error(
-                    `error with upload content: one of 'content', 'content_base64', or 'source' must be set (${u.file})`,
-                );
-            if (set > 1)
-                throw new Error(
-                    `error with upload content: only one of 'content', 'content_base64', or 'source' can be set (${u.file})`,
-                );
-        }
-        if (uploads.length > 0) {
-            const files = uploads.map((u) => ({
-                path: u.file,
-                content:
-                    u.contentBase64 !== undefined
-                        ? Buffer.from(u.contentBase64, "base64")
-                        : Buffer.from(u.content ?? "", "utf8"),
-                mode: u.permissions !== undefined ? parseInt(u.permissions, 8) : u.executable ? 0o744 : 0o644,
-            }));
-            await dockerApi("PUT", `/containers/${id}/archive?path=/`, undefined, tarArchive(files));
-        }
-        if (p.start ?? true) {
-            await dockerApi("POST", `/containers/${id}/start`).catch((err: Error) => {
-                throw new Error(`Unable to start container: ${err.message}`);
-            });
-            if (p.wait) await waitHealthy(id, p.name, (p.waitTimeout ?? 60) * 1000);
-        }
+        await uploadAndStart(id, p);
     } catch (err) {
         // The provider has set the id already (resourceDockerContainerCreate: `d.SetId(retContainer.ID)`
         // right after ContainerCreate, before uploads, start and wait), so the bridge returns the

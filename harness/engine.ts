@@ -85,7 +85,7 @@ export function applyIgnoreChanges(oldInputs: Props, newInputs: Props, paths: st
 
 export type Action = "created" | "replaced" | "updated" | "deleted" | "unchanged" | "failed";
 
-interface Handler {
+export interface Handler {
     create(inputs: Props): Promise<{ id: string; state: Props }>;
     update?(id: string, inputs: Props, previous: Props): Promise<{ id: string; state: Props }>;
     remove(id: string, previous: Props): Promise<void>;
@@ -219,6 +219,25 @@ export function progressLine(
     return `  ${action.padEnd(9)} ${type.padEnd(38)} ${name}${shown}${action === "unchanged" ? "" : ` (${secs.toFixed(1)}s)`}`;
 }
 
+/** A tls certificate due for renewal is replaced whatever its inputs (the provider's ModifyPlan). */
+function renewalDue(handler: Handler, previous: ResourceRecord | undefined, inputs: Props): boolean {
+    return previous !== undefined && (handler.planReplaces?.(previous.outputs, inputs) ?? false);
+}
+
+/**
+ * The new object of a create-before-delete replacement. Not modelled: the engine would keep the old
+ * one as pending delete beside a half-made new one; here the half-made one is removed (every
+ * container of the program is replaced delete-first, so the program never takes this path).
+ */
+export async function createBeforeDelete(handler: Handler, inputs: Props): Promise<{ id: string; state: Props }> {
+    try {
+        return await handler.create(inputs);
+    } catch (err) {
+        if (err instanceof PartialCreateError) await handler.remove(err.id, err.state).catch(() => undefined);
+        throw err;
+    }
+}
+
 /** Runs one `up` or `down` against a stack's state, printing a line per resource. */
 export class LiveEngine implements pulumi.runtime.Mocks {
     readonly options = new Map<string, CapturedOptions>();
@@ -311,8 +330,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             return { id, state: outputsFor(outputs, [...secretInputs, ...record.secretOutputs]), action };
         };
 
-        // A tls certificate due for renewal is replaced whatever its inputs (the provider's ModifyPlan).
-        const renew = previous !== undefined && (handler.planReplaces?.(previous.outputs, inputs) ?? false);
+        const renew = renewalDue(handler, previous, inputs);
         if (previous && !renew && canonical(previous.inputs) === canonical(inputs)) {
             return finish("unchanged", previous.id, previous.outputs, previous.seq);
         }
@@ -345,16 +363,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 saveState(this.statePath, this.state);
                 return create("replaced");
             }
-            // Create before delete. Not modelled: the engine would keep the old one as pending delete
-            // beside a half-made new one; here the half-made one is removed (every container of the
-            // program is replaced delete-first, so the program never takes this path).
-            let res: { id: string; state: Props };
-            try {
-                res = await handler.create(inputs);
-            } catch (err) {
-                if (err instanceof PartialCreateError) await handler.remove(err.id, err.state).catch(() => undefined);
-                throw err;
-            }
+            const res = await createBeforeDelete(handler, inputs);
             await removeOld();
             return finish("replaced", res.id, res.state, this.nextSeq++);
         }

@@ -170,21 +170,65 @@ export function command<O extends OptionSpecs>(spec: CommandSpec<O>): Command<O>
     return { spec, usage, synopsis, parse: (argv) => parseCommandLine(spec, usage, argv) };
 }
 
-function parseCommandLine<O extends OptionSpecs>(spec: CommandSpec<O>, usage: string, argv: string[]): CommandLine<O> {
+/** The options as node's parseArgs takes them: the declared ones and -h, --help. */
+function nodeOptions(
+    options: OptionSpecs,
+): Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> {
     const declared: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {
         help: { type: "boolean", short: "h" },
     };
-    for (const [name, o] of Object.entries(spec.options)) {
+    for (const [name, o] of Object.entries(options)) {
         declared[name] = {
             type: o.type,
             multiple: o.type === "string" && o.multiple === true,
             ...(o.short ? { short: o.short } : {}),
         };
     }
+    return declared;
+}
+
+/** An option as node's parseArgs tokenizes it (`--stack=x`: inlineValue true). */
+interface OptionToken {
+    name: string;
+    rawName: string;
+    value: string | undefined;
+    inlineValue: boolean | undefined;
+}
+
+/** The value a string option's token carries, converted; a repeatable option's values so far with it added. */
+function stringValue(o: ValueOption<unknown> | ListOption, token: OptionToken, previous: unknown): unknown {
+    // `--stack --json`: parseArgs takes "--json" as the value; it is a forgotten value.
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--")))
+        throw new UsageError(`${token.rawName} needs a value`);
+    if (o.multiple) return [...((previous as string[] | undefined) ?? []), token.value];
+    return o.parse ? o.parse(token.value, `--${token.name}`) : token.value;
+}
+
+/** Records one option token in `values` and `given`; throws {@link UsageError} for an unknown, repeated or wrong one. */
+function takeOption(
+    options: OptionSpecs,
+    token: OptionToken,
+    values: Record<string, unknown>,
+    given: Set<string>,
+): void {
+    const o = Object.prototype.hasOwnProperty.call(options, token.name) ? options[token.name] : undefined;
+    if (!o) throw new UsageError(`unknown option ${token.rawName}`);
+    const multiple = o.type === "string" && o.multiple === true;
+    if (given.has(token.name) && !multiple) throw new UsageError(`--${token.name} given more than once`);
+    given.add(token.name);
+    if (o.type === "boolean") {
+        if (token.inlineValue) throw new UsageError(`${token.rawName} takes no value`);
+        values[token.name] = true;
+        return;
+    }
+    values[token.name] = stringValue(o, token, values[token.name]);
+}
+
+function parseCommandLine<O extends OptionSpecs>(spec: CommandSpec<O>, usage: string, argv: string[]): CommandLine<O> {
     // Non-strict: node's own errors would differ from command to command; every check is below.
     const { tokens } = nodeParseArgs({
         args: argv,
-        options: declared,
+        options: nodeOptions(spec.options),
         strict: false,
         allowPositionals: true,
         tokens: true,
@@ -197,27 +241,12 @@ function parseCommandLine<O extends OptionSpecs>(spec: CommandSpec<O>, usage: st
     const positionals: string[] = [];
     for (const token of tokens) {
         if (token.kind === "option-terminator") continue;
-        if (token.kind === "positional") {
-            if (!spec.positionals) throw new UsageError(`unexpected argument ${JSON.stringify(token.value)}`);
-            positionals.push(token.value);
+        if (token.kind === "option") {
+            takeOption(spec.options, token, values, given);
             continue;
         }
-        const o = Object.prototype.hasOwnProperty.call(spec.options, token.name) ? spec.options[token.name] : undefined;
-        if (!o) throw new UsageError(`unknown option ${token.rawName}`);
-        const flag = `--${token.name}`;
-        const multiple = o.type === "string" && o.multiple === true;
-        if (given.has(token.name) && !multiple) throw new UsageError(`${flag} given more than once`);
-        given.add(token.name);
-        if (o.type === "boolean") {
-            if (token.inlineValue) throw new UsageError(`${token.rawName} takes no value`);
-            values[token.name] = true;
-            continue;
-        }
-        // `--stack --json`: parseArgs takes "--json" as the value; it is a forgotten value.
-        if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--")))
-            throw new UsageError(`${token.rawName} needs a value`);
-        if (o.multiple) values[token.name] = [...((values[token.name] as string[] | undefined) ?? []), token.value];
-        else values[token.name] = o.parse ? o.parse(token.value, flag) : token.value;
+        if (!spec.positionals) throw new UsageError(`unexpected argument ${JSON.stringify(token.value)}`);
+        positionals.push(token.value);
     }
     for (const [name, o] of Object.entries(spec.options)) {
         if (given.has(name)) continue;

@@ -13,6 +13,7 @@ function qualify(project: string, key: string): string {
     return key.includes(":") ? key : `${project}:${key}`;
 }
 
+/** Stack configuration as `pulumi up` hands it to the program, and the project's name. */
 export function loadStackConfig(
     root: string,
     stack: string,
@@ -24,30 +25,43 @@ export function loadStackConfig(
     };
     const project = projectFile.name;
     const config: ConfigMap = {};
-    for (const [key, decl] of Object.entries(projectFile.config ?? {})) {
+    addDefaults(config, project, projectFile.config ?? {});
+    addStackFile(config, project, path.join(root, `Pulumi.${stack}.yaml`));
+    addOverrides(config, project, overrides);
+    checkDeclaredTypes(stack, project, projectFile.config ?? {}, config);
+    return { project, config };
+}
+
+/** Pulumi.yaml's defaults: a declaration's `default`, or a bare value. */
+function addDefaults(config: ConfigMap, project: string, declared: Record<string, unknown>): void {
+    for (const [key, decl] of Object.entries(declared)) {
         const value = decl !== null && typeof decl === "object" && "default" in decl ? decl.default : decl;
         if (value !== undefined) config[qualify(project, key)] = asConfigString(value);
     }
-    const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
-    if (fs.existsSync(stackFile)) {
-        const parsed = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-        for (const [key, value] of Object.entries(parsed.config ?? {})) {
-            if (value !== null && typeof value === "object" && "secure" in value) {
-                throw new Error(
-                    `${stackFile}: ${key} is an encrypted secret, which the live harness cannot decrypt; ` +
-                        "pass it with --config instead",
-                );
-            }
-            config[qualify(project, key)] = asConfigString(value);
+}
+
+/** Pulumi.<stack>.yaml's values, when the file exists; refuses encrypted ones, which the harness cannot read. */
+function addStackFile(config: ConfigMap, project: string, stackFile: string): void {
+    if (!fs.existsSync(stackFile)) return;
+    const parsed = (parse(fs.readFileSync(stackFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    for (const [key, value] of Object.entries(parsed.config ?? {})) {
+        if (value !== null && typeof value === "object" && "secure" in value) {
+            throw new Error(
+                `${stackFile}: ${key} is an encrypted secret, which the live harness cannot decrypt; ` +
+                    "pass it with --config instead",
+            );
         }
+        config[qualify(project, key)] = asConfigString(value);
     }
+}
+
+/** `key=value` overrides (--config), last. */
+function addOverrides(config: ConfigMap, project: string, overrides: string[]): void {
     for (const pair of overrides) {
         const eq = pair.indexOf("=");
         if (eq <= 0) throw new Error(`--config expects key=value, got ${JSON.stringify(pair)}`);
         config[qualify(project, pair.slice(0, eq))] = pair.slice(eq + 1);
     }
-    checkDeclaredTypes(stack, project, projectFile.config ?? {}, config);
-    return { project, config };
 }
 
 /**

@@ -6,7 +6,15 @@
 // primaryNode accepts writes or a node that may run cannot say whether it does (split brain). Prints
 // nothing else on stdout than "ok <primaryNode>" (or "ok patroni").
 import { command, runCommand } from "../cli";
-import { execProgram, probeListed, stackInventory, unknownRoleHint, unknownRoles } from "../cluster-discovery";
+import {
+    ClusterNode,
+    execProgram,
+    probeListed,
+    StackInventory,
+    stackInventory,
+    unknownRoleHint,
+    unknownRoles,
+} from "../cluster-discovery";
 
 const GUARD_PRIMARY = command({
     name: "guard-primary",
@@ -85,57 +93,65 @@ function failoverModeRefusal(cluster: string, wanted: string, deployed: string):
     );
 }
 
+/**
+ * Why the stack's containers cannot take this deployment in either failover mode: they were made for
+ * the other mode, or by a version without TLS, or for the other tls policy. Undefined when they can.
+ */
+function inventoryRefusal(cluster: string, mode: string, tls: string, inventory: StackInventory): string | undefined {
+    if (inventory.failover !== undefined && inventory.failover !== mode)
+        return failoverModeRefusal(cluster, mode, inventory.failover);
+    if (inventory.tls === "legacy") return legacyRefusal(cluster);
+    if (inventory.tls !== undefined && inventory.tls !== tls) return tlsRefusal(cluster, tls, inventory.tls);
+    return undefined;
+}
+
+/**
+ * Manual mode's split-brain guard: refuses when a node cannot say whether it accepts writes (fails
+ * closed: it could be a second primary) or when a node other than `configured` does.
+ */
+function splitBrainRefusal(cluster: string, configured: string, nodes: ClusterNode[]): string | undefined {
+    const unknown = unknownRoles(nodes);
+    if (unknown.length > 0) {
+        return (
+            `pg-replication: refusing to deploy: cannot tell whether ${unknown.map((n) => n.node).join(", ")} ` +
+            `accept${unknown.length === 1 ? "s" : ""} writes. ${unknown.map(unknownRoleHint).join("; ")}; then deploy again.\n`
+        );
+    }
+    const others = nodes.filter((n) => n.inRecovery === false && n.node !== configured).map((n) => n.node);
+    if (others.length === 0) return undefined;
+    return (
+        `pg-replication: refusing to deploy: ${others.join(", ")} ${others.length === 1 ? "is" : "are"} the running primary ` +
+        `but pg-replication:primaryNode is ${configured}. After a failover or switchover record the new primary ` +
+        `(pulumi config set primaryNode ${others[0]}; live harness: npm run live -- config set primaryNode ` +
+        `${others[0]} --stack ${cluster}; npm run failover does it for you) and deploy again; ` +
+        `to make ${configured} primary again use npm run switchover -- --to ${configured}.\n`
+    );
+}
+
+/** Writes a refusal to stderr; the exit status of a refused deployment. */
+function refuse(message: string): number {
+    process.stderr.write(message);
+    return 1;
+}
+
 async function main(): Promise<number> {
     GUARD_PRIMARY.parse(process.argv.slice(2));
     const cluster = process.env.PGR_CLUSTER ?? "";
     const configured = process.env.PGR_PRIMARY ?? "";
     const mode = process.env.PGR_FAILOVER ?? "manual";
     const missing = await missingLocalImage(process.env.PGR_IMAGE, process.env.PGR_PULL_IMAGE);
-    if (missing !== undefined) {
-        process.stderr.write(missing);
-        return 1;
-    }
+    if (missing !== undefined) return refuse(missing);
     const inventory = await stackInventory(cluster);
-    if (inventory.failover !== undefined && inventory.failover !== mode) {
-        process.stderr.write(failoverModeRefusal(cluster, mode, inventory.failover));
-        return 1;
-    }
-    const tls = process.env.PGR_TLS ?? "required";
-    if (inventory.tls === "legacy") {
-        process.stderr.write(legacyRefusal(cluster));
-        return 1;
-    }
-    if (inventory.tls !== undefined && inventory.tls !== tls) {
-        process.stderr.write(tlsRefusal(cluster, tls, inventory.tls));
-        return 1;
-    }
+    const refusal = inventoryRefusal(cluster, mode, process.env.PGR_TLS ?? "required", inventory);
+    if (refusal !== undefined) return refuse(refusal);
     if (mode === "patroni") {
         // Patroni decides who is primary; the leader key in etcd is its split-brain guard.
         process.stdout.write("ok patroni\n");
         return 0;
     }
     // Asked all at once: the guard runs before anything else of every `up`.
-    const nodes = await probeListed(inventory.nodes);
-    // Fails closed: a node that may be running but does not answer could be a second primary.
-    const unknown = unknownRoles(nodes);
-    if (unknown.length > 0) {
-        process.stderr.write(
-            `pg-replication: refusing to deploy: cannot tell whether ${unknown.map((n) => n.node).join(", ")} ` +
-                `accept${unknown.length === 1 ? "s" : ""} writes. ${unknown.map(unknownRoleHint).join("; ")}; then deploy again.\n`,
-        );
-        return 1;
-    }
-    const others = nodes.filter((n) => n.inRecovery === false && n.node !== configured).map((n) => n.node);
-    if (others.length > 0) {
-        process.stderr.write(
-            `pg-replication: refusing to deploy: ${others.join(", ")} ${others.length === 1 ? "is" : "are"} the running primary ` +
-                `but pg-replication:primaryNode is ${configured}. After a failover or switchover record the new primary ` +
-                `(pulumi config set primaryNode ${others[0]}; live harness: npm run live -- config set primaryNode ` +
-                `${others[0]} --stack ${cluster}; npm run failover does it for you) and deploy again; ` +
-                `to make ${configured} primary again use npm run switchover -- --to ${configured}.\n`,
-        );
-        return 1;
-    }
+    const splitBrain = splitBrainRefusal(cluster, configured, await probeListed(inventory.nodes));
+    if (splitBrain !== undefined) return refuse(splitBrain);
     process.stdout.write(`ok ${configured}\n`);
     return 0;
 }

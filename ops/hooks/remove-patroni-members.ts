@@ -10,9 +10,9 @@
 // node stopped, the retention is not lowered (it would lose its slot too). Prints the members kept as JSON.
 import { PATRONI_NAMESPACE } from "../../model/patroni-config";
 import { command, runCommand } from "../cli";
-import { compareNodes, execOrFail, execProgram, listNodes, psqlRows } from "../cluster-discovery";
+import { compareNodes, execOrFail, execProgram, ListedNode, listNodes, psqlRows } from "../cluster-discovery";
 import { waitFor } from "../ops";
-import { leaderOf, patroniCluster, patroniRest } from "../patroni";
+import { leaderOf, PatroniCluster, patroniCluster, patroniRest } from "../patroni";
 
 const REMOVE_MEMBERS = command({
     name: "remove-patroni-members",
@@ -85,27 +85,50 @@ async function memberSlots(container: string): Promise<string[]> {
     return rows.map((r) => r.slot_name).filter((s) => MEMBER_SLOT.test(s));
 }
 
-async function main(): Promise<number> {
-    REMOVE_MEMBERS.parse(process.argv.slice(2));
+/** What the stack program passes in the environment: the stack, the nodes it keeps, where etcd answers. */
+interface MembersEnv {
+    stack: string;
+    keep: Set<string>;
+    etcdContainers: string[];
+    etcdEndpoints: string;
+}
+
+function membersEnv(): MembersEnv {
     const stack = process.env.PGR_CLUSTER ?? "";
     const keep = new Set((process.env.PGR_MEMBERS ?? "").split(",").filter((m) => m !== ""));
     const etcdContainers = (process.env.PGR_ETCD_CONTAINERS ?? "").split(",").filter((c) => c !== "");
     const etcdEndpoints = process.env.PGR_ETCD_ENDPOINTS ?? "";
     if (stack === "" || keep.size === 0) throw new Error("PGR_CLUSTER and PGR_MEMBERS must be set");
-    const done = () => (process.stdout.write(JSON.stringify({ members: [...keep].sort(compareNodes) }) + "\n"), 0);
+    return { stack, keep, etcdContainers, etcdEndpoints };
+}
 
-    const { container: asked, cluster } = await patroniCluster(stack);
-    const leader = leaderOf(cluster);
-    const leaderContainer = leader ? `${stack}-${leader.name}` : undefined;
-    const listed = await listNodes(stack);
-    const leaving = new Set([
+/** What the stack no longer keeps: Patroni members, member slots on the leader, node containers. */
+async function leavingMembers(
+    keep: Set<string>,
+    cluster: PatroniCluster,
+    leaderContainer: string | undefined,
+    listed: ListedNode[],
+): Promise<Set<string>> {
+    return new Set([
         ...cluster.members.map((m) => m.name).filter((m) => !keep.has(m)),
         ...(leaderContainer ? await memberSlots(leaderContainer) : []).filter((s) => !keep.has(s)),
         ...listed.filter((n) => !keep.has(n.node)).map((n) => n.node),
     ]);
-    // A scale-up, or a deployment that changes nothing here, needs no leader.
-    if (leaving.size === 0) return done();
-    if (!leader || !leaderContainer)
+}
+
+/**
+ * The leader's container, through which the members leave; throws when Patroni names no leader or
+ * when the leader is one of those leaving (a switchover to a kept node comes first).
+ */
+function keptLeaderContainer(
+    stack: string,
+    asked: string,
+    cluster: PatroniCluster,
+    keep: Set<string>,
+    leaving: Set<string>,
+): string {
+    const leader = leaderOf(cluster);
+    if (!leader)
         throw new Error(
             `Patroni names no leader in ${stack} now (asked ${asked}), so no member can be removed; ` +
                 `deploy again once npm run status -- --stack ${stack} shows one`,
@@ -117,26 +140,26 @@ async function main(): Promise<number> {
                 `(npm run switchover -- --stack ${stack} --to ${to}, add --live for a live-harness stack), then deploy again`,
         );
     }
-    const names = [...leaving].sort(compareNodes);
-    process.stderr.write(`pg-replication: taking ${names.join(", ")} out of Patroni's cluster ${stack}\n`);
-    for (const n of listed.filter((l) => leaving.has(l.node) && l.running))
-        await execOrFail(["docker", "stop", "-t", "60", n.container], 90_000);
-    for (const name of names)
-        await deleteMemberKey(etcdContainers, etcdEndpoints, `${PATRONI_NAMESPACE}${stack}/members/${name}`);
-    // A kept member that is stopped has no key either: a 1 s retention would drop its slot with the
-    // others, and the WAL it needs when it comes back. Then the removed slots expire on Patroni's own
-    // schedule (member_slots_ttl, 30 min), and the deployment says so.
-    const keptDown = listed.filter((n) => keep.has(n.node) && !n.running).map((n) => n.node);
-    if (keptDown.length > 0) {
-        process.stderr.write(
-            `pg-replication: ${names.join(", ")} left the cluster; their slots stay until Patroni's member_slots_ttl ` +
-                `(30 min) expires them, because ${keptDown.join(", ")} ${keptDown.length === 1 ? "is" : "are"} stopped and ` +
-                `would lose ${keptDown.length === 1 ? "its slot" : "their slots"} too\n`,
-        );
-        return done();
-    }
-    const kept = listed.filter((n) => keep.has(n.node)).map((n) => n.container);
-    await withMemberSlotsTtl(leaderContainer, 1, () =>
+    return `${stack}-${leader.name}`;
+}
+
+/** Why the removed members' slots are left to Patroni's own schedule: kept nodes that are stopped. */
+function keptDownNote(names: string[], keptDown: string[]): string {
+    return (
+        `pg-replication: ${names.join(", ")} left the cluster; their slots stay until Patroni's member_slots_ttl ` +
+        `(30 min) expires them, because ${keptDown.join(", ")} ${keptDown.length === 1 ? "is" : "are"} stopped and ` +
+        `would lose ${keptDown.length === 1 ? "its slot" : "their slots"} too\n`
+    );
+}
+
+/** Has the leader drop the leaving members' slots (member_slots_ttl 1 s) and waits until no kept node has them. */
+function dropMemberSlots(
+    leaderContainer: string,
+    kept: string[],
+    names: string[],
+    leaving: Set<string>,
+): Promise<void> {
+    return withMemberSlotsTtl(leaderContainer, 1, () =>
         // Patroni drops them on its next HA loop (loop_wait), on the leader and on the replicas' copies.
         waitFor(
             `the slots of ${names.join(", ")} dropped on every kept node`,
@@ -150,6 +173,36 @@ async function main(): Promise<number> {
             1000,
         ),
     );
+}
+
+async function main(): Promise<number> {
+    REMOVE_MEMBERS.parse(process.argv.slice(2));
+    const { stack, keep, etcdContainers, etcdEndpoints } = membersEnv();
+    const done = () => (process.stdout.write(JSON.stringify({ members: [...keep].sort(compareNodes) }) + "\n"), 0);
+
+    const { container: asked, cluster } = await patroniCluster(stack);
+    const leader = leaderOf(cluster);
+    const listed = await listNodes(stack);
+    const leaving = await leavingMembers(keep, cluster, leader ? `${stack}-${leader.name}` : undefined, listed);
+    // A scale-up, or a deployment that changes nothing here, needs no leader.
+    if (leaving.size === 0) return done();
+    const leaderContainer = keptLeaderContainer(stack, asked, cluster, keep, leaving);
+    const names = [...leaving].sort(compareNodes);
+    process.stderr.write(`pg-replication: taking ${names.join(", ")} out of Patroni's cluster ${stack}\n`);
+    for (const n of listed.filter((l) => leaving.has(l.node) && l.running))
+        await execOrFail(["docker", "stop", "-t", "60", n.container], 90_000);
+    for (const name of names)
+        await deleteMemberKey(etcdContainers, etcdEndpoints, `${PATRONI_NAMESPACE}${stack}/members/${name}`);
+    // A kept member that is stopped has no key either: a 1 s retention would drop its slot with the
+    // others, and the WAL it needs when it comes back. Then the removed slots expire on Patroni's own
+    // schedule (member_slots_ttl, 30 min), and the deployment says so.
+    const keptDown = listed.filter((n) => keep.has(n.node) && !n.running).map((n) => n.node);
+    if (keptDown.length > 0) {
+        process.stderr.write(keptDownNote(names, keptDown));
+        return done();
+    }
+    const kept = listed.filter((n) => keep.has(n.node)).map((n) => n.container);
+    await dropMemberSlots(leaderContainer, kept, names, leaving);
     process.stderr.write(`pg-replication: ${names.join(", ")} left the cluster; their slots are dropped\n`);
     return done();
 }

@@ -18,73 +18,75 @@ function formatAge(seconds: number): string {
  */
 export function evaluateThresholds(replicas: ReplicaLag[], t: Thresholds): Breach[] {
     if (t.maxLagBytes === undefined && t.maxLagSeconds === undefined && t.maxReplyAgeSeconds === undefined) return [];
-    const breaches: Breach[] = [];
-    const critical = (b: Omit<Breach, "severity">): void => {
-        breaches.push({
-            node: b.node,
-            reason: b.reason,
-            severity: "critical",
-            value: b.value,
-            limit: b.limit,
-            message: b.message,
-        });
-    };
-    for (const r of replicas) {
-        if (r.state === "disconnected") {
-            const why = r.running === false ? "container not running" : "no pg_stat_replication row on the primary";
-            critical({
+    return replicas.flatMap((r) => replicaBreaches(r, t).map(critical));
+}
+
+/** A threshold breach: always critical. */
+function critical(b: Omit<Breach, "severity">): Breach {
+    return { node: b.node, reason: b.reason, severity: "critical", value: b.value, limit: b.limit, message: b.message };
+}
+
+/** One replica's breaches of the thresholds, in the order {@link evaluateThresholds} reports them. */
+function replicaBreaches(r: ReplicaLag, t: Thresholds): Array<Omit<Breach, "severity">> {
+    if (r.state === "disconnected") {
+        const why = r.running === false ? "container not running" : "no pg_stat_replication row on the primary";
+        return [
+            {
                 node: r.node,
                 reason: "disconnected",
                 value: null,
                 limit: null,
                 message: `${r.node} is disconnected (${why})`,
-            });
-            continue;
-        }
-        // A replica that stopped answering: checked before its positions, which it may still have.
-        if (
-            t.maxReplyAgeSeconds !== undefined &&
-            r.replyAgeSeconds !== null &&
-            r.replyAgeSeconds > t.maxReplyAgeSeconds
-        ) {
-            critical({
+            },
+        ];
+    }
+    // A replica that stopped answering: checked before its positions, which it may still have.
+    const found = replyAgeBreach(r, t);
+    if (r.lagBytes === null) {
+        found.push({
+            node: r.node,
+            reason: "position-unknown",
+            value: null,
+            limit: null,
+            message: `${r.node} has no replay position yet (state ${r.state})`,
+        });
+        return found;
+    }
+    if (t.maxLagBytes !== undefined && r.lagBytes > t.maxLagBytes) {
+        found.push({
+            node: r.node,
+            reason: "lag-bytes",
+            value: r.lagBytes,
+            limit: t.maxLagBytes,
+            message: `${r.node} is ${formatBytes(r.lagBytes)} (${r.lagBytes} bytes) behind, over --max-lag-bytes ${t.maxLagBytes}`,
+        });
+    }
+    if (t.maxLagSeconds !== undefined && r.replayLagSeconds !== null && r.replayLagSeconds > t.maxLagSeconds) {
+        found.push({
+            node: r.node,
+            reason: "lag-seconds",
+            value: r.replayLagSeconds,
+            limit: t.maxLagSeconds,
+            message: `${r.node} replay lag is ${formatSeconds(r.replayLagSeconds)}, over --max-lag-seconds ${t.maxLagSeconds}`,
+        });
+    }
+    return found;
+}
+
+/** The reply-age breach of a connected replica, if it has one (a list, for the breaches that follow). */
+function replyAgeBreach(r: ReplicaLag, t: Thresholds): Array<Omit<Breach, "severity">> {
+    if (t.maxReplyAgeSeconds !== undefined && r.replyAgeSeconds !== null && r.replyAgeSeconds > t.maxReplyAgeSeconds) {
+        return [
+            {
                 node: r.node,
                 reason: "reply-age",
                 value: r.replyAgeSeconds,
                 limit: t.maxReplyAgeSeconds,
                 message: `${r.node} has not replied for ${formatAge(r.replyAgeSeconds)}, over --max-reply-age ${t.maxReplyAgeSeconds}`,
-            });
-        }
-        if (r.lagBytes === null) {
-            critical({
-                node: r.node,
-                reason: "position-unknown",
-                value: null,
-                limit: null,
-                message: `${r.node} has no replay position yet (state ${r.state})`,
-            });
-            continue;
-        }
-        if (t.maxLagBytes !== undefined && r.lagBytes > t.maxLagBytes) {
-            critical({
-                node: r.node,
-                reason: "lag-bytes",
-                value: r.lagBytes,
-                limit: t.maxLagBytes,
-                message: `${r.node} is ${formatBytes(r.lagBytes)} (${r.lagBytes} bytes) behind, over --max-lag-bytes ${t.maxLagBytes}`,
-            });
-        }
-        if (t.maxLagSeconds !== undefined && r.replayLagSeconds !== null && r.replayLagSeconds > t.maxLagSeconds) {
-            critical({
-                node: r.node,
-                reason: "lag-seconds",
-                value: r.replayLagSeconds,
-                limit: t.maxLagSeconds,
-                message: `${r.node} replay lag is ${formatSeconds(r.replayLagSeconds)}, over --max-lag-seconds ${t.maxLagSeconds}`,
-            });
-        }
+            },
+        ];
     }
-    return breaches;
+    return [];
 }
 
 /** Where the repair hints point: the stack, and whether it is a live-harness stack (--live). */
