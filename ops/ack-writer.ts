@@ -3,9 +3,9 @@
 // (shared by its sessions, never reused), one at a time per session, through whichever endpoint
 // `endpoint()` names. An insert whose INSERT returned is acknowledged; a failed or timed-out one is
 // not, and its session drops the connection, waits, and connects again (to the endpoint named then).
-// Users: ops/patroni-leader-loss.ts and tests/integration/patroni.test.ts (through AckWriter below),
-// bench/cases/failover.ts (a writer that follows the promoted node), tests/support/faults.ts (the
-// fault suites' writer: several sessions, bounded by rows and time).
+// Users: ops/patroni-leader-loss.ts and the Patroni integration test (through AckWriter below),
+// bench/cases/failover.ts (a writer that follows the promoted node), and the fault suites' Writer
+// (several sessions, bounded by rows and time).
 import { Client } from "pg";
 import { superuserClient, SuperuserLogin } from "./login";
 

@@ -79,6 +79,53 @@ export async function settledLeader(stack: string, streaming: number, timeoutMs 
     return settled;
 }
 
+/** Takes the leader away: `docker kill` (it stays down) or a crash of its postgres (Patroni restarts it). */
+async function loseLeader(container: string, kind: "kill" | "crash"): Promise<number> {
+    if (kind === "kill") await docker("update", "--restart=no", container);
+    const started = Date.now();
+    if (kind === "kill") await docker("kill", container);
+    else await docker("exec", container, "pkill", "-9", "-x", "postgres");
+    return started;
+}
+
+/** The leader Patroni names now, if any. */
+async function currentLeader(stack: string): Promise<string | null> {
+    return (
+        (await patroniCluster(stack)
+            .then((c) => leaderOf(c.cluster)?.name)
+            .catch(() => undefined)) ?? null
+    );
+}
+
+/**
+ * Polls (at most 120 s) until the writer has its first acknowledged write after the loss and a new
+ * leader runs with `streaming` others streaming; when that was seen, and which leader.
+ */
+async function awaitRecovery(
+    t: LeaderLossTarget,
+    lost: string,
+    streaming: number,
+    started: number,
+    writer: AckWriter,
+): Promise<{ allStreamingMs: number | null; newLeader: string | null }> {
+    let seen: { allStreamingMs: number | null; newLeader: string | null } = { allStreamingMs: null, newLeader: null };
+    await pollUntil(
+        Date.now() + 120_000,
+        async () => {
+            if (seen.allStreamingMs === null) {
+                const c = await patroniCluster(t.stack).catch(() => undefined);
+                const l = c && leaderOf(c.cluster);
+                const count = c?.cluster.members.filter((m) => m.state === "streaming").length ?? 0;
+                if (l && l.name !== lost && l.state === "running" && count >= streaming)
+                    seen = { allStreamingMs: Date.now() - started, newLeader: l.name };
+            }
+            return writer.firstAckAfter !== undefined && seen.allStreamingMs !== null;
+        },
+        200,
+    );
+    return seen;
+}
+
 /**
  * Kills (or crashes) the settled leader under the writer, waits for the first acknowledged write
  * after it (at most 120 s) and for the others to stream from the new leader, counts the acknowledged
@@ -94,41 +141,23 @@ export async function leaderLossRound(
     const container = `${t.stack}-${leader}`;
     const writer = new AckWriter({ ...t, port: t.rwPort }, firstId);
     writer.start();
-    let allStreamingMs: number | null = null;
-    let newLeader: string | null = null;
+    let recovery: { allStreamingMs: number | null; newLeader: string | null };
     try {
-        while (writer.acked.length < 20) await sleep(50);
-        if (kind === "kill") await docker("update", "--restart=no", container);
-        const started = Date.now();
-        if (kind === "kill") await docker("kill", container);
-        else await docker("exec", container, "pkill", "-9", "-x", "postgres");
+        const warm = await pollUntil(Date.now() + 60_000, () => writer.acked.length >= 20, 50);
+        if (warm !== true)
+            throw new Error(`the writer had ${writer.acked.length} acknowledged writes after 60 s, not 20`);
+        const started = await loseLeader(container, kind);
         writer.markKill(started, Date.now());
         // A killed leader stays down: every other member streams; a crashed one comes back as a replica.
-        const expectStreaming = kind === "kill" ? t.members - 2 : t.members - 1;
-        const deadline = Date.now() + 120_000;
-        while ((writer.firstAckAfter === undefined || allStreamingMs === null) && Date.now() < deadline) {
-            if (allStreamingMs === null) {
-                const c = await patroniCluster(t.stack).catch(() => undefined);
-                const l = c && leaderOf(c.cluster);
-                const streaming = c?.cluster.members.filter((m) => m.state === "streaming").length ?? 0;
-                if (l && l.name !== leader && l.state === "running" && streaming >= expectStreaming) {
-                    allStreamingMs = Date.now() - started;
-                    newLeader = l.name;
-                }
-            }
-            await sleep(200);
-        }
+        const streaming = kind === "kill" ? t.members - 2 : t.members - 1;
+        recovery = await awaitRecovery(t, leader, streaming, started, writer);
         await sleep(500);
     } finally {
         await writer.stop();
     }
     const have = new Set((await query<{ id: string }>(t, `SELECT id FROM ${t.table}`)).map((r) => Number(r.id)));
     const lost = writer.acked.filter((id) => !have.has(id)).length;
-    if (newLeader === null)
-        newLeader =
-            (await patroniCluster(t.stack)
-                .then((c) => leaderOf(c.cluster)?.name)
-                .catch(() => undefined)) ?? null;
+    const newLeader = recovery.newLeader ?? (await currentLeader(t.stack));
     if (kind === "kill") {
         await docker("update", "--restart=unless-stopped", container);
         await docker("start", container);
@@ -138,7 +167,7 @@ export async function leaderLossRound(
         leader,
         newLeader,
         firstAckMs: writer.firstAckAfter ?? null,
-        allStreamingMs,
+        allStreamingMs: recovery.allStreamingMs,
         acked: writer.acked.length,
         lost,
     };

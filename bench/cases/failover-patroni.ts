@@ -12,6 +12,41 @@ import { PORT_OFFSETS } from "../../model/topology";
 import { LeaderLossRound, leaderLossRound, prepareTable } from "../../ops/patroni-leader-loss";
 import { barePromote, killUnderLoad, Outcome } from "./failover";
 
+/** What a patroni round runs against: the stack, its read-write endpoint and the writer's table. */
+type Target = Parameters<typeof leaderLossRound>[0];
+
+/** One round on ours: the same stack every run; the killed leader is started again and rejoins before the next. */
+async function oursRound(ctx: CaseContext, target: Target, run: number, firstId: number) {
+    const result = await ctx.phases.time(`ours: docker kill of the leader, Patroni fails over (run ${run})`, () =>
+        leaderLossRound(target, "kill", firstId),
+    );
+    const { round } = result;
+    const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(2)}s`);
+    ctx.log(
+        `    ours: killed ${round.leader}, ${round.newLeader ?? "no one"} leads; first write ${s(round.firstAckMs)}, others streaming ${s(round.allStreamingMs)}, ` +
+            `${round.acked} acknowledged, ${round.lost} lost`,
+    );
+    if (round.firstAckMs === null || round.allStreamingMs === null)
+        throw new Error(`Patroni did not fail over within 120 s (run ${run}): ${JSON.stringify(round)}`);
+    return result;
+}
+
+/** One round on the bound: a fresh bare cluster, its primary killed and the best replica promoted at once. */
+async function bareRound(ctx: CaseContext, run: number): Promise<Outcome> {
+    const bareOpts = { prefix: `${ctx.prefix}b${run}`, subnet: SUBNET_BARE, portBase: PORT_BARE };
+    await ctx.phases.time("bare: docker run + pg_basebackup", () => bareUp(bareOpts, ctx.log));
+    const c = bareCluster(bareOpts);
+    await waitFor("bare replicas accept connections", 60_000, async () => {
+        for (const n of [2, 3]) await psql(c.container(n), "SELECT 1", 5000);
+        return true as const;
+    });
+    const outcome = await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
+        killUnderLoad(ctx, c, (best, other) => barePromote(c, best, other)),
+    );
+    await ctx.phases.time("teardown (bare)", () => removeByPrefix(`${bareOpts.prefix}-`));
+    return outcome;
+}
+
 export async function failoverPatroni(ctx: CaseContext): Promise<void> {
     const oursOpts = {
         stack: `${ctx.prefix}p`,
@@ -21,7 +56,7 @@ export async function failoverPatroni(ctx: CaseContext): Promise<void> {
         extra: ["failover=patroni"],
     };
     await ctx.phases.time("ours: live up (failover=patroni, endpoints on)", () => oursUp(oursOpts, ctx.log));
-    const target = {
+    const target: Target = {
         stack: oursOpts.stack,
         members: 3,
         host: "127.0.0.1",
@@ -37,42 +72,22 @@ export async function failoverPatroni(ctx: CaseContext): Promise<void> {
         for (let run = 1; run <= ctx.args.runs; run++) {
             for (const side of alternate(run, "ours" as const, "bare" as const)) {
                 if (side === "ours") {
-                    // The same stack every run: the killed leader is started again and rejoins before the next.
-                    const { round, nextId: next } = await ctx.phases.time(
-                        `ours: docker kill of the leader, Patroni fails over (run ${run})`,
-                        () => leaderLossRound(target, "kill", nextId),
-                    );
+                    const { round, nextId: next } = await oursRound(ctx, target, run, nextId);
                     nextId = next;
                     ours.push(round);
-                    const s = (ms: number | null) => (ms === null ? "never" : `${(ms / 1000).toFixed(2)}s`);
-                    ctx.log(
-                        `    ours: killed ${round.leader}, ${round.newLeader ?? "no one"} leads; first write ${s(round.firstAckMs)}, others streaming ${s(round.allStreamingMs)}, ` +
-                            `${round.acked} acknowledged, ${round.lost} lost`,
-                    );
-                    if (round.firstAckMs === null || round.allStreamingMs === null)
-                        throw new Error(
-                            `Patroni did not fail over within 120 s (run ${run}): ${JSON.stringify(round)}`,
-                        );
                 } else {
-                    const bareOpts = { prefix: `${ctx.prefix}b${run}`, subnet: SUBNET_BARE, portBase: PORT_BARE };
-                    await ctx.phases.time("bare: docker run + pg_basebackup", () => bareUp(bareOpts, ctx.log));
-                    const c = bareCluster(bareOpts);
-                    await waitFor("bare replicas accept connections", 60_000, async () => {
-                        for (const n of [2, 3]) await psql(c.container(n), "SELECT 1", 5000);
-                        return true as const;
-                    });
-                    bare.push(
-                        await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
-                            killUnderLoad(ctx, c, (best, other) => barePromote(c, best, other)),
-                        ),
-                    );
-                    await ctx.phases.time("teardown (bare)", () => removeByPrefix(`${bareOpts.prefix}-`));
+                    bare.push(await bareRound(ctx, run));
                 }
             }
         }
     } finally {
         if (!ctx.args.keep) await ctx.phases.time("teardown (ours)", () => removeByPrefix(`${oursOpts.stack}-`));
     }
+    pushFigures(ctx, ours, bare);
+}
+
+/** The case's figures and note: ours against the bare bound, run by run. */
+function pushFigures(ctx: CaseContext, ours: LeaderLossRound[], bare: Outcome[]): void {
     const boundIs =
         "bare cluster: pg_promote() at once on the best replica, other replica re-pointed by ALTER SYSTEM + reload";
     const secs = (xs: Array<number | null>) => xs.map((x) => (x as number) / 1000);

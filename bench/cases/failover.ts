@@ -134,64 +134,65 @@ export async function killUnderLoad(
     }
 }
 
-export async function failover(ctx: CaseContext): Promise<void> {
-    // As after npm ci (its prepare step): the commands' transpile cache is filled.
-    await execOrFail([process.execPath, "scripts/register-ts.js"], 120_000, { cwd: ROOT });
-    const out = { ours: [] as Outcome[], bare: [] as Outcome[] };
-    for (let run = 1; run <= ctx.args.runs; run++) {
-        const oursOpts = { stack: `${ctx.prefix}o${run}`, subnet: SUBNET_OURS, portBase: PORT_OURS, pooler: true };
-        const bareOpts = { prefix: `${ctx.prefix}b${run}`, subnet: SUBNET_BARE, portBase: PORT_BARE };
-        await ctx.phases.time("ours: live up (pooler on)", () => oursUp(oursOpts, ctx.log));
-        await ctx.phases.time("bare: docker run + pg_basebackup", () => bareUp(bareOpts, ctx.log));
-        const ours = oursCluster(oursOpts);
-        const bare = bareCluster(bareOpts);
-        // Streaming starts before a standby is consistent; the measurement needs both replicas to answer.
-        await ctx.phases.time("bare: replicas accept connections", () =>
-            waitFor(
-                "bare replicas accept connections",
-                60_000,
-                async () => {
-                    for (const n of [2, 3]) await psql(bare.container(n), "SELECT 1", 5000);
-                    return true as const;
-                },
-                100,
-            ),
-        );
-        for (const c of alternate(run, ours, bare)) {
-            if (c.kind === "ours") {
-                out.ours.push(
-                    await ctx.phases.time(`ours: kill + npm run failover (run ${run})`, () =>
-                        killUnderLoad(ctx, c, async (best) => {
-                            const res = await execProgram(
-                                failoverArgv("--to", `pg${best}`, "--stack", c.name, "--live", "--json"),
-                                90_000,
-                                { cwd: ROOT },
-                            );
-                            if (res.code !== 0)
-                                throw new Error(`failover exited ${res.code}: ${res.stderr.trim().slice(-1500)}`);
-                            for (const l of res.stderr.trim().split("\n")) ctx.log(`      | ${l}`);
-                            return res.ms;
-                        }),
-                    ),
-                );
-            } else {
-                out.bare.push(
-                    await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
-                        killUnderLoad(ctx, c, (best, other) => barePromote(c, best, other)),
-                    ),
-                );
-            }
-        }
-        if (!(ctx.args.keep && run === ctx.args.runs)) {
-            await ctx.phases.time("teardown", async () => {
-                await removeByPrefix(`${ctx.prefix}o${run}-`);
-                await removeByPrefix(`${ctx.prefix}b${run}-`);
-            });
+/** `npm run failover` on ours: the measured command, its log lines passed through. */
+async function oursFailover(ctx: CaseContext, c: Parameters<typeof killUnderLoad>[1], best: number): Promise<number> {
+    const res = await execProgram(failoverArgv("--to", `pg${best}`, "--stack", c.name, "--live", "--json"), 90_000, {
+        cwd: ROOT,
+    });
+    if (res.code !== 0) throw new Error(`failover exited ${res.code}: ${res.stderr.trim().slice(-1500)}`);
+    for (const l of res.stderr.trim().split("\n")) ctx.log(`      | ${l}`);
+    return res.ms;
+}
+
+/** One run: a fresh ours and a fresh bare cluster, each killed under the writer, in alternating order. */
+async function failoverRun(ctx: CaseContext, run: number, out: { ours: Outcome[]; bare: Outcome[] }): Promise<void> {
+    const oursOpts = { stack: `${ctx.prefix}o${run}`, subnet: SUBNET_OURS, portBase: PORT_OURS, pooler: true };
+    const bareOpts = { prefix: `${ctx.prefix}b${run}`, subnet: SUBNET_BARE, portBase: PORT_BARE };
+    await ctx.phases.time("ours: live up (pooler on)", () => oursUp(oursOpts, ctx.log));
+    await ctx.phases.time("bare: docker run + pg_basebackup", () => bareUp(bareOpts, ctx.log));
+    const ours = oursCluster(oursOpts);
+    const bare = bareCluster(bareOpts);
+    // Streaming starts before a standby is consistent; the measurement needs both replicas to answer.
+    await ctx.phases.time("bare: replicas accept connections", () =>
+        waitFor(
+            "bare replicas accept connections",
+            60_000,
+            async () => {
+                for (const n of [2, 3]) await psql(bare.container(n), "SELECT 1", 5000);
+                return true as const;
+            },
+            100,
+        ),
+    );
+    for (const c of alternate(run, ours, bare)) {
+        if (c.kind === "ours") {
+            out.ours.push(
+                await ctx.phases.time(`ours: kill + npm run failover (run ${run})`, () =>
+                    killUnderLoad(ctx, c, (best) => oursFailover(ctx, c, best)),
+                ),
+            );
+        } else {
+            out.bare.push(
+                await ctx.phases.time(`bare: kill + pg_promote (run ${run})`, () =>
+                    killUnderLoad(ctx, c, (best, other) => barePromote(c, best, other)),
+                ),
+            );
         }
     }
-    // How much of the command's wall time is starting the process: `failover --help` as npm runs it
-    // (warm transpile cache), with an empty cache (the first run after a change to a source), and
-    // with ts-node (how it ran before), each against a bare `node -e 0`, interleaved.
+    if (!(ctx.args.keep && run === ctx.args.runs)) {
+        await ctx.phases.time("teardown", async () => {
+            await removeByPrefix(`${ctx.prefix}o${run}-`);
+            await removeByPrefix(`${ctx.prefix}b${run}-`);
+        });
+    }
+}
+
+/**
+ * How much of the command's wall time is starting the process: `failover --help` as npm runs it (warm
+ * transpile cache), with an empty cache (the first run after a change to a source), and with ts-node
+ * (how it ran before), each against a bare `node -e 0`, interleaved.
+ */
+async function processStartFigures(ctx: CaseContext): Promise<void> {
     const starts = [
         {
             label: "process start (failover --help)",
@@ -240,6 +241,19 @@ export async function failover(ctx: CaseContext): Promise<void> {
             note: s.note,
         });
     }
+}
+
+export async function failover(ctx: CaseContext): Promise<void> {
+    // As after npm ci (its prepare step): the commands' transpile cache is filled.
+    await execOrFail([process.execPath, "scripts/register-ts.js"], 120_000, { cwd: ROOT });
+    const out = { ours: [] as Outcome[], bare: [] as Outcome[] };
+    for (let run = 1; run <= ctx.args.runs; run++) await failoverRun(ctx, run, out);
+    await processStartFigures(ctx);
+    failoverFigures(ctx, out);
+}
+
+/** The failover figures: ours against the bare bound, run by run. */
+function failoverFigures(ctx: CaseContext, out: { ours: Outcome[]; bare: Outcome[] }): void {
     const boundIs =
         "bare cluster: pg_promote() on the same best replica, other replica re-pointed by ALTER SYSTEM + reload; no fencing, no checks";
     const pick = (k: keyof Outcome) => ({ ours: out.ours.map((o) => o[k]), bound: out.bare.map((o) => o[k]) });
