@@ -122,7 +122,7 @@ export type Probe = () => boolean | string | Promise<boolean | string>;
 
 /**
  * The one poll with a deadline: asks `probe` every `everyMs` until it returns true or `deadline`
- * (a Date.now() time) has passed, at least once; returns true, or what the probe last said (an error's
+ * (a Date.now() time) is reached, at least once; returns true, or what the probe last said (an error's
  * message). Never throws: the caller words the timeout (see {@link waitFor}).
  */
 export async function pollUntil(deadline: number, probe: Probe, everyMs = 250): Promise<true | string> {
@@ -134,7 +134,7 @@ export async function pollUntil(deadline: number, probe: Probe, everyMs = 250): 
             last = (err as Error).message;
         }
         if (last === true) return true;
-        if (Date.now() > deadline) return String(last);
+        if (Date.now() >= deadline) return String(last);
         await new Promise((r) => setTimeout(r, everyMs));
     }
 }

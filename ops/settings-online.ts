@@ -7,6 +7,7 @@
 import { PARAMETERS } from "../model/postgres-parameters";
 import { quoteLiteral } from "../model/sql";
 import { NodeRef, SqlRunner } from "./cluster-discovery";
+import { pollUntil } from "./ops";
 
 /** What changes between the settings applied last and the ones wanted now. */
 export interface SettingsPlan {
@@ -86,16 +87,18 @@ export interface NodeOutcome {
 
 /** Waits until the reload asked at `before` (pg_conf_load_time) is processed: new sessions then see it. */
 async function reloaded(sql: SqlRunner, n: NodeRef, before: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const [row] = await sql.rows<{ newer: boolean }>(
-            n,
-            `SELECT pg_conf_load_time() > ${quoteLiteral(before)}::timestamptz AS newer`,
-        );
-        if (row?.newer) return;
-        if (Date.now() > deadline) throw new Error(`${n.node} did not reload its configuration within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 100));
-    }
+    const done = await pollUntil(
+        Date.now() + timeoutMs,
+        async () => {
+            const [row] = await sql.rows<{ newer: boolean }>(
+                n,
+                `SELECT pg_conf_load_time() > ${quoteLiteral(before)}::timestamptz AS newer`,
+            );
+            return row?.newer === true || "not yet";
+        },
+        100,
+    );
+    if (done !== true) throw new Error(`${n.node} did not reload its configuration within ${timeoutMs} ms`);
 }
 
 /**

@@ -10,23 +10,10 @@ import { addressOn } from "./addresses";
 import { CheckFailure, CheckGroup, CheckReport, CheckResult, CheckRunners, CheckTarget, NamedCheck } from "./contract";
 import { withPatroniLeader } from "./patroni";
 import { CHECK_TABLE } from "./table";
+import { pollUntil } from "../ops";
 
 /** How often a check that waits is judged again. */
 const POLL_MS = 250;
-
-/** Polls `probe` until it returns true or the deadline passes; an error counts as its message. */
-async function until(deadline: number, probe: () => Promise<string | true>): Promise<string | true> {
-    for (;;) {
-        let last: string | true;
-        try {
-            last = await probe();
-        } catch (err) {
-            last = (err as Error).message;
-        }
-        if (last === true || Date.now() >= deadline) return last;
-        await new Promise((r) => setTimeout(r, POLL_MS));
-    }
-}
 
 /** One judgement to make: a check and one of its targets. */
 export interface PlannedCheck {
@@ -90,7 +77,7 @@ class CheckWalk {
         const started = Date.now();
         const inputs = { spec, run: this.run, token: this.token, observed: this.observed, started };
         const judgement = () => check.judge(inputs, target);
-        const outcome = check.waits ? await until(this.deadline, judgement) : await judgement();
+        const outcome = check.waits ? await pollUntil(this.deadline, judgement, POLL_MS) : await judgement();
         const ok = outcome === true;
         return { check: check.name, node: target.node, ok, detail: ok ? "ok" : outcome, ms: Date.now() - started };
     }
