@@ -27,6 +27,11 @@ export const REWRITE_CONFIG = [
         `mv ${PATHS.confDir}/crontab.new ${BACKUP_PATHS.crontabs}/postgres'`,
 ].join("\n");
 
+/** pgbackrest.conf with the repository's cipher passphrase: a secret. */
+function repoConf(args: BackupRepositoryArgs): pulumi.Output<string> {
+    return pulumi.secret(args.cipherPass.apply((pass) => renderRepoConf(args.cfg, args.nodes, pass)));
+}
+
 /** Arguments of a {@link BackupRepository}. */
 export interface BackupRepositoryArgs {
     /** Docker container name; its volume is `<containerName>-repo`. */
@@ -70,15 +75,46 @@ export class BackupRepository extends pulumi.ComponentResource {
     constructor(name: string, args: BackupRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:BackupRepository", name, {}, opts);
         const labels = dockerLabels(args.labels);
-        this.volume = new docker.Volume(
+        this.volume = this.repositoryVolume(name, args, labels);
+        this.container = this.repositoryContainer(name, args, labels);
+        this.ready = containerReady(
+            `${name}-ready`,
+            {
+                containerName: this.container.name,
+                containerId: this.container.id,
+                probe: tcpListening(BACKUP_TLS_PORT),
+                timeoutSeconds: 60,
+            },
+            { parent: this },
+        );
+        this.config = this.configCommand(name, args);
+        this.writeTlsFiles(name, args);
+        this.registerOutputs({});
+    }
+
+    /** The repository's volume: `<containerName>-repo`. */
+    private repositoryVolume(
+        name: string,
+        args: BackupRepositoryArgs,
+        labels: ReturnType<typeof dockerLabels>,
+    ): docker.Volume {
+        return new docker.Volume(
             `${name}-volume`,
             { name: `${args.containerName}-repo`, labels },
             // keepBackups: destroy leaves the volume (and every backup in it) behind on purpose.
             { parent: this, deleteBeforeReplace: true, retainOnDelete: args.cfg.keepBackups },
         );
+    }
+
+    /** The container: pgBackRest's TLS server and crond, with its configuration uploaded at creation. */
+    private repositoryContainer(
+        name: string,
+        args: BackupRepositoryArgs,
+        labels: ReturnType<typeof dockerLabels>,
+    ): docker.Container {
         const conf = PATHS.confDir;
         const tlsFiles = tlsDockerUploads(conf, args.caCertPem, args.certificate, 3);
-        this.container = new docker.Container(
+        return new docker.Container(
             `${name}-container`,
             {
                 name: args.containerName,
@@ -93,20 +129,14 @@ export class BackupRepository extends pulumi.ComponentResource {
                         content: renderFile("backup-repo-entrypoint.sh"),
                         executable: true,
                     },
-                    {
-                        file: `${conf}/pgbackrest.conf`,
-                        content: pulumi.secret(
-                            args.cipherPass.apply((pass) => renderRepoConf(args.cfg, args.nodes, pass)),
-                        ),
-                        permissions: "0600",
-                    },
+                    { file: `${conf}/pgbackrest.conf`, content: repoConf(args), permissions: "0600" },
                     { file: `${BACKUP_PATHS.crontabs}/postgres`, content: renderCrontab(args.cfg) },
                     ...tlsFiles.uploads,
                 ],
                 networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
                 volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_PATHS.repo }],
                 // Healthy while the TLS server listens; read later (docker ps, monitoring): `ready`
-                // below decides when the repository is up.
+                // decides when the repository is up.
                 healthcheck: {
                     tests: ["CMD-SHELL", tcpListening(BACKUP_TLS_PORT)],
                     interval: HEALTH_INTERVAL,
@@ -121,7 +151,7 @@ export class BackupRepository extends pulumi.ComponentResource {
                 parent: this,
                 deleteBeforeReplace: true,
                 // pgbackrest.conf (its host list) and the crontab matter at creation only: the
-                // `config` command below writes every later change into the running container, so a
+                // `config` command writes every later change into the running container, so a
                 // change of `replicas` or of a schedule re-creates nothing (the nodes depend on this
                 // container, and re-creating it would re-create them).
                 // A new image replaces no container at once (npm run roll-image moves the nodes; the
@@ -129,31 +159,30 @@ export class BackupRepository extends pulumi.ComponentResource {
                 ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, "image", "uploads[1]", "uploads[2]", ...tlsFiles.ignore],
             },
         );
-        this.ready = containerReady(
-            `${name}-ready`,
-            {
-                containerName: this.container.name,
-                containerId: this.container.id,
-                probe: tcpListening(BACKUP_TLS_PORT),
-                timeoutSeconds: 60,
-            },
-            { parent: this },
-        );
-        this.config = new command.local.Command(
+    }
+
+    /** Writes the current pgbackrest.conf and crontab into the running container, once it is ready. */
+    private configCommand(name: string, args: BackupRepositoryArgs): command.local.Command {
+        return new command.local.Command(
             `${name}-config`,
             {
                 create: REWRITE_CONFIG,
                 environment: { PGR_REPO: this.container.name, PGR_CRONTAB: renderCrontab(args.cfg) },
                 // The passphrase on standard input, never in an environment or on a command line.
-                stdin: pulumi.secret(args.cipherPass.apply((pass) => renderRepoConf(args.cfg, args.nodes, pass))),
+                stdin: repoConf(args),
                 // A re-created container starts from its upload: write the current files again.
                 triggers: [this.container.id],
                 logging: "stderr",
             },
             { parent: this, dependsOn: [this.ready] },
         );
-        // A new certificate: pgBackRest's TLS server reads it only at start, and it serves no
-        // client session, so the repository restarts (after the config command, never during it).
+    }
+
+    /**
+     * A new certificate: pgBackRest's TLS server reads it only at start, and it serves no client
+     * session, so the repository restarts (after the config command, never during it).
+     */
+    private writeTlsFiles(name: string, args: BackupRepositoryArgs): void {
         tlsFilesCommand(
             `${name}-tls-files`,
             {
@@ -167,7 +196,6 @@ export class BackupRepository extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [this.ready, this.config] },
         );
-        this.registerOutputs({});
     }
 
     /**

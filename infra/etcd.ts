@@ -58,6 +58,57 @@ export interface EtcdClusterArgs {
     tls?: ClusterTls;
 }
 
+/** A member: its name (etcd1 …) and its fixed address on the cluster network. */
+interface EtcdMember {
+    name: string;
+    address: string;
+}
+
+/** An etcd URL: https with TLS, else http. */
+function etcdUrl(args: EtcdClusterArgs, ip: string, port: number): string {
+    return `${args.tls ? "https" : "http"}://${ip}:${port}`;
+}
+
+/** A member's peer URL. */
+function peerUrl(args: EtcdClusterArgs, ip: string): string {
+    return etcdUrl(args, ip, PATRONI_PORTS.etcdPeer);
+}
+
+/** A member's client URL. */
+function clientUrl(args: EtcdClusterArgs, ip: string): string {
+    return etcdUrl(args, ip, PATRONI_PORTS.etcdClient);
+}
+
+/** The members, numbered from 1, each at its fixed address. */
+function etcdMembers(args: EtcdClusterArgs): EtcdMember[] {
+    return Array.from({ length: args.members ?? 3 }, (_, i) => ({
+        name: `etcd${i + 1}`,
+        address: etcdAddress(args.subnet, i + 1),
+    }));
+}
+
+/** etcdctl's health check of the member it runs in (the container's healthcheck and the ready probe). */
+function healthCommand(args: EtcdClusterArgs): string[] {
+    return ["etcdctl", `--endpoints=${clientUrl(args, "127.0.0.1")}`, "endpoint", "health"];
+}
+
+/** A member's etcd flags: a new cluster of all `members`, its own URLs, TLS when the stack has it. */
+function memberFlags(args: EtcdClusterArgs, m: EtcdMember, members: EtcdMember[]): string[] {
+    const initialCluster = members.map((other) => `${other.name}=${peerUrl(args, other.address)}`).join(",");
+    return [
+        `--name=${m.name}`,
+        "--data-dir=/var/lib/etcd/data",
+        `--listen-peer-urls=${peerUrl(args, m.address)}`,
+        `--initial-advertise-peer-urls=${peerUrl(args, m.address)}`,
+        `--listen-client-urls=${clientUrl(args, m.address)},${clientUrl(args, "127.0.0.1")}`,
+        `--advertise-client-urls=${clientUrl(args, m.address)}`,
+        `--initial-cluster=${initialCluster}`,
+        "--initial-cluster-state=new",
+        `--initial-cluster-token=${args.namePrefix}`,
+        ...(args.tls ? etcdTlsFlags() : []),
+    ];
+}
+
 /**
  * The etcd cluster Patroni keeps its leader key and dynamic configuration in: one container and
  * one data volume per member, on fixed addresses of the cluster network, never published. With
@@ -73,118 +124,154 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:EtcdCluster", name, {}, opts);
-        const count = args.members ?? 3;
         const labels = dockerLabels({ ...args.labels, "pg-replication.etcd": "member" });
-        const members = Array.from({ length: count }, (_, i) => ({
-            name: `etcd${i + 1}`,
-            address: etcdAddress(args.subnet, i + 1),
-        }));
-        const scheme = args.tls ? "https" : "http";
-        const peerUrl = (ip: string) => `${scheme}://${ip}:${PATRONI_PORTS.etcdPeer}`;
-        const clientUrl = (ip: string) => `${scheme}://${ip}:${PATRONI_PORTS.etcdClient}`;
-        const initialCluster = members.map((m) => `${m.name}=${peerUrl(m.address)}`).join(",");
+        const members = etcdMembers(args);
         this.clientEndpoints = members.map((m) => `${m.address}:${PATRONI_PORTS.etcdClient}`);
 
-        const health = ["etcdctl", `--endpoints=${clientUrl("127.0.0.1")}`, "endpoint", "health"];
         const certificates: Array<IssuedCertificate | undefined> = [];
         this.containers = members.map((m) => {
-            const volume = new docker.Volume(
-                `${name}-${m.name}-data`,
-                // Removed with the stack: a new `up` must bootstrap a new cluster, not find an old leader key.
-                { name: `${args.namePrefix}-${m.name}-data`, labels },
-                { parent: this, deleteBeforeReplace: true },
-            );
-            const certificate = args.tls?.issue(`${name}-${m.name}-tls`, {
-                commonName: `${args.namePrefix}-${m.name}`,
-                dnsNames: [`${args.namePrefix}-${m.name}`, m.name, "localhost"],
-                ipAddresses: [m.address, "127.0.0.1"],
-            });
+            const volume = this.memberVolume(name, args, m, labels);
+            const certificate = this.memberCertificate(name, args, m);
             certificates.push(certificate);
-            const tlsFiles =
-                args.tls && certificate
-                    ? tlsDockerUploads("/etc/pg-replication", args.tls.caCertPem, certificate, 1)
-                    : { uploads: [], ignore: [] };
-            return new docker.Container(
-                `${name}-${m.name}`,
-                {
-                    name: `${args.namePrefix}-${m.name}`,
-                    hostname: m.name,
-                    image: args.image,
-                    // Root to hand the TLS files over; the entrypoint runs etcd as the Debian package's
-                    // user (the volume inherits /var/lib/etcd's ownership).
-                    user: "root",
-                    entrypoints: ["/bin/sh", ENTRYPOINT],
-                    uploads: [
-                        { file: ENTRYPOINT, content: renderFile("etcd-entrypoint.sh"), executable: true },
-                        ...tlsFiles.uploads,
-                    ],
-                    command: [
-                        `--name=${m.name}`,
-                        "--data-dir=/var/lib/etcd/data",
-                        `--listen-peer-urls=${peerUrl(m.address)}`,
-                        `--initial-advertise-peer-urls=${peerUrl(m.address)}`,
-                        `--listen-client-urls=${clientUrl(m.address)},${clientUrl("127.0.0.1")}`,
-                        `--advertise-client-urls=${clientUrl(m.address)}`,
-                        `--initial-cluster=${initialCluster}`,
-                        "--initial-cluster-state=new",
-                        `--initial-cluster-token=${args.namePrefix}`,
-                        ...(args.tls ? etcdTlsFlags() : []),
-                    ],
-                    networksAdvanced: [{ name: args.network, aliases: [m.name], ipv4Address: m.address }],
-                    volumes: [{ volumeName: volume.name, containerPath: "/var/lib/etcd" }],
-                    // See PostgresNode: a name lookup never waits 5 s on the host's resolver.
-                    dnsOpts: ["timeout:1", "attempts:1"],
-                    envs: ["RES_OPTIONS=timeout:1 attempts:1", ...(args.tls ? ETCDCTL_TLS_ENV : [])],
-                    // For health read later; `ready` below decides when the nodes may start.
-                    healthcheck: engineApiVersion().apply((api) => ({
-                        tests: ["CMD", ...health],
-                        ...healthTiming(api),
-                        timeout: "5s",
-                        retries: 5,
-                        startPeriod: "1m0s",
-                    })),
-                    restart: "unless-stopped",
-                    labels,
-                },
-                {
-                    parent: this,
-                    deleteBeforeReplace: true,
-                    ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, ...tlsFiles.ignore],
-                },
-            );
+            return this.memberContainer(name, args, { member: m, members, volume, certificate, labels });
         });
-        this.ready = this.containers.map((c, i) =>
-            containerReady(
-                `${name}-${members[i].name}-ready`,
-                {
-                    containerName: c.name,
-                    containerId: c.id,
-                    // Bounded: without a quorum etcdctl would wait its default 5 s command timeout.
-                    probe: [...health, "--dial-timeout=1s", "--command-timeout=1s"].join(" "),
-                    timeoutSeconds: 120,
-                },
-                { parent: this },
-            ),
+        this.ready = this.containers.map((c, i) => this.memberReady(name, args, members[i], c));
+        this.containers.forEach((container, i) =>
+            this.writeTlsFiles(name, args, members[i], {
+                container,
+                ready: this.ready[i],
+                certificate: certificates[i],
+            }),
         );
-        this.containers.forEach((c, i) => {
-            const certificate = certificates[i];
-            if (!args.tls || !certificate) return;
-            // etcd reads its certificate files again for every new connection (etcd's
-            // Documentation/op-guide/security.md, "TLS certificates get reloaded on every client
-            // connection" since v3.2): writing them is the whole rotation.
-            tlsFilesCommand(
-                `${name}-${members[i].name}-tls-files`,
-                {
-                    containerName: c.name,
-                    containerId: c.id,
-                    caCertPem: args.tls.caCertPem,
-                    certificate,
-                    owner: "etcd",
-                    reload: "true",
-                },
-                { parent: this, dependsOn: [this.ready[i]] },
-            );
-        });
         this.registerOutputs({ clientEndpoints: this.clientEndpoints });
     }
+
+    /** A member's data volume. */
+    private memberVolume(
+        name: string,
+        args: EtcdClusterArgs,
+        m: EtcdMember,
+        labels: ReturnType<typeof dockerLabels>,
+    ): docker.Volume {
+        return new docker.Volume(
+            `${name}-${m.name}-data`,
+            // Removed with the stack: a new `up` must bootstrap a new cluster, not find an old leader key.
+            { name: `${args.namePrefix}-${m.name}-data`, labels },
+            { parent: this, deleteBeforeReplace: true },
+        );
+    }
+
+    /** A member's certificate from the stack's CA, for its names and addresses; none without TLS. */
+    private memberCertificate(name: string, args: EtcdClusterArgs, m: EtcdMember): IssuedCertificate | undefined {
+        return args.tls?.issue(`${name}-${m.name}-tls`, {
+            commonName: `${args.namePrefix}-${m.name}`,
+            dnsNames: [`${args.namePrefix}-${m.name}`, m.name, "localhost"],
+            ipAddresses: [m.address, "127.0.0.1"],
+        });
+    }
+
+    /** A member's container: etcd, on its fixed address, its data on its volume. */
+    private memberContainer(name: string, args: EtcdClusterArgs, parts: MemberParts): docker.Container {
+        const { member: m, volume, certificate, labels } = parts;
+        const tlsFiles =
+            args.tls && certificate
+                ? tlsDockerUploads("/etc/pg-replication", args.tls.caCertPem, certificate, 1)
+                : { uploads: [], ignore: [] };
+        return new docker.Container(
+            `${name}-${m.name}`,
+            {
+                name: `${args.namePrefix}-${m.name}`,
+                hostname: m.name,
+                image: args.image,
+                // Root to hand the TLS files over; the entrypoint runs etcd as the Debian package's
+                // user (the volume inherits /var/lib/etcd's ownership).
+                user: "root",
+                entrypoints: ["/bin/sh", ENTRYPOINT],
+                uploads: [
+                    { file: ENTRYPOINT, content: renderFile("etcd-entrypoint.sh"), executable: true },
+                    ...tlsFiles.uploads,
+                ],
+                command: memberFlags(args, m, parts.members),
+                networksAdvanced: [{ name: args.network, aliases: [m.name], ipv4Address: m.address }],
+                volumes: [{ volumeName: volume.name, containerPath: "/var/lib/etcd" }],
+                // See PostgresNode: a name lookup never waits 5 s on the host's resolver.
+                dnsOpts: ["timeout:1", "attempts:1"],
+                envs: ["RES_OPTIONS=timeout:1 attempts:1", ...(args.tls ? ETCDCTL_TLS_ENV : [])],
+                // For health read later; `ready` decides when the nodes may start.
+                healthcheck: engineApiVersion().apply((api) => ({
+                    tests: ["CMD", ...healthCommand(args)],
+                    ...healthTiming(api),
+                    timeout: "5s",
+                    retries: 5,
+                    startPeriod: "1m0s",
+                })),
+                restart: "unless-stopped",
+                labels,
+            },
+            {
+                parent: this,
+                deleteBeforeReplace: true,
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, ...tlsFiles.ignore],
+            },
+        );
+    }
+
+    /** Done once the member answers `etcdctl endpoint health`, which needs a quorum. */
+    private memberReady(
+        name: string,
+        args: EtcdClusterArgs,
+        m: EtcdMember,
+        c: docker.Container,
+    ): command.local.Command {
+        return containerReady(
+            `${name}-${m.name}-ready`,
+            {
+                containerName: c.name,
+                containerId: c.id,
+                // Bounded: without a quorum etcdctl would wait its default 5 s command timeout.
+                probe: [...healthCommand(args), "--dial-timeout=1s", "--command-timeout=1s"].join(" "),
+                timeoutSeconds: 120,
+            },
+            { parent: this },
+        );
+    }
+
+    /**
+     * Writes a member's new certificate files into its running container. etcd reads them again for
+     * every new connection (etcd's Documentation/op-guide/security.md, "TLS certificates get reloaded
+     * on every client connection" since v3.2): writing them is the whole rotation.
+     */
+    private writeTlsFiles(name: string, args: EtcdClusterArgs, m: EtcdMember, member: RunningMember): void {
+        const { container: c, ready, certificate } = member;
+        if (!args.tls || !certificate) return;
+        tlsFilesCommand(
+            `${name}-${m.name}-tls-files`,
+            {
+                containerName: c.name,
+                containerId: c.id,
+                caCertPem: args.tls.caCertPem,
+                certificate,
+                owner: "etcd",
+                reload: "true",
+            },
+            { parent: this, dependsOn: [ready] },
+        );
+    }
+}
+
+/** What a member's container is made of. */
+interface MemberParts {
+    member: EtcdMember;
+    /** Every member: the initial cluster. */
+    members: EtcdMember[];
+    volume: docker.Volume;
+    certificate: IssuedCertificate | undefined;
+    labels: ReturnType<typeof dockerLabels>;
+}
+
+/** A member once declared: its container, its ready command and its certificate (none without TLS). */
+interface RunningMember {
+    container: docker.Container;
+    ready: command.local.Command;
+    certificate: IssuedCertificate | undefined;
 }

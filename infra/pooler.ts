@@ -97,109 +97,135 @@ export class PgBouncerPool extends pulumi.ComponentResource {
 
     constructor(name: string, args: PgBouncerPoolArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PgBouncerPool", name, {}, opts);
-        const replicas = args.replicaNodes ?? [];
-        // The verifier the server stores for postgres (same derived salt): PgBouncer can then log
-        // in to the server with the keys of the client's own SCRAM exchange.
-        const userlist = pulumi.secret(
-            pulumi
-                .output(args.superuserPassword)
-                .apply((pw) =>
-                    renderUserlist([{ role: POOLER_ROLE_NAME, verifier: roleVerifier(pw, POOLER_ROLE_NAME) }]),
-                ),
-        );
-        const ports: Record<PoolerRole, number> = { rw: args.rwPort, ro: args.roPort };
+        const userlist = poolerUserlist(args);
         const [[rw, rwReady], [ro, roReady]] = POOLER_ROLES.map((role) => {
-            const labels = { "pg-replication.cluster": args.namePrefix, ...args.labels, "pg-replication.pooler": role };
-            const tlsFiles = args.tls
-                ? tlsDockerUploads(PATHS.confDir, args.tls.caCertPem, args.tls.certificates[role], TLS_UPLOAD)
-                : { uploads: [], ignore: [] };
-            const container = new docker.Container(
-                `${name}-${role}`,
-                {
-                    name: poolerContainerName(args.namePrefix, role),
-                    hostname: `pgbouncer-${role}`,
-                    image: args.image,
-                    // Whatever the image's USER: the entrypoint hands the auth file over, then
-                    // PgBouncer drops to postgres itself (-u).
-                    user: "root",
-                    entrypoints: ["/bin/sh", POOLER_PATHS.entrypoint],
-                    uploads: [
-                        { file: POOLER_PATHS.entrypoint, content: renderPoolerEntrypoint(), executable: true },
-                        {
-                            file: POOLER_PATHS.ini,
-                            content: renderPgBouncerIni(role, args.primaryNode, replicas, args.nodeHosts),
-                        },
-                        { file: POOLER_PATHS.userlist, content: userlist, permissions: "0600" },
-                        // Included by pgbouncer.ini; only a new container changes it.
-                        { file: POOLER_PATHS.tlsIni, content: renderPoolerTlsIni(args.tls !== undefined) },
-                        ...tlsFiles.uploads,
-                    ],
-                    networksAdvanced: [
-                        { name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] },
-                    ],
-                    ports: [
-                        {
-                            internal: POOLER_PORT,
-                            external: ports[role],
-                            ip: args.bindAddress ?? "127.0.0.1",
-                            protocol: "tcp",
-                        },
-                    ],
-                    healthcheck: {
-                        tests: POOLER_HEALTHCHECK,
-                        interval: HEALTH_INTERVAL,
-                        timeout: "3s",
-                        retries: 5,
-                        startPeriod: "3m0s",
-                    },
-                    restart: "unless-stopped",
-                    // Safe shutdown: stop accepting, close server connections as sessions end.
-                    stopSignal: "SIGINT",
-                    stopTimeout: 10,
-                    labels: dockerLabels(labels),
-                },
-                // Fixed container names and host ports: the old container must go first. The ini's
-                // later changes are the targets command's job (below), applied without a restart.
-                {
-                    parent: this,
-                    deleteBeforeReplace: true,
-                    ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, `uploads[${INI_UPLOAD}]`, ...tlsFiles.ignore],
-                },
-            );
-            // Up as soon as PgBouncer listens, probed every 100 ms (infra/container-ready.ts).
-            const ready = containerReady(
-                `${name}-${role}-ready`,
-                {
-                    containerName: container.name,
-                    containerId: container.id,
-                    probe: POOLER_LISTENING,
-                    timeoutSeconds: args.waitTimeoutSeconds ?? 240,
-                },
-                { parent: this },
-            );
-            if (args.tls) {
-                // A new certificate: RELOAD (SIGHUP to PgBouncer, PID 1) loads the TLS files again;
-                // sessions stay connected.
-                tlsFilesCommand(
-                    `${name}-${role}-tls-files`,
-                    {
-                        containerName: container.name,
-                        containerId: container.id,
-                        caCertPem: args.tls.caCertPem,
-                        certificate: args.tls.certificates[role],
-                        owner: POOLER_OS_USER,
-                        reload: "kill -HUP 1",
-                    },
-                    { parent: this, dependsOn: [ready] },
-                );
-            }
+            const container = this.endpointContainer(name, args, role, userlist);
+            const ready = this.endpointReady(name, args, role, container);
+            this.writeTlsFiles(name, args, role, container, ready);
             return [container, ready] as const;
         });
         this.rwContainer = rw;
         this.roContainer = ro;
-        // Runs on create, whenever the topology changes and after either container is re-created
-        // (which may have kept an older ini): the endpoints then send sessions where the stack says.
-        this.targets = new command.local.Command(
+        this.targets = this.targetsCommand(name, args, [rw, ro], [rwReady, roReady]);
+        this.rwContainerName = pulumi.all([rw.name, rwReady.id, this.targets.id]).apply(([n]) => n);
+        this.roContainerName = pulumi.all([ro.name, roReady.id, this.targets.id]).apply(([n]) => n);
+        this.registerOutputs({ rwContainerName: this.rwContainerName, roContainerName: this.roContainerName });
+    }
+
+    /** An endpoint's container: PgBouncer on the cluster network, published on the endpoint's host port. */
+    private endpointContainer(
+        name: string,
+        args: PgBouncerPoolArgs,
+        role: PoolerRole,
+        userlist: pulumi.Output<string>,
+    ): docker.Container {
+        const labels = { "pg-replication.cluster": args.namePrefix, ...args.labels, "pg-replication.pooler": role };
+        const tlsFiles = args.tls
+            ? tlsDockerUploads(PATHS.confDir, args.tls.caCertPem, args.tls.certificates[role], TLS_UPLOAD)
+            : { uploads: [], ignore: [] };
+        const ports: Record<PoolerRole, number> = { rw: args.rwPort, ro: args.roPort };
+        return new docker.Container(
+            `${name}-${role}`,
+            {
+                name: poolerContainerName(args.namePrefix, role),
+                hostname: `pgbouncer-${role}`,
+                image: args.image,
+                // Whatever the image's USER: the entrypoint hands the auth file over, then
+                // PgBouncer drops to postgres itself (-u).
+                user: "root",
+                entrypoints: ["/bin/sh", POOLER_PATHS.entrypoint],
+                uploads: [...endpointUploads(args, role, userlist), ...tlsFiles.uploads],
+                networksAdvanced: [
+                    { name: args.network, aliases: [`pgbouncer-${role}`], ipv4Address: args.addresses?.[role] },
+                ],
+                ports: [
+                    {
+                        internal: POOLER_PORT,
+                        external: ports[role],
+                        ip: args.bindAddress ?? "127.0.0.1",
+                        protocol: "tcp",
+                    },
+                ],
+                healthcheck: {
+                    tests: POOLER_HEALTHCHECK,
+                    interval: HEALTH_INTERVAL,
+                    timeout: "3s",
+                    retries: 5,
+                    startPeriod: "3m0s",
+                },
+                restart: "unless-stopped",
+                // Safe shutdown: stop accepting, close server connections as sessions end.
+                stopSignal: "SIGINT",
+                stopTimeout: 10,
+                labels: dockerLabels(labels),
+            },
+            // Fixed container names and host ports: the old container must go first. The ini's
+            // later changes are the targets command's job, applied without a restart.
+            {
+                parent: this,
+                deleteBeforeReplace: true,
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, `uploads[${INI_UPLOAD}]`, ...tlsFiles.ignore],
+            },
+        );
+    }
+
+    /** Up as soon as PgBouncer listens, probed every 100 ms (infra/container-ready.ts). */
+    private endpointReady(
+        name: string,
+        args: PgBouncerPoolArgs,
+        role: PoolerRole,
+        container: docker.Container,
+    ): command.local.Command {
+        return containerReady(
+            `${name}-${role}-ready`,
+            {
+                containerName: container.name,
+                containerId: container.id,
+                probe: POOLER_LISTENING,
+                timeoutSeconds: args.waitTimeoutSeconds ?? 240,
+            },
+            { parent: this },
+        );
+    }
+
+    /**
+     * With TLS, writes an endpoint's new certificate files: RELOAD (SIGHUP to PgBouncer, PID 1) loads
+     * them again; sessions stay connected.
+     */
+    private writeTlsFiles(
+        name: string,
+        args: PgBouncerPoolArgs,
+        role: PoolerRole,
+        container: docker.Container,
+        ready: command.local.Command,
+    ): void {
+        if (!args.tls) return;
+        tlsFilesCommand(
+            `${name}-${role}-tls-files`,
+            {
+                containerName: container.name,
+                containerId: container.id,
+                caCertPem: args.tls.caCertPem,
+                certificate: args.tls.certificates[role],
+                owner: POOLER_OS_USER,
+                reload: "kill -HUP 1",
+            },
+            { parent: this, dependsOn: [ready] },
+        );
+    }
+
+    /**
+     * Re-points both endpoints. Runs on create, whenever the topology changes and after either
+     * container is re-created (which may have kept an older ini): the endpoints then send sessions
+     * where the stack says.
+     */
+    private targetsCommand(
+        name: string,
+        args: PgBouncerPoolArgs,
+        containers: docker.Container[],
+        ready: command.local.Command[],
+    ): command.local.Command {
+        return new command.local.Command(
             `${name}-targets`,
             {
                 create: nodeScript("repoint-pooler"),
@@ -207,16 +233,43 @@ export class PgBouncerPool extends pulumi.ComponentResource {
                 environment: {
                     PGR_CLUSTER: args.namePrefix,
                     PGR_PRIMARY: args.primaryNode,
-                    PGR_REPLICAS: replicas.join(","),
+                    PGR_REPLICAS: (args.replicaNodes ?? []).join(","),
                     PGR_NODE_HOSTS: JSON.stringify(args.nodeHosts ?? {}),
-                    PGR_CONTAINER_IDS: pulumi.all([rw.id, ro.id]).apply((ids) => ids.join(",")),
+                    PGR_CONTAINER_IDS: pulumi.all(containers.map((c) => c.id)).apply((ids) => ids.join(",")),
                 },
                 logging: "stderr",
             },
-            { parent: this, dependsOn: [rwReady, roReady] },
+            { parent: this, dependsOn: ready },
         );
-        this.rwContainerName = pulumi.all([rw.name, rwReady.id, this.targets.id]).apply(([n]) => n);
-        this.roContainerName = pulumi.all([ro.name, roReady.id, this.targets.id]).apply(([n]) => n);
-        this.registerOutputs({ rwContainerName: this.rwContainerName, roContainerName: this.roContainerName });
     }
+}
+
+/**
+ * The auth file: the verifier the server stores for postgres (same derived salt), so PgBouncer can
+ * log in to the server with the keys of the client's own SCRAM exchange. A secret.
+ */
+function poolerUserlist(args: PgBouncerPoolArgs): pulumi.Output<string> {
+    return pulumi.secret(
+        pulumi
+            .output(args.superuserPassword)
+            .apply((pw) => renderUserlist([{ role: POOLER_ROLE_NAME, verifier: roleVerifier(pw, POOLER_ROLE_NAME) }])),
+    );
+}
+
+/** An endpoint's own files, in upload order: entrypoint, ini (INI_UPLOAD), userlist, tls.ini; the TLS files follow. */
+function endpointUploads(
+    args: PgBouncerPoolArgs,
+    role: PoolerRole,
+    userlist: pulumi.Output<string>,
+): docker.types.input.ContainerUpload[] {
+    return [
+        { file: POOLER_PATHS.entrypoint, content: renderPoolerEntrypoint(), executable: true },
+        {
+            file: POOLER_PATHS.ini,
+            content: renderPgBouncerIni(role, args.primaryNode, args.replicaNodes ?? [], args.nodeHosts),
+        },
+        { file: POOLER_PATHS.userlist, content: userlist, permissions: "0600" },
+        // Included by pgbouncer.ini; only a new container changes it.
+        { file: POOLER_PATHS.tlsIni, content: renderPoolerTlsIni(args.tls !== undefined) },
+    ];
 }

@@ -268,7 +268,17 @@ const SIZE = /^(-1|\d+(kB|MB|GB|TB))$/;
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const IMAGE_REF = /^[a-z0-9]([a-z0-9._\-/:@]*[a-z0-9])?$/i;
 
+/** The `settings` object: postgresql.conf parameters, each judged as the image's PostgreSQL would. */
 function validateSettings(value: string | undefined): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, v] of Object.entries(settingsObject(value))) {
+        out[name] = settingValue(name, v);
+    }
+    return out;
+}
+
+/** The raw `settings` JSON as an object; {} when unset. */
+function settingsObject(value: string | undefined): Record<string, unknown> {
     if (value === undefined || value === "") return {};
     let parsed: unknown;
     try {
@@ -279,140 +289,55 @@ function validateSettings(value: string | undefined): Record<string, string> {
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
         throw new ConfigError("settings", parsed, "expected an object of postgresql.conf parameters");
     }
-    const out: Record<string, string> = {};
-    for (const [name, v] of Object.entries(parsed as Record<string, unknown>)) {
-        const key = `settings.${name}`;
-        if (MANAGED_PARAMETERS.has(name)) {
-            throw new ConfigError(key, v, `${name} is managed by pg-replication; use its own config key or leave it`);
-        }
-        if (!isKnownParameter(name)) {
-            throw new ConfigError(
-                key,
-                v,
-                `${name} is not a PostgreSQL 17 parameter (custom ones need a dot: ext.name)`,
-            );
-        }
-        if (isReadOnlyParameter(name)) {
-            throw new ConfigError(key, v, `${name} is read-only in PostgreSQL and cannot be set`);
-        }
-        if (typeof v === "number" || typeof v === "boolean") {
-            out[name] = String(v);
-        } else if (typeof v === "string" && v !== "" && !/[\n\r\0]/.test(v)) {
-            out[name] = v;
-        } else {
-            throw new ConfigError(key, v, "expected a non-empty single-line string, a number or a boolean");
-        }
-        // Judged as the server would: a value it refuses would keep the node from starting.
-        const problem = parameterValueProblem(name, out[name]);
-        if (problem !== undefined) throw new ConfigError(key, v, problem);
+    return parsed as Record<string, unknown>;
+}
+
+/** One `settings` entry's value as postgresql.conf text, or the error for the first thing wrong with it. */
+function settingValue(name: string, v: unknown): string {
+    const key = `settings.${name}`;
+    refuseUnsettableParameter(key, name, v);
+    const value = settingText(key, v);
+    // Judged as the server would: a value it refuses would keep the node from starting.
+    const problem = parameterValueProblem(name, value);
+    if (problem !== undefined) throw new ConfigError(key, v, problem);
+    return value;
+}
+
+/** Refuses a parameter pg-replication manages, one PostgreSQL does not know, and a read-only one. */
+function refuseUnsettableParameter(key: string, name: string, v: unknown): void {
+    if (MANAGED_PARAMETERS.has(name)) {
+        throw new ConfigError(key, v, `${name} is managed by pg-replication; use its own config key or leave it`);
     }
-    return out;
+    if (!isKnownParameter(name)) {
+        throw new ConfigError(key, v, `${name} is not a PostgreSQL 17 parameter (custom ones need a dot: ext.name)`);
+    }
+    if (isReadOnlyParameter(name)) {
+        throw new ConfigError(key, v, `${name} is read-only in PostgreSQL and cannot be set`);
+    }
+}
+
+/** A setting's JSON value as text: numbers and booleans spelt out, strings on one line. */
+function settingText(key: string, v: unknown): string {
+    if (typeof v === "number" || typeof v === "boolean") return String(v);
+    if (typeof v === "string" && v !== "" && !/[\n\r\0]/.test(v)) return v;
+    throw new ConfigError(key, v, "expected a non-empty single-line string, a number or a boolean");
 }
 
 /**
  * Validates raw stack configuration and returns the typed configuration. Throws a
- * {@link ConfigError} naming the key, the value and what is allowed for the first bad value.
+ * {@link ConfigError} naming the key, the value and what is allowed for the first bad value
+ * (the keys are judged in the order below, and the first error wins).
  */
 export function validateConfig(raw: RawConfig): ClusterConfig {
-    const known = new Set(CONFIG_KEYS);
-    for (const key of Object.keys(raw)) {
-        if (key in REPLACED_KEYS) throw new ConfigError(key, raw[key], REPLACED_KEYS[key]);
-        if (!known.has(key)) {
-            throw new UnknownKeyError(key);
-        }
-    }
-    const replicas = integer(raw, "replicas", 0, MAX_REPLICAS);
-    const syncMode = oneOf<SyncMode>(raw, "syncMode", ["async", "sync"]);
-    if (syncMode === "sync" && replicas === 0) {
-        throw new ConfigError(
-            "syncMode",
-            syncMode,
-            "sync needs at least one replica (set replicas >= 1 or syncMode async)",
-        );
-    }
-    const syncMethod = oneOf<SyncMethod>(raw, "syncMethod", ["any", "first"]);
-    const syncCount = integer(raw, "syncCount", 1, MAX_REPLICAS);
-    if (syncMode === "sync" && syncCount > replicas) {
-        throw new ConfigError("syncCount", raw.syncCount, `expected 1..replicas (replicas is ${replicas})`);
-    }
-    const synchronousCommit = oneOf<SynchronousCommit>(raw, "synchronousCommit", [
-        "on",
-        "remote_write",
-        "remote_apply",
-    ]);
-
-    const image = text(raw, "image");
-    if (!IMAGE_REF.test(image))
-        throw new ConfigError("image", image, "expected an image reference such as postgres:17");
-
-    const subnet = validateSubnet(text(raw, "subnet"));
-    const bindAddress = text(raw, "bindAddress");
-    if (!parseIpv4(bindAddress))
-        throw new ConfigError("bindAddress", bindAddress, "expected an IPv4 address such as 127.0.0.1");
-
-    // Nodes use hostPortBase .. +9; the pooler's read-write and read-only endpoints +10 and +11;
-    // the metrics exporter +12.
-    const hostPortBase = integer(raw, "hostPortBase", 1024, 65535 - 12);
-
-    const primaryNode = text(raw, "primaryNode");
-    const nodeIndex = /^pg([1-9][0-9]?)$/.exec(primaryNode);
-    if (!nodeIndex || Number(nodeIndex[1]) > replicas + 1) {
-        throw new ConfigError("primaryNode", primaryNode, `expected a node of the cluster, pg1..pg${replicas + 1}`);
-    }
-    const poolerImage = raw.poolerImage ?? DEFAULTS.poolerImage;
-    if (poolerImage !== "" && !IMAGE_REF.test(poolerImage)) {
-        throw new ConfigError("poolerImage", poolerImage, "expected an image reference, or empty to use `image`");
-    }
-
-    const replicationUser = text(raw, "replicationUser");
-    if (!IDENTIFIER.test(replicationUser) || replicationUser === "postgres" || replicationUser.startsWith("pg_")) {
-        throw new ConfigError(
-            "replicationUser",
-            replicationUser,
-            "expected a lowercase identifier ([a-z_][a-z0-9_]*, at most 63 characters), not postgres and not starting with pg_",
-        );
-    }
-
-    const maxSlotWalKeepSize = text(raw, "maxSlotWalKeepSize");
-    if (!SIZE.test(maxSlotWalKeepSize)) {
-        throw new ConfigError(
-            "maxSlotWalKeepSize",
-            maxSlotWalKeepSize,
-            "expected -1 or a size such as 512MB, 2GB (units kB, MB, GB, TB)",
-        );
-    }
-
-    for (const key of SECRET_CONFIG_KEYS) {
-        const pw = raw[key];
-        if (pw !== undefined && (pw.length < 8 || /[\n\r\0]/.test(pw))) {
-            throw new ConfigError(key, "[secret]", "expected at least 8 characters on one line");
-        }
-    }
-
-    const failover = oneOf<FailoverMode>(raw, "failover", ["manual", "patroni"]);
-    const etcdMembers = integer(raw, "etcdMembers", 1, 3);
-    // 2 members tolerate no more failures than 1 and halve availability: etcd's own advice.
-    if (etcdMembers === 2)
-        throw new ConfigError(
-            "etcdMembers",
-            raw.etcdMembers,
-            "expected 1 or 3 (2 etcd members tolerate no failure, like 1)",
-        );
-    // Patroni refuses ttl < 20 and loop_wait < 1 (patroni/config.py validation of the dynamic config).
-    const patroniTtl = integer(raw, "patroniTtl", 20, 3600);
-    const patroniLoopWait = integer(raw, "patroniLoopWait", 1, 3600);
-    const patroniRetryTimeout = integer(raw, "patroniRetryTimeout", 3, 3600);
-    // Patroni's rule (docs/dynamic_configuration.rst): a leader that cannot reach the DCS retries for
-    // retry_timeout, twice within a loop, and must still demote itself before its key expires.
-    if (patroniLoopWait + 2 * patroniRetryTimeout > patroniTtl) {
-        throw new ConfigError(
-            "patroniTtl",
-            raw.patroniTtl ?? String(patroniTtl),
-            `expected patroniLoopWait + 2 * patroniRetryTimeout <= patroniTtl (${patroniLoopWait} + 2 * ${patroniRetryTimeout} = ` +
-                `${patroniLoopWait + 2 * patroniRetryTimeout} > ${patroniTtl}); raise patroniTtl or lower the others`,
-        );
-    }
-
+    refuseUnknownKeys(raw);
+    const { replicas, syncMode, syncMethod, syncCount, synchronousCommit } = replicationConfig(raw);
+    const { image, subnet, bindAddress, hostPortBase } = networkConfig(raw);
+    const primaryNode = validatePrimaryNode(raw, replicas);
+    const poolerImage = validatePoolerImage(raw);
+    const replicationUser = validateReplicationUser(raw);
+    const maxSlotWalKeepSize = validateMaxSlotWalKeepSize(raw);
+    validateSecrets(raw);
+    const { failover, etcdMembers, patroniTtl, patroniLoopWait, patroniRetryTimeout } = patroniConfig(raw);
     return {
         replicas,
         syncMode,
@@ -443,6 +368,141 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         patroniLoopWait,
         patroniRetryTimeout,
     };
+}
+
+/** Refuses a key this project no longer reads (saying what replaced it) and a key it never read. */
+function refuseUnknownKeys(raw: RawConfig): void {
+    const known = new Set(CONFIG_KEYS);
+    for (const key of Object.keys(raw)) {
+        if (key in REPLACED_KEYS) throw new ConfigError(key, raw[key], REPLACED_KEYS[key]);
+        if (!known.has(key)) {
+            throw new UnknownKeyError(key);
+        }
+    }
+}
+
+type ReplicationKey = "replicas" | "syncMode" | "syncMethod" | "syncCount" | "synchronousCommit";
+
+/** The replication keys, validated together: sync mode needs enough replicas. */
+function replicationConfig(raw: RawConfig): Pick<ClusterConfig, ReplicationKey> {
+    const replicas = integer(raw, "replicas", 0, MAX_REPLICAS);
+    const syncMode = oneOf<SyncMode>(raw, "syncMode", ["async", "sync"]);
+    if (syncMode === "sync" && replicas === 0) {
+        throw new ConfigError(
+            "syncMode",
+            syncMode,
+            "sync needs at least one replica (set replicas >= 1 or syncMode async)",
+        );
+    }
+    const syncMethod = oneOf<SyncMethod>(raw, "syncMethod", ["any", "first"]);
+    const syncCount = integer(raw, "syncCount", 1, MAX_REPLICAS);
+    if (syncMode === "sync" && syncCount > replicas) {
+        throw new ConfigError("syncCount", raw.syncCount, `expected 1..replicas (replicas is ${replicas})`);
+    }
+    const synchronousCommit = oneOf<SynchronousCommit>(raw, "synchronousCommit", [
+        "on",
+        "remote_write",
+        "remote_apply",
+    ]);
+    return { replicas, syncMode, syncMethod, syncCount, synchronousCommit };
+}
+
+/** The image and where the cluster lives: its Docker network and the host ports it publishes. */
+function networkConfig(raw: RawConfig): Pick<ClusterConfig, "image" | "subnet" | "bindAddress" | "hostPortBase"> {
+    const image = text(raw, "image");
+    if (!IMAGE_REF.test(image))
+        throw new ConfigError("image", image, "expected an image reference such as postgres:17");
+
+    const subnet = validateSubnet(text(raw, "subnet"));
+    const bindAddress = text(raw, "bindAddress");
+    if (!parseIpv4(bindAddress))
+        throw new ConfigError("bindAddress", bindAddress, "expected an IPv4 address such as 127.0.0.1");
+
+    // Nodes use hostPortBase .. +9; the pooler's read-write and read-only endpoints +10 and +11;
+    // the metrics exporter +12.
+    const hostPortBase = integer(raw, "hostPortBase", 1024, 65535 - 12);
+    return { image, subnet, bindAddress, hostPortBase };
+}
+
+function validatePrimaryNode(raw: RawConfig, replicas: number): string {
+    const primaryNode = text(raw, "primaryNode");
+    const nodeIndex = /^pg([1-9][0-9]?)$/.exec(primaryNode);
+    if (!nodeIndex || Number(nodeIndex[1]) > replicas + 1) {
+        throw new ConfigError("primaryNode", primaryNode, `expected a node of the cluster, pg1..pg${replicas + 1}`);
+    }
+    return primaryNode;
+}
+
+function validatePoolerImage(raw: RawConfig): string {
+    const poolerImage = raw.poolerImage ?? DEFAULTS.poolerImage;
+    if (poolerImage !== "" && !IMAGE_REF.test(poolerImage)) {
+        throw new ConfigError("poolerImage", poolerImage, "expected an image reference, or empty to use `image`");
+    }
+    return poolerImage;
+}
+
+function validateReplicationUser(raw: RawConfig): string {
+    const replicationUser = text(raw, "replicationUser");
+    if (!IDENTIFIER.test(replicationUser) || replicationUser === "postgres" || replicationUser.startsWith("pg_")) {
+        throw new ConfigError(
+            "replicationUser",
+            replicationUser,
+            "expected a lowercase identifier ([a-z_][a-z0-9_]*, at most 63 characters), not postgres and not starting with pg_",
+        );
+    }
+    return replicationUser;
+}
+
+function validateMaxSlotWalKeepSize(raw: RawConfig): string {
+    const maxSlotWalKeepSize = text(raw, "maxSlotWalKeepSize");
+    if (!SIZE.test(maxSlotWalKeepSize)) {
+        throw new ConfigError(
+            "maxSlotWalKeepSize",
+            maxSlotWalKeepSize,
+            "expected -1 or a size such as 512MB, 2GB (units kB, MB, GB, TB)",
+        );
+    }
+    return maxSlotWalKeepSize;
+}
+
+/** The secrets given (each is optional here): never shown in an error. */
+function validateSecrets(raw: RawConfig): void {
+    for (const key of SECRET_CONFIG_KEYS) {
+        const pw = raw[key];
+        if (pw !== undefined && (pw.length < 8 || /[\n\r\0]/.test(pw))) {
+            throw new ConfigError(key, "[secret]", "expected at least 8 characters on one line");
+        }
+    }
+}
+
+type PatroniKey = "failover" | "etcdMembers" | "patroniTtl" | "patroniLoopWait" | "patroniRetryTimeout";
+
+/** The failover keys, validated together: Patroni's timings must let a leader demote itself in time. */
+function patroniConfig(raw: RawConfig): Pick<ClusterConfig, PatroniKey> {
+    const failover = oneOf<FailoverMode>(raw, "failover", ["manual", "patroni"]);
+    const etcdMembers = integer(raw, "etcdMembers", 1, 3);
+    // 2 members tolerate no more failures than 1 and halve availability: etcd's own advice.
+    if (etcdMembers === 2)
+        throw new ConfigError(
+            "etcdMembers",
+            raw.etcdMembers,
+            "expected 1 or 3 (2 etcd members tolerate no failure, like 1)",
+        );
+    // Patroni refuses ttl < 20 and loop_wait < 1 (patroni/config.py validation of the dynamic config).
+    const patroniTtl = integer(raw, "patroniTtl", 20, 3600);
+    const patroniLoopWait = integer(raw, "patroniLoopWait", 1, 3600);
+    const patroniRetryTimeout = integer(raw, "patroniRetryTimeout", 3, 3600);
+    // Patroni's rule (docs/dynamic_configuration.rst): a leader that cannot reach the DCS retries for
+    // retry_timeout, twice within a loop, and must still demote itself before its key expires.
+    if (patroniLoopWait + 2 * patroniRetryTimeout > patroniTtl) {
+        throw new ConfigError(
+            "patroniTtl",
+            raw.patroniTtl ?? String(patroniTtl),
+            `expected patroniLoopWait + 2 * patroniRetryTimeout <= patroniTtl (${patroniLoopWait} + 2 * ${patroniRetryTimeout} = ` +
+                `${patroniLoopWait + 2 * patroniRetryTimeout} > ${patroniTtl}); raise patroniTtl or lower the others`,
+        );
+    }
+    return { failover, etcdMembers, patroniTtl, patroniLoopWait, patroniRetryTimeout };
 }
 
 /** Keys an earlier version read, and what replaced them. */

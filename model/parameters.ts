@@ -104,13 +104,20 @@ export function parameterValueProblem(name: string, value: string): string | und
     if (!spec || spec.type === "string") return undefined;
     const allowed = allowedValues(name, spec);
     if (spec.type === "bool") return isPostgresBool(value) ? undefined : allowed;
-    if (spec.type === "enum") {
-        const values = spec.values ?? [];
-        if (values.some((v) => v.toLowerCase() === value.trim().toLowerCase())) return undefined;
-        // Enums with on and off also take PostgreSQL's hidden boolean spellings (true, yes, 1, …).
-        if (values.includes("on") && values.includes("off") && isPostgresBool(value)) return undefined;
-        return allowed;
-    }
+    if (spec.type === "enum") return enumTakes(spec, value) ? undefined : allowed;
+    return numericValueProblem(value, spec, allowed);
+}
+
+/** Whether an enum parameter takes `value` (config_enum_lookup_by_name: any case). */
+function enumTakes(spec: ParameterSpec, value: string): boolean {
+    const values = spec.values ?? [];
+    if (values.some((v) => v.toLowerCase() === value.trim().toLowerCase())) return true;
+    // Enums with on and off also take PostgreSQL's hidden boolean spellings (true, yes, 1, …).
+    return values.includes("on") && values.includes("off") && isPostgresBool(value);
+}
+
+/** Why a numeric parameter would refuse `value` (not a number, a foreign unit, out of range), or undefined. */
+function numericValueProblem(value: string, spec: ParameterSpec, allowed: string): string | undefined {
     const n = numericValue(value, spec);
     if (typeof n === "string") return `${n}; ${allowed}`;
     if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max))
