@@ -40,6 +40,16 @@ export default tseslint.config(
         },
     },
     {
+        // Small functions whose names say what they do: a constructor reads like a table of contents.
+        // Not in tests, whose describe and test callbacks are lists of cases.
+        files: ["**/*.ts"],
+        ignores: ["**/*.test.ts", "tests/**"],
+        rules: {
+            "max-lines-per-function": ["error", { max: 80, skipBlankLines: true, skipComments: true }],
+            complexity: ["error", 15],
+        },
+    },
+    {
         // The layers (docs/architecture.md): each folder's sources import only from the ones below it. A
         // folder's own tests may use tests/support.
         files: ["**/*.ts"],

@@ -2,6 +2,7 @@
 // and rejoin, on a cluster the live harness deploys. Own stack name, subnet and ports.
 import { Client } from "pg";
 import { run } from "../../harness/docker-api";
+import { CommitWriter } from "../../ops/ack-writer";
 import {
     containerIdentity,
     eventually,
@@ -65,39 +66,20 @@ async function count(node: number): Promise<number> {
     return n;
 }
 
-/** Inserts rows one by one into whichever port is given until stopped; remembers what was acknowledged. */
-class Writer {
-    readonly acked: number[] = [];
-    private stopped = false;
-    private done: Promise<void> = Promise.resolve();
-    start(portOf: () => number, maxRows = 5000, maxMs = 60_000): void {
-        const deadline = Date.now() + maxMs;
-        this.done = (async () => {
-            let id = 100_000;
-            while (!this.stopped && this.acked.length < maxRows && Date.now() < deadline) {
-                id++;
-                const client = new Client(localSuperuser(portOf(), PW, { connectionTimeoutMillis: 2000 }));
-                // A fenced primary terminates the session between queries: an 'error' event with no
-                // listener would crash the test process instead of failing the next query.
-                client.on("error", () => undefined);
-                try {
-                    await client.connect();
-                    for (let i = 0; i < 20 && !this.stopped; i++, id++) {
-                        await client.query("INSERT INTO fo_data VALUES ($1)", [id]);
-                        this.acked.push(id);
-                    }
-                } catch {
-                    // The primary is being fenced or is read-only now: try again on the next round.
-                } finally {
-                    await client.end().catch(() => undefined);
-                }
-            }
-        })();
-    }
-    async stop(): Promise<void> {
-        this.stopped = true;
-        await this.done;
-    }
+/**
+ * Inserts rows one by one into whichever port `portOf` names (read again at each connect: the test
+ * re-points it after the failover) until stopped or at a bound; remembers what was acknowledged.
+ */
+function writerTo(portOf: () => number): CommitWriter<number> {
+    return new CommitWriter({
+        endpoint: portOf,
+        client: (p) => new Client(localSuperuser(p, PW, { connectionTimeoutMillis: 2000 })),
+        table: "fo_data",
+        // Above the rows the suite inserts itself.
+        firstId: 100_001,
+        maxRows: 5000,
+        maxMs: 60_000,
+    });
 }
 
 describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
@@ -149,8 +131,8 @@ describe(`failover, switchover and rejoin (stack ${STACK})`, () => {
 
     test("failover with writes running: pg2 takes writes, pg3 follows on the new timeline, pg1 is fenced", async () => {
         let target = port(1);
-        const writer = new Writer();
-        writer.start(() => target);
+        const writer = writerTo(() => target);
+        writer.start();
         await eventually("writes flowing", 30_000, () => writer.acked.length > 50);
         const res = await ops("failover", "--to", "pg2");
         target = port(2);

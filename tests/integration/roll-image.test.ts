@@ -3,6 +3,7 @@
 // Two locally built tags of the local image; own stack name, subnet and ports.
 import { Client } from "pg";
 import { run } from "../../harness/docker-api";
+import { CommitWriter } from "../../ops/ack-writer";
 import {
     containerIdentity,
     eventually,
@@ -42,43 +43,20 @@ function rollImage(image: string): Promise<{ code: number; stdout: string; stder
     return runScript("roll-image", ["--image", image, "--stack", STACK, "--live", "--json"]);
 }
 
-/** Autocommit inserts through whichever node accepts writes, recording acknowledged ids. */
-class Writer {
-    readonly acked: number[] = [];
-    private stopped = false;
-    private done: Promise<void> = Promise.resolve();
-    start(): void {
-        const deadline = Date.now() + 240_000;
-        this.done = (async () => {
-            let id = 0;
-            while (!this.stopped && Date.now() < deadline) {
-                // pg has no libpq-style host list: try each node, write to the one that accepts writes.
-                for (const n of nodes) {
-                    const c = new Client(localSuperuser(port(n), PW, { connectionTimeoutMillis: 2000 }));
-                    c.on("error", () => undefined);
-                    try {
-                        await c.connect();
-                        const [{ r }] = (await c.query("SELECT pg_is_in_recovery() AS r")).rows;
-                        if (r) continue;
-                        for (let i = 0; i < 20 && !this.stopped; i++) {
-                            id++;
-                            await c.query("INSERT INTO ri_data VALUES ($1)", [id]);
-                            this.acked.push(id);
-                        }
-                    } catch {
-                        // being stopped or switched over: try the next node
-                    } finally {
-                        await c.end().catch(() => undefined);
-                    }
-                }
-                await new Promise((r) => setTimeout(r, 50));
-            }
-        })();
-    }
-    async stop(): Promise<void> {
-        this.stopped = true;
-        await this.done;
-    }
+/**
+ * Autocommit inserts through whichever node accepts writes, recording acknowledged ids. pg has no
+ * libpq-style host list: the session stays on a node while its inserts succeed, and every failure (an
+ * insert a standby refuses, a node being stopped or switched over) moves it on to the next node.
+ */
+function writerToPrimary(): CommitWriter<number> {
+    const writer: CommitWriter<number> = new CommitWriter({
+        endpoint: () => nodes[writer.errors % nodes.length],
+        client: (n) => new Client(localSuperuser(port(n), PW, { connectionTimeoutMillis: 2000 })),
+        table: "ri_data",
+        maxMs: 240_000,
+        retryMs: 50,
+    });
+    return writer;
 }
 
 describe(`rolling image changes (stack ${STACK})`, () => {
@@ -117,7 +95,7 @@ describe(`rolling image changes (stack ${STACK})`, () => {
         expect(res.actions.filter(([a, type]) => a !== "unchanged" && type.includes("Container"))).toEqual([]);
         expect(await Promise.all(nodes.map((n) => containerIdentity(`${STACK}-pg${n}`)))).toEqual(before);
 
-        const writer = new Writer();
+        const writer = writerToPrimary();
         writer.start();
         await eventually("the writer commits", 30_000, () => writer.acked.length > 50);
         const roll = await rollImage(TAG_B);
