@@ -594,7 +594,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 ),
                 deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
             },
-            { parent: this },
+            // Once the primary is settled: under Patroni a restored primary's post_bootstrap restarts
+            // the server after it first answers (patroni-roles.ts superuserReady).
+            { parent: this, dependsOn: roles.superuserReady },
         );
         const metricsPort = publishedPorts(b.cfg).metrics;
         new PostgresExporter(

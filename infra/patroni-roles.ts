@@ -8,7 +8,12 @@ import { clusterLabels } from "../model/labels";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeScript } from "./node-script";
 import { nodeStarts } from "./node-starts";
-import { patroniDynamicConfig, patroniOwnParameters, renderPatroniYml } from "../model/patroni-config";
+import {
+    patroniDynamicConfig,
+    patroniOwnParameters,
+    renderPatroniRestoreScript,
+    renderPatroniYml,
+} from "../model/patroni-config";
 import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "../model/patroni-rest";
 import { renderFile, renderPgHba, renderPgIdent } from "../model/render";
 import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
@@ -166,6 +171,18 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
         },
         { name: "pg_hba.conf", content: renderPgHba(cfg) },
         { name: "pg_ident.conf", content: renderPgIdent() },
+        // restoreFrom: the custom bootstrap's command (patroni.yml bootstrap.method), run by the
+        // postgres user (hence 0755). Read only while the cluster is bootstrapped: its changes re-create nothing.
+        ...(cfg.restoreFrom !== ""
+            ? [
+                  {
+                      name: "patroni-restore.sh",
+                      content: renderPatroniRestoreScript(cfg),
+                      permissions: "0755",
+                      ignoreChanges: true,
+                  },
+              ]
+            : []),
     ];
     // Patroni's own clean stop is SIGTERM (it stops postgres, then releases the leader key).
     const extras = { stopSignal: "SIGTERM", fastResolver: true };
@@ -203,8 +220,11 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
     return {
         image,
         nodes: [{ spec: primarySpec, node: primaryNode }, ...replicas],
-        // Patroni sets the superuser's password at bootstrap.
-        superuserReady: [primaryNode],
+        // Patroni sets the superuser's password at bootstrap: initdb's, or with restoreFrom its
+        // post_bootstrap, which then restarts the server (bootstrap.py post_bootstrap, hba_file set)
+        // after the node first answered; the PATCH succeeds only once that is done (ha.py
+        // post_bootstrap stores the configuration after it).
+        superuserReady: cfg.restoreFrom !== "" ? [dynamicConfig] : [primaryNode],
         settled: [dynamicConfig, settings, members, ...etcd.ready],
         replicationMode: pulumi.output(
             sync

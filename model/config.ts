@@ -355,7 +355,7 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         tls: oneOf<TlsPolicy>(raw, "tls", ["required", "off"]),
         tlsRotation: integer(raw, "tlsRotation", 0, 1_000_000),
         ...backupConfig(raw),
-        ...restoreConfig(raw, failover),
+        ...restoreConfig(raw),
         settings: validateSettings(raw.settings),
         checks: boolean(raw, "checks"),
         primaryNode,
@@ -567,11 +567,11 @@ function backupConfig(raw: RawConfig): Pick<ClusterConfig, BackupKey> {
 const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
 
 /**
- * The restore keys: a source stack and a target recovery can reach; manual mode only for now. The
+ * The restore keys: a source stack and a target recovery can reach (both failover modes). The
  * source's passphrase (restoreCipherPass, a secret) is checked where the secrets arrive
  * ({@link missingRestorePassphrase}).
  */
-function restoreConfig(raw: RawConfig, failover: FailoverMode): Pick<ClusterConfig, "restoreFrom" | "restoreTarget"> {
+function restoreConfig(raw: RawConfig): Pick<ClusterConfig, "restoreFrom" | "restoreTarget"> {
     const restoreFrom = raw.restoreFrom ?? "";
     const restoreTarget = text(raw, "restoreTarget");
     try {
@@ -582,13 +582,6 @@ function restoreConfig(raw: RawConfig, failover: FailoverMode): Pick<ClusterConf
     if (restoreFrom === "") return { restoreFrom, restoreTarget };
     if (!STACK_NAME.test(restoreFrom))
         throw new ConfigError("restoreFrom", restoreFrom, "expected a stack name (letters, digits, _ . -) or empty");
-    if (failover === "patroni")
-        throw new ConfigError(
-            "restoreFrom",
-            restoreFrom,
-            "restoring is supported with failover manual only (Patroni's bootstrap from a backup is not wired yet); " +
-                "restore with failover manual, or leave restoreFrom empty",
-        );
     return { restoreFrom, restoreTarget };
 }
 

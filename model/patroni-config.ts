@@ -2,7 +2,7 @@
 // with PATCH /config, and the postgresql parameters, from the same sources as manual mode
 // (the cluster's settings, archive commands, pg_hba.conf and pg_ident.conf).
 import { ClusterConfig } from "./config";
-import { archiveCommands, renderFile, tlsParameters } from "./render";
+import { archiveCommands, confValue, renderFile, tlsParameters } from "./render";
 import { etcdAddress, NodeSpec, PATHS, PATRONI_PORTS, STANZA, TLS_PATHS } from "./topology";
 
 /** The user Patroni's REST API authenticates changes (PATCH, POST) with. */
@@ -131,7 +131,7 @@ export function etcdHosts(cfg: ClusterConfig): string[] {
 const json = (v: unknown) => JSON.stringify(v);
 
 /** YAML lines (two-space indent) that extend a section of patroni.yml, each value as JSON. */
-const yamlLines = (fields: Record<string, string>) =>
+const yamlLines = (fields: Record<string, unknown>) =>
     Object.entries(fields)
         .map(([k, v]) => `\n  ${k}: ${json(v)}`)
         .join("");
@@ -155,6 +155,58 @@ export function patroniTlsSections(cfg: ClusterConfig): { restTls: string; ctlTl
     };
 }
 
+/** The custom bootstrap method of a stack restored from another stack's backup (restoreFrom). */
+export const PATRONI_RESTORE_METHOD = "pg_replication_restore";
+
+/** Where a node holds the command of {@link PATRONI_RESTORE_METHOD} (uploaded with restoreFrom). */
+export const PATRONI_RESTORE_SCRIPT = `${PATHS.confDir}/patroni-restore.sh`;
+
+/**
+ * The command Patroni's custom bootstrap runs to restore the source's backup and replay it to the
+ * target (templates/patroni-restore.sh.tmpl says why it replays itself); with this stack's archiving,
+ * so that the promotion's history file and last segment reach this stack's repository.
+ */
+export function renderPatroniRestoreScript(cfg: ClusterConfig): string {
+    const { archiveCommand } = archiveCommands(cfg);
+    return renderFile("patroni-restore.sh.tmpl", {
+        confDir: PATHS.confDir,
+        dataDir: PATHS.dataDir,
+        stanza: STANZA,
+        replaySettings: [
+            `archive_mode = ${cfg.backups ? "on" : "off"}`,
+            `archive_command = ${confValue(archiveCommand)}`,
+        ].join("\n"),
+    });
+}
+
+/**
+ * How the node that takes the initialize key creates the cluster (bootstrap.method): initdb, or with
+ * restoreFrom Patroni's custom bootstrap (docs/replica_bootstrap.rst, "Bootstrap";
+ * patroni/postgresql/bootstrap.py Bootstrap.bootstrap and _custom_bootstrap). The command gets no
+ * --scope/--datadir (no_params); keep_existing_recovery_conf false and no recovery_conf: the command
+ * hands over a promoted server, and Patroni removes any recovery file and recovery setting left
+ * (remove_recovery_conf, write_postgresql_conf's _sanitize_auto_conf) before its post_bootstrap.
+ */
+function bootstrapMethod(cfg: ClusterConfig): Record<string, unknown> {
+    // As manual mode's initdb (templates/entrypoint.sh); checksums let pg_rewind work.
+    const initdb = [
+        { encoding: "UTF8" },
+        { locale: "C.UTF-8" },
+        "data-checksums",
+        { "auth-local": "peer" },
+        { "auth-host": "scram-sha-256" },
+    ];
+    if (cfg.restoreFrom === "") return { initdb };
+    return {
+        method: PATRONI_RESTORE_METHOD,
+        [PATRONI_RESTORE_METHOD]: {
+            command: PATRONI_RESTORE_SCRIPT,
+            no_params: true,
+            keep_existing_recovery_conf: false,
+        },
+    };
+}
+
 /** patroni.yml of a node; `scope` is the cluster's name prefix (the stack). */
 export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: string, secrets: PatroniSecrets): string {
     const params = patroniParameters(cfg, node);
@@ -173,14 +225,7 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
         etcdHosts: json(etcdHosts(cfg)),
         ...patroniTlsSections(cfg),
         bootstrapDcs: json(bootstrapDcs(cfg, params)),
-        // As manual mode's initdb (templates/entrypoint.sh); checksums let pg_rewind work.
-        initdb: json([
-            { encoding: "UTF8" },
-            { locale: "C.UTF-8" },
-            "data-checksums",
-            { "auth-local": "peer" },
-            { "auth-host": "scram-sha-256" },
-        ]),
+        bootstrapMethod: yamlLines(bootstrapMethod(cfg)),
         pgConnect: json(`${node.address}:5432`),
         dataDir: json(PATHS.dataDir),
         pgpass: json("/var/lib/postgresql/.pgpass.patroni"),

@@ -11,6 +11,8 @@ import { haproxyReloadCommand, renderHaproxyEntrypoint } from "../infra/haproxy"
 import { tlsFilesScript, tlsInstallScript } from "../infra/tls-files";
 import { renderExporterEntrypoint } from "../infra/metrics";
 import { patroniRestCommand } from "../model/patroni-rest";
+import { renderPatroniRestoreScript } from "../model/patroni-config";
+import { validateConfig } from "../model/config";
 import { renderPoolerEntrypoint } from "../model/pooler-config";
 import { PSQL_FROM_STDIN, PSQL_ON_CURRENT_PRIMARY, psqlOnDelete } from "../infra/psql";
 import { renderTlsSetup } from "../model/render";
@@ -54,6 +56,9 @@ function renderedScripts(): Record<string, string> {
         "psql-on-delete.sh": sh(psqlOnDelete("SELECT 1;")),
         "patroni-rest.sh": sh(patroniRestCommand()),
         "container-ready.sh": sh(CONTAINER_READY),
+        "patroni-restore.sh": renderPatroniRestoreScript(
+            validateConfig({ failover: "patroni", restoreFrom: "source" }),
+        ),
     };
 }
 

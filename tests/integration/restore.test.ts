@@ -1,8 +1,10 @@
-// Point-in-time recovery into new stacks (issue 17), manual mode, through the live harness: a source
+// Point-in-time recovery into new stacks (issue 17), through the live harness: a manual-mode source
 // stack commits marker rows around a recorded time, a recorded LSN and a named restore point
 // (`npm run restore-point`), then drops the table; new stacks restored from its repository to each
 // target hold exactly the markers before it, the table intact, a streaming replica, green checks and
-// a backup chain of their own, and the source's repository is untouched. Targets outside the restore
+// a backup chain of their own, and the source's repository is untouched. The restore-point stack runs
+// failover=patroni (Patroni's custom bootstrap; the repository's format is the same in both modes),
+// with passwords of its own that Patroni's post_bootstrap sets. Targets outside the restore
 // window, a missing source, a wrong passphrase and a restore onto itself are refused before anything
 // is created. Own stacks, subnets 172.29.109.0/24 (source) and 172.29.110-111.0/24; each stack uses 13
 // ports from its base: 25060 (source), 25080 and 25100 (restored).
@@ -17,25 +19,62 @@ import {
     IMAGE,
     jsonOf,
     psqlIn,
+    q,
     script,
     teardown,
     upArgs,
     waitHealthy,
 } from "../support/faults";
 import { dockerNames, live, stackOutputs } from "../support/live-client";
+import { patroniCluster } from "../../ops/patroni";
 
 jest.setTimeout(600_000);
 
-const cluster = (stack: string, subnet: string, base: number, config: string[] = []): FaultCluster =>
+const cluster = (
+    stack: string,
+    subnet: string,
+    base: number,
+    config: string[] = [],
+    passwords = { password: `rs-super-${process.pid}-Zx4`, replPassword: `rs-repl-${process.pid}-Cv5` },
+): FaultCluster =>
     faultCluster({
         stack,
         subnet,
         base,
-        password: `rs-super-${process.pid}-Zx4`,
-        replPassword: `rs-repl-${process.pid}-Cv5`,
+        ...passwords,
         replicas: 1,
         config: ["syncMode=async", "metrics=false", ...config],
     });
+
+/** The restored stack under Patroni: one etcd member, and passwords that are not the source's. */
+const PATRONI_RESTORED = {
+    config: ["failover=patroni", "etcdMembers=1"],
+    passwords: { password: `rp-super-${process.pid}-Qw7`, replPassword: `rp-repl-${process.pid}-Er8` },
+};
+
+/**
+ * Under Patroni: pg1 leads and pg2 streams from it (Patroni's view), the new stack's superuser password
+ * logs in over TCP (Patroni's post_bootstrap set it; the source's no longer does), and no recovery
+ * setting is left on either node (pg2 cloned pg1's postgresql.auto.conf).
+ */
+async function expectPatroniRestored(c: FaultCluster): Promise<void> {
+    await eventually("pg2 streams from the leader pg1 (Patroni)", 90_000, async () => {
+        const members = (await patroniCluster(c.stack)).cluster.members;
+        const roles = Object.fromEntries(members.map((m) => [m.name, `${m.role} ${m.state}`]));
+        return roles.pg1 === "leader running" && roles.pg2 === "replica streaming" ? true : JSON.stringify(roles);
+    });
+    expect(await q(c, "pg1", "SELECT current_user AS u")).toEqual([{ u: "postgres" }]);
+    await expect(q({ ...c, password: `rs-super-${process.pid}-Zx4` }, "pg1", "SELECT 1")).rejects.toThrow(
+        /password authentication failed/,
+    );
+    for (const node of ["pg1", "pg2"]) {
+        const sql = (text: string) => psqlIn(`${c.stack}-${node}`, text);
+        expect(await sql("SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'")).toBe(
+            "0",
+        );
+        expect(await sql("SHOW recovery_target_name")).toBe("");
+    }
+}
 
 const SRC = cluster(`rs${process.pid}`, "172.29.109.0/24", 25060);
 const SRC_PG1 = `${SRC.stack}-pg1`;
@@ -134,10 +173,13 @@ describe(`restore into a new stack (source ${SRC.stack})`, () => {
     ])(
         "restoreTarget %s: every marker before it, none after, the table intact, a replica streaming, checks green",
         async (kind, target, expected) => {
+            const underPatroni = kind === "name";
             const c = cluster(
                 `rd${kind}${process.pid}`,
                 kind === "lsn" ? "172.29.111.0/24" : "172.29.110.0/24",
                 kind === "lsn" ? 25080 : 25100,
+                underPatroni ? PATRONI_RESTORED.config : [],
+                underPatroni ? PATRONI_RESTORED.passwords : undefined,
             );
             targets.push(c);
             await teardown(c);
@@ -152,6 +194,7 @@ describe(`restore into a new stack (source ${SRC.stack})`, () => {
                     ? true
                     : "not yet",
             );
+            if (underPatroni) await expectPatroniRestored(c);
             const out = await stackOutputs(c.stack);
             expect(out.checkReport.ok).toBe(true);
             // The new stack's own chain: a backup of its new timeline in its own repository.
@@ -161,6 +204,31 @@ describe(`restore into a new stack (source ${SRC.stack})`, () => {
             await teardown(c);
         },
     );
+
+    test("under Patroni, a target the WAL never reaches fails the deployment at once with the reason, without a restart loop", async () => {
+        const c = cluster(
+            `rf${process.pid}`,
+            "172.29.110.0/24",
+            25100,
+            PATRONI_RESTORED.config,
+            PATRONI_RESTORED.passwords,
+        );
+        targets.push(c);
+        await teardown(c);
+        await givePassphrase(c.stack);
+        const started = Date.now();
+        const r = await live(upArgs(c, [`restoreFrom=${SRC.stack}`, "restoreTarget=name=no-such-restore-point"]));
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(`restore from ${SRC.stack} failed: recovery`);
+        expect(r.stderr).toContain("recovery ended before configured recovery target was reached");
+        expect(Date.now() - started).toBeLessThan(150_000);
+        // It waits with the reason (Patroni's bootstrap never returns): not restarted, its volume empty.
+        expect(await docker(["inspect", "-f", "{{.RestartCount}} {{.State.Running}}", `${c.stack}-pg1`])).toBe(
+            "0 true",
+        );
+        expect(await docker(["exec", `${c.stack}-pg1`, "ls", "-A", "/var/lib/postgresql/data"])).toBe("");
+        await teardown(c);
+    });
 
     test("nothing of the restored stacks reached the source's repository (mounted read-only)", async () => {
         const now = await sourceFiles();

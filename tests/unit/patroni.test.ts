@@ -7,6 +7,7 @@ import {
     patroniOwnParameters,
     patroniDynamicConfig,
     patroniParameters,
+    renderPatroniRestoreScript,
     renderPatroniYml,
 } from "../../model/patroni-config";
 import { archiveCommands, renderPgHba } from "../../model/render";
@@ -146,6 +147,60 @@ describe("patroni.yml", () => {
             expect(renderPatroniYml(cfg, clusterNodes("dev", cfg)[0], "dev", SECRETS)).toBe(base);
         }
         expect(JSON.stringify(parse(base))).not.toMatch(/synchronous|"ttl"/);
+    });
+});
+
+describe("restoreFrom under Patroni: a custom bootstrap method", () => {
+    test("without restoreFrom the cluster is created by initdb; with it by the restore command, no initdb", () => {
+        expect(yml().bootstrap.initdb).toEqual([
+            { encoding: "UTF8" },
+            { locale: "C.UTF-8" },
+            "data-checksums",
+            { "auth-local": "peer" },
+            { "auth-host": "scram-sha-256" },
+        ]);
+        expect(yml().bootstrap.method).toBeUndefined();
+        const y = yml(patroni({ restoreFrom: "source" }));
+        expect(y.bootstrap.method).toBe("pg_replication_restore");
+        // No --scope/--datadir; the command hands over a promoted server, so Patroni keeps no recovery
+        // settings and writes none (bootstrap.py _custom_bootstrap: remove_recovery_conf).
+        expect(y.bootstrap.pg_replication_restore).toEqual({
+            command: "/etc/pg-replication/patroni-restore.sh",
+            no_params: true,
+            keep_existing_recovery_conf: false,
+        });
+        expect(y.bootstrap.initdb).toBeUndefined();
+        // The rest is the same: dynamic configuration, and replicas restore from this stack's repository.
+        expect(y.bootstrap.dcs).toEqual(yml().bootstrap.dcs);
+        expect(y.postgresql).toEqual(yml().postgresql);
+    });
+
+    test("the config accepts restoreFrom with failover patroni (it used to refuse it)", () => {
+        expect(patroni({ restoreFrom: "source", restoreTarget: "name=before" })).toMatchObject({
+            failover: "patroni",
+            restoreFrom: "source",
+            restoreTarget: "name=before",
+        });
+    });
+
+    test("the restore command reads the source through its own configuration and archives into this stack's repository", () => {
+        const script = renderPatroniRestoreScript(patroni({ restoreFrom: "source" }));
+        expect(script).toContain('--config="$PGR_RESTORE_CONFIG" --stanza=main restore');
+        expect(script).toContain("--target-action=promote");
+        expect(script).toContain('. "$CONF_DIR/restore.env"');
+        // The replay archives with this stack's default configuration (its own repository), never the source's.
+        expect(script).toContain("archive_mode = on\narchive_command = 'pgbackrest --stanza=main archive-push %p'\n");
+        expect(renderPatroniRestoreScript(patroni({ restoreFrom: "source", backups: "false" }))).toContain(
+            "archive_mode = off\narchive_command = ''\n",
+        );
+        // A failure records why and waits (no restart loop); nothing of the recovery stays in postgresql.auto.conf.
+        expect(script).toMatch(
+            /echo "restore from \$PGR_RESTORE_FROM failed: \$1" > "\$PGR_RESTORE_FAILED"\n\s+exec sleep infinity/,
+        );
+        expect(script).toContain(
+            "replay\n# No recovery setting may stay where a replica cloned from this node would find it",
+        );
+        expect(script).toContain('auto_conf > "$PGDATA/postgresql.auto.conf"\necho "include \'postgresql.base.conf\'"');
     });
 });
 
@@ -363,6 +418,46 @@ describe("the stack program with failover=patroni (mocks)", () => {
         expect(run.get(COMMAND, "haproxy-ready").inputs.environment.PGR_READY_PROBE).toBe(
             `${tcpListening(5000)} && ${tcpListening(5001)}`,
         );
+    });
+
+    test("restoreFrom: every node gets the restore command and the source's files; what needs the superuser waits for post_bootstrap", async () => {
+        const run = await runProgramWithMocks({
+            ...config,
+            restoreFrom: "source",
+            restoreTarget: "name=before",
+            restoreCipherPass: "source-cipher-pass",
+            metrics: "true",
+        });
+        for (const node of ["pg1", "pg2"]) {
+            const c = run.get(CONTAINER, `${node}-container`);
+            const uploads = c.inputs.uploads.map((u: { file: string }) => u.file);
+            expect(uploads).toEqual(
+                expect.arrayContaining(
+                    ["patroni-restore.sh", "restore.env", "restore-source.conf"].map((f) => `/etc/pg-replication/${f}`),
+                ),
+            );
+            const script = c.inputs.uploads.find((u: { file: string }) => u.file.endsWith("/patroni-restore.sh"));
+            // Patroni runs it as the postgres user: executable by everyone, not only root (0744).
+            expect(script.permissions).toBe("0755");
+            expect(c.inputs.volumes).toEqual(
+                expect.arrayContaining([
+                    expect.objectContaining({
+                        volumeName: "source-backup-repo",
+                        containerPath: "/var/lib/pgbackrest-source",
+                        readOnly: true,
+                    }),
+                ]),
+            );
+            expect(run.get(COMMAND, `${node}-ready`).inputs.environment.PGR_READY_FAIL).toBe(
+                "cat /var/lib/postgresql/pg-replication.restore-failed",
+            );
+        }
+        // post_bootstrap sets this stack's passwords and restarts the restored leader after it first
+        // answers: the SQL on the primary waits for the PATCH, which Patroni accepts only after that.
+        const patch = "command:local:Command::pg-patroni-config";
+        expect(run.get(COMMAND, "monitor-user").dependsOn).toEqual([patch]);
+        const plain = await runProgramWithMocks({ ...config, metrics: "true" });
+        expect(plain.get(COMMAND, "monitor-user").dependsOn).toEqual(["pg-replication:index:PostgresNode::pg-pg1"]);
     });
 
     test("sync mode: the PATCH waits for every replica", async () => {
