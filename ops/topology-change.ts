@@ -91,13 +91,27 @@ export async function openCommand<O extends typeof COMMON_OPTIONS & OptionSpecs>
     if (!/^pg([1-9]|10)$/.test(subject))
         throw new UsageError(`--${valued} ${JSON.stringify(subject)} is not a node name (pg1 … pg10)`);
     const log = (line: string) => process.stderr.write(line + "\n");
+    return openStack(args, subject, log, direct, loadedMs);
+}
+
+/**
+ * A topology operation's start without a command line (another operation runs it, as roll-image runs
+ * a switchover): the stack's config and nodes, and how SQL reaches them.
+ */
+export async function openStack(
+    args: CommonArgs,
+    subject: string,
+    log: (line: string) => void,
+    direct: (cfg: ClusterConfig) => boolean = () => false,
+    loadedMs = performance.now(),
+) {
     const cfg = stackConfig(args);
     const sql = direct(cfg) ? nodeSessions(args, cfg) : dockerSql;
     return { args, subject, log, cfg, sql, loadedMs, nodes: await probeNodes(args.stack, sql) };
 }
 
 /** What {@link openCommand} found: the command line, the stack's config and its nodes as probed. */
-export type OpenedCommand = Awaited<ReturnType<typeof openCommand>>;
+export type OpenedCommand = Awaited<ReturnType<typeof openStack>>;
 
 /** Connections to the stack's nodes over their published ports, as the superuser (login from the outputs). */
 export function nodeSessions(ref: StackRef, cfg: ClusterConfig): NodeSessions {
