@@ -241,6 +241,7 @@ export async function createBeforeDelete(handler: Handler, inputs: Props): Promi
 /** Runs one `up` or `down` against a stack's state, printing a line per resource. */
 export class LiveEngine implements pulumi.runtime.Mocks {
     readonly options = new Map<string, CapturedOptions>();
+    readonly dependencies = new Map<string, string[]>();
     readonly errors: string[] = [];
     readonly counts: Record<Action, number> = {
         created: 0,
@@ -321,6 +322,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 secretInputs,
                 outputs,
                 seq,
+                dependsOn: this.dependencies.get(key) ?? [],
                 secretOutputs: opts.additionalSecretOutputs ?? [],
                 ...(opts.retainOnDelete ? { retainOnDelete: true } : {}),
                 ...(initErrors ? { initErrors } : {}),
@@ -449,24 +451,35 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         this.log(`  refreshed ${record.type.padEnd(38)} ${record.name} (${changed.note})`);
     }
 
-    /** Deletes resources not declared in this run (all of them for `down`), newest first. */
+    /**
+     * Deletes resources not declared in this run (all of them for `down`) as the engine schedules them:
+     * in antichains ({@link deletionOrder}), each one's deletes at once, the next only when it is done.
+     * A failure ends the deletes after its antichain (the engine goes on with what the failed one does
+     * not depend on: not modelled).
+     */
     async deleteUndeclared(all = false): Promise<void> {
-        const doomed = this.state.resources.filter((r) => all || !this.seen.has(r.key)).sort((a, b) => b.seq - a.seq);
-        for (const record of doomed) {
-            const started = Date.now();
-            try {
-                // retainOnDelete: forgotten, never deleted (pulumi/pulumi pkg/resource/deploy/step.go,
-                // DeleteStep.Apply: "Deleting a 'drop on delete' is a no-op").
-                if (!record.retainOnDelete)
-                    await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs));
-                this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
-                saveState(this.statePath, this.state);
-                this.print("deleted", record.key, started, dockerObjectName(record.type, record.inputs));
-            } catch (err) {
-                this.errors.push(`${record.key}: ${(err as Error).message}`);
-                this.print("failed", record.key, started, dockerObjectName(record.type, record.inputs));
-                return;
-            }
+        const doomed = this.state.resources.filter((r) => all || !this.seen.has(r.key));
+        for (const antichain of deletionOrder(doomed)) {
+            const deleted = await Promise.all(antichain.map((record) => this.deleteOne(record)));
+            if (deleted.includes(false)) return;
+        }
+    }
+
+    /** One delete step; false when it failed (recorded in `errors`). */
+    private async deleteOne(record: ResourceRecord): Promise<boolean> {
+        const started = Date.now();
+        try {
+            // retainOnDelete: forgotten, never deleted (pulumi/pulumi pkg/resource/deploy/step.go,
+            // DeleteStep.Apply: "Deleting a 'drop on delete' is a no-op").
+            if (!record.retainOnDelete) await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs));
+            this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
+            saveState(this.statePath, this.state);
+            this.print("deleted", record.key, started, dockerObjectName(record.type, record.inputs));
+            return true;
+        } catch (err) {
+            this.errors.push(`${record.key}: ${(err as Error).message}`);
+            this.print("failed", record.key, started, dockerObjectName(record.type, record.inputs));
+            return false;
         }
     }
 
@@ -475,4 +488,29 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         const [type, name] = key.split("::");
         this.log(progressLine(action, type, name, docker, (Date.now() - started) / 1000));
     }
+}
+
+/**
+ * The engine's schedule of deletes (pulumi/pulumi pkg/resource/deploy/step_generator.go ScheduleDeletes,
+ * run by deployment_executor.go one antichain after another, each in parallel): repeatedly take every
+ * condemned resource none of whose dependencies is still condemned, then reverse the list, so that a
+ * resource goes only after everything that depends on it. A state written before dependencies were
+ * recorded is deleted as it was then: one at a time, newest first.
+ */
+export function deletionOrder(doomed: ResourceRecord[]): ResourceRecord[][] {
+    const newestFirst = [...doomed].sort((a, b) => b.seq - a.seq);
+    if (doomed.some((r) => r.dependsOn === undefined)) return newestFirst.map((r) => [r]);
+    const condemned = new Set(doomed.map((r) => r.key));
+    const antichains: ResourceRecord[][] = [];
+    while (condemned.size > 0) {
+        const free = newestFirst.filter(
+            (r) => condemned.has(r.key) && !(r.dependsOn ?? []).some((d) => d !== r.key && condemned.has(d)),
+        );
+        // A cycle cannot come from the SDK; if one did, what is left goes first, newest first, rather than never.
+        if (free.length === 0)
+            return [...newestFirst.filter((r) => condemned.has(r.key)).map((r) => [r]), ...antichains.reverse()];
+        for (const r of free) condemned.delete(r.key);
+        antichains.push(free);
+    }
+    return antichains.reverse();
 }

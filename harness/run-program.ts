@@ -3,12 +3,50 @@
 // once to update.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { CapturedOptions } from "./engine";
 
 /** A mock-mode engine that also captures resource options and reports whether it is still working. */
 export interface ProgramEngine extends pulumi.runtime.Mocks {
     readonly options: Map<string, CapturedOptions>;
     readonly busy: boolean;
+    /** Each registration's dependencies (`type::name` keys), as the SDK sent them; kept when given. */
+    readonly dependencies?: Map<string, string[]>;
+}
+
+/** The `type::name` key of a resource URN (`urn:pulumi:<stack>::<project>::<parent$…$type>::<name>`). */
+export function urnKey(urn: string): string {
+    const [, , qualified = "", ...name] = urn.split("::");
+    return `${qualified.split("$").pop()}::${name.join("::")}`;
+}
+
+/** What the patch below reads of a RegisterResourceRequest and of the mock monitor. */
+interface Registration {
+    getType(): string;
+    getName(): string;
+    getDependenciesList(): string[];
+}
+type RegisterResource = (this: { mocks: pulumi.runtime.Mocks }, req: Registration, callback: unknown) => unknown;
+
+let dependenciesCaptured = false;
+
+/**
+ * Gives the engine the dependencies of every registration. The SDK sends them to the engine with the
+ * RegisterResource call (runtime/resource.js: setDependenciesList(allDirectDependencyURNs): explicit
+ * dependsOn, with a component's children, and every resource an input Output came from); mock mode's
+ * monitor drops them before calling newResource (runtime/mocks.js MockMonitor.registerResource), so
+ * this wraps that method, once per process.
+ */
+function captureDependencies(): void {
+    if (dependenciesCaptured) return;
+    dependenciesCaptured = true;
+    const proto = MockMonitor.prototype as unknown as { registerResource: RegisterResource };
+    const original = proto.registerResource;
+    proto.registerResource = function (req, callback) {
+        const deps = (this.mocks as Partial<ProgramEngine>).dependencies;
+        deps?.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList().map(urnKey));
+        return original.call(this, req, callback);
+    };
 }
 
 // The SDK's own count of registrations and invokes in flight (@pulumi/pulumi runtime/settings.js
@@ -79,6 +117,7 @@ export async function runProgram(
     run: { project: string; stack: string; config: Record<string, string>; preview: boolean },
 ): Promise<Record<string, unknown>> {
     forgetProgram(root);
+    captureDependencies();
     pulumi.runtime.setAllConfig(run.config);
     await pulumi.runtime.setMocks(engine, run.project, run.stack, run.preview);
     let exported: Record<string, unknown> = {};

@@ -15,8 +15,13 @@ export interface ResourceRecord {
     secretInputs: string[];
     /** Provider outputs (plain values). */
     outputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- provider state is untyped JSON
-    /** Creation order; deletion runs in reverse. */
+    /** Creation order; the deletion order of a state written before `dependsOn` was recorded. */
     seq: number;
+    /**
+     * Keys of the resources it depends on, from its latest registration (the engine's state keeps the
+     * latest step's dependencies): a delete waits until everything that depends on it is gone.
+     */
+    dependsOn?: string[];
     secretOutputs: string[];
     /** The resource option retainOnDelete: a delete forgets it and leaves the object. */
     retainOnDelete?: boolean;
