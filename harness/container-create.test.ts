@@ -96,11 +96,12 @@ describe("uploads: exactly one of content, content_base64, source", () => {
 });
 
 describe("create before delete", () => {
+    const engine = { host: "unix:///run/h1/docker.sock", socketPath: "/run/h1/docker.sock" };
     const handler = (create: Handler["create"]) => {
         const removed: string[] = [];
         const h: Handler = {
             create,
-            remove: (id) => (removed.push(id), Promise.resolve()),
+            remove: (id, _, on) => (removed.push(`${id} on ${on.host}`), Promise.resolve()),
             needsReplace: () => true,
         };
         return { h, removed };
@@ -108,20 +109,20 @@ describe("create before delete", () => {
 
     test("the new object, nothing removed", async () => {
         const { h, removed } = handler(() => Promise.resolve({ id: "new", state: { a: 1 } }));
-        await expect(createBeforeDelete(h, {})).resolves.toEqual({ id: "new", state: { a: 1 } });
+        await expect(createBeforeDelete(h, {}, engine)).resolves.toEqual({ id: "new", state: { a: 1 } });
         expect(removed).toEqual([]);
     });
 
     test("a half-made new object is removed and the error passed on", async () => {
         const partial = new PartialCreateError("did not start", "half", { id: "half" });
         const { h, removed } = handler(() => Promise.reject(partial));
-        await expect(createBeforeDelete(h, {})).rejects.toBe(partial);
-        expect(removed).toEqual(["half"]);
+        await expect(createBeforeDelete(h, {}, engine)).rejects.toBe(partial);
+        expect(removed).toEqual(["half on unix:///run/h1/docker.sock"]);
     });
 
     test("a create that made nothing removes nothing", async () => {
         const { h, removed } = handler(() => Promise.reject(new Error("no such image")));
-        await expect(createBeforeDelete(h, {})).rejects.toThrow("no such image");
+        await expect(createBeforeDelete(h, {}, engine)).rejects.toThrow("no such image");
         expect(removed).toEqual([]);
     });
 });

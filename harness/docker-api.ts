@@ -2,10 +2,41 @@
 import { spawn } from "child_process";
 import * as http from "http";
 
+/** A Docker engine the harness talks to: the address as configured, and the unix socket that reaches it. */
+export interface DockerEngine {
+    /** As a provider's `host` says it (`unix:///run/…/docker.sock`). */
+    host: string;
+    socketPath: string;
+}
+
 /** The Engine's socket: DOCKER_HOST when it is a unix:// address, else the default. */
 export function dockerSocket(): string {
     const host = process.env.DOCKER_HOST;
     return host?.startsWith("unix://") ? host.slice("unix://".length) : "/var/run/docker.sock";
+}
+
+/** The engine of resources declared without a provider (what the harness has always used). */
+export function defaultEngine(): DockerEngine {
+    const socketPath = dockerSocket();
+    return { host: `unix://${socketPath}`, socketPath };
+}
+
+/**
+ * The engine a `docker.Provider` reaches, from its `host` input. Unset: DOCKER_HOST, else
+ * `unix:///var/run/docker.sock`, as the provider's schema default does (terraform-provider-docker
+ * v4.5.0 internal/provider/provider.go, `"host"` DefaultFunc; @pulumi/docker 5.2.0 provider.js also
+ * fills `host` from DOCKER_HOST). Only `unix://` addresses are implemented: `ssh://` and `tcp://`
+ * (and a Docker `context`) fail, naming the host.
+ */
+export function engineFor(host: string | undefined, context?: string): DockerEngine {
+    if (context)
+        throw new Error(`docker provider context ${JSON.stringify(context)}: not implemented by the live harness`);
+    const address = host || process.env.DOCKER_HOST || "unix:///var/run/docker.sock";
+    if (!address.startsWith("unix://"))
+        throw new Error(
+            `docker provider host ${JSON.stringify(address)}: not implemented by the live harness (only unix:// sockets)`,
+        );
+    return { host: address, socketPath: address.slice("unix://".length) };
 }
 
 /** An error answer from the Engine, with its HTTP status. */
@@ -18,13 +49,19 @@ export class DockerApiError extends Error {
     }
 }
 
-/** Calls the Engine API; JSON in and out. */
-export function dockerApi<T = unknown>(method: string, path: string, body?: unknown, raw?: Buffer): Promise<T> {
+/** Calls the Engine API of `engine`; JSON in and out. */
+export function dockerApi<T = unknown>(
+    engine: DockerEngine,
+    method: string,
+    path: string,
+    body?: unknown,
+    raw?: Buffer,
+): Promise<T> {
     return new Promise((resolve, reject) => {
         const payload = raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
         const req = http.request(
             {
-                socketPath: dockerSocket(),
+                socketPath: engine.socketPath,
                 method,
                 path,
                 headers: payload
@@ -58,7 +95,11 @@ export function dockerApi<T = unknown>(method: string, path: string, body?: unkn
                 });
             },
         );
-        req.on("error", reject);
+        // The provider's client fails the same way when it cannot reach its host (config.go MakeClient:
+        // "Error pinging Docker server, please make sure that %s is reachable").
+        req.on("error", (err) =>
+            reject(new Error(`cannot reach the Docker engine at ${engine.host}: ${err.message}`, { cause: err })),
+        );
         if (payload) req.write(payload);
         req.end();
     });
@@ -67,7 +108,7 @@ export function dockerApi<T = unknown>(method: string, path: string, body?: unkn
 /** Resolves when the Engine answers; otherwise fails with how to start one. */
 export async function requireDocker(): Promise<void> {
     try {
-        await dockerApi("GET", "/_ping");
+        await dockerApi(defaultEngine(), "GET", "/_ping");
     } catch (err) {
         throw new Error(
             `no Docker engine answers at ${dockerSocket()} (${(err as Error).message}). ` +

@@ -1,6 +1,6 @@
 // The docker provider's resources, performed for real against the Engine API. Property names and
 // defaults follow @pulumi/docker's schema (Container, Network, Volume, RemoteImage).
-import { dockerApi, DockerApiError, run } from "./docker-api";
+import { dockerApi, DockerApiError, DockerEngine, run } from "./docker-api";
 import { tarArchive } from "./tar";
 
 /** Plain (secret-unwrapped) resource inputs. */
@@ -116,16 +116,21 @@ export function containerNeedsReplace(oldInputs: Props, newInputs: Props): boole
  * (and resource limits, unused here) reach Docker through ContainerUpdate; the other updatable
  * properties (healthcheck, wait, mustRun, destroyGraceSeconds) change the state only.
  */
-export async function updateContainer(id: string, p: Props, previous: Props): Promise<{ id: string; state: Props }> {
+export async function updateContainer(
+    id: string,
+    p: Props,
+    previous: Props,
+    engine: DockerEngine,
+): Promise<{ id: string; state: Props }> {
     // must_run false (a refresh found it stopped) -> true: start it again, without waiting.
     if (previous.mustRun === false && (p.mustRun ?? true) && (p.start ?? true)) {
-        await dockerApi("POST", `/containers/${id}/start`).catch((err) => {
+        await dockerApi(engine, "POST", `/containers/${id}/start`).catch((err) => {
             if (err instanceof DockerApiError && err.status === 304) return undefined;
             throw err;
         });
     }
     if (p.restart !== previous.restart || p.maxRetryCount !== previous.maxRetryCount) {
-        await dockerApi("POST", `/containers/${id}/update`, {
+        await dockerApi(engine, "POST", `/containers/${id}/update`, {
             RestartPolicy: { Name: p.restart ?? "no", MaximumRetryCount: p.maxRetryCount ?? 0 },
         });
     }
@@ -137,8 +142,8 @@ const ignoreMissing = (err: unknown) => {
     throw err;
 };
 
-export async function createNetwork(p: Props): Promise<{ id: string; state: Props }> {
-    const res = await dockerApi<{ Id: string }>("POST", "/networks/create", {
+export async function createNetwork(p: Props, engine: DockerEngine): Promise<{ id: string; state: Props }> {
+    const res = await dockerApi<{ Id: string }>(engine, "POST", "/networks/create", {
         Name: p.name,
         Driver: p.driver ?? "bridge",
         CheckDuplicate: true,
@@ -157,12 +162,12 @@ export async function createNetwork(p: Props): Promise<{ id: string; state: Prop
     return { id: res.Id, state: { ...p, driver: p.driver ?? "bridge" } };
 }
 
-export async function deleteNetwork(id: string): Promise<void> {
-    await dockerApi("DELETE", `/networks/${id}`).catch(ignoreMissing);
+export async function deleteNetwork(id: string, engine: DockerEngine): Promise<void> {
+    await dockerApi(engine, "DELETE", `/networks/${id}`).catch(ignoreMissing);
 }
 
-export async function createVolume(p: Props): Promise<{ id: string; state: Props }> {
-    const res = await dockerApi<{ Name: string; Mountpoint: string }>("POST", "/volumes/create", {
+export async function createVolume(p: Props, engine: DockerEngine): Promise<{ id: string; state: Props }> {
+    const res = await dockerApi<{ Name: string; Mountpoint: string }>(engine, "POST", "/volumes/create", {
         Name: p.name,
         Driver: p.driver ?? "local",
         Labels: labelsOf(p.labels),
@@ -177,13 +182,14 @@ export async function createVolume(p: Props): Promise<{ id: string; state: Props
  */
 export async function deleteVolume(
     id: string,
+    engine: DockerEngine,
     timing = { delayMs: 2000, intervalMs: 5000, timeoutMs: 30_000 },
 ): Promise<void> {
     const deadline = Date.now() + timing.timeoutMs;
     await new Promise((r) => setTimeout(r, timing.delayMs));
     for (;;) {
         try {
-            await dockerApi("DELETE", `/volumes/${id}?force=true`).catch(ignoreMissing);
+            await dockerApi(engine, "DELETE", `/volumes/${id}?force=true`).catch(ignoreMissing);
             return;
         } catch (err) {
             if (!(err instanceof DockerApiError && /volume is in use/.test(err.message)) || Date.now() > deadline)
@@ -193,13 +199,17 @@ export async function deleteVolume(
     }
 }
 
-export async function createRemoteImage(p: Props): Promise<{ id: string; state: Props }> {
+export async function createRemoteImage(p: Props, engine: DockerEngine): Promise<{ id: string; state: Props }> {
     const inspect = () =>
-        dockerApi<{ Id: string; RepoDigests?: string[] }>("GET", `/images/${encodeURIComponent(p.name)}/json`);
+        dockerApi<{ Id: string; RepoDigests?: string[] }>(engine, "GET", `/images/${encodeURIComponent(p.name)}/json`);
     let image = await inspect().catch(ignoreMissing);
     if (!image) {
         const [repo, tag] = splitReference(p.name);
-        await dockerApi("POST", `/images/create?fromImage=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`);
+        await dockerApi(
+            engine,
+            "POST",
+            `/images/create?fromImage=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`,
+        );
         image = await inspect();
     }
     return { id: `${image.Id}${p.name}`, state: { ...p, imageId: image.Id, repoDigest: image.RepoDigests?.[0] ?? "" } };
@@ -216,17 +226,21 @@ export function splitReference(ref: string): [string, string] {
     return at > ref.lastIndexOf("/") ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, "latest"];
 }
 
-export async function deleteRemoteImage(p: Props): Promise<void> {
+export async function deleteRemoteImage(p: Props, engine: DockerEngine): Promise<void> {
     if (p.keepLocally) return;
-    await dockerApi("DELETE", `/images/${encodeURIComponent(p.name)}`).catch(ignoreMissing);
+    await dockerApi(engine, "DELETE", `/images/${encodeURIComponent(p.name)}`).catch(ignoreMissing);
 }
 
-let engineApi: Promise<string> | undefined;
+const engineApis = new Map<string, Promise<string>>();
 
-/** The engine's API version (GET /version), asked once: the provider's client negotiates it. */
-export function engineApiVersion(): Promise<string> {
-    engineApi ??= dockerApi<{ ApiVersion: string }>("GET", "/version").then((v) => v.ApiVersion);
-    return engineApi;
+/** An engine's API version (GET /version), asked once per engine: the provider's client negotiates it. */
+export function engineApiVersion(engine: DockerEngine): Promise<string> {
+    let version = engineApis.get(engine.socketPath);
+    if (!version) {
+        version = dockerApi<{ ApiVersion: string }>(engine, "GET", "/version").then((v) => v.ApiVersion);
+        engineApis.set(engine.socketPath, version);
+    }
+    return version;
 }
 
 /** Whether API version `a` ("1.41") is older than `b`. */
@@ -340,34 +354,35 @@ function uploadFiles(uploads: Props[]): Array<{ path: string; content: Buffer; m
 }
 
 /** What the provider does once the container exists: uploads, start, and (with `wait`) waiting until healthy. */
-async function uploadAndStart(id: string, p: Props): Promise<void> {
+async function uploadAndStart(id: string, p: Props, engine: DockerEngine): Promise<void> {
     const uploads: Props[] = p.uploads ?? [];
     for (const u of uploads) {
         const error = uploadContentError(u);
         if (error !== undefined) throw new Error(error);
     }
     if (uploads.length > 0)
-        await dockerApi("PUT", `/containers/${id}/archive?path=/`, undefined, tarArchive(uploadFiles(uploads)));
+        await dockerApi(engine, "PUT", `/containers/${id}/archive?path=/`, undefined, tarArchive(uploadFiles(uploads)));
     if (p.start ?? true) {
-        await dockerApi("POST", `/containers/${id}/start`).catch((err: Error) => {
+        await dockerApi(engine, "POST", `/containers/${id}/start`).catch((err: Error) => {
             throw new Error(`Unable to start container: ${err.message}`);
         });
-        if (p.wait) await waitHealthy(id, p.name, (p.waitTimeout ?? 60) * 1000);
+        if (p.wait) await waitHealthy(engine, id, p.name, (p.waitTimeout ?? 60) * 1000);
     }
 }
 
 /** Creates, uploads into, starts and (with `wait`) waits for a container, as the provider does. */
-export async function createContainer(p: Props): Promise<{ id: string; state: Props }> {
-    const refusal = startIntervalRefusal(p.healthcheck, await engineApiVersion());
+export async function createContainer(p: Props, engine: DockerEngine): Promise<{ id: string; state: Props }> {
+    const refusal = startIntervalRefusal(p.healthcheck, await engineApiVersion(engine));
     if (refusal) throw new Error(refusal);
     const created = await dockerApi<{ Id: string }>(
+        engine,
         "POST",
         `/containers/create?name=${encodeURIComponent(p.name)}`,
         containerCreateBody(p),
     );
     const id = created.Id;
     try {
-        await uploadAndStart(id, p);
+        await uploadAndStart(id, p, engine);
     } catch (err) {
         // The provider has set the id already (resourceDockerContainerCreate: `d.SetId(retContainer.ID)`
         // right after ContainerCreate, before uploads, start and wait), so the bridge returns the
@@ -427,10 +442,10 @@ export function readBackHealthcheck(info: ContainerInspect): Props | undefined {
  * is an error; otherwise poll every second until Health.Status is healthy, whatever it is meanwhile
  * (starting, unhealthy, restarting), and fail only when waitTimeout has passed.
  */
-async function waitHealthy(id: string, name: string, timeoutMs: number): Promise<void> {
+async function waitHealthy(engine: DockerEngine, id: string, name: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-        const info = await dockerApi<ContainerInspect>("GET", `/containers/${id}/json`);
+        const info = await dockerApi<ContainerInspect>(engine, "GET", `/containers/${id}/json`);
         const health = info.State.Health?.Status;
         if (health === undefined) {
             throw new Error(
@@ -439,7 +454,7 @@ async function waitHealthy(id: string, name: string, timeoutMs: number): Promise
         }
         if (health === "healthy") return;
         if (Date.now() > deadline) {
-            const logs = await run(["docker", "logs", "--tail", "30", id]);
+            const logs = await run(["docker", "-H", engine.host, "logs", "--tail", "30", id]);
             throw new Error(
                 `container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${health}); last log lines:\n${logs.stdout}${logs.stderr}`,
             );
@@ -449,16 +464,18 @@ async function waitHealthy(id: string, name: string, timeoutMs: number): Promise
 }
 
 /** Removes a container; like the provider, it stops it first only when destroyGraceSeconds is set. */
-export async function deleteContainer(id: string, p: Props): Promise<void> {
+export async function deleteContainer(id: string, p: Props, engine: DockerEngine): Promise<void> {
     if ((p.destroyGraceSeconds ?? 0) > 0) {
-        await dockerApi("POST", `/containers/${id}/stop?t=${p.destroyGraceSeconds}`).catch((err) => {
+        await dockerApi(engine, "POST", `/containers/${id}/stop?t=${p.destroyGraceSeconds}`).catch((err) => {
             if (err instanceof DockerApiError && (err.status === 304 || err.status === 404)) return undefined;
             throw err;
         });
     }
-    await dockerApi("DELETE", `/containers/${id}?force=true&v=${p.removeVolumes === false ? "false" : "true"}`).catch(
-        ignoreMissing,
-    );
+    await dockerApi(
+        engine,
+        "DELETE",
+        `/containers/${id}?force=true&v=${p.removeVolumes === false ? "false" : "true"}`,
+    ).catch(ignoreMissing);
 }
 
 /** What a refresh finds for a resource: still there, gone, or a container stopped while mustRun. */
@@ -466,6 +483,7 @@ export async function refreshVerdict(
     type: string,
     id: string,
     p: Props,
+    engine: DockerEngine,
 ): Promise<{
     verdict: "keep" | "gone" | "stopped";
     healthcheck?: Props;
@@ -475,6 +493,7 @@ export async function refreshVerdict(
         // resourceDockerImageRead (v4.5.0): the image is looked up again by name; a tag that moved
         // gives a new image_id and resource id.
         const found = await dockerApi<{ Id: string; RepoDigests?: string[] }>(
+            engine,
             "GET",
             `/images/${encodeURIComponent(p.name)}/json`,
         ).catch(ignoreMissing);
@@ -493,7 +512,7 @@ export async function refreshVerdict(
                 ? `/networks/${id}`
                 : undefined;
     if (path === undefined) return { verdict: "keep" };
-    const found = await dockerApi<ContainerInspect>("GET", path).catch(ignoreMissing);
+    const found = await dockerApi<ContainerInspect>(engine, "GET", path).catch(ignoreMissing);
     if (!found) return { verdict: "gone" };
     if (type !== "docker:index/container:Container") return { verdict: "keep" };
     if ((p.mustRun ?? true) && !found.State.Running) return { verdict: "stopped" };

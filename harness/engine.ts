@@ -19,6 +19,16 @@ import {
     refreshVerdict,
     updateContainer,
 } from "./docker-double";
+import { defaultEngine, DockerEngine } from "./docker-api";
+import {
+    DOCKER_PROVIDER,
+    dockerProviderHandler,
+    dockerProviderKey,
+    engineChangeRefusal,
+    Placement,
+    providerEngine,
+    recordedEngine,
+} from "./docker-hosts";
 import { containsSecret, Json, secretWrap, unwrapSecrets } from "./secrets";
 import { ResourceRecord, StackState, saveState } from "./state";
 import {
@@ -85,10 +95,11 @@ export function applyIgnoreChanges(oldInputs: Props, newInputs: Props, paths: st
 
 export type Action = "created" | "replaced" | "updated" | "deleted" | "unchanged" | "failed";
 
+/** A provider double; docker resources are performed on `engine` (the others ignore it). */
 export interface Handler {
-    create(inputs: Props): Promise<{ id: string; state: Props }>;
-    update?(id: string, inputs: Props, previous: Props): Promise<{ id: string; state: Props }>;
-    remove(id: string, previous: Props): Promise<void>;
+    create(inputs: Props, engine: DockerEngine): Promise<{ id: string; state: Props }>;
+    update?(id: string, inputs: Props, previous: Props, engine: DockerEngine): Promise<{ id: string; state: Props }>;
+    remove(id: string, previous: Props, engine: DockerEngine): Promise<void>;
     needsReplace(oldInputs: Props, newInputs: Props): boolean;
     /** The provider's own plan asks for a replacement although no input changed (a tls certificate due for renewal). */
     planReplaces?(previousOutputs: Props, inputs: Props): boolean;
@@ -111,8 +122,17 @@ function tlsHandler(type: string, create: Handler["create"]): Handler {
 }
 
 const HANDLERS: Record<string, Handler> = {
-    "docker:index/network:Network": { create: createNetwork, remove: (id) => deleteNetwork(id), needsReplace: always },
-    "docker:index/volume:Volume": { create: createVolume, remove: (id) => deleteVolume(id), needsReplace: always },
+    [DOCKER_PROVIDER]: dockerProviderHandler,
+    "docker:index/network:Network": {
+        create: createNetwork,
+        remove: (id, _, engine) => deleteNetwork(id, engine),
+        needsReplace: always,
+    },
+    "docker:index/volume:Volume": {
+        create: createVolume,
+        remove: (id, _, engine) => deleteVolume(id, engine),
+        needsReplace: always,
+    },
     "docker:index/container:Container": {
         create: createContainer,
         update: updateContainer,
@@ -121,7 +141,7 @@ const HANDLERS: Record<string, Handler> = {
     },
     "docker:index/remoteImage:RemoteImage": {
         create: createRemoteImage,
-        remove: (_, p) => deleteRemoteImage(p),
+        remove: (_, p, engine) => deleteRemoteImage(p, engine),
         needsReplace: always,
     },
     "command:local:Command": {
@@ -229,11 +249,15 @@ function renewalDue(handler: Handler, previous: ResourceRecord | undefined, inpu
  * one as pending delete beside a half-made new one; here the half-made one is removed (every
  * container of the program is replaced delete-first, so the program never takes this path).
  */
-export async function createBeforeDelete(handler: Handler, inputs: Props): Promise<{ id: string; state: Props }> {
+export async function createBeforeDelete(
+    handler: Handler,
+    inputs: Props,
+    engine: DockerEngine,
+): Promise<{ id: string; state: Props }> {
     try {
-        return await handler.create(inputs);
+        return await handler.create(inputs, engine);
     } catch (err) {
-        if (err instanceof PartialCreateError) await handler.remove(err.id, err.state).catch(() => undefined);
+        if (err instanceof PartialCreateError) await handler.remove(err.id, err.state, engine).catch(() => undefined);
         throw err;
     }
 }
@@ -312,6 +336,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         const opts = this.options.get(key) ?? {};
         const inputs = effectiveInputs(args, previous, opts);
         const secretInputs = secretInputKeys(args.inputs);
+        const { provider, engine } = this.placement(args, previous);
         const finish = (action: Action, id: string, outputs: Props, seq: number, initErrors?: string[]) => {
             const record: ResourceRecord = {
                 key,
@@ -324,6 +349,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 seq,
                 dependsOn: this.dependencies.get(key) ?? [],
                 secretOutputs: opts.additionalSecretOutputs ?? [],
+                ...(provider ? { provider, host: engine.host } : {}),
                 ...(opts.retainOnDelete ? { retainOnDelete: true } : {}),
                 ...(initErrors ? { initErrors } : {}),
             };
@@ -337,13 +363,13 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             return finish("unchanged", previous.id, previous.outputs, previous.seq);
         }
         if (previous && !renew && handler.update && !handler.needsReplace(previous.inputs as Props, inputs)) {
-            const res = await handler.update(previous.id, inputs, previous.outputs);
+            const res = await handler.update(previous.id, inputs, previous.outputs, engine);
             return finish("updated", res.id, res.state, previous.seq);
         }
         // A create that fails after the object exists keeps it in state with an init error and fails.
         const create = async (action: Action) => {
             try {
-                const res = await handler.create(inputs);
+                const res = await handler.create(inputs, engine);
                 return finish(action, res.id, res.state, this.nextSeq++);
             } catch (err) {
                 if (!(err instanceof PartialCreateError)) throw err;
@@ -358,18 +384,41 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             // Replacement: delete first only when asked to (deleteBeforeReplace), as Pulumi does.
             // The old one is deleted by the same DeleteStep as in a destroy: retainOnDelete leaves it.
             const removeOld = () =>
-                previous.retainOnDelete ? Promise.resolve() : handler.remove(previous.id, previous.outputs);
+                previous.retainOnDelete
+                    ? Promise.resolve()
+                    : handler.remove(previous.id, previous.outputs, recordedEngine(previous));
             if (opts.deleteBeforeReplace) {
                 await removeOld();
                 this.state.resources = this.state.resources.filter((r) => r.key !== key);
                 saveState(this.statePath, this.state);
                 return create("replaced");
             }
-            const res = await createBeforeDelete(handler, inputs);
+            const res = await createBeforeDelete(handler, inputs, engine);
             await removeOld();
             return finish("replaced", res.id, res.state, this.nextSeq++);
         }
         return create("created");
+    }
+
+    /**
+     * The engine a registration is performed on: its explicit docker provider's (recorded in this
+     * run before it, as the SDK registers a provider before the resources that name it), else the
+     * default engine. A recorded docker resource that would move to another engine is refused.
+     */
+    private placement(args: pulumi.runtime.MockResourceArgs, previous: ResourceRecord | undefined): Placement {
+        if (!args.type.startsWith("docker:")) return { engine: defaultEngine() };
+        const provider = dockerProviderKey(args.provider);
+        const engine = provider ? providerEngine(this.providerInputs(provider)) : defaultEngine();
+        const refusal = previous && engineChangeRefusal(args.name, recordedEngine(previous), engine);
+        if (refusal) throw new Error(refusal);
+        return { provider, engine };
+    }
+
+    /** The recorded inputs of a docker provider this run declared. */
+    private providerInputs(key: string): Props {
+        const record = this.state.resources.find((r) => r.key === key);
+        if (!record) throw new Error(`docker provider ${key} is not known to the live harness`);
+        return record.inputs as Props;
     }
 
     /** Invokes: `command:local:run` runs its command on every deployment, as the provider does. */
@@ -398,6 +447,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 record.type,
                 record.id,
                 record.outputs as Props,
+                recordedEngine(record),
             );
             if (verdict !== "gone" && record.initErrors) {
                 // pulumi/pulumi step.go RefreshStep.Apply: the refreshed state keeps only the init
@@ -471,7 +521,8 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         try {
             // retainOnDelete: forgotten, never deleted (pulumi/pulumi pkg/resource/deploy/step.go,
             // DeleteStep.Apply: "Deleting a 'drop on delete' is a no-op").
-            if (!record.retainOnDelete) await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs));
+            if (!record.retainOnDelete)
+                await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs), recordedEngine(record));
             this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
             saveState(this.statePath, this.state);
             this.print("deleted", record.key, started, dockerObjectName(record.type, record.inputs));

@@ -14,7 +14,15 @@
 // that need it do not run.
 import * as pulumi from "@pulumi/pulumi";
 import { invokeLocalRun } from "./command-double";
+import { defaultEngine } from "./docker-api";
 import { Props } from "./docker-double";
+import {
+    DOCKER_PROVIDER,
+    dockerProviderKey,
+    engineChangeRefusal,
+    providerEngine,
+    recordedEngine,
+} from "./docker-hosts";
 import {
     CapturedOptions,
     canonical,
@@ -66,6 +74,8 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
     readonly options = new Map<string, CapturedOptions>();
     readonly errors: string[] = [];
     readonly planned: Record<PlannedStep, number> = { create: 0, update: 0, replace: 0, same: 0 };
+    /** The docker providers this run declares, with their planned inputs. */
+    private readonly providers = new Map<string, Props>();
     private pending = 0;
 
     constructor(private readonly state: StackState) {}
@@ -82,6 +92,7 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
         const unknownInputs = hasUnknown(args.inputs);
         const known = knownProperties(args.inputs ?? {});
         const inputs = effectiveInputs({ ...args, inputs: known }, previous, opts);
+        this.checkPlacement(args, key, inputs, previous);
         const step = planStep(
             args.type,
             previous?.inputs as Props | undefined,
@@ -104,6 +115,35 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
         }
         // Create or replace: the id and every computed output are unknown until the apply.
         return { id: undefined, state: outputsFor(inputs, secret) };
+    }
+
+    /**
+     * A docker provider's host must be one the harness implements, and a recorded docker resource
+     * must stay on its engine (docker-hosts.ts engineChangeRefusal): refused here, before anything
+     * changes, as an error of the preview.
+     */
+    private checkPlacement(
+        args: pulumi.runtime.MockResourceArgs,
+        key: string,
+        inputs: Props,
+        previous: StackState["resources"][number] | undefined,
+    ): void {
+        try {
+            if (args.type === DOCKER_PROVIDER) {
+                providerEngine(inputs);
+                this.providers.set(key, inputs);
+                return;
+            }
+            if (!args.type.startsWith("docker:")) return;
+            const provider = dockerProviderKey(args.provider);
+            const planned = provider === undefined ? undefined : this.providers.get(provider);
+            const engine = planned ? providerEngine(planned) : defaultEngine();
+            const refusal = previous && engineChangeRefusal(args.name, recordedEngine(previous), engine);
+            if (refusal) throw new Error(refusal);
+        } catch (err) {
+            this.errors.push(`${key}: ${(err as Error).message}`);
+            throw err;
+        }
     }
 
     /** Invokes run during a preview as during an update: the primary guard refuses here. */

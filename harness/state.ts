@@ -23,6 +23,13 @@ export interface ResourceRecord {
      */
     dependsOn?: string[];
     secretOutputs: string[];
+    /**
+     * A docker resource created through an explicit `docker.Provider`: that provider's key and the
+     * engine address it reached (its `host`), so refresh and delete use the same engine. Absent: the
+     * default engine.
+     */
+    provider?: string;
+    host?: string;
     /** The resource option retainOnDelete: a delete forgets it and leaves the object. */
     retainOnDelete?: boolean;
     /**
