@@ -347,7 +347,9 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 secretInputs,
                 outputs,
                 seq,
-                dependsOn: this.dependencies.get(key) ?? [],
+                // The engine's graph also links a resource to its provider (graph/dependency_graph.go
+                // DependenciesOf), so the provider goes after everything it serves.
+                dependsOn: [...(this.dependencies.get(key) ?? []), ...(provider ? [provider] : [])],
                 secretOutputs: opts.additionalSecretOutputs ?? [],
                 ...(provider ? { provider, host: engine.host } : {}),
                 ...(opts.retainOnDelete ? { retainOnDelete: true } : {}),
