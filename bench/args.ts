@@ -1,7 +1,7 @@
 // Command line of `npm run bench`: the shared parser (ops/cli.ts); every usage error names the argument.
 import { checkedOption, command, integerOption, UsageError } from "../ops/cli";
 
-export const CASES = ["provision", "sync-cost", "lag", "failover", "reads", "tls-cost"] as const;
+export const CASES = ["provision", "sync-cost", "lag", "failover", "reads", "tls-cost", "backup"] as const;
 export type CaseName = (typeof CASES)[number];
 export const MODES = ["manual", "patroni"] as const;
 export type Mode = (typeof MODES)[number];
@@ -40,7 +40,10 @@ cases:
   reads       read-only pgbench (-S -c4 -j2 -T<duration>) through the read-only PgBouncer endpoint
               (hostPortBase+11) against the primary alone
   tls-cost    tls: required against tls: off, both ours: provisioning (live up), and pgbench -c4 -j2 -T<duration>
-              tps and p99 latency in sync ANY 1 to the primary (PGSSLMODE=require against disable)`,
+              tps and p99 latency in sync ANY 1 to the primary (PGSSLMODE=require against disable)
+  backup      pgbench scale 50: a full backup against pg_basebackup (tar, zstd) of the same primary; an
+              incremental of the unchanged database against 3 s; the archive's backlog in WAL segments under
+              pgbench -c4 -j2 -T<duration> against 2`,
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
         duration: integerOption(

@@ -6,6 +6,7 @@ import * as path from "path";
 import { runCommand } from "../ops/cli";
 import { BENCH, BenchArgs, CaseName, parseBenchArgs } from "./args";
 import { CaseContext } from "./context";
+import { backup } from "./cases/backup";
 import { failover } from "./cases/failover";
 import { failoverPatroni } from "./cases/failover-patroni";
 import { lag } from "./cases/lag";
@@ -25,6 +26,7 @@ const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
     failover: (ctx) => (ctx.args.mode === "patroni" ? failoverPatroni(ctx) : failover(ctx)),
     reads,
     "tls-cost": tlsCost,
+    backup,
 };
 
 const log = (line: string) => process.stderr.write(line + "\n");

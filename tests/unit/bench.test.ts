@@ -2,6 +2,7 @@
 // parsing, pgbench output parsing, the table and the plot spec. No Docker needed.
 import { DEFAULTS, parseBenchArgs } from "../../bench/args";
 import { HelpRequest, UsageError } from "../../ops/cli";
+import { segmentNumber } from "../../bench/cases/backup";
 import { isPortClash, slowestResources } from "../../bench/clusters";
 import { alternate } from "../../bench/context";
 import { parseTps, parseTransactionLog } from "../../bench/pgbench";
@@ -139,7 +140,7 @@ describe("argument parsing", () => {
         expect(() => parseBenchArgs(["-h", "lag", "--runs", "x"])).toThrow(HelpRequest);
     });
     test("usage errors name the argument", () => {
-        expect(usage([])).toBe("missing case: one of provision, sync-cost, lag, failover, reads, tls-cost");
+        expect(usage([])).toBe("missing case: one of provision, sync-cost, lag, failover, reads, tls-cost, backup");
         expect(usage(["lagg"])).toContain('unknown case "lagg"');
         expect(usage(["lag", "reads"])).toContain('unexpected argument "reads"');
         expect(usage(["lag", "--runs", "0"])).toBe('--runs "0" is invalid: expected an integer 1..50');
@@ -270,4 +271,10 @@ test("isPortClash recognises Docker's userland-proxy bind failure only", () => {
         isPortClash("Error starting userland proxy: listen tcp4 127.0.0.1:50434: bind: address already in use"),
     ).toBe(true);
     expect(isPortClash("error: summarize is not defined")).toBe(false);
+});
+
+test("the backup case counts WAL segments across log files (256 segments of 16 MB each)", () => {
+    expect(segmentNumber("000000010000000A000000FF")).toBe(10 * 256 + 255);
+    expect(segmentNumber("000000010000000B00000000") - segmentNumber("000000010000000A000000FF")).toBe(1);
+    expect(segmentNumber("000000020000000B00000003") - segmentNumber("000000020000000B00000001")).toBe(2);
 });
