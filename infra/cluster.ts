@@ -595,8 +595,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 deleteSql: dropRoleSql(MONITOR_ROLE_DEFAULT),
             },
             // Once the primary is settled: under Patroni a restored primary's post_bootstrap restarts
-            // the server after it first answers (patroni-roles.ts superuserReady).
-            { parent: this, dependsOn: roles.superuserReady },
+            // the server after it first answers (patroni-roles.ts superuserReady). And after every node:
+            // `pulumi destroy` deletes in parallel whatever nothing left depends on (the engine's
+            // ScheduleDeletes), and this delete finds the primary among all running nodes, so it must
+            // run before any node goes (a node vanishing under it cannot say whether it accepts writes).
+            { parent: this, dependsOn: [...roles.superuserReady, ...roles.nodes.map((n) => n.node)] },
         );
         const metricsPort = publishedPorts(b.cfg).metrics;
         new PostgresExporter(
