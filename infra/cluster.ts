@@ -599,7 +599,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             // `pulumi destroy` deletes in parallel whatever nothing left depends on (the engine's
             // ScheduleDeletes), and this delete finds the primary among all running nodes, so it must
             // run before any node goes (a node vanishing under it cannot say whether it accepts writes).
-            { parent: this, dependsOn: [...roles.superuserReady, ...roles.nodes.map((n) => n.node)] },
+            { parent: this, dependsOn: [...new Set([...roles.superuserReady, ...roles.nodes.map((n) => n.node)])] },
         );
         const metricsPort = publishedPorts(b.cfg).metrics;
         new PostgresExporter(

@@ -454,10 +454,12 @@ describe("the stack program with failover=patroni (mocks)", () => {
         }
         // post_bootstrap sets this stack's passwords and restarts the restored leader after it first
         // answers: the SQL on the primary waits for the PATCH, which Patroni accepts only after that.
+        // And after every node: its undo must run before a destroy deletes any of them (cluster.ts).
         const patch = "command:local:Command::pg-patroni-config";
-        expect(run.get(COMMAND, "monitor-user").dependsOn).toEqual([patch]);
+        const nodes = ["pg1", "pg2", "pg3"].map((n) => `pg-replication:index:PostgresNode::pg-${n}`);
+        expect(run.get(COMMAND, "monitor-user").dependsOn).toEqual([patch, ...nodes]);
         const plain = await runProgramWithMocks({ ...config, metrics: "true" });
-        expect(plain.get(COMMAND, "monitor-user").dependsOn).toEqual(["pg-replication:index:PostgresNode::pg-pg1"]);
+        expect(plain.get(COMMAND, "monitor-user").dependsOn).toEqual(nodes);
     });
 
     test("sync mode: the PATCH waits for every replica", async () => {
