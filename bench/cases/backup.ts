@@ -13,6 +13,7 @@ import { pgbench } from "../pgbench";
 import { removeByPrefix } from "../host";
 import { execOrFail, psql } from "../../ops/cluster-discovery";
 import { takeBackup } from "../../ops/backups";
+import { PATHS, TLS_PATHS } from "../../model/topology";
 
 /** pgbench scale of the database backed up (issue 17: at least 50, about 750 MB). */
 const SCALE = 50;
@@ -38,10 +39,14 @@ async function seconds(step: () => Promise<unknown>): Promise<number> {
     return (performance.now() - started) / 1000;
 }
 
-/** pg_basebackup of the primary over its socket: tar, zstd on the client side, WAL fetched at the end; then removed. */
+/**
+ * pg_basebackup of the primary, run in a replica's container as the replication role (pg_hba.conf admits
+ * replication only from the nodes' addresses, over TLS; the role's password is in the node's pgpass):
+ * tar, zstd on the client side, WAL fetched at the end, into that container's filesystem; then removed.
+ */
 async function baseBackup(c: Cluster, run: number): Promise<number> {
     const dir = `/tmp/bench-basebackup-${run}`;
-    const container = c.container(1);
+    const container = c.container(2);
     const took = await seconds(() =>
         execOrFail(
             [
@@ -49,8 +54,18 @@ async function baseBackup(c: Cluster, run: number): Promise<number> {
                 "exec",
                 "-u",
                 "postgres",
+                "-e",
+                `PGPASSFILE=${PATHS.pgpass}`,
+                "-e",
+                "PGSSLMODE=verify-full",
+                "-e",
+                `PGSSLROOTCERT=${TLS_PATHS.ca}`,
                 container,
                 "pg_basebackup",
+                "-h",
+                c.ip(1),
+                "-U",
+                "replicator",
                 "-D",
                 dir,
                 "-Ft",
@@ -117,6 +132,7 @@ export async function backup(ctx: CaseContext): Promise<void> {
             ),
         );
         await psql(c.container(1), "CHECKPOINT", 120_000);
+        ctx.log(`    database: ${await psql(c.container(1), "SELECT pg_size_pretty(pg_database_size('postgres'))")}`);
         for (let run = 1; run <= ctx.args.runs; run++) {
             const order = run % 2 === 1 ? ["ours", "bound"] : ["bound", "ours"];
             for (const side of order) {
