@@ -366,6 +366,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
             );
         if (cfg.restoreFrom !== "" && args.restoreCipherPass === undefined)
             throw missingRestorePassphrase(cfg.restoreFrom);
+        if (cfg.hosts.length > 0)
+            throw new ConfigError(
+                "hosts",
+                cfg.hosts.map((h) => h.name),
+                "the program does not place containers on several hosts yet",
+            );
         const specs = clusterNodes(prefix, cfg);
         return {
             name,

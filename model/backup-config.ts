@@ -2,7 +2,16 @@
 // node, and the repository's crontab. No Pulumi: the program and the day-2 commands share them.
 import { BackupStandby, ClusterConfig } from "./config";
 import { renderFile } from "./render";
-import { BACKUP_CLIENT_CN, BACKUP_PATHS, BACKUP_TLS_PORT, NodeSpec, PATHS, STANZA, TLS_PATHS } from "./topology";
+import {
+    BACKUP_CLIENT_CN,
+    BACKUP_PATHS,
+    BACKUP_TLS_PORT,
+    NodeSpec,
+    PATHS,
+    repositoryPort,
+    STANZA,
+    TLS_PATHS,
+} from "./topology";
 
 /** pgBackRest's word for each `backupStandby` value. */
 const STANDBY_OPTION: Record<BackupStandby, string> = { prefer: "prefer", always: "y", never: "n" };
@@ -48,7 +57,7 @@ export function renderRepoConf(
         retentionFull: String(cfg.backupRetentionFull),
         backupStandby: STANDBY_OPTION[cfg.backupStandby],
         logPath: BACKUP_PATHS.repoLog,
-        tlsPort: String(BACKUP_TLS_PORT),
+        tlsPort: String(repositoryPort(cfg)),
         clientCn: BACKUP_CLIENT_CN,
         stanza: STANZA,
         ...TLS_FILE_VARS,
@@ -57,10 +66,15 @@ export function renderRepoConf(
 }
 
 /** pgbackrest.conf of a node: where the repository is and how this node's TLS server answers it. */
-export function renderNodeBackupConf(node: Pick<NodeSpec, "name">, repoHost: string): string {
+export function renderNodeBackupConf(
+    node: Pick<NodeSpec, "name">,
+    repoHost: string,
+    repoPort = BACKUP_TLS_PORT,
+): string {
     return renderFile("pgbackrest-node.conf.tmpl", {
         node: node.name,
         repoHost,
+        repoPort: String(repoPort),
         tlsPort: String(BACKUP_TLS_PORT),
         ...TLS_FILE_VARS,
         spoolPath: BACKUP_PATHS.spool,

@@ -5,11 +5,13 @@ import { ClusterConfig } from "./config";
 import {
     clientHost,
     clusterNodes,
-    etcdAddress,
+    etcdMemberAddress,
     nodeAddressMap,
     nodeHostPort,
+    nodeReach,
     PATRONI_PORTS,
     publishedPorts,
+    severalHosts,
 } from "./topology";
 
 /** How long replication may take to converge before a check fails. */
@@ -96,9 +98,13 @@ export function expectedSyncStates(spec: CheckSpec): Record<string, string> {
  * from it: the deployment passes the configured roles, the day-2 commands the roles they just set.
  */
 export function checkSpec(stack: string, cfg: ClusterConfig, primary: string, replicas: readonly string[]): CheckSpec {
-    const host = clientHost(cfg);
-    const endpoint = (node: string): CheckEndpoint => ({ node, host, port: nodeHostPort(cfg, node) });
-    const ports = publishedPorts(cfg);
+    const specs = new Map(clusterNodes(stack, cfg).map((s) => [s.name, s]));
+    const endpoint = (node: string): CheckEndpoint => {
+        const spec = specs.get(node);
+        return spec
+            ? { node, ...nodeReach(cfg, spec) }
+            : { node, host: clientHost(cfg), port: nodeHostPort(cfg, node) };
+    };
     return {
         stack,
         primary: endpoint(primary),
@@ -108,30 +114,39 @@ export function checkSpec(stack: string, cfg: ClusterConfig, primary: string, re
         syncCount: cfg.syncCount,
         slots: cfg.slots,
         deadlineSeconds: CHECK_DEADLINE_SECONDS,
-        addresses: {
-            network: `${stack}-net`,
-            nodes: [primary, ...replicas].map((node) => ({
-                node,
-                container: `${stack}-${node}`,
-                address: nodeAddressMap(cfg.subnet)[node],
-            })),
-        },
-        endpoints: cfg.pooler ? { rw: { host, port: ports.poolerRw }, ro: { host, port: ports.poolerRo } } : undefined,
+        // Across hosts a node uses its host's network: it has no container address to check.
+        addresses: severalHosts(cfg)
+            ? undefined
+            : {
+                  network: `${stack}-net`,
+                  nodes: [primary, ...replicas].map((node) => ({
+                      node,
+                      container: `${stack}-${node}`,
+                      address: nodeAddressMap(cfg.subnet)[node],
+                  })),
+              },
+        endpoints: cfg.pooler ? endpointSpec(cfg) : undefined,
         backups: cfg.backups,
         tls: cfg.tls === "required",
         // failover=patroni: the leader is whoever Patroni elected; primary and replicas are only a hint.
-        patroni: cfg.failover === "patroni" ? patroniCheckSpec(stack, cfg, host) : undefined,
+        patroni: cfg.failover === "patroni" ? patroniCheckSpec(stack, cfg) : undefined,
     };
 }
 
+/** The endpoints the checks go through: the published ports, or across hosts the first host's HAProxy. */
+function endpointSpec(cfg: ClusterConfig): NonNullable<CheckSpec["endpoints"]> {
+    const ports = publishedPorts(cfg);
+    const host = severalHosts(cfg) ? cfg.hosts[0].address : clientHost(cfg);
+    return { rw: { host, port: ports.poolerRw }, ro: { host, port: ports.poolerRo } };
+}
+
 /** The failover=patroni part of the checks' spec for stack `stack`. */
-function patroniCheckSpec(stack: string, cfg: ClusterConfig, host: string): PatroniCheckSpec {
+function patroniCheckSpec(stack: string, cfg: ClusterConfig): PatroniCheckSpec {
     return {
         cluster: stack,
         nodes: clusterNodes(stack, cfg).map((s) => ({
             node: s.name,
-            host,
-            port: s.hostPort,
+            ...nodeReach(cfg, s),
             address: s.address,
             container: s.containerName,
         })),
@@ -139,7 +154,7 @@ function patroniCheckSpec(stack: string, cfg: ClusterConfig, host: string): Patr
         etcdEndpoints: Array.from(
             { length: cfg.etcdMembers },
             (_, i) =>
-                `${cfg.tls === "required" ? "https" : "http"}://${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`,
+                `${cfg.tls === "required" ? "https" : "http"}://${etcdMemberAddress(cfg, i + 1)}:${PATRONI_PORTS.etcdClient}`,
         ),
     };
 }

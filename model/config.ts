@@ -1,5 +1,6 @@
 import { cronProblem, firstCommonMinute, parseCron } from "./cron";
 import { parseRestoreTarget } from "./restore-target";
+import { DockerHost, HostsProblem, parseHosts, parsePlacement, resolvePlacement } from "./hosts";
 import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS, parameterValueProblem } from "./parameters";
 
 /** Replication mode of the cluster. */
@@ -112,6 +113,18 @@ export interface ClusterConfig {
     patroniLoopWait: number;
     /** failover=patroni: seconds Patroni retries etcd and PostgreSQL before a leader demotes itself. @default 5 */
     patroniRetryTimeout: number;
+    /**
+     * Docker hosts to spread the cluster over (model/hosts.ts): each `{name, engine, address}`, the
+     * engine as `unix://…` or `ssh://user@host`, the address the other hosts reach it at. Needs
+     * failover=patroni and tls=required; every container then uses its host's network. Not declared
+     * in Pulumi.yaml (a list of objects). @default [] (one engine: DOCKER_HOST or the default socket)
+     */
+    hosts: DockerHost[];
+    /**
+     * With `hosts`: the host of each node (pg1 …), etcd member (etcd1 …) and of the backup repository
+     * (`backup`). Not declared in Pulumi.yaml (an object). @default {} (pgK and etcdK on the K-th host, the repository on the last)
+     */
+    placement: Record<string, string>;
 }
 
 /** Defaults; they match the `config:` block of Pulumi.yaml. */
@@ -155,6 +168,8 @@ export const DEFAULTS: ClusterConfig = {
     patroniTtl: 20,
     patroniLoopWait: 2,
     patroniRetryTimeout: 5,
+    hosts: [],
+    placement: {},
 };
 
 /** The keys whose values are secrets (read with getSecret, never shown). */
@@ -338,6 +353,8 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     const maxSlotWalKeepSize = validateMaxSlotWalKeepSize(raw);
     validateSecrets(raw);
     const { failover, etcdMembers, patroniTtl, patroniLoopWait, patroniRetryTimeout } = patroniConfig(raw);
+    const tls = oneOf<TlsPolicy>(raw, "tls", ["required", "off"]);
+    const { hosts, placement } = hostsConfig(raw, { replicas, etcdMembers, failover, tls });
     return {
         replicas,
         syncMode,
@@ -352,7 +369,7 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         replicationUser,
         slots: boolean(raw, "slots"),
         maxSlotWalKeepSize,
-        tls: oneOf<TlsPolicy>(raw, "tls", ["required", "off"]),
+        tls,
         tlsRotation: integer(raw, "tlsRotation", 0, 1_000_000),
         ...backupConfig(raw),
         ...restoreConfig(raw),
@@ -367,7 +384,63 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
         patroniTtl,
         patroniLoopWait,
         patroniRetryTimeout,
+        hosts,
+        placement,
     };
+}
+
+/** What the hosts keys are judged against. */
+interface HostsContext {
+    replicas: number;
+    etcdMembers: number;
+    failover: FailoverMode;
+    tls: TlsPolicy;
+}
+
+/**
+ * The `hosts` and `placement` keys (model/hosts.ts), with what several hosts require of the others:
+ * Patroni (a person cannot fence a primary on a host they cannot reach), TLS (traffic crosses the
+ * hosts' network), and the features not yet built across hosts refused rather than half done.
+ */
+function hostsConfig(raw: RawConfig, ctx: HostsContext): Pick<ClusterConfig, "hosts" | "placement"> {
+    try {
+        const hosts = parseHosts(raw.hosts);
+        const placement = parsePlacement(raw.placement);
+        resolvePlacement({ hosts, placement, replicas: ctx.replicas, etcdMembers: ctx.etcdMembers });
+        if (hosts.length > 0) refuseSingleHostOnly(raw, ctx);
+        return { hosts, placement };
+    } catch (err) {
+        if (err instanceof HostsProblem) throw new ConfigError(err.key, err.value, err.allowed);
+        throw err;
+    }
+}
+
+/** Keys whose values work on one engine only, refused when `hosts` is set. */
+function refuseSingleHostOnly(raw: RawConfig, ctx: HostsContext): void {
+    if (ctx.failover !== "patroni")
+        throw new ConfigError(
+            "failover",
+            ctx.failover,
+            "several hosts (pg-replication:hosts) need failover patroni: a manual failover cannot fence a primary on a host it cannot reach",
+        );
+    if (ctx.tls !== "required")
+        throw new ConfigError(
+            "tls",
+            ctx.tls,
+            "several hosts need tls required: replication and clients cross the hosts' network",
+        );
+    if (raw.metrics === "true")
+        throw new ConfigError(
+            "metrics",
+            raw.metrics,
+            "the exporter does not run across hosts yet; set metrics false with pg-replication:hosts",
+        );
+    if ((raw.restoreFrom ?? "") !== "")
+        throw new ConfigError(
+            "restoreFrom",
+            raw.restoreFrom,
+            "a restore across hosts is not supported yet (the source repository volume must be on the bootstrap node's engine); restore on one engine",
+        );
 }
 
 /** Refuses a key this project no longer reads (saying what replaced it) and a key it never read. */

@@ -3,7 +3,7 @@
 // (the cluster's settings, archive commands, pg_hba.conf and pg_ident.conf).
 import { ClusterConfig } from "./config";
 import { archiveCommands, confValue, renderFile, tlsParameters } from "./render";
-import { etcdAddress, NodeSpec, PATHS, PATRONI_PORTS, STANZA, TLS_PATHS } from "./topology";
+import { etcdMemberAddress, NodeSpec, PATHS, PATRONI_PORTS, STANZA, TLS_PATHS } from "./topology";
 
 /** The user Patroni's REST API authenticates changes (PATCH, POST) with. */
 export const PATRONI_REST_USER = "patroni";
@@ -124,7 +124,7 @@ function bootstrapDcs(cfg: ClusterConfig, params: Record<string, string>): Recor
 export function etcdHosts(cfg: ClusterConfig): string[] {
     return Array.from(
         { length: cfg.etcdMembers },
-        (_, i) => `${etcdAddress(cfg.subnet, i + 1)}:${PATRONI_PORTS.etcdClient}`,
+        (_, i) => `${etcdMemberAddress(cfg, i + 1)}:${PATRONI_PORTS.etcdClient}`,
     );
 }
 

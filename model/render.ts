@@ -1,7 +1,16 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ClusterConfig } from "./config";
-import { allNodeAddresses, CLUSTER_ALIAS, NodeSpec, PATHS, STANZA, TLS_APPLIED, TLS_PATHS } from "./topology";
+import {
+    replicationSources,
+    severalHosts,
+    CLUSTER_ALIAS,
+    NodeSpec,
+    PATHS,
+    STANZA,
+    TLS_APPLIED,
+    TLS_PATHS,
+} from "./topology";
 
 /**
  * Where every file the cluster's containers receive is written down: configuration and entrypoints,
@@ -132,7 +141,8 @@ export function renderPostgresqlConf(cfg: ClusterConfig, node: NodeSpec): string
 
 /**
  * pg_hba.conf: scram-sha-256 only; replication only for the replication role and only from the
- * nodes' fixed addresses (all ten possible ones, so scaling changes no node's file); the
+ * nodes' fixed addresses (all ten possible ones, so scaling changes no node's file), or across
+ * hosts from the hosts' addresses; the
  * replication role refused on every ordinary database.
  */
 export function renderPgHba(cfg: ClusterConfig): string {
@@ -142,13 +152,15 @@ export function renderPgHba(cfg: ClusterConfig): string {
     // tls required: only TLS connections match an accepting line; a plain one falls through to the
     // `host … reject` lines below them.
     const accept = cfg.tls === "required" ? "hostssl" : "host   ";
-    const replicationSources = [...allNodeAddresses(cfg.subnet), ...loopback]
+    const sources = [...replicationSources(cfg), ...loopback]
         .map((ip) => `${accept} replication  ${cfg.replicationUser}  ${ip}/32  scram-sha-256`)
         .join("\n");
     return renderFile("pg_hba.conf.tmpl", {
         replicationUser: cfg.replicationUser,
-        subnet: cfg.subnet,
-        replicationSources,
+        // Across hosts clients arrive from anywhere (HAProxy on each host, applications): over TLS
+        // with SCRAM only, as tls=required is a condition of several hosts (model/config.ts).
+        subnet: severalHosts(cfg) ? "0.0.0.0/0" : cfg.subnet,
+        replicationSources: sources,
         accept,
     });
 }

@@ -1,4 +1,5 @@
 import { ClusterConfig } from "./config";
+import { DockerHost, resolvePlacement } from "./hosts";
 
 /** Where a node sits in the cluster. Names are role-neutral: failover moves the primary role. */
 export interface NodeSpec {
@@ -14,8 +15,13 @@ export interface NodeSpec {
     containerName: string;
     /** Physical replication slot on the primary for a replica, when slots are on. */
     slotName?: string;
-    /** The node's fixed IPv4 address on the cluster network (see {@link nodeAddress}). */
+    /**
+     * Where the other members reach the node: its fixed IPv4 address on the cluster network (see
+     * {@link nodeAddress}), or with several hosts its host's address (the node uses the host's network).
+     */
     address: string;
+    /** With several hosts (`hosts`): the host the node runs on. */
+    host?: DockerHost;
 }
 
 const DATA_DIR = "/var/lib/postgresql/data";
@@ -94,21 +100,84 @@ export const CLUSTER_ALIAS = "pg-cluster";
 
 /** Nodes pg1 … pg<replicas+1>; `primaryNode` is the primary, the others replicas. */
 export function clusterNodes(stack: string, cfg: ClusterConfig): NodeSpec[] {
+    const placement = resolvePlacement(cfg);
     const nodes: NodeSpec[] = [];
     for (let index = 1; index <= cfg.replicas + 1; index++) {
         const name = `pg${index}`;
         const role = name === cfg.primaryNode ? "primary" : "replica";
+        const host = placement?.nodes[name];
         nodes.push({
             name,
             index,
             role,
-            hostPort: nodeHostPort(cfg, name),
+            // On its own host a node listens on PostgreSQL's port; on one engine it publishes its own.
+            hostPort: host ? POSTGRES_PORT : nodeHostPort(cfg, name),
             containerName: `${stack}-${name}`,
             slotName: role === "replica" && cfg.slots ? name : undefined,
-            address: nodeAddress(cfg.subnet, index),
+            address: host ? host.address : nodeAddress(cfg.subnet, index),
+            ...(host ? { host } : {}),
         });
     }
     return nodes;
+}
+
+/** PostgreSQL's port inside every node (and on its host's address when nodes run on several hosts). */
+export const POSTGRES_PORT = 5432;
+
+/** What addresses depend on: the cluster network, or the hosts and what runs where. */
+export type AddressConfig = Pick<ClusterConfig, "subnet" | "hosts" | "placement" | "replicas" | "etcdMembers">;
+
+/** True when the cluster is spread over several Docker hosts (`hosts`). */
+export function severalHosts(cfg: Pick<ClusterConfig, "hosts">): boolean {
+    return cfg.hosts.length > 0;
+}
+
+/**
+ * Node name → where the other members reach it: on one engine every possible node's fixed address
+ * (pg1 … pg10, whatever `replicas` is now), across hosts the host of each node of the cluster.
+ */
+export function nodeAddresses(cfg: AddressConfig): Record<string, string> {
+    const placement = resolvePlacement(cfg);
+    if (!placement) return nodeAddressMap(cfg.subnet);
+    return Object.fromEntries(Object.entries(placement.nodes).map(([node, host]) => [node, host.address]));
+}
+
+/** Where etcd member k (1-based) is reached: its fixed address, or its host's. */
+export function etcdMemberAddress(cfg: AddressConfig, index: number): string {
+    const placement = resolvePlacement(cfg);
+    return placement ? placement.etcd[index - 1].address : etcdAddress(cfg.subnet, index);
+}
+
+/** Where the backup repository's TLS server is reached: its fixed address, or its host's. */
+export function repositoryAddress(cfg: AddressConfig): string {
+    const placement = resolvePlacement(cfg);
+    return placement ? placement.repository.address : subnetAddress(cfg.subnet, ADDRESS_OFFSETS.backupRepo);
+}
+
+/**
+ * The repository's TLS server port: pgBackRest's default, or across hosts the next one, since the
+ * repository may share its host's network with a node whose own TLS server holds the default.
+ */
+export function repositoryPort(cfg: Pick<ClusterConfig, "hosts">): number {
+    return severalHosts(cfg) ? BACKUP_TLS_PORT + 1 : BACKUP_TLS_PORT;
+}
+
+/**
+ * The source addresses replication connections may come from (pg_hba.conf): every possible node's
+ * fixed address, or across hosts every host's address (a node on the host network connects from it).
+ */
+export function replicationSources(cfg: AddressConfig): string[] {
+    return severalHosts(cfg) ? cfg.hosts.map((h) => h.address) : allNodeAddresses(cfg.subnet);
+}
+
+/** Where a client outside the cluster reaches a node: the published port, or its host's address and PostgreSQL's port. */
+export function nodeReach(
+    cfg: ClusterConfig,
+    spec: Pick<NodeSpec, "hostPort" | "host">,
+): { host: string; port: number } {
+    return spec.host
+        ? { host: spec.host.address, port: POSTGRES_PORT }
+        : { host: clientHost(cfg), port: spec.hostPort };
 }
 
 /** The address a client on the Docker host uses to reach published ports. */

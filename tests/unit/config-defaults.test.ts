@@ -23,11 +23,16 @@ describe("config defaults", () => {
 
     test("every default of model/config.ts that Pulumi.yaml can declare is declared (objects cannot be)", () => {
         const undeclared = Object.keys(DEFAULTS).filter((k) => !(k in project.config));
-        expect(undeclared).toEqual(["settings"]);
+        expect(undeclared).toEqual(["settings", "hosts", "placement"]);
     });
 
     test("an empty stack config validates to the declared defaults (settings: none)", () => {
-        const documented = { ...Object.fromEntries(declared.map(([k, d]) => [k, d.default])), settings: {} };
+        const documented = {
+            ...Object.fromEntries(declared.map(([k, d]) => [k, d.default])),
+            settings: {},
+            hosts: [],
+            placement: {},
+        };
         expect(validateConfig({})).toEqual(documented);
     });
 

@@ -1,0 +1,108 @@
+// The several-hosts keys (model/hosts.ts through validateConfig) and what they do to addresses.
+import { validateConfig } from "../../model/config";
+import {
+    clusterNodes,
+    etcdMemberAddress,
+    nodeAddresses,
+    repositoryAddress,
+    repositoryPort,
+} from "../../model/topology";
+import { renderPgHba } from "../../model/render";
+
+const HOSTS = [
+    { name: "h1", engine: "unix:///run/pgr-sim-hosts/h1/docker.sock", address: "10.99.0.11" },
+    { name: "h2", engine: "unix:///run/pgr-sim-hosts/h2/docker.sock", address: "10.99.0.12" },
+    { name: "h3", engine: "ssh://admin@db3.example", address: "10.99.0.13" },
+];
+
+/** Stack config as the CLI hands it over: strings, objects as JSON. */
+function raw(extra: Record<string, unknown> = {}): Record<string, string> {
+    const base: Record<string, unknown> = { failover: "patroni", hosts: HOSTS, ...extra };
+    return Object.fromEntries(Object.entries(base).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+describe("hosts and placement", () => {
+    test("no hosts: today's single engine, fixed addresses on the cluster network", () => {
+        const cfg = validateConfig({});
+        expect(cfg.hosts).toEqual([]);
+        expect(clusterNodes("s", cfg).map((n) => [n.address, n.hostPort, n.host])).toEqual([
+            ["172.20.0.11", 15432, undefined],
+            ["172.20.0.12", 15433, undefined],
+            ["172.20.0.13", 15434, undefined],
+        ]);
+        expect(repositoryPort(cfg)).toBe(8432);
+    });
+
+    test("the default spread: pgK and etcdK on the K-th host, the repository on the last, each reached at its host", () => {
+        const cfg = validateConfig(raw());
+        expect(clusterNodes("s", cfg).map((n) => [n.name, n.host?.name, n.address, n.hostPort])).toEqual([
+            ["pg1", "h1", "10.99.0.11", 5432],
+            ["pg2", "h2", "10.99.0.12", 5432],
+            ["pg3", "h3", "10.99.0.13", 5432],
+        ]);
+        expect([1, 2, 3].map((k) => etcdMemberAddress(cfg, k))).toEqual(["10.99.0.11", "10.99.0.12", "10.99.0.13"]);
+        expect(repositoryAddress(cfg)).toBe("10.99.0.13");
+        expect(repositoryPort(cfg)).toBe(8433);
+        expect(nodeAddresses(cfg)).toEqual({ pg1: "10.99.0.11", pg2: "10.99.0.12", pg3: "10.99.0.13" });
+    });
+
+    test("placement moves members; pg_hba admits replication from the hosts' addresses only", () => {
+        const cfg = validateConfig(raw({ replicas: "1", placement: { pg1: "h3", pg2: "h1", backup: "h2" } }));
+        expect(clusterNodes("s", cfg).map((n) => n.host?.name)).toEqual(["h3", "h1"]);
+        expect(repositoryAddress(cfg)).toBe("10.99.0.12");
+        const hba = renderPgHba(cfg);
+        for (const h of HOSTS) expect(hba).toContain(`hostssl replication  replicator  ${h.address}/32  scram-sha-256`);
+        expect(hba).not.toContain("172.20.0.11/32");
+    });
+
+    test.each([
+        [
+            { placement: { pg4: "h1" } },
+            'pg-replication:placement.pg4 = "h1" is invalid: expected a member of this cluster: pg1, pg2, pg3, etcd1, etcd2, etcd3, backup',
+        ],
+        [
+            { placement: { pg2: "h9" } },
+            'pg-replication:placement.pg2 = "h9" is invalid: expected one of the hosts: h1, h2, h3',
+        ],
+        [
+            { placement: { etcd3: "h1" } },
+            'pg-replication:placement.etcd3 = "h1" is invalid: etcd1 already runs on h1: at most one etcd member per host',
+        ],
+        [
+            { placement: { pg2: "h1" } },
+            'pg-replication:placement.pg2 = "h1" is invalid: pg1 already runs on h1: at most one node per host',
+        ],
+        [
+            { replicas: "3" },
+            'pg-replication:placement.pg4 = "h1" is invalid: 4 nodes need 4 hosts and 3 are configured',
+        ],
+        [
+            { hosts: [HOSTS[0], { ...HOSTS[1], address: "10.99.0" }] },
+            'pg-replication:hosts[1].address = "10.99.0" is invalid: expected the IPv4 address',
+        ],
+        [
+            { hosts: [HOSTS[0], { ...HOSTS[1], name: "h1" }] },
+            'pg-replication:hosts[1].name = "h1" is invalid: expected each host\'s name once',
+        ],
+        [
+            { hosts: [HOSTS[0], { ...HOSTS[1], engine: "tcp://10.0.0.2:2376" }] },
+            'pg-replication:hosts[1].engine = "tcp://10.0.0.2:2376" is invalid: tcp:// engines are not supported yet',
+        ],
+        [{ hosts: [HOSTS[0]] }, "pg-replication:hosts = "],
+        [{ hosts: "h1,h2" }, 'pg-replication:hosts = "h1,h2" is invalid: expected a list of hosts'],
+        [
+            { failover: "manual" },
+            'pg-replication:failover = "manual" is invalid: several hosts (pg-replication:hosts) need failover patroni',
+        ],
+        [{ tls: "off" }, 'pg-replication:tls = "off" is invalid: several hosts need tls required'],
+        [{ metrics: "true" }, 'pg-replication:metrics = "true" is invalid: the exporter does not run across hosts yet'],
+    ])("%j is refused, naming the key and the value", (extra, message) => {
+        expect(() => validateConfig(raw(extra as Record<string, unknown>))).toThrow(message);
+    });
+
+    test("placement without hosts is refused", () => {
+        expect(() => validateConfig({ placement: JSON.stringify({ pg1: "h1" }) })).toThrow(
+            'pg-replication:placement.pg1 = "h1" is invalid: placement needs pg-replication:hosts',
+        );
+    });
+});
