@@ -3,6 +3,7 @@
 // pure; every command runs through an injected runner, so tests need no Docker.
 import { STANZA } from "../model/topology";
 import { execProgram, ExecResult } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 import { formatTable } from "./table";
 
 export type BackupType = "full" | "diff" | "incr";
@@ -49,16 +50,8 @@ export function repositoryContainer(stack: string): string {
 
 /** The command line that runs pgBackRest in the repository container as its owner. */
 export function pgbackrestArgv(stack: string, args: string[]): string[] {
-    return [
-        "docker",
-        "exec",
-        "-u",
-        "postgres",
-        repositoryContainer(stack),
-        "pgbackrest",
-        `--stanza=${STANZA}`,
-        ...args,
-    ];
+    const container = repositoryContainer(stack);
+    return dockerArgv(container, ["exec", "-u", "postgres", container, "pgbackrest", `--stanza=${STANZA}`, ...args]);
 }
 
 /** The same command, printed for a person to run. */
@@ -181,8 +174,7 @@ export async function backupReady(
     primaryContainer: string,
     exec: Exec = execProgram,
 ): Promise<string | true> {
-    const argv = [
-        "docker",
+    const argv = dockerArgv(primaryContainer, [
         "exec",
         "-u",
         "postgres",
@@ -191,7 +183,7 @@ export async function backupReady(
         `--stanza=${STANZA}`,
         "check",
         "--log-level-console=warn",
-    ];
+    ]);
     const res = await exec(argv, 90_000);
     if (res.code !== 0) {
         const said = (res.stderr || res.stdout).trim().split("\n").slice(-3).join(" ");

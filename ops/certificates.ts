@@ -5,6 +5,7 @@ import { Client } from "pg";
 import { TLSSocket } from "tls";
 import { TLS_PATHS } from "../model/topology";
 import { execProgram } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 
 /** A certificate closer than this to its end fails the checks and is a PROBLEM in `status`. */
 export const EXPIRY_WARNING_DAYS = 7;
@@ -27,7 +28,7 @@ export function peerCertificateEnd(client: Client): Date | undefined {
 
 /** The end of the certificate installed in `container` (what its servers present); undefined when unreadable. */
 export async function installedCertificateEnd(container: string): Promise<Date | undefined> {
-    const res = await execProgram(["docker", "exec", container, "cat", TLS_PATHS.cert], 10_000);
+    const res = await execProgram(dockerArgv(container, ["exec", container, "cat", TLS_PATHS.cert]), 10_000);
     if (res.code !== 0) return undefined;
     try {
         return new Date(new X509Certificate(res.stdout).validTo);

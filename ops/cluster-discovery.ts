@@ -3,6 +3,7 @@
 // every query runs as the postgres OS user over the container's local socket (peer auth).
 import { spawn } from "child_process";
 import { CLUSTER_LABEL, ETCD_LABEL, NODE_LABEL, TLS_LABEL } from "../model/labels";
+import { containersOn, DEFAULT_ENGINE, describeEngine, dockerArgv, engineArgv, stackEngines } from "./engines";
 
 export { CLUSTER_LABEL, ETCD_LABEL, NODE_LABEL };
 
@@ -116,7 +117,7 @@ export function compareNodes(a: string, b: string): number {
 export const PS_FORMAT = `{{.Names}}\t{{.State}}\t{{.Label "${NODE_LABEL}"}}`;
 
 /** A node as Docker lists it. */
-export type ListedNode = Pick<ClusterNode, "node" | "container" | "running" | "state">;
+export type ListedNode = Pick<ClusterNode, "node" | "container" | "running" | "state" | "error">;
 
 /** Parses `docker ps --format PS_FORMAT` output; containers without a node label are not nodes. */
 export function parseDockerPs(text: string): ListedNode[] {
@@ -147,6 +148,8 @@ export function unknownRoles(nodes: ClusterNode[]): ClusterNode[] {
 /** What to check about a node of unknown role, with the exact commands that settle it. */
 export function unknownRoleHint(n: Pick<ClusterNode, "node" | "container" | "state" | "error">): string {
     const c = n.container;
+    if (n.state === UNREACHABLE_STATE)
+        return `${n.node} (${c}) cannot be reached: ${n.error ?? "its Docker engine does not answer"}; it may still run and accept writes`;
     if (n.state === "paused")
         return `${n.node} (${c}) is paused: docker unpause ${c} lets it answer, docker stop ${c} takes it out of the cluster`;
     return (
@@ -191,8 +194,7 @@ export function pickPrimary(stack: string, nodes: ClusterNode[]): ClusterNode {
 export async function psql(container: string, sql: string, timeoutMs?: number): Promise<string> {
     const res = await execProgram(
         // PGAPPNAME makes these sessions recognisable in pg_stat_activity.
-        [
-            "docker",
+        dockerArgv(container, [
             "exec",
             "-i",
             "-u",
@@ -211,7 +213,7 @@ export async function psql(container: string, sql: string, timeoutMs?: number): 
             "postgres",
             "-f",
             "-",
-        ],
+        ]),
         timeoutMs,
         { stdin: sql },
     );
@@ -279,30 +281,115 @@ export const dockerSql: SqlRunner = {
     },
 };
 
-/** `docker ps -a` of the containers labelled with the stack, one `format` line each. */
-async function stackContainers(stack: string, format: string): Promise<string> {
+/** How discovery runs `docker ps` (tests pass a fake; {@link execProgram} otherwise). */
+export type DockerExec = (argv: string[], timeoutMs?: number) => Promise<ExecResult>;
+
+/**
+ * Docker's state for a container on an engine that did not answer: it may run (and accept writes),
+ * so it is never {@link certainlyStopped}; its `error` names the engine and what it said.
+ */
+export const UNREACHABLE_STATE = "unreachable";
+
+/** An engine that did not answer `docker ps`, and what it said. */
+interface EngineFailure {
+    engine: string;
+    error: string;
+}
+
+/** What the stack's engines listed: their lines, merged, and the engines that did not answer. */
+interface StackListing {
+    lines: string;
+    failed: EngineFailure[];
+}
+
+/** `docker ps -a` on `engine` of the containers labelled with the stack, one `format` line each. */
+function psArgv(engine: string, stack: string, format: string): string[] {
+    return engineArgv(engine, ["ps", "-a", "--filter", `label=${CLUSTER_LABEL}=${stack}`, "--format", format]);
+}
+
+/** One engine's `docker ps -a` of the stack's containers: its lines, or why it did not answer. */
+async function engineContainers(
+    engine: string,
+    stack: string,
+    format: string,
+    exec: DockerExec,
+): Promise<string | EngineFailure> {
+    try {
+        const res = await exec(psArgv(engine, stack, format));
+        if (res.code === 0) return res.stdout;
+        return { engine, error: `docker ps exited ${res.code}: ${res.stderr.trim()}` };
+    } catch (err) {
+        return { engine, error: (err as Error).message };
+    }
+}
+
+/**
+ * `docker ps -a` of the containers labelled with the stack on every engine of the stack (ops/engines.ts),
+ * in parallel, one `format` line each. With one engine (no engine map) its failure is the error, as
+ * before engines; with several, the engines that did not answer are returned, unless none did.
+ */
+async function stackContainers(stack: string, format: string, exec: DockerExec): Promise<StackListing> {
     if (!STACK_NAME.test(stack)) throw new DiscoveryError(`invalid stack name ${JSON.stringify(stack)}`);
-    const res = await execProgram([
-        "docker",
-        "ps",
-        "-a",
-        "--filter",
-        `label=${CLUSTER_LABEL}=${stack}`,
-        "--format",
-        format,
-    ]);
-    if (res.code !== 0) {
+    const engines = stackEngines();
+    if (engines.length === 1 && engines[0] === DEFAULT_ENGINE) {
+        const res = await exec(psArgv(DEFAULT_ENGINE, stack, format));
+        if (res.code !== 0) {
+            throw new DiscoveryError(
+                `cannot list containers: docker ps exited ${res.code}: ${res.stderr.trim()} ` +
+                    "(is a Docker engine running? bash scripts/start-docker.sh starts one)",
+            );
+        }
+        return { lines: res.stdout, failed: [] };
+    }
+    const answers = await Promise.all(engines.map((e) => engineContainers(e, stack, format, exec)));
+    const failed = answers.filter((a): a is EngineFailure => typeof a !== "string");
+    if (failed.length === answers.length) {
         throw new DiscoveryError(
-            `cannot list containers: docker ps exited ${res.code}: ${res.stderr.trim()} ` +
-                "(is a Docker engine running? bash scripts/start-docker.sh starts one)",
+            `cannot list containers on any Docker engine of stack ${stack}: ` +
+                failed.map((f) => `${describeEngine(f.engine)}: ${f.error}`).join("; "),
         );
     }
-    return res.stdout;
+    const lines = answers.filter((a): a is string => typeof a === "string");
+    return { lines: lines.map((l) => l.replace(/\n?$/, "\n")).join(""), failed };
+}
+
+/**
+ * The stack's containers of kind `pattern` (after `<stack>-`) that the engine map places on an engine
+ * that did not answer and no engine listed: name, what is after the prefix, and the engine's failure.
+ */
+function unlistedOnFailed(
+    stack: string,
+    pattern: RegExp,
+    listing: StackListing,
+): Array<{ container: string; name: string; failure: EngineFailure }> {
+    const listed = new Set(listing.lines.split("\n").map((l) => l.split("\t")[0]));
+    return listing.failed.flatMap((failure) =>
+        containersOn(failure.engine)
+            .filter((c) => c.startsWith(`${stack}-`) && pattern.test(c.slice(stack.length + 1)) && !listed.has(c))
+            .map((container) => ({ container, name: container.slice(stack.length + 1), failure })),
+    );
+}
+
+/** The nodes the engine map places on engines that did not answer, as {@link UNREACHABLE_STATE}. */
+function unreachableNodes(stack: string, listing: StackListing): ListedNode[] {
+    return unlistedOnFailed(stack, /^pg[0-9]+$/, listing).map(({ container, name, failure }) => ({
+        node: name,
+        container,
+        running: false,
+        state: UNREACHABLE_STATE,
+        error: `${describeEngine(failure.engine)} does not answer (${failure.error})`,
+    }));
+}
+
+/** The listed nodes and the ones on engines that did not answer, in node order. */
+function mergedNodes(stack: string, listing: StackListing, listed: ListedNode[]): ListedNode[] {
+    return [...listed, ...unreachableNodes(stack, listing)].sort((a, b) => compareNodes(a.node, b.node));
 }
 
 /** The containers labelled with the stack, in node order (running or not). */
-export async function listNodes(stack: string): Promise<ListedNode[]> {
-    return parseDockerPs(await stackContainers(stack, PS_FORMAT));
+export async function listNodes(stack: string, exec: DockerExec = execProgram): Promise<ListedNode[]> {
+    const listing = await stackContainers(stack, PS_FORMAT, exec);
+    return mergedNodes(stack, listing, parseDockerPs(listing.lines));
 }
 
 /** What a stack has on the engine: its nodes, and the failover mode its containers were made for. */
@@ -322,12 +409,14 @@ export interface StackInventory {
 }
 
 /** The stack's nodes and deployed failover mode from one `docker ps` (the deployment guard runs it on every up). */
-export async function stackInventory(stack: string): Promise<StackInventory> {
-    const rows = (await stackContainers(stack, `${PS_FORMAT}\t{{.Label "${ETCD_LABEL}"}}\t{{.Label "${TLS_LABEL}"}}`))
-        .split("\n")
-        .map((l) => l.split("\t"));
-    const nodes = parseDockerPs(rows.map((f) => f.slice(0, 3).join("\t")).join("\n"));
-    const etcd = rows.some((f) => (f[3] ?? "").trim() !== "");
+export async function stackInventory(stack: string, exec: DockerExec = execProgram): Promise<StackInventory> {
+    const format = `${PS_FORMAT}\t{{.Label "${ETCD_LABEL}"}}\t{{.Label "${TLS_LABEL}"}}`;
+    const listing = await stackContainers(stack, format, exec);
+    const rows = listing.lines.split("\n").map((l) => l.split("\t"));
+    // Nodes on an engine that did not answer count as nodes of unknown role; their tls label is unknown.
+    const nodes = mergedNodes(stack, listing, parseDockerPs(rows.map((f) => f.slice(0, 3).join("\t")).join("\n")));
+    const etcd =
+        rows.some((f) => (f[3] ?? "").trim() !== "") || unlistedOnFailed(stack, /^etcd[0-9]+$/, listing).length > 0;
     const labels = rows.filter((f) => (f[2] ?? "").trim() !== "").map((f) => (f[4] ?? "").trim());
     const tls =
         labels.length === 0
@@ -363,7 +452,7 @@ export function probeListed(listed: ListedNode[], sql: SqlRunner = dockerSql): P
     return Promise.all(
         listed.map(async (n): Promise<ProbedNode> => {
             const blank = { ...n, inRecovery: null, receiveLsn: null, replayLsn: null, walReceiver: null };
-            if (!n.running) return certainlyStopped(n) ? blank : { ...blank, error: `container ${n.state}` };
+            if (!n.running) return certainlyStopped(n) ? blank : { ...blank, error: n.error ?? `container ${n.state}` };
             try {
                 const rows = await sql.rows<{
                     r: boolean;

@@ -18,6 +18,7 @@ import {
     psql,
     SqlRunner,
 } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 
 /** A node as failover sees it. */
 export type NodeState = ProbedNode;
@@ -145,8 +146,9 @@ export async function waitFor(what: string, timeoutMs: number, probe: Probe, eve
     if (last !== true) throw new OpsError(`${what}: not done within ${timeoutMs / 1000}s (${last})`);
 }
 
-async function docker(args: string[], timeoutMs = 180_000): Promise<string> {
-    const res = await execProgram(["docker", ...args], timeoutMs);
+/** `docker …` on the engine `container` runs on (ops/engines.ts); its output, or an OpsError. */
+async function docker(container: string, args: string[], timeoutMs = 180_000): Promise<string> {
+    const res = await execProgram(dockerArgv(container, args), timeoutMs);
     if (res.code !== 0) throw new OpsError(`docker ${args.join(" ")}: ${res.stderr.trim()}`);
     return res.stdout.trim();
 }
@@ -160,14 +162,14 @@ const LAST_REJOIN = PATHS.lastRejoin;
  */
 export async function requestRejoin(n: Pick<NodeState, "container" | "running">): Promise<void> {
     if (n.running) {
-        await docker(["exec", "-u", "postgres", n.container, "touch", REJOIN_FLAG]);
+        await docker(n.container, ["exec", "-u", "postgres", n.container, "touch", REJOIN_FLAG]);
         return;
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgr-"));
     const flag = path.join(dir, path.posix.basename(REJOIN_FLAG));
     fs.writeFileSync(flag, "requested by pg-replication\n");
     try {
-        await docker(["cp", flag, `${n.container}:${REJOIN_FLAG}`]);
+        await docker(n.container, ["cp", flag, `${n.container}:${REJOIN_FLAG}`]);
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -183,11 +185,11 @@ export async function fence(n: NodeState): Promise<void> {
     // Stopped even when the probe saw it down: a crashed container is restarted by Docker
     // (unless-stopped) at any moment, and `docker stop` of a stopped one only marks it as stopped
     // by hand, which keeps Docker from restarting it later.
-    await docker(["stop", "-t", "60", n.container]);
+    await docker(n.container, ["stop", "-t", "60", n.container]);
 }
 
 export async function startContainer(container: string): Promise<void> {
-    await docker(["start", container]);
+    await docker(container, ["start", container]);
 }
 
 /**
@@ -328,7 +330,7 @@ export function parseRejoinRecord(line: string): RejoinRecord {
 
 /** What the entrypoint recorded about the node's last rejoin, or undefined. */
 export async function lastRejoin(container: string): Promise<RejoinRecord | undefined> {
-    const res = await execProgram(["docker", "exec", container, "cat", LAST_REJOIN]);
+    const res = await execProgram(dockerArgv(container, ["exec", container, "cat", LAST_REJOIN]));
     if (res.code !== 0) return undefined;
     return parseRejoinRecord(res.stdout);
 }
@@ -350,14 +352,15 @@ export function describeRejoin(node: string, r: RejoinRecord | undefined): strin
 
 /** Latest checkpoint LSN of a stopped node's data directory (pg_controldata in a throwaway container). */
 export async function stoppedCheckpointLsn(container: string): Promise<string> {
-    const mounts = JSON.parse(await docker(["inspect", "-f", "{{json .Mounts}}", container])) as Array<{
+    const mounts = JSON.parse(await docker(container, ["inspect", "-f", "{{json .Mounts}}", container])) as Array<{
         Name?: string;
         Destination: string;
     }>;
     const data = mounts.find((m) => m.Destination === PATHS.dataDir);
     if (!data?.Name) throw new OpsError(`${container} has no data volume at ${PATHS.dataDir}`);
-    const image = await docker(["inspect", "-f", "{{.Image}}", container]);
-    const out = await docker([
+    const image = await docker(container, ["inspect", "-f", "{{.Image}}", container]);
+    // On the node's engine: its data volume is there.
+    const out = await docker(container, [
         "run",
         "--rm",
         "--network",

@@ -8,6 +8,7 @@
 import { Client } from "pg";
 import { AckWriter } from "./ack-writer";
 import { execProgram } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 import { superuserClient, SuperuserLogin } from "./login";
 import { pollUntil } from "./ops";
 import { leaderOf, patroniCluster } from "./patroni";
@@ -39,8 +40,9 @@ export interface LeaderLossRound {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function docker(...argv: string[]): Promise<void> {
-    const res = await execProgram(["docker", ...argv], 60_000);
+/** `docker ...argv` on the engine `container` runs on. */
+async function docker(container: string, ...argv: string[]): Promise<void> {
+    const res = await execProgram(dockerArgv(container, argv), 60_000);
     if (res.code !== 0) throw new Error(`docker ${argv.join(" ")}: ${res.stderr.trim()}`);
 }
 
@@ -81,10 +83,10 @@ export async function settledLeader(stack: string, streaming: number, timeoutMs 
 
 /** Takes the leader away: `docker kill` (it stays down) or a crash of its postgres (Patroni restarts it). */
 async function loseLeader(container: string, kind: "kill" | "crash"): Promise<number> {
-    if (kind === "kill") await docker("update", "--restart=no", container);
+    if (kind === "kill") await docker(container, "update", "--restart=no", container);
     const started = Date.now();
-    if (kind === "kill") await docker("kill", container);
-    else await docker("exec", container, "pkill", "-9", "-x", "postgres");
+    if (kind === "kill") await docker(container, "kill", container);
+    else await docker(container, "exec", container, "pkill", "-9", "-x", "postgres");
     return started;
 }
 
@@ -159,8 +161,8 @@ export async function leaderLossRound(
     const lost = writer.acked.filter((id) => !have.has(id)).length;
     const newLeader = recovery.newLeader ?? (await currentLeader(t.stack));
     if (kind === "kill") {
-        await docker("update", "--restart=unless-stopped", container);
-        await docker("start", container);
+        await docker(container, "update", "--restart=unless-stopped", container);
+        await docker(container, "start", container);
     }
     const round: LeaderLossRound = {
         kind,

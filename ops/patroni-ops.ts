@@ -6,6 +6,7 @@ import { ClusterConfig } from "../model/config";
 import { PatroniRequest } from "../model/patroni-rest";
 import type { CheckReport } from "./checks";
 import { ExecResult, execProgram, ListedNode, listNodes } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 import { patroniCluster, PatroniCluster, PatroniMember, patroniRest, PatroniResponse } from "./patroni";
 import { waitFor } from "./ops";
 import { checkTopology, commandLine, CommonArgs } from "./topology-change";
@@ -249,7 +250,7 @@ export async function patroniRejoin(
         return m?.state === "streaming" && m.role !== "leader" ? true : describe(c);
     };
     if (!target.running) {
-        const res = await run.exec(["docker", "start", target.container], 60_000);
+        const res = await run.exec(dockerArgv(target.container, ["start", target.container]), 60_000);
         if (res.code !== 0) throw new Error(`docker start ${target.container}: ${res.stderr.trim()}`);
         mark(`${node} started; Patroni rewinds it onto the leader`);
         try {

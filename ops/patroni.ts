@@ -3,6 +3,7 @@
 import { PATRONI_NAMESPACE } from "../model/patroni-config";
 import { PATRONI_REST_PY, PatroniRequest } from "../model/patroni-rest";
 import { execProgram, listNodes } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 
 /** A REST answer: HTTP status and body (parsed JSON when it was JSON). */
 export interface PatroniResponse<T = unknown> {
@@ -35,7 +36,7 @@ export async function patroniRest<T = unknown>(
     timeoutMs = 30_000,
 ): Promise<PatroniResponse<T>> {
     const res = await execProgram(
-        ["docker", "exec", "-i", "-u", "postgres", container, "python3", "-c", PATRONI_REST_PY],
+        dockerArgv(container, ["exec", "-i", "-u", "postgres", container, "python3", "-c", PATRONI_REST_PY]),
         timeoutMs,
         { stdin: JSON.stringify(req) },
     );
@@ -88,8 +89,7 @@ export async function etcdEndpointHealth(
     commandTimeout?: string,
 ): Promise<EtcdHealth> {
     const res = await execProgram(
-        [
-            "docker",
+        dockerArgv(container, [
             "exec",
             container,
             "etcdctl",
@@ -97,7 +97,7 @@ export async function etcdEndpointHealth(
             ...(commandTimeout ? [`--command-timeout=${commandTimeout}`] : []),
             "endpoint",
             "health",
-        ],
+        ]),
         15_000,
     );
     const text = res.stdout + res.stderr;
@@ -127,15 +127,14 @@ export async function leaderKey(
 ): Promise<LeaderKey | undefined> {
     const etcdctl = (container: string, ...args: string[]) =>
         execProgram(
-            [
-                "docker",
+            dockerArgv(container, [
                 "exec",
                 container,
                 "etcdctl",
                 `--endpoints=${endpoints.join(",")}`,
                 "--command-timeout=2s",
                 ...args,
-            ],
+            ]),
             10_000,
         );
     for (const container of etcdContainers) {

@@ -14,6 +14,7 @@ import {
     renderPgBouncerIni,
 } from "../model/pooler-config";
 import { ExecResult, execProgram } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 
 /** What a finished program said. */
 export type RunResult = ExecResult;
@@ -70,18 +71,19 @@ class Endpoint {
     console(command: string): Promise<RunResult> {
         const conn = ["-h", POOLER_PATHS.socketDir, "-p", String(POOLER_PORT), "-U", "pgbouncer", "-d", "pgbouncer"];
         const format = ["-X", "-q", "-A", "-F", "\t", "-P", "footer=off"];
-        return this.run([
-            "docker",
-            "exec",
-            "-u",
-            POOLER_OS_USER,
-            this.container,
-            "psql",
-            ...format,
-            ...conn,
-            "-c",
-            command,
-        ]);
+        return this.run(
+            dockerArgv(this.container, [
+                "exec",
+                "-u",
+                POOLER_OS_USER,
+                this.container,
+                "psql",
+                ...format,
+                ...conn,
+                "-c",
+                command,
+            ]),
+        );
     }
 
     async show(what: "SERVERS" | "CLIENTS"): Promise<Row[]> {
@@ -117,8 +119,7 @@ async function repointOne(
     const ep = new Endpoint(poolerContainerName(prefix, role), opts.run);
     // Written beside the old file and renamed over it, so PgBouncer never reads half a file.
     await ep.must(
-        [
-            "docker",
+        dockerArgv(ep.container, [
             "exec",
             "-i",
             ep.container,
@@ -127,12 +128,12 @@ async function repointOne(
             'set -eu; cat > "$1.new"; chmod 0644 "$1.new"; mv "$1.new" "$1"',
             "sh",
             POOLER_PATHS.ini,
-        ],
+        ]),
         `writing ${POOLER_PATHS.ini}`,
         ini,
     );
     const written = await ep.must(
-        ["docker", "exec", ep.container, "cat", POOLER_PATHS.ini],
+        dockerArgv(ep.container, ["exec", ep.container, "cat", POOLER_PATHS.ini]),
         `reading ${POOLER_PATHS.ini} back`,
     );
     if (written.stdout !== ini)
@@ -143,7 +144,7 @@ async function repointOne(
         // No psql in the image (docker exec says 126/127): SIGHUP is PgBouncer's RELOAD too.
         if (reload.code !== 126 && reload.code !== 127)
             throw new PoolerError(`${ep.container}: RELOAD failed: ${reload.stderr.trim()}`);
-        await ep.must(["docker", "kill", "-s", "HUP", ep.container], "SIGHUP");
+        await ep.must(dockerArgv(ep.container, ["kill", "-s", "HUP", ep.container]), "SIGHUP");
         return { role, container: ep.container, targets, reload: "sighup", killedClients: 0 };
     }
     // RELOAD marks server connections to the old target close_needed; server_fast_close closes
@@ -186,13 +187,8 @@ export async function repointPooler(
     };
     const running = await Promise.all(
         POOLER_ROLES.map(async (role) => {
-            const res = await opts.run([
-                "docker",
-                "inspect",
-                "-f",
-                "{{.State.Running}}",
-                poolerContainerName(prefix, role),
-            ]);
+            const container = poolerContainerName(prefix, role);
+            const res = await opts.run(dockerArgv(container, ["inspect", "-f", "{{.State.Running}}", container]));
             return res.code !== 0 ? "missing" : res.stdout.trim() === "true" ? "running" : "stopped";
         }),
     );

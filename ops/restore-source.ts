@@ -6,8 +6,9 @@ import { renderRestoreSourceConf, RESTORE_SOURCE_PATH } from "../model/restore";
 import { parseRestoreTarget } from "../model/restore-target";
 import { STANZA } from "../model/topology";
 import { parseLsn } from "../client/lsn";
-import { lastBackup, parseInfo, RepositoryInfo } from "./backups";
+import { lastBackup, parseInfo, repositoryContainer, RepositoryInfo } from "./backups";
 import { execProgram } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 
 /** The source repository as the preflight sees it. */
 export interface SourceRepository {
@@ -77,9 +78,9 @@ export async function readSource(from: string, image: string, cipherPass: string
         "echo",
         `find ${RESTORE_SOURCE_PATH}/archive/${STANZA} -type f -name '[0-9A-F]*-*' -printf '%T@ %f\\n' 2>/dev/null | sort -n | tail -1`,
     ].join("; ");
+    // On the engine of the source's repository container: its volume (`<container>-repo`) is there.
     const res = await execProgram(
-        [
-            "docker",
+        dockerArgv(repositoryContainer(from), [
             "run",
             "--rm",
             "-i",
@@ -92,7 +93,7 @@ export async function readSource(from: string, image: string, cipherPass: string
             image,
             "-c",
             script,
-        ],
+        ]),
         60_000,
         { stdin: renderRestoreSourceConf(cipherPass) },
     );

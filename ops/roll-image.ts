@@ -7,6 +7,7 @@
 import { clusterNodes } from "../model/topology";
 import { repositoryContainer } from "./backups";
 import { execProgram, psql } from "./cluster-discovery";
+import { dockerArgv } from "./engines";
 import { findNode, probeNodes, refusingUnless, Timings, waitStreaming } from "./ops";
 import { roleOperations } from "./role-operations";
 import { deployStack, setConfigValue } from "./stack-backends";
@@ -22,16 +23,16 @@ export interface RollResult {
 
 /** The image a node container was created from, as Docker records it. */
 async function containerImage(container: string): Promise<string> {
-    const res = await execProgram(["docker", "inspect", "-f", "{{.Config.Image}}", container]);
+    const res = await execProgram(dockerArgv(container, ["inspect", "-f", "{{.Config.Image}}", container]));
     if (res.code !== 0) throw new Error(`docker inspect ${container}: ${res.stderr.trim()}`);
     return res.stdout.trim();
 }
 
 /** Removes a node's container (a clean stop first; its data volume stays). */
 async function removeContainer(container: string): Promise<void> {
-    const stop = await execProgram(["docker", "stop", "-t", "60", container], 90_000);
+    const stop = await execProgram(dockerArgv(container, ["stop", "-t", "60", container]), 90_000);
     if (stop.code !== 0) throw new Error(`docker stop ${container}: ${stop.stderr.trim()}`);
-    const rm = await execProgram(["docker", "rm", container], 60_000);
+    const rm = await execProgram(dockerArgv(container, ["rm", container]), 60_000);
     if (rm.code !== 0) throw new Error(`docker rm ${container}: ${rm.stderr.trim()}`);
 }
 

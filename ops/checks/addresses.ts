@@ -4,6 +4,7 @@
 import { CheckSpec } from "../../model/check-spec";
 import { CLUSTER_ALIAS } from "../../model/topology";
 import { execProgram } from "../cluster-discovery";
+import { dockerArgv } from "../engines";
 import { NamedCheck } from "./contract";
 
 /** A node as `spec.addresses` lists it. */
@@ -15,7 +16,7 @@ export type AddressedNode = NonNullable<CheckSpec["addresses"]>["nodes"][number]
  */
 export async function addressOn(container: string, network: string): Promise<string | undefined> {
     const res = await execProgram(
-        ["docker", "inspect", "-f", "{{.State.Running}} {{json .NetworkSettings.Networks}}", container],
+        dockerArgv(container, ["inspect", "-f", "{{.State.Running}} {{json .NetworkSettings.Networks}}", container]),
         15_000,
     );
     if (res.code !== 0 || !res.stdout.startsWith("true ")) return undefined;

@@ -6,6 +6,7 @@
 // PGR_OWN_PARAMETERS, the parameters pg-replication sets itself). Prints the applied settings as JSON.
 import { command, runCommand } from "../cli";
 import { dockerSql, execProgram, pickPrimary, ProbedNode, probeNodes } from "../cluster-discovery";
+import { dockerArgv } from "../engines";
 import { waitFor } from "../ops";
 import { applyOnNode, inversePlan, NodeOutcome, SettingsPlan, settingsPlan } from "../settings-online";
 import { applyPatroniSettings } from "../settings-patroni";
@@ -34,7 +35,7 @@ function previousSettings(stdout: string | undefined): Record<string, string> {
 
 /** Restarts a replica and waits until it streams again; throws (touching no other node) when it does not. */
 async function restartReplica(stack: string, r: ProbedNode): Promise<void> {
-    const res = await execProgram(["docker", "restart", "-t", "60", r.container], 120_000);
+    const res = await execProgram(dockerArgv(r.container, ["restart", "-t", "60", r.container]), 120_000);
     if (res.code !== 0) throw new Error(`docker restart ${r.container}: ${res.stderr.trim()}`);
     await waitFor(`${r.node} streaming again after its restart`, 300_000, async () => {
         const n = (await probeNodes(stack)).find((x) => x.node === r.node);

@@ -5,6 +5,8 @@
 // Prints "ok …" on stdout.
 import { command, runCommand } from "../cli";
 import { execProgram } from "../cluster-discovery";
+import { dockerArgv } from "../engines";
+import { repositoryContainer } from "../backups";
 import { readSource, restoreTargetProblem } from "../restore-source";
 import { ConfigError } from "../../model/config";
 
@@ -30,8 +32,9 @@ function env(name: string): string {
     return v;
 }
 
-async function volumeExists(name: string): Promise<boolean> {
-    return (await execProgram(["docker", "volume", "inspect", name], 20_000)).code === 0;
+/** Whether volume `name` exists on the engine of `container` (ops/engines.ts), the container that mounts it. */
+async function volumeExists(name: string, container: string): Promise<boolean> {
+    return (await execProgram(dockerArgv(container, ["volume", "inspect", name]), 20_000)).code === 0;
 }
 
 function readStdin(): Promise<string> {
@@ -47,11 +50,14 @@ runCommand(
     async () => {
         CHECK_RESTORE_SOURCE.parse(process.argv.slice(2));
         const from = env("PGR_RESTORE_FROM");
-        if (await volumeExists(env("PGR_BOOTSTRAP_VOLUME"))) {
+        // The bootstrap node's data volume is `<container>-data` (infra/node.ts), on that container's engine.
+        const bootstrap = env("PGR_BOOTSTRAP_VOLUME");
+        if (await volumeExists(bootstrap, bootstrap.replace(/-data$/, ""))) {
             process.stdout.write("ok bootstrapped\n");
             return;
         }
-        if (!(await volumeExists(`${from}-backup-repo`)))
+        // The repository's volume is `<container>-repo` (infra/backup-repository.ts), on that container's engine.
+        if (!(await volumeExists(`${from}-backup-repo`, repositoryContainer(from))))
             throw new ConfigError(
                 "restoreFrom",
                 from,

@@ -15,6 +15,7 @@ import {
     unknownRoleHint,
     unknownRoles,
 } from "../cluster-discovery";
+import { describeEngine, engineArgv, stackEngines } from "../engines";
 
 const GUARD_PRIMARY = command({
     name: "guard-primary",
@@ -41,10 +42,19 @@ const GUARD_PRIMARY = command({
  */
 async function missingLocalImage(image: string | undefined, pull: string | undefined): Promise<string | undefined> {
     if (image === undefined || pull !== "false") return undefined;
-    const res = await execProgram(["docker", "image", "inspect", "--format", "{{.Id}}", image], 20_000);
-    if (res.code === 0) return undefined;
+    // Every engine of the stack (ops/engines.ts): each creates containers from its own images.
+    const engines = stackEngines();
+    const codes = await Promise.all(
+        engines.map(
+            async (e) =>
+                (await execProgram(engineArgv(e, ["image", "inspect", "--format", "{{.Id}}", image]), 20_000)).code,
+        ),
+    );
+    const without = engines.filter((_, i) => codes[i] !== 0);
+    if (without.length === 0) return undefined;
+    const where = engines.length === 1 ? "this Docker engine" : without.map(describeEngine).join(", ");
     return (
-        `pg-replication: refusing to deploy: image ${image} does not exist on this Docker engine and ` +
+        `pg-replication: refusing to deploy: image ${image} does not exist on ${where} and ` +
         `pg-replication:pullImage is false. Build the local image (npm run build-image) and deploy with ` +
         `--config image=pg-replication/postgres:17-local --config pullImage=false, or set pullImage true to pull ${image}. ` +
         "Nothing was created.\n"

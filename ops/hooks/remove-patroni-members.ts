@@ -11,6 +11,7 @@
 import { PATRONI_NAMESPACE } from "../../model/patroni-config";
 import { command, runCommand } from "../cli";
 import { compareNodes, execOrFail, execProgram, ListedNode, listNodes, psqlRows } from "../cluster-discovery";
+import { dockerArgv } from "../engines";
 import { waitFor } from "../ops";
 import { leaderOf, PatroniCluster, patroniCluster, patroniRest } from "../patroni";
 
@@ -47,7 +48,7 @@ async function setMemberSlotsTtl(container: string, value: number | null): Promi
 async function deleteMemberKey(etcdContainers: string[], endpoints: string, key: string): Promise<void> {
     for (const c of etcdContainers) {
         const res = await execProgram(
-            ["docker", "exec", c, "etcdctl", `--endpoints=${endpoints}`, "--command-timeout=3s", "del", key],
+            dockerArgv(c, ["exec", c, "etcdctl", `--endpoints=${endpoints}`, "--command-timeout=3s", "del", key]),
             15_000,
         );
         if (res.code === 0) return;
@@ -190,7 +191,7 @@ async function main(): Promise<number> {
     const names = [...leaving].sort(compareNodes);
     process.stderr.write(`pg-replication: taking ${names.join(", ")} out of Patroni's cluster ${stack}\n`);
     for (const n of listed.filter((l) => leaving.has(l.node) && l.running))
-        await execOrFail(["docker", "stop", "-t", "60", n.container], 90_000);
+        await execOrFail(dockerArgv(n.container, ["stop", "-t", "60", n.container]), 90_000);
     for (const name of names)
         await deleteMemberKey(etcdContainers, etcdEndpoints, `${PATRONI_NAMESPACE}${stack}/members/${name}`);
     // A kept member that is stopped has no key either: a 1 s retention would drop its slot with the

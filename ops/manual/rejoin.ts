@@ -14,6 +14,7 @@ import {
 } from "../ops";
 import { clusterNodes } from "../../model/topology";
 import { execProgram } from "../cluster-discovery";
+import { dockerArgv } from "../engines";
 import type { OpenedCommand } from "../topology-change";
 
 export async function manualRejoin(opened: OpenedCommand): Promise<void> {
@@ -37,7 +38,7 @@ export async function manualRejoin(opened: OpenedCommand): Promise<void> {
         timings.mark(`slot re-created on ${primary.node}: ${repaired.join(", ")} was invalidated`, log);
     await requestRejoin(node);
     if (node.running) {
-        const res = await execProgram(["docker", "restart", "-t", "60", node.container], 120_000);
+        const res = await execProgram(dockerArgv(node.container, ["restart", "-t", "60", node.container]), 120_000);
         if (res.code !== 0) throw new Error(`docker restart ${node.container}: ${res.stderr.trim()}`);
     } else {
         await startContainer(node.container);
