@@ -450,7 +450,12 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 record.id,
                 record.outputs as Props,
                 recordedEngine(record),
-            );
+            ).catch((err: Error) => {
+                // As the engine reports a failed Read: the resource, and here the provider whose
+                // engine did not answer (named after its host by infra/engines.ts).
+                const via = record.provider ? ` through provider ${record.provider.split("::").pop()}` : "";
+                throw new Error(`refreshing ${record.type} ${record.name}${via}: ${err.message}`, { cause: err });
+            });
             if (verdict !== "gone" && record.initErrors) {
                 // pulumi/pulumi step.go RefreshStep.Apply: the refreshed state keeps only the init
                 // errors the provider's Read returns, and the bridge's Read of a container it can

@@ -10,7 +10,8 @@ import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "../model/labels";
 import { renderFile } from "../model/render";
 import { tcpListening } from "../model/probes";
-import { BACKUP_PATHS, BACKUP_TLS_PORT, NodeSpec, PATHS, STANZA } from "../model/topology";
+import { BACKUP_PATHS, NodeSpec, PATHS, repositoryPort, STANZA } from "../model/topology";
+import { containerNetworking, Engine, engineEnvironment, onEngine } from "./engines";
 
 /**
  * Writes pgbackrest.conf (stdin) and the postgres user's crontab ($PGR_CRONTAB) into repository
@@ -38,10 +39,12 @@ export interface BackupRepositoryArgs {
     containerName: string;
     /** Image with pgbackrest and busybox (the local image carries both). */
     image: pulumi.Input<string>;
-    /** Name of the cluster's Docker network. */
-    network: pulumi.Input<string>;
-    /** The container's fixed address on that network (host number 9). */
+    /** Name of the cluster's Docker network. @default none: the host's network (with `engine`) */
+    network?: pulumi.Input<string>;
+    /** The container's fixed address on that network (host number 9), or its host's. */
     address: string;
+    /** The host's engine the repository runs on (`hosts`). @default the default engine and the cluster network */
+    engine?: Engine;
     /** The validated stack configuration: retention, schedules, backupStandby, keepBackups. */
     cfg: ClusterConfig;
     /** The nodes the repository takes backups through (their TLS servers), in node order. */
@@ -71,10 +74,13 @@ export class BackupRepository extends pulumi.ComponentResource {
     public readonly ready: command.local.Command;
     /** Writes the current pgbackrest.conf and crontab into the running container. */
     public readonly config: command.local.Command;
+    /** The host's engine it runs on (`hosts`); undefined on the default engine. */
+    public readonly engine?: Engine;
 
     constructor(name: string, args: BackupRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:BackupRepository", name, {}, opts);
         const labels = dockerLabels(args.labels);
+        this.engine = args.engine;
         this.volume = this.repositoryVolume(name, args, labels);
         this.container = this.repositoryContainer(name, args, labels);
         this.ready = containerReady(
@@ -82,7 +88,8 @@ export class BackupRepository extends pulumi.ComponentResource {
             {
                 containerName: this.container.name,
                 containerId: this.container.id,
-                probe: tcpListening(BACKUP_TLS_PORT),
+                probe: tcpListening(repositoryPort(args.cfg)),
+                engine: args.engine,
                 timeoutSeconds: 60,
             },
             { parent: this },
@@ -102,7 +109,12 @@ export class BackupRepository extends pulumi.ComponentResource {
             `${name}-volume`,
             { name: `${args.containerName}-repo`, labels },
             // keepBackups: destroy leaves the volume (and every backup in it) behind on purpose.
-            { parent: this, deleteBeforeReplace: true, retainOnDelete: args.cfg.keepBackups },
+            {
+                parent: this,
+                ...onEngine(args.engine),
+                deleteBeforeReplace: true,
+                retainOnDelete: args.cfg.keepBackups,
+            },
         );
     }
 
@@ -118,7 +130,7 @@ export class BackupRepository extends pulumi.ComponentResource {
             `${name}-container`,
             {
                 name: args.containerName,
-                hostname: "backup",
+                ...(args.engine ? {} : { hostname: "backup" }),
                 image: args.image,
                 // Docker's init reaps what crond's jobs and the TLS server's children leave.
                 init: true,
@@ -133,12 +145,12 @@ export class BackupRepository extends pulumi.ComponentResource {
                     { file: `${BACKUP_PATHS.crontabs}/postgres`, content: renderCrontab(args.cfg) },
                     ...tlsFiles.uploads,
                 ],
-                networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
+                ...containerNetworking(args.engine, args.network, { ipv4Address: args.address }),
                 volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_PATHS.repo }],
                 // Healthy while the TLS server listens; read later (docker ps, monitoring): `ready`
                 // decides when the repository is up.
                 healthcheck: {
-                    tests: ["CMD-SHELL", tcpListening(BACKUP_TLS_PORT)],
+                    tests: ["CMD-SHELL", tcpListening(repositoryPort(args.cfg))],
                     interval: HEALTH_INTERVAL,
                     timeout: "5s",
                     retries: 5,
@@ -149,6 +161,7 @@ export class BackupRepository extends pulumi.ComponentResource {
             },
             {
                 parent: this,
+                ...onEngine(args.engine),
                 deleteBeforeReplace: true,
                 // pgbackrest.conf (its host list) and the crontab matter at creation only: the
                 // `config` command writes every later change into the running container, so a
@@ -167,7 +180,11 @@ export class BackupRepository extends pulumi.ComponentResource {
             `${name}-config`,
             {
                 create: REWRITE_CONFIG,
-                environment: { PGR_REPO: this.container.name, PGR_CRONTAB: renderCrontab(args.cfg) },
+                environment: {
+                    PGR_REPO: this.container.name,
+                    PGR_CRONTAB: renderCrontab(args.cfg),
+                    ...engineEnvironment(args.engine),
+                },
                 // The passphrase on standard input, never in an environment or on a command line.
                 stdin: repoConf(args),
                 // A re-created container starts from its upload: write the current files again.
@@ -193,6 +210,7 @@ export class BackupRepository extends pulumi.ComponentResource {
                 owner: "postgres",
                 reload: "true",
                 restart: true,
+                engine: args.engine,
             },
             { parent: this, dependsOn: [this.ready, this.config] },
         );
@@ -224,7 +242,7 @@ export class BackupRepository extends pulumi.ComponentResource {
                     `  run backup --type=full --log-level-console=warn`,
                     "fi",
                 ].join("\n"),
-                environment: { PGR_REPO: this.container.name },
+                environment: { PGR_REPO: this.container.name, ...engineEnvironment(this.engine) },
                 triggers: [this.container.id],
             },
             { parent: this, dependsOn: [this.ready, this.config, ...after] },

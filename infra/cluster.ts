@@ -21,6 +21,14 @@ import { tlsFilesCommand } from "./tls-files";
 import { psqlCommand } from "./psql";
 import { MANUAL_ROLES } from "./manual-roles";
 import { PATRONI_ROLES } from "./patroni-roles";
+import {
+    ClusterEngines,
+    clusterEngines,
+    Engine,
+    engineEnvironment,
+    onEngine,
+    stackEnginesEnvironment,
+} from "./engines";
 import { NodeExtras, RoleOutcome, RoleStrategy } from "./roles";
 import { roleVerifier } from "../model/scram";
 import { dropRoleSql, monitorRoleSql } from "../model/sql";
@@ -32,9 +40,12 @@ import {
     clusterNodes,
     dynamicAddressRange,
     MAX_NODES,
+    nodeReach,
     NodeSpec,
     PATHS,
     publishedPorts,
+    repositoryAddress,
+    repositoryPort,
     subnetAddress,
 } from "../model/topology";
 
@@ -58,6 +69,7 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
                 PGR_PULL_IMAGE: String(b.cfg.pullImage),
                 PGR_TLS: b.cfg.tls,
                 ...b.strategy.guardEnvironment(b.primarySpec),
+                ...stackEnginesEnvironment(b.prefix, b.cfg),
             },
         })
         .apply((r) => r.stdout.trim());
@@ -139,6 +151,8 @@ interface Build {
     strategy: RoleStrategy;
     /** restoreFrom: the source repository's passphrase (secret). */
     restoreCipherPass?: pulumi.Input<string>;
+    /** Across hosts (`hosts`): each host's engine and each member's; undefined on one engine. */
+    engines?: ClusterEngines;
 }
 
 /**
@@ -179,14 +193,9 @@ function nodeTlsReload(b: Build): string {
     return lines.join("\n");
 }
 
-/** The backup repository container's fixed address. */
-function repoAddress(cfg: ClusterConfig): string {
-    return subnetAddress(cfg.subnet, ADDRESS_OFFSETS.backupRepo);
-}
-
 /** The endpoints that follow the primary: their container resource and connection strings. */
 interface PooledEndpoints {
-    resource: pulumi.Resource;
+    resources: pulumi.Resource[];
     rw: pulumi.Output<string>;
     ro: pulumi.Output<string>;
 }
@@ -200,8 +209,8 @@ interface PooledEndpoints {
  * replication works.
  */
 export class PostgresCluster extends pulumi.ComponentResource {
-    /** The cluster's Docker network. */
-    public readonly network: docker.Network;
+    /** The cluster's Docker network; undefined across hosts (each container on its host's network). */
+    public readonly network?: docker.Network;
     /** One node per server, in node order (pg1, pg2, …). */
     public readonly nodes: PostgresNode[];
     /**
@@ -255,6 +264,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     constructor(name: string, args: PostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
         const b = PostgresCluster.plan(name, args);
+        b.engines = clusterEngines(name, b.cfg, this);
         this.tls = b.cfg.tls;
         this.superuserPassword = this.password(`${name}-superuser-password`, args.superuserPassword);
         this.replicationPassword = this.password(`${name}-replication-password`, args.replicationPassword);
@@ -283,7 +293,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const pooled = b.cfg.pooler ? this.declareEndpoints(b, roles, serverTls) : undefined;
         this.rwConnectionString = pooled?.rw;
         this.roConnectionString = pooled?.ro;
-        this.checkReport = this.declareChecks(b, roles, [pooled?.resource, backups]);
+        this.checkReport = this.declareChecks(b, roles, [pooled?.resources, backups]);
 
         const where = this.rolesNow(b, pooled);
         this.primary = where.primary;
@@ -321,9 +331,11 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private gatedImage(b: Build): pulumi.Output<string> {
         const guard = deploymentGuard(b);
         const preflight = b.cfg.restoreFrom !== "" ? restorePreflight(b) : pulumi.output("");
-        return pulumi
-            .all([this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage), guard, preflight])
-            .apply(([id]) => id);
+        // Across hosts every host's engine needs the image (each has its own copy).
+        const images = b.engines
+            ? b.engines.hosts.map((e) => this.image(`${b.name}-image-${e.host.name}`, b.cfg.image, b.cfg.pullImage, e))
+            : [this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage)];
+        return pulumi.all([...images, guard, preflight]).apply(([id]) => id);
     }
 
     /**
@@ -345,10 +357,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 .apply(([specs, at]) => specs.map((spec) => this.endpointOf(b, spec, at))),
             primaryConnectionString: pooled
                 ? pooled.rw
-                : primarySpec.apply((spec) => this.superuserUrl(b.host, spec.hostPort)),
+                : primarySpec.apply((spec) => this.superuserUrl([nodeReach(b.cfg, spec)])),
             replicaConnectionStrings: pulumi.secret(
                 replicaSpecs.apply((specs) =>
-                    pulumi.all(specs.map((spec) => this.superuserUrl(b.host, spec.hostPort))),
+                    pulumi.all(specs.map((spec) => this.superuserUrl([nodeReach(b.cfg, spec)]))),
                 ),
             ),
         };
@@ -366,12 +378,6 @@ export class PostgresCluster extends pulumi.ComponentResource {
             );
         if (cfg.restoreFrom !== "" && args.restoreCipherPass === undefined)
             throw missingRestorePassphrase(cfg.restoreFrom);
-        if (cfg.hosts.length > 0)
-            throw new ConfigError(
-                "hosts",
-                cfg.hosts.map((h) => h.name),
-                "the program does not place containers on several hosts yet",
-            );
         const specs = clusterNodes(prefix, cfg);
         return {
             name,
@@ -388,8 +394,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
         };
     }
 
-    /** The bridge network: fixed addresses for every container in the lower half, Docker's own in the upper. */
-    private declareNetwork(b: Build, gate: pulumi.Output<string>): docker.Network {
+    /**
+     * The bridge network: fixed addresses for every container in the lower half, Docker's own in the
+     * upper. None across hosts: each container uses its host's network.
+     */
+    private declareNetwork(b: Build, gate: pulumi.Output<string>): docker.Network | undefined {
+        if (b.engines) return undefined;
         return new docker.Network(
             `${b.name}-network`,
             {
@@ -427,8 +437,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     // Known once the image is: the node's volume and container wait for it.
                     containerName: pulumi.output(image).apply(() => spec.containerName),
                     image,
-                    network: this.network.name,
+                    network: this.network?.name,
                     address: spec.address,
+                    engine: b.engines?.nodes[spec.name],
                     bindAddress: b.cfg.bindAddress,
                     hostPort: spec.hostPort,
                     files: [
@@ -457,20 +468,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 },
                 { parent: this, dependsOn: [...dependsOn, ...(repository ? [repository.container] : [])] },
             );
-            if (stackTls) {
-                tlsFilesCommand(
-                    `${b.name}-${spec.name}-tls-files`,
-                    {
-                        containerName: node.containerName,
-                        containerId: node.container.id,
-                        caCertPem: stackTls.caCertPem,
-                        certificate: stackTls.nodes[spec.name],
-                        owner: "postgres",
-                        reload: nodeTlsReload(b),
-                    },
-                    { parent: this, dependsOn: [node.ready] },
-                );
-            }
+            if (stackTls) this.nodeTlsFiles(b, spec, node, stackTls);
             return node;
         };
         return b.strategy.declare({
@@ -481,6 +479,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             specs: b.specs,
             parent: this,
             network: this.network,
+            engines: b.engines,
             imageId,
             superuserPassword: this.superuserPassword,
             replicationPassword: this.replicationPassword,
@@ -490,6 +489,23 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     : undefined,
             makeNode,
         });
+    }
+
+    /** Writes a node's current certificate into its running container and reloads its servers. */
+    private nodeTlsFiles(b: Build, spec: NodeSpec, node: PostgresNode, stackTls: StackTls): void {
+        tlsFilesCommand(
+            `${b.name}-${spec.name}-tls-files`,
+            {
+                containerName: node.containerName,
+                containerId: node.container.id,
+                caCertPem: stackTls.caCertPem,
+                certificate: stackTls.nodes[spec.name],
+                owner: "postgres",
+                reload: nodeTlsReload(b),
+                engine: b.engines?.nodes[spec.name],
+            },
+            { parent: this, dependsOn: [node.ready] },
+        );
     }
 
     /**
@@ -504,6 +520,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             { parent: this },
         );
         const published = publishedNames(b.cfg.bindAddress);
+        // Across hosts a client reaches any node through any host's HAProxy (TLS passes through to
+        // the node), so each node's certificate names every host's address.
+        published.ipAddresses.push(...b.cfg.hosts.map((h) => h.address));
         const issue = (name: string, dnsNames: string[], ipAddresses: string[]) =>
             ca.issue(`${b.name}-${name}-tls`, { commonName: BACKUP_CLIENT_CN, dnsNames, ipAddresses });
         const nodes = Object.fromEntries(
@@ -516,7 +535,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 ),
             ]),
         );
-        const repo = b.cfg.backups ? issue("repo", [`${b.prefix}-backup`], [repoAddress(b.cfg)]) : undefined;
+        const repo = b.cfg.backups ? issue("repo", [`${b.prefix}-backup`], [repositoryAddress(b.cfg)]) : undefined;
         return { ca, caCertPem: ca.caCertPem, nodes, repo };
     }
 
@@ -546,7 +565,10 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private backupNodeFiles(b: Build, spec: NodeSpec): NodeFile[] {
         return [
             { name: "backup-node-setup.sh", content: renderFile("backup-node-setup.sh") },
-            { name: "pgbackrest.conf", content: renderNodeBackupConf(spec, repoAddress(b.cfg)) },
+            {
+                name: "pgbackrest.conf",
+                content: renderNodeBackupConf(spec, repositoryAddress(b.cfg), repositoryPort(b.cfg)),
+            },
         ];
     }
 
@@ -567,8 +589,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 containerName: `${b.prefix}-backup`,
                 image: imageId,
-                network: this.network.name,
-                address: repoAddress(b.cfg),
+                network: this.network?.name,
+                address: repositoryAddress(b.cfg),
+                engine: b.engines?.repository,
                 cfg: b.cfg,
                 nodes: b.specs,
                 cipherPass,
@@ -608,6 +631,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             { parent: this, dependsOn: [...new Set([...roles.superuserReady, ...roles.nodes.map((n) => n.node)])] },
         );
         const metricsPort = publishedPorts(b.cfg).metrics;
+        // The exporter runs on one engine's network (model/config.ts refuses metrics across hosts).
+        if (!this.network) throw new Error("the exporter runs on one engine's cluster network");
         new PostgresExporter(
             `${b.name}-metrics`,
             {
@@ -636,8 +661,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
         return {
             node: spec.name,
             container: spec.containerName,
-            host: b.host,
-            port: spec.hostPort,
+            ...nodeReach(b.cfg, spec),
             ...(readAt ? { roleReadAt: readAt } : {}),
         };
     }
@@ -659,12 +683,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * postgresql:// URL of the superuser at a published port (secret); with TLS it verifies the
      * server against the CA file written beside the project (libpq and node-postgres both read it).
      */
-    private superuserUrl(host: string, port: number): pulumi.Output<string> {
-        const query = this.caCertFile
-            ? pulumi.interpolate`?sslmode=verify-full&sslrootcert=${this.caCertFile.apply(uriPath)}`
-            : "";
+    private superuserUrl(at: Array<{ host: string; port: number }>, params: string[] = []): pulumi.Output<string> {
+        const tls = this.caCertFile
+            ? this.caCertFile.apply((f) => ["sslmode=verify-full", `sslrootcert=${uriPath(f)}`])
+            : pulumi.output([] as string[]);
+        const query = tls.apply((t) => [...params, ...t]).apply((q) => (q.length > 0 ? `?${q.join("&")}` : ""));
+        const hosts = at.map((a) => `${a.host}:${a.port}`).join(",");
         return pulumi.secret(
-            pulumi.interpolate`postgresql://postgres:${this.superuserPassword.apply(encodeURIComponent)}@${host}:${port}/postgres${query}`,
+            pulumi.interpolate`postgresql://postgres:${this.superuserPassword.apply(encodeURIComponent)}@${hosts}/postgres${query}`,
         );
     }
 
@@ -696,7 +722,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private declareEndpoints(b: Build, roles: RoleOutcome, tls: StackTls | undefined): PooledEndpoints {
         const { cfg, name } = b;
         const { poolerRw: rwPort, poolerRo: roPort } = publishedPorts(cfg);
-        const resource = roles.endpoints({
+        const resources = roles.endpoints({
             name,
             prefix: b.prefix,
             cfg,
@@ -704,6 +730,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             primarySpec: b.primarySpec,
             replicaSpecs: b.replicaSpecs,
             network: this.network,
+            engines: b.engines,
             image: roles.image,
             poolerImage: () =>
                 cfg.poolerImage === ""
@@ -718,7 +745,18 @@ export class PostgresCluster extends pulumi.ComponentResource {
             // Logins through the endpoints need the superuser's verifier on the server.
             opts: { parent: this, dependsOn: roles.superuserReady },
         });
-        return { resource, rw: this.superuserUrl(b.host, rwPort), ro: this.superuserUrl(b.host, roPort) };
+        if (!b.engines) {
+            const at = (port: number) => [{ host: b.host, port }];
+            return { resources, rw: this.superuserUrl(at(rwPort)), ro: this.superuserUrl(at(roPort)) };
+        }
+        // Across hosts every host's HAProxy, libpq-style: a client tries the next host when one is
+        // unreachable (within connect_timeout) and keeps only a read-write session on rw.
+        const at = (port: number) => b.cfg.hosts.map((h) => ({ host: h.address, port }));
+        return {
+            resources,
+            rw: this.superuserUrl(at(rwPort), ["connect_timeout=3", "target_session_attrs=read-write"]),
+            ro: this.superuserUrl(at(roPort), ["connect_timeout=3"]),
+        };
     }
 
     /**
@@ -728,7 +766,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private declareChecks(
         b: Build,
         roles: RoleOutcome,
-        after: Array<pulumi.Resource | undefined>,
+        after: Array<pulumi.Resource | pulumi.Resource[] | undefined>,
     ): pulumi.Output<unknown> {
         if (!b.cfg.checks) return pulumi.output({ skipped: "checks are off (pg-replication:checks false)" });
         const spec = checkSpec(
@@ -745,17 +783,18 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 environment: {
                     PGR_CHECK_SPEC: JSON.stringify(spec),
                     PGR_CONTAINER_IDS: pulumi.all(this.nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
-                    PGR_NODE_STARTS: nodeStarts(this.nodes.map((n) => n.container.id)),
+                    PGR_NODE_STARTS: nodeStarts(this.nodes),
                     PGPASSWORD: this.superuserPassword,
                     // The CA is public; the checks verify every server against it (tls required).
                     PGR_TLS_CA: this.caCert ?? "",
+                    ...stackEnginesEnvironment(b.prefix, b.cfg),
                 },
                 logging: "stderr",
             },
             {
                 parent: this,
                 // Every node explicitly: in async mode nothing in `settled` waits for the replicas.
-                dependsOn: [...roles.settled, ...this.nodes, ...after.filter((r) => r !== undefined)],
+                dependsOn: [...roles.settled, ...this.nodes, ...after.flat().filter((r) => r !== undefined)],
             },
         );
         return checks.stdout.apply((out) => JSON.parse(out) as unknown);
@@ -768,9 +807,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
      * The provider reads a container's `image` back as the reference it was given
      * (terraform-provider-docker v4.5.0 resourceDockerContainerRead), so nothing changes.
      */
-    private image(resourceName: string, ref: string, pull: boolean): pulumi.Output<string> {
+    private image(resourceName: string, ref: string, pull: boolean, engine?: Engine): pulumi.Output<string> {
         if (pull) {
-            const remote = new docker.RemoteImage(resourceName, { name: ref, keepLocally: true }, { parent: this });
+            const remote = new docker.RemoteImage(
+                resourceName,
+                { name: ref, keepLocally: true },
+                { parent: this, ...onEngine(engine) },
+            );
             return remote.imageId.apply(() => ref);
         }
         const check = new command.local.Command(
@@ -778,9 +821,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 create:
                     'docker image inspect --format "{{.Id}}" "$PGR_IMAGE" 2>/dev/null || { echo "pg-replication: image $PGR_IMAGE ' +
-                    "does not exist locally and pg-replication:pullImage is false; build it with npm run build-image, " +
-                    'or set pullImage true to pull it" >&2; exit 1; }',
-                environment: { PGR_IMAGE: ref },
+                    "does not exist ${DOCKER_HOST:+on $DOCKER_HOST }locally and pg-replication:pullImage is false; build it with npm run build-image " +
+                    '(for another host: docker save | docker -H that host load), or set pullImage true to pull it" >&2; exit 1; }',
+                environment: { PGR_IMAGE: ref, ...engineEnvironment(engine) },
             },
             { parent: this },
         );

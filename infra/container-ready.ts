@@ -11,6 +11,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { untilProbe } from "../model/probes";
+import { Engine, engineEnvironment } from "./engines";
 
 /**
  * Shell script that returns once $PGR_READY_PROBE succeeds inside container $PGR_CONTAINER, or fails
@@ -50,6 +51,8 @@ export interface ContainerReadyArgs {
     timeoutSeconds: number;
     /** Shell command run inside the container that succeeds (printing why) once it has given up: fail at once. @default none */
     failProbe?: string;
+    /** The host's engine the container runs on (`hosts`). @default the default engine */
+    engine?: Engine;
 }
 
 /** The command that completes once the container's server accepts connections. */
@@ -67,6 +70,7 @@ export function containerReady(
                 PGR_READY_PROBE: args.probe,
                 PGR_READY_TIMEOUT: String(args.timeoutSeconds),
                 ...(args.failProbe ? { PGR_READY_FAIL: args.failProbe } : {}),
+                ...engineEnvironment(args.engine),
             },
             triggers: [args.containerId],
         },

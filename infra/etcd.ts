@@ -7,7 +7,8 @@ import { dockerLabels } from "../model/labels";
 import { ClusterTls, IssuedCertificate, tlsDockerUploads } from "./certificates";
 import { tlsFilesCommand } from "./tls-files";
 import { renderFile } from "../model/render";
-import { etcdAddress, PATRONI_PORTS, TLS_PATHS } from "../model/topology";
+import { PATRONI_PORTS, TLS_PATHS } from "../model/topology";
+import { containerNetworking, Engine, onEngine } from "./engines";
 
 /** Where a member's entrypoint is uploaded. */
 const ENTRYPOINT = "/etc/pg-replication/etcd-entrypoint.sh";
@@ -43,10 +44,12 @@ export interface EtcdClusterArgs {
     namePrefix: string;
     /** Image with etcd and etcdctl (the local image carries Debian's etcd-server and etcd-client). */
     image: pulumi.Input<string>;
-    /** Name of the cluster's Docker network. */
-    network: pulumi.Input<string>;
-    /** The network's subnet: member k gets the fixed address at host number 20+k. */
-    subnet: string;
+    /** Name of the cluster's Docker network. @default none: each member on its host's network (`engines`) */
+    network?: pulumi.Input<string>;
+    /** Where member k (at index k-1) is reached: its fixed address on the network (host number 20+k), or its host's. */
+    addresses: string[];
+    /** Member k's host engine at index k-1 (`hosts`). @default none: every member on the default engine */
+    engines?: Array<Engine | undefined>;
     /** Number of members: 1, or 3 to survive the loss of one. @default 3 */
     members?: number;
     /** Labels put on the volumes and containers. @default none */
@@ -58,10 +61,11 @@ export interface EtcdClusterArgs {
     tls?: ClusterTls;
 }
 
-/** A member: its name (etcd1 …) and its fixed address on the cluster network. */
+/** A member: its name (etcd1 …), where it is reached, and its host's engine (`hosts`). */
 interface EtcdMember {
     name: string;
     address: string;
+    engine?: Engine;
 }
 
 /** An etcd URL: https with TLS, else http. */
@@ -79,11 +83,12 @@ function clientUrl(args: EtcdClusterArgs, ip: string): string {
     return etcdUrl(args, ip, PATRONI_PORTS.etcdClient);
 }
 
-/** The members, numbered from 1, each at its fixed address. */
+/** The members, numbered from 1, each at its fixed address or on its host. */
 function etcdMembers(args: EtcdClusterArgs): EtcdMember[] {
     return Array.from({ length: args.members ?? 3 }, (_, i) => ({
         name: `etcd${i + 1}`,
-        address: etcdAddress(args.subnet, i + 1),
+        address: args.addresses[i],
+        engine: args.engines?.[i],
     }));
 }
 
@@ -157,7 +162,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             `${name}-${m.name}-data`,
             // Removed with the stack: a new `up` must bootstrap a new cluster, not find an old leader key.
             { name: `${args.namePrefix}-${m.name}-data`, labels },
-            { parent: this, deleteBeforeReplace: true },
+            { parent: this, ...onEngine(m.engine), deleteBeforeReplace: true },
         );
     }
 
@@ -181,7 +186,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             `${name}-${m.name}`,
             {
                 name: `${args.namePrefix}-${m.name}`,
-                hostname: m.name,
+                ...(m.engine ? {} : { hostname: m.name }),
                 image: args.image,
                 // Root to hand the TLS files over; the entrypoint runs etcd as the Debian package's
                 // user (the volume inherits /var/lib/etcd's ownership).
@@ -192,10 +197,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     ...tlsFiles.uploads,
                 ],
                 command: memberFlags(args, m, parts.members),
-                networksAdvanced: [{ name: args.network, aliases: [m.name], ipv4Address: m.address }],
+                ...containerNetworking(m.engine, args.network, { aliases: [m.name], ipv4Address: m.address }),
                 volumes: [{ volumeName: volume.name, containerPath: "/var/lib/etcd" }],
-                // See PostgresNode: a name lookup never waits 5 s on the host's resolver.
-                dnsOpts: ["timeout:1", "attempts:1"],
+                // See PostgresNode: a name lookup never waits 5 s on the host's resolver (Docker
+                // refuses DNS options on the host's network).
+                ...(m.engine ? {} : { dnsOpts: ["timeout:1", "attempts:1"] }),
                 envs: ["RES_OPTIONS=timeout:1 attempts:1", ...(args.tls ? ETCDCTL_TLS_ENV : [])],
                 // For health read later; `ready` decides when the nodes may start.
                 healthcheck: engineApiVersion().apply((api) => ({
@@ -210,6 +216,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             },
             {
                 parent: this,
+                ...onEngine(m.engine),
                 deleteBeforeReplace: true,
                 ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, ...tlsFiles.ignore],
             },
@@ -231,6 +238,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 // Bounded: without a quorum etcdctl would wait its default 5 s command timeout.
                 probe: [...healthCommand(args), "--dial-timeout=1s", "--command-timeout=1s"].join(" "),
                 timeoutSeconds: 120,
+                engine: m.engine,
             },
             { parent: this },
         );
@@ -253,6 +261,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 certificate,
                 owner: "etcd",
                 reload: "true",
+                engine: m.engine,
             },
             { parent: this, dependsOn: [ready] },
         );

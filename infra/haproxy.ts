@@ -9,6 +9,7 @@ import { tcpListening } from "../model/probes";
 import { IssuedCertificate, tlsDockerUploads } from "./certificates";
 import { tlsFilesCommand } from "./tls-files";
 import { PATHS, PATRONI_PORTS, TLS_PATHS } from "../model/topology";
+import { containerNetworking, Engine, onEngine } from "./engines";
 
 /** HAProxy's client certificate and key in one file, as `crt` reads them (made by the entrypoint). */
 const CLIENT_PEM = `${TLS_PATHS.dir}/haproxy-client.pem`;
@@ -60,7 +61,11 @@ export interface HaproxyServer {
  * presenting HAProxy's certificate; the PostgreSQL traffic passes through as it is (the client's
  * TLS session ends at the node).
  */
-export function renderHaproxyCfg(servers: HaproxyServer[], tls = false): string {
+export function renderHaproxyCfg(
+    servers: HaproxyServer[],
+    tls = false,
+    listen: { rw: number; ro: number } = { rw: PATRONI_PORTS.haproxyRw, ro: PATRONI_PORTS.haproxyRo },
+): string {
     const checkTls = tls ? ` check-ssl verify required ca-file ${TLS_PATHS.ca} crt ${CLIENT_PEM}` : "";
     const lines = servers
         .map((s) => `    server ${s.name} ${s.address}:5432 check port ${PATRONI_PORTS.rest}${checkTls}`)
@@ -68,8 +73,8 @@ export function renderHaproxyCfg(servers: HaproxyServer[], tls = false): string 
     return renderFile("haproxy.cfg.tmpl", {
         adminSocket: ADMIN_SOCKET,
         stateFile: STATE_FILE,
-        rwPort: String(PATRONI_PORTS.haproxyRw),
-        roPort: String(PATRONI_PORTS.haproxyRo),
+        rwPort: String(listen.rw),
+        roPort: String(listen.ro),
         rwServers: lines,
         roServers: lines,
     });
@@ -81,10 +86,15 @@ export interface HaproxyEndpointsArgs {
     containerName: string;
     /** Image with haproxy (the local image carries Debian's haproxy 3.0). */
     image: pulumi.Input<string>;
-    /** Name of the cluster's Docker network. */
-    network: pulumi.Input<string>;
-    /** The container's fixed address on that network (host number 8). */
+    /** Name of the cluster's Docker network. @default none: the host's network (with `engine`) */
+    network?: pulumi.Input<string>;
+    /** The container's fixed address on that network (host number 8), or its host's. */
     address: string;
+    /**
+     * The host's engine it runs on (`hosts`): HAProxy then listens on rwPort and roPort of its host's
+     * network itself, publishing nothing. @default the default engine and the cluster network
+     */
+    engine?: Engine;
     /** The PostgreSQL nodes the endpoints spread over. */
     servers: HaproxyServer[];
     /** Host address the ports are published on. @default "127.0.0.1" */
@@ -97,6 +107,16 @@ export interface HaproxyEndpointsArgs {
     labels?: Record<string, string>;
     /** The stack's CA and HAProxy's certificate: the health checks then use HTTPS with it. @default undefined (HTTP) */
     tls?: { caCertPem: pulumi.Input<string>; certificate: IssuedCertificate };
+}
+
+/**
+ * Where HAProxy listens: on its host's network the endpoint ports themselves; on the cluster network
+ * its own ports, published on the endpoint ports.
+ */
+function listenPorts(args: HaproxyEndpointsArgs): { rw: number; ro: number } {
+    return args.engine
+        ? { rw: args.rwPort, ro: args.roPort }
+        : { rw: PATRONI_PORTS.haproxyRw, ro: PATRONI_PORTS.haproxyRo };
 }
 
 /**
@@ -113,6 +133,7 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
     constructor(name: string, args: HaproxyEndpointsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:HaproxyEndpoints", name, {}, opts);
         const ip = args.bindAddress ?? "127.0.0.1";
+        const listen = listenPorts(args);
         const tlsFiles = args.tls
             ? tlsDockerUploads(PATHS.confDir, args.tls.caCertPem, args.tls.certificate, 2)
             : { uploads: [], ignore: [] };
@@ -126,15 +147,19 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                 entrypoints: ["/bin/sh", ENTRYPOINT],
                 uploads: [
                     { file: ENTRYPOINT, content: renderHaproxyEntrypoint(), executable: true },
-                    { file: CONFIG, content: renderHaproxyCfg(args.servers, args.tls !== undefined) },
+                    { file: CONFIG, content: renderHaproxyCfg(args.servers, args.tls !== undefined, listen) },
                     ...tlsFiles.uploads,
                 ],
-                networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
-                ports: [
-                    { internal: PATRONI_PORTS.haproxyRw, external: args.rwPort, ip, protocol: "tcp" },
-                    { internal: PATRONI_PORTS.haproxyRo, external: args.roPort, ip, protocol: "tcp" },
-                ],
-                dnsOpts: ["timeout:1", "attempts:1"],
+                ...containerNetworking(args.engine, args.network, { ipv4Address: args.address }),
+                ...(args.engine
+                    ? {}
+                    : {
+                          ports: [
+                              { internal: listen.rw, external: args.rwPort, ip, protocol: "tcp" },
+                              { internal: listen.ro, external: args.roPort, ip, protocol: "tcp" },
+                          ],
+                          dnsOpts: ["timeout:1", "attempts:1"],
+                      }),
                 // Healthy once both endpoints listen (python3 is in every image with Patroni); read
                 // later (docker ps, monitoring): `ready` below decides when the endpoints are up.
                 healthcheck: {
@@ -142,7 +167,7 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                         "CMD",
                         "python3",
                         "-c",
-                        `import socket\nfor p in (${PATRONI_PORTS.haproxyRw}, ${PATRONI_PORTS.haproxyRo}): socket.create_connection(("127.0.0.1", p), 1).close()`,
+                        `import socket\nfor p in (${listen.rw}, ${listen.ro}): socket.create_connection(("127.0.0.1", p), 1).close()`,
                     ],
                     interval: HEALTH_INTERVAL,
                     timeout: "5s",
@@ -154,6 +179,7 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
             },
             {
                 parent: this,
+                ...onEngine(args.engine),
                 deleteBeforeReplace: true,
                 ignoreChanges: [HEALTHCHECK_SET_AT_CREATION, ...tlsFiles.ignore],
             },
@@ -163,8 +189,9 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
             {
                 containerName: this.container.name,
                 containerId: this.container.id,
-                probe: `${tcpListening(PATRONI_PORTS.haproxyRw)} && ${tcpListening(PATRONI_PORTS.haproxyRo)}`,
+                probe: `${tcpListening(listen.rw)} && ${tcpListening(listen.ro)}`,
                 timeoutSeconds: 60,
+                engine: args.engine,
             },
             { parent: this },
         );
@@ -180,6 +207,7 @@ export class HaproxyEndpoints extends pulumi.ComponentResource {
                     certificate: args.tls.certificate,
                     owner: "haproxy",
                     reload: `${clientPemCommand()}\n${haproxyReloadCommand()}`,
+                    engine: args.engine,
                 },
                 { parent: this, dependsOn: [this.ready] },
             );

@@ -72,7 +72,7 @@ function settingsOnline(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.R
                 PGR_SETTINGS: JSON.stringify(ctx.cfg.settings),
                 // Every node's container: it runs once all exist, and again on a re-created one.
                 PGR_CONTAINER_IDS: pulumi.all(nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
-                ...(hasSettings ? { PGR_NODE_STARTS: nodeStarts(nodes.map((n) => n.container.id)) } : {}),
+                ...(hasSettings ? { PGR_NODE_STARTS: nodeStarts(nodes) } : {}),
             },
             logging: "stderr",
         },
@@ -114,9 +114,11 @@ function poolerTls(ctx: EndpointContext, tls: ClusterTls): PoolerTls {
 }
 
 /** Manual mode's endpoints: PgBouncer, re-pointed by every failover and switchover (ops/pooler.ts). */
-function pgbouncerEndpoints(ctx: EndpointContext): PgBouncerPool {
+function pgbouncerEndpoints(ctx: EndpointContext): PgBouncerPool[] {
     const { cfg } = ctx;
-    return new PgBouncerPool(
+    // Manual mode runs on one engine (model/config.ts refuses it across hosts): the network exists.
+    if (!ctx.network) throw new Error("manual failover runs on one engine's cluster network");
+    const pool = new PgBouncerPool(
         `${ctx.name}-pooler`,
         {
             namePrefix: ctx.prefix,
@@ -139,6 +141,7 @@ function pgbouncerEndpoints(ctx: EndpointContext): PgBouncerPool {
         },
         ctx.opts,
     );
+    return [pool];
 }
 
 /** The manual strategy: today's bootstrap, role, slot and sync commands and the primary guard. */

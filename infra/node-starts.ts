@@ -10,13 +10,32 @@
 // `pulumi preview --expect-no-changes` stays clean.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import type { PostgresNode } from "./node";
 
-/** `NAME STARTED_AT` per container, one per line, in the order given (Docker's `.State.StartedAt`). */
-export function nodeStarts(containerIds: pulumi.Input<string>[]): pulumi.Output<string> {
+/** `NAME STARTED_AT` per node container, one per line, in the order given (Docker's `.State.StartedAt`). */
+export function nodeStarts(nodes: Array<Pick<PostgresNode, "container" | "engine">>): pulumi.Output<string> {
+    const ids = pulumi.all(nodes.map((n) => n.container.id));
+    if (nodes.every((n) => n.engine === undefined)) {
+        return command.local
+            .runOutput({
+                command: 'docker inspect --format "{{.Name}} {{.State.StartedAt}}" $PGR_CONTAINER_IDS',
+                environment: { PGR_CONTAINER_IDS: ids.apply((all) => all.join(" ")) },
+            })
+            .apply((r) => r.stdout.trim());
+    }
+    // Across hosts each container on its own host's engine: `engine|id` pairs.
+    const pairs = ids.apply((all) => all.map((id, i) => `${nodes[i].engine?.host.engine ?? "-"}|${id}`).join(" "));
     return command.local
         .runOutput({
-            command: 'docker inspect --format "{{.Name}} {{.State.StartedAt}}" $PGR_CONTAINER_IDS',
-            environment: { PGR_CONTAINER_IDS: pulumi.all(containerIds).apply((ids) => ids.join(" ")) },
+            command: [
+                "set -e",
+                "for p in $PGR_CONTAINER_IDS; do",
+                "  e=${p%%|*}; id=${p#*|}",
+                '  if [ "$e" = - ]; then unset DOCKER_HOST; else export DOCKER_HOST="$e"; fi',
+                '  docker inspect --format "{{.Name}} {{.State.StartedAt}}" "$id"',
+                "done",
+            ].join("\n"),
+            environment: { PGR_CONTAINER_IDS: pairs },
         })
         .apply((r) => r.stdout.trim());
 }

@@ -6,6 +6,7 @@ import { dockerLabels } from "../model/labels";
 import { containerReady } from "./container-ready";
 import { pgAccepting } from "../model/probes";
 import { CLUSTER_ALIAS, PATHS } from "../model/topology";
+import { containerNetworking, Engine, onEngine } from "./engines";
 
 /** A file uploaded into the node's /etc/pg-replication at container creation. */
 export interface NodeFile {
@@ -29,10 +30,15 @@ export interface PostgresNodeArgs {
     containerName: pulumi.Input<string>;
     /** Image id or reference to run. */
     image: pulumi.Input<string>;
-    /** Name of the cluster's Docker network. */
-    network: pulumi.Input<string>;
-    /** The node's fixed IPv4 address on that network (model/topology.ts nodeAddress). */
+    /** Name of the cluster's Docker network. @default none: the host's network (with `engine`) */
+    network?: pulumi.Input<string>;
+    /** The node's fixed IPv4 address on that network (model/topology.ts nodeAddress), or its host's. */
     address: string;
+    /**
+     * The host's engine the node runs on (`hosts`): the node then uses its host's network, publishes
+     * nothing and is reached at the host's address. @default the default engine and the cluster network
+     */
+    engine?: Engine;
     /** Further volumes to mount (restoreFrom: the source repository, read-only). @default none */
     extraVolumes?: Array<{ volumeName: string; containerPath: string; readOnly?: boolean }>;
     /** Host address the port is published on. @default "127.0.0.1" */
@@ -59,6 +65,35 @@ export interface PostgresNodeArgs {
     failProbe?: string;
 }
 
+/**
+ * The container's resolver capped at 1 s and 1 attempt (fastResolver). On its host's network a
+ * container takes the host's resolver as it is: Docker refuses DNS options there.
+ */
+function resolverOptions(args: PostgresNodeArgs): Pick<docker.ContainerArgs, "dnsOpts" | "envs"> {
+    if (!args.fastResolver) return {};
+    const envs = ["RES_OPTIONS=timeout:1 attempts:1"];
+    return args.engine ? { envs } : { dnsOpts: ["timeout:1", "attempts:1"], envs };
+}
+
+/**
+ * The node's network: on one engine the cluster network (its fixed address, its name and the cluster
+ * alias) and its published port; across hosts its host's network, where it publishes nothing.
+ */
+function nodeNetworking(
+    args: PostgresNodeArgs,
+): Pick<docker.ContainerArgs, "networkMode" | "networksAdvanced" | "hostname" | "ports"> {
+    const network = containerNetworking(args.engine, args.network, {
+        aliases: [args.node, CLUSTER_ALIAS],
+        ipv4Address: args.address,
+    });
+    if (args.engine) return network;
+    return {
+        ...network,
+        hostname: args.node,
+        ports: [{ internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" }],
+    };
+}
+
 /** One PostgreSQL server: its data volume and its container. */
 export class PostgresNode extends pulumi.ComponentResource {
     /** The node's name (pg1 …). */
@@ -71,10 +106,13 @@ export class PostgresNode extends pulumi.ComponentResource {
     public readonly volume: docker.Volume;
     /** The container's name, known once its PostgreSQL accepts connections. */
     public readonly containerName: pulumi.Output<string>;
+    /** The host's engine it runs on (`hosts`); undefined on the default engine. */
+    public readonly engine?: Engine;
 
     constructor(name: string, args: PostgresNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresNode", name, {}, opts);
         this.node = args.node;
+        this.engine = args.engine;
         const labels = dockerLabels(args.labels);
         const containerName = pulumi.output(args.containerName);
 
@@ -82,7 +120,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             `${name}-data`,
             { name: pulumi.interpolate`${containerName}-data`, labels },
             // Keep the data when the container goes; fixed names need delete-before-replace.
-            { parent: this, deleteBeforeReplace: true },
+            { parent: this, ...onEngine(args.engine), deleteBeforeReplace: true },
         );
 
         const volumes: docker.types.input.ContainerVolume[] = [
@@ -94,7 +132,6 @@ export class PostgresNode extends pulumi.ComponentResource {
             `${name}-container`,
             {
                 name: containerName,
-                hostname: args.node,
                 image: args.image,
                 entrypoints: ["/bin/sh", `${conf}/entrypoint.sh`],
                 // Docker's init as PID 1 reaps what detaches from the server: pgBackRest's TLS
@@ -109,15 +146,8 @@ export class PostgresNode extends pulumi.ComponentResource {
                     ...(f.executable ? { executable: true } : {}),
                     ...(f.permissions !== undefined ? { permissions: f.permissions } : {}),
                 })),
-                ...(args.fastResolver
-                    ? { dnsOpts: ["timeout:1", "attempts:1"], envs: ["RES_OPTIONS=timeout:1 attempts:1"] }
-                    : {}),
-                networksAdvanced: [
-                    { name: args.network, aliases: [args.node, CLUSTER_ALIAS], ipv4Address: args.address },
-                ],
-                ports: [
-                    { internal: 5432, external: args.hostPort, ip: args.bindAddress ?? "127.0.0.1", protocol: "tcp" },
-                ],
+                ...resolverOptions(args),
+                ...nodeNetworking(args),
                 volumes,
                 // For health read later (docker ps, monitoring); `ready` below decides when the node is up.
                 healthcheck: engineApiVersion().apply((api) => ({
@@ -140,6 +170,7 @@ export class PostgresNode extends pulumi.ComponentResource {
             // here so that the container's own dependencies say it, whatever the engine infers.
             {
                 parent: this,
+                ...onEngine(args.engine),
                 deleteBeforeReplace: true,
                 dependsOn: opts?.dependsOn,
                 // e.g. manual mode's bootstrap.env, which names the node that runs initdb on an empty
@@ -164,6 +195,7 @@ export class PostgresNode extends pulumi.ComponentResource {
                 probe: pgAccepting("127.0.0.1"),
                 timeoutSeconds: args.waitTimeoutSeconds ?? 360,
                 failProbe: args.failProbe,
+                engine: args.engine,
             },
             { parent: this },
         );

@@ -18,7 +18,8 @@ import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "../model/pa
 import { renderFile, renderPgHba, renderPgIdent } from "../model/render";
 import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
 import { HaproxyEndpoints } from "./haproxy";
-import { ADDRESS_OFFSETS, nodeAddressMap, NodeSpec, subnetAddress } from "../model/topology";
+import { ADDRESS_OFFSETS, etcdMemberAddress, nodeAddresses, NodeSpec, subnetAddress } from "../model/topology";
+import { Engine, haproxyContainerName, stackEnginesEnvironment } from "./engines";
 import { generatedPassword } from "./generated-password";
 import { checkSpec } from "../model/check-spec";
 
@@ -40,6 +41,7 @@ function patroniMembers(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.R
                 PGR_MEMBERS: ctx.specs.map((s) => s.name).join(","),
                 PGR_ETCD_CONTAINERS: (etcd?.etcdContainers ?? []).join(","),
                 PGR_ETCD_ENDPOINTS: (etcd?.etcdEndpoints ?? []).join(","),
+                ...stackEnginesEnvironment(ctx.prefix, ctx.cfg),
             },
             logging: "stderr",
         },
@@ -52,17 +54,25 @@ function requirePatroniImage(
     name: string,
     imageId: pulumi.Output<string>,
     parent: pulumi.Resource,
+    engines: Engine[] = [],
 ): pulumi.Output<string> {
     const check = new command.local.Command(
         name,
         {
+            // On every host's engine across hosts (the image is each engine's own copy).
             create: [
-                'missing=$(docker run --rm --entrypoint sh "$PGR_IMAGE" -c \'for b in patroni etcd etcdctl haproxy python3; do command -v $b >/dev/null || printf "%s " $b; done\')',
-                'if [ -n "$missing" ]; then echo "pg-replication: failover=patroni needs patroni, etcd, etcdctl and haproxy in the image; ' +
-                    '$PGR_IMAGE lacks: $missing(build the local image with npm run build-image, or use an image that has them)" >&2; exit 1; fi',
+                "for e in ${PGR_ENGINE_LIST:--}; do",
+                '  if [ "$e" != - ]; then export DOCKER_HOST="$e"; fi',
+                '  missing=$(docker run --rm --entrypoint sh "$PGR_IMAGE" -c \'for b in patroni etcd etcdctl haproxy python3; do command -v $b >/dev/null || printf "%s " $b; done\')',
+                '  if [ -n "$missing" ]; then echo "pg-replication: failover=patroni needs patroni, etcd, etcdctl and haproxy in the image; ' +
+                    '$PGR_IMAGE${DOCKER_HOST:+ on $DOCKER_HOST} lacks: $missing(build the local image with npm run build-image, or use an image that has them)" >&2; exit 1; fi',
+                "done",
                 'echo "$PGR_IMAGE"',
             ].join("\n"),
-            environment: { PGR_IMAGE: imageId },
+            environment: {
+                PGR_IMAGE: imageId,
+                ...(engines.length > 0 ? { PGR_ENGINE_LIST: engines.map((e) => e.host.engine).join(" ") } : {}),
+            },
         },
         { parent },
     );
@@ -89,7 +99,8 @@ function patroniSettings(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.
                 PGR_SETTINGS: JSON.stringify(ctx.cfg.settings),
                 PGR_OWN_PARAMETERS: JSON.stringify(patroniOwnParameters(ctx.cfg, ctx.specs[0])),
                 PGR_CONTAINER_IDS: pulumi.all(nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
-                ...(hasSettings ? { PGR_NODE_STARTS: nodeStarts(nodes.map((n) => n.container.id)) } : {}),
+                ...(hasSettings ? { PGR_NODE_STARTS: nodeStarts(nodes) } : {}),
+                ...stackEnginesEnvironment(ctx.prefix, ctx.cfg),
             },
             logging: "stderr",
         },
@@ -101,20 +112,28 @@ function patroniSettings(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.
  * failover=patroni's endpoints: one HAProxy whose read-write port reaches whichever node Patroni's REST
  * API calls the leader.
  */
-function haproxyEndpoints(ctx: EndpointContext): HaproxyEndpoints {
+function haproxyEndpoints(ctx: EndpointContext): pulumi.Resource[] {
+    // Across hosts one HAProxy per host, so that clients can use any surviving host.
+    return ctx.engines ? ctx.engines.hosts.map((e) => haproxyOn(ctx, e)) : [haproxyOn(ctx, undefined)];
+}
+
+/** One HAProxy: on the cluster network, or on `engine`'s host network. */
+function haproxyOn(ctx: EndpointContext, engine: Engine | undefined): HaproxyEndpoints {
     const { cfg, name, prefix } = ctx;
-    const address = subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy);
+    const address = engine ? engine.host.address : subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy);
+    const containerName = haproxyContainerName(prefix, engine);
     return new HaproxyEndpoints(
-        `${name}-haproxy`,
+        engine ? `${name}-haproxy-${engine.host.name}` : `${name}-haproxy`,
         {
-            containerName: `${prefix}-haproxy`,
+            containerName,
             image: ctx.image,
-            network: ctx.network.name,
+            network: ctx.network?.name,
             address,
-            // Every node the cluster may have (pg1 … pg10), not only today's: a change of `replicas`
-            // then leaves HAProxy, and the sessions through it, untouched (a name with no node fails
-            // its check and takes no traffic).
-            servers: Object.entries(nodeAddressMap(cfg.subnet)).map(([node, nodeAddress]) => ({
+            engine,
+            // On one engine every node the cluster may have (pg1 … pg10), not only today's: a change
+            // of `replicas` then leaves HAProxy, and the sessions through it, untouched (a name with
+            // no node fails its check and takes no traffic). Across hosts, the nodes placed.
+            servers: Object.entries(nodeAddresses(cfg)).map(([node, nodeAddress]) => ({
                 name: node,
                 address: nodeAddress,
             })),
@@ -124,9 +143,9 @@ function haproxyEndpoints(ctx: EndpointContext): HaproxyEndpoints {
             labels: clusterLabels(prefix),
             tls: ctx.tls && {
                 caCertPem: ctx.tls.caCertPem,
-                certificate: ctx.tls.issue(`${name}-haproxy-tls`, {
-                    commonName: `${prefix}-haproxy`,
-                    dnsNames: [`${prefix}-haproxy`],
+                certificate: ctx.tls.issue(engine ? `${name}-haproxy-${engine.host.name}-tls` : `${name}-haproxy-tls`, {
+                    commonName: containerName,
+                    dnsNames: [containerName],
                     ipAddresses: [address],
                 }),
             },
@@ -135,27 +154,34 @@ function haproxyEndpoints(ctx: EndpointContext): HaproxyEndpoints {
     );
 }
 
+/** The etcd members: on the cluster network, or one per host across hosts. */
+function declareEtcd(ctx: RoleContext, image: pulumi.Output<string>): EtcdCluster {
+    const { cfg, prefix } = ctx;
+    return new EtcdCluster(
+        `${ctx.name}-etcd`,
+        {
+            namePrefix: prefix,
+            image,
+            network: ctx.network?.name,
+            addresses: Array.from({ length: cfg.etcdMembers }, (_, i) => etcdMemberAddress(cfg, i + 1)),
+            engines: ctx.engines?.etcd,
+            members: cfg.etcdMembers,
+            labels: clusterLabels(prefix),
+            tls: ctx.tls,
+        },
+        { parent: ctx.parent },
+    );
+}
+
 /** The patroni strategy: etcd, patroni.yml per node, the dynamic configuration applied online. */
 function patroniRoles(ctx: RoleContext): RoleOutcome {
     const { name, prefix, cfg, parent } = ctx;
     const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
     const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
-    const image = requirePatroniImage(`${name}-patroni-image`, ctx.imageId, parent);
+    const image = requirePatroniImage(`${name}-patroni-image`, ctx.imageId, parent, ctx.engines?.hosts);
     const restPassword = generatedPassword(`${name}-patroni-rest-password`, parent);
 
-    const etcd = new EtcdCluster(
-        `${name}-etcd`,
-        {
-            namePrefix: prefix,
-            image,
-            network: ctx.network.name,
-            subnet: cfg.subnet,
-            members: cfg.etcdMembers,
-            labels: clusterLabels(prefix),
-            tls: ctx.tls,
-        },
-        { parent },
-    );
+    const etcd = declareEtcd(ctx, image);
     const files = (spec: NodeSpec): NodeFile[] => [
         { name: "entrypoint.sh", content: renderFile("patroni-entrypoint.sh"), executable: true },
         {
@@ -207,7 +233,11 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
         {
             create: patroniRestCommand(),
             stdin: JSON.stringify(request),
-            environment: { PGR_CLUSTER: prefix, PGR_REST_PY: PATRONI_REST_PY },
+            environment: {
+                PGR_CLUSTER: prefix,
+                PGR_REST_PY: PATRONI_REST_PY,
+                ...stackEnginesEnvironment(prefix, cfg),
+            },
             logging: "stderr",
         },
         { parent, dependsOn: cfg.syncMode === "sync" ? replicas.map((r) => r.node) : [primaryNode] },

@@ -10,6 +10,7 @@ import { SqlTarget } from "./psql";
 import { ClusterConfig } from "../model/config";
 import { NodeFile, PostgresNode } from "./node";
 import { NodeSpec } from "../model/topology";
+import { ClusterEngines } from "./engines";
 
 /** What a strategy receives from the cluster: the shared resources and how to make a node. */
 export interface RoleContext {
@@ -23,7 +24,10 @@ export interface RoleContext {
     specs: NodeSpec[];
     /** The cluster component, parent of every child. */
     parent: pulumi.ComponentResource;
-    network: docker.Network;
+    /** The cluster's Docker network; undefined across hosts (each container on its host's network). */
+    network?: docker.Network;
+    /** Across hosts (`hosts`): each host's engine and each member's. */
+    engines?: ClusterEngines;
     /** The image id, as pulled or found locally. */
     imageId: pulumi.Output<string>;
     superuserPassword: pulumi.Output<string>;
@@ -57,7 +61,10 @@ export interface EndpointContext {
     /** The configured primary and replicas (the endpoints' first targets). */
     primarySpec: NodeSpec;
     replicaSpecs: NodeSpec[];
-    network: docker.Network;
+    /** The cluster's Docker network; undefined across hosts. */
+    network?: docker.Network;
+    /** Across hosts (`hosts`): each host's engine and each member's. */
+    engines?: ClusterEngines;
     /** The image the strategy's other containers run ({@link RoleOutcome.image}). */
     image: pulumi.Output<string>;
     /** The `poolerImage` to run when it is set, else {@link image}; declared only when asked for. */
@@ -90,7 +97,7 @@ export interface RoleOutcome {
      * Declares the read-write and read-only endpoints that follow the primary: PgBouncer re-pointed by
      * the day-2 commands, or HAProxy on Patroni's health checks.
      */
-    endpoints(ctx: EndpointContext): pulumi.Resource;
+    endpoints(ctx: EndpointContext): pulumi.Resource[];
 }
 
 /** A failover mode's side of the program: what decides roles, and what the shared path asks of it. */

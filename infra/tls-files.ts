@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { IssuedCertificate, TLS_UPLOAD_NAMES } from "./certificates";
 import { PATHS, TLS_APPLIED } from "../model/topology";
+import { Engine, engineEnvironment } from "./engines";
 
 /** Arguments of {@link tlsFilesCommand}. */
 export interface TlsFilesArgs {
@@ -25,6 +26,8 @@ export interface TlsFilesArgs {
      * @default false
      */
     restart?: boolean;
+    /** The host's engine the container runs on (`hosts`). @default the default engine */
+    engine?: Engine;
 }
 
 /**
@@ -99,6 +102,7 @@ export function tlsFilesCommand(
                 PGR_TLS_CONTAINER_ID: args.containerId,
                 PGR_TLS_OWNER: args.owner,
                 PGR_TLS_INSTALL: tlsInstallScript(args.reload),
+                ...engineEnvironment(args.engine),
             },
             stdin: pulumi.secret(
                 pulumi

@@ -235,3 +235,24 @@ function refuseSharedHost(kind: string, placed: Array<[string, DockerHost]>, hos
         seen.set(host.name, member);
     }
 }
+
+/**
+ * Container name → engine address of every container of stack `prefix` spread over hosts: its
+ * nodes, etcd members, HAProxy per host (`<prefix>-haproxy-<host>`) and backup repository. What the
+ * program's hooks and the day-2 commands reach each container through (ops/engines.ts); {} on one engine.
+ */
+export function containerEngines(prefix: string, cfg: HostsConfig): Record<string, string> {
+    const placement = resolvePlacement(cfg);
+    if (!placement) return {};
+    return {
+        ...Object.fromEntries(Object.entries(placement.nodes).map(([node, h]) => [`${prefix}-${node}`, h.engine])),
+        ...Object.fromEntries(placement.etcd.map((h, i) => [`${prefix}-etcd${i + 1}`, h.engine])),
+        ...Object.fromEntries(placement.hosts.map((h) => [haproxyContainer(prefix, h), h.engine])),
+        [`${prefix}-backup`]: placement.repository.engine,
+    };
+}
+
+/** HAProxy's container: one per stack on one engine, one per host across hosts. */
+export function haproxyContainer(prefix: string, host: DockerHost | undefined): string {
+    return host ? `${prefix}-haproxy-${host.name}` : `${prefix}-haproxy`;
+}

@@ -5,7 +5,7 @@ import { superuserClient, SuperuserLogin } from "./login";
 import { CertificateEnd, expiryVerdict, installedCertificateEnd, tlsSummaryLine } from "./certificates";
 import { Client } from "pg";
 import { ClusterConfig } from "../model/config";
-import { clientHost, nodeAddressMap, PORT_OFFSETS } from "../model/topology";
+import { clientHost, nodeAddresses, PORT_OFFSETS } from "../model/topology";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
 import { backupSummaryLine, readRepository, repositoryProblem } from "./backups";
 import { addressProblems } from "./checks";
@@ -21,6 +21,7 @@ import {
 } from "./cluster-discovery";
 import type { EtcdCount } from "./patroni-status";
 import { roleOperations } from "./role-operations";
+import { resolvePlacement } from "../model/hosts";
 import { formatTable } from "./table";
 
 /** One member's line. */
@@ -34,6 +35,8 @@ export interface MemberStatus {
     timeline: number | null;
     /** Bytes the member's replay is behind the primary's current WAL position; null when unknown. */
     lagBytes: number | null;
+    /** Across hosts (`hosts`): the host the member runs on. */
+    host?: string;
 }
 
 /** The whole report. */
@@ -104,9 +107,12 @@ export function statusExit(s: Pick<ClusterStatus, "problems">): number {
 
 /** Fixed-width table: one line per member, then the endpoints, etcd, backups and tls lines, then one PROBLEM line each. */
 export function formatStatus(s: ClusterStatus): string {
-    const header = ["MEMBER", "CONTAINER", "ROLE", "STATE", "TL", "LAG"];
+    // The HOST column only when the members run on several hosts.
+    const hosts = s.members.some((m) => m.host !== undefined);
+    const header = ["MEMBER", ...(hosts ? ["HOST"] : []), "CONTAINER", "ROLE", "STATE", "TL", "LAG"];
     const rows = s.members.map((m) => [
         m.node,
+        ...(hosts ? [m.host ?? "-"] : []),
         m.container,
         m.role,
         m.state,
@@ -241,17 +247,40 @@ async function backupPart(stack: string): Promise<Part> {
     return { line: backupSummaryLine(repo, new Date()), problems: trouble === undefined ? [] : [trouble] };
 }
 
-/** pooler on: the node each published endpoint reaches now. */
+/**
+ * pooler on: the node each published endpoint reaches now; across hosts through each host's
+ * HAProxy (`h1: pg1, h2: pg1, …`), since a client may use any surviving host.
+ */
 async function endpointNodes(
     cfg: ClusterConfig,
     login: SuperuserLogin | undefined,
 ): Promise<{ rw: string; ro: string }> {
-    const host = clientHost(cfg);
-    const byAddress = new Map(Object.entries(nodeAddressMap(cfg.subnet)).map(([node, ip]) => [ip, node]));
-    return {
-        rw: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRw, login, byAddress),
-        ro: await endpointNode(host, cfg.hostPortBase + PORT_OFFSETS.poolerRo, login, byAddress),
-    };
+    const byAddress = new Map(Object.entries(nodeAddresses(cfg)).map(([node, ip]) => [ip, node]));
+    const ports = { rw: cfg.hostPortBase + PORT_OFFSETS.poolerRw, ro: cfg.hostPortBase + PORT_OFFSETS.poolerRo };
+    if (cfg.hosts.length === 0) {
+        const host = clientHost(cfg);
+        return {
+            rw: await endpointNode(host, ports.rw, login, byAddress),
+            ro: await endpointNode(host, ports.ro, login, byAddress),
+        };
+    }
+    const each = async (port: number) =>
+        (
+            await Promise.all(
+                cfg.hosts.map(async (h) => `${h.name}: ${await endpointNode(h.address, port, login, byAddress)}`),
+            )
+        ).join(", ");
+    return { rw: await each(ports.rw), ro: await each(ports.ro) };
+}
+
+/** The members with the host each runs on, across hosts (model/hosts.ts placement). */
+function withHosts(cfg: ClusterConfig, members: MemberStatus[]): MemberStatus[] {
+    const placement = resolvePlacement(cfg);
+    if (!placement) return members;
+    return members.map((m) => {
+        const host = placement.nodes[m.node];
+        return host ? { ...m, host: host.name } : m;
+    });
 }
 
 /**
@@ -275,7 +304,7 @@ export async function clusterStatus(
         ...(await archiverTrouble(primary)),
         ...mode.problems,
     ];
-    const status: ClusterStatus = { stack, failover: cfg.failover, members: mode.members, problems };
+    const status: ClusterStatus = { stack, failover: cfg.failover, members: withHosts(cfg, mode.members), problems };
     if (mode.etcd) status.etcd = mode.etcd;
     if (cfg.tls === "required") {
         const certificates = await certificatePart(probed, renewCommand);

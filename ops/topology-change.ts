@@ -2,6 +2,8 @@
 // prove the new topology, and the timing report.
 import { ClusterConfig, validateConfig } from "../model/config";
 import { checkSpec } from "../model/check-spec";
+import { containerEngines } from "../model/hosts";
+import { setDockerEngines } from "./engines";
 import { clientHost, nodeHostPort } from "../model/topology";
 import { CheckReport, runChecks } from "./checks";
 import { Command, OptionSpecs, stackOption, UsageError } from "./cli";
@@ -52,8 +54,15 @@ export function parseArgs<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Co
     return args;
 }
 
+/**
+ * The stack's validated configuration. Across hosts it also tells ops/engines.ts which engine each
+ * of the stack's containers runs on: every day-2 command reads its configuration here before it
+ * reaches a container, so none can send a `docker` command to the wrong engine.
+ */
 export function stackConfig(ref: StackRef): ClusterConfig {
-    return validateConfig(readRawConfig(ref));
+    const cfg = validateConfig(readRawConfig(ref));
+    if (cfg.hosts.length > 0) setDockerEngines(containerEngines(ref.stack, cfg));
+    return cfg;
 }
 
 /** Records the new primary in the stack's config, so the next `pulumi up` agrees with the cluster. */

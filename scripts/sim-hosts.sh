@@ -69,6 +69,19 @@ require_host() {
 # cgroup isn't mounted".
 in_ns() { local h=$1; shift; nsenter --net="/run/netns/$(namespace "$h")" "$@"; }
 
+# Starts a long-lived daemon in host H's namespace, in its own session, without the caller's open
+# descriptors above 2: a daemon keeps whatever it inherits for its whole life, and a containerd
+# started under a caller's `flock LOCK …` held that lock for hours after the caller had finished.
+daemon_in_ns() {
+    local h=$1 fd
+    shift
+    for fd in "/proc/$BASHPID/fd/"*; do
+        fd=${fd##*/}
+        if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec nsenter --net="/run/netns/$(namespace "$h")" setsid nohup "$@"
+}
+
 # Waits (bounded) until a command succeeds, failing at once when the daemon (pid) has exited.
 wait_until() {
     local what=$1 pid=$2 deadline=$((SECONDS + START_DEADLINE_SECONDS))
@@ -128,7 +141,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [debug]
   address = ""
 EOF
-    in_ns "$h" setsid nohup containerd --config "$run/containerd.toml" >>"$run/containerd.log" 2>&1 </dev/null &
+    (daemon_in_ns "$h" containerd --config "$run/containerd.toml") >>"$run/containerd.log" 2>&1 </dev/null &
     echo $! >"$run/containerd.pid"
     wait_until "host $h's containerd (log: $run/containerd.log)" "$!" test -S "$run/containerd.sock"
 }
@@ -143,14 +156,14 @@ start_dockerd() {
     # Containers live in their own cgroup parent, so a host's are told apart from the main engine's.
     # The label names the host: every engine here reports the same ID (it comes from the shared
     # /etc/docker/key.json), so the ID cannot tell them apart.
-    in_ns "$h" setsid nohup dockerd \
+    (daemon_in_ns "$h" dockerd \
         --containerd "$run/containerd.sock" \
         --data-root "$state/docker" \
         --exec-root "$run/docker" \
         --pidfile "$run/docker.pid" \
         --host "unix://$(socket_path "$h")" \
         --cgroup-parent "pgr-sim-h$h" \
-        --label "pg-replication.sim-host=h$h" \
+        --label "pg-replication.sim-host=h$h") \
         >>"$run/dockerd.log" 2>&1 </dev/null &
     wait_until "host $h's dockerd (log: $run/dockerd.log)" "$!" docker -H "unix://$(socket_path "$h")" info
 }

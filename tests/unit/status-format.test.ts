@@ -41,6 +41,26 @@ describe("formatStatus", () => {
         expect(STATUS_EXIT.sound).toBe(0);
     });
 
+    test("across hosts: a HOST column names where each member runs", () => {
+        const s: ClusterStatus = {
+            stack: "m",
+            failover: "patroni",
+            members: [
+                { ...line("pg1", "leader", "running", 1, 0), host: "h1" },
+                { ...line("pg2", "quorum_standby", "streaming", 1, 0), host: "h2" },
+            ],
+            endpoints: { rw: "h1: pg1 (primary), h2: pg1 (primary)", ro: "h1: pg2 (standby), h2: pg2 (standby)" },
+            problems: [],
+        };
+        expect(formatStatus(s).split("\n")).toEqual([
+            "stack m (failover=patroni)",
+            "MEMBER  HOST  CONTAINER  ROLE            STATE      TL  LAG",
+            "pg1     h1    s-pg1      leader          running    1   0 B",
+            "pg2     h2    s-pg2      quorum_standby  streaming  1   0 B",
+            "endpoints: read-write -> h1: pg1 (primary), h2: pg1 (primary); read-only -> h1: pg2 (standby), h2: pg2 (standby)",
+        ]);
+    });
+
     test("Patroni: its roles, the etcd line, and one PROBLEM line per problem after everything else", () => {
         const s: ClusterStatus = {
             stack: "p",

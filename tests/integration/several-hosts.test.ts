@@ -1,0 +1,304 @@
+// Issue 19: one Patroni cluster over three simulated Docker hosts (scripts/sim-hosts.sh: a network
+// namespace and its own dockerd each), deployed through the live harness with `hosts`. Each host runs
+// one node, one etcd member and one HAProxy on its own network; replication crosses hosts over TLS.
+// Then the leader's host is cut off under a writer that uses a surviving host's endpoint: a new
+// leader takes the writes, the isolated old leader stops accepting writes, no acknowledged id is
+// lost, and once the link is back the old leader follows as a replica. `destroy` leaves nothing on
+// any host. Only addresses inside the simulated hosts (10.99.0.0/24) are contacted.
+import * as fs from "fs";
+import * as path from "path";
+import { Client, ClientConfig } from "pg";
+import { CommitWriter } from "../../ops/ack-writer";
+import { pollUntil } from "../../ops/ops";
+import { exec } from "../support/faults";
+import { live, liveOk, ROOT, testStackArgs } from "../support/live-client";
+
+jest.setTimeout(600_000);
+
+const STACK = `mh${process.pid}`;
+const PW = "mh-super-pw-1";
+const PORT = 27432; // endpoints on every host: rw PORT + 10, ro PORT + 11
+const RW = PORT + 10;
+const SCRIPT = path.join(ROOT, "scripts", "sim-hosts.sh");
+const HOSTS = [1, 2, 3].map((n) => ({
+    name: `h${n}`,
+    engine: `unix:///run/pgr-sim-hosts/h${n}/docker.sock`,
+    address: `10.99.0.${10 + n}`,
+}));
+const ARGS = testStackArgs({
+    stack: STACK,
+    subnet: "172.29.120.0/24",
+    port: PORT,
+    password: PW,
+    replicas: 2,
+    extra: ["failover=patroni", "syncMode=sync", `hosts=${JSON.stringify(HOSTS)}`],
+});
+const TTL_MS = 20_000;
+
+const sim = (...args: string[]) => exec(["bash", SCRIPT, ...args], 240_000);
+const docker = (host: number, ...args: string[]) => exec(["docker", "-H", HOSTS[host - 1].engine, ...args]);
+
+/** The names of the stack's containers and volumes on host `n`'s engine. */
+async function objectsOn(n: number): Promise<string[]> {
+    const ps = await docker(n, "ps", "-a", "--format", "{{.Names}}");
+    const vols = await docker(n, "volume", "ls", "--format", "{{.Name}}");
+    return [...ps.stdout.split("\n"), ...vols.stdout.split("\n")].filter((x) => x.startsWith(`${STACK}-`)).sort();
+}
+
+/** A superuser session to `host:port`, verifying the server against the stack's CA by address. */
+function client(host: string, port: number): Client {
+    const ca = fs.readFileSync(path.join(ROOT, ".pg-replication", `${STACK}-ca.crt`), "utf8");
+    const cfg: ClientConfig = {
+        host,
+        port,
+        user: "postgres",
+        password: PW,
+        database: "postgres",
+        ssl: { ca, rejectUnauthorized: true },
+        connectionTimeoutMillis: 3000,
+        query_timeout: 5000,
+    };
+    return new Client(cfg);
+}
+
+async function query<T>(host: string, port: number, text: string): Promise<T[]> {
+    const c = client(host, port);
+    await c.connect();
+    try {
+        return (await c.query(text)).rows as T[];
+    } finally {
+        await c.end();
+    }
+}
+
+/** The address of the node the read-write endpoint on `host` reaches, or an error text. */
+async function leaderVia(host: string): Promise<string> {
+    try {
+        const rows = await query<{ a: string }>(host, RW, "SELECT host(inet_server_addr()) AS a");
+        return rows[0].a;
+    } catch (err) {
+        return `unreachable: ${(err as Error).message}`;
+    }
+}
+
+/** psql inside node `n`'s container on its own host (the unix socket: no network needed). */
+function psqlOnHost(n: number, sql: string) {
+    return docker(n, "exec", "-u", "postgres", `${STACK}-pg${n}`, "psql", "-XAtqc", sql);
+}
+
+describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => {
+    beforeAll(async () => {
+        await sim("down");
+        const up = await sim("up", "3");
+        if (up.code !== 0) throw new Error(`sim-hosts up 3 failed: ${up.stderr}`);
+        await liveOk(["up", ...ARGS]);
+    });
+    afterAll(async () => {
+        await sim("heal", "1");
+        await live(["down", "--stack", STACK]);
+        await sim("down");
+    });
+
+    test("each host runs one node, one etcd member and one HAProxy on its own engine; the default engine runs none", async () => {
+        for (const n of [1, 2, 3]) {
+            const ps = await docker(n, "ps", "--format", "{{.Names}}");
+            const names = ps.stdout.split("\n").filter((x) => x.startsWith(`${STACK}-`));
+            expect(names).toEqual(
+                expect.arrayContaining([`${STACK}-pg${n}`, `${STACK}-etcd${n}`, `${STACK}-haproxy-h${n}`]),
+            );
+            expect(names.filter((x) => /-(pg|etcd)\d+$/.test(x))).toHaveLength(2);
+            const mode = await docker(n, "inspect", "-f", "{{.HostConfig.NetworkMode}}", `${STACK}-pg${n}`);
+            expect(mode.stdout.trim()).toBe("host");
+        }
+        expect((await docker(3, "ps", "--format", "{{.Names}}")).stdout).toContain(`${STACK}-backup`);
+        const local = await exec(["docker", "ps", "-a", "--format", "{{.Names}}"]);
+        expect(local.stdout.split("\n").filter((x) => x.startsWith(`${STACK}-`))).toEqual([]);
+    });
+
+    test("replication crosses hosts over TLS, from the hosts' addresses, and every host's endpoint reaches the leader", async () => {
+        const rows = await query<{ application_name: string; client_addr: string; sync_state: string; ssl: boolean }>(
+            HOSTS[0].address,
+            RW,
+            "SELECT application_name, host(client_addr) AS client_addr, sync_state, ssl FROM pg_stat_replication " +
+                "JOIN pg_stat_ssl USING (pid) ORDER BY application_name",
+        );
+        expect(rows).toEqual([
+            { application_name: "pg2", client_addr: HOSTS[1].address, sync_state: "quorum", ssl: true },
+            { application_name: "pg3", client_addr: HOSTS[2].address, sync_state: "quorum", ssl: true },
+        ]);
+        expect(await Promise.all(HOSTS.map((h) => leaderVia(h.address)))).toEqual(HOSTS.map(() => HOSTS[0].address));
+        const plain = await exec([
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "pg-replication/postgres:17-local",
+            "psql",
+            `postgresql://postgres:${PW}@${HOSTS[1].address}:5432/postgres?sslmode=disable&connect_timeout=3`,
+            "-XAtc",
+            "SELECT 1",
+        ]);
+        expect(plain.code).not.toBe(0);
+        expect(plain.stderr).toMatch(/pg_hba.conf rejects connection .*no encryption/);
+    });
+
+    test("the leader's host cut off: a new leader on another host takes writes through a surviving endpoint, the old one stops accepting writes, nothing acknowledged is lost, and it rejoins once the link is back", async () => {
+        await query(HOSTS[1].address, RW, "CREATE TABLE IF NOT EXISTS mh_acks (id bigint PRIMARY KEY)");
+        const writer = new CommitWriter<string>({
+            endpoint: () => HOSTS[1].address,
+            client: (host) => client(host, RW),
+            table: "mh_acks",
+            maxMs: 120_000,
+            retryMs: 100,
+        });
+        writer.start();
+        expect(
+            await pollUntil(Date.now() + 15_000, () =>
+                Promise.resolve(writer.acked.length >= 20 || "fewer than 20 acks"),
+            ),
+        ).toBe(true);
+
+        const cut = await sim("cut", "1");
+        expect(cut.code).toBe(0);
+        const cutAt = Date.now();
+        // A new leader on h2 or h3, reached through h2's endpoint, and writes acknowledged after the cut.
+        const failedOver = await pollUntil(
+            cutAt + TTL_MS + 25_000,
+            async () => {
+                const via = await leaderVia(HOSTS[1].address);
+                const fresh = writer.acked.filter((id, i) => writer.acks[i].begunAt > cutAt + 1000).length;
+                return (
+                    ([HOSTS[1].address, HOSTS[2].address].includes(via) && fresh >= 5) ||
+                    `leader via h2: ${via}; ${fresh} writes since the cut`
+                );
+            },
+            500,
+        );
+        expect(failedOver).toBe(true);
+        // The isolated old leader, asked from inside its own host, no longer accepts writes (Patroni
+        // demotes it when it cannot renew its key in etcd, within the ttl).
+        const demoted = await pollUntil(
+            cutAt + TTL_MS + 10_000,
+            async () => {
+                const r = await psqlOnHost(1, "SELECT pg_is_in_recovery()");
+                return (
+                    r.stdout.trim() === "t" ||
+                    (r.code !== 0 && /Is the server running|starting up|shutting down/.test(r.stderr)) ||
+                    `pg1 says ${r.stdout.trim()} ${r.stderr.trim()}`
+                );
+            },
+            500,
+        );
+        expect(demoted).toBe(true);
+
+        await writer.stop();
+        const stored = await query<{ id: string }>(HOSTS[1].address, RW, "SELECT id FROM mh_acks");
+        const have = new Set(stored.map((r) => Number(r.id)));
+        expect(writer.acked.filter((id) => !have.has(id))).toEqual([]);
+
+        expect((await sim("heal", "1")).code).toBe(0);
+        const rejoined = await pollUntil(
+            Date.now() + 120_000,
+            async () => {
+                const rows = await query<{ application_name: string; state: string }>(
+                    HOSTS[1].address,
+                    RW,
+                    "SELECT application_name, state FROM pg_stat_replication",
+                ).catch(() => []);
+                return (
+                    rows.some((r) => r.application_name === "pg1" && r.state === "streaming") || JSON.stringify(rows)
+                );
+            },
+            1000,
+        );
+        expect(rejoined).toBe(true);
+    });
+
+    test("a second up changes nothing", async () => {
+        const res = await liveOk(["up", ...ARGS]);
+        expect(res.actions.filter(([a]) => a !== "unchanged")).toEqual([]);
+    });
+
+    test("the host of a replica and an etcd member cut off: no failover, writes go on", async () => {
+        const leader = await leaderVia(HOSTS[1].address);
+        const leaderHost = HOSTS.findIndex((h) => h.address === leader) + 1;
+        expect(leaderHost).toBeGreaterThan(0);
+        const other = [1, 2, 3].find((n) => n !== leaderHost) as number;
+        const writer = new CommitWriter<string>({
+            endpoint: () => leader,
+            client: (host) => client(host, RW),
+            table: "mh_acks",
+            firstId: 1_000_000,
+            maxMs: 120_000,
+            retryMs: 100,
+        });
+        writer.start();
+        expect((await sim("cut", String(other))).code).toBe(0);
+        const cutAt = Date.now();
+        // Watched for longer than the ttl: had the leader lost its key, it would have demoted itself
+        // and the endpoint would reach another node (or none).
+        const moved = await pollUntil(
+            cutAt + TTL_MS + 5_000,
+            async () => {
+                const now = await leaderVia(leader);
+                return now !== leader || "the same leader";
+            },
+            1000,
+        );
+        expect(moved).toBe("the same leader");
+        const afterTtl = writer.acks.filter((a) => a.begunAt > cutAt + TTL_MS).length;
+        await writer.stop();
+        expect((await sim("heal", String(other))).code).toBe(0);
+        expect(afterTtl).toBeGreaterThan(0);
+        expect(await leaderVia(leader)).toBe(leader);
+        // The healed host's HAProxy marks the leader up again at its next check (every second).
+        const healed = await pollUntil(
+            Date.now() + 15_000,
+            async () => {
+                const via = await leaderVia(HOSTS[other - 1].address);
+                return via === leader || via;
+            },
+            500,
+        );
+        expect(healed).toBe(true);
+    });
+
+    test("a host's engine stopped: up fails naming the host's provider and engine and changes nothing; started again, the cluster converges by itself", async () => {
+        const leader = await leaderVia(HOSTS[0].address);
+        const n = [1, 2, 3].find((k) => HOSTS[k - 1].address !== leader) as number;
+        expect((await sim("engine-stop", String(n))).code).toBe(0);
+        const refused = await live(["up", ...ARGS]);
+        expect(refused.code).not.toBe(0);
+        // Refresh reads every resource first, as `pulumi up` does (refresh: always): the first one on
+        // the stopped engine fails, naming its provider (one per host, named after it) and the engine.
+        expect(refused.stderr).toMatch(
+            new RegExp(`through provider pg-h${n}: cannot reach the Docker engine at unix:///run/pgr-sim-hosts/h${n}/`),
+        );
+        expect(refused.actions.filter(([a]) => a !== "unchanged")).toEqual([]);
+        expect((await sim("engine-start", String(n))).code).toBe(0);
+        // Docker's restart policy starts the node again; Patroni makes it follow the leader.
+        const back = await pollUntil(
+            Date.now() + 120_000,
+            async () => {
+                const rows = await query<{ application_name: string; state: string }>(
+                    leader,
+                    RW,
+                    "SELECT application_name, state FROM pg_stat_replication",
+                ).catch(() => []);
+                return (
+                    rows.some((r) => r.application_name === `pg${n}` && r.state === "streaming") || JSON.stringify(rows)
+                );
+            },
+            1000,
+        );
+        expect(back).toBe(true);
+        await liveOk(["up", ...ARGS]);
+    });
+
+    test("destroy removes everything on every host", async () => {
+        const res = await live(["down", "--stack", STACK]);
+        expect(res.code).toBe(0);
+        for (const n of [1, 2, 3]) expect(await objectsOn(n)).toEqual([]);
+    });
+});
