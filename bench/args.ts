@@ -1,7 +1,7 @@
 // Command line of `npm run bench`: the shared parser (ops/cli.ts); every usage error names the argument.
 import { checkedOption, command, integerOption, UsageError } from "../ops/cli";
 
-export const CASES = ["provision", "sync-cost", "lag", "failover", "reads", "tls-cost", "backup"] as const;
+export const CASES = ["provision", "sync-cost", "lag", "failover", "reads", "tls-cost", "backup", "restore"] as const;
 export type CaseName = (typeof CASES)[number];
 export const MODES = ["manual", "patroni"] as const;
 export type Mode = (typeof MODES)[number];
@@ -43,7 +43,9 @@ cases:
               tps and p99 latency in sync ANY 1 to the primary (PGSSLMODE=require against disable)
   backup      pgbench scale 50: a full backup against pg_basebackup (tar, zstd) of the same primary; an
               incremental of the unchanged database against 3 s; the archive's backlog in WAL segments under
-              pgbench -c4 -j2 -T<duration> against 2`,
+              pgbench -c4 -j2 -T<duration> against 2
+  restore     pgbench scale 50: \`npm run live -- up\` of a new stack restored from the source's repository (no
+              replica) up to verified checks, against pgbackrest restore + start in a fresh container`,
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
         duration: integerOption(

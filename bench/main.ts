@@ -12,6 +12,7 @@ import { failoverPatroni } from "./cases/failover-patroni";
 import { lag } from "./cases/lag";
 import { provision } from "./cases/provision";
 import { reads } from "./cases/reads";
+import { restore } from "./cases/restore";
 import { syncCost } from "./cases/sync-cost";
 import { tlsCost } from "./cases/tls-cost";
 import { figureLine, Phases, table } from "./report";
@@ -27,6 +28,7 @@ const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
     reads,
     "tls-cost": tlsCost,
     backup,
+    restore,
 };
 
 const log = (line: string) => process.stderr.write(line + "\n");

@@ -7,13 +7,21 @@
 // - the repository container stopped under a writer: every write still commits (pg_wal holds the
 //   segments), `status` and `lag` exit 1 naming the failing archive and the commands that show why;
 //   once it is started again the backlog drains into the repository, both exit 0 and pgBackRest's
-//   own check passes.
-// Own stack, subnet 172.29.100.0/24, ports 24332+.
+//   own check passes;
+// - a restore into a new stack to a time inside that outage: a marker committed while the repository
+//   was away, the target recorded after it, a second marker after the target (still inside the outage);
+//   the restored stack has the first and not the second, so the WAL written during the outage reached
+//   the repository intact and in order.
+// The outage lasts as long as the test needs (about 40-60 s: pgBackRest's 30 s archive-timeout must
+// expire once before a failure is recorded), not the issue's full minute: what matters is that the
+// target's WAL was written while nothing could be archived.
+// Own stacks, subnets 172.29.100.0/24 (source, ports 24332+) and 172.29.121.0/24 (restored, 25200-25212).
 import {
     containerOf,
     deploy,
     docker,
     eventually,
+    exec,
     faultCluster,
     psqlIn,
     script,
@@ -34,6 +42,26 @@ const C = faultCluster({
 });
 const PG1 = containerOf(C, "pg1");
 const REPO = `${C.stack}-backup`;
+/** The stack restored from C's repository: no replica (the restore is what is tested; restore.test.ts covers replicas). */
+const RESTORED = faultCluster({
+    stack: `fr${process.pid}`,
+    subnet: "172.29.121.0/24",
+    base: 25200,
+    password: `fr-super-${process.pid}-Mn2`,
+    replPassword: `fr-repl-${process.pid}-Bv4`,
+    replicas: 0,
+    config: ["syncMode=async", "pooler=false", "metrics=false"],
+});
+
+/** The server's clock now, as a restoreTarget time (UTC, microseconds). */
+function serverTime(): Promise<string> {
+    return psqlIn(PG1, `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`);
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What happened during the outage, for the restore that follows it: the target and the markers around it. */
+const outage = { target: "", before: 1, after: 2 };
 
 interface Archiver {
     failed: number;
@@ -75,8 +103,9 @@ describe(`fault: WAL archiving (stack ${C.stack})`, () => {
         await waitHealthy(C, 60_000, "pg1");
     }, 300_000);
     afterAll(async () => {
+        await teardown(RESTORED);
         await teardown(C);
-    }, 180_000);
+    }, 300_000);
 
     test("a segment archived again after a crash between copy and status succeeds; the backlog drains", async () => {
         await switchSegment();
@@ -109,10 +138,17 @@ describe(`fault: WAL archiving (stack ${C.stack})`, () => {
 
     test("the repository stopped under a writer: writes go on, status and lag exit 1 naming it; the backlog drains after", async () => {
         const before = await archiver();
+        await psqlIn(PG1, "CREATE TABLE outage_markers (id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
         await docker(["stop", REPO]);
         try {
             // Writes commit while nothing can be archived: pg_wal keeps every segment until it is.
             for (let i = 0; i < 3; i++) await switchSegment();
+            // A marker, the target a moment after it on the server's clock, a marker after the target.
+            await psqlIn(PG1, `INSERT INTO outage_markers (id) VALUES (${outage.before})`);
+            await pause(300);
+            outage.target = await serverTime();
+            await pause(300);
+            await psqlIn(PG1, `INSERT INTO outage_markers (id) VALUES (${outage.after})`);
             expect(Number(await psqlIn(PG1, "SELECT count(*) FROM archive_probe"))).toBeGreaterThanOrEqual(4);
             await eventually("an archive failure recorded", 90_000, async () =>
                 (await archiver()).failed > before.failed ? true : "no failure yet",
@@ -144,4 +180,33 @@ describe(`fault: WAL archiving (stack ${C.stack})`, () => {
         expect(info[0].archive[0].max >= pending).toBe(true);
         await docker(["exec", "-u", "postgres", REPO, "pgbackrest", "--stanza=main", "check"]);
     });
+
+    test("a restore into a new stack to a time inside the outage has the marker before it and not the one after", async () => {
+        expect(outage.target).not.toBe(""); // set by the outage test above
+        // Both markers were committed while the repository was stopped (its start is after them).
+        const repoStarted = await docker(["inspect", "-f", "{{.State.StartedAt}}", REPO]);
+        const committed = await psqlIn(
+            PG1,
+            "SELECT max(at) < $$" + repoStarted + "$$::timestamptz FROM outage_markers",
+        );
+        expect(committed).toBe("t");
+        await teardown(RESTORED);
+        const pass = await exec(
+            [
+                "sh",
+                "-c",
+                `npm run -s live -- output backupCipherPass --stack ${C.stack} --show-secrets | ` +
+                    `npm run -s live -- config set --secret restoreCipherPass --stack ${RESTORED.stack}`,
+            ],
+            60_000,
+        );
+        expect(pass.code).toBe(0);
+        await deploy(RESTORED, [`restoreFrom=${C.stack}`, `restoreTarget=time=${outage.target}`], 300_000);
+        const ids = await psqlIn(
+            containerOf(RESTORED, "pg1"),
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM outage_markers",
+        );
+        expect(ids).toBe(String(outage.before));
+        await teardown(RESTORED);
+    }, 420_000);
 });

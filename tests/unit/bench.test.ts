@@ -140,7 +140,9 @@ describe("argument parsing", () => {
         expect(() => parseBenchArgs(["-h", "lag", "--runs", "x"])).toThrow(HelpRequest);
     });
     test("usage errors name the argument", () => {
-        expect(usage([])).toBe("missing case: one of provision, sync-cost, lag, failover, reads, tls-cost, backup");
+        expect(usage([])).toBe(
+            "missing case: one of provision, sync-cost, lag, failover, reads, tls-cost, backup, restore",
+        );
         expect(usage(["lagg"])).toContain('unknown case "lagg"');
         expect(usage(["lag", "reads"])).toContain('unexpected argument "reads"');
         expect(usage(["lag", "--runs", "0"])).toBe('--runs "0" is invalid: expected an integer 1..50');
