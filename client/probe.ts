@@ -27,7 +27,7 @@ export class NodeProbe {
 
     /** The first row of `text`; throws (and drops the connection) on any failure. */
     async row<R extends QueryResultRow>(text: string): Promise<R> {
-        const client = await this.connected();
+        const client = await this.qualifyingConnection();
         try {
             const res = await client.query<R>(text);
             return res.rows[0];
@@ -42,6 +42,23 @@ export class NodeProbe {
         const client = this.client;
         this.client = null;
         if (client) await client.end().catch(() => undefined);
+    }
+
+    /**
+     * The probe's connection; for a node with session attributes, checked again first: a host can
+     * be demoted under a session that stays open (behind a proxy, say), and the probe then moves
+     * to the host that qualifies now instead of reporting the old one forever.
+     */
+    private async qualifyingConnection(): Promise<Client> {
+        const client = await this.connected();
+        if (isPlainNode(this.node) || this.node.target === "any") return client;
+        try {
+            await checkSession(client, this.node.target, this.timeoutMs);
+            return client;
+        } catch {
+            this.drop(client);
+            return this.connected();
+        }
     }
 
     private async connected(): Promise<Client> {

@@ -245,6 +245,19 @@ describe("ReplicaRouter with several primary hosts (fake servers)", () => {
         await db.ready();
         expect(db.status().primary).toMatchObject({ name: `${a.label},${b.label}`, healthy: true, lsn: "0/3000148" });
     });
+
+    test("the health probe moves to the new read-write host when its host is demoted under an open session", async () => {
+        const db = new ReplicaRouter({ primary: urlOf([a.label, b.label]), replicas: [], healthIntervalMs: 20 });
+        routers.push(db);
+        await db.ready();
+        expect(b.statements).toEqual([]); // the probe's session is on a
+        a.readOnly = true;
+        const probedOnB = () => b.statements.some((s) => /pg_current_wal_lsn/.test(s)) && db.status().primary.healthy;
+        for (const deadline = Date.now() + 3000; !probedOnB() && Date.now() < deadline;) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(probedOnB()).toBe(true);
+    });
 });
 
 /** Closes every router made so far (before the servers they use go away). */
