@@ -4,7 +4,8 @@ import type { ReplicaStatus } from "./health";
 /**
  * What an error says about the server it came from:
  * - `connection`: the server is unreachable or the session died (refused, reset, shut down,
- *   connect timeout). The node is taken out of rotation and a read is retried elsewhere.
+ *   connect timeout), or it is not what the node's target_session_attrs asks for
+ *   ({@link HostRejectedError}). The node is taken out of rotation and a read is retried elsewhere.
  * - `busy`: the node is fine but has no capacity now (local pool exhausted, too many
  *   connections). A read is retried elsewhere; the node stays in rotation.
  * - `other`: anything else (syntax error, permission, a constraint). Retrying elsewhere would
@@ -47,6 +48,7 @@ function classifyOne(err: unknown, depth: number): ErrorKind {
         errors?: unknown;
         cause?: unknown;
     };
+    if (err instanceof HostRejectedError) return "connection";
     const kind = kindOfCode(code) ?? kindOfMessage(message) ?? kindOfAggregate(errors, depth);
     if (kind !== undefined) return kind;
     return cause === undefined ? "other" : classifyOne(cause, depth + 1);
@@ -83,9 +85,20 @@ export function classifyError(err: unknown): ErrorKind {
     return classifyOne(err, 0);
 }
 
+/**
+ * True for PostgreSQL's read_only_sql_transaction (25006: "cannot execute INSERT in a read-only
+ * transaction"): the server took the statement but does not accept writes (a demoted primary, a standby).
+ */
+export function isReadOnlyError(err: unknown): boolean {
+    return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "25006";
+}
+
 /** The message of anything thrown, for status reasons. */
 export function errorMessage(err: unknown): string {
     if (err instanceof Error) return err.message || err.name;
+    // An Error from another realm (a vm context, a test runner's sandbox) is not instanceof Error.
+    const message = typeof err === "object" && err !== null ? (err as { message?: unknown }).message : undefined;
+    if (typeof message === "string" && message !== "") return message;
     return String(err);
 }
 
@@ -119,5 +132,38 @@ export class RouterClosedError extends Error {
 
     constructor() {
         super("the ReplicaRouter is closed");
+    }
+}
+
+/**
+ * A host that answered but whose session is not what target_session_attrs asks for (libpq's
+ * words: "session is read-only", "server is in hot standby mode", …); the next host is tried.
+ */
+export class HostRejectedError extends Error {
+    override readonly name = "HostRejectedError";
+}
+
+/** Why one host of a node was not used. */
+export interface HostFailure {
+    /** `host:port`. */
+    host: string;
+    reason: string;
+}
+
+/**
+ * Thrown when no host of a multi-host node could be used: every host was tried in order and each
+ * was unreachable, timed out or was rejected. The message names each host and why; `errors` holds
+ * the original errors (classifyError calls it a connection error when each of them is one).
+ */
+export class NoUsableHostError extends Error {
+    override readonly name = "NoUsableHostError";
+    readonly failures: HostFailure[];
+    readonly errors: unknown[];
+
+    constructor(targetSessionAttrs: string, failures: Array<HostFailure & { error: unknown }>) {
+        const wanted = targetSessionAttrs === "any" ? "" : ` with target_session_attrs=${targetSessionAttrs}`;
+        super(`no usable host${wanted}: ${failures.map((f) => `${f.host}: ${f.reason}`).join("; ")}`);
+        this.failures = failures.map(({ host, reason }) => ({ host, reason }));
+        this.errors = failures.map((f) => f.error);
     }
 }

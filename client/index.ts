@@ -12,8 +12,16 @@ export type {
     ServedBy,
     WriteResult,
 } from "./options";
-export { classifyError, NoHealthyReplicaError, RouterClosedError } from "./errors";
-export type { ErrorKind } from "./errors";
+export {
+    classifyError,
+    HostRejectedError,
+    isReadOnlyError,
+    NoHealthyReplicaError,
+    NoUsableHostError,
+    RouterClosedError,
+} from "./errors";
+export type { ErrorKind, HostFailure } from "./errors";
+export type { MultiHostOptions, TargetSessionAttrs } from "./hosts";
 export { decideReplicaHealth, recordPrimaryLsn, replicaLag } from "./health";
 export type { HealthDecision, LagBounds, LsnSample, PrimaryStatus, ReplicaProbe, ReplicaStatus } from "./health";
 export { compareLsn, formatLsn, isLsn, lsnDiff, maxLsn, parseLsn } from "./lsn";

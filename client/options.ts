@@ -1,11 +1,21 @@
 // The router's options and result types, and their resolution (defaults, validation, names).
 import { PoolConfig, QueryResult, QueryResultRow } from "pg";
 import type { PrimaryStatus, ReplicaStatus } from "./health";
+import { MultiHostOptions, multiHostLabels, multiHostNode, NodeHosts } from "./hosts";
 import type { Lsn } from "./lsn";
 
-/** A node: a postgresql:// URL, or a pg pool config with an optional display name. */
+/**
+ * A node: a postgresql:// URL, or a pg pool config with an optional display name. Either may list
+ * several hosts, libpq-style: `postgresql://u:pw@h1:p1,h2:p2/db?target_session_attrs=read-write`
+ * (or `hosts` and `targetSessionAttrs` in the config); see hosts.ts.
+ */
 export type NodeConfig =
-    string | (PoolConfig & { /** Name in status() and servedBy. @default `host:port` */ name?: string });
+    | string
+    | (PoolConfig &
+          MultiHostOptions & {
+              /** Name in status() and servedBy. @default `host:port` (`h1:p1,h2:p2` for several hosts) */
+              name?: string;
+          });
 
 /** Options of a `ReplicaRouter` (router.ts). */
 export interface ReplicaRouterOptions {
@@ -139,6 +149,8 @@ export function nodeNames(nodes: NodeConfig[]): string[] {
 function defaultName(node: NodeConfig): string | undefined {
     const cfg = typeof node === "string" ? { connectionString: node } : node;
     if (cfg.name) return cfg.name;
+    const several = multiHostLabels(cfg);
+    if (several) return several.join(",");
     if (cfg.connectionString) {
         try {
             const url = new URL(cfg.connectionString);
@@ -155,4 +167,21 @@ export function poolConfig(node: NodeConfig, connectTimeoutMs: number): PoolConf
     const cfg: PoolConfig & { name?: string } = typeof node === "string" ? { connectionString: node } : { ...node };
     delete cfg.name;
     return { connectionTimeoutMillis: connectTimeoutMs, ...cfg };
+}
+
+/**
+ * Where a node's connections go: its hosts, in order, and what their sessions must be. A node with
+ * one host and no target_session_attrs is one host whose config is {@link poolConfig}'s, unchanged.
+ * Throws a TypeError for a bad host list or target_session_attrs.
+ */
+export function nodeHosts(node: NodeConfig, name: string, connectTimeoutMs: number): NodeHosts {
+    const cfg: PoolConfig & MultiHostOptions & { name?: string } =
+        typeof node === "string" ? { connectionString: node } : { ...node };
+    delete cfg.name;
+    return (
+        multiHostNode(cfg, connectTimeoutMs) ?? {
+            hosts: [{ label: name, config: poolConfig(node, connectTimeoutMs) }],
+            target: "any",
+        }
+    );
 }

@@ -1,15 +1,23 @@
 // ReplicaRouter: writes to the primary, reads round-robin over healthy replicas, optional
 // read-your-writes by WAL position. Semantics are documented in docs/operations.md ("Read scaling from
 // applications"); options and result types are in options.ts, the pure parts in lsn.ts, health.ts,
-// select.ts and errors.ts.
+// select.ts, hosts.ts and errors.ts; nodes with several hosts connect through multihost.ts.
 import { Pool, PoolClient, QueryResult, QueryResultRow } from "pg";
-import { asError, classifyError, errorMessage, NoHealthyReplicaError, RouterClosedError } from "./errors";
-import { decideReplicaHealth, LsnSample, PrimaryStatus, recordPrimaryLsn, ReplicaProbe, ReplicaStatus } from "./health";
-import { compareLsn, isLsn, Lsn, maxLsn } from "./lsn";
 import {
-    NodeConfig,
+    asError,
+    classifyError,
+    errorMessage,
+    isReadOnlyError,
+    NoHealthyReplicaError,
+    RouterClosedError,
+} from "./errors";
+import { decideReplicaHealth, LsnSample, PrimaryStatus, recordPrimaryLsn, ReplicaProbe, ReplicaStatus } from "./health";
+import type { NodeHosts } from "./hosts";
+import { compareLsn, isLsn, Lsn, maxLsn } from "./lsn";
+import { isHostFailure, isPlainNode, MultiHostPool, NodePool } from "./multihost";
+import {
+    nodeHosts,
     nodeNames,
-    poolConfig,
     ReadOptions,
     ReadResult,
     ReplicaRouterOptions,
@@ -35,7 +43,7 @@ const INSERT_LSN_SQL = "SELECT pg_current_wal_insert_lsn()::text AS lsn";
 
 interface Node {
     name: string;
-    pool: Pool;
+    pool: NodePool;
     probe: NodeProbe;
 }
 interface Replica extends Node {
@@ -66,7 +74,7 @@ interface Lease {
  * without this, a replica shutting down could crash the application. The dead connection's next
  * query fails with a connection error, which the callers handle; on release it is destroyed.
  */
-async function lease(pool: Pool): Promise<Lease> {
+async function lease(pool: NodePool): Promise<Lease> {
     const client = await pool.connect();
     let broken: Error | undefined;
     const onError = (err: Error) => {
@@ -105,21 +113,22 @@ export class ReplicaRouter {
     constructor(options: ReplicaRouterOptions) {
         this.opts = resolveOptions(options);
         this.retentionMs = Math.max(MIN_HISTORY_MS, 2 * 1000 * (this.opts.maxLagSeconds ?? 0));
-        const makeNode = (config: NodeConfig, name: string): Node => {
-            const cfg = poolConfig(config, this.opts.connectTimeoutMs);
-            const pool = new Pool(cfg);
-            // An idle pooled connection whose server went away emits 'error' on the pool (fatal if
-            // unhandled). pg discards that connection; whether the node is down is for the probes
-            // (or the next read's connect) to decide, so that e.g. idle_session_timeout is no outage.
-            pool.on("error", () => undefined);
-            return { name, pool, probe: new NodeProbe(cfg, this.opts.connectTimeoutMs) };
-        };
-        const [primaryName, ...replicaNames] = nodeNames([options.primary, ...options.replicas]);
+        const names = nodeNames([options.primary, ...options.replicas]);
+        // Every node's hosts first: a bad host list throws before any pool exists.
+        const [primaryHosts, ...replicaHosts] = [options.primary, ...options.replicas].map((config, i) =>
+            nodeHosts(config, names[i], this.opts.connectTimeoutMs),
+        );
+        const makeNode = (hosts: NodeHosts, name: string): Node => ({
+            name,
+            pool: isPlainNode(hosts) ? plainPool(hosts) : new MultiHostPool(hosts),
+            probe: new NodeProbe(hosts, this.opts.connectTimeoutMs),
+        });
+        const [primaryName, ...replicaNames] = names;
         this.primary = {
-            ...makeNode(options.primary, primaryName),
+            ...makeNode(primaryHosts, primaryName),
             status: { name: primaryName, healthy: false, reason: "not checked yet", lsn: null, lastCheckedAt: null },
         };
-        this.replicas = options.replicas.map((config, i) => {
+        this.replicas = replicaHosts.map((hosts, i) => {
             const name = replicaNames[i];
             const status: ReplicaStatus = {
                 name,
@@ -130,7 +139,7 @@ export class ReplicaRouter {
                 replayLsn: null,
                 lastCheckedAt: null,
             };
-            return { ...makeNode(config, name), status, downSince: 0 };
+            return { ...makeNode(hosts, name), status, downSince: 0 };
         });
         this.firstRound = this.currentRound = this.runRound();
     }
@@ -181,6 +190,7 @@ export class ReplicaRouter {
             if (classifyError(err) === "connection") {
                 this.afterFailedWrite(conn, err);
             } else {
+                if (isReadOnlyError(err)) this.primaryHostFailed(conn);
                 // ROLLBACK fails too when the connection is gone; then it is destroyed, not pooled.
                 await conn.client.query("ROLLBACK").then(
                     () => conn.release(),
@@ -411,6 +421,7 @@ export class ReplicaRouter {
         } catch (err) {
             conn.release(err);
             this.unknownLsnWrites++;
+            if (isHostFailure(err)) this.primaryHostFailed(conn);
             return null;
         }
     }
@@ -420,5 +431,25 @@ export class ReplicaRouter {
         conn.release(connectionLost ? err : undefined);
         // The commit may have happened before the connection broke: its position is unknown.
         if (connectionLost) this.unknownLsnWrites++;
+        if (isHostFailure(err)) this.primaryHostFailed(conn);
     }
+
+    /**
+     * The primary's host lost the connection or refused a write as read-only (after a failover):
+     * with several hosts, the next write chooses the read-write host again. The failed statement
+     * itself is not retried (it may have committed); its caller gets the error.
+     */
+    private primaryHostFailed(conn: Lease): void {
+        this.primary.pool.hostFailed?.(conn.client);
+    }
+}
+
+/** pg's Pool for a node with one host and nothing to check: exactly what the router always used. */
+function plainPool(hosts: NodeHosts): Pool {
+    const pool = new Pool(hosts.hosts[0].config);
+    // An idle pooled connection whose server went away emits 'error' on the pool (fatal if
+    // unhandled). pg discards that connection; whether the node is down is for the probes
+    // (or the next read's connect) to decide, so that e.g. idle_session_timeout is no outage.
+    pool.on("error", () => undefined);
+    return pool;
 }
