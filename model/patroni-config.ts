@@ -226,6 +226,7 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
         ...patroniTlsSections(cfg),
         bootstrapDcs: json(bootstrapDcs(cfg, params)),
         bootstrapMethod: yamlLines(bootstrapMethod(cfg)),
+        pgListen: json(node.host ? `${node.address},127.0.0.1:5432` : "0.0.0.0:5432"),
         pgConnect: json(`${node.address}:5432`),
         dataDir: json(PATHS.dataDir),
         pgpass: json("/var/lib/postgresql/.pgpass.patroni"),

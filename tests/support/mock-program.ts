@@ -16,6 +16,8 @@ export interface Registered {
     dependsOn: string[];
     deleteBeforeReplace: boolean;
     ignoreChanges: string[];
+    /** The explicit provider's reference (`<urn>::<id>`), when the resource names one. */
+    provider?: string;
 }
 
 export interface MockRun {
@@ -106,6 +108,7 @@ export async function runProgramWithMocks(
                         dependsOn: opts?.dependsOn ?? [],
                         deleteBeforeReplace: opts?.deleteBeforeReplace ?? false,
                         ignoreChanges: opts?.ignoreChanges ?? [],
+                        ...(args.provider ? { provider: args.provider } : {}),
                     });
                     events.push(`registered ${args.name}`);
                     const answer = {

@@ -1,0 +1,103 @@
+// The stack program across hosts (`hosts`, issue 19) under Pulumi's mocks: one docker provider per host,
+// every docker resource on its member's host with the host's network, HAProxy on every host, the hooks
+// told which engine each container is on, and outputs that list every host.
+import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
+
+const CONTAINER = "docker:index/container:Container";
+const HOSTS = [1, 2, 3].map((n) => ({
+    name: `h${n}`,
+    engine: `unix:///run/pgr-sim-hosts/h${n}/docker.sock`,
+    address: `10.99.0.${10 + n}`,
+}));
+
+/** The provider resource name a registration names (`…::NAME::ID`), or "" for the default provider. */
+function providerName(r: Registered): string {
+    if (!r.provider) return "";
+    const parts = r.provider.split("::");
+    return parts[parts.length - 2];
+}
+
+describe("the stack program across three hosts, under mocks", () => {
+    let run: MockRun;
+    beforeAll(async () => {
+        run = await runProgramWithMocks(
+            {
+                failover: "patroni",
+                syncMode: "sync",
+                hosts: JSON.stringify(HOSTS),
+                placement: JSON.stringify({ backup: "h2" }),
+                superuserPassword: "super-secret-pw",
+                replicationPassword: "repl-secret-pw",
+            },
+            "unit",
+        );
+    });
+
+    test("one docker provider per host, reaching its engine; no cluster network", () => {
+        const providers = run.resources.filter((r) => r.type === "pulumi:providers:docker");
+        expect(providers.map((p) => [p.name, p.inputs.host])).toEqual(HOSTS.map((h) => [`pg-${h.name}`, h.engine]));
+        expect(run.resources.filter((r) => r.type === "docker:index/network:Network")).toEqual([]);
+    });
+
+    test("every container on its member's host, on the host's network, publishing nothing", () => {
+        const placed = run.resources
+            .filter((r) => r.type === CONTAINER)
+            .map((c) => [
+                c.inputs.name,
+                providerName(c),
+                c.inputs.networkMode,
+                c.inputs.ports ?? [],
+                c.inputs.networksAdvanced ?? [],
+            ])
+            .sort();
+        expect(placed).toEqual(
+            [
+                ["unit-backup", "pg-h2"],
+                ["unit-etcd1", "pg-h1"],
+                ["unit-etcd2", "pg-h2"],
+                ["unit-etcd3", "pg-h3"],
+                ["unit-haproxy-h1", "pg-h1"],
+                ["unit-haproxy-h2", "pg-h2"],
+                ["unit-haproxy-h3", "pg-h3"],
+                ["unit-pg1", "pg-h1"],
+                ["unit-pg2", "pg-h2"],
+                ["unit-pg3", "pg-h3"],
+            ].map(([name, provider]) => [name, provider, "host", [], []]),
+        );
+        // The volumes and images too: nothing lands on the default engine.
+        const elsewhere = run.resources.filter((r) => r.type.startsWith("docker:") && providerName(r) === "");
+        expect(elsewhere.map((r) => r.name)).toEqual([]);
+    });
+
+    test("Patroni and etcd advertise the hosts' addresses; PostgreSQL listens on its host's address only", () => {
+        const pg2 = run.resources.find((r) => r.type === CONTAINER && r.inputs.name === "unit-pg2") as Registered;
+        const yml: string = pg2.inputs.uploads.find((u: { file: string }) => u.file.endsWith("/patroni.yml")).content;
+        expect(yml).toContain('listen: "10.99.0.12,127.0.0.1:5432"');
+        expect(yml).toContain('connect_address: "10.99.0.12:5432"');
+        expect(yml).toContain('connect_address: "10.99.0.12:8008"');
+        expect(yml).toContain('hosts: ["10.99.0.11:2379","10.99.0.12:2379","10.99.0.13:2379"]');
+        const etcd3 = run.resources.find((r) => r.type === CONTAINER && r.inputs.name === "unit-etcd3") as Registered;
+        expect(etcd3.inputs.command).toContain("--advertise-client-urls=https://10.99.0.13:2379");
+    });
+
+    test("the hooks are told which engine each container is on", () => {
+        const checks = run.resources.find((r) => r.name === "pg-checks") as Registered;
+        const engines = JSON.parse(checks.inputs.environment.PGR_DOCKER_ENGINES) as Record<string, string>;
+        expect(engines["unit-pg1"]).toBe(HOSTS[0].engine);
+        expect(engines["unit-etcd3"]).toBe(HOSTS[2].engine);
+        expect(engines["unit-backup"]).toBe(HOSTS[1].engine);
+        expect(engines["unit-haproxy-h2"]).toBe(HOSTS[1].engine);
+    });
+
+    test("the endpoint outputs list every host's HAProxy, libpq-style; each node is reached at its host", () => {
+        const rw = run.outputs.rwConnectionString;
+        expect(rw.secret).toBe(true);
+        expect(String(rw.value)).toMatch(
+            /^postgresql:\/\/postgres:super-secret-pw@10\.99\.0\.11:15442,10\.99\.0\.12:15442,10\.99\.0\.13:15442\/postgres\?connect_timeout=3&target_session_attrs=read-write&sslmode=verify-full&sslrootcert=/,
+        );
+        expect(run.outputs.replicas.value).toEqual([
+            expect.objectContaining({ node: "pg2", host: "10.99.0.12", port: 5432 }),
+            expect.objectContaining({ node: "pg3", host: "10.99.0.13", port: 5432 }),
+        ]);
+    });
+});
