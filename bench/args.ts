@@ -1,7 +1,17 @@
 // Command line of `npm run bench`: the shared parser (ops/cli.ts); every usage error names the argument.
 import { checkedOption, command, integerOption, UsageError } from "../ops/cli";
 
-export const CASES = ["provision", "sync-cost", "lag", "failover", "reads", "tls-cost", "backup", "restore"] as const;
+export const CASES = [
+    "provision",
+    "sync-cost",
+    "lag",
+    "failover",
+    "reads",
+    "tls-cost",
+    "backup",
+    "restore",
+    "hosts",
+] as const;
 export type CaseName = (typeof CASES)[number];
 export const MODES = ["manual", "patroni"] as const;
 export type Mode = (typeof MODES)[number];
@@ -45,7 +55,10 @@ cases:
               incremental of the unchanged database against 3 s; the archive's backlog in WAL segments under
               pgbench -c4 -j2 -T<duration> against 2
   restore     pgbench scale 50: \`npm run live -- up\` of a new stack restored from the source's repository (no
-              replica) up to verified checks, against pgbackrest restore + start in a fresh container`,
+              replica) up to verified checks, against pgbackrest restore + start in a fresh container
+  hosts       three simulated Docker hosts (scripts/sim-hosts.sh): the leader's host cut off under a writer through
+              another host's read-write endpoint, first acknowledged write against patroniTtl + 3 s; provisioning
+              across the hosts against the same stack (failover=patroni, sync) on one engine`,
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
         duration: integerOption(

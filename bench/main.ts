@@ -13,6 +13,7 @@ import { lag } from "./cases/lag";
 import { provision } from "./cases/provision";
 import { reads } from "./cases/reads";
 import { restore } from "./cases/restore";
+import { hosts } from "./cases/hosts";
 import { syncCost } from "./cases/sync-cost";
 import { tlsCost } from "./cases/tls-cost";
 import { figureLine, Phases, table } from "./report";
@@ -29,6 +30,7 @@ const CASES: Record<CaseName, (ctx: CaseContext) => Promise<void>> = {
     "tls-cost": tlsCost,
     backup,
     restore,
+    hosts,
 };
 
 const log = (line: string) => process.stderr.write(line + "\n");

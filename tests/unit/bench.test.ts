@@ -141,7 +141,7 @@ describe("argument parsing", () => {
     });
     test("usage errors name the argument", () => {
         expect(usage([])).toBe(
-            "missing case: one of provision, sync-cost, lag, failover, reads, tls-cost, backup, restore",
+            "missing case: one of provision, sync-cost, lag, failover, reads, tls-cost, backup, restore, hosts",
         );
         expect(usage(["lagg"])).toContain('unknown case "lagg"');
         expect(usage(["lag", "reads"])).toContain('unexpected argument "reads"');
