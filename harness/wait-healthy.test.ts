@@ -7,8 +7,14 @@ import * as path from "node:path";
 import { DockerEngine } from "./docker-api";
 import { waitHealthy } from "./docker-double";
 
-/** An Engine whose inspect of container `c1` answers each of `answers` in turn (the last one repeats). */
-async function scriptedEngine(answers: Array<{ status: number; body: unknown }>) {
+/**
+ * Runs `use` against an Engine whose inspect of container `c1` answers each of `answers` in turn (the
+ * last one repeats); `inspections` counts the inspects so far.
+ */
+async function withEngine(
+    answers: Array<{ status: number; body: unknown }>,
+    use: (engine: DockerEngine, inspections: () => number) => Promise<void>,
+): Promise<void> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgr-engine-"));
     const socketPath = path.join(dir, "docker.sock");
     let inspected = 0;
@@ -21,63 +27,51 @@ async function scriptedEngine(answers: Array<{ status: number; body: unknown }>)
         res.end(JSON.stringify(answer.body));
     });
     await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-    const engine: DockerEngine = { host: `unix://${socketPath}`, socketPath };
-    const close = async () => {
+    try {
+        await use({ host: `unix://${socketPath}`, socketPath }, () => inspected);
+    } finally {
         await new Promise((resolve) => server.close(resolve));
         fs.rmSync(dir, { recursive: true, force: true });
-    };
-    return { engine, inspections: () => inspected, close };
+    }
 }
 
 const health = (status: string) => ({ status: 200, body: { State: { Health: { Status: status } } } });
 
 describe("waitHealthy (the container's wait)", () => {
     test("polls until healthy, whatever the status meanwhile", async () => {
-        const e = await scriptedEngine([health("starting"), health("unhealthy"), health("healthy")]);
-        try {
-            await expect(waitHealthy(e.engine, "c1", "pg1", 10_000)).resolves.toBeUndefined();
-            expect(e.inspections()).toBe(3);
-        } finally {
-            await e.close();
-        }
+        await withEngine([health("starting"), health("unhealthy"), health("healthy")], async (engine, inspections) => {
+            await expect(waitHealthy(engine, "c1", "pg1", 10_000)).resolves.toBeUndefined();
+            expect(inspections()).toBe(3);
+        });
     });
 
     test("a container without a healthcheck fails at once", async () => {
-        const e = await scriptedEngine([{ status: 200, body: { State: {} } }]);
-        try {
-            await expect(waitHealthy(e.engine, "c1", "pg1", 10_000)).rejects.toThrow(
+        await withEngine([{ status: 200, body: { State: {} } }], async (engine, inspections) => {
+            await expect(waitHealthy(engine, "c1", "pg1", 10_000)).rejects.toThrow(
                 "container pg1: you have supplied a 'wait' argument, but the container does not have a healthcheck defined",
             );
-            expect(e.inspections()).toBe(1);
-        } finally {
-            await e.close();
-        }
+            expect(inspections()).toBe(1);
+        });
     });
 
     test("an Engine error fails at once with the Engine's message, not at the deadline", async () => {
-        const e = await scriptedEngine([
-            health("starting"),
-            { status: 404, body: { message: "No such container: c1" } },
-        ]);
-        try {
-            await expect(waitHealthy(e.engine, "c1", "pg1", 10_000)).rejects.toThrow(
-                "GET /containers/c1/json: 404 No such container: c1",
-            );
-            expect(e.inspections()).toBe(2);
-        } finally {
-            await e.close();
-        }
+        await withEngine(
+            [health("starting"), { status: 404, body: { message: "No such container: c1" } }],
+            async (engine, inspections) => {
+                await expect(waitHealthy(engine, "c1", "pg1", 10_000)).rejects.toThrow(
+                    "GET /containers/c1/json: 404 No such container: c1",
+                );
+                expect(inspections()).toBe(2);
+            },
+        );
     });
 
     test("past the wait timeout fails naming the time and the last status", async () => {
-        const e = await scriptedEngine([health("starting")]);
-        try {
-            await expect(waitHealthy(e.engine, "c1", "pg1", 0)).rejects.toThrow(
+        await withEngine([health("starting")], async (engine, inspections) => {
+            await expect(waitHealthy(engine, "c1", "pg1", 0)).rejects.toThrow(
                 "container pg1 failed to be in healthy state in time (0s, last starting); last log lines:",
             );
-            expect(e.inspections()).toBe(1);
-        } finally {
-            await e.close();
-        }
+            expect(inspections()).toBe(1);
+        });
     });
 });
