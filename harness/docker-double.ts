@@ -1,5 +1,7 @@
 // The docker provider's resources, performed for real against the Engine API. Property names and
 // defaults follow @pulumi/docker's schema (Container, Network, Volume, RemoteImage).
+import { setTimeout as sleep } from "node:timers/promises";
+import { pollUntil } from "../ops/ops";
 import { dockerApi, DockerApiError, DockerEngine, run } from "./docker-api";
 import { tarArchive } from "./tar";
 
@@ -186,7 +188,7 @@ export async function deleteVolume(
     timing = { delayMs: 2000, intervalMs: 5000, timeoutMs: 30_000 },
 ): Promise<void> {
     const deadline = Date.now() + timing.timeoutMs;
-    await new Promise((r) => setTimeout(r, timing.delayMs));
+    await sleep(timing.delayMs);
     for (;;) {
         try {
             await dockerApi(engine, "DELETE", `/volumes/${id}?force=true`).catch(ignoreMissing);
@@ -195,7 +197,7 @@ export async function deleteVolume(
             if (!(err instanceof DockerApiError && /volume is in use/.test(err.message)) || Date.now() > deadline)
                 throw err;
         }
-        await new Promise((r) => setTimeout(r, timing.intervalMs));
+        await sleep(timing.intervalMs);
     }
 }
 
@@ -440,27 +442,26 @@ export function readBackHealthcheck(info: ContainerInspect): Props | undefined {
 /**
  * `wait`, as the provider does (resourceDockerContainerCreate): a container without a healthcheck
  * is an error; otherwise poll every second until Health.Status is healthy, whatever it is meanwhile
- * (starting, unhealthy, restarting), and fail only when waitTimeout has passed.
+ * (starting, unhealthy, restarting), and fail only when waitTimeout has passed. Exported for its test.
  */
-async function waitHealthy(engine: DockerEngine, id: string, name: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+export async function waitHealthy(engine: DockerEngine, id: string, name: string, timeoutMs: number): Promise<void> {
+    const health = async () => {
         const info = await dockerApi<ContainerInspect>(engine, "GET", `/containers/${id}/json`);
-        const health = info.State.Health?.Status;
-        if (health === undefined) {
+        const status = info.State.Health?.Status;
+        if (status === undefined) {
             throw new Error(
                 `container ${name}: you have supplied a 'wait' argument, but the container does not have a healthcheck defined`,
             );
         }
-        if (health === "healthy") return;
-        if (Date.now() > deadline) {
-            const logs = await run(["docker", "-H", engine.host, "logs", "--tail", "30", id]);
-            throw new Error(
-                `container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${health}); last log lines:\n${logs.stdout}${logs.stderr}`,
-            );
-        }
-        await new Promise((r) => setTimeout(r, 1000));
-    }
+        return status === "healthy" || status;
+    };
+    // An Engine API error or a missing healthcheck ends the wait at once, as it does in the provider.
+    const last = await pollUntil(Date.now() + timeoutMs, health, 1000, "throw");
+    if (last === true) return;
+    const logs = await run(["docker", "-H", engine.host, "logs", "--tail", "30", id]);
+    throw new Error(
+        `container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${last}); last log lines:\n${logs.stdout}${logs.stderr}`,
+    );
 }
 
 /** Removes a container; like the provider, it stops it first only when destroyGraceSeconds is set. */

@@ -262,6 +262,25 @@ export async function createBeforeDelete(
     }
 }
 
+/** Registrations and invokes still being performed: an engine is busy while any is (harness/run-program.ts). */
+export class InFlight {
+    private count = 0;
+
+    get busy(): boolean {
+        return this.count > 0;
+    }
+
+    /** Counts `work` as in flight until it settles. */
+    async around<T>(work: () => Promise<T>): Promise<T> {
+        this.count++;
+        try {
+            return await work();
+        } finally {
+            this.count--;
+        }
+    }
+}
+
 /** Runs one `up` or `down` against a stack's state, printing a line per resource. */
 export class LiveEngine implements pulumi.runtime.Mocks {
     readonly options = new Map<string, CapturedOptions>();
@@ -276,7 +295,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         failed: 0,
     };
     private readonly seen = new Set<string>();
-    private pending = 0;
+    private readonly inFlight = new InFlight();
     private nextSeq: number;
 
     constructor(
@@ -289,7 +308,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
 
     /** Resource registrations still being performed. */
     get busy(): boolean {
-        return this.pending > 0;
+        return this.inFlight.busy;
     }
 
     async newResource(
@@ -300,31 +319,31 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         if (!handler) throw new Error(`the live harness does not implement resource type ${args.type}`);
         const key = `${args.type}::${args.name}`;
         this.seen.add(key);
-        this.pending++;
-        const started = Date.now();
-        const docker = dockerObjectName(args.type, args.inputs);
-        // A long step (a replica cloning a large primary, a ready check waiting for it) says it is still going.
-        const heartbeat = setInterval(
-            () =>
-                this.log(
-                    `  ...       ${args.type.padEnd(38)} ${args.name}${docker ? ` -> ${docker}` : ""} still in progress (${Math.round((Date.now() - started) / 1000)}s)`,
-                ),
-            HEARTBEAT_MS,
-        );
-        heartbeat.unref();
-        try {
-            const result = await this.apply(key, args, handler);
-            this.print(result.action, key, started, docker);
-            return result;
-        } catch (err) {
-            const message = `${key}${docker ? ` (${docker})` : ""}: ${(err as Error).message}`;
-            this.errors.push(message);
-            this.print("failed", key, started, docker);
-            throw new Error(message, { cause: err });
-        } finally {
-            clearInterval(heartbeat);
-            this.pending--;
-        }
+        return this.inFlight.around(async () => {
+            const started = Date.now();
+            const docker = dockerObjectName(args.type, args.inputs);
+            // A long step (a replica cloning a large primary, a ready check waiting for it) says it is still going.
+            const heartbeat = setInterval(
+                () =>
+                    this.log(
+                        `  ...       ${args.type.padEnd(38)} ${args.name}${docker ? ` -> ${docker}` : ""} still in progress (${Math.round((Date.now() - started) / 1000)}s)`,
+                    ),
+                HEARTBEAT_MS,
+            );
+            heartbeat.unref();
+            try {
+                const result = await this.apply(key, args, handler);
+                this.print(result.action, key, started, docker);
+                return result;
+            } catch (err) {
+                const message = `${key}${docker ? ` (${docker})` : ""}: ${(err as Error).message}`;
+                this.errors.push(message);
+                this.print("failed", key, started, docker);
+                throw new Error(message, { cause: err });
+            } finally {
+                clearInterval(heartbeat);
+            }
+        });
     }
 
     private async apply(
@@ -425,12 +444,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
 
     /** Invokes: `command:local:run` runs its command on every deployment, as the provider does. */
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
-        this.pending++;
-        try {
-            return await invokeLocalRun(args, this.errors);
-        } finally {
-            this.pending--;
-        }
+        return this.inFlight.around(() => invokeLocalRun(args, this.errors));
     }
 
     /**

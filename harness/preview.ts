@@ -27,6 +27,7 @@ import {
     CapturedOptions,
     canonical,
     effectiveInputs,
+    InFlight,
     needsReplace,
     outputsFor,
     planReplaces,
@@ -76,12 +77,12 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
     readonly planned: Record<PlannedStep, number> = { create: 0, update: 0, replace: 0, same: 0 };
     /** The docker providers this run declares, with their planned inputs. */
     private readonly providers = new Map<string, Props>();
-    private pending = 0;
+    private readonly inFlight = new InFlight();
 
     constructor(private readonly state: StackState) {}
 
     get busy(): boolean {
-        return this.pending > 0;
+        return this.inFlight.busy;
     }
 
     newResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, unknown> } {
@@ -148,12 +149,7 @@ export class PreviewEngine implements pulumi.runtime.Mocks {
 
     /** Invokes run during a preview as during an update: the primary guard refuses here. */
     async call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
-        this.pending++;
-        try {
-            return await invokeLocalRun(args, this.errors);
-        } finally {
-            this.pending--;
-        }
+        return this.inFlight.around(() => invokeLocalRun(args, this.errors));
     }
 
     /** `pulumi up`'s preview summary line. */

@@ -2,6 +2,7 @@
 // update pass of one `up` each run it, as the real `pulumi up` runs the program once to preview and
 // once to update.
 import * as path from "path";
+import { setTimeout as sleep } from "node:timers/promises";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
 import { CapturedOptions } from "./engine";
@@ -58,7 +59,7 @@ const sdkSettings = pulumi.runtime as unknown as { waitForRPCs?: () => Promise<v
 async function idleFor(engine: ProgramEngine, turns: number, ms: number): Promise<void> {
     let idle = 0;
     while (idle < turns) {
-        await new Promise((r) => setTimeout(r, ms));
+        await sleep(ms);
         idle = engine.busy ? 0 : idle + 1;
     }
 }

@@ -6,6 +6,7 @@
 // Users: ops/patroni-leader-loss.ts and the Patroni integration test (through AckWriter below),
 // bench/cases/failover.ts (a writer that follows the promoted node), and the fault suites' Writer
 // (several sessions, bounded by rows and time).
+import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "pg";
 import { superuserClient, SuperuserLogin } from "./login";
 
@@ -52,8 +53,6 @@ export interface CommitWriterOptions<E> {
     /** The clock of `begunAt`, `at` and `maxMs` (default Date.now). */
     now?: () => number;
 }
-
-const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Ends a client, waiting at most `ms` for it. */
 async function endWithin(client: AckClient, ms: number): Promise<void> {
@@ -131,7 +130,7 @@ export class CommitWriter<E> {
             } catch (err) {
                 this.errors++;
                 this.lastError = (err as Error).message;
-                if (this.more()) await pause(this.opts.retryMs ?? 100);
+                if (this.more()) await sleep(this.opts.retryMs ?? 100);
             } finally {
                 await endWithin(client, this.opts.endMs ?? 3000);
             }

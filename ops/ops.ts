@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseLsn } from "../client/lsn";
 import { ClusterConfig } from "../model/config";
 import { primaryConninfo } from "../model/render";
@@ -110,7 +111,7 @@ export async function settledNodes(
     for (;;) {
         // The old primary is stopped: all that can still arrive is what sits in a standby's socket
         // buffer, which its WAL receiver drains within milliseconds. Each probe itself takes 0.1-0.3 s.
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
         const next = await probeNodes(stack, sql);
         const same = next.every((n) => n.receiveLsn === last.find((o) => o.node === n.node)?.receiveLsn);
         last = next;
@@ -124,19 +125,26 @@ export type Probe = () => boolean | string | Promise<boolean | string>;
 /**
  * The one poll with a deadline: asks `probe` every `everyMs` until it returns true or `deadline`
  * (a Date.now() time) is reached, at least once; returns true, or what the probe last said (an error's
- * message). Never throws: the caller words the timeout (see {@link waitFor}).
+ * message). The caller words the timeout (see {@link waitFor}). A probe's error is what it saw, unless
+ * `onError` is "throw": then the error ends the poll and is thrown (for probes whose failure is final).
  */
-export async function pollUntil(deadline: number, probe: Probe, everyMs = 250): Promise<true | string> {
+export async function pollUntil(
+    deadline: number,
+    probe: Probe,
+    everyMs = 250,
+    onError: "retry" | "throw" = "retry",
+): Promise<true | string> {
     for (;;) {
         let last: boolean | string;
         try {
             last = await probe();
         } catch (err) {
+            if (onError === "throw") throw err;
             last = (err as Error).message;
         }
         if (last === true) return true;
         if (Date.now() >= deadline) return String(last);
-        await new Promise((r) => setTimeout(r, everyMs));
+        await sleep(everyMs);
     }
 }
 

@@ -5,6 +5,7 @@
 // - kill: `docker kill` of the leader's container, kept down (restart policy off) as a dead host
 //   would be, then started again after the measurement;
 // - crash: `pkill -9 postgres` inside the leader, Patroni alive.
+import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "pg";
 import { AckWriter } from "./ack-writer";
 import { execProgram } from "./cluster-discovery";
@@ -37,8 +38,6 @@ export interface LeaderLossRound {
     /** Acknowledged ids the new leader does not have. */
     lost: number;
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `docker ...argv` on the engine `container` runs on. */
 async function docker(container: string, ...argv: string[]): Promise<void> {

@@ -3,7 +3,7 @@
 // still holds, and whether etcd has a quorum. ops/role-operations.ts picks this for the mode;
 // ops/status.ts gathers the rest of the report, the same in both modes.
 import { ClusterConfig } from "../model/config";
-import { checkSpec } from "../model/check-spec";
+import { PatroniCheckSpec } from "../model/check-spec";
 import type { ProbedNode } from "./cluster-discovery";
 import { etcdEndpointHealth, LeaderKey, leaderKey, PatroniCluster, patroniCluster } from "./patroni";
 import type { MemberStatus, ModeStatus, ModeStatusInput } from "./status";
@@ -52,8 +52,7 @@ export function patroniMembers(
 }
 
 /** How many etcd members answer, asked through each member's container in turn (any running one will do). */
-async function etcdHealth(stack: string, cfg: ClusterConfig): Promise<EtcdCount> {
-    const spec = checkSpec(stack, cfg, "pg1", []).patroni;
+async function etcdHealth(cfg: ClusterConfig, spec: PatroniCheckSpec | undefined): Promise<EtcdCount> {
     const members = cfg.etcdMembers;
     if (!spec) return { healthy: 0, members };
     for (const container of spec.etcdContainers) {
@@ -64,16 +63,17 @@ async function etcdHealth(stack: string, cfg: ClusterConfig): Promise<EtcdCount>
 }
 
 /** Patroni's part of `status`: its view of the members, and etcd's health with a problem when it has no quorum. */
-export async function patroniStatus({ stack, cfg, probed, members }: ModeStatusInput): Promise<ModeStatus> {
+export async function patroniStatus({ stack, cfg, probed, members, spec }: ModeStatusInput): Promise<ModeStatus> {
     // No answer from /cluster leaves PostgreSQL's view as it is.
     const { cluster } = await patroniCluster(stack).catch(() => ({ cluster: { members: [] } }));
-    const spec = checkSpec(stack, cfg, "pg1", []).patroni;
     // A leader whose node is gone keeps its key until the lease runs out: ask etcd when that is.
     const deadLeader = cluster.members.some(
         (p) => p.role === "leader" && !probed.find((n) => n.node === p.name)?.running,
     );
-    const key = deadLeader && spec ? await leaderKey(spec.etcdContainers, spec.etcdEndpoints, stack) : undefined;
-    const etcd = await etcdHealth(stack, cfg);
+    const patroni = spec.patroni;
+    const key =
+        deadLeader && patroni ? await leaderKey(patroni.etcdContainers, patroni.etcdEndpoints, stack) : undefined;
+    const etcd = await etcdHealth(cfg, patroni);
     const trouble = etcdProblem(stack, etcd);
     return {
         members: patroniMembers(members, probed, cluster, key),

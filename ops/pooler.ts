@@ -15,6 +15,7 @@ import {
 } from "../model/pooler-config";
 import { ExecResult, execProgram } from "./cluster-discovery";
 import { dockerArgv } from "./engines";
+import { pollUntil } from "./ops";
 
 /** What a finished program said. */
 export type RunResult = ExecResult;
@@ -48,8 +49,6 @@ export interface RepointResult {
 export class PoolerError extends Error {}
 
 const runDocker: Runner = (argv, stdin) => execProgram(argv, 30_000, { stdin });
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Rows of an admin console SHOW command, by column name. */
 type Row = Record<string, string>;
@@ -102,11 +101,9 @@ class Endpoint {
 
 /** Waits until no stale server connection is left or the deadline passes; returns those left. */
 async function drain(ep: Endpoint, deadline: number): Promise<Row[]> {
-    for (;;) {
-        const stale = await ep.stale();
-        if (stale.length === 0 || Date.now() >= deadline) return stale;
-        await delay(200);
-    }
+    let stale: Row[] = [];
+    await pollUntil(deadline, async () => (stale = await ep.stale()).length === 0, 200, "throw");
+    return stale;
 }
 
 async function repointOne(

@@ -9,7 +9,7 @@ import { clientHost, nodeAddresses, PORT_OFFSETS } from "../model/topology";
 import { ARCHIVER_SQL, archiveTrouble, ArchiverState } from "./archive";
 import { backupSummaryLine, readRepository, repositoryProblem } from "./backups";
 import { addressProblems } from "./checks";
-import { checkSpec } from "../model/check-spec";
+import { checkSpec, CheckSpec } from "../model/check-spec";
 import {
     certainlyStopped,
     ClusterNode,
@@ -63,6 +63,8 @@ export interface ModeStatusInput {
     probed: ProbedNode[];
     /** One per `probed` node, in the same order. */
     members: MemberStatus[];
+    /** The checks' spec of the stack, built once per status run (its `patroni` part under failover=patroni). */
+    spec: CheckSpec;
 }
 
 /** The failover mode's part of `status` (ops/role-operations.ts picks it): its view of the members, its lines, its problems. */
@@ -199,14 +201,18 @@ async function postgresMembers(probed: ProbedNode[], primary: ProbedNode | undef
     }));
 }
 
-/** A node off its fixed address cannot stream (pg_hba.conf) and nothing else would say why. */
-async function addressTrouble(stack: string, cfg: ClusterConfig, probed: ClusterNode[]): Promise<string[]> {
-    const addresses = checkSpec(
+/** The checks' spec of the probed members (the first as primary: only their addresses matter here). */
+function statusSpec(stack: string, cfg: ClusterConfig, probed: ClusterNode[]): CheckSpec {
+    return checkSpec(
         stack,
         cfg,
         probed[0]?.node ?? "pg1",
         probed.slice(1).map((n) => n.node),
-    ).addresses;
+    );
+}
+
+/** A node off its fixed address cannot stream (pg_hba.conf) and nothing else would say why. */
+async function addressTrouble({ addresses }: CheckSpec, probed: ClusterNode[]): Promise<string[]> {
     return addresses && probed.length > 0 ? addressProblems(addresses) : [];
 }
 
@@ -297,10 +303,11 @@ export async function clusterStatus(
     const probed = await probeNodes(stack);
     const primary = probed.find((n) => n.running && n.inRecovery === false);
     const members = await postgresMembers(probed, primary);
-    const mode = await roleOperations(cfg).status({ stack, cfg, probed, members });
+    const spec = statusSpec(stack, cfg, probed);
+    const mode = await roleOperations(cfg).status({ stack, cfg, probed, members, spec });
     const problems = [
         ...roleProblems(stack, probed),
-        ...(await addressTrouble(stack, cfg, probed)),
+        ...(await addressTrouble(spec, probed)),
         ...(await archiverTrouble(primary)),
         ...mode.problems,
     ];

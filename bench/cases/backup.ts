@@ -7,6 +7,7 @@
 //   against issue 17's goal (2 segments).
 // A restore into a new stack against a bare restore is the `restore` case (restore.ts); not measured yet
 // (issue 17 asks for it too): the archive's size after a day's worth of WAL.
+import { setTimeout as sleep } from "node:timers/promises";
 import { CaseContext, PORT_OURS, SUBNET_OURS } from "../context";
 import { Cluster, oursCluster, oursUp } from "../clusters";
 import { pgbench } from "../pgbench";
@@ -92,7 +93,7 @@ async function archiveBacklog(ctx: CaseContext, c: Cluster): Promise<number> {
         while (!stop) {
             const [current, archived] = (await psql(c.container(1), sql, 10_000)).split(" ");
             if (archived) worst = Math.max(worst, segmentNumber(current) - segmentNumber(archived));
-            await new Promise((r) => setTimeout(r, 1000));
+            await sleep(1000);
         }
     })();
     const d = ctx.args.duration;

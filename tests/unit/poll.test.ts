@@ -34,6 +34,18 @@ describe("pollUntil", () => {
         expect(asked).toBe(1);
         expect(await pollUntil(Date.now() - 1, () => Promise.resolve(true))).toBe(true);
     });
+
+    test('with onError "throw" a probe\'s error ends the poll at once and is thrown', async () => {
+        let asked = 0;
+        const started = Date.now();
+        const probe = () => {
+            if (++asked === 2) throw new Error(`failed at ${asked}`);
+            return false;
+        };
+        await expect(pollUntil(started + 5000, probe, 5, "throw")).rejects.toThrow("failed at 2");
+        expect(asked).toBe(2);
+        expect(Date.now() - started).toBeLessThan(5000);
+    });
 });
 
 describe("waitFor and eventually word the timeout", () => {

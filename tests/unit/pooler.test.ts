@@ -264,10 +264,18 @@ describe("PgBouncerPool under mocks", () => {
 });
 
 /** A fake Docker CLI for repointPooler: records calls, answers from a script of admin-console states. */
-function fakeDocker(opts: { running?: boolean; missing?: boolean; psql?: boolean; staleRounds?: number }) {
+function fakeDocker(opts: {
+    running?: boolean;
+    missing?: boolean;
+    psql?: boolean;
+    staleRounds?: number;
+    /** SHOW SERVERS fails from this call on (1 = the first). */
+    showFailsFrom?: number;
+}) {
     const calls: string[][] = [];
     const files = new Map<string, string>();
     let staleLeft = opts.staleRounds ?? 0;
+    let shows = 0;
     const ok = (stdout = ""): RunResult => ({ code: 0, stdout, stderr: "" });
     const run = (argv: string[], stdin?: string): Promise<RunResult> => Promise.resolve(reply(argv, stdin));
     const reply = (argv: string[], stdin?: string): RunResult => {
@@ -285,6 +293,8 @@ function fakeDocker(opts: { running?: boolean; missing?: boolean; psql?: boolean
                 return { code: 127, stdout: "", stderr: 'exec: "psql": executable file not found in $PATH' };
             const cmd = argv[argv.length - 1];
             if (cmd === "SHOW SERVERS") {
+                if (++shows >= (opts.showFailsFrom ?? Infinity))
+                    return { code: 1, stdout: "", stderr: "ERROR: not allowed" };
                 const stale = staleLeft > 0 ? "1" : "0";
                 return ok(`type\tuser\tclose_needed\tptr\tlink\nS\tpostgres\t${stale}\t0xs1\t0xc1\n`);
             }
@@ -317,6 +327,15 @@ describe("repointPooler", () => {
         const [rw] = await repointPooler("st", "pg2", [], { run: fake.run, drainTimeoutMs: 0 });
         expect(rw.killedClients).toBe(1);
         expect(fake.calls.some((c) => c.includes("KILL_CLIENT 42"))).toBe(true);
+    });
+
+    test("a failing SHOW SERVERS while draining fails the repoint at once, not after the drain time", async () => {
+        const fake = fakeDocker({ staleRounds: 1, showFailsFrom: 2 });
+        const started = Date.now();
+        await expect(repointPooler("st", "pg2", [], { run: fake.run, drainTimeoutMs: 60_000 })).rejects.toThrow(
+            /^st-pgbouncer-r[wo]: SHOW SERVERS failed: ERROR: not allowed$/,
+        );
+        expect(Date.now() - started).toBeLessThan(5000);
     });
 
     test("falls back to SIGHUP when the image has no psql", async () => {

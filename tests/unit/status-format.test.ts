@@ -2,6 +2,7 @@
 // the exit status, and each mode's part of the report (ops/role-operations.ts): manual keeps what
 // PostgreSQL answered; Patroni lays its roles and states over it, Docker's word winning for a node
 // that is not running. The gathering against real containers is tests/integration's.
+import { checkSpec } from "../../model/check-spec";
 import { validateConfig } from "../../model/config";
 import { ProbedNode } from "../../ops/cluster-discovery";
 import { patroniMembers } from "../../ops/patroni-status";
@@ -117,6 +118,7 @@ describe("each mode's part of status", () => {
             cfg,
             probed: [probed("pg1", true), probed("pg2", true)],
             members,
+            spec: checkSpec("s", cfg, "pg1", ["pg2"]),
         });
         expect(view).toEqual({ members, problems: [] });
     });
