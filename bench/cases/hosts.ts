@@ -67,11 +67,6 @@ async function provisioning(ctx: CaseContext): Promise<{ ours: number[]; bound: 
     return sides;
 }
 
-/** The host a node runs on under the default spread (pgK on the K-th host). */
-function hostOf(node: string): number {
-    return Number(node.replace(/^pg/, ""));
-}
-
 /** A writer through host `via`'s read-write endpoint. */
 function writerVia(login: SuperuserLogin, via: DockerHost, rwPort: number, firstId: number): CommitWriter<string> {
     return new CommitWriter<string>({
@@ -92,6 +87,104 @@ function writerVia(login: SuperuserLogin, via: DockerHost, rwPort: number, first
     });
 }
 
+/** The ids stored now, read through `via`'s read-write endpoint (retried for 30 s: the endpoint may be switching). */
+async function storedIds(login: SuperuserLogin, via: DockerHost, rwPort: number): Promise<Set<number>> {
+    let ids: Set<number> | undefined;
+    const read = await pollUntil(
+        Date.now() + 30_000,
+        async () => {
+            const c = new Client({ ...superuserClient(login, via.address, rwPort), connectionTimeoutMillis: 3000 });
+            c.on("error", () => undefined);
+            try {
+                await c.connect();
+                ids = new Set((await c.query<{ id: string }>(`SELECT id FROM ${TABLE}`)).rows.map((r) => Number(r.id)));
+                return true;
+            } finally {
+                await c.end().catch(() => undefined);
+            }
+        },
+        500,
+    );
+    if (read !== true || !ids) throw new Error(`cannot read ${TABLE} through ${via.name}'s endpoint: ${read}`);
+    return ids;
+}
+
+/** The host (1-based) whose node takes writes through every host's read-write endpoint (30 s at most). */
+async function writableHost(login: SuperuserLogin, rwPort: number): Promise<number> {
+    let found = 0;
+    const agreed = await pollUntil(
+        Date.now() + 30_000,
+        async () => {
+            const seen = await Promise.all(
+                HOSTS.map(async (h) => {
+                    const c = new Client({
+                        ...superuserClient(login, h.address, rwPort),
+                        connectionTimeoutMillis: 3000,
+                    });
+                    c.on("error", () => undefined);
+                    try {
+                        await c.connect();
+                        const r = await c.query<{ a: string }>(
+                            "SELECT host(inet_server_addr()) AS a WHERE NOT pg_is_in_recovery()",
+                        );
+                        return r.rows[0]?.a ?? "in recovery";
+                    } finally {
+                        await c.end().catch(() => undefined);
+                    }
+                }),
+            );
+            found = HOSTS.findIndex((h) => h.address === seen[0]) + 1;
+            return (found > 0 && seen.every((a) => a === seen[0])) || `the endpoints reach ${seen.join(", ")}`;
+        },
+        500,
+    );
+    if (agreed !== true) throw new Error(`the read-write endpoints do not agree on a primary: ${agreed}`);
+    return found;
+}
+
+/**
+ * Waits (180 s at most) until the primary, reached through the first host that answers, has every other
+ * node streaming: PostgreSQL's own view (pg_stat_replication), as a member back from isolation rewinds
+ * and rejoins after Patroni already lists it.
+ */
+async function allStreaming(login: SuperuserLogin, rwPort: number): Promise<void> {
+    const settled = await pollUntil(
+        Date.now() + 180_000,
+        async () => {
+            for (const h of HOSTS) {
+                const c = new Client({ ...superuserClient(login, h.address, rwPort), connectionTimeoutMillis: 3000 });
+                c.on("error", () => undefined);
+                try {
+                    await c.connect();
+                    const r = await c.query<{ n: string }>(
+                        "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'",
+                    );
+                    return Number(r.rows[0].n) >= HOST_COUNT - 1 || `${r.rows[0].n} standbys streaming`;
+                } catch {
+                    // the next host
+                } finally {
+                    await c.end().catch(() => undefined);
+                }
+            }
+            return "no endpoint answered";
+        },
+        1000,
+    );
+    if (settled !== true) throw new Error(`the cluster did not settle: ${settled}`);
+}
+
+/** Cuts host `n` off, runs `during`, and heals it whatever happened. */
+async function withHostCut<T>(n: number, during: (cutAt: number) => Promise<T>): Promise<T> {
+    await simHosts("cut", String(n));
+    // After the link is down: a write begun earlier may still have reached the old leader.
+    const cutAt = Date.now();
+    try {
+        return await during(cutAt);
+    } finally {
+        await simHosts("heal", String(n));
+    }
+}
+
 /** One round: the settled leader's host cut off; seconds to the first write begun after the cut, and ids lost. */
 async function hostLossRound(
     ctx: CaseContext,
@@ -99,45 +192,45 @@ async function hostLossRound(
     run: number,
     firstId: number,
 ): Promise<{ seconds: number; lost: number; nextId: number }> {
-    const leader = await settledLeader(stack, HOST_COUNT - 1);
-    const lostHost = hostOf(leader);
-    const via = HOSTS.find((_, i) => i + 1 !== lostHost) as DockerHost;
+    await settledLeader(stack, HOST_COUNT - 1);
     const login = readLogin({ stack, live: true });
     const rwPort = PORT_BARE + PORT_OFFSETS.poolerRw;
+    await ctx.phases.time(`every standby streams from the primary (run ${run})`, () => allStreaming(login, rwPort));
+    // Where writes land, not what a member's Patroni says: a member just back from isolation may
+    // still show the old leader key for a moment.
+    const lostHost = await writableHost(login, rwPort);
+    const leader = `pg${lostHost}`;
+    const via = HOSTS.find((_, i) => i + 1 !== lostHost) as DockerHost;
     const writer = writerVia(login, via, rwPort, firstId);
     writer.start();
-    let first: Ack<string> | undefined;
-    let cutAt = 0;
+    let result: { seconds: number; lost: number } | undefined;
     try {
         const warm = await pollUntil(Date.now() + 60_000, () => writer.acked.length >= 20, 50);
         if (warm !== true)
             throw new Error(`the writer had ${writer.acked.length} acknowledged writes after 60 s, not 20`);
-        cutAt = Date.now();
-        await simHosts("cut", String(lostHost));
-        const seen = await pollUntil(
-            Date.now() + 120_000,
-            () => (first = writer.acks.find((a) => a.begunAt >= cutAt)) !== undefined,
-            100,
-        );
-        if (seen !== true)
-            throw new Error(`no write was acknowledged within 120 s of cutting h${lostHost} off (run ${run})`);
+        result = await withHostCut(lostHost, async (cutAt) => {
+            let first: Ack<string> | undefined;
+            const seen = await pollUntil(
+                Date.now() + 120_000,
+                () => (first = writer.acks.find((a) => a.begunAt >= cutAt)) !== undefined,
+                100,
+            );
+            if (seen !== true || !first)
+                throw new Error(`no write was acknowledged within 120 s of cutting h${lostHost} off (run ${run})`);
+            await writer.stop();
+            const have = await storedIds(login, via, rwPort);
+            return { seconds: (first.at - cutAt) / 1000, lost: writer.acked.filter((id) => !have.has(id)).length };
+        });
     } finally {
         await writer.stop();
     }
-    const c = new Client({ ...superuserClient(login, via.address, rwPort), connectionTimeoutMillis: 3000 });
-    await c.connect();
-    const have = new Set((await c.query<{ id: string }>(`SELECT id FROM ${TABLE}`)).rows.map((r) => Number(r.id)));
-    await c.end();
-    const lost = writer.acked.filter((id) => !have.has(id)).length;
-    const seconds = ((first as Ack<string>).at - cutAt) / 1000;
     ctx.log(
-        `    run ${run}: ${leader}'s host h${lostHost} cut off; first write through h${via.name.slice(1)} after ${seconds.toFixed(2)} s; ${writer.acked.length} acknowledged, ${lost} lost`,
+        `    run ${run}: ${leader}'s host h${lostHost} cut off; first write through ${via.name} after ${result.seconds.toFixed(2)} s; ${writer.acked.length} acknowledged, ${result.lost} lost`,
     );
-    await simHosts("heal", String(lostHost));
     await ctx.phases.time(`healed h${lostHost}: every member streams again (run ${run})`, () =>
         settledLeader(stack, HOST_COUNT - 1),
     );
-    return { seconds, lost, nextId: (writer.acked[writer.acked.length - 1] ?? firstId) + 1000 };
+    return { ...result, nextId: (writer.acked[writer.acked.length - 1] ?? firstId) + 1000 };
 }
 
 /** Host-loss rounds on one stack across the hosts. */
