@@ -3,7 +3,15 @@
 // every query runs as the postgres OS user over the container's local socket (peer auth).
 import { spawn } from "child_process";
 import { CLUSTER_LABEL, ETCD_LABEL, NODE_LABEL, TLS_LABEL } from "../model/labels";
-import { containersOn, DEFAULT_ENGINE, describeEngine, dockerArgv, engineArgv, stackEngines } from "./engines";
+import {
+    containersOn,
+    DEFAULT_ENGINE,
+    describeEngine,
+    dockerArgv,
+    engineArgv,
+    engineOf,
+    stackEngines,
+} from "./engines";
 
 export { CLUSTER_LABEL, ETCD_LABEL, NODE_LABEL };
 
@@ -478,4 +486,33 @@ export function probeListed(listed: ListedNode[], sql: SqlRunner = dockerSql): P
 export async function discoverCluster(stack: string): Promise<ClusterView> {
     const nodes = await probeNodes(stack);
     return { stack, nodes, primary: pickPrimary(stack, nodes) };
+}
+
+/** Engine address → host name, as the deployment hands them to its hooks (PGR_HOST_NAMES, infra/engines.ts); {} on one engine. */
+export function hostNamesFromEnv(): Record<string, string> {
+    try {
+        return JSON.parse(process.env.PGR_HOST_NAMES ?? "{}") as Record<string, string>;
+    } catch {
+        return {};
+    }
+}
+
+/**
+ * Across hosts: why a deployment must stop when a node's host's engine does not answer, naming the
+ * host (`hostNames`: engine → name); undefined when every node's engine answered. The deployment
+ * guard runs it before anything is declared, so nothing changes on the hosts that answer.
+ */
+export function unreachableRefusal(
+    cluster: string,
+    nodes: ReadonlyArray<{ node: string; container: string; state: string; error?: string }>,
+    hostNames: Record<string, string>,
+): string | undefined {
+    const lost = nodes.filter((n) => n.state === UNREACHABLE_STATE);
+    if (lost.length === 0) return undefined;
+    const hosts = [...new Set(lost.map((n) => hostNames[engineOf(n.container)] ?? engineOf(n.container)))];
+    return (
+        `pg-replication: refusing to deploy: the Docker engine of host ${hosts.join(", ")} does not answer ` +
+        `(${lost.map((n) => `${n.node}: ${n.error ?? "unreachable"}`).join("; ")}). Nothing was changed on any host. ` +
+        `Bring the host's engine back and deploy again (npm run live -- up --stack ${cluster}), or take the host out of pg-replication:hosts.\n`
+    );
 }

@@ -14,9 +14,10 @@ import {
     stackInventory,
     unknownRoleHint,
     unknownRoles,
-    UNREACHABLE_STATE,
+    hostNamesFromEnv,
+    unreachableRefusal,
 } from "../cluster-discovery";
-import { describeEngine, engineArgv, engineOf, stackEngines } from "../engines";
+import { describeEngine, engineArgv, stackEngines } from "../engines";
 
 const GUARD_PRIMARY = command({
     name: "guard-primary",
@@ -139,31 +140,6 @@ function splitBrainRefusal(cluster: string, configured: string, nodes: ClusterNo
     );
 }
 
-/**
- * Across hosts: a node whose host's engine does not answer. The deployment stops here, before
- * anything is declared, so nothing changes on the hosts that answer; `up` converges once it is back.
- */
-function unreachableRefusal(cluster: string, inventory: StackInventory): string | undefined {
-    const lost = inventory.nodes.filter((n) => n.state === UNREACHABLE_STATE);
-    if (lost.length === 0) return undefined;
-    const names = hostNames();
-    const hosts = [...new Set(lost.map((n) => names[engineOf(n.container)] ?? engineOf(n.container)))];
-    return (
-        `pg-replication: refusing to deploy: the Docker engine of host ${hosts.join(", ")} does not answer ` +
-        `(${lost.map((n) => `${n.node}: ${n.error ?? "unreachable"}`).join("; ")}). Nothing was changed on any host. ` +
-        `Bring the host's engine back and deploy again (npm run live -- up --stack ${cluster}), or take the host out of pg-replication:hosts.\n`
-    );
-}
-
-/** Engine → host name from the deployment (PGR_HOST_NAMES, infra/engines.ts); {} on one engine. */
-function hostNames(): Record<string, string> {
-    try {
-        return JSON.parse(process.env.PGR_HOST_NAMES ?? "{}") as Record<string, string>;
-    } catch {
-        return {};
-    }
-}
-
 /** Writes a refusal to stderr; the exit status of a refused deployment. */
 function refuse(message: string): number {
     process.stderr.write(message);
@@ -178,7 +154,7 @@ async function main(): Promise<number> {
     const missing = await missingLocalImage(process.env.PGR_IMAGE, process.env.PGR_PULL_IMAGE);
     if (missing !== undefined) return refuse(missing);
     const inventory = await stackInventory(cluster);
-    const lost = unreachableRefusal(cluster, inventory);
+    const lost = unreachableRefusal(cluster, inventory.nodes, hostNamesFromEnv());
     if (lost !== undefined) return refuse(lost);
     const refusal = inventoryRefusal(cluster, mode, process.env.PGR_TLS ?? "required", inventory);
     if (refusal !== undefined) return refuse(refusal);

@@ -15,6 +15,7 @@ import {
     stackInventory,
     unknownRoleHint,
     unknownRoles,
+    unreachableRefusal,
     UNREACHABLE_STATE,
 } from "../../ops/cluster-discovery";
 import {
@@ -221,5 +222,29 @@ describe("discovery across engines", () => {
             ["pg1", "running"],
             ["pg2", UNREACHABLE_STATE],
         ]);
+    });
+});
+
+describe("the deployment guard across hosts", () => {
+    test("a node whose host's engine does not answer stops the deployment, naming the host", () => {
+        setDockerEngines({ "s-pg1": H1, "s-pg2": H2 });
+        const nodes = [
+            { node: "pg1", container: "s-pg1", state: "running" },
+            { node: "pg2", container: "s-pg2", state: UNREACHABLE_STATE, error: `engine ${H2} does not answer` },
+        ];
+        expect(unreachableRefusal("s", nodes, { [H1]: "h1", [H2]: "h2" })).toBe(
+            "pg-replication: refusing to deploy: the Docker engine of host h2 does not answer " +
+                `(pg2: engine ${H2} does not answer). Nothing was changed on any host. Bring the host's engine back and ` +
+                "deploy again (npm run live -- up --stack s), or take the host out of pg-replication:hosts.\n",
+        );
+    });
+
+    test("every engine answering (stopped nodes included): no refusal", () => {
+        setDockerEngines({ "s-pg1": H1, "s-pg2": H2 });
+        const nodes = [
+            { node: "pg1", container: "s-pg1", state: "running" },
+            { node: "pg2", container: "s-pg2", state: "exited" },
+        ];
+        expect(unreachableRefusal("s", nodes, { [H1]: "h1", [H2]: "h2" })).toBeUndefined();
     });
 });
