@@ -5,7 +5,7 @@
 // engine through DOCKER_HOST (ssh:// too: the docker CLI dials it with `docker system dial-stdio`).
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { containerEngines, DockerHost, haproxyContainer, HostsConfig, resolvePlacement } from "../model/hosts";
+import { containerEngines, DockerHost, HostsConfig, resolvePlacement } from "../model/hosts";
 
 /** A host's engine as resources reach it. */
 export interface Engine {
@@ -72,11 +72,6 @@ export function clusterEngines(
         etcd: placement.etcd.map((h) => byHost[h.name]),
         repository: byHost[placement.repository.name],
     };
-}
-
-/** HAProxy's container on `engine` (model/hosts.ts haproxyContainer). */
-export function haproxyContainerName(prefix: string, engine: Engine | undefined): string {
-    return haproxyContainer(prefix, engine?.host);
 }
 
 /**

@@ -19,7 +19,8 @@ import { renderFile, renderPgHba, renderPgIdent } from "../model/render";
 import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
 import { HaproxyEndpoints } from "./haproxy";
 import { ADDRESS_OFFSETS, etcdMemberAddress, nodeAddresses, NodeSpec, subnetAddress } from "../model/topology";
-import { Engine, haproxyContainerName, stackEnginesEnvironment } from "./engines";
+import { Engine, stackEnginesEnvironment } from "./engines";
+import { haproxyContainer } from "../model/hosts";
 import { generatedPassword } from "./generated-password";
 import { checkSpec } from "../model/check-spec";
 
@@ -121,7 +122,7 @@ function haproxyEndpoints(ctx: EndpointContext): pulumi.Resource[] {
 function haproxyOn(ctx: EndpointContext, engine: Engine | undefined): HaproxyEndpoints {
     const { cfg, name, prefix } = ctx;
     const address = engine ? engine.host.address : subnetAddress(cfg.subnet, ADDRESS_OFFSETS.haproxy);
-    const containerName = haproxyContainerName(prefix, engine);
+    const containerName = haproxyContainer(prefix, engine?.host);
     return new HaproxyEndpoints(
         engine ? `${name}-haproxy-${engine.host.name}` : `${name}-haproxy`,
         {

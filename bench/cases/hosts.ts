@@ -71,20 +71,39 @@ async function provisioning(ctx: CaseContext): Promise<{ ours: number[]; bound: 
 function writerVia(login: SuperuserLogin, via: DockerHost, rwPort: number, firstId: number): CommitWriter<string> {
     return new CommitWriter<string>({
         endpoint: () => via.address,
-        client: (host) => {
-            const c = new Client({
-                ...superuserClient(login, host, rwPort),
-                connectionTimeoutMillis: 2000,
-                query_timeout: 5000,
-            });
-            c.on("error", () => undefined);
-            return c;
-        },
+        client: (host) => endpointClient(login, host, rwPort, 2000),
         table: TABLE,
         firstId,
         maxMs: 150_000,
         retryMs: 50,
     });
+}
+
+/** An unconnected superuser client of `host`'s read-write endpoint (a failover drops its connection: no crash). */
+function endpointClient(login: SuperuserLogin, host: string, rwPort: number, connectMs = 3000): Client {
+    const c = new Client({
+        ...superuserClient(login, host, rwPort),
+        connectionTimeoutMillis: connectMs,
+        query_timeout: 5000,
+    });
+    c.on("error", () => undefined);
+    return c;
+}
+
+/** One query through `host`'s read-write endpoint, on a connection of its own. */
+async function queryVia<T extends object>(
+    login: SuperuserLogin,
+    host: string,
+    rwPort: number,
+    sql: string,
+): Promise<T[]> {
+    const c = endpointClient(login, host, rwPort);
+    try {
+        await c.connect();
+        return (await c.query<T>(sql)).rows;
+    } finally {
+        await c.end().catch(() => undefined);
+    }
 }
 
 /** The ids stored now, read through `via`'s read-write endpoint (retried for 30 s: the endpoint may be switching). */
@@ -93,15 +112,9 @@ async function storedIds(login: SuperuserLogin, via: DockerHost, rwPort: number)
     const read = await pollUntil(
         Date.now() + 30_000,
         async () => {
-            const c = new Client({ ...superuserClient(login, via.address, rwPort), connectionTimeoutMillis: 3000 });
-            c.on("error", () => undefined);
-            try {
-                await c.connect();
-                ids = new Set((await c.query<{ id: string }>(`SELECT id FROM ${TABLE}`)).rows.map((r) => Number(r.id)));
-                return true;
-            } finally {
-                await c.end().catch(() => undefined);
-            }
+            const rows = await queryVia<{ id: string }>(login, via.address, rwPort, `SELECT id FROM ${TABLE}`);
+            ids = new Set(rows.map((r) => Number(r.id)));
+            return true;
         },
         500,
     );
@@ -117,20 +130,13 @@ async function writableHost(login: SuperuserLogin, rwPort: number): Promise<numb
         async () => {
             const seen = await Promise.all(
                 HOSTS.map(async (h) => {
-                    const c = new Client({
-                        ...superuserClient(login, h.address, rwPort),
-                        connectionTimeoutMillis: 3000,
-                    });
-                    c.on("error", () => undefined);
-                    try {
-                        await c.connect();
-                        const r = await c.query<{ a: string }>(
-                            "SELECT host(inet_server_addr()) AS a WHERE NOT pg_is_in_recovery()",
-                        );
-                        return r.rows[0]?.a ?? "in recovery";
-                    } finally {
-                        await c.end().catch(() => undefined);
-                    }
+                    const rows = await queryVia<{ a: string }>(
+                        login,
+                        h.address,
+                        rwPort,
+                        "SELECT host(inet_server_addr()) AS a WHERE NOT pg_is_in_recovery()",
+                    );
+                    return rows[0]?.a ?? "in recovery";
                 }),
             );
             found = HOSTS.findIndex((h) => h.address === seen[0]) + 1;
@@ -152,19 +158,13 @@ async function allStreaming(login: SuperuserLogin, rwPort: number): Promise<void
         Date.now() + 180_000,
         async () => {
             for (const h of HOSTS) {
-                const c = new Client({ ...superuserClient(login, h.address, rwPort), connectionTimeoutMillis: 3000 });
-                c.on("error", () => undefined);
-                try {
-                    await c.connect();
-                    const r = await c.query<{ n: string }>(
-                        "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'",
-                    );
-                    return Number(r.rows[0].n) >= HOST_COUNT - 1 || `${r.rows[0].n} standbys streaming`;
-                } catch {
-                    // the next host
-                } finally {
-                    await c.end().catch(() => undefined);
-                }
+                const rows = await queryVia<{ n: string }>(
+                    login,
+                    h.address,
+                    rwPort,
+                    "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'",
+                ).catch(() => undefined);
+                if (rows) return Number(rows[0].n) >= HOST_COUNT - 1 || `${rows[0].n} standbys streaming`;
             }
             return "no endpoint answered";
         },
