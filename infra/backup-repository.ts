@@ -12,6 +12,7 @@ import { renderFile } from "../model/render";
 import { tcpListening } from "../model/probes";
 import { BACKUP_PATHS, NodeSpec, PATHS, repositoryPort, STANZA } from "../model/topology";
 import { containerNetworking, Engine, engineEnvironment, onEngine } from "./engines";
+import { dataVolume } from "./data-volume";
 
 /**
  * Writes pgbackrest.conf (stdin) and the postgres user's crontab ($PGR_CRONTAB) into repository
@@ -105,16 +106,17 @@ export class BackupRepository extends pulumi.ComponentResource {
         args: BackupRepositoryArgs,
         labels: ReturnType<typeof dockerLabels>,
     ): docker.Volume {
-        return new docker.Volume(
+        return dataVolume(
             `${name}-volume`,
-            { name: `${args.containerName}-repo`, labels },
-            // keepBackups: destroy leaves the volume (and every backup in it) behind on purpose.
             {
-                parent: this,
-                ...onEngine(args.engine),
-                deleteBeforeReplace: true,
+                volumeName: `${args.containerName}-repo`,
+                image: args.image,
+                labels,
+                engine: args.engine,
+                // keepBackups: destroy leaves the volume (and every backup in it) behind on purpose.
                 retainOnDelete: args.cfg.keepBackups,
             },
+            this,
         );
     }
 

@@ -335,7 +335,12 @@ export class PostgresCluster extends pulumi.ComponentResource {
         const images = b.engines
             ? b.engines.hosts.map((e) => this.image(`${b.name}-image-${e.host.name}`, b.cfg.image, b.cfg.pullImage, e))
             : [this.image(`${b.name}-image`, b.cfg.image, b.cfg.pullImage)];
-        return pulumi.all([...images, guard, preflight]).apply(([id]) => id);
+        const id = pulumi.all([...images, guard, preflight]).apply(([first]) => first);
+        // Everything waits for the mode's own check: a bad image fails the deployment before anything is
+        // created, and every data volume hangs off one image gate (infra/data-volume.ts says why).
+        return b.strategy.requireImage
+            ? b.strategy.requireImage(`${b.name}-${b.cfg.failover}-image`, id, this, b.engines?.hosts)
+            : id;
     }
 
     /**

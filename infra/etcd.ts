@@ -9,6 +9,7 @@ import { tlsFilesCommand } from "./tls-files";
 import { renderFile } from "../model/render";
 import { PATRONI_PORTS, TLS_PATHS } from "../model/topology";
 import { containerNetworking, Engine, onEngine } from "./engines";
+import { dataVolume } from "./data-volume";
 
 /** Where a member's entrypoint is uploaded. */
 const ENTRYPOINT = "/etc/pg-replication/etcd-entrypoint.sh";
@@ -158,11 +159,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
         m: EtcdMember,
         labels: ReturnType<typeof dockerLabels>,
     ): docker.Volume {
-        return new docker.Volume(
+        // Removed with the stack: a new `up` must bootstrap a new cluster, not find an old leader key.
+        return dataVolume(
             `${name}-${m.name}-data`,
-            // Removed with the stack: a new `up` must bootstrap a new cluster, not find an old leader key.
-            { name: `${args.namePrefix}-${m.name}-data`, labels },
-            { parent: this, ...onEngine(m.engine), deleteBeforeReplace: true },
+            { volumeName: `${args.namePrefix}-${m.name}-data`, image: args.image, labels, engine: m.engine },
+            this,
         );
     }
 

@@ -7,6 +7,7 @@ import { containerReady } from "./container-ready";
 import { pgAccepting } from "../model/probes";
 import { CLUSTER_ALIAS, PATHS } from "../model/topology";
 import { containerNetworking, Engine, onEngine } from "./engines";
+import { dataVolume } from "./data-volume";
 
 /** A file uploaded into the node's /etc/pg-replication at container creation. */
 export interface NodeFile {
@@ -116,11 +117,10 @@ export class PostgresNode extends pulumi.ComponentResource {
         const labels = dockerLabels(args.labels);
         const containerName = pulumi.output(args.containerName);
 
-        this.volume = new docker.Volume(
+        this.volume = dataVolume(
             `${name}-data`,
-            { name: pulumi.interpolate`${containerName}-data`, labels },
-            // Keep the data when the container goes; fixed names need delete-before-replace.
-            { parent: this, ...onEngine(args.engine), deleteBeforeReplace: true },
+            { volumeName: pulumi.interpolate`${containerName}-data`, image: args.image, labels, engine: args.engine },
+            this,
         );
 
         const volumes: docker.types.input.ContainerVolume[] = [

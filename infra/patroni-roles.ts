@@ -179,7 +179,8 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
     const { name, prefix, cfg, parent } = ctx;
     const primarySpec = ctx.specs.find((s) => s.role === "primary") as NodeSpec;
     const replicaSpecs = ctx.specs.filter((s) => s.role === "replica");
-    const image = requirePatroniImage(`${name}-patroni-image`, ctx.imageId, parent, ctx.engines?.hosts);
+    // Checked for Patroni, etcd and HAProxy before the cluster used it (requireImage below).
+    const image = ctx.imageId;
     const restPassword = generatedPassword(`${name}-patroni-rest-password`, parent);
 
     const etcd = declareEtcd(ctx, image);
@@ -276,4 +277,5 @@ export const PATRONI_ROLES: RoleStrategy = {
     declare: patroniRoles,
     guardEnvironment: () => ({}),
     certificateReload: ["pkill -HUP -f '^[^ ]*python3 [^ ]*/patroni '"],
+    requireImage: requirePatroniImage,
 };

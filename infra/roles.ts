@@ -10,7 +10,7 @@ import { SqlTarget } from "./psql";
 import { ClusterConfig } from "../model/config";
 import { NodeFile, PostgresNode } from "./node";
 import { NodeSpec } from "../model/topology";
-import { ClusterEngines } from "./engines";
+import { ClusterEngines, Engine } from "./engines";
 
 /** What a strategy receives from the cluster: the shared resources and how to make a node. */
 export interface RoleContext {
@@ -108,4 +108,14 @@ export interface RoleStrategy {
     guardEnvironment(primary: NodeSpec): Record<string, string>;
     /** Shell lines that make the mode's own servers on a node re-read their certificate files (no restart). */
     certificateReload: string[];
+    /**
+     * Checks that the image has what the mode runs beyond PostgreSQL, before anything is created from it;
+     * returns the image id once it has. @default none: the image as it is
+     */
+    requireImage?(
+        name: string,
+        imageId: pulumi.Output<string>,
+        parent: pulumi.Resource,
+        engines?: Engine[],
+    ): pulumi.Output<string>;
 }

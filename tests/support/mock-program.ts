@@ -3,6 +3,7 @@
 import * as path from "path";
 import type * as PulumiModule from "@pulumi/pulumi";
 import { Json, unwrapSecrets } from "../../harness/secrets";
+import { urnKey } from "../../harness/run-program";
 
 /** One registered resource. */
 export interface Registered {
@@ -14,6 +15,12 @@ export interface Registered {
     inputs: Json;
     /** Explicit dependsOn of the resource, as `type::name` keys. */
     dependsOn: string[];
+    /**
+     * Every dependency the SDK sent the engine with the registration (explicit dependsOn, a component's
+     * children, every resource an input Output came from), as `type::name` keys: what `pulumi destroy`
+     * orders its deletes by (harness/engine.ts deletionOrder).
+     */
+    dependencies: string[];
     deleteBeforeReplace: boolean;
     ignoreChanges: string[];
     /** The explicit provider's reference (`<urn>::<id>`), when the resource names one. */
@@ -73,6 +80,31 @@ function fakeOutputs(type: string, name: string, inputs: Json): Record<string, u
     return {};
 }
 
+/** A registration as this SDK copy's mock monitor receives it (runtime/mocks.js). */
+interface Registration {
+    getType(): string;
+    getName(): string;
+    getDependenciesList(): string[];
+}
+type RegisterResource = (req: Registration, callback: unknown) => unknown;
+
+/**
+ * Wraps this SDK copy's MockMonitor.registerResource, which drops the dependencies the SDK sends with
+ * a registration before calling the mocks (as harness/run-program.ts does for the live harness), and
+ * returns where they are kept, by `type::name`. Call it inside the isolated module registry.
+ */
+async function captureSentDependencies(): Promise<Map<string, string[]>> {
+    const sent = new Map<string, string[]>();
+    const { MockMonitor } = await import("@pulumi/pulumi/runtime/mocks");
+    const proto = MockMonitor.prototype as unknown as { registerResource: RegisterResource };
+    const original = proto.registerResource;
+    proto.registerResource = function (this: unknown, req, callback) {
+        sent.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList().map(urnKey));
+        return original.call(this, req, callback);
+    };
+    return sent;
+}
+
 /**
  * Runs the program with `config` (keys without namespace); `resources` receives registrations as they
  * happen; `engineApi` is the Docker engine API version `docker version` answers (this machine's by default);
@@ -94,6 +126,7 @@ export async function runProgramWithMocks(
         const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [`pg-replication:${k}`, v]));
         pulumi.runtime.setAllConfig(full);
         const deps = new Map<string, { dependsOn: string[]; deleteBeforeReplace: boolean; ignoreChanges: string[] }>();
+        const sent = await captureSentDependencies();
         await pulumi.runtime.setMocks(
             {
                 newResource(args) {
@@ -106,6 +139,7 @@ export async function runProgramWithMocks(
                         rawInputs: args.inputs,
                         inputs,
                         dependsOn: opts?.dependsOn ?? [],
+                        dependencies: sent.get(`${args.type}::${args.name}`) ?? [],
                         deleteBeforeReplace: opts?.deleteBeforeReplace ?? false,
                         ignoreChanges: opts?.ignoreChanges ?? [],
                         ...(args.provider ? { provider: args.provider } : {}),
