@@ -47,8 +47,10 @@ cases:
               write, time to all replicas streaming, acknowledged commits lost; --mode patroni: docker kill of
               the leader of a failover=patroni stack and nothing else (Patroni elects), writes through the
               read-write endpoint
-  reads       read-only pgbench (-S -c4 -j2 -T<duration>) through the read-only PgBouncer endpoint
-              (hostPortBase+11) against the primary alone
+  reads       read-only pgbench (-S -c4 -j2 -T<duration>, sslmode=require) through the read-only PgBouncer
+              endpoint (hostPortBase+11) against the same 4 clients split across the 2 replicas directly (two
+              pgbench -c2 -j1 at once); also against the primary alone, and a bench-only HAProxy in TCP mode
+              over the replicas against direct
   tls-cost    tls: required against tls: off, both ours: provisioning (live up), and pgbench -c4 -j2 -T<duration>
               tps and p99 latency in sync ANY 1 to the primary (PGSSLMODE=require against disable)
   backup      pgbench scale 50: a full backup against pg_basebackup (tar, zstd) of the same primary; an

@@ -81,7 +81,8 @@ export async function pgbench(
         let failed = 0;
         for (const f of fs.readdirSync(dir)) {
             const parsed = parseTransactionLog(fs.readFileSync(path.join(dir, f), "utf8"));
-            latenciesUs.push(...parsed.latenciesUs);
+            // Not push(...latencies): a log of 100k+ transactions overflows the call stack as arguments.
+            for (const us of parsed.latenciesUs) latenciesUs.push(us);
             failed += parsed.failed;
         }
         return { tps: parseTps(res.stdout), latenciesUs, failed, wallMs: res.ms };
@@ -97,4 +98,31 @@ export async function pgbenchInit(c: Cluster, scale = 10): Promise<number> {
         120_000,
     );
     return res.ms;
+}
+
+/** Concurrent pgbench processes (one per server) as one load: their tps summed (each is over the same
+ *  -T window), their per-transaction latencies merged so percentiles span every transaction. */
+export function mergeConcurrent(results: readonly PgbenchResult[]): PgbenchResult {
+    if (results.length === 0) throw new Error("mergeConcurrent: no pgbench results");
+    return {
+        tps: results.reduce((sum, r) => sum + r.tps, 0),
+        latenciesUs: results.flatMap((r) => r.latenciesUs),
+        failed: results.reduce((sum, r) => sum + r.failed, 0),
+        wallMs: Math.max(...results.map((r) => r.wallMs)),
+    };
+}
+
+/** Splits `clients` pgbench clients (and `threads` threads) over `servers` as evenly as pgbench allows:
+ *  the first servers get the remainder. Every server gets at least one client and one thread. */
+export function splitClients(
+    clients: number,
+    threads: number,
+    servers: number,
+): Array<{ clients: number; threads: number }> {
+    if (servers < 1 || clients < servers) throw new Error(`cannot split ${clients} clients over ${servers} servers`);
+    return Array.from({ length: servers }, (_, i) => {
+        const c = Math.floor(clients / servers) + (i < clients % servers ? 1 : 0);
+        const t = Math.floor(threads / servers) + (i < threads % servers ? 1 : 0);
+        return { clients: c, threads: Math.max(1, Math.min(t, c)) };
+    });
 }

@@ -5,7 +5,8 @@ import { HelpRequest, UsageError } from "../../ops/cli";
 import { segmentNumber } from "../../bench/cases/backup";
 import { isPortClash, slowestResources } from "../../bench/clusters";
 import { alternate } from "../../bench/context";
-import { parseTps, parseTransactionLog } from "../../bench/pgbench";
+import { mergeConcurrent, parseTps, parseTransactionLog, splitClients } from "../../bench/pgbench";
+import { haproxyTcpConfig, rotation } from "../../bench/cases/reads";
 import { lagSpec } from "../../bench/plot";
 import { figureLine, table } from "../../bench/report";
 import { Machine } from "../../bench/host";
@@ -175,6 +176,51 @@ describe("pgbench output", () => {
             "garbage",
         ].join("\n");
         expect(parseTransactionLog(log)).toEqual({ latenciesUs: [1520, 2210], failed: 1 });
+    });
+});
+
+describe("reads: direct bound and bench HAProxy", () => {
+    test("concurrent pgbench processes: tps summed, latencies merged, failures summed, longest wall time", () => {
+        const a = { tps: 1000.5, latenciesUs: [100, 300], failed: 1, wallMs: 10_200 };
+        const b = { tps: 2000.25, latenciesUs: [200], failed: 0, wallMs: 10_900 };
+        expect(mergeConcurrent([a, b])).toEqual({
+            tps: 3000.75,
+            latenciesUs: [100, 300, 200],
+            failed: 1,
+            wallMs: 10_900,
+        });
+        expect(() => mergeConcurrent([])).toThrow("no pgbench results");
+    });
+    test("the endpoint's 4 clients and 2 threads split over 2 replicas: -c2 -j1 each", () => {
+        expect(splitClients(4, 2, 2)).toEqual([
+            { clients: 2, threads: 1 },
+            { clients: 2, threads: 1 },
+        ]);
+        expect(splitClients(4, 2, 1)).toEqual([{ clients: 4, threads: 2 }]);
+        expect(splitClients(5, 1, 2)).toEqual([
+            { clients: 3, threads: 1 },
+            { clients: 2, threads: 1 },
+        ]);
+        expect(() => splitClients(1, 1, 2)).toThrow("cannot split 1 clients over 2 servers");
+    });
+    test("each run starts with a different side", () => {
+        const sides = ["endpoint", "direct", "primary", "haproxy"];
+        expect(rotation(1, sides)).toEqual(sides);
+        expect(rotation(2, sides)).toEqual(["direct", "primary", "haproxy", "endpoint"]);
+        expect(rotation(5, sides)).toEqual(sides);
+    });
+    test("the bench HAProxy balances the replicas round-robin in TCP mode (TLS passes through)", () => {
+        const cfg = haproxyTcpConfig(5433, [
+            { host: "172.29.70.12", port: 5432 },
+            { host: "172.29.70.13", port: 5432 },
+        ]);
+        expect(cfg).toMatch(/^ {4}mode tcp$/m);
+        expect(cfg).toMatch(/^ {4}bind \*:5433$/m);
+        expect(cfg).toMatch(/^ {4}balance roundrobin$/m);
+        expect(cfg.match(/^ {4}server .*$/gm)).toEqual([
+            "    server s1 172.29.70.12:5432",
+            "    server s2 172.29.70.13:5432",
+        ]);
     });
 });
 
