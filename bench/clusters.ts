@@ -139,6 +139,23 @@ function portClash(stderr: string): string {
     return /listen tcp4? ([0-9.:]+): bind: address already in use/.exec(stderr)?.[1] ?? "address already in use";
 }
 
+/**
+ * `npm run live -- up` again, with the same config, of a stack `oursUp` just deployed: what one deployment
+ * costs before any work (the SDK's start, refresh, preview, the program's invokes), issue 20's no-op bound.
+ * Returns the wall time in ms; throws unless the deployment changed nothing.
+ */
+export async function oursNoopUp(o: OursOptions): Promise<number> {
+    const res = await execOrFail(
+        liveArgv(["up", "--stack", o.stack, ...oursConfig(o).flatMap((c) => ["--config", c])]),
+        170_000,
+        { cwd: ROOT },
+    );
+    const summary = /^Resources: .*$/m.exec(res.stderr)?.[0] ?? "(no summary line)";
+    if (!/\b0 created, 0 replaced, 0 updated, 0 deleted\b/.test(summary))
+        throw new Error(`live up --stack ${o.stack} of a deployed stack changed something: ${summary}`);
+    return res.ms;
+}
+
 export async function oursDown(stack: string, log?: (line: string) => void): Promise<number> {
     const res = await execOrFail(liveArgv(["down", "--stack", stack]), 120_000, { cwd: ROOT });
     logSlowest(res.stderr, log);
