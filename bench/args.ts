@@ -55,7 +55,8 @@ cases:
               tps and p99 latency in sync ANY 1 to the primary (PGSSLMODE=require against disable)
   backup      pgbench scale 50: a full backup against pg_basebackup (tar, zstd) of the same primary; an
               incremental of the unchanged database against 3 s; the archive's backlog in WAL segments under
-              pgbench -c4 -j2 -T<duration> against 2
+              pgbench -c4 -j2 -T<duration> against 2; once: the repository over 21 scaled days (48 MiB of WAL
+              each, default schedule and retention) against what the old cp archive would hold
   restore     pgbench scale 50: \`npm run live -- up\` of a new stack restored from the source's repository (no
               replica) up to verified checks, against pgbackrest restore + start in a fresh container
   hosts       three simulated Docker hosts (scripts/sim-hosts.sh): the leader's host cut off under a writer through

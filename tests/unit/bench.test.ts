@@ -3,6 +3,7 @@
 import { DEFAULTS, parseBenchArgs } from "../../bench/args";
 import { HelpRequest, UsageError } from "../../ops/cli";
 import { segmentNumber } from "../../bench/cases/backup";
+import { archiveFigures, DAYS, DaySizes, largestRepository, scheduledType } from "../../bench/cases/backup-archive";
 import { isPortClash, slowestResources } from "../../bench/clusters";
 import { alternate } from "../../bench/context";
 import { mergeConcurrent, parseTps, parseTransactionLog, splitClients } from "../../bench/pgbench";
@@ -325,4 +326,29 @@ test("the backup case counts WAL segments across log files (256 segments of 16 M
     expect(segmentNumber("000000010000000A000000FF")).toBe(10 * 256 + 255);
     expect(segmentNumber("000000010000000B00000000") - segmentNumber("000000010000000A000000FF")).toBe(1);
     expect(segmentNumber("000000020000000B00000003") - segmentNumber("000000020000000B00000001")).toBe(2);
+});
+
+test("the backup case's scaled days follow the default schedule: a full backup every 7th day from day 1, diff otherwise", () => {
+    const types = Array.from({ length: DAYS }, (_, i) => scheduledType(i + 1));
+    expect(types.filter((t) => t === "full")).toHaveLength(3);
+    expect([1, 8, 15].map(scheduledType)).toEqual(["full", "full", "full"]);
+    expect([2, 7, 9, 14, 21].map(scheduledType)).toEqual(["diff", "diff", "diff", "diff", "diff"]);
+});
+
+test("the backup case's archive figures compare the last day with the cp archive and week 3's peak with week 2's", () => {
+    const days: DaySizes[] = Array.from({ length: DAYS }, (_, i) => ({
+        day: i + 1,
+        type: scheduledType(i + 1),
+        repository: i < 14 ? 100 + i : 90 + (i - 14),
+        archive: 10,
+        cpArchive: 16 * (i + 1),
+    }));
+    expect(largestRepository(days, 8, 14)).toBe(113);
+    expect(largestRepository(days, 15, 21)).toBe(96);
+    const [size, bounded] = archiveFigures(days);
+    expect(size.ours).toEqual([96]);
+    expect(size.bound).toEqual([16 * DAYS]);
+    expect(size.note).toContain("1f 100/16");
+    expect(bounded.ours).toEqual([96]);
+    expect(bounded.bound).toEqual([113]);
 });
