@@ -5,7 +5,8 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { execProgram } from "../ops/cluster-discovery";
+import { DockerHost } from "../model/hosts";
+import { execOrFail, execProgram } from "../ops/cluster-discovery";
 import { waitFor } from "../ops/ops";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -13,6 +14,29 @@ export const IMAGE = "pg-replication/postgres:17-local";
 
 /** How long the bench lets a Docker command run when the step names no limit. */
 export const BENCH_TIMEOUT_MS = 120_000;
+
+/** The script that makes simulated Docker hosts on this machine (issue 19; needs root). */
+export const SIM_HOSTS_SCRIPT = path.join(ROOT, "scripts", "sim-hosts.sh");
+
+/** `bash scripts/sim-hosts.sh …` (up, down, cut H, heal H …), failing with its stderr. */
+export function simHostsScript(...args: string[]) {
+    return execOrFail(["bash", SIM_HOSTS_SCRIPT, ...args], 300_000);
+}
+
+/**
+ * Simulated hosts 1..n, which must be up, as `hosts` config entries: named h1 … hn, with the engine
+ * socket and the address the script gives each (`sim-hosts.sh socket|address H`), so that no caller
+ * writes them out again.
+ */
+export async function simHosts(n: number): Promise<DockerHost[]> {
+    const ask = async (what: "socket" | "address", h: number) => (await simHostsScript(what, String(h))).stdout.trim();
+    return Promise.all(
+        Array.from({ length: n }, async (_, i) => {
+            const [engine, address] = await Promise.all([ask("socket", i + 1), ask("address", i + 1)]);
+            return { name: `h${i + 1}`, engine, address };
+        }),
+    );
+}
 
 /** Removes every container, volume and network whose name starts with `prefix`, and the live
  *  harness's state of stacks with that prefix. */

@@ -14,7 +14,7 @@ export interface Engine {
 }
 
 /** One provider per host, named after the host; children of `parent`. */
-export function hostEngines(name: string, hosts: DockerHost[], parent: pulumi.Resource): Record<string, Engine> {
+function hostEngines(name: string, hosts: DockerHost[], parent: pulumi.Resource): Record<string, Engine> {
     return Object.fromEntries(
         hosts.map((host) => [
             host.name,

@@ -1,6 +1,6 @@
 import { cronProblem, firstCommonMinute, parseCron } from "./cron";
 import { parseRestoreTarget } from "./restore-target";
-import { DockerHost, HostsProblem, parseHosts, parsePlacement, resolvePlacement } from "./hosts";
+import { DockerHost, HostsProblem, parseHosts, parsePlacement, resolvePlacement, severalHosts } from "./hosts";
 import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS, parameterValueProblem } from "./parameters";
 
 /** Replication mode of the cluster. */
@@ -407,7 +407,7 @@ function hostsConfig(raw: RawConfig, ctx: HostsContext): Pick<ClusterConfig, "ho
         const hosts = parseHosts(raw.hosts);
         const placement = parsePlacement(raw.placement);
         resolvePlacement({ hosts, placement, replicas: ctx.replicas, etcdMembers: ctx.etcdMembers });
-        if (hosts.length > 0) refuseSingleHostOnly(raw, ctx);
+        if (severalHosts({ hosts })) refuseSingleHostOnly(raw, ctx);
         return { hosts, placement };
     } catch (err) {
         if (err instanceof HostsProblem) throw new ConfigError(err.key, err.value, err.allowed);

@@ -37,6 +37,11 @@ export interface HostsConfig {
     etcdMembers: number;
 }
 
+/** True when the cluster is spread over several Docker hosts (`hosts`); with none, one engine. */
+export function severalHosts(cfg: Pick<HostsConfig, "hosts">): boolean {
+    return cfg.hosts.length > 0;
+}
+
 /**
  * Thrown for a bad `hosts` or `placement` value; model/config.ts turns it into its ConfigError
  * (key, value, what is allowed), which this module cannot import without a cycle.
@@ -171,7 +176,7 @@ function placeableMembers(cfg: HostsConfig): string[] {
  * `placement` names and refuses two nodes, or two etcd members, on one host.
  */
 export function resolvePlacement(cfg: HostsConfig): HostPlacement | undefined {
-    if (cfg.hosts.length === 0) {
+    if (!severalHosts(cfg)) {
         const keys = Object.keys(cfg.placement);
         if (keys.length > 0)
             throw new HostsProblem(

@@ -3,7 +3,7 @@
 // (the cluster's settings, archive commands, pg_hba.conf and pg_ident.conf).
 import { ClusterConfig } from "./config";
 import { archiveCommands, confValue, renderFile, tlsParameters } from "./render";
-import { etcdMemberAddress, NodeSpec, PATHS, PATRONI_PORTS, STANZA, TLS_PATHS } from "./topology";
+import { etcdMemberAddress, NodeSpec, PATHS, PATRONI_PORTS, severalHosts, STANZA, TLS_PATHS } from "./topology";
 
 /** The user Patroni's REST API authenticates changes (PATCH, POST) with. */
 export const PATRONI_REST_USER = "patroni";
@@ -120,12 +120,19 @@ function bootstrapDcs(cfg: ClusterConfig, params: Record<string, string>): Recor
     };
 }
 
-/** etcd3 client endpoints of the etcd members, by fixed address. */
-export function etcdHosts(cfg: ClusterConfig): string[] {
-    return Array.from(
+/**
+ * etcd3 client endpoints of the etcd members, by fixed address. Across hosts, the member on the
+ * node's own host comes first: Patroni's client talks to the first one until a request to it fails,
+ * so when another host is cut off, no surviving node waits for a request to the lost member to time
+ * out (retry_timeout / members, 1.7 s) before it sees the leader key expire and runs for leader.
+ */
+export function etcdHosts(cfg: ClusterConfig, node?: Pick<NodeSpec, "host">): string[] {
+    const hosts = Array.from(
         { length: cfg.etcdMembers },
         (_, i) => `${etcdMemberAddress(cfg, i + 1)}:${PATRONI_PORTS.etcdClient}`,
     );
+    const own = node?.host ? hosts.indexOf(`${node.host.address}:${PATRONI_PORTS.etcdClient}`) : -1;
+    return own > 0 ? [hosts[own], ...hosts.filter((_, i) => i !== own)] : hosts;
 }
 
 const json = (v: unknown) => JSON.stringify(v);
@@ -135,6 +142,16 @@ const yamlLines = (fields: Record<string, unknown>) =>
     Object.entries(fields)
         .map(([k, v]) => `\n  ${k}: ${json(v)}`)
         .join("");
+
+/**
+ * patroni.yml's etcd3 fields besides hosts: across hosts `use_proxies`, which keeps Patroni's client
+ * on the configured order (own host's member first) instead of the member list it would otherwise
+ * fetch from etcd and shuffle (patroni/dcs/etcd.py _get_machines_list); the members are the
+ * configured hosts either way.
+ */
+function etcdOrderFields(cfg: ClusterConfig): string {
+    return severalHosts(cfg) ? yamlLines({ use_proxies: true }) : "";
+}
 
 /**
  * The TLS fields of patroni.yml's restapi, ctl and etcd3 sections (empty with tls off): the REST
@@ -222,7 +239,7 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
         node: json(node.name),
         restListen: json(`${node.address}:${PATRONI_PORTS.rest}`),
         restAuth: json(restAuth),
-        etcdHosts: json(etcdHosts(cfg)),
+        etcdHosts: json(etcdHosts(cfg, node)) + etcdOrderFields(cfg),
         ...patroniTlsSections(cfg),
         bootstrapDcs: json(bootstrapDcs(cfg, params)),
         bootstrapMethod: yamlLines(bootstrapMethod(cfg)),

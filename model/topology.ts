@@ -1,5 +1,5 @@
 import { ClusterConfig } from "./config";
-import { DockerHost, resolvePlacement } from "./hosts";
+import { DockerHost, resolvePlacement, severalHosts } from "./hosts";
 
 /** Where a node sits in the cluster. Names are role-neutral: failover moves the primary role. */
 export interface NodeSpec {
@@ -127,10 +127,9 @@ export const POSTGRES_PORT = 5432;
 /** What addresses depend on: the cluster network, or the hosts and what runs where. */
 export type AddressConfig = Pick<ClusterConfig, "subnet" | "hosts" | "placement" | "replicas" | "etcdMembers">;
 
-/** True when the cluster is spread over several Docker hosts (`hosts`). */
-export function severalHosts(cfg: Pick<ClusterConfig, "hosts">): boolean {
-    return cfg.hosts.length > 0;
-}
+// The one test for "across hosts", defined beside placement (model/hosts.ts) and re-exported here
+// for the address helpers' users.
+export { severalHosts } from "./hosts";
 
 /**
  * Node name → where the other members reach it: on one engine every possible node's fixed address

@@ -21,7 +21,7 @@ import {
 } from "./cluster-discovery";
 import type { EtcdCount } from "./patroni-status";
 import { roleOperations } from "./role-operations";
-import { resolvePlacement } from "../model/hosts";
+import { resolvePlacement, severalHosts } from "../model/hosts";
 import { formatTable } from "./table";
 
 /** One member's line. */
@@ -263,7 +263,7 @@ async function endpointNodes(
 ): Promise<{ rw: string; ro: string }> {
     const byAddress = new Map(Object.entries(nodeAddresses(cfg)).map(([node, ip]) => [ip, node]));
     const ports = { rw: cfg.hostPortBase + PORT_OFFSETS.poolerRw, ro: cfg.hostPortBase + PORT_OFFSETS.poolerRo };
-    if (cfg.hosts.length === 0) {
+    if (!severalHosts(cfg)) {
         const host = clientHost(cfg);
         return {
             rw: await endpointNode(host, ports.rw, login, byAddress),

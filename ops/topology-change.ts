@@ -2,7 +2,7 @@
 // prove the new topology, and the timing report.
 import { ClusterConfig, validateConfig } from "../model/config";
 import { checkSpec } from "../model/check-spec";
-import { containerEngines } from "../model/hosts";
+import { containerEngines, severalHosts } from "../model/hosts";
 import { setDockerEngines } from "./engines";
 import { clientHost, nodeHostPort } from "../model/topology";
 import { CheckReport, runChecks } from "./checks";
@@ -61,7 +61,7 @@ export function parseArgs<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Co
  */
 export function stackConfig(ref: StackRef): ClusterConfig {
     const cfg = validateConfig(readRawConfig(ref));
-    if (cfg.hosts.length > 0) setDockerEngines(containerEngines(ref.stack, cfg));
+    if (severalHosts(cfg)) setDockerEngines(containerEngines(ref.stack, cfg));
     return cfg;
 }
 

@@ -10,9 +10,8 @@
 import { Client } from "pg";
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
 import { OursOptions, oursDown, oursUp } from "../clusters";
-import { removeByPrefix, ROOT } from "../host";
+import { removeByPrefix, simHosts, simHostsScript } from "../host";
 import { Ack, CommitWriter } from "../../ops/ack-writer";
-import { execOrFail } from "../../ops/cluster-discovery";
 import { setDockerEngines } from "../../ops/engines";
 import { readLogin, superuserClient, SuperuserLogin } from "../../ops/login";
 import { pollUntil } from "../../ops/ops";
@@ -22,41 +21,31 @@ import { DEFAULTS } from "../../model/config";
 import { PORT_OFFSETS } from "../../model/topology";
 
 const HOST_COUNT = 3;
-const HOSTS: DockerHost[] = Array.from({ length: HOST_COUNT }, (_, i) => ({
-    name: `h${i + 1}`,
-    engine: `unix:///run/pgr-sim-hosts/h${i + 1}/docker.sock`,
-    address: `10.99.0.${11 + i}`,
-}));
 /** Issue 19's goal for the first write after a host loss: the leader key's ttl plus 3 s. */
 const HOST_LOSS_GOAL_S = DEFAULTS.patroniTtl + 3;
 const TABLE = "bench_hosts";
 
-/** `bash scripts/sim-hosts.sh …`, failing with its stderr. */
-function simHosts(...args: string[]) {
-    return execOrFail(["bash", `${ROOT}/scripts/sim-hosts.sh`, ...args], 300_000);
-}
-
-/** The stack over the simulated hosts, or the same on the default engine. */
-function stackOptions(stack: string, acrossHosts: boolean): OursOptions {
+/** The stack over the simulated `hosts`, or with none the same on the default engine. */
+function stackOptions(stack: string, hosts: DockerHost[] = []): OursOptions {
     const common = ["failover=patroni", "syncMode=sync"];
-    return acrossHosts
+    return hosts.length > 0
         ? {
               stack,
               subnet: SUBNET_BARE,
               portBase: PORT_BARE,
               pooler: true,
-              extra: [...common, `hosts=${JSON.stringify(HOSTS)}`],
+              extra: [...common, `hosts=${JSON.stringify(hosts)}`],
           }
         : { stack, subnet: SUBNET_OURS, portBase: PORT_OURS, pooler: true, extra: common };
 }
 
 /** Provisioning, interleaved: across the hosts (ours) and on one engine (the bound), each torn down after. */
-async function provisioning(ctx: CaseContext): Promise<{ ours: number[]; bound: number[] }> {
+async function provisioning(ctx: CaseContext, hosts: DockerHost[]): Promise<{ ours: number[]; bound: number[] }> {
     const sides = { ours: [] as number[], bound: [] as number[] };
     for (let run = 1; run <= ctx.args.runs; run++) {
         for (const side of alternate(run, "ours" as const, "bound" as const)) {
             const stack = `${ctx.prefix}${side === "ours" ? "m" : "s"}${run}`;
-            const opts = stackOptions(stack, side === "ours");
+            const opts = stackOptions(stack, side === "ours" ? hosts : []);
             const what = side === "ours" ? `across ${HOST_COUNT} hosts` : "on one engine";
             const ms = await ctx.phases.time(`live up ${what} (run ${run})`, () => oursUp(opts, ctx.log));
             sides[side].push(ms / 1000);
@@ -123,13 +112,13 @@ async function storedIds(login: SuperuserLogin, via: DockerHost, rwPort: number)
 }
 
 /** The host (1-based) whose node takes writes through every host's read-write endpoint (30 s at most). */
-async function writableHost(login: SuperuserLogin, rwPort: number): Promise<number> {
+async function writableHost(login: SuperuserLogin, hosts: DockerHost[], rwPort: number): Promise<number> {
     let found = 0;
     const agreed = await pollUntil(
         Date.now() + 30_000,
         async () => {
             const seen = await Promise.all(
-                HOSTS.map(async (h) => {
+                hosts.map(async (h) => {
                     const rows = await queryVia<{ a: string }>(
                         login,
                         h.address,
@@ -139,7 +128,7 @@ async function writableHost(login: SuperuserLogin, rwPort: number): Promise<numb
                     return rows[0]?.a ?? "in recovery";
                 }),
             );
-            found = HOSTS.findIndex((h) => h.address === seen[0]) + 1;
+            found = hosts.findIndex((h) => h.address === seen[0]) + 1;
             return (found > 0 && seen.every((a) => a === seen[0])) || `the endpoints reach ${seen.join(", ")}`;
         },
         500,
@@ -153,18 +142,18 @@ async function writableHost(login: SuperuserLogin, rwPort: number): Promise<numb
  * node streaming: PostgreSQL's own view (pg_stat_replication), as a member back from isolation rewinds
  * and rejoins after Patroni already lists it.
  */
-async function allStreaming(login: SuperuserLogin, rwPort: number): Promise<void> {
+async function allStreaming(login: SuperuserLogin, hosts: DockerHost[], rwPort: number): Promise<void> {
     const settled = await pollUntil(
         Date.now() + 180_000,
         async () => {
-            for (const h of HOSTS) {
+            for (const h of hosts) {
                 const rows = await queryVia<{ n: string }>(
                     login,
                     h.address,
                     rwPort,
                     "SELECT count(*) AS n FROM pg_stat_replication WHERE state = 'streaming'",
                 ).catch(() => undefined);
-                if (rows) return Number(rows[0].n) >= HOST_COUNT - 1 || `${rows[0].n} standbys streaming`;
+                if (rows) return Number(rows[0].n) >= hosts.length - 1 || `${rows[0].n} standbys streaming`;
             }
             return "no endpoint answered";
         },
@@ -175,13 +164,13 @@ async function allStreaming(login: SuperuserLogin, rwPort: number): Promise<void
 
 /** Cuts host `n` off, runs `during`, and heals it whatever happened. */
 async function withHostCut<T>(n: number, during: (cutAt: number) => Promise<T>): Promise<T> {
-    await simHosts("cut", String(n));
+    await simHostsScript("cut", String(n));
     // After the link is down: a write begun earlier may still have reached the old leader.
     const cutAt = Date.now();
     try {
         return await during(cutAt);
     } finally {
-        await simHosts("heal", String(n));
+        await simHostsScript("heal", String(n));
     }
 }
 
@@ -189,18 +178,21 @@ async function withHostCut<T>(n: number, during: (cutAt: number) => Promise<T>):
 async function hostLossRound(
     ctx: CaseContext,
     stack: string,
+    hosts: DockerHost[],
     run: number,
     firstId: number,
 ): Promise<{ seconds: number; lost: number; nextId: number }> {
     await settledLeader(stack, HOST_COUNT - 1);
     const login = readLogin({ stack, live: true });
     const rwPort = PORT_BARE + PORT_OFFSETS.poolerRw;
-    await ctx.phases.time(`every standby streams from the primary (run ${run})`, () => allStreaming(login, rwPort));
+    await ctx.phases.time(`every standby streams from the primary (run ${run})`, () =>
+        allStreaming(login, hosts, rwPort),
+    );
     // Where writes land, not what a member's Patroni says: a member just back from isolation may
     // still show the old leader key for a moment.
-    const lostHost = await writableHost(login, rwPort);
+    const lostHost = await writableHost(login, hosts, rwPort);
     const leader = `pg${lostHost}`;
-    const via = HOSTS.find((_, i) => i + 1 !== lostHost) as DockerHost;
+    const via = hosts.find((_, i) => i + 1 !== lostHost) as DockerHost;
     const writer = writerVia(login, via, rwPort, firstId);
     writer.start();
     let result: { seconds: number; lost: number } | undefined;
@@ -234,17 +226,17 @@ async function hostLossRound(
 }
 
 /** Host-loss rounds on one stack across the hosts. */
-async function hostLoss(ctx: CaseContext): Promise<{ seconds: number[]; lost: number[] }> {
+async function hostLoss(ctx: CaseContext, hosts: DockerHost[]): Promise<{ seconds: number[]; lost: number[] }> {
     const stack = `${ctx.prefix}loss`;
-    await ctx.phases.time(`live up across ${HOST_COUNT} hosts`, () => oursUp(stackOptions(stack, true), ctx.log));
+    await ctx.phases.time(`live up across ${hosts.length} hosts`, () => oursUp(stackOptions(stack, hosts), ctx.log));
     // The day-2 code reaches each container through its host's engine (ops/engines.ts).
-    setDockerEngines(containerEngines(stack, { hosts: HOSTS, placement: {}, replicas: 2, etcdMembers: 3 }));
+    setDockerEngines(containerEngines(stack, { hosts, placement: {}, replicas: 2, etcdMembers: 3 }));
     const login = readLogin({ stack, live: true });
     await prepareTable({
         ...login,
         stack,
         members: HOST_COUNT,
-        host: HOSTS[0].address,
+        host: hosts[0].address,
         rwPort: PORT_BARE + PORT_OFFSETS.poolerRw,
         table: TABLE,
     });
@@ -252,7 +244,7 @@ async function hostLoss(ctx: CaseContext): Promise<{ seconds: number[]; lost: nu
     let nextId = 1;
     try {
         for (let run = 1; run <= ctx.args.runs; run++) {
-            const r = await hostLossRound(ctx, stack, run, nextId);
+            const r = await hostLossRound(ctx, stack, hosts, run, nextId);
             out.seconds.push(r.seconds);
             out.lost.push(r.lost);
             nextId = r.nextId;
@@ -264,10 +256,11 @@ async function hostLoss(ctx: CaseContext): Promise<{ seconds: number[]; lost: nu
 }
 
 export async function hosts(ctx: CaseContext): Promise<void> {
-    await ctx.phases.time(`sim-hosts up ${HOST_COUNT}`, () => simHosts("up", String(HOST_COUNT)));
+    await ctx.phases.time(`sim-hosts up ${HOST_COUNT}`, () => simHostsScript("up", String(HOST_COUNT)));
     try {
-        const loss = await hostLoss(ctx);
-        const prov = await provisioning(ctx);
+        const hosts = await simHosts(HOST_COUNT);
+        const loss = await hostLoss(ctx, hosts);
+        const prov = await provisioning(ctx, hosts);
         ctx.figures.push({
             figure: "hosts: leader's host cut off -> first acknowledged write through another host's endpoint",
             unit: "s",
@@ -288,6 +281,6 @@ export async function hosts(ctx: CaseContext): Promise<void> {
             note: "live up from nothing to verified checks, including TLS and the first backup",
         });
     } finally {
-        if (!ctx.args.keep) await simHosts("down");
+        if (!ctx.args.keep) await simHostsScript("down");
     }
 }

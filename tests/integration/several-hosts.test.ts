@@ -8,6 +8,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Client, ClientConfig } from "pg";
+import { SIM_HOSTS_SCRIPT, simHosts } from "../../bench/host";
+import { DockerHost } from "../../model/hosts";
 import { CommitWriter } from "../../ops/ack-writer";
 import { pollUntil } from "../../ops/ops";
 import { exec } from "../support/faults";
@@ -19,23 +21,21 @@ const STACK = `mh${process.pid}`;
 const PW = "mh-super-pw-1";
 const PORT = 27432; // endpoints on every host: rw PORT + 10, ro PORT + 11
 const RW = PORT + 10;
-const SCRIPT = path.join(ROOT, "scripts", "sim-hosts.sh");
-const HOSTS = [1, 2, 3].map((n) => ({
-    name: `h${n}`,
-    engine: `unix:///run/pgr-sim-hosts/h${n}/docker.sock`,
-    address: `10.99.0.${10 + n}`,
-}));
-const ARGS = testStackArgs({
-    stack: STACK,
-    subnet: "172.29.120.0/24",
-    port: PORT,
-    password: PW,
-    replicas: 2,
-    extra: ["failover=patroni", "syncMode=sync", `hosts=${JSON.stringify(HOSTS)}`],
-});
+/** The three simulated hosts (h1 … h3, as sim-hosts.sh gives them), known once they are up (beforeAll). */
+let HOSTS: DockerHost[] = [];
+/** `live up` arguments of the stack over {@link HOSTS}. */
+const stackArgs = () =>
+    testStackArgs({
+        stack: STACK,
+        subnet: "172.29.120.0/24",
+        port: PORT,
+        password: PW,
+        replicas: 2,
+        extra: ["failover=patroni", "syncMode=sync", `hosts=${JSON.stringify(HOSTS)}`],
+    });
 const TTL_MS = 20_000;
 
-const sim = (...args: string[]) => exec(["bash", SCRIPT, ...args], 240_000);
+const sim = (...args: string[]) => exec(["bash", SIM_HOSTS_SCRIPT, ...args], 240_000);
 const docker = (host: number, ...args: string[]) => exec(["docker", "-H", HOSTS[host - 1].engine, ...args]);
 
 /** The names of the stack's containers and volumes on host `n`'s engine. */
@@ -91,7 +91,8 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         await sim("down");
         const up = await sim("up", "3");
         if (up.code !== 0) throw new Error(`sim-hosts up 3 failed: ${up.stderr}`);
-        await liveOk(["up", ...ARGS]);
+        HOSTS = await simHosts(3);
+        await liveOk(["up", ...stackArgs()]);
     });
     afterAll(async () => {
         await sim("heal", "1");
@@ -216,7 +217,7 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
     });
 
     test("a second up changes nothing", async () => {
-        const res = await liveOk(["up", ...ARGS]);
+        const res = await liveOk(["up", ...stackArgs()]);
         expect(res.actions.filter(([a]) => a !== "unchanged")).toEqual([]);
     });
 
@@ -268,12 +269,13 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         const leader = await leaderVia(HOSTS[0].address);
         const n = [1, 2, 3].find((k) => HOSTS[k - 1].address !== leader) as number;
         expect((await sim("engine-stop", String(n))).code).toBe(0);
-        const refused = await live(["up", ...ARGS]);
+        const refused = await live(["up", ...stackArgs()]);
         expect(refused.code).not.toBe(0);
         // Refresh reads every resource first, as `pulumi up` does (refresh: always): the first one on
         // the stopped engine fails, naming its provider (one per host, named after it) and the engine.
-        expect(refused.stderr).toMatch(
-            new RegExp(`through provider pg-h${n}: cannot reach the Docker engine at unix:///run/pgr-sim-hosts/h${n}/`),
+        const stopped = HOSTS[n - 1];
+        expect(refused.stderr).toContain(
+            `through provider pg-${stopped.name}: cannot reach the Docker engine at ${stopped.engine}:`,
         );
         expect(refused.actions.filter(([a]) => a !== "unchanged")).toEqual([]);
         expect((await sim("engine-start", String(n))).code).toBe(0);
@@ -293,7 +295,7 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
             1000,
         );
         expect(back).toBe(true);
-        await liveOk(["up", ...ARGS]);
+        await liveOk(["up", ...stackArgs()]);
     });
 
     test("destroy removes everything on every host", async () => {

@@ -71,6 +71,30 @@ describe("patroni.yml", () => {
         expect(y.watchdog.mode).toBe("off");
     });
 
+    test("across hosts: each node's etcd3 hosts list its own host's member first, kept in that order (use_proxies)", () => {
+        const hosts = [1, 2, 3].map((n) => ({
+            name: `h${n}`,
+            engine: `unix:///run/pgr-sim-hosts/h${n}/docker.sock`,
+            address: `10.99.0.${10 + n}`,
+        }));
+        // pg1 on h2 and pg2 on h1 (placement), so the order follows the node's host, not its number.
+        const cfg = patroni({ hosts: JSON.stringify(hosts), placement: JSON.stringify({ pg1: "h2", pg2: "h1" }) });
+        expect([1, 2, 3].map((n) => yml(cfg, n).etcd3.hosts)).toEqual([
+            ["10.99.0.12:2379", "10.99.0.11:2379", "10.99.0.13:2379"],
+            ["10.99.0.11:2379", "10.99.0.12:2379", "10.99.0.13:2379"],
+            ["10.99.0.13:2379", "10.99.0.11:2379", "10.99.0.12:2379"],
+        ]);
+        expect(yml(cfg, 1).etcd3).toMatchObject({ use_proxies: true, protocol: "https" });
+        // A node on a host without an etcd member: the members in order.
+        const four = patroni({
+            hosts: JSON.stringify([...hosts, { name: "h4", engine: "ssh://db4", address: "10.99.0.14" }]),
+            replicas: "3",
+        });
+        expect(yml(four, 4).etcd3.hosts).toEqual(["10.99.0.11:2379", "10.99.0.12:2379", "10.99.0.13:2379"]);
+        // One engine: the member list Patroni discovers (no use_proxies).
+        expect(yml(patroni(), 2).etcd3.use_proxies).toBeUndefined();
+    });
+
     test("parameters: the manual mode's values, our pg_hba/pg_ident, restart-only ones in bootstrap.dcs; settings in no file", () => {
         const cfg = patroni({
             settings: JSON.stringify({ work_mem: "64MB", max_connections: 200 }),

@@ -75,7 +75,8 @@ describe("the stack program across three hosts, under mocks", () => {
         expect(yml).toContain('listen: "10.99.0.12,127.0.0.1:5432"');
         expect(yml).toContain('connect_address: "10.99.0.12:5432"');
         expect(yml).toContain('connect_address: "10.99.0.12:8008"');
-        expect(yml).toContain('hosts: ["10.99.0.11:2379","10.99.0.12:2379","10.99.0.13:2379"]');
+        // Its own host's etcd member first, kept first (model/patroni-config.ts etcdHosts).
+        expect(yml).toContain('hosts: ["10.99.0.12:2379","10.99.0.11:2379","10.99.0.13:2379"]\n  use_proxies: true');
         const etcd3 = run.resources.find((r) => r.type === CONTAINER && r.inputs.name === "unit-etcd3") as Registered;
         expect(etcd3.inputs.command).toContain("--advertise-client-urls=https://10.99.0.13:2379");
     });
