@@ -37,7 +37,10 @@ same run, interleaved (ours, bare, ours, bare, ...), and prints every figure as 
 
 cases:
   provision   nothing -> verified cluster: \`npm run live -- up\` (primary + 2 replicas, checks on, pooler off),
-              then \`down\`, against docker run + pg_basebackup with trust auth and no checks
+              then \`down\`, against docker run + pg_basebackup with trust auth and no checks; --mode patroni:
+              failover=patroni with its HAProxy endpoints, in the defaults and with tls=off backups=false,
+              against raw Patroni (docker run of 3 etcd + 3 Patroni + HAProxy, same image and timings, until 2
+              replicas stream and a write through HAProxy succeeds; then docker rm -f + volume rm)
   sync-cost   pgbench -c4 -j2 -T<duration> scale 10: tps and p99 latency in async, sync ANY 1, sync FIRST 1,
               remote_write, remote_apply (switched with ALTER SYSTEM on the primary), ours / bare
   lag         replay lag per replica sampled every 100 ms under a pgbench write load (-c4 -j2 -T<duration>):
@@ -46,7 +49,8 @@ cases:
               against pg_promote() on the same replica with no fencing or checks: time to first acknowledged
               write, time to all replicas streaming, acknowledged commits lost; --mode patroni: docker kill of
               the leader of a failover=patroni stack and nothing else (Patroni elects), writes through the
-              read-write endpoint
+              read-write endpoint, against the same kill of raw Patroni's leader (one cluster per side, one
+              kill per run, per-kill times printed), plus pg_promote() as an extra row
   reads       read-only pgbench (-S -c4 -j2 -T<duration>, sslmode=require) through the read-only PgBouncer
               endpoint (hostPortBase+11) against the same 4 clients split across the 2 replicas directly (two
               pgbench -c2 -j1 at once); also against the primary alone, and a bench-only HAProxy in TCP mode
@@ -98,8 +102,12 @@ cases:
     },
     positionals: true,
     notes: `Docker objects are named bench-<case>-*, on subnets 172.29.70.0/24 (ours) and 172.29.71.0/24 (bare), host
-ports 50432+ (ours) and 50452+ (bare); all of them are removed when the case ends, also on failure.`,
-    examples: ["npm run bench -- sync-cost --runs 3 --json > sync-cost.jsonl"],
+ports 50432+ (ours) and 50452+ (bare), raw Patroni on 172.29.72.0/24 and 50482-50483; all of them are removed
+when the case ends, also on failure.`,
+    examples: [
+        "npm run bench -- sync-cost --runs 3 --json > sync-cost.jsonl",
+        "npm run bench -- failover --mode patroni --runs 10",
+    ],
 });
 
 /** Parses argv (without node and the script). Throws UsageError naming the argument that is wrong, or

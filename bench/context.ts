@@ -22,7 +22,16 @@ export function alternate<T>(run: number, ours: T, bound: T): [T, T] {
     return run % 2 === 1 ? [ours, bound] : [bound, ours];
 }
 
+/** Three or more sides in turn: run 1 in the given order, each later run starting one further on. */
+export function rotate<T>(run: number, sides: readonly T[]): T[] {
+    const k = (run - 1) % sides.length;
+    return [...sides.slice(k), ...sides.slice(0, k)];
+}
+
 export const SUBNET_OURS = "172.29.70.0/24";
 export const SUBNET_BARE = "172.29.71.0/24";
 export const PORT_OURS = 50432;
 export const PORT_BARE = 50452;
+/** The raw Patroni bound (bench/raw-patroni.ts): its HAProxy publishes rw and ro on PORT_RAW+10, +11. */
+export const SUBNET_RAW = "172.29.72.0/24";
+export const PORT_RAW = 50472;

@@ -5,9 +5,22 @@ import { HelpRequest, UsageError } from "../../ops/cli";
 import { segmentNumber } from "../../bench/cases/backup";
 import { archiveFigures, DAYS, DaySizes, largestRepository, scheduledType } from "../../bench/cases/backup-archive";
 import { isPortClash, slowestResources } from "../../bench/clusters";
-import { alternate } from "../../bench/context";
+import { alternate, rotate } from "../../bench/context";
 import { mergeConcurrent, parseTps, parseTransactionLog, splitClients } from "../../bench/pgbench";
 import { haproxyTcpConfig, rotation } from "../../bench/cases/reads";
+import { killNotes } from "../../bench/cases/failover-patroni";
+import {
+    etcdArgv,
+    haproxyArgv,
+    haproxyCfg,
+    patroniArgv,
+    patroniYml,
+    RAW_DEFAULTS,
+    rawContainers,
+    rawVolumes,
+} from "../../bench/raw-patroni";
+import { DEFAULTS as CLUSTER_DEFAULTS } from "../../model/config";
+import { LeaderLossRound } from "../../ops/patroni-leader-loss";
 import { lagSpec } from "../../bench/plot";
 import { figureLine, table } from "../../bench/report";
 import { Machine } from "../../bench/host";
@@ -351,4 +364,73 @@ test("the backup case's archive figures compare the last day with the cp archive
     expect(size.note).toContain("1f 100/16");
     expect(bounded.ours).toEqual([96]);
     expect(bounded.bound).toEqual([113]);
+});
+
+describe("rotate: three or more sides in turn", () => {
+    test("run 1 keeps the order; each later run starts one further on and wraps", () => {
+        const sides = ["ours", "fair", "raw"];
+        expect(rotate(1, sides)).toEqual(["ours", "fair", "raw"]);
+        expect(rotate(2, sides)).toEqual(["fair", "raw", "ours"]);
+        expect(rotate(3, sides)).toEqual(["raw", "ours", "fair"]);
+        expect(rotate(4, sides)).toEqual(["ours", "fair", "raw"]);
+        expect(sides).toEqual(["ours", "fair", "raw"]);
+    });
+});
+
+describe("raw Patroni bound (bench/raw-patroni.ts)", () => {
+    const o = { prefix: "bench-x-r", subnet: "172.29.72.0/24", portBase: 50472 };
+    test("runs with our default timings and sync mode", () => {
+        expect(RAW_DEFAULTS).toEqual({
+            ttl: CLUSTER_DEFAULTS.patroniTtl,
+            loopWait: CLUSTER_DEFAULTS.patroniLoopWait,
+            retryTimeout: CLUSTER_DEFAULTS.patroniRetryTimeout,
+            synchronousMode: false,
+            syncCount: CLUSTER_DEFAULTS.syncCount,
+        });
+        const yml = patroniYml(o, 2);
+        expect(yml).toContain("\n    ttl: 20\n    loop_wait: 2\n    retry_timeout: 5\n    synchronous_mode: false\n");
+        expect(yml).toContain("name: pg2\n");
+        expect(yml).toContain("connect_address: 172.29.72.12:5432");
+        expect(yml).toContain("hosts: 172.29.72.21:2379,172.29.72.22:2379,172.29.72.23:2379");
+        const quorum = patroniYml({ ...o, settings: { ...RAW_DEFAULTS, synchronousMode: "quorum" } }, 1);
+        expect(quorum).toContain("synchronous_mode: quorum\n");
+    });
+    test("3 etcd members bootstrap one cluster at fixed addresses; nodes carry the labels the kill round finds", () => {
+        const etcd = etcdArgv(o, 3);
+        expect(etcd).toContain(
+            "--initial-cluster=etcd1=http://172.29.72.21:2380,etcd2=http://172.29.72.22:2380,etcd3=http://172.29.72.23:2380",
+        );
+        expect(etcd.slice(etcd.indexOf("--ip"), etcd.indexOf("--ip") + 2)).toEqual(["--ip", "172.29.72.23"]);
+        const pg = patroniArgv(o, 1);
+        expect(pg).toEqual(expect.arrayContaining(["pg-replication.cluster=bench-x-r", "pg-replication.node=pg1"]));
+        expect(pg).toContain("bench-x-r-pg1-data:/var/lib/postgresql");
+        expect(pg[pg.length - 1]).toMatch(/exec patroni \/var\/lib\/postgresql\/patroni.yml$/);
+    });
+    test("HAProxy routes rw by /primary and ro by /replica over the 3 nodes, published on portBase+10/+11", () => {
+        const cfg = haproxyCfg(o);
+        expect(cfg).toContain("option httpchk OPTIONS /primary");
+        expect(cfg).toContain("option httpchk OPTIONS /replica");
+        expect(cfg.match(/server pg\d 172\.29\.72\.1\d:5432 check port 8008/g)).toHaveLength(6);
+        expect(haproxyArgv(o)).toEqual(expect.arrayContaining(["127.0.0.1:50482:5000", "127.0.0.1:50483:5001"]));
+    });
+    test("teardown names all 7 containers and 6 volumes", () => {
+        expect(rawContainers("p")).toEqual(["p-etcd1", "p-etcd2", "p-etcd3", "p-pg1", "p-pg2", "p-pg3", "p-haproxy"]);
+        expect(rawVolumes("p")).toHaveLength(6);
+        expect(rawVolumes("p")).toContain("p-pg3-data");
+    });
+});
+
+test("killNotes prints every kill and counts those over patroniTtl + 5 s", () => {
+    const round = (ms: number): LeaderLossRound => ({
+        kind: "kill",
+        leader: "pg1",
+        newLeader: "pg2",
+        firstAckMs: ms,
+        allStreamingMs: ms,
+        acked: 1,
+        lost: 0,
+    });
+    const [, ours, raw] = killNotes([round(21_000), round(25_400), round(24_900)], [round(22_000)]);
+    expect(ours).toBe("ours kill -> first write per kill (s): 21.0, 25.4, 24.9; 1 of 3 over patroniTtl + 5 = 25 s");
+    expect(raw).toBe("raw kill -> first write per kill (s): 22.0; 0 of 1 over patroniTtl + 5 = 25 s");
 });
