@@ -22,7 +22,8 @@ export function alternate<T>(run: number, ours: T, bound: T): [T, T] {
     return run % 2 === 1 ? [ours, bound] : [bound, ours];
 }
 
-/** Three or more sides in turn: run 1 in the given order, each later run starting one further on. */
+/** Sides in turn: run 1 in the given order, each later run starting one further on, so no side is always
+ *  first (after a CHECKPOINT, on a cold cache) or always last. */
 export function rotate<T>(run: number, sides: readonly T[]): T[] {
     const k = (run - 1) % sides.length;
     return [...sides.slice(k), ...sides.slice(0, k)];

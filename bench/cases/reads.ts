@@ -2,7 +2,7 @@
 // clients split across those replicas directly (issue 20's fair bound), on our cluster. Also measured in the
 // same runs: the primary alone (how reads scale with two replicas), and a bench-only HAProxy in TCP mode over
 // the same replicas (what the patroni mode's endpoints do: TLS passes through to the servers, once).
-import { CaseContext, PORT_OURS, SUBNET_OURS } from "../context";
+import { CaseContext, PORT_OURS, rotate, SUBNET_OURS } from "../context";
 import { Cluster, containerIp, containerPort, oursCluster, oursUp } from "../clusters";
 import { mergeConcurrent, pgbench, pgbenchInit, PgbenchResult, splitClients } from "../pgbench";
 import { BENCH_TIMEOUT_MS, IMAGE } from "../host";
@@ -25,13 +25,6 @@ const SIDES: readonly Side[] = ["endpoint", "direct", "primary", "haproxy"];
 interface Target {
     host: string;
     port: number;
-}
-
-/** The sides in a different order each run (run 1: as listed; run 2: from the second; …), so no side is
- *  always first after the CHECKPOINT or always last. */
-export function rotation<T>(run: number, items: readonly T[]): T[] {
-    const k = (run - 1) % items.length;
-    return [...items.slice(k), ...items.slice(0, k)];
 }
 
 /** haproxy.cfg of the bench-only read-only balancer: TCP mode, round-robin over the servers, as the patroni
@@ -147,7 +140,7 @@ export async function reads(ctx: CaseContext): Promise<void> {
     const tps: Record<Side, number[]> = { endpoint: [], direct: [], primary: [], haproxy: [] };
     const p99: Record<Side, number[]> = { endpoint: [], direct: [], primary: [], haproxy: [] };
     for (let run = 1; run <= ctx.args.runs; run++) {
-        for (const side of rotation(run, SIDES)) {
+        for (const side of rotate(run, SIDES)) {
             const what = label(side, targets);
             await psql(c.container(1), "CHECKPOINT", 60_000);
             const before = await commits(c);

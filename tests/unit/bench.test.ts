@@ -7,7 +7,7 @@ import { archiveFigures, DAYS, DaySizes, largestRepository, scheduledType } from
 import { isPortClash, slowestResources } from "../../bench/clusters";
 import { alternate, rotate } from "../../bench/context";
 import { mergeConcurrent, parseTps, parseTransactionLog, splitClients } from "../../bench/pgbench";
-import { haproxyTcpConfig, rotation } from "../../bench/cases/reads";
+import { haproxyTcpConfig } from "../../bench/cases/reads";
 import { killNotes } from "../../bench/cases/failover-patroni";
 import {
     etcdArgv,
@@ -216,12 +216,6 @@ describe("reads: direct bound and bench HAProxy", () => {
             { clients: 2, threads: 1 },
         ]);
         expect(() => splitClients(1, 1, 2)).toThrow("cannot split 1 clients over 2 servers");
-    });
-    test("each run starts with a different side", () => {
-        const sides = ["endpoint", "direct", "primary", "haproxy"];
-        expect(rotation(1, sides)).toEqual(sides);
-        expect(rotation(2, sides)).toEqual(["direct", "primary", "haproxy", "endpoint"]);
-        expect(rotation(5, sides)).toEqual(sides);
     });
     test("the bench HAProxy balances the replicas round-robin in TCP mode (TLS passes through)", () => {
         const cfg = haproxyTcpConfig(5433, [
