@@ -6,6 +6,7 @@ import { segmentNumber } from "../../bench/cases/backup";
 import { archiveFigures, DAYS, DaySizes, largestRepository, scheduledType } from "../../bench/cases/backup-archive";
 import { isPortClash, slowestResources } from "../../bench/clusters";
 import { alternate, rotate } from "../../bench/context";
+import { minusNoop } from "../../bench/cases/provision";
 import { mergeConcurrent, parseTps, parseTransactionLog, splitClients } from "../../bench/pgbench";
 import { haproxyTcpConfig } from "../../bench/cases/reads";
 import { killNotes } from "../../bench/cases/failover-patroni";
@@ -427,4 +428,14 @@ test("killNotes prints every kill and counts those over patroniTtl + 5 s", () =>
     const [, ours, raw] = killNotes([round(21_000), round(25_400), round(24_900)], [round(22_000)]);
     expect(ours).toBe("ours kill -> first write per kill (s): 21.0, 25.4, 24.9; 1 of 3 over patroniTtl + 5 = 25 s");
     expect(raw).toBe("raw kill -> first write per kill (s): 22.0; 0 of 1 over patroniTtl + 5 = 25 s");
+});
+
+describe("provision: ours minus the no-op deployment", () => {
+    test("each run's deployment less the same run's no-op", () => {
+        const diff = minusNoop([9.5, 10.25], [2, 2.25]);
+        expect(diff).toEqual([7.5, 8]);
+    });
+    test("runs without a no-op measurement are refused, not paired with another run's", () => {
+        expect(() => minusNoop([9.5, 10], [2])).toThrow("2 deployments but 1 no-op deployments");
+    });
 });
