@@ -194,15 +194,33 @@ exec postgres -c listen_addresses='*' -c cluster_name=pg${node}`;
 /** docker run of a primary and two replicas cloned with pg_basebackup; done when the primary has one
  *  streaming pg_stat_replication row per replica. Returns the wall time in ms. */
 export async function bareUp(o: BareOptions, log?: (line: string) => void): Promise<number> {
+    return onceMoreOnPortClash(
+        o.prefix,
+        () => bareUpOnce(o),
+        () => bareDown(o.prefix),
+        log,
+    );
+}
+
+/**
+ * Runs a bring-up of the `docker run` kind; when a host port was taken between the check and the start
+ * (isPortClash), removes what it made and runs it once more, saying so. Returns the counted attempt's ms.
+ */
+export async function onceMoreOnPortClash(
+    prefix: string,
+    up: () => Promise<number>,
+    remove: () => Promise<unknown>,
+    log?: (line: string) => void,
+): Promise<number> {
     try {
-        return await bareUpOnce(o);
+        return await up();
     } catch (err) {
         if (!isPortClash((err as Error).message)) throw err;
         log?.(
-            `      ${o.prefix}: a host port was taken (${portClash((err as Error).message)}); removing and retrying once, the failed attempt is not counted`,
+            `      ${prefix}: a host port was taken (${portClash((err as Error).message)}); removing and retrying once, the failed attempt is not counted`,
         );
-        await bareDown(o.prefix);
-        return bareUpOnce(o);
+        await remove();
+        return up();
     }
 }
 

@@ -13,7 +13,7 @@ import { DEFAULTS } from "../model/config";
 import { CLUSTER_LABEL, NODE_LABEL } from "../model/labels";
 import { execOrFail, execProgram } from "../ops/cluster-discovery";
 import { waitFor } from "../ops/ops";
-import { isPortClash } from "./clusters";
+import { onceMoreOnPortClash } from "./clusters";
 import { BENCH_TIMEOUT_MS, IMAGE, waitPortsFree } from "./host";
 
 /** The settings that decide bring-up and failover times: our defaults unless a case says otherwise. */
@@ -267,16 +267,12 @@ async function rawUpOnce(o: RawOptions): Promise<number> {
 
 /** Nothing -> a leader, every replica streaming and HAProxy routing writes. Returns the wall time in ms. */
 export async function rawUp(o: RawOptions, log?: (line: string) => void): Promise<number> {
-    try {
-        return await rawUpOnce(o);
-    } catch (err) {
-        if (!isPortClash((err as Error).message)) throw err;
-        log?.(
-            `      ${o.prefix}: a host port was taken; removing and retrying once, the failed attempt is not counted`,
-        );
-        await rawDown(o.prefix);
-        return rawUpOnce(o);
-    }
+    return onceMoreOnPortClash(
+        o.prefix,
+        () => rawUpOnce(o),
+        () => rawDown(o.prefix),
+        log,
+    );
 }
 
 /** `docker rm -f` of every container, then its volumes and network. Returns the wall time in ms. */
