@@ -21,6 +21,8 @@ interface Side {
     /** Ours: `up` again, changing nothing. */
     noop?: (run: number) => Promise<number>;
     down(run: number): Promise<number>;
+    /** A bound: what its bring-up and its teardown are, in words. */
+    is?: { up: string; down: string };
 }
 
 /** The config our comparable side adds: what the bare and raw clusters lack (model/config.ts `tls`, `backups`). */
@@ -55,6 +57,10 @@ function bareSide(ctx: CaseContext): Side {
     return {
         key: "bound",
         label: "bare: docker run + pg_basebackup",
+        is: {
+            up: "docker run primary (trust) + 2 replicas by pg_basebackup, 2 streaming rows, no checks",
+            down: "docker rm -f -v of the 3 containers + network rm",
+        },
         up: (run) => bareUp({ prefix: prefix(run), subnet: SUBNET_BARE, portBase: PORT_BARE }, ctx.log),
         down: (run) => bareDown(prefix(run)),
     };
@@ -65,6 +71,10 @@ function rawSide(ctx: CaseContext): Side {
     return {
         key: "bound",
         label: "raw: docker run of 3 etcd + 3 Patroni + HAProxy",
+        is: {
+            up: "raw Patroni: docker run of 3 etcd + 3 Patroni + 1 HAProxy (same image, ttl/loop_wait/retry_timeout/sync mode as ours, no TLS, no backups, no checks) until 2 replicas stream and a write through HAProxy's rw port succeeds",
+            down: "raw Patroni: docker rm -f of the 7 containers + volume rm + network rm",
+        },
         up: (run) => rawUp({ prefix: prefix(run), subnet: SUBNET_RAW, portBase: PORT_RAW }, ctx.log),
         down: (run) => rawDown(prefix(run)),
     };
@@ -106,17 +116,11 @@ async function measure(ctx: CaseContext, sides: Side[]): Promise<Times> {
 }
 
 export async function provision(ctx: CaseContext): Promise<void> {
-    const times = await measure(ctx, sidesOf(ctx));
+    const sides = sidesOf(ctx);
+    const times = await measure(ctx, sides);
+    const boundIs = sides.find((side) => side.key === "bound")?.is;
+    if (!boundIs) throw new Error("provision: no side is the bound");
     const patroni = ctx.args.mode === "patroni";
-    const bound = patroni
-        ? {
-              upIs: "raw Patroni: docker run of 3 etcd + 3 Patroni + 1 HAProxy (same image, ttl/loop_wait/retry_timeout/sync mode as ours, no TLS, no backups, no checks) until 2 replicas stream and a write through HAProxy's rw port succeeds",
-              downIs: "raw Patroni: docker rm -f of the 7 containers + volume rm + network rm",
-          }
-        : {
-              upIs: "docker run primary (trust) + 2 replicas by pg_basebackup, 2 streaming rows, no checks",
-              downIs: "docker rm -f -v of the 3 containers + network rm",
-          };
     const mode = patroni ? "patroni" : "manual";
     const what = patroni
         ? "live up, failover=patroni, 3 nodes + 3 etcd + HAProxy endpoints (pooler=true), checks on"
@@ -138,16 +142,16 @@ export async function provision(ctx: CaseContext): Promise<void> {
                 boundIs,
                 note,
             });
-        figure("nothing -> verified cluster", t.up, times.bound.up, bound.upIs, `${side}: ${what}`);
+        figure("nothing -> verified cluster", t.up, times.bound.up, boundIs.up, `${side}: ${what}`);
         figure(
             "nothing -> verified cluster, minus a no-op up",
             minusNoop(t.up, t.noop),
             times.bound.up,
-            bound.upIs,
+            boundIs.up,
             `${side}: the same live up less the same run's second live up of the deployed stack, which changed nothing (no-op median ${median(t.noop).toFixed(2)} s)`,
         );
         if (t.down.length && times.bound.down.length)
-            figure("teardown", t.down, times.bound.down, bound.downIs, `${side}: live down`);
+            figure("teardown", t.down, times.bound.down, boundIs.down, `${side}: live down`);
     }
 }
 
