@@ -15,7 +15,7 @@ import {
     renderPatroniYml,
 } from "../model/patroni-config";
 import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "../model/patroni-rest";
-import { renderFile, renderPgHba, renderPgIdent } from "../model/render";
+import { renderFile, renderPatroniBootstrapEnv, renderPgHba, renderPgIdent } from "../model/render";
 import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
 import { HaproxyEndpoints } from "./haproxy";
 import { ADDRESS_OFFSETS, etcdMemberAddress, nodeAddresses, NodeSpec, subnetAddress } from "../model/topology";
@@ -199,6 +199,9 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
         },
         { name: "pg_hba.conf", content: renderPgHba(cfg) },
         { name: "pg_ident.conf", content: renderPgIdent() },
+        // Which node may initialise a new cluster; read on an empty volume only (a changed primaryNode
+        // re-creates no container, as manual mode's bootstrap.env).
+        { name: "bootstrap.env", content: renderPatroniBootstrapEnv(cfg, spec), ignoreChanges: true },
         // restoreFrom: the custom bootstrap's command (patroni.yml bootstrap.method), run by the
         // postgres user (hence 0755). Read only while the cluster is bootstrapped: its changes re-create nothing.
         ...(cfg.restoreFrom !== ""
@@ -214,14 +217,15 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
     ];
     // Patroni's own clean stop is SIGTERM (it stops postgres, then releases the leader key).
     const extras = { stopSignal: "SIGTERM", fastResolver: true };
-    // primaryNode bootstraps: it is created and ready (postgres accepts connections) before any
-    // other node exists to race it for the initialize key. It may take the leader key a moment later
-    // (Patroni runs post_bootstrap first): a replica started then waits for a leader, and the PATCH
-    // below retries for a minute.
+    // primaryNode bootstraps, and every node starts once etcd answers, all at once as a hand-made
+    // Patroni cluster does: the others cannot race it for the initialize key, since their entrypoint
+    // gives them no bootstrap section (Patroni's ha.py Ha.bootstrap takes the key only with one), so
+    // they wait for its leader key and clone it. The leader key comes a moment after the bootstrap
+    // node first answers (Patroni runs post_bootstrap first); the PATCH below retries for a minute.
     const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.ready, extras);
     const replicas = replicaSpecs.map((spec) => ({
         spec,
-        node: ctx.makeNode(spec, image, files(spec), [primaryNode], extras),
+        node: ctx.makeNode(spec, image, files(spec), etcd.ready, extras),
     }));
 
     // The synchronous switch and timings, online: PATCH /config writes Patroni's dynamic
