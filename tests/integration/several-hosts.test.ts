@@ -16,6 +16,7 @@ import { DockerHost } from "../../model/hosts";
 import { CommitWriter } from "../../ops/ack-writer";
 import { pollUntil } from "../../ops/ops";
 import { exec } from "../support/faults";
+import { selfSignedCert } from "../support/tls";
 import { live, liveOk, ROOT, runScript, testStackArgs } from "../support/live-client";
 
 jest.setTimeout(600_000);
@@ -177,25 +178,7 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         const intruder = fs.mkdtempSync(path.join(os.tmpdir(), "intruder-"));
         try {
             fs.copyFileSync(path.join(CLIENT_TLS, "ca.pem"), path.join(intruder, "ca.pem"));
-            const made = await exec([
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=intruder",
-                "-keyout",
-                path.join(intruder, "key.pem"),
-                "-out",
-                path.join(intruder, "cert.pem"),
-            ]);
-            expect(made.code).toBe(0);
+            selfSignedCert("intruder", path.join(intruder, "cert.pem"), path.join(intruder, "key.pem"));
             const refused = await exec(["docker", "-H", tcp, ...tlsOptions(tcp, intruder), "ps"]);
             expect(refused.code).not.toBe(0);
             expect(refused.stderr).toMatch(/tls: bad certificate/);
@@ -390,5 +373,7 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         const res = await live(["down", "--stack", STACK]);
         expect(res.code).toBe(0);
         for (const n of [1, 2, 3]) expect(await objectsOn(n)).toEqual([]);
+        // The tcp:// engine's cert directory went with the stack (its cleanup resource, deleted last).
+        expect(fs.existsSync(path.join(ROOT, ".pg-replication", `${STACK}-docker-tls`))).toBe(false);
     });
 });
