@@ -200,6 +200,12 @@ tcp_options() {
         --tlscert "$TLS_DIR/h$h-cert.pem" --tlskey "$TLS_DIR/h$h-key.pem"
 }
 
+# Where the client's material is (`tls-dir`).
+cmd_tls_dir() {
+    [[ -f "$TLS_DIR/client/cert.pem" ]] || die "no client material: start the hosts with up N --tcp-tls"
+    echo "$TLS_DIR/client"
+}
+
 start_dockerd() {
     local h=$1 state run
     state=$(host_state "$h")
@@ -356,11 +362,6 @@ cmd_delay() {
             in_ns "$h" tc qdisc replace dev eth0 root netem delay "${ms}ms"
         fi
     done
-}
-
-cmd_tls_dir() {
-    [[ -f "$TLS_DIR/client/cert.pem" ]] || die "no client material: start the hosts with up N --tcp-tls"
-    echo "$TLS_DIR/client"
 }
 
 main() {

@@ -4,9 +4,7 @@
 // Then the leader's host is cut off under a writer that uses a surviving host's endpoint: a new
 // leader takes the writes, the isolated old leader stops accepting writes, no acknowledged id is
 // lost, and once the link is back the old leader follows as a replica. `destroy` leaves nothing on
-// any host. Host 3's engine is reached over tcp:// with TLS (sim-hosts.sh up --tcp-tls; its client
-// material in the secret engineTls) instead of its socket, so every step here goes through it too.
-// Only addresses inside the simulated hosts (10.99.0.0/24) are contacted.
+// any host. Only addresses inside the simulated hosts (10.99.0.0/24) are contacted.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -40,7 +38,11 @@ const stackArgs = () =>
 const TTL_MS = 20_000;
 
 const sim = (...args: string[]) => exec(["bash", SIM_HOSTS_SCRIPT, ...args], 240_000);
-/** The host reached over tcp:// with TLS, and the directory of the client's ca.pem, cert.pem, key.pem. */
+/**
+ * Host 3's engine is reached over tcp:// with TLS (sim-hosts.sh up --tcp-tls; its client material in
+ * the secret engineTls) instead of its socket, so every step of this suite goes through it too. The
+ * host, and the directory of the client's ca.pem, cert.pem, key.pem.
+ */
 const TCP_HOST = 3;
 let CLIENT_TLS = "";
 /** The docker CLI's options for `engine`: TLS verified both ways for tcp://, with `dir`'s files. */
