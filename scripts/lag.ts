@@ -5,6 +5,7 @@
 // Exit status: 0 fine, 1 a breach, 2 usage error or the cluster could not be read.
 import { runCommand } from "../ops/cli";
 import { collectLag, LAG, LagOptions, LagReport, parseLagArgs, renderTable } from "../ops/lag";
+import { stackConfig } from "../ops/topology-change";
 
 const EXIT_OK = 0;
 const EXIT_BREACH = 1;
@@ -34,6 +35,14 @@ async function check(opts: LagOptions, round: number): Promise<number> {
 
 async function main(): Promise<number> {
     const opts = parseLagArgs(process.argv.slice(2));
+    try {
+        // Across hosts the configuration says which engine runs each of the stack's containers
+        // (ops/engines.ts). On one engine lag needs none: the containers' labels say it all, so a stack
+        // whose configuration cannot be read here (no Pulumi CLI) is still read from the default engine.
+        stackConfig(opts);
+    } catch {
+        // The discovery below fails with what it did not find.
+    }
     if (!opts.watch) return check(opts, 0);
 
     // Ctrl-C ends the loop between checks (at once while waiting); the status is the last check's.

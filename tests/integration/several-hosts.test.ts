@@ -189,6 +189,23 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         }
     });
 
+    test("lag reads the leader on its host's engine: both standbys streaming from their hosts, no breach", async () => {
+        const res = await runScript("lag", ["--stack", STACK, "--live", "--json"]);
+        expect(res.stderr).toBe("");
+        const report = JSON.parse(res.stdout) as {
+            primary: string;
+            replicas: Array<{ node: string; state: string; clientAddr: string | null }>;
+            breaches: unknown[];
+        };
+        expect(report.primary).toBe("pg1");
+        expect(report.replicas.map((r) => [r.node, r.state, r.clientAddr])).toEqual([
+            ["pg2", "streaming", HOSTS[1].address],
+            ["pg3", "streaming", HOSTS[2].address],
+        ]);
+        expect(report.breaches).toEqual([]);
+        expect(res.code).toBe(0);
+    });
+
     test("replication crosses hosts over TLS, from the hosts' addresses, and every host's endpoint reaches the leader", async () => {
         const rows = await query<{ application_name: string; client_addr: string; sync_state: string; ssl: boolean }>(
             HOSTS[0].address,
