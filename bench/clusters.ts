@@ -182,11 +182,13 @@ export function bareCluster(o: BareOptions): Cluster {
     };
 }
 
-const PRIMARY_SCRIPT = `initdb -D "$PGDATA" -A trust -U postgres >/dev/null
+/** The bare primary's `sh -c`: initdb with trust, then postgres listening everywhere (port: PGPORT or 5432). */
+export const PRIMARY_SCRIPT = `initdb -D "$PGDATA" -A trust -U postgres >/dev/null
 printf 'host all all 0.0.0.0/0 trust\\nhost replication all 0.0.0.0/0 trust\\n' >> "$PGDATA/pg_hba.conf"
 exec postgres -c listen_addresses='*' -c cluster_name=pg1`;
 
-function replicaScript(primaryIp: string, node: number): string {
+/** A bare replica's `sh -c`: pg_basebackup from the primary (-R: it follows it), then postgres as pg<node>. */
+export function replicaScript(primaryIp: string, node: number): string {
     return `until pg_basebackup -h ${primaryIp} -U postgres -D "$PGDATA" -R -X stream -c fast 2>/dev/null; do rm -rf "$PGDATA"; sleep 0.1; done
 exec postgres -c listen_addresses='*' -c cluster_name=pg${node}`;
 }
@@ -254,19 +256,24 @@ async function bareUpOnce(o: BareOptions): Promise<number> {
         );
     await run(1, PRIMARY_SCRIPT);
     await Promise.all([2, 3].map((n) => run(n, replicaScript(c.ip(1), n))));
+    await replicasStreaming(c);
+    return performance.now() - started;
+}
+
+/** Waits (90 s at most) until the primary, node 1, has one streaming pg_stat_replication row per replica. */
+export async function replicasStreaming(c: Cluster): Promise<void> {
     await waitFor(
-        `${o.prefix} streaming`,
+        `${c.name} streaming`,
         90_000,
         async () => {
             const streaming = await psql(
                 c.container(1),
                 "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
             );
-            return streaming === String(REPLICAS) || `${streaming} of ${REPLICAS} replicas streaming`;
+            return streaming === String(c.replicas) || `${streaming} of ${c.replicas} replicas streaming`;
         },
         100,
     );
-    return performance.now() - started;
 }
 
 export async function bareDown(prefix: string): Promise<number> {
