@@ -2,6 +2,7 @@
 // bare lower bound on the same image (docker run, trust auth, pg_basebackup, no checks).
 import { harnessArgv } from "../harness";
 import { execOrFail, execProgram, psql } from "../ops/cluster-discovery";
+import { DEFAULT_ENGINE, engineArgv } from "../ops/engines";
 import { readLogin, SuperuserLogin } from "../ops/login";
 import { waitFor } from "../ops/ops";
 import { BENCH_TIMEOUT_MS, IMAGE, removeByPrefix, ROOT, waitPortsFree } from "./host";
@@ -182,13 +183,11 @@ export function bareCluster(o: BareOptions): Cluster {
     };
 }
 
-/** The bare primary's `sh -c`: initdb with trust, then postgres listening everywhere (port: PGPORT or 5432). */
-export const PRIMARY_SCRIPT = `initdb -D "$PGDATA" -A trust -U postgres >/dev/null
+const PRIMARY_SCRIPT = `initdb -D "$PGDATA" -A trust -U postgres >/dev/null
 printf 'host all all 0.0.0.0/0 trust\\nhost replication all 0.0.0.0/0 trust\\n' >> "$PGDATA/pg_hba.conf"
 exec postgres -c listen_addresses='*' -c cluster_name=pg1`;
 
-/** A bare replica's `sh -c`: pg_basebackup from the primary (-R: it follows it), then postgres as pg<node>. */
-export function replicaScript(primaryIp: string, node: number): string {
+function replicaScript(primaryIp: string, node: number): string {
     return `until pg_basebackup -h ${primaryIp} -U postgres -D "$PGDATA" -R -X stream -c fast 2>/dev/null; do rm -rf "$PGDATA"; sleep 0.1; done
 exec postgres -c listen_addresses='*' -c cluster_name=pg${node}`;
 }
@@ -231,33 +230,42 @@ async function bareUpOnce(o: BareOptions): Promise<number> {
     await waitPortsFree([1, 2, 3].map((n) => c.hostPort(n)));
     const started = performance.now();
     await execOrFail(["docker", "network", "create", "--subnet", o.subnet, c.network], BENCH_TIMEOUT_MS);
+    await runBareNodes(c, (n) => ({
+        engine: DEFAULT_ENGINE,
+        flags: ["--network", c.network, "--ip", c.ip(n), "-p", `127.0.0.1:${c.hostPort(n)}:5432`],
+    }));
+    return performance.now() - started;
+}
+
+/**
+ * `docker run` of a bare cluster's primary (node 1: initdb, trust), then of its replicas (pg_basebackup
+ * from node 1's address), each on the engine and with the network flags `where(n)` gives; done when every
+ * replica streams.
+ */
+export async function runBareNodes(
+    c: Cluster,
+    where: (n: number) => { engine: string; flags: string[] },
+): Promise<void> {
     const run = (n: number, script: string) =>
         execOrFail(
-            [
-                "docker",
+            engineArgv(where(n).engine, [
                 "run",
                 "-d",
                 "--name",
                 c.container(n),
-                "--network",
-                c.network,
-                "--ip",
-                c.ip(n),
-                "-p",
-                `127.0.0.1:${c.hostPort(n)}:5432`,
+                ...where(n).flags,
                 "--user",
                 "postgres",
                 IMAGE,
                 "sh",
                 "-c",
                 script,
-            ],
+            ]),
             BENCH_TIMEOUT_MS,
         );
     await run(1, PRIMARY_SCRIPT);
-    await Promise.all([2, 3].map((n) => run(n, replicaScript(c.ip(1), n))));
+    await Promise.all(Array.from({ length: c.replicas }, (_, i) => run(i + 2, replicaScript(c.ip(1), i + 2))));
     await replicasStreaming(c);
-    return performance.now() - started;
 }
 
 /** Waits (90 s at most) until the primary, node 1, has one streaming pg_stat_replication row per replica. */

@@ -92,8 +92,8 @@ export async function pgbench(
     }
 }
 
-/** pgbench -i at scale 10 on the primary, over its socket. */
-export async function pgbenchInit(c: Cluster, scale = 10): Promise<number> {
+/** pgbench -i at `scale` on the primary, over its socket; `timeoutMs` for large scales. */
+export async function pgbenchInit(c: Cluster, scale = 10, timeoutMs = 120_000): Promise<number> {
     const res = await execOrFail(
         dockerArgv(c.container(1), [
             "exec",
@@ -107,7 +107,7 @@ export async function pgbenchInit(c: Cluster, scale = 10): Promise<number> {
             String(scale),
             "postgres",
         ]),
-        120_000,
+        timeoutMs,
     );
     return res.ms;
 }

@@ -19,16 +19,14 @@ import {
     OursOptions,
     oursDown,
     oursUp,
-    PRIMARY_SCRIPT,
-    replicasStreaming,
-    replicaScript,
+    runBareNodes,
     SYNC_SETTINGS,
 } from "../clusters";
-import { BENCH_TIMEOUT_MS, IMAGE, removeByPrefix, simHosts, simHostsScript } from "../host";
+import { removeByPrefix, simHosts, simHostsScript } from "../host";
 import { pgbench, pgbenchInit } from "../pgbench";
 import { percentile } from "../stats";
 import { Ack, CommitWriter } from "../../ops/ack-writer";
-import { execOrFail, execProgram, psql } from "../../ops/cluster-discovery";
+import { execProgram, psql } from "../../ops/cluster-discovery";
 import { engineArgv, setDockerEngines } from "../../ops/engines";
 import { readLogin, superuserClient, SuperuserLogin } from "../../ops/login";
 import { pollUntil } from "../../ops/ops";
@@ -248,12 +246,12 @@ async function hostLossRound(
     return { ...result, nextId: (writer.acked[writer.acked.length - 1] ?? firstId) + 1000 };
 }
 
-/** Host-loss rounds on `stack`, which runs across the hosts. */
-async function hostLoss(
-    ctx: CaseContext,
-    stack: string,
-    hosts: DockerHost[],
-): Promise<{ seconds: number[]; lost: number[] }> {
+/** Host-loss rounds on one stack across the hosts. */
+async function hostLoss(ctx: CaseContext, hosts: DockerHost[]): Promise<{ seconds: number[]; lost: number[] }> {
+    const stack = `${ctx.prefix}loss`;
+    await ctx.phases.time(`live up across ${hosts.length} hosts`, () => oursUp(stackOptions(stack, hosts), ctx.log));
+    // The day-2 code reaches each container through its host's engine (ops/engines.ts).
+    setDockerEngines(containerEngines(stack, { hosts, placement: {}, replicas: 2, etcdMembers: 3 }));
     const login = readLogin({ stack, live: true });
     await prepareTable({
         ...login,
@@ -265,11 +263,15 @@ async function hostLoss(
     });
     const out = { seconds: [] as number[], lost: [] as number[] };
     let nextId = 1;
-    for (let run = 1; run <= ctx.args.runs; run++) {
-        const r = await hostLossRound(ctx, stack, hosts, run, nextId);
-        out.seconds.push(r.seconds);
-        out.lost.push(r.lost);
-        nextId = r.nextId;
+    try {
+        for (let run = 1; run <= ctx.args.runs; run++) {
+            const r = await hostLossRound(ctx, stack, hosts, run, nextId);
+            out.seconds.push(r.seconds);
+            out.lost.push(r.lost);
+            nextId = r.nextId;
+        }
+    } finally {
+        if (!ctx.args.keep) await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
     }
     return out;
 }
@@ -307,34 +309,15 @@ function bareOnHosts(prefix: string, order: DockerHost[]): Cluster {
 
 /**
  * `docker run` of the bare primary and its two standbys, each on its host's engine and network (the
- * same trust-auth scripts as the single-engine bare cluster, on BARE_PG_PORT); once both stream, ANY 1
- * (pg2, pg3) as applySync sets and checks it.
+ * single-engine bare cluster's trust-auth scripts, on BARE_PG_PORT); once both stream, ANY 1 (pg2, pg3)
+ * as applySync sets and checks it.
  */
 async function bareOnHostsUp(c: Cluster, order: DockerHost[]): Promise<void> {
-    const run = (n: number, script: string) =>
-        execOrFail(
-            engineArgv(order[n - 1].engine, [
-                "run",
-                "-d",
-                "--name",
-                c.container(n),
-                "--network",
-                "host",
-                "--user",
-                "postgres",
-                // The server, pg_basebackup and the psql of `docker exec` all take their port from it.
-                "-e",
-                `PGPORT=${BARE_PG_PORT}`,
-                IMAGE,
-                "sh",
-                "-c",
-                script,
-            ]),
-            BENCH_TIMEOUT_MS,
-        );
-    await run(1, PRIMARY_SCRIPT);
-    await Promise.all([2, 3].map((n) => run(n, replicaScript(c.ip(1), n))));
-    await replicasStreaming(c);
+    await runBareNodes(c, (n) => ({
+        engine: order[n - 1].engine,
+        // The server, pg_basebackup and the psql of `docker exec` all take their port from PGPORT.
+        flags: ["--network", "host", "-e", `PGPORT=${BARE_PG_PORT}`],
+    }));
     await applySync(c, SYNC_ANY_1);
 }
 
@@ -393,10 +376,21 @@ async function pgbenchWithLatency(ctx: CaseContext, sides: Cluster[]): Promise<O
 }
 
 /**
- * Sync ANY 1 with LATENCY_MS between hosts: `stack` (across the hosts) against the bare cluster by hand
- * on the same hosts, its primary on the leader's host; the bare cluster is removed after.
+ * Sync ANY 1 with LATENCY_MS between hosts: a stack of its own across the hosts against the bare cluster
+ * by hand on the same hosts, its primary on the leader's host; both are removed after.
  */
-async function syncWithLatency(ctx: CaseContext, stack: string, hosts: DockerHost[]): Promise<LatencyFigures> {
+async function syncWithLatency(ctx: CaseContext, hosts: DockerHost[]): Promise<LatencyFigures> {
+    const stack = `${ctx.prefix}sync`;
+    await ctx.phases.time(`live up across ${hosts.length} hosts`, () => oursUp(stackOptions(stack, hosts), ctx.log));
+    try {
+        return await againstBareOnHosts(ctx, stack, hosts);
+    } finally {
+        if (!ctx.args.keep) await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
+    }
+}
+
+/** The pgbench figures of {@link syncWithLatency} on `stack`, up across the hosts, and a bare cluster started for them. */
+async function againstBareOnHosts(ctx: CaseContext, stack: string, hosts: DockerHost[]): Promise<LatencyFigures> {
     const login = readLogin({ stack, live: true });
     const order = primaryFirst(hosts, await writableHost(login, hosts, PORT_BARE + PORT_OFFSETS.poolerRw));
     const ours = oursOnHosts(stack, hosts, order);
@@ -429,20 +423,8 @@ export async function hosts(ctx: CaseContext): Promise<void> {
     await ctx.phases.time(`sim-hosts up ${HOST_COUNT}`, () => simHostsScript("up", String(HOST_COUNT)));
     try {
         const hosts = await simHosts(HOST_COUNT);
-        const stack = `${ctx.prefix}loss`;
-        await ctx.phases.time(`live up across ${hosts.length} hosts`, () =>
-            oursUp(stackOptions(stack, hosts), ctx.log),
-        );
-        let latency: LatencyFigures;
-        let loss: { seconds: number[]; lost: number[] };
-        try {
-            latency = await syncWithLatency(ctx, stack, hosts);
-            // The day-2 code reaches each container through its host's engine (ops/engines.ts).
-            setDockerEngines(containerEngines(stack, { hosts, placement: {}, replicas: 2, etcdMembers: 3 }));
-            loss = await hostLoss(ctx, stack, hosts);
-        } finally {
-            if (!ctx.args.keep) await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
-        }
+        const latency = await syncWithLatency(ctx, hosts);
+        const loss = await hostLoss(ctx, hosts);
         const prov = await provisioning(ctx, hosts);
         ctx.figures.push({
             figure: "hosts: leader's host cut off -> first acknowledged write through another host's endpoint",
