@@ -65,12 +65,14 @@ cases:
               replica) up to verified checks, against pgbackrest restore + start in a fresh container
   hosts       three simulated Docker hosts (scripts/sim-hosts.sh): the leader's host cut off under a writer through
               another host's read-write endpoint, first acknowledged write against patroniTtl + 3 s; provisioning
-              across the hosts against the same stack (failover=patroni, sync) on one engine`,
+              across the hosts against the same stack (failover=patroni, sync) on one engine; pgbench -c4 -j2
+              -T<duration> tps and p99 in sync ANY 1 with 2 ms added to every host's outgoing packets
+              (sim-hosts.sh delay 2) against a bare primary + 2 standbys started by hand on the same hosts`,
     options: {
         runs: integerOption("N", "measured runs of each side; medians and spreads are over runs", DEFAULTS.runs, 1, 50),
         duration: integerOption(
             "S",
-            "seconds of each pgbench run in sync-cost, lag, reads and tls-cost, 1..120",
+            "seconds of each pgbench run in sync-cost, lag, reads, tls-cost and hosts, 1..120",
             DEFAULTS.duration,
             1,
             120,

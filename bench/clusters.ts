@@ -2,6 +2,7 @@
 // bare lower bound on the same image (docker run, trust auth, pg_basebackup, no checks).
 import { harnessArgv } from "../harness";
 import { execOrFail, execProgram, psql } from "../ops/cluster-discovery";
+import { DEFAULT_ENGINE, engineArgv } from "../ops/engines";
 import { readLogin, SuperuserLogin } from "../ops/login";
 import { waitFor } from "../ops/ops";
 import { BENCH_TIMEOUT_MS, IMAGE, removeByPrefix, ROOT, waitPortsFree } from "./host";
@@ -229,44 +230,58 @@ async function bareUpOnce(o: BareOptions): Promise<number> {
     await waitPortsFree([1, 2, 3].map((n) => c.hostPort(n)));
     const started = performance.now();
     await execOrFail(["docker", "network", "create", "--subnet", o.subnet, c.network], BENCH_TIMEOUT_MS);
+    await runBareNodes(c, (n) => ({
+        engine: DEFAULT_ENGINE,
+        flags: ["--network", c.network, "--ip", c.ip(n), "-p", `127.0.0.1:${c.hostPort(n)}:5432`],
+    }));
+    return performance.now() - started;
+}
+
+/**
+ * `docker run` of a bare cluster's primary (node 1: initdb, trust), then of its replicas (pg_basebackup
+ * from node 1's address), each on the engine and with the network flags `where(n)` gives; done when every
+ * replica streams.
+ */
+export async function runBareNodes(
+    c: Cluster,
+    where: (n: number) => { engine: string; flags: string[] },
+): Promise<void> {
     const run = (n: number, script: string) =>
         execOrFail(
-            [
-                "docker",
+            engineArgv(where(n).engine, [
                 "run",
                 "-d",
                 "--name",
                 c.container(n),
-                "--network",
-                c.network,
-                "--ip",
-                c.ip(n),
-                "-p",
-                `127.0.0.1:${c.hostPort(n)}:5432`,
+                ...where(n).flags,
                 "--user",
                 "postgres",
                 IMAGE,
                 "sh",
                 "-c",
                 script,
-            ],
+            ]),
             BENCH_TIMEOUT_MS,
         );
     await run(1, PRIMARY_SCRIPT);
-    await Promise.all([2, 3].map((n) => run(n, replicaScript(c.ip(1), n))));
+    await Promise.all(Array.from({ length: c.replicas }, (_, i) => run(i + 2, replicaScript(c.ip(1), i + 2))));
+    await replicasStreaming(c);
+}
+
+/** Waits (90 s at most) until the primary, node 1, has one streaming pg_stat_replication row per replica. */
+export async function replicasStreaming(c: Cluster): Promise<void> {
     await waitFor(
-        `${o.prefix} streaming`,
+        `${c.name} streaming`,
         90_000,
         async () => {
             const streaming = await psql(
                 c.container(1),
                 "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
             );
-            return streaming === String(REPLICAS) || `${streaming} of ${REPLICAS} replicas streaming`;
+            return streaming === String(c.replicas) || `${streaming} of ${c.replicas} replicas streaming`;
         },
         100,
     );
-    return performance.now() - started;
 }
 
 export async function bareDown(prefix: string): Promise<number> {

@@ -4,6 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { Cluster } from "./clusters";
 import { execOrFail } from "../ops/cluster-discovery";
+import { dockerArgv } from "../ops/engines";
 import { IMAGE } from "./host";
 
 /** The "tps = …" line of pgbench's summary (the figure without initial connection time). */
@@ -35,7 +36,8 @@ export interface PgbenchResult {
     wallMs: number;
 }
 
-/** Runs pgbench against host:port from a container on the cluster's network. */
+/** Runs pgbench against host:port from a container on the cluster's network, on the engine of the
+ *  cluster's node 1 (ops/engines.ts: the default engine unless a map places it elsewhere). */
 export async function pgbench(
     c: Cluster,
     target: { host: string; port: number },
@@ -49,8 +51,7 @@ export async function pgbench(
     try {
         const env = { ...process.env, PGPASSWORD: c.password ?? "", ...(sslmode ? { PGSSLMODE: sslmode } : {}) };
         const res = await execOrFail(
-            [
-                "docker",
+            dockerArgv(c.container(1), [
                 "run",
                 "--rm",
                 "--network",
@@ -73,7 +74,7 @@ export async function pgbench(
                 "--log-prefix=/out/tx",
                 ...args,
                 "postgres",
-            ],
+            ]),
             timeoutMs,
             { env },
         );
@@ -91,11 +92,22 @@ export async function pgbench(
     }
 }
 
-/** pgbench -i at scale 10 on the primary, over its socket. */
-export async function pgbenchInit(c: Cluster, scale = 10): Promise<number> {
+/** pgbench -i at `scale` on the primary, over its socket; `timeoutMs` for large scales. */
+export async function pgbenchInit(c: Cluster, scale = 10, timeoutMs = 120_000): Promise<number> {
     const res = await execOrFail(
-        ["docker", "exec", "-u", "postgres", c.container(1), "pgbench", "-i", "-q", "-s", String(scale), "postgres"],
-        120_000,
+        dockerArgv(c.container(1), [
+            "exec",
+            "-u",
+            "postgres",
+            c.container(1),
+            "pgbench",
+            "-i",
+            "-q",
+            "-s",
+            String(scale),
+            "postgres",
+        ]),
+        timeoutMs,
     );
     return res.ms;
 }

@@ -34,10 +34,18 @@ Commands:
   tcp H                print host H's tcp:// engine address (hosts started with --tcp-tls)
   tls-dir              print the directory of the client's ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH)
   down                 remove every container, engine, namespace and the bridge; idempotent
-  status               one line per host: address, socket, engine answering or not, link up or down
+  status               one line per host: address, socket, engine answering or not, link up or down,
+                       added latency (delay=none, delay=MSms(netem), delay=MSms(nfqueue))
   cut H                take host H's link down (the host is cut off; its containers keep running)
   heal H               bring host H's link up again
-  delay MS             add MS ms of latency to every host's outgoing traffic (0 removes it)
+  delay MS             add MS ms of latency to every host's outgoing traffic on its link (0 removes it):
+                       each host's egress, as netem on each host's eth0, so a round trip between two
+                       hosts grows by 2*MS and one between this machine and a host by MS. With the
+                       kernel's netem where it has one; otherwise a user-space delayer per host
+                       (scripts/sim-delay.c, built with gcc against Debian's libnetfilter-queue-dev)
+                       fed by an NFQUEUE rule in the host's namespace. Should that delayer die, the
+                       host's outgoing packets are dropped, as on a cut link, and status shows
+                       delay=MSms(nfqueue,delayer-dead)
   engine-stop H        stop host H's dockerd (its containers stop, as on a host whose engine dies)
   engine-start H       start host H's dockerd again
   address H            print host H's address
@@ -309,6 +317,7 @@ cmd_down() {
             # shellcheck disable=SC2086 # one word per container id
             [[ -z "$ids" ]] || docker -H "$sock" rm -f -v $ids >/dev/null 2>&1 || true
         fi
+        remove_delay "$h"
         stop_engine "$h"
         stop_pid_file "$run/containerd.pid"
         ip link del "$(root_link "$h")" 2>/dev/null || true
@@ -320,6 +329,7 @@ cmd_down() {
         rm -rf "$(host_state "$h")" "$run"
         log "host $h removed"
     done
+    rm -f "$RUN_DIR/sim-delay"
     if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
     rm -rf "$TLS_DIR"
     rmdir "$STATE_DIR" "$RUN_DIR" 2>/dev/null || true
@@ -334,7 +344,8 @@ cmd_status() {
         engine=down
         docker -H "unix://$(socket_path "$h")" info >/dev/null 2>&1 && engine=up
         link=$(in_ns "$h" ip -o link show eth0 2>/dev/null | grep -q 'state UP' && echo up || echo down)
-        printf 'h%s %s unix://%s engine=%s link=%s\n' "$h" "$(address "$h")" "$(socket_path "$h")" "$engine" "$link"
+        printf 'h%s %s unix://%s engine=%s link=%s delay=%s\n' "$h" "$(address "$h")" "$(socket_path "$h")" \
+            "$engine" "$link" "$(delay_state "$h")"
     done
 }
 
@@ -349,19 +360,89 @@ netem_available() {
     [[ "$ok" == 1 ]]
 }
 
+# The user-space delayer (scripts/sim-delay.c), built on first use; rebuilt when the source is newer.
+delayer_binary() {
+    local src bin="$RUN_DIR/sim-delay"
+    src="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/sim-delay.c"
+    if [[ ! -x "$bin" || "$src" -nt "$bin" ]]; then
+        command -v gcc >/dev/null || die "no netem here, and the user-space delayer needs gcc (apt-get install gcc)"
+        [[ -f /usr/include/libnetfilter_queue/libnetfilter_queue.h ]] ||
+            die "no netem here, and the user-space delayer needs Debian's libnetfilter-queue-dev (apt-get install libnetfilter-queue-dev)"
+        mkdir -p "$RUN_DIR"
+        gcc -O2 -Wall -o "$bin.tmp" "$src" -lnetfilter_queue -lnfnetlink || die "cannot build $src"
+        mv "$bin.tmp" "$bin"
+    fi
+    echo "$bin"
+}
+
+# The NFQUEUE rule that hands host H's outgoing packets to its delayer. No --queue-bypass: were the
+# delayer to die, its host's packets are dropped (as on a cut link, and `status` says so) rather than
+# leaving undelayed, which would make a measurement "with latency" silently one without.
+nfqueue_rule() { echo "POSTROUTING -o eth0 -j NFQUEUE --queue-num $1"; }
+
+# Whether host H's namespace has a program bound to queue H (the kernel lists bound queues per namespace).
+# shellcheck disable=SC2016 # an awk program, not shell
+queue_bound() { in_ns "$1" awk -v q="$1" '$1 == q { found = 1 } END { exit !found }' /proc/net/netfilter/nfnetlink_queue; }
+
+# Removes host H's added latency, whichever way it was added: the rule first, then the delayer (which
+# accepts whatever it still holds on SIGTERM), so no packet meets a queue nobody reads.
+remove_delay() {
+    local h=$1 run rule
+    run=$(host_run "$h")
+    rule=$(nfqueue_rule "$h")
+    # shellcheck disable=SC2086 # the rule is words
+    while in_ns "$h" iptables -t mangle -C $rule 2>/dev/null; do in_ns "$h" iptables -t mangle -D $rule; done
+    stop_pid_file "$run/delay.pid"
+    if [[ -f "$run/delay" ]] && [[ "$(cut -d' ' -f2 "$run/delay")" == netem ]]; then
+        in_ns "$h" tc qdisc del dev eth0 root 2>/dev/null || true
+    fi
+    rm -f "$run/delay"
+}
+
+# Delays host H's outgoing packets by MS ms in user space: the delayer bound to queue H first, then
+# the rule that feeds it.
+start_delayer() {
+    local h=$1 ms=$2 bin=$3 run rule
+    run=$(host_run "$h")
+    rule=$(nfqueue_rule "$h")
+    (daemon_in_ns "$h" "$bin" --queue "$h" --delay-ms "$ms") >>"$run/delay.log" 2>&1 </dev/null &
+    echo $! >"$run/delay.pid"
+    wait_until "host $h's delayer (log: $run/delay.log)" "$!" queue_bound "$h"
+    # shellcheck disable=SC2086 # the rule is words
+    in_ns "$h" iptables -t mangle -A $rule
+}
+
 cmd_delay() {
-    local ms=${1:-} h
+    local ms=${1:-} h way=netem bin=""
     [[ "$ms" =~ ^[0-9]+$ ]] || die "delay needs a whole number of milliseconds (0 removes it)"
+    ((ms <= 10000)) || die "delay is at most 10000 ms, not $ms"
     if [[ "$ms" != 0 ]] && ! netem_available; then
-        die "this kernel ($(uname -r)) has no netem queueing discipline (CONFIG_NET_SCH_NETEM), so no latency can be added here"
+        way=nfqueue
+        bin=$(delayer_binary)
     fi
     for h in $(existing_hosts); do
-        if [[ "$ms" == 0 ]]; then
-            in_ns "$h" tc qdisc del dev eth0 root 2>/dev/null || true
-        else
+        remove_delay "$h"
+        [[ "$ms" == 0 ]] && continue
+        if [[ "$way" == netem ]]; then
             in_ns "$h" tc qdisc replace dev eth0 root netem delay "${ms}ms"
+        else
+            start_delayer "$h" "$ms" "$bin"
         fi
+        echo "$ms $way" >"$(host_run "$h")/delay"
     done
+}
+
+# Host H's added latency for `status`: none, MSms(netem), MSms(nfqueue), or, when the delayer has
+# died, MSms(nfqueue,delayer-dead) (its rule then drops the host's outgoing packets).
+delay_state() {
+    local run ms way
+    run=$(host_run "$1")
+    [[ -f "$run/delay" ]] || { echo none; return; }
+    read -r ms way <"$run/delay"
+    if [[ "$way" == nfqueue ]] && ! { kill -0 "$(cat "$run/delay.pid" 2>/dev/null)" 2>/dev/null && queue_bound "$1"; }; then
+        way="$way,delayer-dead"
+    fi
+    echo "${ms}ms($way)"
 }
 
 main() {

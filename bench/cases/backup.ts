@@ -16,7 +16,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CaseContext, PORT_OURS, SUBNET_OURS } from "../context";
 import { Cluster, oursCluster, oursUp } from "../clusters";
-import { pgbench } from "../pgbench";
+import { pgbench, pgbenchInit } from "../pgbench";
 import { removeByPrefix } from "../host";
 import { execOrFail, psql } from "../../ops/cluster-discovery";
 import { takeBackup } from "../../ops/backups";
@@ -119,24 +119,7 @@ export async function backup(ctx: CaseContext): Promise<void> {
     const backlog: number[] = [];
     let days: DaySizes[];
     try {
-        await ctx.phases.time(`pgbench -i -s ${SCALE}`, () =>
-            execOrFail(
-                [
-                    "docker",
-                    "exec",
-                    "-u",
-                    "postgres",
-                    c.container(1),
-                    "pgbench",
-                    "-i",
-                    "-q",
-                    "-s",
-                    String(SCALE),
-                    "postgres",
-                ],
-                900_000,
-            ),
-        );
+        await ctx.phases.time(`pgbench -i -s ${SCALE}`, () => pgbenchInit(c, SCALE, 900_000));
         await psql(c.container(1), "CHECKPOINT", 120_000);
         ctx.log(`    database: ${await psql(c.container(1), "SELECT pg_size_pretty(pg_database_size('postgres'))")}`);
         for (let run = 1; run <= ctx.args.runs; run++) {

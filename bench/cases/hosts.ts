@@ -5,14 +5,29 @@
 // - the leader's host cut off (its link down, as a dead host or a partition) under a writer that uses
 //   another host's read-write endpoint: the first acknowledged write begun after the cut, against
 //   issue 19's goal of patroniTtl + 3 s; the host is healed and every member streams again before the
-//   next round.
-// Not measured here: sync tps with 2 ms between hosts (this kernel has no netem: sim-hosts.sh delay refuses).
+//   next round;
+// - sync ANY 1 pgbench tps and p99 with 2 ms added to every host's outgoing packets (sim-hosts.sh delay
+//   2: a commit's round trip to a standby grows by 4 ms), the stack against a bare cluster started by
+//   hand on the same hosts and links (docker run of the same image, host network, the primary on the
+//   leader's host, a standby on each other host, ANY 1 (pg2, pg3)), interleaved (goal: tps at least 0.9x).
 import { Client } from "pg";
 import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
-import { OursOptions, oursDown, oursUp } from "../clusters";
+import {
+    applySync,
+    Cluster,
+    oursCluster,
+    OursOptions,
+    oursDown,
+    oursUp,
+    runBareNodes,
+    SYNC_SETTINGS,
+} from "../clusters";
 import { removeByPrefix, simHosts, simHostsScript } from "../host";
+import { pgbench, pgbenchInit } from "../pgbench";
+import { percentile } from "../stats";
 import { Ack, CommitWriter } from "../../ops/ack-writer";
-import { setDockerEngines } from "../../ops/engines";
+import { execProgram, psql } from "../../ops/cluster-discovery";
+import { engineArgv, setDockerEngines } from "../../ops/engines";
 import { readLogin, superuserClient, SuperuserLogin } from "../../ops/login";
 import { pollUntil } from "../../ops/ops";
 import { prepareTable, settledLeader } from "../../ops/patroni-leader-loss";
@@ -24,6 +39,12 @@ const HOST_COUNT = 3;
 /** Issue 19's goal for the first write after a host loss: the leader key's ttl plus 3 s. */
 const HOST_LOSS_GOAL_S = DEFAULTS.patroniTtl + 3;
 const TABLE = "bench_hosts";
+/** The latency added to every host's outgoing packets for the sync figure (issue 19: "2 ms between hosts"). */
+const LATENCY_MS = 2;
+/** Where the bare cluster's nodes listen on their hosts' addresses (ours: 5432 on the same addresses). */
+const BARE_PG_PORT = 5532;
+/** Ours and the bare cluster are both measured in this setting (Patroni's quorum mode: ANY 1). */
+const SYNC_ANY_1 = SYNC_SETTINGS.find((s) => s.label === "sync any 1") as (typeof SYNC_SETTINGS)[number];
 
 /** The stack over the simulated `hosts`, or with none the same on the default engine. */
 function stackOptions(stack: string, hosts: DockerHost[] = []): OursOptions {
@@ -255,10 +276,154 @@ async function hostLoss(ctx: CaseContext, hosts: DockerHost[]): Promise<{ second
     return out;
 }
 
+/** `hosts` with the primary's host first, the others after it in their order: node k of a cluster is on the k-th. */
+function primaryFirst(hosts: DockerHost[], primary: number): DockerHost[] {
+    return [hosts[primary - 1], ...hosts.filter((_, i) => i + 1 !== primary)];
+}
+
+/** The stack across the hosts as the bench's cluster: node 1 its leader (on order[0]), each node on its host's network. */
+function oursOnHosts(stack: string, hosts: DockerHost[], order: DockerHost[]): Cluster {
+    const opts = stackOptions(stack, hosts);
+    return {
+        ...oursCluster(opts),
+        network: "host",
+        // Placement puts pg<i> on host i (model/hosts.ts): the name follows the host.
+        container: (n) => `${stack}-pg${hosts.indexOf(order[n - 1]) + 1}`,
+        ip: (n) => order[n - 1].address,
+        hostPort: () => 5432,
+    };
+}
+
+/** The bare cluster by hand on the hosts: pg1 on order[0] (the primary), pg2 and pg3 on the others. */
+function bareOnHosts(prefix: string, order: DockerHost[]): Cluster {
+    return {
+        kind: "bare",
+        name: prefix,
+        network: "host",
+        replicas: HOST_COUNT - 1,
+        container: (n) => `${prefix}-pg${n}`,
+        ip: (n) => order[n - 1].address,
+        hostPort: () => BARE_PG_PORT,
+    };
+}
+
+/**
+ * `docker run` of the bare primary and its two standbys, each on its host's engine and network (the
+ * single-engine bare cluster's trust-auth scripts, on BARE_PG_PORT); once both stream, ANY 1 (pg2, pg3)
+ * as applySync sets and checks it.
+ */
+async function bareOnHostsUp(c: Cluster, order: DockerHost[]): Promise<void> {
+    await runBareNodes(c, (n) => ({
+        engine: order[n - 1].engine,
+        // The server, pg_basebackup and the psql of `docker exec` all take their port from PGPORT.
+        flags: ["--network", "host", "-e", `PGPORT=${BARE_PG_PORT}`],
+    }));
+    await applySync(c, SYNC_ANY_1);
+}
+
+/** synchronous_standby_names and the streaming standbys' sync states on the cluster's primary, in words. */
+async function syncSeen(c: Cluster): Promise<{ names: string; states: string }> {
+    const names = await psql(c.container(1), "SHOW synchronous_standby_names");
+    const states = await psql(
+        c.container(1),
+        "SELECT string_agg(application_name || ' ' || sync_state, ', ' ORDER BY application_name) " +
+            "FROM pg_stat_replication WHERE state = 'streaming'",
+    );
+    return { names, states };
+}
+
+interface LatencyFigures {
+    tps: { ours: number[]; bare: number[] };
+    p99: { ours: number[]; bare: number[] };
+    seen: string;
+}
+
+/** pgbench on both clusters in turn, with every host's outgoing packets held LATENCY_MS. */
+async function pgbenchWithLatency(ctx: CaseContext, sides: Cluster[]): Promise<Omit<LatencyFigures, "seen">> {
+    const out = {
+        tps: { ours: [] as number[], bare: [] as number[] },
+        p99: { ours: [] as number[], bare: [] as number[] },
+    };
+    const d = ctx.args.duration;
+    await ctx.phases.time(`sim-hosts delay ${LATENCY_MS}`, () => simHostsScript("delay", String(LATENCY_MS)));
+    try {
+        ctx.log(`    ${(await simHostsScript("status")).stdout.trim().split("\n").join("; ")}`);
+        for (let run = 1; run <= ctx.args.runs; run++) {
+            for (const c of alternate(run, sides[0], sides[1])) {
+                await ctx.phases.time("checkpoint", () => psql(c.container(1), "CHECKPOINT", 60_000));
+                // Ours admits only TLS from the hosts' addresses; the bare cluster has no TLS.
+                const r = await ctx.phases.time(`pgbench -T${d} with ${LATENCY_MS} ms (${c.kind}, run ${run})`, () =>
+                    pgbench(
+                        c,
+                        { host: c.ip(1), port: c.hostPort(1) },
+                        ["-c4", "-j2", `-T${d}`],
+                        (d + 60) * 1000,
+                        c.kind === "ours" ? "require" : "disable",
+                    ),
+                );
+                const lat = percentile(r.latenciesUs, 99) / 1000;
+                ctx.log(
+                    `    ${c.kind}: ${r.tps.toFixed(0)} tps, p99 ${lat.toFixed(2)} ms, ${r.latenciesUs.length} transactions${r.failed ? `, ${r.failed} failed` : ""}`,
+                );
+                out.tps[c.kind].push(r.tps);
+                out.p99[c.kind].push(lat);
+            }
+        }
+    } finally {
+        await simHostsScript("delay", "0");
+    }
+    return out;
+}
+
+/**
+ * Sync ANY 1 with LATENCY_MS between hosts: a stack of its own across the hosts against the bare cluster
+ * by hand on the same hosts, its primary on the leader's host; both are removed after.
+ */
+async function syncWithLatency(ctx: CaseContext, hosts: DockerHost[]): Promise<LatencyFigures> {
+    const stack = `${ctx.prefix}sync`;
+    await ctx.phases.time(`live up across ${hosts.length} hosts`, () => oursUp(stackOptions(stack, hosts), ctx.log));
+    try {
+        return await againstBareOnHosts(ctx, stack, hosts);
+    } finally {
+        if (!ctx.args.keep) await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
+    }
+}
+
+/** The pgbench figures of {@link syncWithLatency} on `stack`, up across the hosts, and a bare cluster started for them. */
+async function againstBareOnHosts(ctx: CaseContext, stack: string, hosts: DockerHost[]): Promise<LatencyFigures> {
+    const login = readLogin({ stack, live: true });
+    const order = primaryFirst(hosts, await writableHost(login, hosts, PORT_BARE + PORT_OFFSETS.poolerRw));
+    const ours = oursOnHosts(stack, hosts, order);
+    const bare = bareOnHosts(`${ctx.prefix}bare`, order);
+    setDockerEngines({
+        ...containerEngines(stack, { hosts, placement: {}, replicas: 2, etcdMembers: 3 }),
+        ...Object.fromEntries(order.map((h, i) => [bare.container(i + 1), h.engine])),
+    });
+    try {
+        await ctx.phases.time(`bare: docker run on ${HOST_COUNT} hosts + pg_basebackup + ${SYNC_ANY_1.label}`, () =>
+            bareOnHostsUp(bare, order),
+        );
+        const seen = { ours: await syncSeen(ours), bare: await syncSeen(bare) };
+        for (const [side, s] of Object.entries(seen))
+            if (!/^\S+ quorum, \S+ quorum$/.test(s.states))
+                throw new Error(`${side}: not two quorum standbys streaming: ${s.names} [${s.states}]`);
+        await ctx.phases.time("pgbench -i -s 10 (both at once)", () =>
+            Promise.all([pgbenchInit(ours), pgbenchInit(bare)]),
+        );
+        const figures = await pgbenchWithLatency(ctx, [ours, bare]);
+        const words = (s: { names: string; states: string }) => `${s.names} (${s.states})`;
+        return { ...figures, seen: `ours ${words(seen.ours)}; bare ${words(seen.bare)}` };
+    } finally {
+        for (const [i, h] of order.entries())
+            await execProgram(engineArgv(h.engine, ["rm", "-f", "-v", bare.container(i + 1)]), 60_000);
+    }
+}
+
 export async function hosts(ctx: CaseContext): Promise<void> {
     await ctx.phases.time(`sim-hosts up ${HOST_COUNT}`, () => simHostsScript("up", String(HOST_COUNT)));
     try {
         const hosts = await simHosts(HOST_COUNT);
+        const latency = await syncWithLatency(ctx, hosts);
         const loss = await hostLoss(ctx, hosts);
         const prov = await provisioning(ctx, hosts);
         ctx.figures.push({
@@ -279,6 +444,26 @@ export async function hosts(ctx: CaseContext): Promise<void> {
             boundIs:
                 "the same stack (failover=patroni, sync, endpoints on) on one engine (issue 19's goal: at most 1.3x)",
             note: "live up from nothing to verified checks, including TLS and the first backup",
+        });
+        const latencyBound = `a bare cluster by hand on the same 3 simulated hosts and links (docker run of the same image, host network, primary on the leader's host, a standby on each other host, trust, no TLS), ${SYNC_ANY_1.standbyNames}`;
+        const latencyNote = `pgbench -c4 -j2 -T${ctx.args.duration} scale 10 (TPC-B-like) from a container on the primary's host (host network) to the primary's address, ours with sslmode=require (it admits only TLS from the hosts), bare without; sim-hosts.sh delay ${LATENCY_MS}: every host's outgoing packets held ${LATENCY_MS} ms (netem, or the NFQUEUE delayer where the kernel has no netem), so a commit's round trip to a standby grows by ${2 * LATENCY_MS} ms; seen before the runs: ${latency.seen}`;
+        ctx.figures.push({
+            figure: `hosts: tps, sync any 1, ${LATENCY_MS} ms between hosts`,
+            unit: "tps",
+            better: "higher",
+            ours: latency.tps.ours,
+            bound: latency.tps.bare,
+            boundIs: `${latencyBound} (issue 19's goal: tps at least 0.9x)`,
+            note: latencyNote,
+        });
+        ctx.figures.push({
+            figure: `hosts: p99 latency, sync any 1, ${LATENCY_MS} ms between hosts`,
+            unit: "ms",
+            better: "lower",
+            ours: latency.p99.ours,
+            bound: latency.p99.bare,
+            boundIs: latencyBound,
+            note: latencyNote,
         });
     } finally {
         if (!ctx.args.keep) await simHostsScript("down");

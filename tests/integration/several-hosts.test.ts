@@ -4,7 +4,9 @@
 // Then the leader's host is cut off under a writer that uses a surviving host's endpoint: a new
 // leader takes the writes, the isolated old leader stops accepting writes, no acknowledged id is
 // lost, and once the link is back the old leader follows as a replica. `destroy` leaves nothing on
-// any host. Only addresses inside the simulated hosts (10.99.0.0/24) are contacted.
+// any host. With 2 ms added to every host's outgoing packets (sim-hosts.sh delay), sync commits still
+// succeed and take the longer round trip. Only addresses inside the simulated hosts (10.99.0.0/24) are
+// contacted.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -124,6 +126,31 @@ async function leaderVia(host: string): Promise<string> {
     }
 }
 
+/** Commits per measurement in the 2 ms test (each measurement at most 20 s). */
+const DELAY_COMMITS = 60;
+
+/** {@link DELAY_COMMITS} autocommit inserts into `table` through `host`'s read-write endpoint, one at a time. */
+async function commitsVia(host: string, table: string, firstId: number): Promise<CommitWriter<string>> {
+    const writer = new CommitWriter<string>({
+        endpoint: () => host,
+        client: (h) => client(h, RW),
+        table,
+        firstId,
+        maxRows: DELAY_COMMITS,
+        maxMs: 20_000,
+        now: () => performance.now(),
+    });
+    writer.start();
+    await writer.finished();
+    return writer;
+}
+
+/** The median time from sending an insert to its acknowledgement, in ms. */
+function medianCommitMs(writer: CommitWriter<string>): number {
+    const ms = writer.acks.map((a) => a.at - a.begunAt).sort((a, b) => a - b);
+    return ms[Math.floor(ms.length / 2)];
+}
+
 /** psql inside node `n`'s container on its own host (the unix socket: no network needed). */
 function psqlOnHost(n: number, sql: string) {
     return docker(n, "exec", "-u", "postgres", `${STACK}-pg${n}`, "psql", "-XAtqc", sql);
@@ -232,6 +259,43 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         ]);
         expect(plain.code).not.toBe(0);
         expect(plain.stderr).toMatch(/pg_hba.conf rejects connection .*no encryption/);
+    });
+
+    test("2 ms between hosts: sync commits still succeed, each waiting for a standby across the delayed links", async () => {
+        await query(HOSTS[0].address, RW, "CREATE TABLE IF NOT EXISTS mh_delay (id bigint PRIMARY KEY)");
+        const before = await commitsVia(HOSTS[0].address, "mh_delay", 1);
+        expect(before.acked.length).toBeGreaterThanOrEqual(DELAY_COMMITS);
+        expect((await sim("delay", "2")).code).toBe(0);
+        try {
+            const status = (await sim("status")).stdout.trim().split("\n");
+            expect(status.filter((l) => /delay=2ms\((netem|nfqueue)\)$/.test(l))).toHaveLength(3);
+            const during = await commitsVia(HOSTS[0].address, "mh_delay", 1_000_000);
+            expect(during.errors).toBe(0);
+            expect(during.acked.length).toBeGreaterThanOrEqual(DELAY_COMMITS);
+            // A commit now waits for a standby's flush (h1 -> h2 or h3 and back: 2 ms each way) and its
+            // answer to this machine leaves h1 2 ms late: 6 ms more; at least 4 allows for noise.
+            expect(medianCommitMs(during) - medianCommitMs(before)).toBeGreaterThanOrEqual(4);
+            const rows = await query<{ application_name: string; state: string; sync_state: string }>(
+                HOSTS[0].address,
+                RW,
+                "SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY application_name",
+            );
+            expect(rows).toEqual([
+                { application_name: "pg2", state: "streaming", sync_state: "quorum" },
+                { application_name: "pg3", state: "streaming", sync_state: "quorum" },
+            ]);
+            const stored = await query<{ id: string }>(HOSTS[0].address, RW, "SELECT id FROM mh_delay");
+            const have = new Set(stored.map((r) => Number(r.id)));
+            expect(during.acked.filter((id) => !have.has(id))).toEqual([]);
+        } finally {
+            await sim("delay", "0");
+        }
+        expect(
+            (await sim("status")).stdout
+                .trim()
+                .split("\n")
+                .map((l) => l.split(" ").pop()),
+        ).toEqual(["delay=none", "delay=none", "delay=none"]);
     });
 
     test("the leader's host cut off: a new leader on another host takes writes through a surviving endpoint, the old one stops accepting writes, nothing acknowledged is lost, and it rejoins once the link is back", async () => {
