@@ -633,6 +633,8 @@ export class PostgresCluster extends pulumi.ComponentResource {
             {
                 on: roles.primarySql,
                 cluster: b.prefix,
+                // Across hosts the primary is on one of the hosts' engines (none is the default one).
+                engines: stackEnginesEnvironment(b.prefix, b.cfg),
                 sql: pulumi.secret(
                     monitorPassword.apply((pw) =>
                         monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)),
