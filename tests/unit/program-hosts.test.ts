@@ -107,6 +107,9 @@ describe("the stack program across three hosts, under mocks", () => {
         );
         // No single base URL is true across hosts.
         expect(run.outputs.metricsEndpoint?.value).toBeUndefined();
+        // The monitoring role is created on whichever node leads, looked for on every host's engine.
+        const monitor = run.resources.find((r) => r.name === "pg-monitor-user") as Registered;
+        expect(monitor.inputs.environment.PGR_ENGINE_LIST).toBe(HOSTS.map((h) => h.engine).join(" "));
     });
 
     test("the hooks are told which engine each container is on", () => {
