@@ -4,16 +4,13 @@ import { RUNNING_NODES_SHELL } from "../model/labels";
 import { pgAccepting, untilProbe } from "../model/probes";
 
 /**
- * Shell words that point the `docker` after them at engine $PGR_E: an engine of $PGR_ENGINE_LIST
- * (across hosts), or `-`, the default one (DOCKER_HOST as the caller set it). Used in a subshell.
- */
-const ON_ENGINE = '[ "$PGR_E" = - ] || export DOCKER_HOST="$PGR_E";';
-
-/**
  * psql as the postgres OS user over the local socket (peer auth: no password needed), on the node in
- * $PGR_CONTAINER on engine $PGR_ENGINE.
+ * $PGR_CONTAINER, on engine $PGR_ENGINE when {@link FIND_PRIMARY} found it on one of $PGR_ENGINE_LIST.
  */
-const PSQL = `(PGR_E=$PGR_ENGINE; ${ON_ENGINE} exec docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres)`;
+const PSQL = [
+    'if [ "$PGR_ENGINE" != - ]; then export DOCKER_HOST="$PGR_ENGINE"; fi',
+    'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres',
+].join("\n");
 
 /**
  * Run inside the node by {@link PSQL_FROM_STDIN}: waits (up to a minute) until the server accepts
@@ -44,11 +41,13 @@ export const PSQL_FROM_STDIN = `set -eu; docker exec -i -u postgres -e PGR_CONTA
  */
 const FIND_PRIMARY = [
     "PGR_CONTAINER=; PGR_ENGINE=-; PGR_WRITABLE=0; PGR_UNKNOWN=",
-    "for PGR_E in ${PGR_ENGINE_LIST:--}; do",
-    `  for c in $(${ON_ENGINE} ${RUNNING_NODES_SHELL}); do`,
-    `    a=$(${ON_ENGINE} docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || a=`,
+    // Every engine of $PGR_ENGINE_LIST across hosts (infra/engines.ts), else the default one.
+    "for e in ${PGR_ENGINE_LIST:--}; do",
+    '  if [ "$e" != - ]; then export DOCKER_HOST="$e"; fi',
+    `  for c in $(${RUNNING_NODES_SHELL}); do`,
+    `    a=$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || a=`,
     '    case "$a" in',
-    "      f) PGR_CONTAINER=$c; PGR_ENGINE=$PGR_E; PGR_WRITABLE=$((PGR_WRITABLE+1)) ;;",
+    "      f) PGR_CONTAINER=$c; PGR_ENGINE=$e; PGR_WRITABLE=$((PGR_WRITABLE+1)) ;;",
     "      t) ;;",
     '      *) PGR_UNKNOWN="$PGR_UNKNOWN $c" ;;',
     "    esac",
