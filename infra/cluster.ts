@@ -662,6 +662,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     engine,
                     bindAddress: b.cfg.bindAddress,
                     hostPort: publishedPorts(b.cfg).metrics,
+                    listenPort: e.listenPort,
                     user: MONITOR_ROLE_DEFAULT,
                     password: monitorPassword,
                     labels: b.labels,

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "../model/labels";
-import { METRICS_AUTH_MODULE, METRICS_CONTAINER_PORT } from "../model/metrics-endpoint";
+import { METRICS_AUTH_MODULE } from "../model/metrics-endpoint";
 import { tcpListening } from "../model/probes";
 import { renderFile } from "../model/render";
 import { containerNetworking, Engine, onEngine } from "./engines";
@@ -107,6 +107,11 @@ export interface PostgresExporterArgs {
     bindAddress?: string;
     /** Host port of the exporter's HAProxy. */
     hostPort: number;
+    /**
+     * Port HAProxy listens on: on the cluster network its own (published on `hostPort`), on its host's
+     * network `hostPort` itself (ExporterPlacement.listenPort, model/metrics-endpoint.ts).
+     */
+    listenPort: number;
     /** Login role with pg_monitor the exporter connects as. */
     user: string;
     /** That role's password (secret). */
@@ -129,11 +134,6 @@ export function exporterListening(port: number): string {
     return `${tcpListening(port)} && grep -qE ' 00010000 0001 01 [0-9]+ ${METRICS_PATHS.socket}$' /proc/net/unix`;
 }
 
-/** Where HAProxy listens: on its host's network the exporter's host port itself; on the cluster network its own port, published. */
-function listenPort(args: PostgresExporterArgs): number {
-    return args.engine ? args.hostPort : METRICS_CONTAINER_PORT;
-}
-
 /**
  * prometheus-postgres-exporter for the cluster's nodes (model/metrics-endpoint.ts says which),
  * through its multi-target /probe endpoint, behind HAProxy: basic auth, and only its targets.
@@ -151,7 +151,7 @@ export class PostgresExporter extends pulumi.ComponentResource {
                 .output(args.password)
                 .apply((pw) => renderExporterConfig(args.user, pw, args.caCertPem !== undefined)),
         );
-        const port = listenPort(args);
+        const port = args.listenPort;
         const front = pulumi.secret(
             pulumi
                 .output(args.scrapePassword)
