@@ -1,12 +1,35 @@
-// A minimal Docker Engine API client over the local socket, for the live harness.
+// A minimal Docker Engine API client over a unix socket or tcp:// (with TLS), for the live harness.
 import { spawn } from "child_process";
+import * as fs from "fs";
 import * as http from "http";
+import * as https from "https";
+import * as path from "path";
 
-/** A Docker engine the harness talks to: the address as configured, and the unix socket that reaches it. */
+/** The client side of TLS to a tcp:// engine, as terraform-provider-docker builds it. */
+export interface EngineTlsClient {
+    /** PEM; undefined: the server's certificate is not verified (the provider's InsecureSkipVerify). */
+    ca?: string;
+    cert: string;
+    key: string;
+}
+
+/**
+ * A Docker engine the harness talks to: the address as configured, and how it is reached: the unix
+ * socket, or the tcp:// host and port, over TLS when the provider has client material.
+ */
 export interface DockerEngine {
-    /** As a provider's `host` says it (`unix:///run/…/docker.sock`). */
+    /** As a provider's `host` says it (`unix:///run/…/docker.sock`, `tcp://10.0.0.5:2376`). */
     host: string;
-    socketPath: string;
+    socketPath?: string;
+    tcp?: { hostname: string; port: number; tls?: EngineTlsClient };
+}
+
+/** A provider's TLS inputs (pulumi-docker Provider args caMaterial, certMaterial, keyMaterial, certPath). */
+export interface ProviderTlsInputs {
+    caMaterial?: string;
+    certMaterial?: string;
+    keyMaterial?: string;
+    certPath?: string;
 }
 
 /** The Engine's socket: DOCKER_HOST when it is a unix:// address, else the default. */
@@ -22,21 +45,69 @@ export function defaultEngine(): DockerEngine {
 }
 
 /**
+ * The client TLS a provider's inputs give, as terraform-provider-docker v4.5.0 builds its client
+ * (internal/provider/config.go, `ProviderConfig.MakeClient`): cert_material or key_material given ->
+ * both required ("cert_material, and key_material must be specified") and cert_path refused ("cert_path
+ * must not be specified"), the client from the bytes (`buildHTTPClientFromBytes`: the key pair as the
+ * client certificate; no ca_material = InsecureSkipVerify, else the CA as the only root, "could not add
+ * RootCA pem" when it holds no certificate); else cert_path -> ca.pem, cert.pem and key.pem read from
+ * that directory (`client.WithTLSClientConfig`, the server verified against ca.pem); else no TLS.
+ */
+export function providerTls(inputs: ProviderTlsInputs): EngineTlsClient | undefined {
+    const { caMaterial: ca, certMaterial: cert, keyMaterial: key, certPath } = inputs;
+    if (cert || key) {
+        if (!cert || !key) throw new Error("cert_material, and key_material must be specified");
+        if (certPath) throw new Error("cert_path must not be specified");
+        if (ca && !/-----BEGIN CERTIFICATE-----/.test(ca)) throw new Error("could not add RootCA pem");
+        return { ...(ca ? { ca } : {}), cert, key };
+    }
+    if (certPath) {
+        const read = (name: string) => fs.readFileSync(path.join(certPath, name), "utf8");
+        return { ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem") };
+    }
+    return undefined;
+}
+
+/**
  * The engine a `docker.Provider` reaches, from its `host` input. Unset: DOCKER_HOST, else
  * `unix:///var/run/docker.sock`, as the provider's schema default does (terraform-provider-docker
  * v4.5.0 internal/provider/provider.go, `"host"` DefaultFunc; @pulumi/docker 5.2.0 provider.js also
- * fills `host` from DOCKER_HOST). Only `unix://` addresses are implemented: `ssh://` and `tcp://`
- * (and a Docker `context`) fail, naming the host.
+ * fills `host` from DOCKER_HOST). `unix://` sockets and `tcp://host:port` (TLS from `tls`,
+ * {@link providerTls}; plain HTTP without, as the provider's direct client) are implemented;
+ * `ssh://`, TLS over a unix socket and a Docker `context` fail, naming what.
  */
-export function engineFor(host: string | undefined, context?: string): DockerEngine {
+export function engineFor(host: string | undefined, context?: string, tls: ProviderTlsInputs = {}): DockerEngine {
     if (context)
         throw new Error(`docker provider context ${JSON.stringify(context)}: not implemented by the live harness`);
     const address = host || process.env.DOCKER_HOST || "unix:///var/run/docker.sock";
-    if (!address.startsWith("unix://"))
-        throw new Error(
-            `docker provider host ${JSON.stringify(address)}: not implemented by the live harness (only unix:// sockets)`,
-        );
-    return { host: address, socketPath: address.slice("unix://".length) };
+    const client = providerTls(tls);
+    if (address.startsWith("unix://") && !client) return { host: address, socketPath: address.slice("unix://".length) };
+    const tcp = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(address);
+    if (tcp)
+        return { host: address, tcp: { hostname: tcp[1], port: Number(tcp[2]), ...(client ? { tls: client } : {}) } };
+    throw new Error(
+        `docker provider host ${JSON.stringify(address)}${client ? " with TLS material" : ""}: not implemented by the live harness ` +
+            "(only unix:// sockets and tcp://host:port)",
+    );
+}
+
+/** Where a request to `engine` goes: its socket, or its host and port (with the client's TLS). */
+function requestTarget(engine: DockerEngine): { request: typeof http.request; options: https.RequestOptions } {
+    if (engine.socketPath) return { request: http.request, options: { socketPath: engine.socketPath } };
+    const { hostname, port, tls } = engine.tcp ?? { hostname: "", port: 0 };
+    if (!tls) return { request: http.request, options: { hostname, port } };
+    return {
+        request: https.request,
+        options: {
+            hostname,
+            port,
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca, rejectUnauthorized: true } : { rejectUnauthorized: false }),
+            // One connection per request: the provider's transport disables keep-alives (config.go defaultTransport).
+            agent: false,
+        },
+    };
 }
 
 /** An error answer from the Engine, with its HTTP status. */
@@ -50,18 +121,35 @@ export class DockerApiError extends Error {
 }
 
 /** Calls the Engine API of `engine`; JSON in and out. */
-export function dockerApi<T = unknown>(
+export async function dockerApi<T = unknown>(
     engine: DockerEngine,
     method: string,
     path: string,
     body?: unknown,
     raw?: Buffer,
 ): Promise<T> {
+    const text = (await dockerApiBytes(engine, method, path, body, raw)).toString("utf8");
+    try {
+        return (text === "" ? undefined : JSON.parse(text)) as T;
+    } catch {
+        return text as unknown as T;
+    }
+}
+
+/** Calls the Engine API of `engine` with a JSON (or tar) body; the answer's bytes as they came. */
+export function dockerApiBytes(
+    engine: DockerEngine,
+    method: string,
+    path: string,
+    body?: unknown,
+    raw?: Buffer,
+): Promise<Buffer> {
     return new Promise((resolve, reject) => {
         const payload = raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
-        const req = http.request(
+        const target = requestTarget(engine);
+        const req = target.request(
             {
-                socketPath: engine.socketPath,
+                ...target.options,
                 method,
                 path,
                 headers: payload
@@ -75,23 +163,19 @@ export function dockerApi<T = unknown>(
                 const chunks: Buffer[] = [];
                 res.on("data", (c: Buffer) => chunks.push(c));
                 res.on("end", () => {
-                    const text = Buffer.concat(chunks).toString("utf8");
+                    const bytes = Buffer.concat(chunks);
                     const status = res.statusCode ?? 0;
                     if (status >= 400) {
-                        let message = text;
+                        let message = bytes.toString("utf8");
                         try {
-                            message = (JSON.parse(text) as { message: string }).message;
+                            message = (JSON.parse(message) as { message: string }).message;
                         } catch {
                             /* keep the raw text */
                         }
                         reject(new DockerApiError(status, `${method} ${path}: ${status} ${message.trim()}`));
                         return;
                     }
-                    try {
-                        resolve((text === "" ? undefined : JSON.parse(text)) as T);
-                    } catch {
-                        resolve(text as unknown as T);
-                    }
+                    resolve(bytes);
                 });
             },
         );

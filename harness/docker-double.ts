@@ -2,7 +2,7 @@
 // defaults follow @pulumi/docker's schema (Container, Network, Volume, RemoteImage).
 import { setTimeout as sleep } from "node:timers/promises";
 import { pollUntil } from "../ops/ops";
-import { dockerApi, DockerApiError, DockerEngine, run } from "./docker-api";
+import { dockerApi, dockerApiBytes, DockerApiError, DockerEngine } from "./docker-api";
 import { tarArchive } from "./tar";
 
 /** Plain (secret-unwrapped) resource inputs. */
@@ -237,10 +237,10 @@ const engineApis = new Map<string, Promise<string>>();
 
 /** An engine's API version (GET /version), asked once per engine: the provider's client negotiates it. */
 export function engineApiVersion(engine: DockerEngine): Promise<string> {
-    let version = engineApis.get(engine.socketPath);
+    let version = engineApis.get(engine.host);
     if (!version) {
         version = dockerApi<{ ApiVersion: string }>(engine, "GET", "/version").then((v) => v.ApiVersion);
-        engineApis.set(engine.socketPath, version);
+        engineApis.set(engine.host, version);
     }
     return version;
 }
@@ -458,10 +458,31 @@ export async function waitHealthy(engine: DockerEngine, id: string, name: string
     // An Engine API error or a missing healthcheck ends the wait at once, as it does in the provider.
     const last = await pollUntil(Date.now() + timeoutMs, health, 1000, "throw");
     if (last === true) return;
-    const logs = await run(["docker", "-H", engine.host, "logs", "--tail", "30", id]);
+    const logs = await containerLogTail(engine, id, 30);
     throw new Error(
-        `container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${last}); last log lines:\n${logs.stdout}${logs.stderr}`,
+        `container ${name} failed to be in healthy state in time (${timeoutMs / 1000}s, last ${last}); last log lines:\n${logs}`,
     );
+}
+
+/**
+ * The last `lines` log lines of a container without a TTY, through the engine's API (so a tcp:// engine
+ * with TLS answers as a socket does): the stream's frames are an 8-byte header (stream, 0, 0, 0, size
+ * big-endian) then the payload (Engine API, "Attach to a container", stream format).
+ */
+async function containerLogTail(engine: DockerEngine, id: string, lines: number): Promise<string> {
+    let bytes: Buffer;
+    try {
+        bytes = await dockerApiBytes(engine, "GET", `/containers/${id}/logs?stdout=1&stderr=1&tail=${lines}`);
+    } catch (err) {
+        return `(no logs: ${(err as Error).message})`;
+    }
+    const parts: Buffer[] = [];
+    for (let at = 0; at + 8 <= bytes.length;) {
+        const size = bytes.readUInt32BE(at + 4);
+        parts.push(bytes.subarray(at + 8, at + 8 + size));
+        at += 8 + size;
+    }
+    return Buffer.concat(parts).toString("utf8");
 }
 
 /** Removes a container; like the provider, it stops it first only when destroyGraceSeconds is set. */

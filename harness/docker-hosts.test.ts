@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { engineFor } from "./docker-api";
+import { engineFor, providerTls } from "./docker-api";
 import { DOCKER_PROVIDER, dockerProviderKey, engineChangeRefusal, recordedEngine } from "./docker-hosts";
 import { LiveEngine } from "./engine";
 import { PreviewEngine } from "./preview";
@@ -13,6 +13,9 @@ import { ResourceRecord, StackState } from "./state";
 const H1 = "unix:///run/pgr-sim-hosts/h1/docker.sock";
 const H2 = "unix:///run/pgr-sim-hosts/h2/docker.sock";
 const CONTAINER = "docker:index/container:Container";
+const CA = "-----BEGIN CERTIFICATE-----\nMIIBca\n-----END CERTIFICATE-----\n";
+const CERT = "-----BEGIN CERTIFICATE-----\nMIIBcert\n-----END CERTIFICATE-----\n";
+const KEY = "-----BEGIN PRIVATE KEY-----\nMIIBkey\n-----END PRIVATE KEY-----\n";
 const urn = (type: string, name: string) => `urn:pulumi:t::pg-replication::${type}::${name}`;
 
 function withDockerHost<T>(value: string | undefined, fn: () => T): T {
@@ -38,20 +41,61 @@ describe("the engine a docker provider's host selects", () => {
             socketPath: "/var/run/docker.sock",
         });
     });
-    test("ssh://, tcp:// and a context fail, naming what is not implemented", () => {
+    test("ssh://, TLS over a unix socket and a context fail, naming what is not implemented", () => {
         expect(() => engineFor("ssh://pg@10.0.0.5")).toThrow(
-            'docker provider host "ssh://pg@10.0.0.5": not implemented by the live harness (only unix:// sockets)',
+            'docker provider host "ssh://pg@10.0.0.5": not implemented by the live harness (only unix:// sockets and tcp://host:port)',
         );
-        expect(() => engineFor("tcp://10.0.0.5:2376")).toThrow(
-            '"tcp://10.0.0.5:2376": not implemented by the live harness',
+        expect(() => engineFor(H1, undefined, { certMaterial: CERT, keyMaterial: KEY })).toThrow(
+            `docker provider host "${H1}" with TLS material: not implemented by the live harness`,
         );
         expect(() => engineFor(H1, "remote")).toThrow(
             'docker provider context "remote": not implemented by the live harness',
         );
     });
+    test("tcp://: its host and port, with the client TLS the provider's material gives", () => {
+        expect(
+            engineFor("tcp://10.0.0.5:2376", undefined, { caMaterial: CA, certMaterial: CERT, keyMaterial: KEY }),
+        ).toEqual({
+            host: "tcp://10.0.0.5:2376",
+            tcp: { hostname: "10.0.0.5", port: 2376, tls: { ca: CA, cert: CERT, key: KEY } },
+        });
+        // No material: the provider's direct client, plain HTTP.
+        expect(engineFor("tcp://10.0.0.5:2375")).toEqual({
+            host: "tcp://10.0.0.5:2375",
+            tcp: { hostname: "10.0.0.5", port: 2375 },
+        });
+    });
+    test("the provider's TLS rules (terraform-provider-docker config.go MakeClient, buildHTTPClientFromBytes)", () => {
+        expect(() => providerTls({ certMaterial: CERT })).toThrow("cert_material, and key_material must be specified");
+        expect(() => providerTls({ keyMaterial: KEY })).toThrow("cert_material, and key_material must be specified");
+        expect(() => providerTls({ certMaterial: CERT, keyMaterial: KEY, certPath: "/tmp" })).toThrow(
+            "cert_path must not be specified",
+        );
+        expect(() => providerTls({ caMaterial: "junk", certMaterial: CERT, keyMaterial: KEY })).toThrow(
+            "could not add RootCA pem",
+        );
+        // No CA: the server's certificate is not verified (InsecureSkipVerify), the client's still sent.
+        expect(providerTls({ certMaterial: CERT, keyMaterial: KEY })).toEqual({ cert: CERT, key: KEY });
+        expect(providerTls({ caMaterial: CA })).toBeUndefined();
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "certpath-"));
+        try {
+            fs.writeFileSync(path.join(dir, "ca.pem"), CA);
+            fs.writeFileSync(path.join(dir, "cert.pem"), CERT);
+            fs.writeFileSync(path.join(dir, "key.pem"), KEY);
+            expect(providerTls({ certPath: dir })).toEqual({ ca: CA, cert: CERT, key: KEY });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
     test("a recorded resource without a host is on the default engine", () => {
         expect(withDockerHost(H2, () => recordedEngine({})).host).toBe(H2);
         expect(recordedEngine({ host: H1 }).socketPath).toBe("/run/pgr-sim-hosts/h1/docker.sock");
+    });
+    test("a recorded resource on a tcp:// engine is reached with its provider's recorded TLS material", () => {
+        const host = "tcp://10.0.0.5:2376";
+        const provider = { host, caMaterial: CA, certMaterial: CERT, keyMaterial: KEY };
+        expect(recordedEngine({ host }, provider).tcp?.tls).toEqual({ ca: CA, cert: CERT, key: KEY });
+        expect(recordedEngine({ host }, { ...provider, host: "tcp://10.0.0.6:2376" }).tcp?.tls).toBeUndefined();
     });
 });
 

@@ -31,9 +31,13 @@ export function dockerProviderKey(ref: string | undefined): string | undefined {
     return type === DOCKER_PROVIDER ? `${type}::${name}` : undefined;
 }
 
-/** The engine a provider's inputs select (its `host`, else DOCKER_HOST, else the default socket). */
+/**
+ * The engine a provider's inputs select (its `host`, else DOCKER_HOST, else the default socket), with
+ * the client TLS its caMaterial, certMaterial, keyMaterial or certPath give (docker-api.ts providerTls).
+ */
 export function providerEngine(inputs: Props): DockerEngine {
-    return engineFor(inputs.host, inputs.context);
+    const { caMaterial, certMaterial, keyMaterial, certPath } = inputs as Record<string, string | undefined>;
+    return engineFor(inputs.host, inputs.context, { caMaterial, certMaterial, keyMaterial, certPath });
 }
 
 /**
@@ -55,9 +59,14 @@ export const dockerProviderHandler = {
     needsReplace: (): boolean => false,
 };
 
-/** The engine a recorded docker resource lives on: its recorded host, else the default engine. */
-export function recordedEngine(record: { host?: string }): DockerEngine {
-    return record.host ? engineFor(record.host) : defaultEngine();
+/**
+ * The engine a recorded docker resource lives on: its recorded host, reached as its provider's
+ * recorded inputs say (`provider`: the client TLS of a tcp:// engine) when they name the same host,
+ * else the default engine.
+ */
+export function recordedEngine(record: { host?: string }, provider?: Props): DockerEngine {
+    if (!record.host) return defaultEngine();
+    return provider?.host === record.host ? providerEngine(provider) : engineFor(record.host);
 }
 
 /**
@@ -69,7 +78,7 @@ export function recordedEngine(record: { host?: string }): DockerEngine {
  * way the object would stay on the old engine while the state says the new one.
  */
 export function engineChangeRefusal(key: string, from: DockerEngine, to: DockerEngine): string | undefined {
-    if (from.socketPath === to.socketPath) return undefined;
+    if (from.host === to.host) return undefined;
     return (
         `${key}: its Docker engine would change from ${from.host} to ${to.host}. Pulumi would not move it ` +
         `(pulumi-docker plans no replacement for a provider change: the object would stay on ${from.host} ` +

@@ -407,7 +407,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             const removeOld = () =>
                 previous.retainOnDelete
                     ? Promise.resolve()
-                    : handler.remove(previous.id, previous.outputs, recordedEngine(previous));
+                    : handler.remove(previous.id, previous.outputs, this.engineOf(previous));
             if (opts.deleteBeforeReplace) {
                 await removeOld();
                 this.state.resources = this.state.resources.filter((r) => r.key !== key);
@@ -435,11 +435,21 @@ export class LiveEngine implements pulumi.runtime.Mocks {
         return { provider, engine };
     }
 
-    /** The recorded inputs of a docker provider this run declared. */
+    /** The recorded inputs of a docker provider this run declared (secrets unwrapped: its TLS material). */
     private providerInputs(key: string): Props {
         const record = this.state.resources.find((r) => r.key === key);
         if (!record) throw new Error(`docker provider ${key} is not known to the live harness`);
-        return record.inputs as Props;
+        return unwrapSecrets(record.inputs) as Props;
+    }
+
+    /**
+     * The engine a recorded docker resource is refreshed and deleted on: reached through its provider's
+     * recorded inputs (a tcp:// engine's client TLS), which stay in the state until after everything the
+     * provider serves is deleted, as the engine's dependency graph orders it.
+     */
+    private engineOf(record: ResourceRecord): DockerEngine {
+        const provider = record.provider && this.state.resources.find((r) => r.key === record.provider);
+        return recordedEngine(record, provider ? (unwrapSecrets(provider.inputs) as Props) : undefined);
     }
 
     /** Invokes: `command:local:run` runs its command on every deployment, as the provider does. */
@@ -463,7 +473,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
                 record.type,
                 record.id,
                 record.outputs as Props,
-                recordedEngine(record),
+                this.engineOf(record),
             ).catch((err: Error) => {
                 // As the engine reports a failed Read: the resource, and here the provider whose
                 // engine did not answer (named after its host by infra/engines.ts).
@@ -543,7 +553,7 @@ export class LiveEngine implements pulumi.runtime.Mocks {
             // retainOnDelete: forgotten, never deleted (pulumi/pulumi pkg/resource/deploy/step.go,
             // DeleteStep.Apply: "Deleting a 'drop on delete' is a no-op").
             if (!record.retainOnDelete)
-                await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs), recordedEngine(record));
+                await HANDLERS[record.type].remove(record.id, unwrapSecrets(record.outputs), this.engineOf(record));
             this.state.resources = this.state.resources.filter((r) => r.key !== record.key);
             saveState(this.statePath, this.state);
             this.print("deleted", record.key, started, dockerObjectName(record.type, record.inputs));

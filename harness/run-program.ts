@@ -5,6 +5,7 @@ import * as path from "path";
 import { setTimeout as sleep } from "node:timers/promises";
 import * as pulumi from "@pulumi/pulumi";
 import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import { SECRET_CONFIG_KEYS } from "../model/config";
 import { CapturedOptions } from "./engine";
 
 /** A mock-mode engine that also captures resource options and reports whether it is still working. */
@@ -119,7 +120,10 @@ export async function runProgram(
 ): Promise<Record<string, unknown>> {
     forgetProgram(root);
     captureDependencies();
-    pulumi.runtime.setAllConfig(run.config);
+    // The secret keys go as secrets, as the language host lists them (PULUMI_CONFIG_SECRET_KEYS): the
+    // harness records them only as secrets (`config set --secret`, shown as [secret], state 0600).
+    const secretKeys = SECRET_CONFIG_KEYS.map((k) => `${run.project}:${k}`).filter((k) => k in run.config);
+    pulumi.runtime.setAllConfig(run.config, secretKeys);
     await pulumi.runtime.setMocks(engine, run.project, run.stack, run.preview);
     let exported: Record<string, unknown> = {};
     let programError: Error | undefined;

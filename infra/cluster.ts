@@ -12,6 +12,7 @@ import { renderFile } from "../model/render";
 import { renderRestoreEnv, renderRestoreSourceConf, RESTORE_FAILED_FILE, RESTORE_SOURCE_PATH } from "../model/restore";
 import { parseRestoreTarget } from "../model/restore-target";
 import { ClusterConfig, ConfigError, configFromValues, missingRestorePassphrase } from "../model/config";
+import { EngineTls, engineTlsRoot } from "../model/engine-tls";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeStarts } from "./node-starts";
 import { nodeScript } from "./node-script";
@@ -24,6 +25,7 @@ import { PATRONI_ROLES } from "./patroni-roles";
 import {
     ClusterEngines,
     clusterEngines,
+    EngineTlsFiles,
     Engine,
     engineEnvironment,
     onEngine,
@@ -68,7 +70,10 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
                 PGR_PULL_IMAGE: String(b.cfg.pullImage),
                 PGR_TLS: b.cfg.tls,
                 ...b.strategy.guardEnvironment(b.primarySpec),
-                ...stackEnginesEnvironment(b.prefix, b.cfg),
+                ...stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
+                // An invoke runs before any resource exists (in the preview too): the cert root as
+                // written, not the output of its cleanup resource, which would defer the guard.
+                ...(b.engines?.tlsRoot ? { PGR_DOCKER_TLS_DIR: b.engines.tlsRoot } : {}),
             },
         })
         .apply((r) => r.stdout.trim());
@@ -126,6 +131,13 @@ export interface PostgresClusterArgs extends Partial<ClusterConfig> {
     replicationPassword?: pulumi.Input<string>;
     /** restoreFrom: the source stack's repository passphrase (its output backupCipherPass). @default none (required with restoreFrom) */
     restoreCipherPass?: pulumi.Input<string>;
+    /**
+     * The client TLS material of each `hosts` entry whose engine is tcp://, by host name (required for
+     * each). Plain values, since the docker CLI reads them from files written before anything is
+     * declared; they reach resources only as secrets (the providers' caMaterial, certMaterial,
+     * keyMaterial). @default none (no tcp:// engine)
+     */
+    engineTls?: EngineTls;
     /** Directory holding scripts/ and node_modules, where the checks and the primary guard run. @default this project's root */
     projectRoot?: string;
 }
@@ -152,6 +164,8 @@ interface Build {
     restoreCipherPass?: pulumi.Input<string>;
     /** Across hosts (`hosts`): each host's engine and each member's; undefined on one engine. */
     engines?: ClusterEngines;
+    /** The tcp:// hosts' client TLS material and where the docker CLI finds it. */
+    engineTls: EngineTlsFiles;
 }
 
 /**
@@ -269,7 +283,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     constructor(name: string, args: PostgresClusterArgs = {}, opts?: pulumi.ComponentResourceOptions) {
         super("pg-replication:index:PostgresCluster", name, {}, opts);
         const b = PostgresCluster.plan(name, args);
-        b.engines = clusterEngines(name, b.cfg, this);
+        b.engines = clusterEngines(name, b.cfg, this, b.engineTls);
         this.tls = b.cfg.tls;
         this.superuserPassword = this.password(`${name}-superuser-password`, args.superuserPassword);
         this.replicationPassword = this.password(`${name}-replication-password`, args.replicationPassword);
@@ -381,7 +395,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
 
     /** The validated configuration and the node layout every builder reads; declares nothing. */
     private static plan(name: string, args: PostgresClusterArgs): Build {
-        const cfg = configFromValues(args);
+        const cfg = configFromValues(args, args.engineTls);
         const prefix = pulumi.getStack();
         if (cfg.restoreFrom === prefix)
             throw new ConfigError(
@@ -392,11 +406,13 @@ export class PostgresCluster extends pulumi.ComponentResource {
         if (cfg.restoreFrom !== "" && args.restoreCipherPass === undefined)
             throw missingRestorePassphrase(cfg.restoreFrom);
         const specs = clusterNodes(prefix, cfg);
+        const projectRoot = args.projectRoot ?? path.resolve(__dirname, "..");
         return {
             name,
             prefix,
             cfg,
-            projectRoot: args.projectRoot ?? path.resolve(__dirname, ".."),
+            projectRoot,
+            engineTls: { material: args.engineTls ?? {}, root: engineTlsRoot(projectRoot, prefix) },
             restoreCipherPass: args.restoreCipherPass,
             specs,
             primarySpec: specs.find((s) => s.role === "primary") as NodeSpec,
@@ -634,7 +650,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                 on: roles.primarySql,
                 cluster: b.prefix,
                 // Across hosts the primary is on one of the hosts' engines (none is the default one).
-                engines: stackEnginesEnvironment(b.prefix, b.cfg),
+                engines: stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
                 sql: pulumi.secret(
                     monitorPassword.apply((pw) =>
                         monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)),
@@ -811,7 +827,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
                     PGPASSWORD: this.superuserPassword,
                     // The CA is public; the checks verify every server against it (tls required).
                     PGR_TLS_CA: this.caCert ?? "",
-                    ...stackEnginesEnvironment(b.prefix, b.cfg),
+                    ...stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
                 },
                 logging: "stderr",
             },

@@ -9,6 +9,7 @@ const cluster = new PostgresCluster("pg", {
     superuserPassword: secrets.superuserPassword,
     replicationPassword: secrets.replicationPassword,
     restoreCipherPass: secrets.restoreCipherPass,
+    engineTls: secrets.engineTls,
 });
 
 export const primary = cluster.primary;

@@ -10,6 +10,8 @@
 // `pulumi preview --expect-no-changes` stays clean.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { USE_ENGINE_SHELL } from "../model/engine-tls";
+import { enginesTlsEnvironment } from "./engines";
 import type { PostgresNode } from "./node";
 
 /** `NAME STARTED_AT` per node container, one per line, in the order given (Docker's `.State.StartedAt`). */
@@ -31,11 +33,14 @@ export function nodeStarts(nodes: Array<Pick<PostgresNode, "container" | "engine
                 "set -e",
                 "for p in $PGR_CONTAINER_IDS; do",
                 "  e=${p%%|*}; id=${p#*|}",
-                '  if [ "$e" = - ]; then unset DOCKER_HOST; else export DOCKER_HOST="$e"; fi',
+                ...USE_ENGINE_SHELL.map((line) => `  ${line}`),
                 '  docker inspect --format "{{.Name}} {{.State.StartedAt}}" "$id"',
                 "done",
             ].join("\n"),
-            environment: { PGR_CONTAINER_IDS: pairs },
+            environment: {
+                PGR_CONTAINER_IDS: pairs,
+                ...enginesTlsEnvironment(nodes.flatMap((n) => (n.engine ? [n.engine] : []))),
+            },
         })
         .apply((r) => r.stdout.trim());
 }

@@ -15,11 +15,12 @@ import {
     renderPatroniYml,
 } from "../model/patroni-config";
 import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "../model/patroni-rest";
-import { renderFile, renderPgHba, renderPgIdent } from "../model/render";
+import { renderFile, renderPatroniBootstrapEnv, renderPgHba, renderPgIdent } from "../model/render";
 import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
 import { HaproxyEndpoints } from "./haproxy";
 import { ADDRESS_OFFSETS, etcdMemberAddress, nodeAddresses, NodeSpec, subnetAddress } from "../model/topology";
-import { Engine, stackEnginesEnvironment } from "./engines";
+import { USE_ENGINE_SHELL } from "../model/engine-tls";
+import { Engine, enginesTlsEnvironment, stackEnginesEnvironment } from "./engines";
 import { haproxyContainer } from "../model/hosts";
 import { generatedPassword } from "./generated-password";
 import { checkSpec } from "../model/check-spec";
@@ -42,7 +43,7 @@ function patroniMembers(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.R
                 PGR_MEMBERS: ctx.specs.map((s) => s.name).join(","),
                 PGR_ETCD_CONTAINERS: (etcd?.etcdContainers ?? []).join(","),
                 PGR_ETCD_ENDPOINTS: (etcd?.etcdEndpoints ?? []).join(","),
-                ...stackEnginesEnvironment(ctx.prefix, ctx.cfg),
+                ...stackEnginesEnvironment(ctx.prefix, ctx.cfg, ctx.engines),
             },
             logging: "stderr",
         },
@@ -63,7 +64,7 @@ function requirePatroniImage(
             // On every host's engine across hosts (the image is each engine's own copy).
             create: [
                 "for e in ${PGR_ENGINE_LIST:--}; do",
-                '  if [ "$e" != - ]; then export DOCKER_HOST="$e"; fi',
+                ...USE_ENGINE_SHELL.map((line) => `  ${line}`),
                 '  missing=$(docker run --rm --entrypoint sh "$PGR_IMAGE" -c \'for b in patroni etcd etcdctl haproxy python3; do command -v $b >/dev/null || printf "%s " $b; done\')',
                 '  if [ -n "$missing" ]; then echo "pg-replication: failover=patroni needs patroni, etcd, etcdctl and haproxy in the image; ' +
                     '$PGR_IMAGE${DOCKER_HOST:+ on $DOCKER_HOST} lacks: $missing(build the local image with npm run build-image, or use an image that has them)" >&2; exit 1; fi',
@@ -73,6 +74,7 @@ function requirePatroniImage(
             environment: {
                 PGR_IMAGE: imageId,
                 ...(engines.length > 0 ? { PGR_ENGINE_LIST: engines.map((e) => e.host.engine).join(" ") } : {}),
+                ...enginesTlsEnvironment(engines),
             },
         },
         { parent },
@@ -101,7 +103,7 @@ function patroniSettings(ctx: RoleContext, nodes: PostgresNode[], after: pulumi.
                 PGR_OWN_PARAMETERS: JSON.stringify(patroniOwnParameters(ctx.cfg, ctx.specs[0])),
                 PGR_CONTAINER_IDS: pulumi.all(nodes.map((n) => n.container.id)).apply((ids) => ids.join(",")),
                 ...(hasSettings ? { PGR_NODE_STARTS: nodeStarts(nodes) } : {}),
-                ...stackEnginesEnvironment(ctx.prefix, ctx.cfg),
+                ...stackEnginesEnvironment(ctx.prefix, ctx.cfg, ctx.engines),
             },
             logging: "stderr",
         },
@@ -199,6 +201,9 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
         },
         { name: "pg_hba.conf", content: renderPgHba(cfg) },
         { name: "pg_ident.conf", content: renderPgIdent() },
+        // Which node may initialise a new cluster; read on an empty volume only (a changed primaryNode
+        // re-creates no container, as manual mode's bootstrap.env).
+        { name: "bootstrap.env", content: renderPatroniBootstrapEnv(cfg, spec), ignoreChanges: true },
         // restoreFrom: the custom bootstrap's command (patroni.yml bootstrap.method), run by the
         // postgres user (hence 0755). Read only while the cluster is bootstrapped: its changes re-create nothing.
         ...(cfg.restoreFrom !== ""
@@ -214,14 +219,15 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
     ];
     // Patroni's own clean stop is SIGTERM (it stops postgres, then releases the leader key).
     const extras = { stopSignal: "SIGTERM", fastResolver: true };
-    // primaryNode bootstraps: it is created and ready (postgres accepts connections) before any
-    // other node exists to race it for the initialize key. It may take the leader key a moment later
-    // (Patroni runs post_bootstrap first): a replica started then waits for a leader, and the PATCH
-    // below retries for a minute.
+    // primaryNode bootstraps, and every node starts once etcd answers, all at once as a hand-made
+    // Patroni cluster does: the others cannot race it for the initialize key, since their entrypoint
+    // gives them no bootstrap section (Patroni's ha.py Ha.bootstrap takes the key only with one), so
+    // they wait for its leader key and clone it. The leader key comes a moment after the bootstrap
+    // node first answers (Patroni runs post_bootstrap first); the PATCH below retries for a minute.
     const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.ready, extras);
     const replicas = replicaSpecs.map((spec) => ({
         spec,
-        node: ctx.makeNode(spec, image, files(spec), [primaryNode], extras),
+        node: ctx.makeNode(spec, image, files(spec), etcd.ready, extras),
     }));
 
     // The synchronous switch and timings, online: PATCH /config writes Patroni's dynamic
@@ -238,7 +244,7 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
             environment: {
                 PGR_CLUSTER: prefix,
                 PGR_REST_PY: PATRONI_REST_PY,
-                ...stackEnginesEnvironment(prefix, cfg),
+                ...stackEnginesEnvironment(prefix, cfg, ctx.engines),
             },
             logging: "stderr",
         },

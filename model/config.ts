@@ -1,5 +1,6 @@
 import { cronProblem, firstCommonMinute, parseCron } from "./cron";
 import { parseRestoreTarget } from "./restore-target";
+import { ENGINE_TLS_KEY, EngineTls, parseEngineTls } from "./engine-tls";
 import { DockerHost, HostsProblem, parseHosts, parsePlacement, resolvePlacement, severalHosts } from "./hosts";
 import { isKnownParameter, isReadOnlyParameter, MANAGED_PARAMETERS, parameterValueProblem } from "./parameters";
 
@@ -115,7 +116,8 @@ export interface ClusterConfig {
     patroniRetryTimeout: number;
     /**
      * Docker hosts to spread the cluster over (model/hosts.ts): each `{name, engine, address}`, the
-     * engine as `unix://…` or `ssh://user@host`, the address the other hosts reach it at. Needs
+     * engine as `unix://…`, `ssh://user@host` or `tcp://host:port` (its client TLS material in the
+     * secret key engineTls, model/engine-tls.ts), the address the other hosts reach it at. Needs
      * failover=patroni and tls=required; every container then uses its host's network. Not declared
      * in Pulumi.yaml (a list of objects). @default [] (one engine: DOCKER_HOST or the default socket)
      */
@@ -172,8 +174,14 @@ export const DEFAULTS: ClusterConfig = {
     placement: {},
 };
 
-/** The keys whose values are secrets (read with getSecret, never shown). */
-export const SECRET_CONFIG_KEYS: readonly string[] = ["superuserPassword", "replicationPassword", "restoreCipherPass"];
+/** The passwords among the secret keys (at least 8 characters on one line). */
+const PASSWORD_KEYS: readonly string[] = ["superuserPassword", "replicationPassword", "restoreCipherPass"];
+
+/**
+ * The keys whose values are secrets (read with getSecret, never shown): the passwords, and the
+ * client TLS material of tcp:// Docker engines (model/engine-tls.ts).
+ */
+export const SECRET_CONFIG_KEYS: readonly string[] = [...PASSWORD_KEYS, ENGINE_TLS_KEY];
 
 /** Every key this project reads (without the `pg-replication:` namespace). */
 export const CONFIG_KEYS = [...Object.keys(DEFAULTS), ...SECRET_CONFIG_KEYS];
@@ -338,12 +346,21 @@ function settingText(key: string, v: unknown): string {
     throw new ConfigError(key, v, "expected a non-empty single-line string, a number or a boolean");
 }
 
+/** What the caller knows of the configuration beyond its values. */
+export interface ConfigContext {
+    /**
+     * The keys (without the namespace) the stack holds as secrets, as the Pulumi program learns them;
+     * a key that must be a secret (engineTls) and is not is refused. @default unknown (not judged)
+     */
+    secretKeys?: ReadonlySet<string>;
+}
+
 /**
  * Validates raw stack configuration and returns the typed configuration. Throws a
  * {@link ConfigError} naming the key, the value and what is allowed for the first bad value
  * (the keys are judged in the order below, and the first error wins).
  */
-export function validateConfig(raw: RawConfig): ClusterConfig {
+export function validateConfig(raw: RawConfig, ctx: ConfigContext = {}): ClusterConfig {
     refuseUnknownKeys(raw);
     const { replicas, syncMode, syncMethod, syncCount, synchronousCommit } = replicationConfig(raw);
     const { image, subnet, bindAddress, hostPortBase } = networkConfig(raw);
@@ -354,7 +371,13 @@ export function validateConfig(raw: RawConfig): ClusterConfig {
     validateSecrets(raw);
     const { failover, etcdMembers, patroniTtl, patroniLoopWait, patroniRetryTimeout } = patroniConfig(raw);
     const tls = oneOf<TlsPolicy>(raw, "tls", ["required", "off"]);
-    const { hosts, placement } = hostsConfig(raw, { replicas, etcdMembers, failover, tls });
+    const { hosts, placement } = hostsConfig(raw, {
+        replicas,
+        etcdMembers,
+        failover,
+        tls,
+        engineTlsSecret: ctx.secretKeys?.has(ENGINE_TLS_KEY),
+    });
     return {
         replicas,
         syncMode,
@@ -395,6 +418,8 @@ interface HostsContext {
     etcdMembers: number;
     failover: FailoverMode;
     tls: TlsPolicy;
+    /** Whether engineTls is held as a secret; undefined: not known here. */
+    engineTlsSecret?: boolean;
 }
 
 /**
@@ -406,6 +431,7 @@ function hostsConfig(raw: RawConfig, ctx: HostsContext): Pick<ClusterConfig, "ho
     try {
         const hosts = parseHosts(raw.hosts);
         const placement = parsePlacement(raw.placement);
+        parseEngineTls(raw[ENGINE_TLS_KEY], hosts, ctx.engineTlsSecret);
         resolvePlacement({ hosts, placement, replicas: ctx.replicas, etcdMembers: ctx.etcdMembers });
         if (severalHosts({ hosts })) refuseSingleHostOnly(raw, ctx);
         return { hosts, placement };
@@ -532,9 +558,9 @@ function validateMaxSlotWalKeepSize(raw: RawConfig): string {
     return maxSlotWalKeepSize;
 }
 
-/** The secrets given (each is optional here): never shown in an error. */
+/** The passwords given (each is optional here): never shown in an error. */
 function validateSecrets(raw: RawConfig): void {
-    for (const key of SECRET_CONFIG_KEYS) {
+    for (const key of PASSWORD_KEYS) {
         const pw = raw[key];
         if (pw !== undefined && (pw.length < 8 || /[\n\r\0]/.test(pw))) {
             throw new ConfigError(key, "[secret]", "expected at least 8 characters on one line");
@@ -665,10 +691,10 @@ type BackupKey =
 /**
  * Validates typed values (a component's arguments) by the rules of {@link validateConfig}: each
  * value is handed over as the CLI hands stack config to a program, so no rule exists twice.
- * Absent values take their defaults.
+ * Absent values take their defaults. `engineTls`: the tcp:// hosts' client material, judged with `hosts`.
  */
-export function configFromValues(values: Partial<ClusterConfig>): ClusterConfig {
-    const raw: RawConfig = {};
+export function configFromValues(values: Partial<ClusterConfig>, engineTls?: EngineTls): ClusterConfig {
+    const raw: RawConfig = engineTls ? { [ENGINE_TLS_KEY]: JSON.stringify(engineTls) } : {};
     for (const key of Object.keys(DEFAULTS) as Array<keyof ClusterConfig>) {
         const value = values[key];
         if (value !== undefined) raw[key] = typeof value === "object" ? JSON.stringify(value) : String(value);

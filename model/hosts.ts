@@ -11,7 +11,10 @@
 export interface DockerHost {
     /** The host's name in `placement` and in `status` (lowercase letters, digits, `-`). */
     name: string;
-    /** Its engine: `unix:///path/to/docker.sock` or `ssh://[user@]host[:port]` (as `docker -H` takes them). */
+    /**
+     * Its engine: `unix:///path/to/docker.sock`, `ssh://[user@]host[:port]` or `tcp://host:port` (as
+     * `docker -H` takes them). A tcp:// engine needs its client TLS material in `engineTls`.
+     */
     engine: string;
     /** The IPv4 address every other host reaches this one at. */
     address: string;
@@ -59,6 +62,7 @@ export class HostsProblem extends Error {
 const HOST_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const UNIX_ENGINE = /^unix:\/\/\/[^\s]+$/;
 const SSH_ENGINE = /^ssh:\/\/([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d{1,5})?$/;
+const TCP_ENGINE = /^tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 function isIpv4(value: string): boolean {
@@ -77,7 +81,7 @@ function parsedJson(key: string, value: string | undefined, expected: string): u
 }
 
 const HOSTS_SHAPE =
-    'expected a list of hosts, each {"name": "h1", "engine": "unix:///…/docker.sock" or "ssh://user@host", "address": "10.0.0.11"}, or [] for one engine';
+    'expected a list of hosts, each {"name": "h1", "engine": "unix:///…/docker.sock", "ssh://user@host" or "tcp://host:2376", "address": "10.0.0.11"}, or [] for one engine';
 
 /** One `hosts` entry, validated: its name, engine and address. */
 function parseHost(entry: unknown, i: number): DockerHost {
@@ -98,17 +102,11 @@ function parseHost(entry: unknown, i: number): DockerHost {
             name,
             "expected a name of lowercase letters, digits and -, starting with a letter (at most 31)",
         );
-    if (typeof engine === "string" && engine.startsWith("tcp://"))
+    if (typeof engine !== "string" || ![UNIX_ENGINE, SSH_ENGINE, TCP_ENGINE].some((re) => re.test(engine)))
         throw new HostsProblem(
             `${key}.engine`,
             engine,
-            "tcp:// engines are not supported yet (their TLS material would have to travel as secrets); use ssh://user@host or a unix:// socket",
-        );
-    if (typeof engine !== "string" || !(UNIX_ENGINE.test(engine) || SSH_ENGINE.test(engine)))
-        throw new HostsProblem(
-            `${key}.engine`,
-            engine,
-            "expected unix:///path/to/docker.sock or ssh://[user@]host[:port]",
+            "expected unix:///path/to/docker.sock, ssh://[user@]host[:port] or tcp://host:port",
         );
     if (typeof address !== "string" || !isIpv4(address))
         throw new HostsProblem(

@@ -1,6 +1,7 @@
 // Calls to a node's Patroni REST API from the Docker host, through `docker exec`: the API listens
 // only on the cluster network, and its password stays in the node's root/postgres-only
 // patroni.yml (read inside the container), never on a command line or in an environment.
+import { USE_ENGINE_SHELL } from "./engine-tls";
 import { RUNNING_NODES_SHELL } from "./labels";
 import { PATRONI_CONFIG_PATH } from "./patroni-config";
 
@@ -61,9 +62,10 @@ export function patroniRestCommand(): string {
         "req=$(cat)",
         "i=0",
         "while :; do",
-        // Every engine of $PGR_ENGINE_LIST across hosts (infra/engines.ts), else the default one.
+        // Every engine of $PGR_ENGINE_LIST across hosts (infra/engines.ts), else the default one;
+        // a tcp:// one with its cert directory under $PGR_DOCKER_TLS_DIR.
         "  for e in ${PGR_ENGINE_LIST:--}; do",
-        '    if [ "$e" != - ]; then export DOCKER_HOST="$e"; fi',
+        ...USE_ENGINE_SHELL.map((line) => `    ${line}`),
         `    for c in $(${RUNNING_NODES_SHELL} 2>/dev/null); do`,
         `      if out=$(printf '%s' "$req" | docker exec -i -u postgres "$c" python3 -c "$PGR_REST_PY" 2>&1) && printf '%s' "$out" | grep -q '"status": 200'; then`,
         '        echo "pg-replication: Patroni dynamic configuration applied through $c" >&2; exit 0',

@@ -217,6 +217,15 @@ export function renderBootstrapEnv(cfg: ClusterConfig): string {
     return shellVars({ PGR_INITDB_NODE: cfg.primaryNode });
 }
 
+/**
+ * bootstrap.env of a failover=patroni node: the node and the one node that may initialise a new cluster
+ * (templates/patroni-entrypoint.sh gives the others a patroni.yml without its bootstrap section). Read
+ * only on an empty volume, so the container ignores later changes of it, as in manual mode.
+ */
+export function renderPatroniBootstrapEnv(cfg: ClusterConfig, node: Pick<NodeSpec, "name">): string {
+    return shellVars({ PGR_NODE: node.name, PGR_INITDB_NODE: cfg.primaryNode });
+}
+
 /** libpq password file: the replication role and the superuser (for pg_rewind), any host. */
 export function renderPgpass(entries: Array<{ user: string; password: string }>): string {
     const esc = (s: string) => s.replace(/\\/g, "\\\\").replace(/:/g, "\\:");

@@ -1,7 +1,11 @@
 // Which Docker engine each container runs on (issue 19: a stack spread over several Docker hosts).
 // Every `docker …` command of ops/ builds its argv here, so that a command about a container goes to
 // the engine that has it. Without a map (the single-engine deployment) nothing changes: the argv is
-// `docker …` as before, on the default engine (DOCKER_HOST or the default socket).
+// `docker …` as before, on the default engine (DOCKER_HOST or the default socket). A tcp:// engine is
+// reached with TLS verified both ways: `--tlsverify` and the paths of its cert directory
+// (model/engine-tls.ts), never the material itself.
+import * as path from "path";
+import { engineCertDir, ENGINE_TLS_FILES, isTcpEngine } from "../model/engine-tls";
 
 /** The environment variable that carries the map: JSON `{ "<container name>": "<engine address>" }`. */
 export const DOCKER_ENGINES_ENV = "PGR_DOCKER_ENGINES";
@@ -15,8 +19,13 @@ export type EngineMap = Readonly<Record<string, string>>;
 /** Engine addresses `docker -H` accepts and a stack may use. */
 const ENGINE_ADDRESS = /^(unix|ssh|tcp):\/\/\S+$/;
 
+/** The environment variable that names the tcp:// engines' cert root (model/engine-tls.ts engineTlsRoot). */
+export const DOCKER_TLS_DIR_ENV = "PGR_DOCKER_TLS_DIR";
+
 /** Set by {@link setDockerEngines}; undefined = read the environment. */
 let override: EngineMap | undefined;
+/** The cert root set by {@link setDockerEngines}; undefined = read {@link DOCKER_TLS_DIR_ENV}. */
+let tlsRootOverride: string | undefined;
 
 function malformed(source: string, value: string, why: string): Error {
     return new Error(
@@ -57,15 +66,18 @@ export function parseDockerEngines(text: string | undefined): EngineMap {
 
 /**
  * Sets the map for this process (a command that learns it from the stack's configuration), in place
- * of {@link DOCKER_ENGINES_ENV}. Throws on an address `docker -H` would not take.
+ * of {@link DOCKER_ENGINES_ENV}, and the cert root of its tcp:// engines in place of
+ * {@link DOCKER_TLS_DIR_ENV}. Throws on an address `docker -H` would not take.
  */
-export function setDockerEngines(map: Record<string, string>): void {
+export function setDockerEngines(map: Record<string, string>, tlsRoot?: string): void {
     override = validEngineMap(map, "the Docker engine map", JSON.stringify(map));
+    tlsRootOverride = tlsRoot;
 }
 
 /** Forgets {@link setDockerEngines}: the map is read from {@link DOCKER_ENGINES_ENV} again (tests). */
 export function resetDockerEngines(): void {
     override = undefined;
+    tlsRootOverride = undefined;
 }
 
 /** The map in force: the one set by {@link setDockerEngines}, else the environment's (read on each call). */
@@ -80,9 +92,34 @@ export function engineOf(container: string): string {
         : DEFAULT_ENGINE;
 }
 
-/** `docker [-H engine] ...args`: a command for `engine` ({@link DEFAULT_ENGINE}: no `-H`). */
+/**
+ * The docker CLI's options that verify tcp:// `engine` and present the client certificate: the files
+ * of its cert directory (docker's --tlscacert/--tlscert/--tlskey, what DOCKER_CERT_PATH names). Fails,
+ * naming what to run, when no cert root is known.
+ */
+function tlsOptions(engine: string): string[] {
+    const root = tlsRootOverride ?? process.env[DOCKER_TLS_DIR_ENV];
+    if (!root)
+        throw new Error(
+            `${describeEngine(engine)} is reached over tcp:// with TLS, but no cert directory is known ` +
+                `(${DOCKER_TLS_DIR_ENV} is unset): run the command through the stack (--stack NAME), which writes it`,
+        );
+    const dir = engineCertDir(root, engine);
+    return [
+        "--tlsverify",
+        "--tlscacert",
+        path.join(dir, ENGINE_TLS_FILES.ca),
+        "--tlscert",
+        path.join(dir, ENGINE_TLS_FILES.cert),
+        "--tlskey",
+        path.join(dir, ENGINE_TLS_FILES.key),
+    ];
+}
+
+/** `docker [-H engine [TLS options]] ...args`: a command for `engine` ({@link DEFAULT_ENGINE}: no `-H`). */
 export function engineArgv(engine: string, args: string[]): string[] {
-    return engine === DEFAULT_ENGINE ? ["docker", ...args] : ["docker", "-H", engine, ...args];
+    if (engine === DEFAULT_ENGINE) return ["docker", ...args];
+    return ["docker", "-H", engine, ...(isTcpEngine(engine) ? tlsOptions(engine) : []), ...args];
 }
 
 /** `docker [-H engine] ...args` for a command about `container`, on the engine it runs on. */

@@ -2,6 +2,7 @@
 // prove the new topology, and the timing report.
 import { ClusterConfig, validateConfig } from "../model/config";
 import { checkSpec } from "../model/check-spec";
+import { ENGINE_TLS_KEY, engineTlsRoot, parseEngineTls, writeEngineTls } from "../model/engine-tls";
 import { containerEngines, severalHosts } from "../model/hosts";
 import { setDockerEngines } from "./engines";
 import { clientHost, nodeHostPort } from "../model/topology";
@@ -11,7 +12,7 @@ import { dockerSql, SqlRunner } from "./cluster-discovery";
 import { NodeSessions } from "./node-sessions";
 import { readLogin } from "./login";
 import { firstWrite, NodeState, probeNodes, promote, Timings } from "./ops";
-import { readOutputs, readRawConfig, setConfigValue, StackRef, upCommand } from "./stack-backends";
+import { PROJECT_ROOT, readOutputs, readRawConfig, setConfigValue, StackRef, upCommand } from "./stack-backends";
 
 export { upCommand };
 
@@ -60,8 +61,14 @@ export function parseArgs<O extends typeof COMMON_OPTIONS & OptionSpecs>(cmd: Co
  * reaches a container, so none can send a `docker` command to the wrong engine.
  */
 export function stackConfig(ref: StackRef): ClusterConfig {
-    const cfg = validateConfig(readRawConfig(ref));
-    if (severalHosts(cfg)) setDockerEngines(containerEngines(ref.stack, cfg));
+    const raw = readRawConfig(ref);
+    const cfg = validateConfig(raw);
+    if (severalHosts(cfg)) {
+        // A tcp:// engine's client material, from the stack's secret config, into its cert directory.
+        const tls = parseEngineTls(raw[ENGINE_TLS_KEY], cfg.hosts);
+        const root = writeEngineTls(engineTlsRoot(PROJECT_ROOT, ref.stack), cfg.hosts, tls);
+        setDockerEngines(containerEngines(ref.stack, cfg), root);
+    }
     return cfg;
 }
 

@@ -14,6 +14,8 @@ readonly STATE_DIR=/var/lib/pgr-sim-hosts
 readonly RUN_DIR=/run/pgr-sim-hosts
 readonly MAX_HOSTS=9
 readonly START_DEADLINE_SECONDS=60
+readonly TCP_PORT=2376
+readonly TLS_DIR="$STATE_DIR/tls"
 DEFAULT_IMAGE=pg-replication/postgres:17-local
 
 usage() {
@@ -27,6 +29,10 @@ unix://$RUN_DIR/hI/docker.sock (export DOCKER_HOST to use it).
 Commands:
   up N [--image REF]   start hosts 1..N (1 <= N <= $MAX_HOSTS) and load REF into each engine
                        (default $DEFAULT_IMAGE; --image none loads nothing); idempotent
+     [--tcp-tls]       each engine also listens on tcp://ADDRESS:$TCP_PORT with --tlsverify (a CA, a
+                       server certificate per host and one client certificate, made with openssl)
+  tcp H                print host H's tcp:// engine address (hosts started with --tcp-tls)
+  tls-dir              print the directory of the client's ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH)
   down                 remove every container, engine, namespace and the bridge; idempotent
   status               one line per host: address, socket, engine answering or not, link up or down
   cut H                take host H's link down (the host is cut off; its containers keep running)
@@ -146,6 +152,60 @@ EOF
     wait_until "host $h's containerd (log: $run/containerd.log)" "$!" test -S "$run/containerd.sock"
 }
 
+# Signs a certificate for NAME with the script's CA: KIND server (for host address ADDR) or client.
+sign_cert() {
+    local kind=$1 name=$2 addr=${3:-} dir=$TLS_DIR ext
+    ext="$dir/$name.ext"
+    if [[ "$kind" == server ]]; then
+        printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$addr" >"$ext"
+    else
+        printf 'extendedKeyUsage=clientAuth\n' >"$ext"
+    fi
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
+        -keyout "$dir/$name-key.pem" -out "$dir/$name.csr" 2>/dev/null
+    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" -CAcreateserial \
+        -days 30 -extfile "$ext" -out "$dir/$name-cert.pem" 2>/dev/null
+    rm -f "$dir/$name.csr" "$ext"
+}
+
+# The CA, a server certificate for each of hosts 1..N (for its address) and the client's material in
+# $TLS_DIR/client (ca.pem, cert.pem, key.pem: what DOCKER_CERT_PATH names). Made once; 0700/0600.
+ensure_tls() {
+    local n=$1 h
+    (
+        umask 077
+        mkdir -p "$TLS_DIR/client"
+        if [[ ! -f "$TLS_DIR/ca.pem" ]]; then
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+                -subj "/CN=pgr-sim-hosts CA" -keyout "$TLS_DIR/ca-key.pem" -out "$TLS_DIR/ca.pem" 2>/dev/null
+        fi
+        for ((h = 1; h <= n; h++)); do
+            [[ -f "$TLS_DIR/h$h-cert.pem" ]] || sign_cert server "h$h" "$(address "$h")"
+        done
+        if [[ ! -f "$TLS_DIR/client/cert.pem" ]]; then
+            sign_cert client client
+            mv "$TLS_DIR/client-cert.pem" "$TLS_DIR/client/cert.pem"
+            mv "$TLS_DIR/client-key.pem" "$TLS_DIR/client/key.pem"
+            cp "$TLS_DIR/ca.pem" "$TLS_DIR/client/ca.pem"
+        fi
+    )
+}
+
+# dockerd's options for host H's tcp:// listener, when the host was started with --tcp-tls: TLS
+# verified both ways (--tlsverify: only clients with a certificate from the CA get in).
+tcp_options() {
+    local h=$1
+    [[ -f "$(host_run "$h")/tcp-tls" ]] || return 0
+    printf '%s\n' --host "tcp://$(address "$h"):$TCP_PORT" --tlsverify --tlscacert "$TLS_DIR/ca.pem" \
+        --tlscert "$TLS_DIR/h$h-cert.pem" --tlskey "$TLS_DIR/h$h-key.pem"
+}
+
+# Where the client's material is (`tls-dir`).
+cmd_tls_dir() {
+    [[ -f "$TLS_DIR/client/cert.pem" ]] || die "no client material: start the hosts with up N --tcp-tls"
+    echo "$TLS_DIR/client"
+}
+
 start_dockerd() {
     local h=$1 state run
     state=$(host_state "$h")
@@ -153,6 +213,8 @@ start_dockerd() {
     docker -H "unix://$(socket_path "$h")" info >/dev/null 2>&1 && return 0
     mkdir -p "$state/docker" "$run/docker"
     rm -f "$run/docker.pid"
+    local tcp=()
+    mapfile -t tcp < <(tcp_options "$h")
     # Containers live in their own cgroup parent, so a host's are told apart from the main engine's.
     # The label names the host: every engine here reports the same ID (it comes from the shared
     # /etc/docker/key.json), so the ID cannot tell them apart.
@@ -163,7 +225,7 @@ start_dockerd() {
         --pidfile "$run/docker.pid" \
         --host "unix://$(socket_path "$h")" \
         --cgroup-parent "pgr-sim-h$h" \
-        --label "pg-replication.sim-host=h$h") \
+        --label "pg-replication.sim-host=h$h" "${tcp[@]}") \
         >>"$run/dockerd.log" 2>&1 </dev/null &
     wait_until "host $h's dockerd (log: $run/dockerd.log)" "$!" docker -H "unix://$(socket_path "$h")" info
 }
@@ -184,24 +246,38 @@ load_image() {
 }
 
 cmd_up() {
-    local n=${1:-} image=$DEFAULT_IMAGE
+    local n=${1:-} image=$DEFAULT_IMAGE tcp_tls=0
     [[ "$n" =~ ^[1-9]$ ]] || die "up needs a host count 1..$MAX_HOSTS (bash scripts/sim-hosts.sh --help)"
     shift
-    if [[ "${1:-}" == --image ]]; then
-        [[ -n "${2:-}" ]] || die "--image needs an image reference, or none"
-        image=$2
-    elif [[ -n "${1:-}" ]]; then
-        die "unknown argument '$1' (bash scripts/sim-hosts.sh --help)"
-    fi
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+            --image)
+                [[ -n "${2:-}" ]] || die "--image needs an image reference, or none"
+                image=$2
+                shift 2
+                ;;
+            --tcp-tls) tcp_tls=1 && shift ;;
+            *) die "unknown argument '$1' (bash scripts/sim-hosts.sh --help)" ;;
+        esac
+    done
     ensure_bridge
+    [[ "$tcp_tls" == 0 ]] || ensure_tls "$n"
     local h
     for ((h = 1; h <= n; h++)); do
         ensure_link "$h"
+        mkdir -p "$(host_run "$h")"
+        if [[ "$tcp_tls" == 1 ]] && [[ ! -f "$(host_run "$h")/tcp-tls" ]]; then
+            docker -H "unix://$(socket_path "$h")" info >/dev/null 2>&1 &&
+                die "host $h is up without --tcp-tls; run down first"
+            touch "$(host_run "$h")/tcp-tls"
+        fi
         start_containerd "$h"
         start_dockerd "$h"
     done
     for ((h = 1; h <= n; h++)); do load_image "$h" "$image"; done
     for ((h = 1; h <= n; h++)); do log "host $h: $(address "$h"), DOCKER_HOST=unix://$(socket_path "$h")"; done
+    [[ "$tcp_tls" == 0 ]] ||
+        log "tcp://ADDRESS:$TCP_PORT with TLS on every host; client material (ca.pem, cert.pem, key.pem): $TLS_DIR/client"
 }
 
 stop_pid_file() {
@@ -245,6 +321,7 @@ cmd_down() {
         log "host $h removed"
     done
     if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
+    rm -rf "$TLS_DIR"
     rmdir "$STATE_DIR" "$RUN_DIR" 2>/dev/null || true
     while iptables -C FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT 2>/dev/null; do
         iptables -D FORWARD -i "$BRIDGE" -o "$BRIDGE" -j ACCEPT
@@ -303,6 +380,8 @@ main() {
         engine-start) require_host "${1:-}" && start_dockerd "$1" ;;
         address) require_host "${1:-}" && address "$1" ;;
         socket) require_host "${1:-}" && echo "unix://$(socket_path "$1")" ;;
+        tcp) require_host "${1:-}" && echo "tcp://$(address "$1"):$TCP_PORT" ;;
+        tls-dir) cmd_tls_dir ;;
         *) die "unknown command '$cmd' (bash scripts/sim-hosts.sh --help)" ;;
     esac
 }

@@ -27,6 +27,21 @@ if [ -f "$CONF_DIR/restore.env" ] && [ ! -f "$PGDATA/PG_VERSION" ]; then
     install -o postgres -g postgres -m 0600 "$CONF_DIR/restore-source.conf" "$PGR_RESTORE_CONFIG"
 fi
 install -o postgres -g postgres -m 0600 "$CONF_DIR/patroni.yml" /var/lib/postgresql/patroni.yml
+# On an empty volume only primaryNode may initialise a new cluster (bootstrap.env): the others get
+# patroni.yml without its bootstrap section. Patroni races for the initialize key only when that section
+# is there (ha.py Ha.bootstrap); without it a node waits for the leader and clones it, so every node can
+# start at once instead of each replica after the bootstrap node (as manual mode's PGR_INITDB_NODE).
+if [ -f "$CONF_DIR/bootstrap.env" ] && [ ! -f "$PGDATA/PG_VERSION" ]; then
+    # shellcheck source=/dev/null # rendered per node at deploy time (model/render.ts renderPatroniBootstrapEnv)
+    . "$CONF_DIR/bootstrap.env"
+    if [ "$PGR_NODE" != "$PGR_INITDB_NODE" ]; then
+        # The section runs from its key to the next top-level key (patroni.yml.tmpl writes JSON values);
+        # the copy installed above keeps its owner and mode.
+        awk '/^bootstrap:/ { skip = 1; next } skip && /^[a-z]/ { skip = 0 } !skip' "$CONF_DIR/patroni.yml" \
+            > /var/lib/postgresql/patroni.yml
+        echo "pg-replication[$PGR_NODE]: an empty volume and $PGR_INITDB_NODE bootstraps the cluster: this node waits for its leader and clones it" >&2
+    fi
+fi
 # The postgres user's HOME: libpq (Patroni's connections, pg_rewind, pg_basebackup) looks for a
 # client certificate in ~/.postgresql and fails a TLS connection when it may not read /root's.
 export HOME=/var/lib/postgresql

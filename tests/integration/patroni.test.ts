@@ -190,6 +190,23 @@ describe(`failover=patroni (stack ${STACK})`, () => {
             "/var/lib/postgresql/patroni.yml",
         ]);
         expect(perms.stdout.trim().split("\n")).toEqual(["600 root", "600 postgres"]);
+        // Only pg1 (primaryNode) may bootstrap: the others started beside it without the section.
+        for (const [node, sections] of [
+            ["pg1", "1"],
+            ["pg2", "0"],
+            ["pg3", "0"],
+        ]) {
+            const yml = await run([
+                "docker",
+                "exec",
+                `${STACK}-${node}`,
+                "grep",
+                "-c",
+                "^bootstrap:",
+                "/var/lib/postgresql/patroni.yml",
+            ]);
+            expect(`${node} ${yml.stdout.trim()}`).toBe(`${node} ${sections}`);
+        }
         await sql(RW, PW, "CREATE TABLE pt_writes (id bigint PRIMARY KEY)");
         const [ro] = await sql(RO, PW, "SELECT pg_is_in_recovery() AS r");
         expect(ro.r).toBe(true);

@@ -7,6 +7,7 @@
 // any host. Only addresses inside the simulated hosts (10.99.0.0/24) are contacted.
 import * as fs from "fs";
 import * as http from "http";
+import * as os from "os";
 import * as path from "path";
 import { Client, ClientConfig } from "pg";
 import { SIM_HOSTS_SCRIPT, simHosts } from "../../bench/host";
@@ -14,7 +15,8 @@ import { DockerHost } from "../../model/hosts";
 import { CommitWriter } from "../../ops/ack-writer";
 import { pollUntil } from "../../ops/ops";
 import { exec } from "../support/faults";
-import { live, liveOk, ROOT, stackOutputs, testStackArgs } from "../support/live-client";
+import { selfSignedCert } from "../support/tls";
+import { live, liveOk, ROOT, runScript, stackOutputs, testStackArgs } from "../support/live-client";
 
 jest.setTimeout(600_000);
 
@@ -37,7 +39,48 @@ const stackArgs = () =>
 const TTL_MS = 20_000;
 
 const sim = (...args: string[]) => exec(["bash", SIM_HOSTS_SCRIPT, ...args], 240_000);
-const docker = (host: number, ...args: string[]) => exec(["docker", "-H", HOSTS[host - 1].engine, ...args]);
+/**
+ * Host 3's engine is reached over tcp:// with TLS (sim-hosts.sh up --tcp-tls; its client material in
+ * the secret engineTls) instead of its socket, so every step of this suite goes through it too. The
+ * host, and the directory of the client's ca.pem, cert.pem, key.pem.
+ */
+const TCP_HOST = 3;
+let CLIENT_TLS = "";
+/** The docker CLI's options for `engine`: TLS verified both ways for tcp://, with `dir`'s files. */
+const tlsOptions = (engine: string, dir = CLIENT_TLS) =>
+    engine.startsWith("tcp://")
+        ? ["--tlsverify", "--tlscacert", `${dir}/ca.pem`, "--tlscert", `${dir}/cert.pem`, "--tlskey", `${dir}/key.pem`]
+        : [];
+const docker = (host: number, ...args: string[]) =>
+    exec(["docker", "-H", HOSTS[host - 1].engine, ...tlsOptions(HOSTS[host - 1].engine), ...args]);
+
+/**
+ * Host 3 on tcp:// from now on, its client material recorded as the secret engineTls (read from a
+ * private file on standard input, as `config set --secret` takes it: never on a command line).
+ */
+async function reachHostOverTcp(): Promise<void> {
+    CLIENT_TLS = (await sim("tls-dir")).stdout.trim();
+    const tcp = (await sim("tcp", String(TCP_HOST))).stdout.trim();
+    HOSTS[TCP_HOST - 1] = { ...HOSTS[TCP_HOST - 1], engine: tcp };
+    const read = (f: string) => fs.readFileSync(path.join(CLIENT_TLS, f), "utf8");
+    const material = { ca: read("ca.pem"), cert: read("cert.pem"), key: read("key.pem") };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "engine-tls-"));
+    try {
+        const file = path.join(dir, "engine-tls.json");
+        fs.writeFileSync(file, JSON.stringify({ [`h${TCP_HOST}`]: material }), { mode: 0o600 });
+        const set = await exec([
+            "bash",
+            "-c",
+            'exec node -r ./scripts/register-ts.js harness/cli.ts config set --secret engineTls --stack "$1" < "$2"',
+            "-",
+            STACK,
+            file,
+        ]);
+        if (set.code !== 0) throw new Error(`config set --secret engineTls failed: ${set.stderr}`);
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
 
 /** The names of the stack's containers and volumes on host `n`'s engine. */
 async function objectsOn(n: number): Promise<string[]> {
@@ -115,9 +158,10 @@ const EXPORTER_LISTENERS =
 describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => {
     beforeAll(async () => {
         await sim("down");
-        const up = await sim("up", "3");
+        const up = await sim("up", "3", "--tcp-tls");
         if (up.code !== 0) throw new Error(`sim-hosts up 3 failed: ${up.stderr}`);
         HOSTS = await simHosts(3);
+        await reachHostOverTcp();
         await liveOk(["up", ...stackArgs()]);
     });
     afterAll(async () => {
@@ -140,6 +184,35 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         expect((await docker(3, "ps", "--format", "{{.Names}}")).stdout).toContain(`${STACK}-backup`);
         const local = await exec(["docker", "ps", "-a", "--format", "{{.Names}}"]);
         expect(local.stdout.split("\n").filter((x) => x.startsWith(`${STACK}-`))).toEqual([]);
+    });
+
+    test("host 3's engine is reached over tcp:// with TLS only: its client material in a private directory, status through it, a client without a certificate from its CA refused", async () => {
+        const tcp = HOSTS[TCP_HOST - 1].engine;
+        const certDir = path.join(ROOT, ".pg-replication", `${STACK}-docker-tls`, tcp.slice("tcp://".length));
+        expect(fs.statSync(certDir).mode & 0o777).toBe(0o700);
+        expect(fs.statSync(path.join(certDir, "key.pem")).mode & 0o777).toBe(0o600);
+        const status = await runScript("status", ["--stack", STACK, "--live", "--json"]);
+        const members = (
+            JSON.parse(status.stdout) as { members: Array<{ node: string; host?: string; state: string }> }
+        ).members;
+        expect(members.find((m) => m.node === `pg${TCP_HOST}`)).toMatchObject({
+            host: `h${TCP_HOST}`,
+            state: "streaming",
+        });
+        const plain = await exec(["docker", "-H", tcp, "ps"]);
+        expect(plain.code).not.toBe(0);
+        expect(plain.stderr).toContain("Client sent an HTTP request to an HTTPS server");
+        // A client certificate the engine's CA did not sign: the TLS handshake fails.
+        const intruder = fs.mkdtempSync(path.join(os.tmpdir(), "intruder-"));
+        try {
+            fs.copyFileSync(path.join(CLIENT_TLS, "ca.pem"), path.join(intruder, "ca.pem"));
+            selfSignedCert("intruder", path.join(intruder, "cert.pem"), path.join(intruder, "key.pem"));
+            const refused = await exec(["docker", "-H", tcp, ...tlsOptions(tcp, intruder), "ps"]);
+            expect(refused.code).not.toBe(0);
+            expect(refused.stderr).toMatch(/tls: bad certificate/);
+        } finally {
+            fs.rmSync(intruder, { recursive: true, force: true });
+        }
     });
 
     test("replication crosses hosts over TLS, from the hosts' addresses, and every host's endpoint reaches the leader", async () => {
@@ -403,5 +476,7 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         const res = await live(["down", "--stack", STACK]);
         expect(res.code).toBe(0);
         for (const n of [1, 2, 3]) expect(await objectsOn(n)).toEqual([]);
+        // The tcp:// engine's cert directory went with the stack (its cleanup resource, deleted last).
+        expect(fs.existsSync(path.join(ROOT, ".pg-replication", `${STACK}-docker-tls`))).toBe(false);
     });
 });

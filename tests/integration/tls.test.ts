@@ -3,13 +3,13 @@
 // client through both endpoints uses TLS 1.3; a plain-text client, and one that trusts another CA,
 // is refused; the connection strings the stack prints connect as printed; and a capture on the
 // cluster's bridge never holds a marker a client wrote, where the control stack's does.
-import { spawn, spawnSync } from "child_process";
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Client, ClientConfig } from "pg";
 import { run } from "../../harness/docker-api";
-import { RotationWriter, tlsSocket } from "../support/tls";
+import { RotationWriter, selfSignedCert, tlsSocket } from "../support/tls";
 import {
     containerIdentity,
     eventually,
@@ -59,28 +59,7 @@ async function attempt(config: ClientConfig, text = "SELECT 1 AS one"): Promise<
 
 /** A CA of nobody's: a self-signed certificate made with openssl, which signs none of the stack's servers. */
 function strangerCa(dir: string): string {
-    const res = spawnSync(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-subj",
-            "/CN=stranger CA",
-            "-days",
-            "1",
-            "-keyout",
-            path.join(dir, "stranger.key"),
-            "-out",
-            path.join(dir, "stranger.crt"),
-        ],
-        { encoding: "utf8" },
-    );
-    if (res.status !== 0) throw new Error(`openssl: ${res.stderr}`);
+    selfSignedCert("stranger CA", path.join(dir, "stranger.crt"), path.join(dir, "stranger.key"));
     return fs.readFileSync(path.join(dir, "stranger.crt"), "utf8");
 }
 

@@ -108,7 +108,8 @@ async function captureSentDependencies(): Promise<Map<string, string[]>> {
 /**
  * Runs the program with `config` (keys without namespace); `resources` receives registrations as they
  * happen; `engineApi` is the Docker engine API version `docker version` answers (this machine's by default);
- * `holdReadyMs` delays the answer to every ready check (`*-ready`), so a test sees what waits for one.
+ * `holdReadyMs` delays the answer to every ready check (`*-ready`), so a test sees what waits for one;
+ * `secretKeys` are the keys the stack holds as secrets (PULUMI_CONFIG_SECRET_KEYS), none by default.
  */
 export async function runProgramWithMocks(
     config: Record<string, string>,
@@ -116,6 +117,7 @@ export async function runProgramWithMocks(
     resources: Registered[] = [],
     engineApi = "1.41",
     holdReadyMs = 0,
+    secretKeys: string[] = [],
 ): Promise<MockRun> {
     const events: string[] = [];
     const outputs: MockRun["outputs"] = {};
@@ -124,7 +126,10 @@ export async function runProgramWithMocks(
     await jest.isolateModulesAsync(async () => {
         const pulumi: typeof PulumiModule = await import("@pulumi/pulumi");
         const full = Object.fromEntries(Object.entries(config).map(([k, v]) => [`pg-replication:${k}`, v]));
-        pulumi.runtime.setAllConfig(full);
+        pulumi.runtime.setAllConfig(
+            full,
+            secretKeys.map((k) => `pg-replication:${k}`),
+        );
         const deps = new Map<string, { dependsOn: string[]; deleteBeforeReplace: boolean; ignoreChanges: string[] }>();
         const sent = await captureSentDependencies();
         await pulumi.runtime.setMocks(

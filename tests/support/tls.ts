@@ -1,7 +1,34 @@
 // What the TLS tests share: the TLS socket under a node-postgres client, and a writer that counts
 // every failed insert and connection while certificates are rotated.
+import { spawnSync } from "child_process";
 import { Client, ClientConfig } from "pg";
 import { TLSSocket } from "tls";
+
+/** A self-signed certificate (P-256, 1 day) and its key, made with openssl into `certFile` and `keyFile`. */
+export function selfSignedCert(cn: string, certFile: string, keyFile: string): void {
+    const res = spawnSync(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            `/CN=${cn}`,
+            "-days",
+            "1",
+            "-keyout",
+            keyFile,
+            "-out",
+            certFile,
+        ],
+        { encoding: "utf8" },
+    );
+    if (res.status !== 0) throw new Error(`openssl: ${res.stderr}`);
+}
 
 /** The TLS socket under a connected node-postgres client. */
 export function tlsSocket(c: Client): TLSSocket {

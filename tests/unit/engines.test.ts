@@ -21,6 +21,7 @@ import {
 import {
     DEFAULT_ENGINE,
     DOCKER_ENGINES_ENV,
+    DOCKER_TLS_DIR_ENV,
     dockerArgv,
     dockerEngines,
     engineArgv,
@@ -76,6 +77,48 @@ describe("the engine map", () => {
         resetDockerEngines();
         expect(dockerArgv("t-pg1", ["kill", "t-pg1"])).toEqual(["docker", "-H", H1, "kill", "t-pg1"]);
         expect(() => setDockerEngines({ "t-pg1": "h2" })).toThrow(/"h2" is not an address/);
+    });
+
+    test("a tcp:// engine: TLS verified with the files of its cert directory, from PGR_DOCKER_TLS_DIR or setDockerEngines", () => {
+        const tcp = "tcp://10.99.0.13:2376";
+        const tlsArgs = (root: string) => [
+            "--tlsverify",
+            "--tlscacert",
+            `${root}/10.99.0.13:2376/ca.pem`,
+            "--tlscert",
+            `${root}/10.99.0.13:2376/cert.pem`,
+            "--tlskey",
+            `${root}/10.99.0.13:2376/key.pem`,
+        ];
+        const savedDir = process.env[DOCKER_TLS_DIR_ENV];
+        try {
+            delete process.env[DOCKER_TLS_DIR_ENV];
+            expect(() => engineArgv(tcp, ["ps"])).toThrow(
+                `engine ${tcp} is reached over tcp:// with TLS, but no cert directory is known (PGR_DOCKER_TLS_DIR is unset)`,
+            );
+            process.env[DOCKER_TLS_DIR_ENV] = "/p/.pg-replication/s-docker-tls";
+            expect(engineArgv(tcp, ["ps"])).toEqual([
+                "docker",
+                "-H",
+                tcp,
+                ...tlsArgs("/p/.pg-replication/s-docker-tls"),
+                "ps",
+            ]);
+            setDockerEngines({ "s-pg3": tcp }, "/q/tls");
+            expect(dockerArgv("s-pg3", ["stop", "s-pg3"])).toEqual([
+                "docker",
+                "-H",
+                tcp,
+                ...tlsArgs("/q/tls"),
+                "stop",
+                "s-pg3",
+            ]);
+            // Other engines get no TLS options.
+            expect(engineArgv(H1, ["ps"])).toEqual(["docker", "-H", H1, "ps"]);
+        } finally {
+            if (savedDir === undefined) delete process.env[DOCKER_TLS_DIR_ENV];
+            else process.env[DOCKER_TLS_DIR_ENV] = savedDir;
+        }
     });
 
     test.each([

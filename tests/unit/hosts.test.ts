@@ -1,5 +1,6 @@
 // The several-hosts keys (model/hosts.ts through validateConfig) and what they do to addresses.
 import { validateConfig } from "../../model/config";
+import { EngineTls } from "../../model/engine-tls";
 import {
     clusterNodes,
     etcdMemberAddress,
@@ -127,8 +128,8 @@ describe("hosts and placement", () => {
             'pg-replication:hosts[1].name = "h1" is invalid: expected each host\'s name once',
         ],
         [
-            { hosts: [HOSTS[0], { ...HOSTS[1], engine: "tcp://10.0.0.2:2376" }] },
-            'pg-replication:hosts[1].engine = "tcp://10.0.0.2:2376" is invalid: tcp:// engines are not supported yet',
+            { hosts: [HOSTS[0], { ...HOSTS[1], engine: "tcp://10.0.0.2" }] },
+            'pg-replication:hosts[1].engine = "tcp://10.0.0.2" is invalid: expected unix:///path/to/docker.sock, ssh://[user@]host[:port] or tcp://host:port',
         ],
         [{ hosts: [HOSTS[0]] }, "pg-replication:hosts = "],
         [{ hosts: "h1,h2" }, 'pg-replication:hosts = "h1,h2" is invalid: expected a list of hosts'],
@@ -144,6 +145,69 @@ describe("hosts and placement", () => {
     test("placement without hosts is refused", () => {
         expect(() => validateConfig({ placement: JSON.stringify({ pg1: "h1" }) })).toThrow(
             'pg-replication:placement.pg1 = "h1" is invalid: placement needs pg-replication:hosts',
+        );
+    });
+});
+
+describe("tcp:// engines and their client TLS material (engineTls, a secret)", () => {
+    const pem = (kind: string) => `-----BEGIN ${kind}-----\nMIIBfake\n-----END ${kind}-----\n`;
+    const MATERIAL = { ca: pem("CERTIFICATE"), cert: pem("CERTIFICATE"), key: pem("PRIVATE KEY") };
+    const TCP_HOSTS = [HOSTS[0], HOSTS[1], { ...HOSTS[2], engine: "tcp://10.99.0.13:2376" }];
+    const withTls = (tls: unknown, extra: Record<string, unknown> = {}) =>
+        raw({ hosts: TCP_HOSTS, engineTls: JSON.stringify(tls), ...extra });
+    const secret = { secretKeys: new Set(["engineTls"]) };
+
+    test("a tcp:// engine with its material, held as a secret, is accepted", () => {
+        const cfg = validateConfig(withTls({ h3: MATERIAL }), secret);
+        expect(cfg.hosts[2]).toEqual({ name: "h3", engine: "tcp://10.99.0.13:2376", address: "10.99.0.13" });
+        // The material is not part of the typed configuration (which commands print and pass around).
+        expect(JSON.stringify(cfg)).not.toContain("MIIBfake");
+    });
+
+    test("a tcp:// engine without material is refused: a plain-text Docker API is root on the host", () => {
+        expect(() => validateConfig(raw({ hosts: TCP_HOSTS }), secret)).toThrow(
+            'pg-replication:hosts[2].engine = "tcp://10.99.0.13:2376" is invalid: a tcp:// engine needs its client TLS material ' +
+                "(a plain-text Docker API is root on the host for anyone who reaches the port): set the secret pg-replication:engineTls",
+        );
+    });
+
+    test("material the stack does not hold as a secret is refused, without showing it", () => {
+        const call = () => validateConfig(withTls({ h3: MATERIAL }), { secretKeys: new Set(["superuserPassword"]) });
+        expect(call).toThrow(
+            'pg-replication:engineTls = "[secret]" is invalid: a Docker engine\'s client key must be a secret: set it with pulumi config set --secret engineTls',
+        );
+        expect(call).not.toThrow(/MIIBfake/);
+    });
+
+    test.each([
+        [
+            { h3: { ...MATERIAL, key: pem("CERTIFICATE") } },
+            'engineTls.h3.key = "[secret]" is invalid: expected a PEM private key',
+        ],
+        [
+            { h3: { ca: MATERIAL.ca, cert: MATERIAL.cert } },
+            'engineTls.h3.key = "[secret]" is invalid: expected a PEM private key',
+        ],
+        [{ h3: { ...MATERIAL, pass: "x" } }, 'engineTls.h3.pass = "[secret]" is invalid: unknown field'],
+        [
+            { h3: MATERIAL, h1: MATERIAL },
+            'engineTls.h1 = "[secret]" is invalid: expected a host of pg-replication:hosts whose engine is tcp://: h3',
+        ],
+        ["not an object", 'engineTls = "[secret]" is invalid: expected a secret object'],
+    ])("bad material %#: refused naming the field, never showing the value", (tls, message) => {
+        const call = () => validateConfig(withTls(tls), secret);
+        expect(call).toThrow(`pg-replication:${message}`);
+        expect(call).not.toThrow(/MIIBfake/);
+    });
+
+    test("material before hosts: its shape judged, the hosts it names judged once hosts are set", () => {
+        const tls: EngineTls = { h3: MATERIAL };
+        expect(validateConfig({ engineTls: JSON.stringify(tls) }, secret).hosts).toEqual([]);
+        expect(() => validateConfig({ engineTls: JSON.stringify({ h3: { ...MATERIAL, key: "x" } }) }, secret)).toThrow(
+            'pg-replication:engineTls.h3.key = "[secret]" is invalid: expected a PEM private key',
+        );
+        expect(() => validateConfig(withTls({ h9: MATERIAL }), secret)).toThrow(
+            'pg-replication:engineTls.h9 = "[secret]" is invalid: expected a host of pg-replication:hosts whose engine is tcp://: h3',
         );
     });
 });

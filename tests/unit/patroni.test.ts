@@ -381,6 +381,7 @@ describe("the stack program with failover=patroni (mocks)", () => {
                 "patroni.yml",
                 "pg_hba.conf",
                 "pg_ident.conf",
+                "bootstrap.env",
                 "tls-setup.sh",
                 "tls-ca.crt",
                 "tls.crt",
@@ -395,11 +396,19 @@ describe("the stack program with failover=patroni (mocks)", () => {
         expect(pg1.inputs.dnsOpts).toEqual(["timeout:1", "attempts:1"]);
         expect(pg1.inputs.stopSignal).toBe("SIGTERM");
         for (const c of containers) expect(JSON.stringify(c.inputs.envs ?? [])).not.toMatch(/secret-pw/);
-        // primaryNode bootstraps: the other nodes wait for its container.
-        expect(run.get(CONTAINER, "pg2-container").dependsOn).toEqual([
-            "pg-replication:index:PostgresNode::pg-pg1",
-            `${CONTAINER}::pg-backup-container`,
-        ]);
+        // Every node starts once etcd answers, not after primaryNode: only primaryNode may bootstrap
+        // (bootstrap.env, read on an empty volume only, so its changes re-create nothing).
+        const etcdReady = [1, 2, 3].map((k) => `${COMMAND}::pg-etcd-etcd${k}-ready`);
+        for (const n of ["pg1", "pg2", "pg3"])
+            expect(run.get(CONTAINER, `${n}-container`).dependsOn).toEqual([
+                ...etcdReady,
+                `${CONTAINER}::pg-backup-container`,
+            ]);
+        const bootstrapEnv = (n: string) =>
+            run
+                .get(CONTAINER, `${n}-container`)
+                .inputs.uploads.find((u: { file: string }) => u.file === "/etc/pg-replication/bootstrap.env").content;
+        expect(bootstrapEnv("pg2")).toBe("PGR_NODE='pg2'\nPGR_INITDB_NODE='pg1'\n");
         const patch = run.get(COMMAND, "patroni-config");
         expect(JSON.parse(patch.inputs.stdin)).toMatchObject({
             method: "PATCH",

@@ -1,6 +1,9 @@
 // The stack program across hosts (`hosts`, issue 19) under Pulumi's mocks: one docker provider per host,
 // every docker resource on its member's host with the host's network, HAProxy on every host, the hooks
 // told which engine each container is on, and outputs that list every host.
+import * as fs from "fs";
+import * as path from "path";
+import { containsSecret } from "../../harness/secrets";
 import { MockRun, Registered, runProgramWithMocks } from "../support/mock-program";
 
 const CONTAINER = "docker:index/container:Container";
@@ -131,5 +134,84 @@ describe("the stack program across three hosts, under mocks", () => {
             expect.objectContaining({ node: "pg2", host: "10.99.0.12", port: 5432 }),
             expect.objectContaining({ node: "pg3", host: "10.99.0.13", port: 5432 }),
         ]);
+    });
+});
+
+describe("a host reached over tcp:// with TLS (engineTls), under mocks", () => {
+    const STACK = "unittcp";
+    const pem = (kind: string, tag: string) => `-----BEGIN ${kind}-----\nMIIB${tag}\n-----END ${kind}-----\n`;
+    const MATERIAL = { ca: pem("CERTIFICATE", "ca"), cert: pem("CERTIFICATE", "cert"), key: pem("PRIVATE KEY", "key") };
+    const TCP = "tcp://10.99.0.13:2376";
+    const TCP_HOSTS = [HOSTS[0], HOSTS[1], { ...HOSTS[2], engine: TCP }];
+    const ROOT = path.resolve(__dirname, "..", "..");
+    const TLS_ROOT = path.join(ROOT, ".pg-replication", `${STACK}-docker-tls`);
+    const CERT_DIR = path.join(TLS_ROOT, "10.99.0.13:2376");
+    const config = {
+        failover: "patroni",
+        hosts: JSON.stringify(TCP_HOSTS),
+        engineTls: JSON.stringify({ h3: MATERIAL }),
+        superuserPassword: "super-secret-pw",
+        replicationPassword: "repl-secret-pw",
+    };
+    let run: MockRun;
+    beforeAll(async () => {
+        fs.rmSync(TLS_ROOT, { recursive: true, force: true });
+        run = await runProgramWithMocks(config, STACK, [], "1.41", 0, ["engineTls", "superuserPassword"]);
+    });
+    afterAll(() => fs.rmSync(TLS_ROOT, { recursive: true, force: true }));
+
+    test("its provider gets the host and the client material, each sent as a secret", () => {
+        const h3 = run.get("pulumi:providers:docker", "pg-h3");
+        expect(h3.inputs).toMatchObject({
+            host: TCP,
+            caMaterial: MATERIAL.ca,
+            certMaterial: MATERIAL.cert,
+            keyMaterial: MATERIAL.key,
+        });
+        for (const field of ["caMaterial", "certMaterial", "keyMaterial"])
+            expect(containsSecret(h3.rawInputs[field])).toBe(true);
+        expect(run.get("pulumi:providers:docker", "pg-h1").inputs.keyMaterial).toBeUndefined();
+    });
+
+    test("commands on that engine verify TLS with a cert directory's path; the material is in no other input", () => {
+        const commands = run.resources.filter((r) => r.type === "command:local:Command");
+        const onTcp = commands.filter((c) => c.inputs.environment?.DOCKER_HOST === TCP);
+        expect(onTcp.length).toBeGreaterThan(0);
+        for (const c of onTcp) {
+            expect(c.inputs.environment).toMatchObject({ DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: CERT_DIR });
+            // Deleted before the directory is: a destroy removes the cert directory last.
+            expect(c.dependencies).toContain("command:local:Command::pg-docker-tls");
+        }
+        const hooks = commands.filter((c) => c.inputs.environment?.PGR_DOCKER_ENGINES !== undefined);
+        expect(hooks.length).toBeGreaterThan(0);
+        for (const c of hooks) expect(c.inputs.environment.PGR_DOCKER_TLS_DIR).toBe(TLS_ROOT);
+        const others = run.resources.filter((r) => r.type !== "pulumi:providers:docker");
+        expect(others.filter((r) => /MIIB(ca|cert|key)/.test(JSON.stringify(r.inputs))).map((r) => r.name)).toEqual([]);
+        expect(run.get("command:local:Command", "pg-docker-tls").inputs.delete).toBe('rm -rf "$PGR_DOCKER_TLS_DIR"');
+    });
+
+    test("the cert directory is private: 0700 directories, 0600 files, as DOCKER_CERT_PATH wants them", () => {
+        expect(fs.statSync(TLS_ROOT).mode & 0o777).toBe(0o700);
+        expect(fs.statSync(CERT_DIR).mode & 0o777).toBe(0o700);
+        for (const [file, content] of [
+            ["ca.pem", MATERIAL.ca],
+            ["cert.pem", MATERIAL.cert],
+            ["key.pem", MATERIAL.key],
+        ]) {
+            expect(fs.statSync(path.join(CERT_DIR, file)).mode & 0o777).toBe(0o600);
+            expect(fs.readFileSync(path.join(CERT_DIR, file), "utf8")).toBe(content);
+        }
+        expect(fs.readdirSync(TLS_ROOT)).toEqual(["10.99.0.13:2376"]);
+    });
+
+    test("material the stack holds in plain text is refused before anything is declared", async () => {
+        const resources: Registered[] = [];
+        await expect(
+            runProgramWithMocks(config, "unitplain", resources, "1.41", 0, ["superuserPassword"]),
+        ).rejects.toThrow(
+            'pg-replication:engineTls = "[secret]" is invalid: a Docker engine\'s client key must be a secret',
+        );
+        expect(resources).toEqual([]);
+        expect(fs.existsSync(path.join(ROOT, ".pg-replication", "unitplain-docker-tls"))).toBe(false);
     });
 });
