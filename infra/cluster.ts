@@ -16,7 +16,7 @@ import { EngineTls, engineTlsRoot } from "../model/engine-tls";
 import { NodeFile, PostgresNode } from "./node";
 import { nodeStarts } from "./node-starts";
 import { nodeScript } from "./node-script";
-import { MONITOR_ROLE_DEFAULT, metricsProbeUrl } from "../model/metrics-endpoint";
+import { MONITOR_ROLE_DEFAULT, metricsEndpoints, metricsExporters, metricsProbeUrl } from "../model/metrics-endpoint";
 import { PostgresExporter } from "./metrics";
 import { tlsFilesCommand } from "./tls-files";
 import { psqlCommand } from "./psql";
@@ -41,7 +41,6 @@ import {
     clientHost,
     clusterNodes,
     dynamicAddressRange,
-    MAX_NODES,
     nodeReach,
     NodeSpec,
     PATHS,
@@ -249,8 +248,14 @@ export class PostgresCluster extends pulumi.ComponentResource {
     public readonly rwConnectionString?: pulumi.Output<string>;
     /** Read-only endpoint over the replicas (secret); undefined when `pooler` is false. */
     public readonly roConnectionString?: pulumi.Output<string>;
-    /** Base URL of the metrics exporter's multi-target /probe endpoint; undefined when `metrics` is false. */
+    /**
+     * Base URL of the metrics exporter's multi-target /probe endpoint (append `pgN:5432/postgres`);
+     * undefined when `metrics` is false, and across hosts, where each node has its own exporter
+     * ({@link metricsEndpoints}).
+     */
     public readonly metricsEndpoint?: pulumi.Output<string>;
+    /** Each node's full scrape URL (its exporter's /probe with its target), by node name; undefined when `metrics` is false. */
+    public readonly metricsEndpoints?: pulumi.Output<Record<string, string>>;
     /** Password of the `prometheus` user the exporter's port requires (basic auth; secret); undefined when `metrics` is false. */
     public readonly metricsPassword?: pulumi.Output<string>;
     /** The post-deploy checks' JSON report. */
@@ -300,7 +305,9 @@ export class PostgresCluster extends pulumi.ComponentResource {
         this.replicationMode = roles.replicationMode;
         if (b.cfg.metrics) {
             this.metricsPassword = this.password(`${name}-metrics-scrape-password`);
-            this.metricsEndpoint = this.declareMetrics(b, roles, this.metricsPassword, serverTls?.caCertPem);
+            const metrics = this.declareMetrics(b, roles, this.metricsPassword, serverTls?.caCertPem);
+            this.metricsEndpoint = metrics.base;
+            this.metricsEndpoints = metrics.byNode;
         }
 
         const backups = repository?.firstBackup(`${b.name}-backup-first`, [...roles.settled, ...this.nodes]);
@@ -324,6 +331,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
             rwConnectionString: this.rwConnectionString,
             roConnectionString: this.roConnectionString,
             metricsEndpoint: this.metricsEndpoint,
+            metricsEndpoints: this.metricsEndpoints,
             metricsPassword: this.metricsPassword,
             backupCipherPass: this.backupCipherPass,
             caCert: this.caCert,
@@ -624,19 +632,25 @@ export class PostgresCluster extends pulumi.ComponentResource {
         );
     }
 
-    /** The monitoring role (created on the primary) and the exporter; returns the /probe base URL. */
+    /**
+     * The monitoring role (created on the primary) and the exporters (model/metrics-endpoint.ts:
+     * one on one engine, one per node's host across hosts); returns the /probe base URL (one engine
+     * only) and every node's scrape URL.
+     */
     private declareMetrics(
         b: Build,
         roles: RoleOutcome,
         scrapePassword: pulumi.Output<string>,
         caCertPem: pulumi.Output<string> | undefined,
-    ): pulumi.Output<string> {
+    ): { base?: pulumi.Output<string>; byNode: pulumi.Output<Record<string, string>> } {
         const monitorPassword = generatedPassword(`${b.name}-monitor-password`, this);
         const monitorRole = psqlCommand(
             `${b.name}-monitor-user`,
             {
                 on: roles.primarySql,
                 cluster: b.prefix,
+                // Across hosts the primary is on one of the hosts' engines (none is the default one).
+                engines: stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
                 sql: pulumi.secret(
                     monitorPassword.apply((pw) =>
                         monitorRoleSql(MONITOR_ROLE_DEFAULT, roleVerifier(pw, MONITOR_ROLE_DEFAULT)),
@@ -651,30 +665,35 @@ export class PostgresCluster extends pulumi.ComponentResource {
             // run before any node goes (a node vanishing under it cannot say whether it accepts writes).
             { parent: this, dependsOn: [...new Set([...roles.superuserReady, ...roles.nodes.map((n) => n.node)])] },
         );
-        const metricsPort = publishedPorts(b.cfg).metrics;
-        // The exporter runs on one engine's network (model/config.ts refuses metrics across hosts).
-        if (!this.network) throw new Error("the exporter runs on one engine's cluster network");
-        new PostgresExporter(
-            `${b.name}-metrics`,
-            {
-                containerName: `${b.prefix}-metrics`,
-                image: roles.image,
-                network: this.network.name,
-                address: subnetAddress(b.cfg.subnet, ADDRESS_OFFSETS.metrics),
-                bindAddress: b.cfg.bindAddress,
-                hostPort: metricsPort,
-                user: MONITOR_ROLE_DEFAULT,
-                password: monitorPassword,
-                labels: b.labels,
-                // Every name a node of this cluster can have, not only today's: a change of `replicas`
-                // then leaves the exporter untouched (a name with no node scrapes as pg_up 0).
-                nodes: Array.from({ length: MAX_NODES }, (_, i) => `pg${i + 1}`),
-                scrapePassword,
-                caCertPem,
-            },
-            { parent: this, dependsOn: [monitorRole] },
-        );
-        return pulumi.output(metricsProbeUrl(b.host, metricsPort));
+        const exporters = metricsExporters(b.prefix, b.cfg);
+        for (const e of exporters) {
+            const engine = e.host && b.engines?.hosts.find((h) => h.host.name === e.host?.name);
+            new PostgresExporter(
+                e.host ? `${b.name}-metrics-${e.host.name}` : `${b.name}-metrics`,
+                {
+                    containerName: e.containerName,
+                    image: roles.image,
+                    network: this.network?.name,
+                    address: engine ? undefined : subnetAddress(b.cfg.subnet, ADDRESS_OFFSETS.metrics),
+                    engine,
+                    bindAddress: b.cfg.bindAddress,
+                    hostPort: publishedPorts(b.cfg).metrics,
+                    listenPort: e.listenPort,
+                    user: MONITOR_ROLE_DEFAULT,
+                    password: monitorPassword,
+                    labels: b.labels,
+                    targets: e.targets,
+                    scrapePassword,
+                    caCertPem,
+                },
+                { parent: this, dependsOn: [monitorRole] },
+            );
+        }
+        return {
+            // One base URL on one engine; across hosts each exporter has its own host and target.
+            base: b.engines ? undefined : pulumi.output(metricsProbeUrl(b.host, publishedPorts(b.cfg).metrics)),
+            byNode: pulumi.output(metricsEndpoints(exporters)),
+        };
     }
 
     /** Where node `spec` is reachable from the Docker host; `readAt` when its role was read from Patroni. */

@@ -21,6 +21,7 @@ export const checkReport = cluster.checkReport;
 export const rwConnectionString = cluster.rwConnectionString;
 export const roConnectionString = cluster.roConnectionString;
 export const metricsEndpoint = cluster.metricsEndpoint;
+export const metricsEndpoints = cluster.metricsEndpoints;
 export const metricsPassword = cluster.metricsPassword;
 export const superuserPassword = cluster.superuserPassword;
 export const replicationPassword = cluster.replicationPassword;

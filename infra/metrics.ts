@@ -5,7 +5,9 @@ import { containerReady } from "./container-ready";
 import { HEALTH_INTERVAL, HEALTHCHECK_SET_AT_CREATION } from "./healthcheck";
 import { dockerLabels } from "../model/labels";
 import { METRICS_AUTH_MODULE } from "../model/metrics-endpoint";
+import { tcpListening } from "../model/probes";
 import { renderFile } from "../model/render";
+import { containerNetworking, Engine, onEngine } from "./engines";
 
 /** Where the exporter's files go inside its container. */
 export const METRICS_PATHS = {
@@ -15,16 +17,13 @@ export const METRICS_PATHS = {
     entrypoint: "/etc/pg-replication/exporter/entrypoint.sh",
     /** The stack's CA, which the exporter verifies each node with (tls required). */
     caCert: "/etc/pg-replication/exporter/ca.crt",
+    /** The exporter's only listener (HAProxy is in front), in a directory only postgres may enter. */
+    socketDir: "/run/pg-replication-exporter",
+    socket: "/run/pg-replication-exporter/exporter.sock",
 } as const;
 
 /** The user Prometheus authenticates as (basic auth) on the exporter's port. */
 export const METRICS_USER = "prometheus";
-
-/** Port the exporter itself listens on, on the container's loopback only: HAProxy is in front. */
-const EXPORTER_LOOPBACK_PORT = 9188;
-
-/** Port HAProxy, in front of the exporter, listens on inside its container. */
-export const METRICS_PORT = 9187;
 
 /** A YAML double-quoted string. */
 function yamlString(value: string): string {
@@ -60,31 +59,32 @@ export function renderExporterEntrypoint(): string {
     return renderFile("exporter-entrypoint.sh.tmpl", {
         config: METRICS_PATHS.config,
         haproxyConfig: METRICS_PATHS.haproxyConfig,
-        exporterPort: String(EXPORTER_LOOPBACK_PORT),
+        socketDir: METRICS_PATHS.socketDir,
+        socket: METRICS_PATHS.socket,
     });
 }
 
 /**
- * The only /probe query strings let through, decoded: the cluster's auth module and one of its
- * nodes, in the order Prometheus sends them (url.Values.Encode sorts the keys).
+ * The only /probe query strings let through, decoded: the cluster's auth module and one of the
+ * exporter's targets, in the order Prometheus sends them (url.Values.Encode sorts the keys).
  */
-export function allowedProbeQueries(nodes: string[]): string[] {
-    return nodes.map((n) => `auth_module=${METRICS_AUTH_MODULE}&target=${n}:5432/postgres`);
+export function allowedProbeQueries(targets: string[]): string[] {
+    return targets.map((t) => `auth_module=${METRICS_AUTH_MODULE}&target=${t}`);
 }
 
 /**
- * HAProxy in front of the exporter: basic auth for everything, /metrics, and /probe only for this
- * cluster's nodes (the exporter connects to any target it is given and has no allow-list).
+ * HAProxy in front of the exporter, listening on `port`: basic auth for everything, /metrics, and
+ * /probe only for `targets` (the exporter connects to any target it is given and has no allow-list).
  * HAProxy reads `insecure-password` from a 0600 file only the container's postgres user reads.
  */
-export function renderExporterHaproxy(nodes: string[], user: string, password: string): string {
+export function renderExporterHaproxy(targets: string[], user: string, password: string, port: number): string {
     if (!/^[A-Za-z0-9_.~-]+$/.test(password)) throw new Error("the metrics password must be URL-safe base64");
     return renderFile("metrics-haproxy.cfg.tmpl", {
         user,
         password,
-        port: String(METRICS_PORT),
-        exporterPort: String(EXPORTER_LOOPBACK_PORT),
-        allowedQueries: allowedProbeQueries(nodes).join(" "),
+        port: String(port),
+        socket: METRICS_PATHS.socket,
+        allowedQueries: allowedProbeQueries(targets).join(" "),
     });
 }
 
@@ -94,22 +94,32 @@ export interface PostgresExporterArgs {
     containerName: string;
     /** Image id with prometheus-postgres-exporter (or apt-get to install it). */
     image: pulumi.Input<string>;
-    /** The cluster's Docker network. */
-    network: pulumi.Input<string>;
+    /** The cluster's Docker network. @default none: the host's network (with `engine`) */
+    network?: pulumi.Input<string>;
     /** Fixed IPv4 address on that network. @default Docker assigns one */
     address?: string;
-    /** Host address the port is published on. @default "127.0.0.1" */
+    /**
+     * The host's engine it runs on (`hosts`): HAProxy then listens on `hostPort` of its host's network
+     * itself, publishing nothing. @default the default engine and the cluster network
+     */
+    engine?: Engine;
+    /** Host address the port is published on (on the cluster network). @default "127.0.0.1" */
     bindAddress?: string;
-    /** Host port published for the exporter. */
+    /** Host port of the exporter's HAProxy. */
     hostPort: number;
+    /**
+     * Port HAProxy listens on: on the cluster network its own (published on `hostPort`), on its host's
+     * network `hostPort` itself (ExporterPlacement.listenPort, model/metrics-endpoint.ts).
+     */
+    listenPort: number;
     /** Login role with pg_monitor the exporter connects as. */
     user: string;
     /** That role's password (secret). */
     password: pulumi.Input<string>;
     /** Labels on the container. @default none */
     labels?: Record<string, string>;
-    /** The names the cluster's nodes may have (pg1 …): the only /probe targets let through. */
-    nodes: string[];
+    /** The only /probe targets let through (`pg1:5432/postgres` …; model/metrics-endpoint.ts). */
+    targets: string[];
     /** Password of {@link METRICS_USER}, who alone may read the exporter's port (secret). */
     scrapePassword: pulumi.Input<string>;
     /** The stack's CA certificate: the exporter then connects with TLS, verifying each node. @default undefined (plain text) */
@@ -117,15 +127,16 @@ export interface PostgresExporterArgs {
 }
 
 /**
- * Probe: HAProxy listens on 9187 (0x23E3) and the exporter on the loopback's 9188 (0x23E4), read
- * from /proc: the image may have no HTTP client.
+ * Probe: HAProxy listens on `port` and the exporter on its socket (a listening unix socket, flags
+ * 00010000 in /proc/net/unix), read from /proc: the image may have no HTTP client.
  */
-export const EXPORTER_LISTENING =
-    "grep -qE ':23E3 0+:0000 0A' /proc/net/tcp /proc/net/tcp6 && grep -qE '0100007F:23E4 0+:0000 0A' /proc/net/tcp";
+export function exporterListening(port: number): string {
+    return `${tcpListening(port)} && grep -qE ' 00010000 0001 01 [0-9]+ ${METRICS_PATHS.socket}$' /proc/net/unix`;
+}
 
 /**
- * prometheus-postgres-exporter for every node of the cluster, through its multi-target /probe
- * endpoint, behind HAProxy: basic auth, and only this cluster's nodes as targets.
+ * prometheus-postgres-exporter for the cluster's nodes (model/metrics-endpoint.ts says which),
+ * through its multi-target /probe endpoint, behind HAProxy: basic auth, and only its targets.
  */
 export class PostgresExporter extends pulumi.ComponentResource {
     /** The exporter's container. */
@@ -140,8 +151,11 @@ export class PostgresExporter extends pulumi.ComponentResource {
                 .output(args.password)
                 .apply((pw) => renderExporterConfig(args.user, pw, args.caCertPem !== undefined)),
         );
+        const port = args.listenPort;
         const front = pulumi.secret(
-            pulumi.output(args.scrapePassword).apply((pw) => renderExporterHaproxy(args.nodes, METRICS_USER, pw)),
+            pulumi
+                .output(args.scrapePassword)
+                .apply((pw) => renderExporterHaproxy(args.targets, METRICS_USER, pw, port)),
         );
         this.container = new docker.Container(
             `${name}-container`,
@@ -155,18 +169,22 @@ export class PostgresExporter extends pulumi.ComponentResource {
                     { file: METRICS_PATHS.haproxyConfig, content: front, permissions: "0600" },
                     ...(args.caCertPem ? [{ file: METRICS_PATHS.caCert, content: args.caCertPem }] : []),
                 ],
-                networksAdvanced: [{ name: args.network, ipv4Address: args.address }],
-                ports: [
-                    {
-                        internal: METRICS_PORT,
-                        external: args.hostPort,
-                        ip: args.bindAddress ?? "127.0.0.1",
-                        protocol: "tcp",
-                    },
-                ],
+                ...containerNetworking(args.engine, args.network, { ipv4Address: args.address }),
+                ...(args.engine
+                    ? {}
+                    : {
+                          ports: [
+                              {
+                                  internal: port,
+                                  external: args.hostPort,
+                                  ip: args.bindAddress ?? "127.0.0.1",
+                                  protocol: "tcp",
+                              },
+                          ],
+                      }),
                 // For health read later (docker ps, monitoring); `ready` below decides when it is up.
                 healthcheck: {
-                    tests: ["CMD-SHELL", EXPORTER_LISTENING],
+                    tests: ["CMD-SHELL", exporterListening(port)],
                     interval: HEALTH_INTERVAL,
                     timeout: "3s",
                     retries: 5,
@@ -175,15 +193,21 @@ export class PostgresExporter extends pulumi.ComponentResource {
                 restart: "unless-stopped",
                 labels: dockerLabels(args.labels),
             },
-            { parent: this, deleteBeforeReplace: true, ignoreChanges: [HEALTHCHECK_SET_AT_CREATION] },
+            {
+                parent: this,
+                ...onEngine(args.engine),
+                deleteBeforeReplace: true,
+                ignoreChanges: [HEALTHCHECK_SET_AT_CREATION],
+            },
         );
         this.ready = containerReady(
             `${name}-ready`,
             {
                 containerName: this.container.name,
                 containerId: this.container.id,
-                probe: EXPORTER_LISTENING,
+                probe: exporterListening(port),
                 timeoutSeconds: 240,
+                engine: args.engine,
             },
             { parent: this },
         );

@@ -1,10 +1,24 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { USE_ENGINE_SHELL } from "../model/engine-tls";
 import { RUNNING_NODES_SHELL } from "../model/labels";
 import { pgAccepting, untilProbe } from "../model/probes";
 
-/** psql as the postgres OS user over the local socket (peer auth: no password needed). */
-const PSQL = 'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres';
+/**
+ * Shell: `docker` pointed at engine $e of $PGR_ENGINE_LIST (USE_ENGINE_SHELL: DOCKER_HOST, and a tcp://
+ * engine's TLS settings); for `-`, the default engine, the caller's environment is left as it is.
+ */
+const ON_ENGINE_E = ['if [ "$e" != - ]; then', ...USE_ENGINE_SHELL.map((line) => `  ${line}`), "fi"].join("\n");
+
+/**
+ * psql as the postgres OS user over the local socket (peer auth: no password needed), on the node in
+ * $PGR_CONTAINER, on engine $PGR_ENGINE when {@link FIND_PRIMARY} found it on one of $PGR_ENGINE_LIST.
+ */
+const PSQL = [
+    "e=$PGR_ENGINE",
+    ON_ENGINE_E,
+    'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres',
+].join("\n");
 
 /**
  * Run inside the node by {@link PSQL_FROM_STDIN}: waits (up to a minute) until the server accepts
@@ -25,20 +39,27 @@ const PSQL_WHEN_READY = `${untilProbe(
 export const PSQL_FROM_STDIN = `set -eu; docker exec -i -u postgres -e PGR_CONTAINER="$PGR_CONTAINER" "$PGR_CONTAINER" sh -c '${PSQL_WHEN_READY}'`;
 
 /**
- * Sets PGR_CONTAINER to the node of cluster $PGR_CLUSTER that accepts writes (the last one found),
- * PGR_WRITABLE to how many do, and PGR_UNKNOWN to the nodes that are listed by `docker ps` (running,
- * paused or restarting: not certainly stopped) but do not answer pg_is_in_recovery(): one of them may
- * be a second primary, so callers must not read them as "not primary".
+ * Sets PGR_CONTAINER to the node of cluster $PGR_CLUSTER that accepts writes (the last one found) and
+ * PGR_ENGINE to its engine, PGR_WRITABLE to how many do, and PGR_UNKNOWN to the nodes that are listed
+ * by `docker ps` (running, paused or restarting: not certainly stopped) but do not answer
+ * pg_is_in_recovery(): one of them may be a second primary, so callers must not read them as "not
+ * primary". Across hosts it asks every engine of $PGR_ENGINE_LIST (stackEnginesEnvironment); one that
+ * does not answer lists no node (under Patroni, which alone runs across hosts, a node cut off from
+ * etcd does not stay primary).
  */
 const FIND_PRIMARY = [
-    "PGR_CONTAINER=; PGR_WRITABLE=0; PGR_UNKNOWN=",
-    `for c in $(${RUNNING_NODES_SHELL}); do`,
-    "  a=$(docker exec -u postgres \"$c\" psql -X -A -t -q -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || a=",
-    '  case "$a" in',
-    "    f) PGR_CONTAINER=$c; PGR_WRITABLE=$((PGR_WRITABLE+1)) ;;",
-    "    t) ;;",
-    '    *) PGR_UNKNOWN="$PGR_UNKNOWN $c" ;;',
-    "  esac",
+    "PGR_CONTAINER=; PGR_ENGINE=-; PGR_WRITABLE=0; PGR_UNKNOWN=",
+    // Every engine of $PGR_ENGINE_LIST across hosts (infra/engines.ts), else the default one.
+    "for e in ${PGR_ENGINE_LIST:--}; do",
+    ...ON_ENGINE_E.split("\n").map((line) => `  ${line}`),
+    `  for c in $(${RUNNING_NODES_SHELL}); do`,
+    `    a=$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || a=`,
+    '    case "$a" in',
+    "      f) PGR_CONTAINER=$c; PGR_ENGINE=$e; PGR_WRITABLE=$((PGR_WRITABLE+1)) ;;",
+    "      t) ;;",
+    '      *) PGR_UNKNOWN="$PGR_UNKNOWN $c" ;;',
+    "    esac",
+    "  done",
     "done",
 ].join("\n");
 
@@ -110,6 +131,11 @@ export interface PsqlCommandArgs {
     deleteSql?: string;
     /** The cluster's name prefix (its `pg-replication.cluster` label): where the delete finds the primary. */
     cluster: string;
+    /**
+     * Across hosts, the engines to look for the current primary on (stackEnginesEnvironment:
+     * PGR_ENGINE_LIST, and PGR_DOCKER_TLS_DIR for tcp:// engines). @default the default engine
+     */
+    engines?: Record<string, pulumi.Input<string>>;
 }
 
 /** A command resource that applies SQL on a node, re-applied whenever the SQL changes. */
@@ -127,7 +153,7 @@ export function psqlCommand(
             environment:
                 "node" in args.on
                     ? { PGR_CONTAINER: args.on.node, PGR_CLUSTER: args.cluster }
-                    : { PGR_CLUSTER: args.cluster },
+                    : { PGR_CLUSTER: args.cluster, ...args.engines },
             logging: "stderr",
         },
         opts,

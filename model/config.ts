@@ -102,7 +102,7 @@ export interface ClusterConfig {
     pooler: boolean;
     /** Image with pgbouncer for the endpoints. @default "" (the PostgreSQL image) */
     poolerImage: string;
-    /** prometheus-postgres-exporter for every node on hostPortBase+12 (/probe). @default false */
+    /** prometheus-postgres-exporter for every node on hostPortBase+12 (/probe); across hosts one per node's host, on that host's hostPortBase+12. @default false */
     metrics: boolean;
     /** Who moves the primary role: `manual` (the day-2 commands) or `patroni` (automatic, with etcd). @default "manual" */
     failover: FailoverMode;
@@ -454,12 +454,6 @@ function refuseSingleHostOnly(raw: RawConfig, ctx: HostsContext): void {
             "tls",
             ctx.tls,
             "several hosts need tls required: replication and clients cross the hosts' network",
-        );
-    if (raw.metrics === "true")
-        throw new ConfigError(
-            "metrics",
-            raw.metrics,
-            "the exporter does not run across hosts yet; set metrics false with pg-replication:hosts",
         );
     if ((raw.restoreFrom ?? "") !== "")
         throw new ConfigError(

@@ -180,7 +180,7 @@ export function nodeReach(
 }
 
 /** The address a client on the Docker host uses to reach published ports. */
-export function clientHost(cfg: ClusterConfig): string {
+export function clientHost(cfg: Pick<ClusterConfig, "bindAddress">): string {
     return cfg.bindAddress === "0.0.0.0" ? "127.0.0.1" : cfg.bindAddress;
 }
 

@@ -8,6 +8,7 @@
 // succeed and take the longer round trip. Only addresses inside the simulated hosts (10.99.0.0/24) are
 // contacted.
 import * as fs from "fs";
+import * as http from "http";
 import * as os from "os";
 import * as path from "path";
 import { Client, ClientConfig } from "pg";
@@ -17,7 +18,7 @@ import { CommitWriter } from "../../ops/ack-writer";
 import { pollUntil } from "../../ops/ops";
 import { exec } from "../support/faults";
 import { selfSignedCert } from "../support/tls";
-import { live, liveOk, ROOT, runScript, testStackArgs } from "../support/live-client";
+import { live, liveOk, ROOT, runScript, stackOutputs, testStackArgs } from "../support/live-client";
 
 jest.setTimeout(600_000);
 
@@ -35,7 +36,7 @@ const stackArgs = () =>
         port: PORT,
         password: PW,
         replicas: 2,
-        extra: ["failover=patroni", "syncMode=sync", `hosts=${JSON.stringify(HOSTS)}`],
+        extra: ["failover=patroni", "syncMode=sync", `hosts=${JSON.stringify(HOSTS)}`, "metrics=true"],
     });
 const TTL_MS = 20_000;
 
@@ -155,6 +156,31 @@ function medianCommitMs(writer: CommitWriter<string>): number {
 function psqlOnHost(n: number, sql: string) {
     return docker(n, "exec", "-u", "postgres", `${STACK}-pg${n}`, "psql", "-XAtqc", sql);
 }
+
+/** GET `url` as the exporter's `prometheus` user (the password in a header, never on a command line). */
+function scrape(url: string, password: string): Promise<{ status: number; body: string }> {
+    const auth = `Basic ${Buffer.from(`prometheus:${password}`).toString("base64")}`;
+    return new Promise((resolve) => {
+        const req = http.get(url, { headers: { Authorization: auth }, timeout: 10_000 }, (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => (body += c.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("timeout", () => req.destroy(new Error("no answer within 10 s")));
+        req.on("error", (err) => resolve({ status: 0, body: err.message }));
+    });
+}
+
+/**
+ * Shell, run in an exporter's container as postgres (the exporter's user): the TCP listening sockets the
+ * exporter process holds (the container shares its host's network: /proc/net/tcp is the host's), then
+ * whether its unix socket listens.
+ */
+const EXPORTER_LISTENERS =
+    "pid=$(pgrep -o -x prometheus-post); " +
+    "for i in $(ls -l /proc/$pid/fd | sed -n 's/.*socket:\\[\\([0-9]*\\)\\]$/\\1/p'); do " +
+    'awk -v i=$i \'$4 == "0A" && $10 == i { print "tcp listener", $2 }\' /proc/net/tcp /proc/net/tcp6; done; ' +
+    "grep -c ' 00010000 0001 01 .* /run/pg-replication-exporter/exporter.sock$' /proc/net/unix";
 
 describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => {
     beforeAll(async () => {
@@ -368,6 +394,81 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
             1000,
         );
         expect(rejoined).toBe(true);
+    });
+
+    test("metrics: each host's exporter, through its host's address, scrapes its own node (pg_up 1, the role Patroni gave it) and exposes no password", async () => {
+        const out = await stackOutputs(STACK);
+        const endpoints = out.metricsEndpoints as Record<string, string>;
+        expect(endpoints).toEqual(
+            Object.fromEntries(
+                HOSTS.map((h, i) => [
+                    `pg${i + 1}`,
+                    `http://${h.address}:${PORT + 12}/probe?auth_module=pgreplication&target=${h.address}:5432/postgres`,
+                ]),
+            ),
+        );
+        const scrapePw = out.metricsPassword as string;
+        // Patroni's leader (after the failover above, not the configured pg1), as HAProxy's checks of its REST API find it.
+        const leader = await leaderVia(HOSTS[1].address);
+        expect(HOSTS.map((h) => h.address)).toContain(leader);
+        const bodies: string[] = [];
+        for (const [i, h] of HOSTS.entries()) {
+            const replica = h.address === leader ? 0 : 1;
+            const scraped = await pollUntil(
+                Date.now() + 30_000,
+                async () => {
+                    const res = await scrape(endpoints[`pg${i + 1}`], scrapePw);
+                    bodies.push(res.body);
+                    return (
+                        (res.status === 200 &&
+                            /^pg_up 1$/m.test(res.body) &&
+                            new RegExp(`^pg_replication_is_replica ${replica}$`, "m").test(res.body)) ||
+                        `${res.status} ${res.body
+                            .split("\n")
+                            .filter((l) => /^pg_(up|replication_is_replica) /.test(l))
+                            .join(", ")}`
+                    );
+                },
+                500,
+            );
+            expect({ host: h.name, scraped }).toEqual({ host: h.name, scraped: true });
+            bodies.push((await scrape(`http://${h.address}:${PORT + 12}/metrics`, scrapePw)).body);
+            // Another node's target through this host's exporter, and no password: refused.
+            const other = HOSTS[(i + 1) % HOSTS.length].address;
+            const foreign = endpoints[`pg${i + 1}`].replace(/target=.*$/, `target=${other}:5432/postgres`);
+            expect((await scrape(foreign, scrapePw)).status).toBe(403);
+            expect((await scrape(endpoints[`pg${i + 1}`], "wrong")).status).toBe(401);
+        }
+        // The exporter holds no TCP port on its host's network (only HAProxy does), just its unix socket.
+        for (const n of [1, 2, 3]) {
+            const held = await docker(
+                n,
+                "exec",
+                "-u",
+                "postgres",
+                `${STACK}-metrics-h${n}`,
+                "bash",
+                "-c",
+                EXPORTER_LISTENERS,
+            );
+            expect({ host: n, out: held.stdout.trim() }).toEqual({ host: n, out: "1" });
+        }
+        // No password in what it exposes: neither pgr_monitor's (read from the exporter's 0600 config),
+        // nor the superuser's, nor the scrape password, in any scrape, its container's settings or its processes.
+        const config = await docker(
+            1,
+            "exec",
+            `${STACK}-metrics-h1`,
+            "cat",
+            "/etc/pg-replication/exporter/postgres_exporter.yml",
+        );
+        const monitorPw = /password: "([^"]+)"/.exec(config.stdout)?.[1] ?? "";
+        expect(monitorPw.length).toBeGreaterThan(10);
+        const inspect = await docker(1, "inspect", `${STACK}-metrics-h1`);
+        const top = await docker(1, "top", `${STACK}-metrics-h1`, "-eo", "pid,args");
+        expect(top.stdout).toContain("--web.systemd-socket");
+        const exposed = [...bodies, inspect.stdout, top.stdout].join("\n");
+        for (const secret of [monitorPw, PW, scrapePw]) expect(exposed.includes(secret)).toBe(false);
     });
 
     test("a second up changes nothing", async () => {

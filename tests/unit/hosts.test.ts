@@ -9,6 +9,8 @@ import {
     repositoryPort,
 } from "../../model/topology";
 import { renderPgHba } from "../../model/render";
+import { metricsEndpoints, metricsExporters } from "../../model/metrics-endpoint";
+import { renderExporterHaproxy } from "../../infra/metrics";
 
 const HOSTS = [
     { name: "h1", engine: "unix:///run/pgr-sim-hosts/h1/docker.sock", address: "10.99.0.11" },
@@ -56,6 +58,46 @@ describe("hosts and placement", () => {
         expect(hba).not.toContain("172.20.0.11/32");
     });
 
+    test("metrics across hosts: one exporter per node, on the node's host at hostPortBase+12, letting through that node alone", () => {
+        const cfg = validateConfig(
+            raw({ metrics: "true", replicas: "1", hostPortBase: "20000", placement: { pg1: "h3", pg2: "h1" } }),
+        );
+        const exporters = metricsExporters("s", cfg);
+        expect(exporters.map((e) => [e.containerName, e.host?.name, e.listenPort, e.targets])).toEqual([
+            ["s-metrics-h3", "h3", 20012, ["10.99.0.13:5432/postgres"]],
+            ["s-metrics-h1", "h1", 20012, ["10.99.0.11:5432/postgres"]],
+        ]);
+        // No exporter on h2, which runs no node; each URL is its own host's exporter with its own node.
+        expect(metricsEndpoints(exporters)).toEqual({
+            pg1: "http://10.99.0.13:20012/probe?auth_module=pgreplication&target=10.99.0.13:5432/postgres",
+            pg2: "http://10.99.0.11:20012/probe?auth_module=pgreplication&target=10.99.0.11:5432/postgres",
+        });
+        const front = renderExporterHaproxy(exporters[0].targets, "prometheus", "pw_x", exporters[0].listenPort);
+        expect(front).toContain("    bind *:20012\n");
+        expect(front).toContain(
+            "acl allowed_query query,url_dec -m str auth_module=pgreplication&target=10.99.0.13:5432/postgres\n",
+        );
+        // The exporter answers on its unix socket only (never a TCP port on the host's shared loopback).
+        expect(front).toContain("server exporter unix@/run/pg-replication-exporter/exporter.sock\n");
+    });
+
+    test("metrics on one engine: one exporter for every node name, its port published, one URL per node today", () => {
+        const cfg = validateConfig({ metrics: "true", replicas: "1" });
+        const [only, ...none] = metricsExporters("s", cfg);
+        expect(none).toEqual([]);
+        expect([only.containerName, only.host, only.listenPort, only.targets.length]).toEqual([
+            "s-metrics",
+            undefined,
+            9187,
+            10,
+        ]);
+        expect(only.targets[9]).toBe("pg10:5432/postgres");
+        expect(only.endpoints).toEqual({
+            pg1: "http://127.0.0.1:15444/probe?auth_module=pgreplication&target=pg1:5432/postgres",
+            pg2: "http://127.0.0.1:15444/probe?auth_module=pgreplication&target=pg2:5432/postgres",
+        });
+    });
+
     test.each([
         [
             { placement: { pg4: "h1" } },
@@ -96,7 +138,6 @@ describe("hosts and placement", () => {
             'pg-replication:failover = "manual" is invalid: several hosts (pg-replication:hosts) need failover patroni',
         ],
         [{ tls: "off" }, 'pg-replication:tls = "off" is invalid: several hosts need tls required'],
-        [{ metrics: "true" }, 'pg-replication:metrics = "true" is invalid: the exporter does not run across hosts yet'],
     ])("%j is refused, naming the key and the value", (extra, message) => {
         expect(() => validateConfig(raw(extra as Record<string, unknown>))).toThrow(message);
     });

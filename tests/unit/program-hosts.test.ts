@@ -29,6 +29,7 @@ describe("the stack program across three hosts, under mocks", () => {
                 syncMode: "sync",
                 hosts: JSON.stringify(HOSTS),
                 placement: JSON.stringify({ backup: "h2" }),
+                metrics: "true",
                 superuserPassword: "super-secret-pw",
                 replicationPassword: "repl-secret-pw",
             },
@@ -62,6 +63,9 @@ describe("the stack program across three hosts, under mocks", () => {
                 ["unit-haproxy-h1", "pg-h1"],
                 ["unit-haproxy-h2", "pg-h2"],
                 ["unit-haproxy-h3", "pg-h3"],
+                ["unit-metrics-h1", "pg-h1"],
+                ["unit-metrics-h2", "pg-h2"],
+                ["unit-metrics-h3", "pg-h3"],
                 ["unit-pg1", "pg-h1"],
                 ["unit-pg2", "pg-h2"],
                 ["unit-pg3", "pg-h3"],
@@ -82,6 +86,33 @@ describe("the stack program across three hosts, under mocks", () => {
         expect(yml).toContain('hosts: ["10.99.0.12:2379","10.99.0.11:2379","10.99.0.13:2379"]\n  use_proxies: true');
         const etcd3 = run.resources.find((r) => r.type === CONTAINER && r.inputs.name === "unit-etcd3") as Registered;
         expect(etcd3.inputs.command).toContain("--advertise-client-urls=https://10.99.0.13:2379");
+    });
+
+    test("each host's exporter scrapes its own node over verified TLS, behind HAProxy on the host's hostPortBase+12", () => {
+        const exporter = run.resources.find(
+            (r) => r.type === CONTAINER && r.inputs.name === "unit-metrics-h2",
+        ) as Registered;
+        const file = (suffix: string): string =>
+            exporter.inputs.uploads.find((u: { file: string }) => u.file.endsWith(suffix)).content;
+        expect(file("postgres_exporter.yml")).toContain('sslmode: "verify-full"');
+        expect(file("haproxy.cfg")).toContain("    bind *:15444\n");
+        expect(file("haproxy.cfg")).toContain(
+            "acl allowed_query query,url_dec -m str auth_module=pgreplication&target=10.99.0.12:5432/postgres\n",
+        );
+        expect(exporter.inputs.envs).toBeUndefined();
+        expect(run.outputs.metricsEndpoints.value).toEqual(
+            Object.fromEntries(
+                HOSTS.map((h, i) => [
+                    `pg${i + 1}`,
+                    `http://${h.address}:15444/probe?auth_module=pgreplication&target=${h.address}:5432/postgres`,
+                ]),
+            ),
+        );
+        // No single base URL is true across hosts.
+        expect(run.outputs.metricsEndpoint?.value).toBeUndefined();
+        // The monitoring role is created on whichever node leads, looked for on every host's engine.
+        const monitor = run.resources.find((r) => r.name === "pg-monitor-user") as Registered;
+        expect(monitor.inputs.environment.PGR_ENGINE_LIST).toBe(HOSTS.map((h) => h.engine).join(" "));
     });
 
     test("the hooks are told which engine each container is on", () => {

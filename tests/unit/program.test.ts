@@ -559,7 +559,11 @@ describe("configuration changes under mocks", () => {
         );
         expect(front.content).toContain(" auth_module=pgreplication&target=pg10:5432/postgres\n");
         expect(front.content).not.toContain("pg11");
-        expect(front.content).toContain("server exporter 127.0.0.1:9188");
+        expect(front.content).toContain("server exporter unix@/run/pg-replication-exporter/exporter.sock");
+        expect(run.outputs.metricsEndpoints.value).toEqual({
+            pg1: "http://127.0.0.1:15444/probe?auth_module=pgreplication&target=pg1:5432/postgres",
+            pg2: "http://127.0.0.1:15444/probe?auth_module=pgreplication&target=pg2:5432/postgres",
+        });
         expect(run.outputs.metricsPassword).toEqual({ value: "generated-pg-metrics-scrape-password", secret: true });
         const off = await runProgramWithMocks({ replicas: "1" });
         expect(off.resources.some((r) => r.name.includes("metrics"))).toBe(false);
