@@ -224,10 +224,14 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
     // gives them no bootstrap section (Patroni's ha.py Ha.bootstrap takes the key only with one), so
     // they wait for its leader key and clone it. The leader key comes a moment after the bootstrap
     // node first answers (Patroni runs post_bootstrap first); the PATCH below retries for a minute.
+    // With restoreFrom they wait for it, as before: a restore that fails is reported at once by the
+    // bootstrap node's ready check (failProbe), and a replica started beside it would wait for a leader
+    // that never comes, holding the deployment for its whole ready timeout (an hour with restoreFrom).
     const primaryNode = ctx.makeNode(primarySpec, image, files(primarySpec), etcd.ready, extras);
+    const replicasAfter = cfg.restoreFrom !== "" ? [primaryNode] : etcd.ready;
     const replicas = replicaSpecs.map((spec) => ({
         spec,
-        node: ctx.makeNode(spec, image, files(spec), etcd.ready, extras),
+        node: ctx.makeNode(spec, image, files(spec), replicasAfter, extras),
     }));
 
     // The synchronous switch and timings, online: PATCH /config writes Patroni's dynamic
