@@ -353,7 +353,7 @@ describe(`failover=patroni (stack ${STACK})`, () => {
             expect(status.code).toBe(1);
             await eventually(
                 "a write acknowledged through the rw endpoint after the kill",
-                60_000,
+                120_000,
                 () => writer.firstAckAfter !== undefined,
             );
         } finally {
@@ -369,9 +369,9 @@ describe(`failover=patroni (stack ${STACK})`, () => {
             `patroni failover: first acknowledged write ${writer.firstAckAfter} ms after docker kill of ${killed}; ${writer.acked.length} acknowledged\n`,
         );
         // ttl 20 + Patroni's 2 s check of the old leader + the promotion's restore_command calls
-        // against the frozen repository (about six, 1.5 s each) + HAProxy's checks, with room for a
+        // against the frozen repository (about six, up to 6 s each) + HAProxy's checks, with room for a
         // loaded 2-core machine. With pgBackRest's default timeouts no write came for minutes.
-        expect(writer.firstAckAfter).toBeLessThan(50_000);
+        expect(writer.firstAckAfter).toBeLessThan(90_000);
     });
 
     test("the killed leader, started again, comes back as a replica", async () => {
