@@ -5,18 +5,12 @@ import { RUNNING_NODES_SHELL } from "../model/labels";
 import { pgAccepting, untilProbe } from "../model/probes";
 
 /**
- * Shell: `docker` pointed at engine $e of $PGR_ENGINE_LIST (USE_ENGINE_SHELL: DOCKER_HOST, and a tcp://
- * engine's TLS settings); for `-`, the default engine, the caller's environment is left as it is.
- */
-const ON_ENGINE_E = ['if [ "$e" != - ]; then', ...USE_ENGINE_SHELL.map((line) => `  ${line}`), "fi"].join("\n");
-
-/**
  * psql as the postgres OS user over the local socket (peer auth: no password needed), on the node in
  * $PGR_CONTAINER, on engine $PGR_ENGINE when {@link FIND_PRIMARY} found it on one of $PGR_ENGINE_LIST.
  */
 const PSQL = [
     "e=$PGR_ENGINE",
-    ON_ENGINE_E,
+    ...USE_ENGINE_SHELL,
     'docker exec -i -u postgres "$PGR_CONTAINER" psql -X -q -v ON_ERROR_STOP=1 -d postgres',
 ].join("\n");
 
@@ -51,7 +45,7 @@ const FIND_PRIMARY = [
     "PGR_CONTAINER=; PGR_ENGINE=-; PGR_WRITABLE=0; PGR_UNKNOWN=",
     // Every engine of $PGR_ENGINE_LIST across hosts (infra/engines.ts), else the default one.
     "for e in ${PGR_ENGINE_LIST:--}; do",
-    ...ON_ENGINE_E.split("\n").map((line) => `  ${line}`),
+    ...USE_ENGINE_SHELL.map((line) => `  ${line}`),
     `  for c in $(${RUNNING_NODES_SHELL}); do`,
     `    a=$(docker exec -u postgres "$c" psql -X -A -t -q -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null) || a=`,
     '    case "$a" in',

@@ -159,12 +159,16 @@ export function engineCertDir(root: string, engine: string): string {
 /**
  * Shell lines pointing `docker` at engine `$e` (an address, or `-` for the default engine): DOCKER_HOST,
  * and for a tcp:// engine DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH naming its cert directory under
- * $PGR_DOCKER_TLS_DIR ({@link engineCertDir}). Another engine must not inherit them: the docker CLI
- * would speak TLS to a unix socket.
+ * $PGR_DOCKER_TLS_DIR ({@link engineCertDir}). Another configured engine must not inherit them: the
+ * docker CLI would speak TLS to a unix socket. The default engine keeps the caller's environment as it
+ * is (its own DOCKER_TLS_VERIFY, if any).
  */
 export const USE_ENGINE_SHELL = [
-    'if [ "$e" != - ]; then export DOCKER_HOST="$e"; fi',
-    'case "$e" in tcp://*) export DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$PGR_DOCKER_TLS_DIR/${e#tcp://}" ;; *) unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH ;; esac',
+    'case "$e" in',
+    "  -) ;;",
+    '  tcp://*) export DOCKER_HOST="$e" DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$PGR_DOCKER_TLS_DIR/${e#tcp://}" ;;',
+    '  *) export DOCKER_HOST="$e"; unset DOCKER_TLS_VERIFY DOCKER_CERT_PATH ;;',
+    "esac",
 ];
 
 /** Writes `content` to `file` (mode 0600) through a private temporary file renamed over it. */
