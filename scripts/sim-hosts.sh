@@ -16,6 +16,9 @@ readonly MAX_HOSTS=9
 readonly START_DEADLINE_SECONDS=60
 readonly TCP_PORT=2376
 readonly TLS_DIR="$STATE_DIR/tls"
+# Each engine's --data-root. It outlives `down` (which leaves only images in it), so the next `up` finds
+# the image already loaded instead of spending about 8 s per host on docker save | docker load.
+readonly IMAGE_STORE_DIR=/var/cache/pgr-sim-hosts
 DEFAULT_IMAGE=pg-replication/postgres:17-local
 
 usage() {
@@ -33,7 +36,9 @@ Commands:
                        server certificate per host and one client certificate, made with openssl)
   tcp H                print host H's tcp:// engine address (hosts started with --tcp-tls)
   tls-dir              print the directory of the client's ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH)
-  down                 remove every container, engine, namespace and the bridge; idempotent
+  down [--purge]       remove every container, volume, network, engine, namespace and the bridge;
+                       idempotent. Each engine's image store ($IMAGE_STORE_DIR/hI) stays for the next
+                       up (the image is loaded again only when its ID differs); --purge removes it too
   status               one line per host: address, socket, engine answering or not, link up or down,
                        added latency (delay=none, delay=MSms(netem), delay=MSms(nfqueue))
   cut H                take host H's link down (the host is cut off; its containers keep running)
@@ -64,6 +69,7 @@ namespace() { echo "pgr-sim-h$1"; }
 address() { echo "$PREFIX.$((10 + $1))"; }
 host_state() { echo "$STATE_DIR/h$1"; }
 host_run() { echo "$RUN_DIR/h$1"; }
+image_store() { echo "$IMAGE_STORE_DIR/h$1/docker"; }
 socket_path() { echo "$(host_run "$1")/docker.sock"; }
 root_link() { echo "pgrsim$1"; }
 
@@ -219,7 +225,7 @@ start_dockerd() {
     state=$(host_state "$h")
     run=$(host_run "$h")
     docker -H "unix://$(socket_path "$h")" info >/dev/null 2>&1 && return 0
-    mkdir -p "$state/docker" "$run/docker"
+    mkdir -p "$(image_store "$h")" "$run/docker"
     rm -f "$run/docker.pid"
     local tcp=()
     mapfile -t tcp < <(tcp_options "$h")
@@ -228,7 +234,7 @@ start_dockerd() {
     # /etc/docker/key.json), so the ID cannot tell them apart.
     (daemon_in_ns "$h" dockerd \
         --containerd "$run/containerd.sock" \
-        --data-root "$state/docker" \
+        --data-root "$(image_store "$h")" \
         --exec-root "$run/docker" \
         --pidfile "$run/docker.pid" \
         --host "unix://$(socket_path "$h")" \
@@ -305,18 +311,33 @@ stop_engine() {
     stop_pid_file "$(host_run "$1")/docker.pid"
 }
 
+# Empties host H's engine of everything but images: containers, volumes (named ones too) and networks.
+# Fails when the engine does not answer or something stays.
+empty_engine() {
+    local sock ids
+    sock="unix://$(socket_path "$1")"
+    docker -H "$sock" info >/dev/null 2>&1 || return 1
+    ids=$(docker -H "$sock" ps -aq)
+    # shellcheck disable=SC2086 # one word per container id
+    [[ -z "$ids" ]] || docker -H "$sock" rm -f -v $ids >/dev/null 2>&1 || true
+    docker -H "$sock" volume prune -f >/dev/null 2>&1 || true
+    docker -H "$sock" network prune -f >/dev/null 2>&1 || true
+    [[ -z "$(docker -H "$sock" ps -aq)$(docker -H "$sock" volume ls -q)" ]]
+}
+
 cmd_down() {
-    local h run
+    local purge=0 h run
+    case "${1:-}" in
+        "") ;;
+        --purge) purge=1 ;;
+        *) die "unknown argument '$1' to down (bash scripts/sim-hosts.sh --help)" ;;
+    esac
     for h in $(existing_hosts); do
         run=$(host_run "$h")
-        local sock
-        sock="unix://$(socket_path "$h")"
-        if docker -H "$sock" info >/dev/null 2>&1; then
-            local ids
-            ids=$(docker -H "$sock" ps -aq)
-            # shellcheck disable=SC2086 # one word per container id
-            [[ -z "$ids" ]] || docker -H "$sock" rm -f -v $ids >/dev/null 2>&1 || true
-        fi
+        local keep_store=0
+        # An engine that does not answer may still hold containers, which would come back with the
+        # store: only an emptied one is kept.
+        if empty_engine "$h" && [[ "$purge" == 0 ]]; then keep_store=1; fi
         remove_delay "$h"
         stop_engine "$h"
         stop_pid_file "$run/containerd.pid"
@@ -324,11 +345,17 @@ cmd_down() {
         ip netns del "$(namespace "$h")" 2>/dev/null || true
         # What dockerd leaves mounted (overlay layers, the netns files of its containers) would
         # keep the directories busy.
-        grep -E " ($(host_state "$h")|$run)/" /proc/mounts | awk '{print $2}' | sort -r |
+        grep -E " ($(host_state "$h")|$(image_store "$h")|$run)/" /proc/mounts | awk '{print $2}' | sort -r |
             xargs -r -n1 umount -l 2>/dev/null || true
         rm -rf "$(host_state "$h")" "$run"
-        log "host $h removed"
+        if [[ "$keep_store" == 1 ]]; then
+            log "host $h removed (its image store $(image_store "$h") stays; down --purge removes it)"
+        else
+            rm -rf "$IMAGE_STORE_DIR/h$h"
+            log "host $h removed"
+        fi
     done
+    [[ "$purge" == 0 ]] || rm -rf "$IMAGE_STORE_DIR"
     rm -f "$RUN_DIR/sim-delay"
     if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE"; fi
     rm -rf "$TLS_DIR"
@@ -452,7 +479,7 @@ main() {
     case "$cmd" in
         -h | --help | help) usage ;;
         up) cmd_up "$@" ;;
-        down) cmd_down ;;
+        down) cmd_down "$@" ;;
         status) cmd_status ;;
         cut) require_host "${1:-}" && ip link set "$(root_link "$1")" down ;;
         heal) require_host "${1:-}" && ip link set "$(root_link "$1")" up ;;

@@ -99,8 +99,8 @@ describe("simulated Docker hosts", () => {
             [1, 2].map((h) => dockerOn(h, ["info", "--format", "{{.DockerRootDir}} {{.Labels}}"])),
         );
         expect(engines.map((r) => r.stdout.trim())).toEqual([
-            "/var/lib/pgr-sim-hosts/h1/docker [pg-replication.sim-host=h1]",
-            "/var/lib/pgr-sim-hosts/h2/docker [pg-replication.sim-host=h2]",
+            "/var/cache/pgr-sim-hosts/h1/docker [pg-replication.sim-host=h1]",
+            "/var/cache/pgr-sim-hosts/h2/docker [pg-replication.sim-host=h2]",
         ]);
         const images = await dockerOn(2, ["image", "inspect", "--format", "{{.Id}}", IMAGE]);
         expect(images.code).toBe(0);
@@ -212,7 +212,10 @@ describe("simulated Docker hosts", () => {
         expect(sim("--help").stdout).toContain("Usage: bash scripts/sim-hosts.sh COMMAND");
     });
 
-    test("down leaves no namespace, bridge, firewall rule or directory", () => {
+    test("down leaves no namespace, bridge, firewall rule or directory but the image stores; down --purge removes those", async () => {
+        // What a failed test may leave on an engine: a named volume and a network.
+        expect((await dockerOn(1, ["volume", "create", "sim-left-volume"])).code).toBe(0);
+        expect((await dockerOn(1, ["network", "create", "sim-left-network"])).code).toBe(0);
         expect(sim("down").code).toBe(0);
         const left = spawnSync(
             "sh",
@@ -225,5 +228,20 @@ describe("simulated Docker hosts", () => {
         expect(left.stdout.trim()).toBe("");
         expect(fs.existsSync("/var/lib/pgr-sim-hosts")).toBe(false);
         expect(fs.existsSync("/run/pgr-sim-hosts")).toBe(false);
-    });
+        expect(fs.readdirSync("/var/cache/pgr-sim-hosts").sort()).toEqual(["h1", "h2"]);
+
+        // The next up finds the image in the store and loads nothing; the store held nothing else.
+        const again = sim("up", "1");
+        expect(again.code).toBe(0);
+        expect(again.stderr).not.toContain("loading");
+        expect((await dockerOn(1, ["image", "inspect", "--format", "{{.Id}}", IMAGE])).code).toBe(0);
+        expect((await dockerOn(1, ["volume", "ls", "-q"])).stdout.trim()).toBe("");
+        expect(
+            (await dockerOn(1, ["network", "ls", "--format", "{{.Name}}"])).stdout.trim().split("\n").sort(),
+        ).toEqual(["bridge", "host", "none"]);
+
+        expect(sim("down", "--purge").code).toBe(0);
+        expect(fs.existsSync("/var/cache/pgr-sim-hosts")).toBe(false);
+        expect(fs.existsSync("/run/pgr-sim-hosts")).toBe(false);
+    }, 120_000);
 });
