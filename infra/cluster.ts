@@ -594,6 +594,7 @@ export class PostgresCluster extends pulumi.ComponentResource {
     private backupNodeFiles(b: Build, spec: NodeSpec): NodeFile[] {
         return [
             { name: "backup-node-setup.sh", content: renderFile("backup-node-setup.sh") },
+            { name: "archive-get.sh", content: renderFile("archive-get.sh") },
             {
                 name: "pgbackrest.conf",
                 content: renderNodeBackupConf(spec, repositoryAddress(b.cfg), repositoryPort(b.cfg)),

@@ -13,12 +13,20 @@ import {
     patroniOwnParameters,
     renderPatroniRestoreScript,
     renderPatroniYml,
+    renderEtcdLeaderAway,
 } from "../model/patroni-config";
 import { PATRONI_REST_PY, patroniRestCommand, PatroniRequest } from "../model/patroni-rest";
 import { renderFile, renderPatroniBootstrapEnv, renderPgHba, renderPgIdent } from "../model/render";
 import { EndpointContext, RoleContext, RoleOutcome, RoleStrategy } from "./roles";
 import { HaproxyEndpoints } from "./haproxy";
-import { ADDRESS_OFFSETS, etcdMemberAddress, nodeAddresses, NodeSpec, subnetAddress } from "../model/topology";
+import {
+    ADDRESS_OFFSETS,
+    etcdMemberAddress,
+    nodeAddresses,
+    NodeSpec,
+    severalHosts,
+    subnetAddress,
+} from "../model/topology";
 import { USE_ENGINE_SHELL } from "../model/engine-tls";
 import { Engine, enginesTlsEnvironment, stackEnginesEnvironment } from "./engines";
 import { haproxyContainer } from "../model/hosts";
@@ -204,6 +212,10 @@ function patroniRoles(ctx: RoleContext): RoleOutcome {
         // Which node may initialise a new cluster; read on an empty volume only (a changed primaryNode
         // re-creates no container, as manual mode's bootstrap.env).
         { name: "bootstrap.env", content: renderPatroniBootstrapEnv(cfg, spec), ignoreChanges: true },
+        // Across hosts: Patroni's callback (run by the postgres user) that keeps etcd's leader off the primary's host.
+        ...(severalHosts(cfg)
+            ? [{ name: "etcd-leader-away.py", content: renderEtcdLeaderAway(cfg, spec), permissions: "0644" }]
+            : []),
         // restoreFrom: the custom bootstrap's command (patroni.yml bootstrap.method), run by the
         // postgres user (hence 0755). Read only while the cluster is bootstrapped: its changes re-create nothing.
         ...(cfg.restoreFrom !== ""

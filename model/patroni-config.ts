@@ -172,6 +172,38 @@ export function patroniTlsSections(cfg: ClusterConfig): { restTls: string; ctlTl
     };
 }
 
+/** Where a node across hosts holds its Patroni callback that keeps etcd's leader off its host. */
+export const ETCD_LEADER_AWAY_SCRIPT = `${PATHS.confDir}/etcd-leader-away.py`;
+
+/**
+ * patroni.yml's postgresql.callbacks: across hosts, {@link ETCD_LEADER_AWAY_SCRIPT} when the node
+ * starts as primary or is promoted; none on one engine, where a lost node never takes an etcd member
+ * with it.
+ */
+function patroniCallbacks(cfg: ClusterConfig): Record<string, string> {
+    if (!severalHosts(cfg)) return {};
+    const command = `python3 ${ETCD_LEADER_AWAY_SCRIPT}`;
+    return { on_start: command, on_role_change: command };
+}
+
+/**
+ * The callback of {@link patroniCallbacks} for `node` (templates/etcd-leader-away.py.tmpl says why):
+ * its host's address, every etcd member's client URL, and the node's certificate as etcd's client one.
+ */
+export function renderEtcdLeaderAway(cfg: ClusterConfig, node: NodeSpec): string {
+    const scheme = cfg.tls === "required" ? "https" : "http";
+    const tlsArgs =
+        cfg.tls === "required"
+            ? [`--cacert=${TLS_PATHS.ca}`, `--cert=${TLS_PATHS.cert}`, `--key=${TLS_PATHS.key}`]
+            : [];
+    return renderFile("etcd-leader-away.py.tmpl", {
+        node: node.name,
+        ownAddress: json(node.host?.address ?? node.address),
+        endpoints: json(etcdHosts(cfg).map((h) => `${scheme}://${h}`)),
+        tlsArgs: json(tlsArgs),
+    });
+}
+
 /** The custom bootstrap method of a stack restored from another stack's backup (restoreFrom). */
 export const PATRONI_RESTORE_METHOD = "pg_replication_restore";
 
@@ -254,6 +286,7 @@ export function renderPatroniYml(cfg: ClusterConfig, node: NodeSpec, scope: stri
         }),
         parameters: json(local),
         recoveryConf: json(cfg.backups ? { restore_command: restoreCommand } : {}),
+        callbacks: json(patroniCallbacks(cfg)),
         // A new member restores the latest backup from the repository and streams the rest (the
         // leader only serves WAL since that backup); pg_basebackup from the leader when there is no
         // backup yet or the restore fails (docs/replica_bootstrap.rst).

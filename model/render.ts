@@ -8,6 +8,7 @@ import {
     NodeSpec,
     PATHS,
     STANZA,
+    ARCHIVE_GET_COMMAND,
     TLS_APPLIED,
     TLS_PATHS,
 } from "./topology";
@@ -115,7 +116,9 @@ export function archiveCommands(cfg: ClusterConfig): { archiveCommand: string; r
         // (PostgreSQL archives a segment again after a crash between the push and its status
         // update) and fails for different contents: nothing archived is ever overwritten.
         archiveCommand: `pgbackrest --stanza=${STANZA} archive-push %p`,
-        restoreCommand: `pgbackrest --stanza=${STANZA} archive-get %f "%p"`,
+        // pgbackrest archive-get, failing at once for a few seconds once the repository is found not to
+        // answer (templates/archive-get.sh): a promotion's calls must not each wait for it.
+        restoreCommand: `${ARCHIVE_GET_COMMAND} %f "%p"`,
     };
 }
 

@@ -50,6 +50,9 @@ export const PATHS = {
  */
 export const STANZA = "main";
 
+/** restore_command's program in every node (templates/archive-get.sh, installed by backup-node-setup.sh). */
+export const ARCHIVE_GET_COMMAND = "/usr/local/bin/pg-replication-archive-get";
+
 /** Paths of pgBackRest's files in the nodes and in the repository container. */
 export const BACKUP_PATHS = {
     /** pgBackRest's default configuration file (the entrypoints install it from /etc/pg-replication). */

@@ -7,4 +7,6 @@
 # Its TLS files are the node's own (templates/tls-setup.sh, sourced before this).
 install -d -o postgres -g postgres -m 0750 /etc/pgbackrest /var/spool/pgbackrest
 install -o postgres -g postgres -m 0600 /etc/pg-replication/pgbackrest.conf /etc/pgbackrest/pgbackrest.conf
+# restore_command (templates/archive-get.sh): archive-get that fails at once while the repository does not answer.
+install -o root -g root -m 0755 /etc/pg-replication/archive-get.sh /usr/local/bin/pg-replication-archive-get
 (setsid setpriv --reuid=postgres --regid=postgres --init-groups pgbackrest server </dev/null &)

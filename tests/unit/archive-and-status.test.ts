@@ -14,7 +14,7 @@ describe("archive_command", () => {
     test("pushes through pgBackRest's stanza and fetches with archive-get; nothing with backups off", () => {
         expect(archiveCommands(DEFAULTS)).toEqual({
             archiveCommand: `pgbackrest --stanza=${STANZA} archive-push %p`,
-            restoreCommand: `pgbackrest --stanza=${STANZA} archive-get %f "%p"`,
+            restoreCommand: `/usr/local/bin/pg-replication-archive-get %f "%p"`,
         });
         expect(archiveCommands({ ...DEFAULTS, backups: false })).toEqual({ archiveCommand: "", restoreCommand: "" });
     });

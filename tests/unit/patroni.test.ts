@@ -7,6 +7,7 @@ import {
     patroniOwnParameters,
     patroniDynamicConfig,
     patroniParameters,
+    renderEtcdLeaderAway,
     renderPatroniRestoreScript,
     renderPatroniYml,
 } from "../../model/patroni-config";
@@ -19,12 +20,28 @@ import { roleChangeRefusal } from "../../ops/patroni-ops";
 import { parametersPatch } from "../../ops/settings-patroni";
 import { containsSecret } from "../../harness/secrets";
 import { runProgramWithMocks } from "../support/mock-program";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 
 const SECRETS = { superuser: "su-pw-123456", replication: "repl-pw-123456", rest: "rest-pw-123456" };
 const patroni = (extra: Record<string, string> = {}) => validateConfig({ failover: "patroni", ...extra });
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML is untyped
 const yml = (cfg = patroni(), node = 1): any =>
     parse(renderPatroniYml(cfg, clusterNodes("dev", cfg)[node - 1], "dev", SECRETS));
+
+/** A Patroni cluster over three simulated hosts, one node and one etcd member on each. */
+const threeHosts = () =>
+    patroni({
+        hosts: JSON.stringify(
+            [1, 2, 3].map((n) => ({
+                name: `h${n}`,
+                engine: `unix:///run/pgr-sim-hosts/h${n}/docker.sock`,
+                address: `10.99.0.${10 + n}`,
+            })),
+        ),
+    });
 
 describe("patroni.yml", () => {
     test("names the node, the scope, its REST API on its own fixed address with auth, and etcd by fixed addresses", () => {
@@ -93,6 +110,12 @@ describe("patroni.yml", () => {
         expect(yml(four, 4).etcd3.hosts).toEqual(["10.99.0.11:2379", "10.99.0.12:2379", "10.99.0.13:2379"]);
         // One engine: the member list Patroni discovers (no use_proxies).
         expect(yml(patroni(), 2).etcd3.use_proxies).toBeUndefined();
+    });
+
+    test("across hosts, and only there: on_start and on_role_change run the callback that keeps etcd's leader off the primary's host", () => {
+        const command = "python3 /etc/pg-replication/etcd-leader-away.py";
+        expect(yml(threeHosts(), 2).postgresql.callbacks).toEqual({ on_start: command, on_role_change: command });
+        expect(yml(patroni(), 2).postgresql.callbacks).toEqual({});
     });
 
     test("parameters: the manual mode's values, our pg_hba/pg_ident, restart-only ones in bootstrap.dcs; settings in no file", () => {
@@ -387,6 +410,7 @@ describe("the stack program with failover=patroni (mocks)", () => {
                 "tls.crt",
                 "tls.key",
                 "backup-node-setup.sh",
+                "archive-get.sh",
                 "pgbackrest.conf",
             ].map((f) => `/etc/pg-replication/${f}`),
         );
@@ -589,5 +613,68 @@ describe("Patroni switchover and failover: refused before Patroni is asked", () 
 
     test("a healthy cluster is not refused", () => {
         expect(roleChangeRefusal("switchover", args, cluster, listed, "pg2")).toBeUndefined();
+    });
+});
+
+describe("etcd-leader-away.py, the callback across hosts (run by python3 against a fake etcdctl)", () => {
+    // etcd member ids as etcdctl's JSON gives them (uint64, beyond a double's exact range).
+    const IDS = ["13014931483612956307", "4943391346353659209", "987249016398383251"];
+    const status = (leader: number) =>
+        JSON.stringify(
+            [1, 2, 3].map((n) => ({
+                Endpoint: `https://10.99.0.${10 + n}:2379`,
+                Status: { header: { member_id: "@" + IDS[n - 1] + "@" }, leader: "@" + IDS[leader - 1] + "@" },
+            })),
+        ).replace(/"@(\d+)@"/g, "$1");
+
+    /** Runs node `node`'s callback with ARGS; etcdctl answers `endpointStatus` and writes its calls down. */
+    function runCallback(node: number, endpointStatus: string, ...args: string[]) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-leader-away-"));
+        try {
+            fs.writeFileSync(path.join(dir, "status.json"), endpointStatus);
+            const fake = `#!/bin/sh\necho "$*" >>"${dir}/calls"\ncase "$*" in *"endpoint status"*) cat "${dir}/status.json" ;; esac\n`;
+            fs.writeFileSync(path.join(dir, "etcdctl"), fake, { mode: 0o755 });
+            const script = path.join(dir, "callback.py");
+            fs.writeFileSync(script, renderEtcdLeaderAway(threeHosts(), clusterNodes("dev", threeHosts())[node - 1]));
+            const r = spawnSync("python3", [script, ...args], {
+                encoding: "utf8",
+                env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ""}` },
+            });
+            const calls = fs.existsSync(path.join(dir, "calls"))
+                ? fs.readFileSync(path.join(dir, "calls"), "utf8")
+                : "";
+            return { code: r.status, stderr: r.stderr, calls: calls.trim().split("\n").filter(Boolean) };
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    }
+
+    test("promoted on h2 while etcd's leader is etcd2 (h2): leadership moves to the first member on another host, asked of etcd2", () => {
+        const r = runCallback(2, status(2), "on_role_change", "primary", "dev");
+        expect(r.code).toBe(0);
+        expect(r.calls).toHaveLength(2);
+        expect(r.calls[0]).toContain(
+            "--endpoints=https://10.99.0.11:2379,https://10.99.0.12:2379,https://10.99.0.13:2379",
+        );
+        expect(r.calls[0]).toContain("--cert=/etc/ssl/pg-replication/server.crt");
+        expect(r.calls[0]).toMatch(/endpoint status -w json$/);
+        // The lowest id elsewhere: etcd3's, in hex as move-leader takes it.
+        expect(r.calls[1]).toMatch(
+            new RegExp(`--endpoints=https://10.99.0.12:2379 .* move-leader ${BigInt(IDS[2]).toString(16)}$`),
+        );
+        expect(r.stderr).toContain("etcd's leader moved from https://10.99.0.12:2379 to https://10.99.0.13:2379");
+    });
+
+    test("nothing moves when etcd's leader is on another host, for a replica, or when no member answers", () => {
+        expect(runCallback(2, status(1), "on_start", "primary", "dev").calls).toHaveLength(1);
+        expect(runCallback(2, status(2), "on_role_change", "replica", "dev").calls).toEqual([]);
+        const silent = runCallback(2, "", "on_role_change", "primary", "dev");
+        expect(silent.code).toBe(0);
+        expect(silent.calls).toHaveLength(5);
+        expect(silent.stderr).toContain("no single etcd leader among the members that answer after 5 tries");
+        // Between elections etcd leaves the leader out of its JSON: the same, never a crash.
+        const electing = runCallback(2, status(2).replace(/"leader":\d+/g, '"x":0'), "on_start", "primary", "dev");
+        expect(electing.code).toBe(0);
+        expect(electing.stderr).toContain("no single etcd leader");
     });
 });

@@ -171,6 +171,7 @@ describe("the stack program under mocks", () => {
             const files = c.inputs.uploads.map((u: { file: string }) => u.file).sort();
             expect(files).toEqual(
                 [
+                    "archive-get.sh",
                     "backup-node-setup.sh",
                     "bootstrap.env",
                     "entrypoint.sh",

@@ -114,7 +114,7 @@ describe("postgresql.conf", () => {
             password_encryption: "'scram-sha-256'",
         });
         expect(p.archive_command).toBe("'pgbackrest --stanza=main archive-push %p'");
-        expect(p.restore_command).toBe(`'pgbackrest --stanza=main archive-get %f "%p"'`);
+        expect(p.restore_command).toBe(`'/usr/local/bin/pg-replication-archive-get %f "%p"'`);
         expect(p.archive_timeout).toBe("60s");
     });
 
