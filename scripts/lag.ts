@@ -6,6 +6,8 @@
 import { runCommand } from "../ops/cli";
 import { collectLag, LAG, LagOptions, LagReport, parseLagArgs, renderTable } from "../ops/lag";
 import { stackConfig } from "../ops/topology-change";
+import { ConfigError } from "../model/config";
+import { HostsProblem } from "../model/hosts";
 
 const EXIT_OK = 0;
 const EXIT_BREACH = 1;
@@ -40,8 +42,14 @@ async function main(): Promise<number> {
         // (ops/engines.ts). On one engine lag needs none: the containers' labels say it all, so a stack
         // whose configuration cannot be read here (no Pulumi CLI) is still read from the default engine.
         stackConfig(opts);
-    } catch {
-        // The discovery below fails with what it did not find.
+    } catch (err) {
+        // A configuration that is there but wrong (a malformed `hosts` or `engineTls`, say) would send
+        // lag to the wrong engines: it says what is wrong. One that cannot be read at all leaves the
+        // discovery below, which fails with what it did not find.
+        if (err instanceof ConfigError || err instanceof HostsProblem) {
+            process.stderr.write(`lag: ${err.message}\n`);
+            return EXIT_ERROR;
+        }
     }
     if (!opts.watch) return check(opts, 0);
 

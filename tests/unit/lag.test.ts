@@ -30,6 +30,9 @@ import {
     SYNC_REP_STALL_SECONDS,
 } from "../../ops/lag";
 import { HelpRequest, UsageError } from "../../ops/cli";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 
 const usageError = (argv: string[], ...parts: string[]) => {
     let error: unknown;
@@ -786,5 +789,35 @@ describe("evaluateThresholds: which breaches, in which order", () => {
         expect(breaches.map((b) => Object.keys(b))).toEqual(
             Array(4).fill(["node", "reason", "severity", "value", "limit", "message"]),
         );
+    });
+});
+
+describe("npm run lag with a stack whose configuration is there but wrong", () => {
+    const root = path.resolve(__dirname, "..", "..");
+    const stack = `lagcfg${process.pid}`;
+    const stateFile = path.join(root, ".live-state", `${stack}.json`);
+    afterEach(() => fs.rmSync(stateFile, { force: true }));
+
+    test("names the key and exits 2 before looking for containers", () => {
+        fs.mkdirSync(path.dirname(stateFile), { recursive: true });
+        const state = {
+            version: 1,
+            stack,
+            config: ["failover=patroni", 'hosts=[{"name":"h1"}]'],
+            resources: [],
+            outputs: {},
+        };
+        fs.writeFileSync(stateFile, JSON.stringify(state), { mode: 0o600 });
+        const r = spawnSync(
+            process.execPath,
+            ["-r", "./scripts/register-ts.js", "scripts/lag.ts", "--stack", stack, "--live"],
+            {
+                cwd: root,
+                encoding: "utf8",
+            },
+        );
+        expect(r.status).toBe(2);
+        expect(r.stderr).toMatch(/^lag: pg-replication:hosts/m);
+        expect(r.stderr).not.toContain("no containers");
     });
 });
