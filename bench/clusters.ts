@@ -187,8 +187,21 @@ const PRIMARY_SCRIPT = `initdb -D "$PGDATA" -A trust -U postgres >/dev/null
 printf 'host all all 0.0.0.0/0 trust\\nhost replication all 0.0.0.0/0 trust\\n' >> "$PGDATA/pg_hba.conf"
 exec postgres -c listen_addresses='*' -c cluster_name=pg1`;
 
-function replicaScript(primaryIp: string, node: number): string {
-    return `until pg_basebackup -h ${primaryIp} -U postgres -D "$PGDATA" -R -X stream -c fast 2>/dev/null; do rm -rf "$PGDATA"; sleep 0.1; done
+/**
+ * The bare primary with TLS on every network connection, as ours has across hosts: a self-signed
+ * ECDSA P-256 certificate (ours: @pulumi/tls, the same curve), `hostssl` lines only, TLS 1.3 at least.
+ */
+const PRIMARY_TLS_SCRIPT = `initdb -D "$PGDATA" -A trust -U postgres >/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bare-pg1 \\
+    -keyout "$PGDATA/server.key" -out "$PGDATA/server.crt" 2>/dev/null
+chmod 600 "$PGDATA/server.key"
+printf 'hostssl all all 0.0.0.0/0 trust\\nhostssl replication all 0.0.0.0/0 trust\\n' >> "$PGDATA/pg_hba.conf"
+exec postgres -c listen_addresses='*' -c cluster_name=pg1 -c ssl=on -c ssl_min_protocol_version=TLSv1.3`;
+
+function replicaScript(primaryIp: string, node: number, tls = false): string {
+    // With TLS the connection string reaches primary_conninfo (-R): the standby streams over TLS too.
+    const source = tls ? `-d "host=${primaryIp} user=postgres sslmode=require"` : `-h ${primaryIp} -U postgres`;
+    return `until pg_basebackup ${source} -D "$PGDATA" -R -X stream -c fast 2>/dev/null; do rm -rf "$PGDATA"; sleep 0.1; done
 exec postgres -c listen_addresses='*' -c cluster_name=pg${node}`;
 }
 
@@ -245,6 +258,8 @@ async function bareUpOnce(o: BareOptions): Promise<number> {
 export async function runBareNodes(
     c: Cluster,
     where: (n: number) => { engine: string; flags: string[] },
+    /** TLS on every network connection (clients and replication). @default false */
+    tls = false,
 ): Promise<void> {
     const run = (n: number, script: string) =>
         execOrFail(
@@ -263,8 +278,8 @@ export async function runBareNodes(
             ]),
             BENCH_TIMEOUT_MS,
         );
-    await run(1, PRIMARY_SCRIPT);
-    await Promise.all(Array.from({ length: c.replicas }, (_, i) => run(i + 2, replicaScript(c.ip(1), i + 2))));
+    await run(1, tls ? PRIMARY_TLS_SCRIPT : PRIMARY_SCRIPT);
+    await Promise.all(Array.from({ length: c.replicas }, (_, i) => run(i + 2, replicaScript(c.ip(1), i + 2, tls))));
     await replicasStreaming(c);
 }
 

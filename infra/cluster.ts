@@ -95,6 +95,11 @@ function restorePreflight(b: Build): pulumi.Output<string> {
                 PGR_RESTORE_TARGET: b.cfg.restoreTarget,
                 PGR_BOOTSTRAP_VOLUME: `${b.primarySpec.containerName}-data`,
                 PGR_IMAGE: b.cfg.image,
+                // Across hosts: the bootstrap node's host, whose engine must hold the source's volume.
+                PGR_BOOTSTRAP_NODE: b.primarySpec.name,
+                PGR_BOOTSTRAP_HOST: b.primarySpec.host?.name ?? "",
+                ...stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
+                ...(b.engines?.tlsRoot ? { PGR_DOCKER_TLS_DIR: b.engines.tlsRoot } : {}),
             },
             // The passphrase on standard input: never in an environment or on a command line.
             stdin: pulumi.secret(pulumi.output(b.restoreCipherPass ?? "")),
@@ -477,15 +482,18 @@ export class PostgresCluster extends pulumi.ComponentResource {
                         ...(b.cfg.backups ? this.backupNodeFiles(b, spec) : []),
                         ...this.restoreFiles(b),
                     ],
-                    extraVolumes: b.cfg.restoreFrom
-                        ? [
-                              {
-                                  volumeName: `${b.cfg.restoreFrom}-backup-repo`,
-                                  containerPath: RESTORE_SOURCE_PATH,
-                                  readOnly: true,
-                              },
-                          ]
-                        : [],
+                    // The source's repository volume: on one engine every node mounts it; across hosts
+                    // only the bootstrap node, the one that restores, on whose engine the preflight found it.
+                    extraVolumes:
+                        b.cfg.restoreFrom && (!b.engines || spec.name === b.primarySpec.name)
+                            ? [
+                                  {
+                                      volumeName: `${b.cfg.restoreFrom}-backup-repo`,
+                                      containerPath: RESTORE_SOURCE_PATH,
+                                      readOnly: true,
+                                  },
+                              ]
+                            : [],
                     // A restore replays the source's WAL before the node first answers: allow an hour,
                     // and fail at once when the entrypoint says the restore failed.
                     waitTimeoutSeconds: b.cfg.restoreFrom ? 3600 : undefined,

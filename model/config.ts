@@ -455,12 +455,6 @@ function refuseSingleHostOnly(raw: RawConfig, ctx: HostsContext): void {
             ctx.tls,
             "several hosts need tls required: replication and clients cross the hosts' network",
         );
-    if ((raw.restoreFrom ?? "") !== "")
-        throw new ConfigError(
-            "restoreFrom",
-            raw.restoreFrom,
-            "a restore across hosts is not supported yet (the source repository volume must be on the bootstrap node's engine); restore on one engine",
-        );
 }
 
 /** Refuses a key this project no longer reads (saying what replaced it) and a key it never read. */

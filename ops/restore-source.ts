@@ -6,7 +6,7 @@ import { renderRestoreSourceConf, RESTORE_SOURCE_PATH } from "../model/restore";
 import { parseRestoreTarget } from "../model/restore-target";
 import { STANZA } from "../model/topology";
 import { parseLsn } from "../client/lsn";
-import { lastBackup, parseInfo, repositoryContainer, RepositoryInfo } from "./backups";
+import { lastBackup, parseInfo, RepositoryInfo } from "./backups";
 import { execProgram } from "./cluster-discovery";
 import { dockerArgv } from "./engines";
 
@@ -70,7 +70,13 @@ export function restoreTargetProblem(from: string, value: string, source: Source
  * Reads the source repository through a throw-away container of `image` that mounts its volume
  * read-only; the passphrase goes in on standard input (never an environment or a command line).
  */
-export async function readSource(from: string, image: string, cipherPass: string): Promise<SourceRepository> {
+export async function readSource(
+    from: string,
+    image: string,
+    cipherPass: string,
+    /** The container on whose engine the source's repository volume is read: the one that will mount it. */
+    mountedBy: string,
+): Promise<SourceRepository> {
     const script = [
         "umask 077",
         "cat > /tmp/source.conf",
@@ -78,9 +84,9 @@ export async function readSource(from: string, image: string, cipherPass: string
         "echo",
         `find ${RESTORE_SOURCE_PATH}/archive/${STANZA} -type f -name '[0-9A-F]*-*' -printf '%T@ %f\\n' 2>/dev/null | sort -n | tail -1`,
     ].join("; ");
-    // On the engine of the source's repository container: its volume (`<container>-repo`) is there.
+    // On the engine of the container that will mount the volume (the bootstrap node), where it must be.
     const res = await execProgram(
-        dockerArgv(repositoryContainer(from), [
+        dockerArgv(mountedBy, [
             "run",
             "--rm",
             "-i",

@@ -11,7 +11,7 @@
 //   hand on the same hosts and links (docker run of the same image, host network, the primary on the
 //   leader's host, a standby on each other host, ANY 1 (pg2, pg3)), interleaved (goal: tps at least 0.9x).
 import { Client } from "pg";
-import { alternate, CaseContext, PORT_BARE, PORT_OURS, SUBNET_BARE, SUBNET_OURS } from "../context";
+import { alternate, CaseContext, PORT_BARE, PORT_OURS, rotate, SUBNET_BARE, SUBNET_OURS } from "../context";
 import {
     applySync,
     Cluster,
@@ -41,8 +41,9 @@ const HOST_LOSS_GOAL_S = DEFAULTS.patroniTtl + 3;
 const TABLE = "bench_hosts";
 /** The latency added to every host's outgoing packets for the sync figure (issue 19: "2 ms between hosts"). */
 const LATENCY_MS = 2;
-/** Where the bare cluster's nodes listen on their hosts' addresses (ours: 5432 on the same addresses). */
+/** Where the bare clusters' nodes listen on their hosts' addresses (ours: 5432 on the same addresses). */
 const BARE_PG_PORT = 5532;
+const BARE_TLS_PG_PORT = 5533;
 /** Ours and the bare cluster are both measured in this setting (Patroni's quorum mode: ANY 1). */
 const SYNC_ANY_1 = SYNC_SETTINGS.find((s) => s.label === "sync any 1") as (typeof SYNC_SETTINGS)[number];
 
@@ -70,6 +71,9 @@ async function provisioning(ctx: CaseContext, hosts: DockerHost[]): Promise<{ ou
             const what = side === "ours" ? `across ${HOST_COUNT} hosts` : "on one engine";
             const ms = await ctx.phases.time(`live up ${what} (run ${run})`, () => oursUp(opts, ctx.log));
             sides[side].push(ms / 1000);
+            // --keep: the last cluster provisioned stays (across the hosts or on one engine, as the order fell).
+            const last = run === ctx.args.runs && side === alternate(run, "ours" as const, "bound" as const)[1];
+            if (ctx.args.keep && last) continue;
             await ctx.phases.time(`live down ${what} (run ${run})`, () => oursDown(stack, ctx.log));
             await removeByPrefix(`${stack}-`);
         }
@@ -271,7 +275,8 @@ async function hostLoss(ctx: CaseContext, hosts: DockerHost[]): Promise<{ second
             nextId = r.nextId;
         }
     } finally {
-        if (!ctx.args.keep) await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
+        // Always: the provisioning runs after this need its ports (--keep keeps their last cluster).
+        await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
     }
     return out;
 }
@@ -294,8 +299,8 @@ function oursOnHosts(stack: string, hosts: DockerHost[], order: DockerHost[]): C
     };
 }
 
-/** The bare cluster by hand on the hosts: pg1 on order[0] (the primary), pg2 and pg3 on the others. */
-function bareOnHosts(prefix: string, order: DockerHost[]): Cluster {
+/** A bare cluster by hand on the hosts: pg1 on order[0] (the primary), pg2 and pg3 on the others, on `port`. */
+function bareOnHosts(prefix: string, order: DockerHost[], port: number): Cluster {
     return {
         kind: "bare",
         name: prefix,
@@ -303,7 +308,7 @@ function bareOnHosts(prefix: string, order: DockerHost[]): Cluster {
         replicas: HOST_COUNT - 1,
         container: (n) => `${prefix}-pg${n}`,
         ip: (n) => order[n - 1].address,
-        hostPort: () => BARE_PG_PORT,
+        hostPort: () => port,
     };
 }
 
@@ -312,12 +317,16 @@ function bareOnHosts(prefix: string, order: DockerHost[]): Cluster {
  * single-engine bare cluster's trust-auth scripts, on BARE_PG_PORT); once both stream, ANY 1 (pg2, pg3)
  * as applySync sets and checks it.
  */
-async function bareOnHostsUp(c: Cluster, order: DockerHost[]): Promise<void> {
-    await runBareNodes(c, (n) => ({
-        engine: order[n - 1].engine,
-        // The server, pg_basebackup and the psql of `docker exec` all take their port from PGPORT.
-        flags: ["--network", "host", "-e", `PGPORT=${BARE_PG_PORT}`],
-    }));
+async function bareOnHostsUp(c: Cluster, order: DockerHost[], tls: boolean): Promise<void> {
+    await runBareNodes(
+        c,
+        (n) => ({
+            engine: order[n - 1].engine,
+            // The server, pg_basebackup and the psql of `docker exec` all take their port from PGPORT.
+            flags: ["--network", "host", "-e", `PGPORT=${c.hostPort(n)}`],
+        }),
+        tls,
+    );
     await applySync(c, SYNC_ANY_1);
 }
 
@@ -332,41 +341,48 @@ async function syncSeen(c: Cluster): Promise<{ names: string; states: string }> 
     return { names, states };
 }
 
+/** The three sides of the sync figures: ours, and the bare cluster with TLS and without. */
+type LatencySide = "ours" | "bareTls" | "bare";
+type PerSide = Record<LatencySide, number[]>;
+
 interface LatencyFigures {
-    tps: { ours: number[]; bare: number[] };
-    p99: { ours: number[]; bare: number[] };
+    tps: PerSide;
+    p99: PerSide;
     seen: string;
 }
 
+const perSide = (): PerSide => ({ ours: [], bareTls: [], bare: [] });
+
 /** pgbench on both clusters in turn, with every host's outgoing packets held LATENCY_MS. */
-async function pgbenchWithLatency(ctx: CaseContext, sides: Cluster[]): Promise<Omit<LatencyFigures, "seen">> {
-    const out = {
-        tps: { ours: [] as number[], bare: [] as number[] },
-        p99: { ours: [] as number[], bare: [] as number[] },
-    };
+async function pgbenchWithLatency(
+    ctx: CaseContext,
+    sides: Record<LatencySide, Cluster>,
+): Promise<Omit<LatencyFigures, "seen">> {
+    const out = { tps: perSide(), p99: perSide() };
     const d = ctx.args.duration;
     await ctx.phases.time(`sim-hosts delay ${LATENCY_MS}`, () => simHostsScript("delay", String(LATENCY_MS)));
     try {
         ctx.log(`    ${(await simHostsScript("status")).stdout.trim().split("\n").join("; ")}`);
         for (let run = 1; run <= ctx.args.runs; run++) {
-            for (const c of alternate(run, sides[0], sides[1])) {
+            for (const side of rotate(run, ["ours", "bareTls", "bare"] as const)) {
+                const c = sides[side];
                 await ctx.phases.time("checkpoint", () => psql(c.container(1), "CHECKPOINT", 60_000));
-                // Ours admits only TLS from the hosts' addresses; the bare cluster has no TLS.
-                const r = await ctx.phases.time(`pgbench -T${d} with ${LATENCY_MS} ms (${c.kind}, run ${run})`, () =>
+                // Ours admits only TLS from the hosts' addresses, as the bare cluster with TLS; the other none.
+                const r = await ctx.phases.time(`pgbench -T${d} with ${LATENCY_MS} ms (${side}, run ${run})`, () =>
                     pgbench(
                         c,
                         { host: c.ip(1), port: c.hostPort(1) },
                         ["-c4", "-j2", `-T${d}`],
                         (d + 60) * 1000,
-                        c.kind === "ours" ? "require" : "disable",
+                        side === "bare" ? "disable" : "require",
                     ),
                 );
                 const lat = percentile(r.latenciesUs, 99) / 1000;
                 ctx.log(
-                    `    ${c.kind}: ${r.tps.toFixed(0)} tps, p99 ${lat.toFixed(2)} ms, ${r.latenciesUs.length} transactions${r.failed ? `, ${r.failed} failed` : ""}`,
+                    `    ${side}: ${r.tps.toFixed(0)} tps, p99 ${lat.toFixed(2)} ms, ${r.latenciesUs.length} transactions${r.failed ? `, ${r.failed} failed` : ""}`,
                 );
-                out.tps[c.kind].push(r.tps);
-                out.p99[c.kind].push(lat);
+                out.tps[side].push(r.tps);
+                out.p99[side].push(lat);
             }
         }
     } finally {
@@ -385,7 +401,8 @@ async function syncWithLatency(ctx: CaseContext, hosts: DockerHost[]): Promise<L
     try {
         return await againstBareOnHosts(ctx, stack, hosts);
     } finally {
-        if (!ctx.args.keep) await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
+        // Always: the rounds after this need its ports (--keep keeps the provisioning's last cluster).
+        await ctx.phases.time("live down", () => oursDown(stack, ctx.log));
     }
 }
 
@@ -393,29 +410,48 @@ async function syncWithLatency(ctx: CaseContext, hosts: DockerHost[]): Promise<L
 async function againstBareOnHosts(ctx: CaseContext, stack: string, hosts: DockerHost[]): Promise<LatencyFigures> {
     const login = readLogin({ stack, live: true });
     const order = primaryFirst(hosts, await writableHost(login, hosts, PORT_BARE + PORT_OFFSETS.poolerRw));
-    const ours = oursOnHosts(stack, hosts, order);
-    const bare = bareOnHosts(`${ctx.prefix}bare`, order);
+    const sides: Record<LatencySide, Cluster> = {
+        ours: oursOnHosts(stack, hosts, order),
+        bareTls: bareOnHosts(`${ctx.prefix}baretls`, order, BARE_TLS_PG_PORT),
+        bare: bareOnHosts(`${ctx.prefix}bare`, order, BARE_PG_PORT),
+    };
+    const bares = [sides.bareTls, sides.bare];
     setDockerEngines({
         ...containerEngines(stack, { hosts, placement: {}, replicas: 2, etcdMembers: 3 }),
-        ...Object.fromEntries(order.map((h, i) => [bare.container(i + 1), h.engine])),
+        ...Object.fromEntries(bares.flatMap((b) => order.map((h, i) => [b.container(i + 1), h.engine]))),
     });
     try {
-        await ctx.phases.time(`bare: docker run on ${HOST_COUNT} hosts + pg_basebackup + ${SYNC_ANY_1.label}`, () =>
-            bareOnHostsUp(bare, order),
+        for (const b of bares)
+            await ctx.phases.time(
+                `${b.name}: docker run on ${HOST_COUNT} hosts + pg_basebackup + ${SYNC_ANY_1.label}`,
+                () => bareOnHostsUp(b, order, b === sides.bareTls),
+            );
+        const seen = Object.fromEntries(
+            await Promise.all(Object.entries(sides).map(async ([side, c]) => [side, await syncSeen(c)] as const)),
         );
-        const seen = { ours: await syncSeen(ours), bare: await syncSeen(bare) };
         for (const [side, s] of Object.entries(seen))
             if (!/^\S+ quorum, \S+ quorum$/.test(s.states))
                 throw new Error(`${side}: not two quorum standbys streaming: ${s.names} [${s.states}]`);
-        await ctx.phases.time("pgbench -i -s 10 (both at once)", () =>
-            Promise.all([pgbenchInit(ours), pgbenchInit(bare)]),
+        const tlsSeen = await psql(
+            sides.bareTls.container(1),
+            "SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE s.ssl",
         );
-        const figures = await pgbenchWithLatency(ctx, [ours, bare]);
+        if (tlsSeen !== "2") throw new Error(`bareTls: ${tlsSeen} of 2 walsenders on TLS`);
+        await ctx.phases.time("pgbench -i -s 10 (all three at once)", () =>
+            Promise.all(Object.values(sides).map((c) => pgbenchInit(c))),
+        );
+        const figures = await pgbenchWithLatency(ctx, sides);
         const words = (s: { names: string; states: string }) => `${s.names} (${s.states})`;
-        return { ...figures, seen: `ours ${words(seen.ours)}; bare ${words(seen.bare)}` };
+        return {
+            ...figures,
+            seen: Object.entries(seen)
+                .map(([side, s]) => `${side} ${words(s)}`)
+                .join("; "),
+        };
     } finally {
-        for (const [i, h] of order.entries())
-            await execProgram(engineArgv(h.engine, ["rm", "-f", "-v", bare.container(i + 1)]), 60_000);
+        for (const b of bares)
+            for (const [i, h] of order.entries())
+                await execProgram(engineArgv(h.engine, ["rm", "-f", "-v", b.container(i + 1)]), 60_000);
     }
 }
 
@@ -445,26 +481,33 @@ export async function hosts(ctx: CaseContext): Promise<void> {
                 "the same stack (failover=patroni, sync, endpoints on) on one engine (issue 19's goal: at most 1.3x)",
             note: "live up from nothing to verified checks, including TLS and the first backup",
         });
-        const latencyBound = `a bare cluster by hand on the same 3 simulated hosts and links (docker run of the same image, host network, primary on the leader's host, a standby on each other host, trust, no TLS), ${SYNC_ANY_1.standbyNames}`;
-        const latencyNote = `pgbench -c4 -j2 -T${ctx.args.duration} scale 10 (TPC-B-like) from a container on the primary's host (host network) to the primary's address, ours with sslmode=require (it admits only TLS from the hosts), bare without; sim-hosts.sh delay ${LATENCY_MS}: every host's outgoing packets held ${LATENCY_MS} ms (netem, or the NFQUEUE delayer where the kernel has no netem), so a commit's round trip to a standby grows by ${2 * LATENCY_MS} ms; seen before the runs: ${latency.seen}`;
-        ctx.figures.push({
-            figure: `hosts: tps, sync any 1, ${LATENCY_MS} ms between hosts`,
-            unit: "tps",
-            better: "higher",
-            ours: latency.tps.ours,
-            bound: latency.tps.bare,
-            boundIs: `${latencyBound} (issue 19's goal: tps at least 0.9x)`,
-            note: latencyNote,
-        });
-        ctx.figures.push({
-            figure: `hosts: p99 latency, sync any 1, ${LATENCY_MS} ms between hosts`,
-            unit: "ms",
-            better: "lower",
-            ours: latency.p99.ours,
-            bound: latency.p99.bare,
-            boundIs: latencyBound,
-            note: latencyNote,
-        });
+        const bareWords = (tls: boolean) =>
+            `a bare cluster by hand on the same 3 simulated hosts and links (docker run of the same image, host network, primary on the leader's host, a standby on each other host, trust, ${tls ? "TLS 1.3 on every connection (hostssl only, ECDSA P-256 as ours, standbys with sslmode=require)" : "no TLS"}), ${SYNC_ANY_1.standbyNames}`;
+        const latencyNote = `pgbench -c4 -j2 -T${ctx.args.duration} scale 10 (TPC-B-like) from a container on the primary's host (host network) to the primary's address, sslmode=require for ours (it admits only TLS from the hosts, as issue 19 requires across hosts) and the bare cluster with TLS, disable for the one without; sim-hosts.sh delay ${LATENCY_MS}: every host's outgoing packets held ${LATENCY_MS} ms (netem, or the NFQUEUE delayer where the kernel has no netem), so a commit's round trip to a standby grows by ${2 * LATENCY_MS} ms; the three sides rotate; seen before the runs: ${latency.seen}`;
+        for (const [bound, tls] of [
+            ["bareTls", true],
+            ["bare", false],
+        ] as const) {
+            const against = tls ? "bare with TLS" : "bare without TLS";
+            ctx.figures.push({
+                figure: `hosts: tps, sync any 1, ${LATENCY_MS} ms between hosts, against ${against}`,
+                unit: "tps",
+                better: "higher",
+                ours: latency.tps.ours,
+                bound: latency.tps[bound],
+                boundIs: `${bareWords(tls)}${tls ? " (issue 19's goal: tps at least 0.9x; across hosts both sides must encrypt)" : " (the cost of TLS itself is issue 18's figure)"}`,
+                note: latencyNote,
+            });
+            ctx.figures.push({
+                figure: `hosts: p99 latency, sync any 1, ${LATENCY_MS} ms between hosts, against ${against}`,
+                unit: "ms",
+                better: "lower",
+                ours: latency.p99.ours,
+                bound: latency.p99[bound],
+                boundIs: bareWords(tls),
+                note: latencyNote,
+            });
+        }
     } finally {
         if (!ctx.args.keep) await simHostsScript("down");
     }

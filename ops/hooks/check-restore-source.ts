@@ -6,7 +6,6 @@
 import { command, runCommand } from "../cli";
 import { execProgram } from "../cluster-discovery";
 import { dockerArgv } from "../engines";
-import { repositoryContainer } from "../backups";
 import { readSource, restoreTargetProblem } from "../restore-source";
 import { ConfigError } from "../../model/config";
 
@@ -14,10 +13,11 @@ const CHECK_RESTORE_SOURCE = command({
     name: "check-restore-source",
     invocation: "node -r ./scripts/register-ts.js ops/hooks/check-restore-source.ts",
     synopsis:
-        "(no arguments; PGR_STACK, PGR_RESTORE_FROM, PGR_RESTORE_TARGET, PGR_BOOTSTRAP_VOLUME, PGR_IMAGE in the environment, the passphrase on stdin)",
+        "(no arguments; PGR_STACK, PGR_RESTORE_FROM, PGR_RESTORE_TARGET, PGR_BOOTSTRAP_VOLUME, PGR_IMAGE in the environment, " +
+        "across hosts PGR_BOOTSTRAP_NODE, PGR_BOOTSTRAP_HOST and the engine map; the passphrase on stdin)",
     description:
         "Refuses (exit 1, naming the config key) a restore whose source repository volume PGR_RESTORE_FROM-backup-repo\n" +
-        "is not on this Docker engine, does not open with the passphrase, or holds no backup, and a\n" +
+        "is not on the bootstrap node's Docker engine, does not open with the passphrase, or holds no backup, and a\n" +
         "PGR_RESTORE_TARGET before the end of its earliest backup or after its latest archived WAL. Prints\n" +
         '"ok bootstrapped" without looking when volume PGR_BOOTSTRAP_VOLUME exists (the restore is done).',
     options: {},
@@ -37,6 +37,30 @@ async function volumeExists(name: string, container: string): Promise<boolean> {
     return (await execProgram(dockerArgv(container, ["volume", "inspect", name]), 20_000)).code === 0;
 }
 
+/**
+ * The refusal when the source's repository volume is not on the bootstrap node's engine: on one
+ * engine, that it does not exist; across hosts (PGR_BOOTSTRAP_HOST), where to place the node instead.
+ */
+function volumeElsewhere(from: string): ConfigError {
+    const volume = `${from}-backup-repo`;
+    const host = process.env.PGR_BOOTSTRAP_HOST ?? "";
+    if (host === "")
+        return new ConfigError(
+            "restoreFrom",
+            from,
+            `there is no backup repository volume ${volume} on this Docker engine ` +
+                "(docker volume ls --filter name=backup-repo lists the ones there)",
+        );
+    const node = process.env.PGR_BOOTSTRAP_NODE ?? "the bootstrap node";
+    return new ConfigError(
+        "restoreFrom",
+        from,
+        `there is no backup repository volume ${volume} on host ${host}'s engine, where ${node} (the bootstrap ` +
+            `node, which restores from it) runs: place ${node} on the host that holds it (placement {"${node}": "<host>"}; ` +
+            `docker -H <engine> volume ls --filter name=backup-repo lists a host's)`,
+    );
+}
+
 function readStdin(): Promise<string> {
     return new Promise((resolve) => {
         const chunks: Buffer[] = [];
@@ -52,19 +76,16 @@ runCommand(
         const from = env("PGR_RESTORE_FROM");
         // The bootstrap node's data volume is `<container>-data` (infra/node.ts), on that container's engine.
         const bootstrap = env("PGR_BOOTSTRAP_VOLUME");
-        if (await volumeExists(bootstrap, bootstrap.replace(/-data$/, ""))) {
+        const bootstrapContainer = bootstrap.replace(/-data$/, "");
+        if (await volumeExists(bootstrap, bootstrapContainer)) {
             process.stdout.write("ok bootstrapped\n");
             return;
         }
-        // The repository's volume is `<container>-repo` (infra/backup-repository.ts), on that container's engine.
-        if (!(await volumeExists(`${from}-backup-repo`, repositoryContainer(from))))
-            throw new ConfigError(
-                "restoreFrom",
-                from,
-                `there is no backup repository volume ${from}-backup-repo on this Docker engine ` +
-                    "(docker volume ls --filter name=backup-repo lists the ones there)",
-            );
-        const source = await readSource(from, env("PGR_IMAGE"), await readStdin());
+        // The source repository's volume is `<container>-repo` (infra/backup-repository.ts). The
+        // bootstrap node mounts it, so it must be on that node's engine: Docker would make an empty
+        // one of that name anywhere else.
+        if (!(await volumeExists(`${from}-backup-repo`, bootstrapContainer))) throw volumeElsewhere(from);
+        const source = await readSource(from, env("PGR_IMAGE"), await readStdin(), bootstrapContainer);
         const problem = restoreTargetProblem(from, env("PGR_RESTORE_TARGET"), source);
         if (problem) throw problem;
         process.stdout.write(`ok ${from}\n`);

@@ -44,9 +44,15 @@ const stackArgs = () =>
             `hosts=${JSON.stringify(HOSTS)}`,
             'placement={"backup":"h1"}',
             "metrics=true",
+            // Its repository outlives the destroy, for the restore across hosts at the end.
+            "keepBackups=true",
         ],
     });
 const TTL_MS = 20_000;
+/** The stack restored across the hosts from {@link STACK}'s repository, once that one is destroyed. */
+const RESTORED = `${STACK}r`;
+/** What the restore must bring back, read from STACK before its destroy: its rows, its repository's passphrase. */
+const SOURCE = { rows: -1, cipherPass: "" };
 
 const sim = (...args: string[]) => exec(["bash", SIM_HOSTS_SCRIPT, ...args], 240_000);
 /**
@@ -68,7 +74,7 @@ const docker = (host: number, ...args: string[]) =>
  * Host 3 on tcp:// from now on, its client material recorded as the secret engineTls (read from a
  * private file on standard input, as `config set --secret` takes it: never on a command line).
  */
-async function reachHostOverTcp(): Promise<void> {
+async function reachHostOverTcp(stack = STACK): Promise<void> {
     CLIENT_TLS = (await sim("tls-dir")).stdout.trim();
     const tcp = (await sim("tcp", String(TCP_HOST))).stdout.trim();
     HOSTS[TCP_HOST - 1] = { ...HOSTS[TCP_HOST - 1], engine: tcp };
@@ -83,7 +89,7 @@ async function reachHostOverTcp(): Promise<void> {
             "-c",
             'exec node -r ./scripts/register-ts.js harness/cli.ts config set --secret engineTls --stack "$1" < "$2"',
             "-",
-            STACK,
+            stack,
             file,
         ]);
         if (set.code !== 0) throw new Error(`config set --secret engineTls failed: ${set.stderr}`);
@@ -93,15 +99,15 @@ async function reachHostOverTcp(): Promise<void> {
 }
 
 /** The names of the stack's containers and volumes on host `n`'s engine. */
-async function objectsOn(n: number): Promise<string[]> {
+async function objectsOn(n: number, stack = STACK): Promise<string[]> {
     const ps = await docker(n, "ps", "-a", "--format", "{{.Names}}");
     const vols = await docker(n, "volume", "ls", "--format", "{{.Name}}");
-    return [...ps.stdout.split("\n"), ...vols.stdout.split("\n")].filter((x) => x.startsWith(`${STACK}-`)).sort();
+    return [...ps.stdout.split("\n"), ...vols.stdout.split("\n")].filter((x) => x.startsWith(`${stack}-`)).sort();
 }
 
 /** A superuser session to `host:port`, verifying the server against the stack's CA by address. */
-function client(host: string, port: number): Client {
-    const ca = fs.readFileSync(path.join(ROOT, ".pg-replication", `${STACK}-ca.crt`), "utf8");
+function client(host: string, port: number, stack = STACK): Client {
+    const ca = fs.readFileSync(path.join(ROOT, ".pg-replication", `${stack}-ca.crt`), "utf8");
     const cfg: ClientConfig = {
         host,
         port,
@@ -115,8 +121,8 @@ function client(host: string, port: number): Client {
     return new Client(cfg);
 }
 
-async function query<T>(host: string, port: number, text: string): Promise<T[]> {
-    const c = client(host, port);
+async function query<T>(host: string, port: number, text: string, stack = STACK): Promise<T[]> {
+    const c = client(host, port, stack);
     await c.connect();
     try {
         return (await c.query(text)).rows as T[];
@@ -201,6 +207,7 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
     });
     afterAll(async () => {
         await sim("heal", "1");
+        await live(["down", "--stack", RESTORED]);
         await live(["down", "--stack", STACK]);
         await sim("down");
     });
@@ -571,11 +578,111 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
         await liveOk(["up", ...stackArgs()]);
     });
 
-    test("destroy removes everything on every host", async () => {
+    test("destroy removes everything on every host but the repository keepBackups keeps (its WAL archived first)", async () => {
+        const leader = await leaderVia(HOSTS[0].address);
+        SOURCE.rows = Number((await query<{ n: string }>(leader, RW, "SELECT count(*) AS n FROM mh_acks"))[0].n);
+        // The segment holding the last rows goes to the repository before the destroy: a write makes
+        // sure the current segment holds something, so the switch closes it (and not an empty one).
+        await query(leader, RW, "CREATE TABLE mh_switch AS SELECT 1 AS x");
+        const [{ wal }] = await query<{ wal: string }>(
+            leader,
+            RW,
+            "SELECT pg_walfile_name(pg_current_wal_lsn()) AS wal",
+        );
+        await query(leader, RW, "SELECT pg_switch_wal()");
+        const archived = await pollUntil(
+            Date.now() + 60_000,
+            async () => {
+                const [a] = await query<{ last: string | null }>(
+                    leader,
+                    RW,
+                    "SELECT last_archived_wal AS last FROM pg_stat_archiver",
+                );
+                return (a.last !== null && a.last.slice(8) >= wal.slice(8)) || `archived ${a.last}, want ${wal}`;
+            },
+            500,
+        );
+        expect(archived).toBe(true);
+        const pass = await exec([
+            "bash",
+            "-c",
+            'exec node -r ./scripts/register-ts.js harness/cli.ts output backupCipherPass --stack "$1" --show-secrets',
+            "-",
+            STACK,
+        ]);
+        expect(pass.code).toBe(0);
+        SOURCE.cipherPass = pass.stdout.trim();
+
         const res = await live(["down", "--stack", STACK]);
         expect(res.code).toBe(0);
-        for (const n of [1, 2, 3]) expect(await objectsOn(n)).toEqual([]);
+        expect(await objectsOn(1)).toEqual([`${STACK}-backup-repo`]);
+        for (const n of [2, 3]) expect(await objectsOn(n)).toEqual([]);
         // The tcp:// engine's cert directory went with the stack (its cleanup resource, deleted last).
         expect(fs.existsSync(path.join(ROOT, ".pg-replication", `${STACK}-docker-tls`))).toBe(false);
+    });
+
+    test("restoreFrom across hosts: refused by name when the bootstrap node is not on the repository's host; placed there, the cluster comes back with every row, then nothing is left", async () => {
+        const restoredArgs = (placement: string) =>
+            testStackArgs({
+                stack: RESTORED,
+                subnet: "172.29.120.0/24",
+                port: PORT,
+                password: PW,
+                replicas: 2,
+                extra: [
+                    "failover=patroni",
+                    `hosts=${JSON.stringify(HOSTS)}`,
+                    `placement=${placement}`,
+                    `restoreFrom=${STACK}`,
+                ],
+            });
+        await reachHostOverTcp(RESTORED);
+        const set = await exec([
+            "bash",
+            "-c",
+            'printf %s "$2" | exec node -r ./scripts/register-ts.js harness/cli.ts config set --secret restoreCipherPass --stack "$1"',
+            "-",
+            RESTORED,
+            SOURCE.cipherPass,
+        ]);
+        expect(set.code).toBe(0);
+
+        // The source's repository volume is on h1: pg1 on h2 cannot mount it.
+        const refused = await live(["up", ...restoredArgs('{"pg1":"h2","pg2":"h1"}')]);
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toContain(
+            `there is no backup repository volume ${STACK}-backup-repo on host h2's engine, where pg1 (the bootstrap node, which restores from it) runs: place pg1 on the host that holds it`,
+        );
+        for (const n of [1, 2, 3]) expect(await objectsOn(n, RESTORED)).toEqual([]);
+
+        await liveOk(["up", ...restoredArgs("{}")]);
+        const [{ leader }] = await query<{ leader: string }>(
+            HOSTS[1].address,
+            RW,
+            "SELECT host(inet_server_addr()) AS leader",
+            RESTORED,
+        );
+        expect(leader).toBe(HOSTS[0].address);
+        const [{ n }] = await query<{ n: string }>(leader, RW, "SELECT count(*) AS n FROM mh_acks", RESTORED);
+        expect(Number(n)).toBe(SOURCE.rows);
+        const standbys = await query<{ application_name: string; state: string }>(
+            leader,
+            RW,
+            "SELECT application_name, state FROM pg_stat_replication ORDER BY 1",
+            RESTORED,
+        );
+        expect(standbys).toEqual([
+            { application_name: "pg2", state: "streaming" },
+            { application_name: "pg3", state: "streaming" },
+        ]);
+        // Only the bootstrap node mounted the source's volume.
+        for (const k of [2, 3]) {
+            const mounts = await docker(k, "inspect", "-f", "{{range .Mounts}}{{.Name}} {{end}}", `${RESTORED}-pg${k}`);
+            expect(mounts.stdout).not.toContain(`${STACK}-backup-repo`);
+        }
+
+        expect((await live(["down", "--stack", RESTORED])).code).toBe(0);
+        expect((await docker(1, "volume", "rm", `${STACK}-backup-repo`)).code).toBe(0);
+        for (const k of [1, 2, 3]) expect([...(await objectsOn(k)), ...(await objectsOn(k, RESTORED))]).toEqual([]);
     });
 });

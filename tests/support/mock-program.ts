@@ -31,6 +31,8 @@ export interface MockRun {
     resources: Registered[];
     /** `registered NAME` when a registration reaches the mocks, `resolved NAME` when it is answered. */
     events: string[];
+    /** Every invoke the program made (command:local:run: the hooks), in order, with its inputs. */
+    invokes: Array<{ token: string; inputs: Record<string, unknown> }>;
     outputs: Record<string, { value: unknown; secret: boolean }>;
     /** The first registered resource of a type whose name ends with `suffix`. */
     get(type: string, suffix: string): Registered;
@@ -120,6 +122,7 @@ export async function runProgramWithMocks(
     secretKeys: string[] = [],
 ): Promise<MockRun> {
     const events: string[] = [];
+    const invokes: MockRun["invokes"] = [];
     const outputs: MockRun["outputs"] = {};
     let exported: Record<string, unknown> = {};
     let programError: Error | undefined;
@@ -166,6 +169,7 @@ export async function runProgramWithMocks(
                     );
                 },
                 call(args) {
+                    invokes.push({ token: args.token, inputs: args.inputs as Record<string, unknown> });
                     // The node start times (infra/node-starts.ts): one line per container id given.
                     const ids: string | undefined = args.inputs.environment?.PGR_CONTAINER_IDS;
                     if (args.token === "command:local:run" && ids !== undefined) {
@@ -238,6 +242,7 @@ export async function runProgramWithMocks(
     return {
         resources,
         events,
+        invokes,
         outputs,
         get(type, suffix) {
             const found = resources.find((r) => r.type === type && r.name.endsWith(suffix));

@@ -20,6 +20,47 @@ function providerName(r: Registered): string {
     return parts[parts.length - 2];
 }
 
+describe("restoreFrom across hosts, under mocks", () => {
+    let run: MockRun;
+    beforeAll(async () => {
+        run = await runProgramWithMocks(
+            {
+                failover: "patroni",
+                hosts: JSON.stringify(HOSTS),
+                placement: JSON.stringify({ pg1: "h2", pg2: "h1" }),
+                superuserPassword: "super-secret-pw",
+                replicationPassword: "repl-secret-pw",
+                restoreFrom: "source",
+                restoreCipherPass: "source-cipher-pass",
+            },
+            "unit",
+        );
+    });
+
+    test("only the bootstrap node mounts the source's repository volume, on its host's engine", () => {
+        const mounts = run.resources
+            .filter((r) => r.type === CONTAINER && /-pg\d$/.test(String(r.inputs.name)))
+            .map((c) => [
+                c.inputs.name,
+                providerName(c),
+                (c.inputs.volumes ?? []).some((v: { volumeName?: string }) => v.volumeName === "source-backup-repo"),
+            ])
+            .sort();
+        expect(mounts).toEqual([
+            ["unit-pg1", "pg-h2", true],
+            ["unit-pg2", "pg-h1", false],
+            ["unit-pg3", "pg-h3", false],
+        ]);
+    });
+
+    test("the preflight looks for the volume on the bootstrap node's engine and can name its host", () => {
+        const preflight = run.invokes.find((i) => String(i.inputs.command).includes("check-restore-source"));
+        const env = preflight?.inputs.environment as Record<string, string>;
+        expect(env).toMatchObject({ PGR_BOOTSTRAP_NODE: "pg1", PGR_BOOTSTRAP_HOST: "h2" });
+        expect(JSON.parse(env.PGR_DOCKER_ENGINES)).toMatchObject({ "unit-pg1": HOSTS[1].engine });
+    });
+});
+
 describe("the stack program across three hosts, under mocks", () => {
     let run: MockRun;
     beforeAll(async () => {
