@@ -28,26 +28,27 @@ const PORT = 27432; // endpoints on every host: rw PORT + 10, ro PORT + 11
 const RW = PORT + 10;
 /** The three simulated hosts (h1 … h3, as sim-hosts.sh gives them), known once they are up (beforeAll). */
 let HOSTS: DockerHost[] = [];
-/** `live up` arguments of the stack over {@link HOSTS}. */
-const stackArgs = () =>
+/** `live up` arguments of a Patroni stack named `stack` over {@link HOSTS}, with `extra` config. */
+const hostsStackArgs = (stack: string, extra: string[]) =>
     testStackArgs({
-        stack: STACK,
+        stack,
         subnet: "172.29.120.0/24",
         port: PORT,
         password: PW,
         replicas: 2,
+        extra: ["failover=patroni", `hosts=${JSON.stringify(HOSTS)}`, ...extra],
+    });
+/** `live up` arguments of the suite's stack. */
+const stackArgs = () =>
+    hostsStackArgs(STACK, [
+        "syncMode=sync",
         // The backup repository on h1, with the first leader: cutting h1 off loses both, and the
         // promotion's restore_command calls must not wait on a repository that cannot answer.
-        extra: [
-            "failover=patroni",
-            "syncMode=sync",
-            `hosts=${JSON.stringify(HOSTS)}`,
-            'placement={"backup":"h1"}',
-            "metrics=true",
-            // Its repository outlives the destroy, for the restore across hosts at the end.
-            "keepBackups=true",
-        ],
-    });
+        'placement={"backup":"h1"}',
+        "metrics=true",
+        // Its repository outlives the destroy, for the restore across hosts at the end.
+        "keepBackups=true",
+    ]);
 const TTL_MS = 20_000;
 /** The stack restored across the hosts from {@link STACK}'s repository, once that one is destroyed. */
 const RESTORED = `${STACK}r`;
@@ -623,19 +624,7 @@ describe(`a Patroni cluster over three simulated hosts (stack ${STACK})`, () => 
 
     test("restoreFrom across hosts: refused by name when the bootstrap node is not on the repository's host; placed there, the cluster comes back with every row, then nothing is left", async () => {
         const restoredArgs = (placement: string) =>
-            testStackArgs({
-                stack: RESTORED,
-                subnet: "172.29.120.0/24",
-                port: PORT,
-                password: PW,
-                replicas: 2,
-                extra: [
-                    "failover=patroni",
-                    `hosts=${JSON.stringify(HOSTS)}`,
-                    `placement=${placement}`,
-                    `restoreFrom=${STACK}`,
-                ],
-            });
+            hostsStackArgs(RESTORED, [`placement=${placement}`, `restoreFrom=${STACK}`]);
         await reachHostOverTcp(RESTORED);
         const set = await exec([
             "bash",
