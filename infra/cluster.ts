@@ -70,13 +70,22 @@ function deploymentGuard(b: Build): pulumi.Output<string> {
                 PGR_PULL_IMAGE: String(b.cfg.pullImage),
                 PGR_TLS: b.cfg.tls,
                 ...b.strategy.guardEnvironment(b.primarySpec),
-                ...stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
-                // An invoke runs before any resource exists (in the preview too): the cert root as
-                // written, not the output of its cleanup resource, which would defer the guard.
-                ...(b.engines?.tlsRoot ? { PGR_DOCKER_TLS_DIR: b.engines.tlsRoot } : {}),
+                ...invokeEnginesEnvironment(b),
             },
         })
         .apply((r) => r.stdout.trim());
+}
+
+/**
+ * Where an invoke (a hook run before any resource exists, in the preview too) finds the stack's
+ * containers across hosts: the engine map, and the cert root as written rather than the output of
+ * its cleanup resource, which would defer the invoke. Empty on one engine.
+ */
+function invokeEnginesEnvironment(b: Build): Record<string, pulumi.Input<string>> {
+    return {
+        ...stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
+        ...(b.engines?.tlsRoot ? { PGR_DOCKER_TLS_DIR: b.engines.tlsRoot } : {}),
+    };
 }
 
 /**
@@ -98,8 +107,7 @@ function restorePreflight(b: Build): pulumi.Output<string> {
                 // Across hosts: the bootstrap node's host, whose engine must hold the source's volume.
                 PGR_BOOTSTRAP_NODE: b.primarySpec.name,
                 PGR_BOOTSTRAP_HOST: b.primarySpec.host?.name ?? "",
-                ...stackEnginesEnvironment(b.prefix, b.cfg, b.engines),
-                ...(b.engines?.tlsRoot ? { PGR_DOCKER_TLS_DIR: b.engines.tlsRoot } : {}),
+                ...invokeEnginesEnvironment(b),
             },
             // The passphrase on standard input: never in an environment or on a command line.
             stdin: pulumi.secret(pulumi.output(b.restoreCipherPass ?? "")),
